@@ -1,0 +1,35 @@
+# sluice: the two commands a user needs are `make demo` and `make test`;
+# both provision everything on a fresh machine first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export SLUICE_TOOLS_DIR ?= $(HOME)/.cache/sluice/tools
+export KUBEBUILDER_ASSETS ?= $(SLUICE_TOOLS_DIR)/bin
+
+.PHONY: setup tools test lint demo bench clean
+
+$(BIN)/sluice: pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.lock
+	$(BIN)/pip install -q --no-deps -e .
+	touch $(BIN)/sluice
+
+setup: $(BIN)/sluice tools
+
+tools:
+	bash hack/system-packages.sh
+	bash hack/tools.sh
+
+test: setup
+	$(BIN)/sluice check
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(BIN)/sluice
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

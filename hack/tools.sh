@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Build the pinned upstream tools into the tool cache, in the envtest layout
+# (etcd, kube-apiserver, kubectl side by side in one bin folder).
+# Each tool lands in $SLUICE_TOOLS_DIR/bin; a stamp file records the version
+# it was built at, so a warm run does nothing.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tools.env
+. "$here/tools.env"
+
+tools_dir=${SLUICE_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/sluice/tools}
+bin="$tools_dir/bin"
+stamps="$tools_dir/stamps"
+mkdir -p "$bin" "$stamps"
+export GOFLAGS="${GOFLAGS:--buildvcs=false} -trimpath"
+export CGO_ENABLED=0
+
+fresh() { # fresh NAME VERSION: true when NAME is already built at VERSION
+  [ -f "$stamps/$1" ] && [ "$(cat "$stamps/$1")" = "$2" ] && [ -x "$bin/$1" ]
+}
+stamp() { echo "$2" >"$stamps/$1"; }
+log() { printf 'tools: %s\n' "$*" >&2; }
+
+need_go() {
+  command -v go >/dev/null || {
+    log "Go toolchain not found: install it (apt-get install golang, or https://go.dev/dl) and re-run 'make tools'"
+    exit 1
+  }
+}
+
+go_install() { # go_install NAME PACKAGE@VERSION VERSION
+  local name=$1 pkg=$2 version=$3
+  if fresh "$name" "$version"; then return; fi
+  need_go
+  log "building $name $version ($pkg)"
+  GOBIN="$bin" go install "$pkg"
+  stamp "$name" "$version"
+}
+
+wrapped_build() { # wrapped_build DIR MODULE VERSION LOCAL_VERSION PKG...
+  # A module whose go.mod replaces its siblings with local paths can't be
+  # built with `go install`: build it from a wrapper module that replaces
+  # each sibling with its published release (LOCAL_VERSION) instead.
+  local dir=$1 module=$2 version=$3 local_version=$4
+  shift 4
+  local gomod
+  mkdir -p "$dir"
+  rm -f "$dir/go.mod" "$dir/go.sum"
+  gomod=$(cd "$dir" && go mod download -json "$module@$version" | sed -n 's/.*"GoMod": "\(.*\)",/\1/p')
+  {
+    echo "module sluice.local/tools"
+    echo
+    echo "go 1.24"
+    echo
+    echo "require $module $version"
+    echo
+    echo "replace ("
+    grep -E '=> (\.\./|\./staging/)' "$gomod" | awk -v s="$local_version" '{sub(/^[ \t]*replace[ \t]+/, ""); print "\t" $1 " => " $1 " " s}'
+    echo ")"
+  } >"$dir/go.mod"
+  { echo "package tools"; echo; echo "import ("; for p in "$@"; do printf '\t_ "%s"\n' "$p"; done; echo ")"; } >"$dir/tools.go"
+  # tools.go imports each main package's library part so `go mod tidy` keeps
+  # its dependencies; the binaries themselves are built by the caller.
+  (cd "$dir" && go mod tidy)
+}
+
+build_kubernetes() {
+  local v=$KUBERNETES_VERSION
+  if fresh kube-apiserver "$v" && fresh kubectl "$v"; then return; fi
+  need_go
+  log "building kube-apiserver and kubectl $v (several minutes cold)"
+  local dir="$tools_dir/src/kubernetes-$v"
+  wrapped_build "$dir" k8s.io/kubernetes "v$v" "v0.${v#1.}" \
+    k8s.io/kubernetes/cmd/kube-apiserver/app k8s.io/kubectl/pkg/cmd
+  (cd "$dir" && go build -o "$bin/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl)
+  stamp kube-apiserver "$v"
+  stamp kubectl "$v"
+}
+
+build_etcd() {
+  local v=$ETCD_VERSION
+  if fresh etcd "$v"; then return; fi
+  need_go
+  log "building etcd $v"
+  local dir="$tools_dir/src/etcd-$v"
+  wrapped_build "$dir" go.etcd.io/etcd/server/v3 "v$v" "v$v" go.etcd.io/etcd/server/v3/etcdmain
+  (cd "$dir" && go build -o "$bin/etcd" go.etcd.io/etcd/server/v3)
+  stamp etcd "$v"
+}
+
+main() {
+  build_kubernetes &
+  local k8s_pid=$!
+  build_etcd
+  go_install kustomize "sigs.k8s.io/kustomize/kustomize/v5@v$KUSTOMIZE_VERSION" "$KUSTOMIZE_VERSION"
+  go_install helm "helm.sh/helm/v3/cmd/helm@v$HELM_VERSION" "$HELM_VERSION"
+  go_install sops "github.com/getsops/sops/v3/cmd/sops@v$SOPS_VERSION" "$SOPS_VERSION"
+  go_install age "filippo.io/age/cmd/age@v$AGE_VERSION" "$AGE_VERSION"
+  go_install age-keygen "filippo.io/age/cmd/age-keygen@v$AGE_VERSION" "$AGE_VERSION"
+  wait "$k8s_pid" || { log "kubernetes build failed"; exit 1; }
+  log "all tools in $bin"
+}
+
+# With arguments, run just those steps (e.g. `tools.sh build_etcd`).
+if [ $# -gt 0 ]; then "$@"; else main; fi

@@ -1,0 +1,1 @@
+"""sluice services: one Celery worker package per toolkit controller."""

@@ -1,0 +1,1 @@
+"""Flux-compatible API objects: kinds, models, validation, conditions."""

@@ -1,0 +1,1 @@
+"""Local control planes: etcd plus kube-apiservers on loopback."""

@@ -1,0 +1,95 @@
+"""Process configuration: environment variables over an optional TOML file over defaults.
+
+Every sluice process (CLI, workers, scheduler) reads the same settings, so a
+worker started on another machine needs only ``SLUICE_REDIS_URL`` and the
+secret key to join an installation.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Settings", "load_settings"]
+
+
+def _cache_home() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+
+
+def _config_home() -> Path:
+    return Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config"))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Settings shared by every sluice process. Field ``x_y`` reads ``SLUICE_X_Y``."""
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    # Fernet key (urlsafe base64, 32 bytes) for Secrets at rest; when empty the
+    # key is read from (or created once in) secret_key_file.
+    secret_key: str = ""
+    secret_key_file: Path = _config_home() / "sluice" / "secret.key"
+    tools_dir: Path = _cache_home() / "sluice" / "tools"
+    # Redis transport: a task not acked within visibility_timeout is handed to
+    # another worker, so it must exceed the longest task (task_time_limit is
+    # kept below it). kombu looks for such tasks every unacked_restore_interval.
+    visibility_timeout: int = 1800
+    unacked_restore_interval: int = 10
+    task_time_limit: int = 900
+    # A lease outlives a dead holder by at most lease_ttl seconds.
+    lease_ttl: int = 30
+    events_max_len: int = 10_000
+    scheduler_tick: float = 1.0
+    interval_jitter_percent: float = 5.0
+    log_level: str = "INFO"
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        """Return a copy with the given fields replaced."""
+        return replace(self, **changes)
+
+
+def _coerce(value: str, like: object) -> object:
+    if isinstance(like, bool):
+        return value.strip().lower() in {"1", "true", "yes", "on"}
+    if isinstance(like, int):
+        return int(value)
+    if isinstance(like, float):
+        return float(value)
+    if isinstance(like, Path):
+        return Path(value).expanduser()
+    return value
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    """Read settings from ``SLUICE_CONFIG`` (a TOML file) and ``SLUICE_*`` variables."""
+    env = dict(os.environ) if env is None else env
+    defaults = Settings()
+    values: dict[str, object] = {}
+    config_file = env.get("SLUICE_CONFIG")
+    if config_file:
+        path = Path(config_file).expanduser()
+        try:
+            data = tomllib.loads(path.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ValueError(f"SLUICE_CONFIG {path}: cannot read settings: {exc}") from exc
+        known = {f.name for f in fields(Settings)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"SLUICE_CONFIG {path}: unknown settings {', '.join(unknown)}")
+        values.update(data)
+    for f in fields(Settings):
+        raw = env.get(f"SLUICE_{f.name.upper()}")
+        if raw is not None:
+            try:
+                values[f.name] = _coerce(raw, getattr(defaults, f.name))
+            except ValueError as exc:
+                raise ValueError(f"SLUICE_{f.name.upper()}={raw!r}: {exc}") from exc
+    for name, value in list(values.items()):
+        like = getattr(defaults, name)
+        if isinstance(like, Path) and not isinstance(value, Path):
+            values[name] = Path(str(value)).expanduser()
+    return replace(defaults, **values)  # type: ignore[arg-type]
