@@ -28,12 +28,12 @@ need_go() {
   }
 }
 
-go_install() { # go_install NAME PACKAGE@VERSION VERSION
-  local name=$1 pkg=$2 version=$3
+go_install() { # go_install NAME PACKAGE@VERSION VERSION [LDFLAGS]
+  local name=$1 pkg=$2 version=$3 ldflags=${4:-}
   if fresh "$name" "$version"; then return; fi
   need_go
   log "building $name $version ($pkg)"
-  GOBIN="$bin" go install "$pkg"
+  GOBIN="$bin" go install -ldflags "$ldflags" "$pkg"
   stamp "$name" "$version"
 }
 
@@ -72,7 +72,17 @@ build_kubernetes() {
   local dir="$tools_dir/src/kubernetes-$v"
   wrapped_build "$dir" k8s.io/kubernetes "v$v" "v0.${v#1.}" \
     k8s.io/kubernetes/cmd/kube-apiserver/app k8s.io/kubectl/pkg/cmd
-  (cd "$dir" && go build -o "$bin/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl)
+  # Stamp the version the way Kubernetes' own release build does, so
+  # `--version` and the /version endpoint report it.
+  local minor=${v#1.}
+  minor=${minor%%.*}
+  local ldflags="" pkg
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ldflags+=" -X $pkg.gitVersion=v$v -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+    ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+  done
+  (cd "$dir" && go build -ldflags "$ldflags" -o "$bin/" \
+    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl)
   stamp kube-apiserver "$v"
   stamp kubectl "$v"
 }
@@ -93,7 +103,8 @@ main() {
   local k8s_pid=$!
   build_etcd
   go_install kustomize "sigs.k8s.io/kustomize/kustomize/v5@v$KUSTOMIZE_VERSION" "$KUSTOMIZE_VERSION"
-  go_install helm "helm.sh/helm/v3/cmd/helm@v$HELM_VERSION" "$HELM_VERSION"
+  go_install helm "helm.sh/helm/v3/cmd/helm@v$HELM_VERSION" "$HELM_VERSION" \
+    "-X helm.sh/helm/v3/internal/version.version=v$HELM_VERSION"
   go_install sops "github.com/getsops/sops/v3/cmd/sops@v$SOPS_VERSION" "$SOPS_VERSION"
   go_install age "filippo.io/age/cmd/age@v$AGE_VERSION" "$AGE_VERSION"
   go_install age-keygen "filippo.io/age/cmd/age-keygen@v$AGE_VERSION" "$AGE_VERSION"
