@@ -1,0 +1,22 @@
+"""The object store: Flux-shaped documents in Redis (see ``layout`` for the keys, ``errors``)."""
+
+from shared.store.changes import Change, ChangeType
+from shared.store.documents import OWNER_LABEL_GROUPS, Document, owner_labels, owner_of
+from shared.store.errors import AlreadyExists, Conflict, InvalidObject, NotFound, StoreError
+from shared.store.store import ApplyResult, Store
+
+__all__ = [
+    "OWNER_LABEL_GROUPS",
+    "AlreadyExists",
+    "ApplyResult",
+    "Change",
+    "ChangeType",
+    "Conflict",
+    "Document",
+    "InvalidObject",
+    "NotFound",
+    "Store",
+    "StoreError",
+    "owner_labels",
+    "owner_of",
+]
