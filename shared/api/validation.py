@@ -25,6 +25,7 @@ from shared.api.meta import ApiObject
 __all__ = [
     "dump_object",
     "load_file",
+    "object_files",
     "load_path",
     "parse_as",
     "parse_documents",
@@ -271,7 +272,8 @@ def _load_one(path: Path) -> tuple[list[tuple[str, int, dict[str, Any]]], list[F
     return valid, doc_errors + errors
 
 
-def _files(root: Path) -> list[Path]:
+def object_files(root: Path) -> list[Path]:
+    """The object files under a directory, in the order they are applied."""
     # Hidden directories (.git, .github workflows) hold YAML that is not objects.
     return sorted(
         p
@@ -299,7 +301,7 @@ def load_path(path: str | Path) -> list[dict[str, Any]]:
     root = Path(path)
     if not root.exists():
         raise _unreadable(root)
-    files = [root] if root.is_file() else _files(root)
+    files = [root] if root.is_file() else object_files(root)
     valid: list[tuple[str, int, dict[str, Any]]] = []
     errors: list[FieldError] = []
     for file in files:

@@ -1,4 +1,4 @@
-"""How the CLI prints: rich tables on a terminal, plain aligned text otherwise, JSON/YAML on request."""
+"""How the CLI prints: rich tables on a terminal, plain text otherwise, JSON or YAML on request."""
 
 from __future__ import annotations
 

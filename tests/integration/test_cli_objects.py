@@ -1,0 +1,115 @@
+"""sluice apply / get / delete against a real redis-server."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from shared.cli.main import app
+from shared.keys import ObjectKey
+from shared.redisserver import RedisServer
+from shared.store import Store
+
+DATA = Path(__file__).parent.parent / "data"
+
+
+@pytest.fixture
+def sluice(redis_server: RedisServer, tmp_path: Path):
+    """Run the sluice CLI in-process against the test Redis; returns (exit code, stdout, stderr)."""
+    runner = CliRunner()
+    env = {"SLUICE_REDIS_URL": redis_server.url, "SLUICE_SECRET_KEY_FILE": str(tmp_path / "key")}
+
+    def run(*args: str) -> tuple[int, str, str]:
+        result = runner.invoke(app, list(args), env=env)
+        return result.exit_code, result.stdout, result.stderr
+
+    return run
+
+
+def test_apply_prints_created_then_unchanged_then_configured(sluice, tmp_path: Path) -> None:
+    assert sluice("apply", "-f", str(DATA / "flux-system.yaml"))[1].splitlines() == [
+        "gitrepository.source.toolkit.fluxcd.io/podinfo created",
+        "kustomization.kustomize.toolkit.fluxcd.io/apps created",
+        "secret/creds created",
+    ]
+    code, out, _ = sluice("apply", "-f", str(DATA / "flux-system.yaml"))
+    assert code == 0
+    assert out.count("unchanged") == 3
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(
+        (DATA / "flux-system.yaml").read_text().replace("interval: 10m", "interval: 5m")
+    )
+    out = sluice("apply", "-f", str(changed))[1]
+    assert "kustomization.kustomize.toolkit.fluxcd.io/apps configured" in out
+    assert "gitrepository.source.toolkit.fluxcd.io/podinfo unchanged" in out
+
+
+def test_file_with_three_broken_documents_prints_all_three_and_stores_nothing(
+    sluice, settings
+) -> None:
+    code, out, err = sluice("apply", "-f", str(DATA / "three-broken.yaml"))
+    assert code != 0
+    assert out == ""
+    errors = [line for line in err.splitlines() if line.startswith("  ")]
+    assert len(errors) == 3
+    assert "document 2 (GitRepository/default/Bad_Name): metadata.name" in errors[0]
+    assert "document 3 (Kustomization/default/apps): spec.interval" in errors[1]
+    assert "document 4 (Cluster/default/prod): spec.kubeConfig" in errors[2]
+    store = Store.from_settings(settings)
+    # The first document was valid, but it shares a file with broken ones.
+    assert store.get(ObjectKey("GitRepository", "default", "ok-one")) is None
+    assert store.list("GitRepository") == []
+
+
+def test_directory_apply_stores_good_files_and_refuses_bad_ones(sluice, tmp_path: Path) -> None:
+    (tmp_path / "repo" / "nested").mkdir(parents=True)
+    (tmp_path / "repo" / "nested" / "good.yaml").write_text((DATA / "flux-system.yaml").read_text())
+    (tmp_path / "repo" / "bad.yaml").write_text((DATA / "three-broken.yaml").read_text())
+    code, out, err = sluice("apply", "-f", str(tmp_path / "repo"))
+    assert code == 1
+    assert "secret/creds created" in out
+    assert "bad.yaml: 3 invalid" in err
+    assert sluice("get", "gitrepo", "podinfo", "-n", "flux-system")[0] == 0
+
+
+def test_get_lists_by_short_name_and_shows_flux_status_as_json(sluice) -> None:
+    sluice("apply", "-f", str(DATA / "flux-system.yaml"))
+    code, out, _ = sluice("get", "ks", "-A")
+    assert code == 0
+    header, row = out.splitlines()
+    assert header.split()[:4] == ["NAMESPACE", "NAME", "REVISION", "SUSPENDED"]
+    assert row.split()[:2] == ["flux-system", "apps"]
+    doc = json.loads(sluice("get", "kustomization", "apps", "-n", "flux-system", "-o", "json")[1])
+    assert doc["apiVersion"] == "kustomize.toolkit.fluxcd.io/v1"
+    assert doc["spec"]["sourceRef"] == {"kind": "GitRepository", "name": "podinfo"}
+    listing = json.loads(sluice("get", "gitrepositories", "-n", "flux-system", "-o", "json")[1])
+    assert [i["metadata"]["name"] for i in listing["items"]] == ["podinfo"]
+
+
+def test_secrets_are_redacted_in_every_output(sluice) -> None:
+    sluice("apply", "-f", str(DATA / "flux-system.yaml"))
+    for fmt in ("yaml", "json", "table"):
+        code, out, err = sluice("get", "secret", "creds", "-n", "flux-system", "-o", fmt)
+        assert code == 0
+        assert "hunter2" not in out + err
+        assert "aHVudGVyMg" not in out + err  # base64 of the value
+    assert "<redacted>" in sluice("get", "secret", "creds", "-n", "flux-system", "-o", "yaml")[1]
+
+
+def test_unknown_kind_and_missing_object_are_clear_errors(sluice) -> None:
+    code, _, err = sluice("get", "gitrepos-typo")
+    assert code == 1
+    assert "gitrepos-typo" in err
+    code, _, err = sluice("delete", "ks", "nope", "-n", "flux-system")
+    assert code == 1
+    assert 'Kustomization "nope" not found in namespace "flux-system"' in err
+
+
+def test_delete_removes_the_object(sluice) -> None:
+    sluice("apply", "-f", str(DATA / "flux-system.yaml"))
+    code, out, _ = sluice("delete", "ks", "apps", "-n", "flux-system")
+    assert (code, out.strip()) == (0, 'kustomization.kustomize.toolkit.fluxcd.io "apps" deleted')
+    assert sluice("get", "ks", "apps", "-n", "flux-system")[0] == 1
