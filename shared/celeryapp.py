@@ -1,0 +1,167 @@
+"""Celery app factory: one app and one Redis-backed queue per service.
+
+Every service (``source``, ``kustomize``, ...) builds its app with
+``create_app(service, settings)``. Tasks are named ``<service>.<verb>`` and a
+router sends each task to the queue named by its prefix, so any process can
+``app.send_task("kustomize.reconcile", args=[key])`` without importing the
+kustomize service: the message waits in the Redis list ``kustomize`` until a
+kustomize worker takes it.
+
+Delivery on the Redis transport (measured by tests/integration/test_workers.py):
+
+- ``task_acks_late``: a message is acked only after its task returns, so a
+  worker killed mid-task (SIGKILL, OOM, lost machine) leaves it in kombu's
+  ``unacked`` hash. The restore sweep of any worker on the broker, of any
+  service (every ``unacked_restore_interval`` seconds with throttle 1, and
+  once at worker start) puts it back on its queue
+  once it is older than ``visibility_timeout``: re-delivery takes between
+  ``visibility_timeout`` and ``visibility_timeout + unacked_restore_interval``
+  (measured: 5.5 s after the fetch with the test settings 5 s / 1 s).
+- A pool process that dies while its parent lives (OOM killer) is rejected
+  and re-queued (``task_reject_on_worker_lost``) as soon as billiard notices:
+  at once, or at its 5 s pool check (both measured). A hard time limit
+  shorter than that check turns such a death into an acked time-out, so
+  production limits stay far above it.
+- The visibility clock starts when a worker fetches the message, not when
+  the task starts, and nothing extends it: a task (or a ``countdown``/ETA
+  wait) longer than ``visibility_timeout`` is handed to a second worker while
+  the first still runs it, so healthy work runs twice (measured: a 7 s task
+  with a 5 s timeout starts on a second worker 5.5 s into the first run).
+  Hence the hard time limit is kept below the visibility timeout, long delays
+  go through the scheduler's sorted set rather than ETA messages, and every
+  task must be short and idempotent (a lease per object keeps duplicates from
+  overlapping).
+- A task that fails or hits its time limit is acked, not re-delivered:
+  failures are written to status and retried by the scheduler.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from celery import Celery, signals
+
+from shared.logs import install_redaction
+from shared.settings import Settings
+
+__all__ = [
+    "check_service",
+    "create_app",
+    "route_by_prefix",
+    "task_limits",
+    "task_name",
+    "transport_options",
+]
+
+_SERVICE = re.compile(r"^[a-z][a-z0-9-]*$")
+
+# Fraction of the visibility timeout a task may use: the rest covers the gap
+# between fetch and start, so a task is killed before its message is restored.
+_TIME_LIMIT_SHARE = 0.8
+_SOFT_SHARE = 0.9
+
+
+def check_service(service: str) -> str:
+    """Return ``service`` if it can name a queue and prefix task names, else raise ValueError."""
+    if not _SERVICE.match(service):
+        raise ValueError(f"service name {service!r}: expected lowercase letters, digits and '-'")
+    return service
+
+
+def task_name(service: str, verb: str) -> str:
+    """The routed name of a task: ``<service>.<verb>``."""
+    return f"{service}.{verb}"
+
+
+def route_by_prefix(
+    name: str, args: Any, kwargs: Any, options: Any, task: Any = None, **kw: Any
+) -> dict[str, str] | None:
+    """Celery router: ``kustomize.reconcile`` goes to queue ``kustomize``."""
+    service, sep, _ = name.partition(".")
+    if not sep or service == "celery" or not _SERVICE.match(service):
+        return None
+    return {"queue": service}
+
+
+def task_limits(settings: Settings) -> tuple[float, float]:
+    """Soft and hard time limits, kept below the visibility timeout."""
+    hard = min(float(settings.task_time_limit), settings.visibility_timeout * _TIME_LIMIT_SHARE)
+    if hard <= 0:
+        raise ValueError(
+            f"task_time_limit={settings.task_time_limit} and "
+            f"visibility_timeout={settings.visibility_timeout}: both must be positive"
+        )
+    return hard * _SOFT_SHARE, hard
+
+
+def transport_options(settings: Settings) -> dict[str, Any]:
+    """kombu Redis transport options (names as in kombu/transport/redis.py)."""
+    return {
+        "visibility_timeout": settings.visibility_timeout,
+        # Sweep period is interval * throttle; throttle 1 makes the interval exact.
+        "unacked_restore_interval": settings.unacked_restore_interval,
+        "unacked_restore_throttle": 1,
+        "socket_connect_timeout": 5,
+        # Must exceed kombu's 1 s BRPOP timeout; bounds a publish on a dead socket.
+        "socket_timeout": 15,
+        "socket_keepalive": True,
+        "health_check_interval": 10,
+    }
+
+
+def create_app(service: str, settings: Settings, *, include: tuple[str, ...] = ()) -> Celery:
+    """The Celery app of one service, consuming only the queue named ``service``."""
+    check_service(service)
+    soft, hard = task_limits(settings)
+    app = Celery(service, broker=settings.redis_url, include=list(include), set_as_current=False)
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        event_serializer="json",
+        result_serializer="json",
+        enable_utc=True,
+        timezone="UTC",
+        task_default_queue=service,
+        # The same declaration a sender's router creates for a queue it doesn't know.
+        task_queues={service: {"exchange": service, "routing_key": service}},
+        task_routes=(route_by_prefix,),
+        task_create_missing_queues=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_acks_on_failure_or_timeout=True,
+        task_ignore_result=True,
+        result_backend=None,
+        task_soft_time_limit=soft,
+        task_time_limit=hard,
+        worker_prefetch_multiplier=1,
+        # Fetch only when a pool process is free: queued work stays takeable by
+        # other workers instead of waiting in a busy (or dying) worker's buffer.
+        worker_disable_prefetch=True,
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        # A task cut off by a broker outage is re-delivered rather than left
+        # running unacked beside its re-delivered copy.
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+        broker_connection_retry=True,
+        broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,
+        broker_transport_options=transport_options(settings),
+        task_publish_retry=True,
+        task_publish_retry_policy={
+            "max_retries": 10,
+            "interval_start": 0.2,
+            "interval_step": 0.5,
+            "interval_max": 2.0,
+        },
+    )
+    signals.after_setup_logger.connect(_redact_logger, weak=False, dispatch_uid="sluice-redact")
+    signals.after_setup_task_logger.connect(
+        _redact_logger, weak=False, dispatch_uid="sluice-redact-task"
+    )
+    return app
+
+
+def _redact_logger(logger: Any = None, **kwargs: Any) -> None:
+    if logger is not None:
+        install_redaction(logger)
