@@ -25,8 +25,8 @@ from shared.api.meta import ApiObject
 __all__ = [
     "dump_object",
     "load_file",
-    "object_files",
     "load_path",
+    "object_files",
     "parse_as",
     "parse_documents",
     "parse_object",

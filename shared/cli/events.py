@@ -1,0 +1,71 @@
+"""``sluice events``: the event stream, as a table or followed live."""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+import typer
+
+from shared.celeryapp import create_app
+from shared.cli.context import RedisUrl, cli_settings
+from shared.cli.output import Output, output
+from shared.events import Event, EventBus
+from shared.redisconn import connect
+
+__all__ = ["event_row", "register"]
+
+COLUMNS = ("TIME", "TYPE", "OBJECT", "SEVERITY", "REASON", "MESSAGE")
+
+
+def event_row(event: Event) -> list[str]:
+    """One event as table cells."""
+    obj = str(event.object) + (f" @{event.cluster}" if event.cluster else "")
+    return [event.timestamp, event.type, obj, event.severity, event.reason, event.message]
+
+
+def _print_plain(out: Output, event: Event) -> None:
+    out.line("   ".join(event_row(event)))
+
+
+def register(app: typer.Typer) -> None:
+    """Add events to the CLI."""
+
+    @app.command()
+    def events(
+        watch: bool = typer.Option(False, "--watch", "-w", help="Keep printing new events."),
+        limit: int = typer.Option(50, "--limit", help="How many recent events to show."),
+        for_object: str | None = typer.Option(
+            None, "--for", help="Only events of Kind/namespace/name."
+        ),
+        redis_url: str | None = RedisUrl,
+    ) -> None:
+        """Show recent events; with --watch, follow new ones until Ctrl-C."""
+        stop = threading.Event()
+        if watch:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, lambda *_: stop.set())
+        settings = cli_settings(redis_url)
+        client = connect(settings)
+        bus = EventBus(client, create_app("cli", settings), max_len=settings.events_max_len)
+        out = output()
+
+        def wanted(event: Event) -> bool:
+            return for_object is None or str(event.object) == for_object
+
+        history = bus.read(count=settings.events_max_len)
+        recent = [e for _, e in history if wanted(e)][-limit:]
+        if not watch:
+            if recent:
+                out.table(COLUMNS, [event_row(e) for e in recent])
+            else:
+                out.error("no events")
+            return
+        for event in recent:
+            _print_plain(out, event)
+        # Follow on from the last event read, so none falls between the two.
+        since = history[-1][0] if history else "0"
+        for _, event in bus.tail(since, block_ms=500, stop=stop):
+            if wanted(event):
+                _print_plain(out, event)
+                out.stream.flush()

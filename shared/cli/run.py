@@ -1,0 +1,62 @@
+"""``sluice worker`` and ``sluice scheduler``: the long-running processes, one per command."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+
+import typer
+
+from shared.cli.context import RedisUrl, cli_settings
+from shared.logs import setup_logging
+from shared.redisconn import connect
+from shared.runtime import SERVICES, scheduler_for, service_app
+
+__all__ = ["register"]
+
+
+def register(app: typer.Typer) -> None:
+    """Add worker and scheduler to the CLI."""
+
+    @app.command()
+    def worker(
+        service: str = typer.Argument(..., help=f"One of: {', '.join(SERVICES)}."),
+        concurrency: int = typer.Option(1, "--concurrency", "-c", min=1),
+        loglevel: str = typer.Option("INFO", "--loglevel", "-l"),
+        redis_url: str | None = RedisUrl,
+    ) -> None:
+        """Start one more worker of a service, here or on any machine that reaches Redis."""
+        settings = cli_settings(redis_url)
+        try:
+            celery_app = service_app(service, settings)
+        except ValueError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from exc
+        # Several workers of one service on one host need distinct node names.
+        node = f"{service}-{os.getpid()}@{socket.gethostname()}"
+        celery_app.worker_main(
+            [
+                "worker",
+                f"--hostname={node}",
+                f"--queues={service}",
+                f"--concurrency={concurrency}",
+                f"--loglevel={loglevel}",
+                "--without-gossip",
+                "--without-mingle",
+            ]
+        )
+
+    @app.command()
+    def scheduler(
+        loglevel: str = typer.Option("INFO", "--loglevel", "-l"),
+        redis_url: str | None = RedisUrl,
+    ) -> None:
+        """Requeue each object at its interval; several may run at once safely."""
+        settings = cli_settings(redis_url)
+        setup_logging(loglevel)
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        scheduler_for(settings, connect(settings)).run(stop)

@@ -1,0 +1,67 @@
+"""Wiring for long-running processes: which objects the scheduler tracks and how it fires them."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterator
+
+import redis
+from celery import Celery
+
+from shared.api import known_kinds, lookup_kind
+from shared.celeryapp import create_app, task_name
+from shared.keys import ObjectKey
+from shared.lease import request_reconcile
+from shared.scheduler import Schedulable, Scheduler
+from shared.settings import Settings
+from shared.store import Store
+
+__all__ = ["SERVICES", "reconcile_task", "scheduler_for", "service_app", "store_schedulables"]
+
+SERVICES = ("source", "kustomize", "helm", "image", "notify")
+
+
+def service_app(service: str, settings: Settings) -> Celery:
+    """The Celery app of a service, with its tasks module loaded when it has one."""
+    if service not in SERVICES:
+        raise ValueError(f"unknown service {service!r}: expected one of {', '.join(SERVICES)}")
+    module = f"services.{service}.tasks"
+    include = (module,) if importlib.util.find_spec(module) is not None else ()
+    return create_app(service, settings, include=include)
+
+
+def reconcile_task(kind: str) -> str | None:
+    """The task that reconciles ``kind``, or None when no service owns it."""
+    info = lookup_kind(kind)
+    if info is None or info.service is None:
+        return None
+    return task_name(info.service, "reconcile")
+
+
+def store_schedulables(store: Store) -> Iterator[Schedulable]:
+    """Every stored object that a service reconciles at an interval."""
+    for info in known_kinds():
+        if info.service is None or not info.has_interval:
+            continue
+        for doc in store.list(info.kind):
+            model = info.model.model_validate(doc)
+            spec = getattr(model, "spec", None)
+            interval = getattr(spec, "interval_seconds", None)
+            if interval is None:
+                continue
+            yield Schedulable(
+                ObjectKey.of(doc), float(interval), bool(getattr(spec, "suspend", False))
+            )
+
+
+def scheduler_for(settings: Settings, client: redis.Redis) -> Scheduler:
+    """A scheduler over the store that requests each object's reconcile, coalesced."""
+    store = Store.from_settings(settings)
+    sender = create_app("scheduler", settings)
+
+    def fire(key: ObjectKey) -> None:
+        name = reconcile_task(key.kind)
+        if name is not None:
+            request_reconcile(client, sender, key, task_name=name)
+
+    return Scheduler(client, settings, source=lambda: store_schedulables(store), fire=fire)
