@@ -34,6 +34,17 @@ class Settings:
     secret_key: str = ""
     secret_key_file: Path = _config_home() / "sluice" / "secret.key"
     tools_dir: Path = _cache_home() / "sluice" / "tools"
+    # Artifacts are written by source workers into artifact_dir and served at
+    # artifact_url (the artifact server); other machines fetch them over HTTP.
+    artifact_dir: Path = _cache_home() / "sluice" / "artifacts"
+    artifact_url: str = "http://127.0.0.1:9090"
+    artifact_retention: int = 2
+    # Git mirrors, extracted artifacts and kustomize builds, per machine.
+    cache_dir: Path = _cache_home() / "sluice" / "cache"
+    # How long a dependent waits before looking at its dependencies again.
+    requeue_dependency: float = 30.0
+    # Connection timeout towards target clusters: a down cluster fails fast.
+    cluster_timeout: float = 10.0
     # Redis transport: a task not acked within visibility_timeout is handed to
     # another worker, so it must exceed the longest task (task_time_limit is
     # kept below it). kombu looks for such tasks every unacked_restore_interval.

@@ -1,0 +1,197 @@
+"""Kubernetes YAML in and out of the build: parse documents, check objects, route them.
+
+The build layer's exceptions form one tree, rooted here because every other
+build module parses YAML through this one:
+
+    KustomizeError
+    ├── ArtifactPathError      spec.path is missing, not a directory, or escapes the root (build.py)
+    └── BuildFailed            generation, kustomize, or an object it produced is invalid
+        ├── BuildTimeout       kustomize did not finish within the build timeout (build.py)
+        └── SubstitutionError  postBuild variables are invalid or not set (substitute.py)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+try:
+    from yaml import CSafeDumper as _BaseDumper
+    from yaml import CSafeLoader as _BaseLoader
+except ImportError:  # PyYAML built without libyaml
+    from yaml import SafeDumper as _BaseDumper  # type: ignore[assignment]
+    from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment]
+
+__all__ = [
+    "SLUICE_GROUP",
+    "TOOLKIT_GROUP_SUFFIX",
+    "BuildFailed",
+    "Classified",
+    "KustomizeError",
+    "api_group",
+    "apply_common_metadata",
+    "check_object",
+    "classify",
+    "dump_object",
+    "is_toolkit_object",
+    "load_documents",
+    "object_ref",
+    "parse_objects",
+]
+
+TOOLKIT_GROUP_SUFFIX = ".toolkit.fluxcd.io"
+SLUICE_GROUP = "fleet.sluice.dev"
+
+
+class KustomizeError(Exception):
+    """Base of every error the kustomize build layer raises."""
+
+
+class BuildFailed(KustomizeError):
+    """The revision cannot be built; ``file`` names the offending file when known."""
+
+    def __init__(self, message: str, *, file: str | None = None) -> None:
+        super().__init__(message)
+        self.file = file
+
+
+class _Loader(_BaseLoader):
+    """Safe loader that keeps date-like scalars as strings, as Kubernetes does."""
+
+
+# A datetime would not survive JSON (the cache, the API server); Kubernetes
+# itself never turns an unquoted date into anything but a string.
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
+}
+
+
+def load_documents(text: str, *, source: str) -> list[Any]:
+    """The non-empty YAML documents of ``text``; a parse error names ``source`` and the line."""
+    try:
+        return [doc for doc in yaml.load_all(text, Loader=_Loader) if doc is not None]
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise BuildFailed(f"{source}: invalid YAML{where}: {problem}", file=source) from exc
+    except yaml.YAMLError as exc:
+        raise BuildFailed(f"{source}: invalid YAML: {exc}", file=source) from exc
+
+
+def dump_object(obj: Mapping[str, Any]) -> str:
+    """One object as block YAML, keys in their original order, long lines never folded."""
+    # Folding a long line could split a ${...} expression over two lines.
+    text: str = yaml.dump(
+        dict(obj),
+        Dumper=_BaseDumper,
+        sort_keys=False,
+        default_flow_style=False,
+        allow_unicode=True,
+        width=1 << 30,
+    )
+    return text
+
+
+def _plain(obj: Any) -> Any:
+    # One JSON round trip gives the same shapes whether objects come from
+    # kustomize or from the cache (string keys, lists, no tuples).
+    return json.loads(json.dumps(obj, default=str))
+
+
+def object_ref(obj: Mapping[str, Any]) -> str:
+    """``Kind/namespace/name`` (``Kind/name`` when cluster-scoped), as Flux prints objects."""
+    meta = obj.get("metadata")
+    meta = meta if isinstance(meta, Mapping) else {}
+    kind = obj.get("kind") or "<no kind>"
+    name = meta.get("name") or "<no name>"
+    namespace = meta.get("namespace")
+    return f"{kind}/{namespace}/{name}" if namespace else f"{kind}/{name}"
+
+
+def check_object(obj: Any, *, index: int, source: str) -> dict[str, Any]:
+    """Return ``obj`` if it names itself (apiVersion, kind, metadata.name); else BuildFailed."""
+    if not isinstance(obj, Mapping):
+        raise BuildFailed(
+            f"{source}: document {index + 1} is a {type(obj).__name__}, "
+            "expected a Kubernetes object (a YAML mapping)"
+        )
+    meta = obj.get("metadata")
+    missing = [
+        field
+        for field, value in (
+            ("apiVersion", obj.get("apiVersion")),
+            ("kind", obj.get("kind")),
+            ("metadata.name", meta.get("name") if isinstance(meta, Mapping) else None),
+        )
+        if not isinstance(value, str) or not value
+    ]
+    if missing:
+        raise BuildFailed(
+            f"{source}: object {index + 1} ({object_ref(obj)}) has no {', '.join(missing)}: "
+            "every object needs apiVersion, kind and metadata.name"
+        )
+    return dict(obj)
+
+
+def parse_objects(text: str, *, source: str) -> list[dict[str, Any]]:
+    """Split multi-document YAML into checked objects in document order."""
+    docs = load_documents(text, source=source)
+    return [_plain(check_object(doc, index=i, source=source)) for i, doc in enumerate(docs)]
+
+
+def api_group(api_version: str) -> str:
+    """The group of ``group/version``; the core group (``v1``) is ``""``."""
+    group, slash, _ = api_version.rpartition("/")
+    return group if slash else ""
+
+
+def is_toolkit_object(obj: Mapping[str, Any]) -> bool:
+    """True for Flux toolkit kinds and sluice's own kinds: those live in the sluice store."""
+    group = api_group(str(obj.get("apiVersion", "")))
+    return group.endswith(TOOLKIT_GROUP_SUFFIX) or group == SLUICE_GROUP
+
+
+@dataclass(frozen=True)
+class Classified:
+    """A build's objects split by destination, each keeping build order."""
+
+    store: tuple[dict[str, Any], ...]
+    clusters: tuple[dict[str, Any], ...]
+
+
+def classify(objects: Iterable[Mapping[str, Any]]) -> Classified:
+    """Toolkit objects go to the sluice store; everything else to the target clusters."""
+    store: list[dict[str, Any]] = []
+    clusters: list[dict[str, Any]] = []
+    for index, obj in enumerate(objects):
+        checked = check_object(obj, index=index, source="build output")
+        (store if is_toolkit_object(checked) else clusters).append(checked)
+    return Classified(store=tuple(store), clusters=tuple(clusters))
+
+
+def apply_common_metadata(
+    objects: Sequence[Mapping[str, Any]],
+    *,
+    labels: Mapping[str, str] | None = None,
+    annotations: Mapping[str, str] | None = None,
+) -> list[dict[str, Any]]:
+    """Copies of ``objects`` with ``labels``/``annotations`` set on each, overriding old keys."""
+    if not labels and not annotations:
+        return [dict(obj) for obj in objects]
+    result: list[dict[str, Any]] = []
+    for obj in objects:
+        meta = dict(obj.get("metadata") or {})
+        # Only the object's own metadata, unlike kustomize's commonLabels,
+        # which would also rewrite selectors and pod templates.
+        if labels:
+            meta["labels"] = {**(meta.get("labels") or {}), **labels}
+        if annotations:
+            meta["annotations"] = {**(meta.get("annotations") or {}), **annotations}
+        result.append({**obj, "metadata": meta})
+    return result
