@@ -1,0 +1,400 @@
+"""Staged server-side apply of one revision to one cluster, all or nothing (§3.6).
+
+Objects get the owning Kustomization's labels and are applied with field manager
+``sluice``, forcing conflicts as Flux does, so manual edits of the fields sluice
+manages are reverted. First every object is applied as a server-side dry run
+(``dryRun=All``) and compared with the live one: that checks the whole revision
+and says what would change (created / configured / unchanged / skipped). If the
+API server refuses any object nothing is applied, and the error names each
+refused object with the server's reason and message. Objects whose kind or
+namespace is created by the same revision cannot be dry-run yet: they are
+dry-run once the definitions stage (CRDs, Namespaces, ClusterRoles) is applied
+and ready and before any later stage, so a refusal then leaves only those
+additive definitions applied. Then only changed objects are patched, stage by
+stage, waiting for definitions and classes to be ready.
+
+Toolkit annotations (§1.4): ``reconcile: disabled`` and ``ssa: Ignore`` skip an
+object, ``ssa: IfNotPresent`` only creates it, ``ssa: Merge`` leaves other field
+managers alone, and otherwise kubectl's leftovers are taken over so they go too.
+With ``force`` (spec or ``force: Enabled``) an object the API server will not
+change in place is recreated, if a dry-run create shows the new one is valid.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from services.kustomize.client import JSON_PATCH, ApiError, KubeClient, UnknownKindError
+from services.kustomize.inventory import (
+    FORCE_KEY,
+    RECONCILE_KEY,
+    SSA_KEY,
+    Action,
+    Change,
+    ChangeSet,
+    ObjectError,
+    ObjectRef,
+    Owner,
+    metadata_value,
+)
+from services.kustomize.order import DEFINITIONS, stages
+from services.kustomize.wait import wait_for
+
+__all__ = ["FIELD_MANAGER", "ApplyError", "ApplyOptions", "apply"]
+
+FIELD_MANAGER = "sluice"
+_SERVER_FIELDS = ("resourceVersion", "uid", "generation", "managedFields", "selfLink")
+_CLEANUP_ANNOTATIONS = (
+    "kubectl.kubernetes.io/last-applied-configuration",
+    "kustomize.toolkit.fluxcd.io/checksum",
+    "fluxcd.io/sync-checksum",
+)
+_CLEANUP_LABELS = ("fluxcd.io/sync-gc-mark",)
+_KUBECTL_MANAGERS = frozenset(
+    {("kubectl", "Apply"), ("kubectl", "Update"), ("before-first-apply", "Update")}
+)
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    """How to apply; the defaults are Flux's."""
+
+    field_manager: str = FIELD_MANAGER
+    force: bool = False  # spec.force: recreate objects whose immutable fields changed
+    default_namespace: str = ""  # for namespaced objects that name none
+    custom_stage_kinds: frozenset[tuple[str, str]] = frozenset()  # (group, kind)
+    wait_timeout: float = 300.0  # stage readiness, recreation, CRD discovery
+    poll: float = 1.0
+    # Managers whose fields sluice takes over, besides kubectl's: e.g. "kustomize-controller".
+    override_managers: tuple[str, ...] = ()
+
+
+class ApplyError(Exception):
+    """Objects refused or not ready; ``changes`` is what was applied before stopping."""
+
+    def __init__(self, errors: Sequence[ObjectError], *, changes: ChangeSet | None = None) -> None:
+        self.errors = tuple(errors)
+        self.changes = changes or ChangeSet()
+        super().__init__("\n".join(str(e) for e in self.errors))
+
+
+class _Refused(Exception):
+    """One object refused; collected into an ApplyError."""
+
+    def __init__(self, error: ObjectError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+@dataclass(frozen=True)
+class _Plan:
+    obj: dict[str, Any]
+    action: Action
+    live: Mapping[str, Any] | None = None
+    recreate: bool = False
+    cleanup: bool = False
+
+    @property
+    def ref(self) -> ObjectRef:
+        return ObjectRef.from_object(self.obj)
+
+
+def _prepare(raw: Mapping[str, Any], index: int, owner: Owner) -> dict[str, Any]:
+    obj = copy.deepcopy(dict(raw))
+    meta = obj.get("metadata")
+    meta = meta if isinstance(meta, dict) else {}
+    if not (obj.get("apiVersion") and obj.get("kind") and meta.get("name")):
+        message = f"object #{index} of the revision needs apiVersion, kind and metadata.name"
+        raise _Refused(ObjectError(ObjectRef.from_object(obj), "Invalid", message, "build"))
+    for key in _SERVER_FIELDS:
+        meta.pop(key, None)
+    if obj.get("status") == {}:
+        del obj["status"]
+    secret = obj["kind"] == "Secret" and obj["apiVersion"] == "v1"
+    if secret and isinstance(string_data := obj.pop("stringData", None), dict):
+        # As Flux does: stringData is write-only, so SSA could never drop a key of it.
+        encoded = {k: base64.b64encode(str(v).encode()).decode() for k, v in string_data.items()}
+        obj["data"] = {**(obj.get("data") or {}), **encoded}
+    meta["labels"] = {**(meta.get("labels") or {}), **owner.labels}
+    return obj
+
+
+def _comparable(obj: Mapping[str, Any]) -> dict[str, Any]:
+    meta = obj.get("metadata") or {}
+    body = {k: v for k, v in obj.items() if k not in ("metadata", "status")}
+    kept = ("labels", "annotations", "finalizers", "ownerReferences")
+    body["metadata"] = {k: meta.get(k) or None for k in kept}
+    return body
+
+
+def _merge_fields(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(a)
+    for key, value in b.items():
+        old = out.get(key)
+        if isinstance(old, Mapping) and isinstance(value, Mapping):
+            out[key] = _merge_fields(old, value)
+        else:
+            out[key] = value
+    return out
+
+
+def _cleanup_ops(live: Mapping[str, Any], options: ApplyOptions) -> list[dict[str, Any]]:
+    """JSON patch removing kubectl's leftovers and handing its fields to sluice's manager."""
+    meta = live.get("metadata") or {}
+    ops: list[dict[str, Any]] = []
+    for where, keys in (("annotations", _CLEANUP_ANNOTATIONS), ("labels", _CLEANUP_LABELS)):
+        for key in keys:
+            if key in (meta.get(where) or {}):
+                path = f"/metadata/{where}/{key.replace('~', '~0').replace('/', '~1')}"
+                ops.append({"op": "remove", "path": path})
+    taken: dict[str, Any] | None = None
+    kept: list[dict[str, Any]] = []
+    others = {(name, op) for name in options.override_managers for op in ("Apply", "Update")}
+    managers = _KUBECTL_MANAGERS | others | {(options.field_manager, "Update")}
+    for entry in meta.get("managedFields") or []:
+        who = (entry.get("manager"), entry.get("operation"))
+        if who in managers and not entry.get("subresource"):
+            taken = _merge_fields(taken or {}, entry.get("fieldsV1") or {})
+        else:
+            kept.append(dict(entry))
+    if taken is not None:
+        mine_key = (options.field_manager, "Apply", None)
+        owned = [
+            e
+            for e in kept
+            if (e.get("manager"), e.get("operation"), e.get("subresource")) == mine_key
+        ]
+        if not owned:
+            owned = [{"manager": mine_key[0], "operation": "Apply", "fieldsType": "FieldsV1"}]
+            owned[0]["apiVersion"] = live.get("apiVersion")
+            kept.append(owned[0])
+        owned[0]["fieldsV1"] = _merge_fields(owned[0].get("fieldsV1") or {}, taken)
+        ops.append({"op": "replace", "path": "/metadata/managedFields", "value": kept})
+    return ops
+
+
+def _forced(obj: Mapping[str, Any], options: ApplyOptions) -> bool:
+    return options.force or metadata_value(obj, FORCE_KEY) == "enabled"
+
+
+def _recreatable(client: KubeClient, obj: dict[str, Any], options: ApplyOptions) -> bool:
+    # Validation runs before the name check, so AlreadyExists means "valid as a new object".
+    query = {"dryRun": "All", "fieldManager": options.field_manager}
+    try:
+        client.request("POST", client.path(obj, collection=True), query=query, body=obj)
+    except ApiError as exc:
+        return exc.status == 409
+    return True
+
+
+def _plan(
+    client: KubeClient,
+    obj: dict[str, Any],
+    options: ApplyOptions,
+    *,
+    crd_kinds: set[tuple[str, str, str]],
+    new_namespaces: set[str],
+) -> _Plan | None:
+    """What applying ``obj`` would do; None when it must wait for the definitions stage."""
+    ref = ObjectRef.from_object(obj)
+    try:
+        info = client.resource(str(obj["apiVersion"]), ref.kind)
+    except UnknownKindError as exc:
+        if (ref.group, ref.version, ref.kind) in crd_kinds:
+            return None
+        raise _Refused(ObjectError(ref, "NoKindMatch", str(exc), "dry-run")) from exc
+    meta = obj["metadata"]
+    if not info.namespaced:
+        meta.pop("namespace", None)
+    elif not meta.get("namespace"):
+        if not options.default_namespace:
+            raise _Refused(ObjectError(ref, "Invalid", "namespace not specified", "dry-run"))
+        meta["namespace"] = options.default_namespace
+    ref = ObjectRef.from_object(obj)
+    try:
+        live = client.get(obj)
+    except ApiError as exc:
+        raise _Refused(ObjectError(ref, exc.reason, exc.message, "dry-run")) from exc
+    ssa = metadata_value(obj, SSA_KEY)
+    if (
+        "disabled" in (metadata_value(obj, RECONCILE_KEY), metadata_value(live, RECONCILE_KEY))
+        or "ignore" in (ssa, metadata_value(live, SSA_KEY))
+        or (ssa == "ifnotpresent" and live is not None)
+    ):
+        return _Plan(obj, Action.SKIPPED, live)
+    try:
+        dry = client.apply(obj, field_manager=options.field_manager, dry_run=True)
+    except ApiError as exc:
+        if exc.status == 404 and ref.namespace in new_namespaces:
+            return None
+        immutable = live is not None and exc.status == 422 and _forced(obj, options)
+        if immutable and _recreatable(client, obj, options):
+            return _Plan(obj, Action.CREATED, live, recreate=True)
+        raise _Refused(ObjectError(ref, exc.reason, exc.message, "dry-run")) from exc
+    if live is None:
+        return _Plan(obj, Action.CREATED)
+    cleanup = ssa != "merge" and bool(_cleanup_ops(live, options))
+    drifted = _comparable(live) != _comparable(dry)
+    action = Action.CONFIGURED if drifted or cleanup else Action.UNCHANGED
+    return _Plan(obj, action, live, cleanup=cleanup)
+
+
+def _plan_late(
+    client: KubeClient, objs: Sequence[dict[str, Any]], options: ApplyOptions
+) -> tuple[list[_Plan], list[ObjectError]]:
+    """Plan objects that needed the definitions stage, giving new CRDs time to be served."""
+    plans, errors = [], []
+    deadline = time.monotonic() + options.wait_timeout
+    for obj in objs:
+        while True:
+            try:
+                plan = _plan(client, obj, options, crd_kinds=set(), new_namespaces=set())
+            except _Refused as refused:
+                if refused.error.reason == "NoKindMatch" and time.monotonic() < deadline:
+                    time.sleep(options.poll)
+                    continue
+                errors.append(refused.error)
+                break
+            assert plan is not None  # nothing is deferred twice
+            plans.append(plan)
+            break
+    return plans, errors
+
+
+def _wait_gone(client: KubeClient, plan: _Plan, options: ApplyOptions) -> None:
+    uid = (plan.live or {}).get("metadata", {}).get("uid", "")
+    client.delete(plan.obj, propagation="Background", uid=uid)
+    deadline = time.monotonic() + options.wait_timeout
+    while (live := client.get(plan.obj)) is not None and live["metadata"].get("uid") == uid:
+        if time.monotonic() >= deadline:
+            message = f"still terminating after {options.wait_timeout:g}s, cannot recreate it"
+            raise _Refused(ObjectError(plan.ref, "Timeout", message, "recreate"))
+        time.sleep(options.poll)
+
+
+def _clean_up(client: KubeClient, obj: Mapping[str, Any], options: ApplyOptions) -> None:
+    # Computed from a fresh read: the managedFields written back must be current.
+    live = client.get(obj)
+    ops = _cleanup_ops(live, options) if live is not None else []
+    if ops:
+        query = {"fieldManager": options.field_manager}
+        client.request("PATCH", client.path(obj), query=query, body=ops, content_type=JSON_PATCH)
+
+
+def _execute(
+    client: KubeClient, plans: Sequence[_Plan], options: ApplyOptions, done: list[Change]
+) -> None:
+    """Patch the changed objects of ``plans`` in order, recording every plan in ``done``."""
+    for plan in plans:
+        if plan.action in (Action.CREATED, Action.CONFIGURED):
+            try:
+                if plan.recreate:
+                    _wait_gone(client, plan, options)
+                if plan.cleanup:
+                    _clean_up(client, plan.obj, options)
+                client.apply(plan.obj, field_manager=options.field_manager)
+            except ApiError as exc:
+                error = ObjectError(plan.ref, exc.reason, exc.message, "apply")
+                raise ApplyError([error], changes=ChangeSet(tuple(done))) from exc
+            except _Refused as refused:
+                raise ApplyError([refused.error], changes=ChangeSet(tuple(done))) from refused
+        done.append(Change(plan.ref, plan.action))
+
+
+def _wait_stage(
+    client: KubeClient, plans: Sequence[_Plan], options: ApplyOptions, done: list[Change]
+) -> None:
+    if not any(p.action in (Action.CREATED, Action.CONFIGURED) for p in plans):
+        return
+    targets = [p.obj for p in plans if p.action != Action.SKIPPED]
+    unhealthy = wait_for(client, targets, timeout=options.wait_timeout, poll=options.poll)
+    if unhealthy:
+        errors = [
+            ObjectError(u.ref, str(u.health.status), u.health.message, "wait") for u in unhealthy
+        ]
+        raise ApplyError(errors, changes=ChangeSet(tuple(done)))
+
+
+def _prepare_all(objects: Sequence[Mapping[str, Any]], owner: Owner) -> list[dict[str, Any]]:
+    errors: list[ObjectError] = []
+    desired: list[dict[str, Any]] = []
+    for index, raw in enumerate(objects):
+        try:
+            desired.append(_prepare(raw, index, owner))
+        except _Refused as refused:
+            errors.append(refused.error)
+    seen: set[str] = set()
+    for obj in desired:
+        ref = ObjectRef.from_object(obj)
+        if ref.id in seen:
+            errors.append(ObjectError(ref, "Duplicate", "object is in the revision twice", "build"))
+        seen.add(ref.id)
+    if errors:
+        raise ApplyError(errors)
+    return desired
+
+
+def _crd_kinds(desired: Sequence[Mapping[str, Any]]) -> set[tuple[str, str, str]]:
+    """(group, version, kind) served by the CRDs of the revision."""
+    kinds = set()
+    for obj in desired:
+        spec = obj.get("spec")
+        if obj["kind"] == "CustomResourceDefinition" and isinstance(spec, Mapping):
+            group, kind = str(spec.get("group", "")), str((spec.get("names") or {}).get("kind"))
+            for version in spec.get("versions") or []:
+                if version.get("served"):
+                    kinds.add((group, str(version.get("name")), kind))
+    return kinds
+
+
+def apply(
+    client: KubeClient,
+    objects: Sequence[Mapping[str, Any]],
+    *,
+    owner: Owner,
+    options: ApplyOptions | None = None,
+) -> ChangeSet:
+    """Apply one revision; what happened to each object, or ApplyError and nothing applied."""
+    options = options or ApplyOptions()
+    desired = _prepare_all(objects, owner)
+    crd_kinds = _crd_kinds(desired)
+    new_namespaces = {o["metadata"]["name"] for o in desired if o["kind"] == "Namespace"}
+    staged = stages(desired, custom_kinds=options.custom_stage_kinds)
+    plans: dict[int, _Plan] = {}  # by id() of the desired dict
+    deferred: list[dict[str, Any]] = []
+    errors: list[ObjectError] = []
+    for stage in staged:
+        for obj in stage.objects:
+            try:
+                plan = _plan(
+                    client, obj, options, crd_kinds=crd_kinds, new_namespaces=new_namespaces
+                )
+            except _Refused as refused:
+                errors.append(refused.error)
+                continue
+            if plan is None:
+                deferred.append(obj)
+            else:
+                plans[id(obj)] = plan
+    if errors:
+        raise ApplyError(errors)
+    done: list[Change] = []
+    for stage in staged:
+        current = [plans[id(o)] for o in stage.objects if id(o) in plans]
+        _execute(client, current, options, done)
+        if stage.wait:
+            _wait_stage(client, current, options, done)
+        if stage.name == DEFINITIONS and deferred:
+            late, errors = _plan_late(client, deferred, options)
+            if errors:
+                raise ApplyError(errors, changes=ChangeSet(tuple(done)))
+            plans.update((id(obj), plan) for obj, plan in zip(deferred, late, strict=True))
+            # A deferred object of this very stage (a custom kind named like one) goes now.
+            own = {id(o) for o in stage.objects}
+            _execute(client, [plans[id(o)] for o in deferred if id(o) in own], options, done)
+    return ChangeSet(tuple(done))

@@ -1,0 +1,129 @@
+"""Garbage collection: delete what left the revision, and only what sluice applied (§3.7).
+
+``prune`` takes the stale entries (``inventory.stale_objects(old, new)``) and
+deletes each with background propagation, in the reverse of apply order, but
+only when the live object still carries this Kustomization's owner labels and
+is not marked ``prune: disabled``, ``reconcile: disabled`` or ``ssa: Ignore``.
+The delete is conditioned on the uid that was checked, so an object someone
+recreated in the meantime is left alone. An object already gone, or whose kind
+is no longer served, needs nothing. Failures are returned, not raised: Flux
+keeps those objects in the inventory (``PruneResult.survivors``) and reports
+``PruneFailed`` with their names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from services.kustomize.client import ApiError, KubeClient, KubeError, UnknownKindError
+from services.kustomize.inventory import (
+    PRUNE_KEY,
+    RECONCILE_KEY,
+    SSA_KEY,
+    Action,
+    Change,
+    ChangeSet,
+    ObjectError,
+    ObjectRef,
+    Owner,
+    metadata_value,
+)
+from services.kustomize.order import prune_order
+
+__all__ = ["PruneResult", "Skipped", "prune"]
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A stale object left in place, and why."""
+
+    ref: ObjectRef
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.ref} skipped: {self.reason}"
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    """What one prune deleted, left alone, and failed to delete."""
+
+    deleted: tuple[ObjectRef, ...] = ()
+    skipped: tuple[Skipped, ...] = ()
+    failed: tuple[ObjectError, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """Whether every deletion that was due succeeded."""
+        return not self.failed
+
+    @property
+    def survivors(self) -> tuple[ObjectRef, ...]:
+        """Objects that failed to be deleted: keep them in the inventory."""
+        return tuple(e.ref for e in self.failed)
+
+    def changes(self) -> ChangeSet:
+        """The deletions as a change set (``Kind/ns/name deleted``)."""
+        return ChangeSet(tuple(Change(ref, Action.DELETED) for ref in self.deleted))
+
+    def message(self) -> str:
+        """One line per failed deletion, for the PruneFailed condition."""
+        return "\n".join(str(e) for e in self.failed)
+
+
+def _stub(ref: ObjectRef) -> dict[str, Any]:
+    meta = {"name": ref.name, "namespace": ref.namespace}
+    return {"apiVersion": ref.api_version, "kind": ref.kind, "metadata": meta}
+
+
+def _keep_reason(live: dict[str, Any], owner: Owner) -> str:
+    if not owner.owns(live):
+        return f"not owned by Kustomization {owner.namespace}/{owner.name}"
+    if metadata_value(live, PRUNE_KEY) == "disabled":
+        return f"{PRUNE_KEY} is disabled"
+    if metadata_value(live, RECONCILE_KEY) == "disabled":
+        return f"{RECONCILE_KEY} is disabled"
+    if metadata_value(live, SSA_KEY) == "ignore":
+        return f"{SSA_KEY} is Ignore"
+    return ""
+
+
+def prune(client: KubeClient, stale: Iterable[ObjectRef], *, owner: Owner) -> PruneResult:
+    """Delete the stale objects ``owner`` still owns; what was deleted, skipped and failed."""
+    deleted: list[ObjectRef] = []
+    skipped: list[Skipped] = []
+    failed: list[ObjectError] = []
+    for ref in prune_order(list(stale)):
+        if not ref.version:
+            failed.append(ObjectError(ref, "Invalid", "inventory entry has no version", "prune"))
+            continue
+        try:
+            live = client.get(_stub(ref))
+        except UnknownKindError:
+            continue  # its kind is no longer served, so neither is the object
+        except KubeError as exc:
+            failed.append(ObjectError(ref, _reason(exc), str(exc), "prune"))
+            continue
+        if live is None:
+            continue
+        reason = _keep_reason(live, owner)
+        if reason:
+            skipped.append(Skipped(ref, reason))
+            continue
+        try:
+            uid = str(live["metadata"].get("uid", ""))
+            if client.delete(live, propagation="Background", uid=uid):
+                deleted.append(ref)
+        except KubeError as exc:
+            if isinstance(exc, ApiError) and exc.status == 409:
+                # The uid precondition failed: someone recreated it since the check.
+                skipped.append(Skipped(ref, "recreated by someone else while pruning"))
+                continue
+            failed.append(ObjectError(ref, _reason(exc), str(exc), "prune"))
+    return PruneResult(tuple(deleted), tuple(skipped), tuple(failed))
+
+
+def _reason(exc: KubeError) -> str:
+    return exc.reason if isinstance(exc, ApiError) else type(exc).__name__

@@ -1,0 +1,108 @@
+"""Poll objects on a cluster until they are all healthy, one fails, or time runs out.
+
+Each poll reads the objects not yet Current and judges them with
+``health.assess``. With ``fail_fast`` (Flux's default) the wait ends as soon as
+one object is Failed. A Job that has disappeared and has
+``ttlSecondsAfterFinished`` counts as done, since its TTL controller removes it
+once it finished. The clock and sleep are injected so tests need not wait.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from services.kustomize.client import KubeClient, KubeError, UnknownKindError
+from services.kustomize.health import HealthStatus, Status, assess
+from services.kustomize.inventory import ObjectRef
+
+__all__ = ["Target", "Unhealthy", "check_health", "describe", "wait_for"]
+
+Target = Mapping[str, Any] | ObjectRef
+DEFAULT_POLL = 5.0
+
+
+@dataclass(frozen=True)
+class Unhealthy:
+    """An object that was not healthy when the wait ended, and its last status."""
+
+    ref: ObjectRef
+    health: HealthStatus
+
+    def __str__(self) -> str:
+        text = f"{self.ref} status: '{self.health.status}'"
+        return f"{text}: {self.health.message}" if self.health.message else text
+
+
+def _stub(target: Target) -> dict[str, Any]:
+    if isinstance(target, ObjectRef):
+        meta = {"name": target.name, "namespace": target.namespace}
+        return {"apiVersion": target.api_version, "kind": target.kind, "metadata": meta}
+    return dict(target)
+
+
+def _has_ttl(obj: Mapping[str, Any]) -> bool:
+    spec = obj.get("spec") or {}
+    return obj.get("kind") == "Job" and spec.get("ttlSecondsAfterFinished") is not None
+
+
+def _status(client: KubeClient, obj: Mapping[str, Any]) -> HealthStatus:
+    try:
+        live = client.get(obj)
+    except UnknownKindError as exc:
+        return HealthStatus(Status.NOT_FOUND, str(exc))
+    except KubeError as exc:
+        return HealthStatus(Status.UNKNOWN, f"cannot read it: {exc}")
+    if live is None and _has_ttl(obj):
+        return HealthStatus(Status.CURRENT, "Job finished and was removed by its TTL")
+    return assess(live)
+
+
+def _ref(target: Target) -> ObjectRef:
+    return target if isinstance(target, ObjectRef) else ObjectRef.from_object(target)
+
+
+def check_health(client: KubeClient, targets: Iterable[Target]) -> list[Unhealthy]:
+    """One look at ``targets``: those not Current, with their status."""
+    found = []
+    for target in targets:
+        health = _status(client, _stub(target))
+        if not health.current:
+            found.append(Unhealthy(_ref(target), health))
+    return found
+
+
+def wait_for(
+    client: KubeClient,
+    objects: Iterable[Target],
+    *,
+    timeout: float,
+    poll: float = DEFAULT_POLL,
+    fail_fast: bool = True,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[Unhealthy]:
+    """Wait until every object is Current; what is still not healthy at the end (empty: all)."""
+    deadline = clock() + timeout
+    pending: list[Target] = list(objects)
+    while True:
+        unhealthy = check_health(client, pending)
+        if not unhealthy:
+            return []
+        failed = any(u.health.status == Status.FAILED for u in unhealthy)
+        if (fail_fast and failed) or clock() >= deadline:
+            return unhealthy
+        still = {u.ref.id for u in unhealthy}
+        pending = [t for t in pending if _ref(t).id in still]
+        sleep(max(0.0, min(poll, deadline - clock())))
+
+
+def describe(unhealthy: Iterable[Unhealthy]) -> str:
+    """Flux's message for a failed wait, naming every object still not healthy."""
+    items = list(unhealthy)
+    listing = ", ".join(str(u) for u in items)
+    if any(u.health.status == Status.FAILED for u in items):
+        return f"failed early due to stalled resources: [{listing}]"
+    return f"timeout waiting for: [{listing}]"
