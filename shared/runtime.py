@@ -22,12 +22,18 @@ SERVICES = ("source", "kustomize", "helm", "image", "notify")
 
 
 def service_app(service: str, settings: Settings) -> Celery:
-    """The Celery app of a service, with its tasks module loaded when it has one."""
+    """The Celery app of a service: the ``app`` of its tasks module, which reads ``SLUICE_*``.
+
+    A service without tasks yet gets a bare app on its queue. ``settings`` must
+    match the environment: the tasks module loads its own settings from it.
+    """
     if service not in SERVICES:
         raise ValueError(f"unknown service {service!r}: expected one of {', '.join(SERVICES)}")
     module = f"services.{service}.tasks"
-    include = (module,) if importlib.util.find_spec(module) is not None else ()
-    return create_app(service, settings, include=include)
+    if importlib.util.find_spec(module) is None:
+        return create_app(service, settings)
+    app: Celery = importlib.import_module(module).app
+    return app
 
 
 def reconcile_task(kind: str) -> str | None:

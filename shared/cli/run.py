@@ -29,6 +29,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Start one more worker of a service, here or on any machine that reaches Redis."""
         settings = cli_settings(redis_url)
+        # The service's tasks module reads its settings from the environment.
+        os.environ["SLUICE_REDIS_URL"] = settings.redis_url
         try:
             celery_app = service_app(service, settings)
         except ValueError as exc:

@@ -1,0 +1,44 @@
+"""Celery entry points of sluice-source: decode arguments, take the lease, call the reconcile."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from services.source.reconcile import reconcile_git_repository
+from shared.celeryapp import create_app, task_name
+from shared.keys import ObjectKey
+from shared.lease import exclusive_run
+from shared.settings import load_settings
+from shared.worker import WorkerContext
+
+__all__ = ["app"]
+
+SERVICE = "source"
+RECONCILE = task_name(SERVICE, "reconcile")
+
+settings = load_settings()
+app = create_app(SERVICE, settings)
+
+_RECONCILERS = {"GitRepository": reconcile_git_repository}
+
+
+@cache
+def _context() -> WorkerContext:
+    return WorkerContext.create(settings, app)
+
+
+@app.task(name=RECONCILE, bind=True)
+def reconcile(self: Any, key_text: str) -> None:
+    """Reconcile one source object (Kind/namespace/name), one worker at a time."""
+    key = ObjectKey.parse(key_text)
+    reconciler = _RECONCILERS.get(key.kind)
+    if reconciler is None:
+        raise ValueError(f"{key}: sluice-source does not reconcile {key.kind}")
+    ctx = _context()
+    with exclusive_run(
+        ctx.client, app, key, task_name=RECONCILE, holder=self.request.hostname,
+        ttl=settings.lease_ttl,
+    ) as lease:  # fmt: skip
+        if lease is not None:
+            reconciler(ctx, key)
