@@ -3,22 +3,36 @@
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import redis
 from celery import Celery
 
 from shared.api import known_kinds, lookup_kind
 from shared.celeryapp import create_app, task_name
+from shared.events import EventBus
 from shared.keys import ObjectKey
 from shared.lease import request_reconcile
 from shared.scheduler import Schedulable, Scheduler
 from shared.settings import Settings
 from shared.store import Store
+from shared.watch import Watcher
 
-__all__ = ["SERVICES", "reconcile_task", "scheduler_for", "service_app", "store_schedulables"]
+__all__ = [
+    "SERVICES",
+    "SUBSCRIPTIONS",
+    "reconcile_task",
+    "scheduler_for",
+    "service_app",
+    "store_schedulables",
+    "subscribe_services",
+    "watcher_for",
+]
 
 SERVICES = ("source", "kustomize", "helm", "image", "notify")
+# Which events each service's on_event task takes; kept in Redis so an event
+# sent while a service is down still waits in its queue.
+SUBSCRIPTIONS: dict[str, list[str]] = {"kustomize": ["artifact-ready", "applied"]}
 
 
 def service_app(service: str, settings: Settings) -> Celery:
@@ -60,9 +74,7 @@ def store_schedulables(store: Store) -> Iterator[Schedulable]:
             )
 
 
-def scheduler_for(settings: Settings, client: redis.Redis) -> Scheduler:
-    """A scheduler over the store that requests each object's reconcile, coalesced."""
-    store = Store.from_settings(settings)
+def _firer(settings: Settings, client: redis.Redis) -> Callable[[ObjectKey], None]:
     sender = create_app("scheduler", settings)
 
     def fire(key: ObjectKey) -> None:
@@ -70,4 +82,27 @@ def scheduler_for(settings: Settings, client: redis.Redis) -> Scheduler:
         if name is not None:
             request_reconcile(client, sender, key, task_name=name)
 
+    return fire
+
+
+def scheduler_for(settings: Settings, client: redis.Redis) -> Scheduler:
+    """A scheduler over the store that requests each object's reconcile, coalesced."""
+    store = Store.from_settings(settings)
+    fire = _firer(settings, client)
     return Scheduler(client, settings, source=lambda: store_schedulables(store), fire=fire)
+
+
+def watcher_for(settings: Settings, client: redis.Redis) -> Watcher:
+    """A watcher that reconciles objects as soon as the store changes."""
+    return Watcher(
+        client,
+        Store.from_settings(settings),
+        reconciled=lambda kind: reconcile_task(kind) is not None,
+        fire=_firer(settings, client),
+    )
+
+
+def subscribe_services(bus: EventBus) -> None:
+    """Record which events each service takes, before any event is published."""
+    for service, types in SUBSCRIPTIONS.items():
+        bus.subscribe(service, types)

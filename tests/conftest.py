@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.fixtures.registry",
     "tests.fixtures.sink",
     "tests.fixtures.workers",
+    "tests.fixtures.gitops",
 ]

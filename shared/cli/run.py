@@ -9,10 +9,12 @@ import threading
 
 import typer
 
+from shared.celeryapp import create_app
 from shared.cli.context import RedisUrl, cli_settings
+from shared.events import EventBus
 from shared.logs import setup_logging
 from shared.redisconn import connect
-from shared.runtime import SERVICES, scheduler_for, service_app
+from shared.runtime import SERVICES, scheduler_for, service_app, subscribe_services, watcher_for
 
 __all__ = ["register"]
 
@@ -55,10 +57,17 @@ def register(app: typer.Typer) -> None:
         loglevel: str = typer.Option("INFO", "--loglevel", "-l"),
         redis_url: str | None = RedisUrl,
     ) -> None:
-        """Requeue each object at its interval; several may run at once safely."""
+        """Requeue each object at its interval and on every change; several may run at once."""
         settings = cli_settings(redis_url)
         setup_logging(loglevel)
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
-        scheduler_for(settings, connect(settings)).run(stop)
+        client = connect(settings)
+        subscribe_services(EventBus(client, create_app("scheduler", settings)))
+        watcher = threading.Thread(
+            target=watcher_for(settings, client).run, args=(stop,), name="watch", daemon=True
+        )
+        watcher.start()
+        scheduler_for(settings, client).run(stop)
+        watcher.join(timeout=5)

@@ -118,6 +118,14 @@ class Store:
         entries = [e for _stream, stream_entries in cast(Any, reply) or [] for e in stream_entries]
         return decode_entries(entries)
 
+    def newest_change(self) -> str:
+        """The stream id of the newest change, or ``0-0``: where a new reader starts."""
+        newest = cast(Any, self._client.xrevrange(self._layout.changes, count=1))
+        if not newest:
+            return "0-0"
+        entry_id = newest[0][0]
+        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
     # -- spec writes ---------------------------------------------------------
 
     def create(self, doc: Document, *, owner: ObjectKey | None = None) -> Document:

@@ -1,0 +1,244 @@
+"""Apply a Kustomization's desired build to one cluster: dry run, apply, prune, health, result.
+
+One task per (Kustomization, cluster), run in parallel and leased apart, so a
+slow or broken cluster holds no other back. Each task re-reads the desired
+build, so a late or repeated run applies the newest one. A cluster that is no
+longer a target (or a deleted Kustomization) is emptied when prune is on.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from typing import Any
+
+from services.kustomize.apply import ApplyError, ApplyOptions, apply
+from services.kustomize.client import (
+    KubeClient,
+    KubeError,
+    ServiceAccount,
+    client_from_kubeconfig,
+)
+from services.kustomize.inventory import Inventory, ObjectRef, Owner, stale_objects
+from services.kustomize.prune import prune
+from services.kustomize.state import KustomizeState
+from services.kustomize.status import write_summary
+from services.kustomize.summary import ClusterResult
+from services.kustomize.targets import Target, select_targets
+from services.kustomize.wait import describe, wait_for
+from shared.api import Cluster, Kustomization, parse_as
+from shared.api.conditions import (
+    FALSE,
+    HEALTH_CHECK_FAILED,
+    PRUNE_FAILED,
+    RECONCILIATION_FAILED,
+    RECONCILIATION_SUCCEEDED,
+    TRUE,
+    format_time,
+)
+from shared.keys import ObjectKey
+from shared.worker import WorkerContext
+
+__all__ = ["apply_to_cluster"]
+
+
+class _ClusterFailure(Exception):
+    def __init__(self, reason: str, message: str, inventory: Inventory | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.inventory = inventory
+
+
+def _now() -> str:
+    return format_time(datetime.now(UTC))
+
+
+def _kubeconfig(ctx: WorkerContext, namespace: str, target: Target) -> str:
+    secret = ctx.store.get(ObjectKey("Secret", namespace, target.secret_name))
+    if secret is None:
+        raise _ClusterFailure(
+            RECONCILIATION_FAILED, f"kubeconfig Secret '{namespace}/{target.secret_name}' not found"
+        )
+    value = (secret.get("data") or {}).get(target.secret_key)
+    if value is None:
+        raise _ClusterFailure(
+            RECONCILIATION_FAILED,
+            f"kubeconfig Secret '{namespace}/{target.secret_name}' "
+            f"has no key '{target.secret_key}'",
+        )
+    return base64.b64decode(value).decode()
+
+
+def _client(ctx: WorkerContext, ks: Kustomization, cluster: str) -> KubeClient:
+    clusters = [parse_as(c, Cluster) for c in ctx.store.list("Cluster", ks.namespace)]
+    targets = {t.name: t for t in select_targets(ks, clusters).targets}
+    target = targets.get(cluster)
+    if target is None:
+        raise _ClusterFailure(RECONCILIATION_FAILED, f"Cluster '{cluster}' not found")
+    return _client_for(ctx, ks.namespace, target, ks.spec.service_account_name)
+
+
+def _client_for(
+    ctx: WorkerContext, namespace: str, target: Target, service_account: str | None
+) -> KubeClient:
+    impersonate = ServiceAccount(namespace, service_account) if service_account else None
+    try:
+        return client_from_kubeconfig(
+            _kubeconfig(ctx, namespace, target),
+            impersonate=impersonate,
+            timeout=ctx.settings.cluster_timeout,
+        )
+    except KubeError as err:
+        raise _ClusterFailure(RECONCILIATION_FAILED, f"kubeconfig: {err}") from err
+
+
+def _health_targets(ks: Kustomization, objects: list[dict[str, Any]]) -> list[Any]:
+    if ks.spec.wait:
+        return list(objects)
+    return [
+        ObjectRef(
+            group=(ref.api_version or "").rpartition("/")[0],
+            kind=ref.kind,
+            namespace=ref.namespace or ks.namespace,
+            name=ref.name,
+        )
+        for ref in ks.spec.health_checks
+    ]
+
+
+def _apply(
+    ctx: WorkerContext, ks: Kustomization, client: KubeClient, objects: list[dict[str, Any]],
+    old: Inventory,
+) -> tuple[Inventory, str]:  # fmt: skip
+    """Apply, prune and wait; (new inventory, change summary) or _ClusterFailure."""
+    owner = Owner(ks.name, ks.namespace)
+    options = ApplyOptions(
+        force=ks.spec.force,
+        default_namespace=ks.spec.target_namespace or ks.namespace,
+        wait_timeout=ks.spec.timeout_seconds,
+    )
+    try:
+        changes = apply(client, objects, owner=owner, options=options)
+    except ApplyError as err:
+        kept = Inventory.from_refs([*old, *err.changes.inventory()])
+        raise _ClusterFailure(RECONCILIATION_FAILED, str(err), kept) from err
+    except KubeError as err:
+        raise _ClusterFailure(RECONCILIATION_FAILED, str(err), old) from err
+    new = changes.inventory()
+    summary = changes.summary()
+    if ks.spec.prune:
+        try:
+            pruned = prune(client, stale_objects(old, new), owner=owner)
+        except KubeError as err:
+            raise _ClusterFailure(
+                PRUNE_FAILED, str(err), Inventory.from_refs([*new, *old])
+            ) from err
+        if not pruned.ok:
+            kept = Inventory.from_refs([*new, *pruned.survivors])
+            raise _ClusterFailure(PRUNE_FAILED, pruned.message(), kept)
+        summary = "\n".join(filter(None, [summary, pruned.changes().summary()]))
+    checks = _health_targets(ks, objects)
+    if checks:
+        try:
+            unhealthy = wait_for(client, checks, timeout=ks.spec.timeout_seconds)
+        except KubeError as err:
+            raise _ClusterFailure(HEALTH_CHECK_FAILED, str(err), new) from err
+        if unhealthy:
+            raise _ClusterFailure(HEALTH_CHECK_FAILED, describe(unhealthy), new)
+    return new, summary
+
+
+def _cluster_target(ctx: WorkerContext, namespace: str, cluster: str) -> Target | None:
+    """The kubeconfig of a Cluster by name, whether or not it is still selected."""
+    doc = ctx.store.get(ObjectKey("Cluster", namespace, cluster))
+    if doc is None:
+        return None
+    ref = parse_as(doc, Cluster).spec.kube_config.secret_ref
+    return Target(cluster, ref.name, ref.key or "value")
+
+
+def _empty_cluster(
+    ctx: WorkerContext, state: KustomizeState, key: ObjectKey, cluster: str, *, prune_on: bool
+) -> None:
+    """Prune everything sluice applied to a cluster that is no longer a target."""
+    previous = state.results(key).get(cluster)
+    target = _cluster_target(ctx, key.namespace, cluster)
+    if previous is not None and previous.inventory and prune_on and target is not None:
+        doc = ctx.store.get(key)
+        account = doc["spec"].get("serviceAccountName") if doc else None
+        client = _client_for(ctx, key.namespace, target, account)
+        try:
+            old = Inventory.from_status({"entries": list(previous.inventory)})
+            result = prune(client, tuple(old), owner=Owner(key.name, key.namespace))
+        finally:
+            client.close()
+        if not result.ok:
+            raise _ClusterFailure(PRUNE_FAILED, result.message(), old)
+        ctx.emit("applied", key, reason="Pruned", cluster=cluster,
+                 message=result.changes().summary() or "nothing to prune")  # fmt: skip
+    state.drop_result(key, cluster)
+
+
+def apply_to_cluster(ctx: WorkerContext, key: ObjectKey, cluster: str) -> None:
+    """Bring one cluster to the Kustomization's desired build; record the result."""
+    state = KustomizeState(ctx.client)
+    desired = state.desired(key)
+    doc = ctx.store.get(key)
+    if doc is None or desired is None or cluster not in desired.targets:
+        # A deleted Kustomization is garbage-collected as it was last built (MirrorPrune).
+        prune_on = bool(doc["spec"].get("prune")) if doc else bool(desired and desired.prune)
+        try:
+            _empty_cluster(ctx, state, key, cluster, prune_on=prune_on)
+        except _ClusterFailure as failure:
+            ctx.emit("reconcile-failed", key, reason=failure.reason, message=failure.message,
+                     severity="error", cluster=cluster)  # fmt: skip
+            raise
+        if doc is None and not state.results(key):
+            state.forget(key)
+        else:
+            write_summary(ctx.store, state, key)
+        return
+    ks = parse_as(doc, Kustomization)
+    if ks.spec.suspend:
+        return
+    previous = state.results(key).get(cluster)
+    old = Inventory.from_status({"entries": list(previous.inventory)} if previous else None)
+    objects = state.build(desired.build_key)
+    try:
+        if objects is None:
+            raise _ClusterFailure(RECONCILIATION_FAILED, "build expired; rebuilding", old)
+        client = _client(ctx, ks, cluster)
+        try:
+            inventory, summary = _apply(ctx, ks, client, objects, old)
+        finally:
+            client.close()
+    except _ClusterFailure as failure:
+        result = ClusterResult(
+            cluster, FALSE, failure.reason, failure.message,
+            last_attempted_revision=desired.revision,
+            last_applied_revision=previous.last_applied_revision if previous else "",
+            inventory=tuple((failure.inventory or old).to_status()["entries"]), time=_now(),
+        )  # fmt: skip
+        state.set_result(key, result)
+        write_summary(ctx.store, state, key)
+        ctx.emit("reconcile-failed", key, reason=failure.reason, message=failure.message,
+                 revision=desired.revision, severity="error", cluster=cluster)  # fmt: skip
+        ctx.requeue_after(key, ks.spec.retry_interval_seconds)
+        return
+    message = f"Applied revision: {desired.revision}"
+    result = ClusterResult(
+        cluster, TRUE, RECONCILIATION_SUCCEEDED, message,
+        last_attempted_revision=desired.revision, last_applied_revision=desired.revision,
+        inventory=tuple(inventory.to_status()["entries"]), time=_now(),
+    )  # fmt: skip
+    state.set_result(key, result)
+    write_summary(ctx.store, state, key)
+    first = previous is None or previous.ready != TRUE
+    new_revision = previous is None or previous.last_applied_revision != desired.revision
+    if summary or first or new_revision:
+        # Changes at an unchanged revision are drift that this apply corrected.
+        what = summary if new_revision or not summary else f"drift corrected:\n{summary}"
+        ctx.emit("applied", key, reason=RECONCILIATION_SUCCEEDED, revision=desired.revision,
+                 message=what or message, cluster=cluster,
+                 metadata={"kustomize.toolkit.fluxcd.io/commit_status": "update"})  # fmt: skip

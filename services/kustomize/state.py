@@ -1,0 +1,125 @@
+"""What the kustomize service keeps in Redis between the build and the per-cluster applies.
+
+One reconcile of a Kustomization builds once and records the *desired* state
+(revision, build key, target clusters); then one apply task per cluster reads
+it, so a task that runs late or twice always applies the newest build. The
+rendered objects are kept by build key, compressed, for every worker on any
+machine; per-cluster results (and inventories) live in one hash per
+Kustomization, written by each cluster's task on its own.
+
+Keys::
+
+    sluice:kustomize:desired:<Kind/ns/name>   JSON Desired
+    sluice:kustomize:build:<build key>        gzip JSON list of objects (expires)
+    sluice:kustomize:clusters:<Kind/ns/name>  hash cluster -> JSON status.clusters[] entry
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import redis
+
+from services.kustomize.summary import ClusterResult
+from shared.keys import ObjectKey
+
+__all__ = ["Desired", "KustomizeState", "cluster_key", "split_cluster_key"]
+
+_PREFIX = "sluice:kustomize:"
+# A build outlives any apply of it; a later reconcile rebuilds (cached on disk).
+_BUILD_TTL = 24 * 3600
+
+
+@dataclass(frozen=True)
+class Desired:
+    """The build every target cluster of a Kustomization should have applied."""
+
+    revision: str
+    build_key: str
+    targets: tuple[str, ...]
+    generation: int
+    prune: bool = False
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Desired:
+        data = json.loads(text)
+        return cls(
+            data["revision"],
+            data["build_key"],
+            tuple(data["targets"]),
+            data["generation"],
+            bool(data.get("prune", False)),
+        )
+
+
+class KustomizeState:
+    """Desired builds, rendered objects and per-cluster results of Kustomizations."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._client = client
+
+    def set_desired(self, key: ObjectKey, desired: Desired) -> None:
+        """Record what every target of ``key`` should converge to."""
+        self._client.set(f"{_PREFIX}desired:{key}", desired.to_json())
+
+    def desired(self, key: ObjectKey) -> Desired | None:
+        """The newest desired state of ``key``, if it was ever built."""
+        raw = self._client.get(f"{_PREFIX}desired:{key}")
+        return Desired.from_json(raw) if raw else None
+
+    def put_build(self, build_key: str, objects: list[dict[str, Any]]) -> None:
+        """Keep the rendered objects of a build where every worker can read them."""
+        blob = gzip.compress(json.dumps(objects, separators=(",", ":")).encode(), 6)
+        self._client.set(f"{_PREFIX}build:{build_key}", blob, ex=_BUILD_TTL)
+
+    def build(self, build_key: str) -> list[dict[str, Any]] | None:
+        """The rendered objects of a build, or None once expired."""
+        blob = self._client.get(f"{_PREFIX}build:{build_key}")
+        if blob is None:
+            return None
+        objects: list[dict[str, Any]] = json.loads(gzip.decompress(blob))  # type: ignore[arg-type]
+        return objects
+
+    def set_result(self, key: ObjectKey, result: ClusterResult) -> None:
+        """Record the outcome of the last apply to one cluster."""
+        self._client.hset(
+            f"{_PREFIX}clusters:{key}", result.cluster, json.dumps(result.to_status())
+        )
+
+    def results(self, key: ObjectKey) -> dict[str, ClusterResult]:
+        """The last outcome per cluster."""
+        raw = self._client.hgetall(f"{_PREFIX}clusters:{key}")
+        return {
+            k.decode() if isinstance(k, bytes) else str(k): ClusterResult.from_status(json.loads(v))
+            for k, v in raw.items()
+        }
+
+    def drop_result(self, key: ObjectKey, cluster: str) -> None:
+        """Forget a cluster that is no longer a target (after its objects were pruned)."""
+        self._client.hdel(f"{_PREFIX}clusters:{key}", cluster)
+
+    def forget(self, key: ObjectKey) -> None:
+        """Remove everything kept for a deleted Kustomization."""
+        self._client.delete(f"{_PREFIX}desired:{key}", f"{_PREFIX}clusters:{key}")
+
+
+def cluster_key(key: ObjectKey, cluster: str) -> ObjectKey:
+    """The lease and task key of one (Kustomization, cluster): ``Kind/ns/name@cluster``.
+
+    ``@`` can't appear in a Kubernetes name, so this never names another object.
+    """
+    return ObjectKey(key.kind, key.namespace, f"{key.name}@{cluster}")
+
+
+def split_cluster_key(key: ObjectKey) -> tuple[ObjectKey, str]:
+    """The Kustomization key and cluster name of a ``cluster_key``."""
+    name, sep, cluster = key.name.partition("@")
+    if not sep or not cluster:
+        raise ValueError(f"{key}: expected Kind/namespace/name@cluster")
+    return ObjectKey(key.kind, key.namespace, name), cluster

@@ -1,0 +1,67 @@
+"""Writing a Kustomization's status: per-cluster results summed into Flux's conditions."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+from services.kustomize.state import KustomizeState
+from services.kustomize.summary import summarize_clusters
+from shared.api.conditions import FALSE, TRUE, Outcome, summarize
+from shared.keys import ObjectKey
+from shared.store import Conflict, Store
+
+__all__ = ["update_status", "write_summary"]
+
+_ATTEMPTS = 8
+
+
+def update_status(
+    store: Store, key: ObjectKey, change: Callable[[dict[str, Any], dict[str, Any]], None]
+) -> dict[str, Any] | None:
+    """Read-modify-write ``status`` with ``change(doc, status)``, retrying on a conflict.
+
+    Several tasks (the build and one per cluster) write one status; the
+    resourceVersion check makes each write land on the latest one.
+    """
+    for _ in range(_ATTEMPTS):
+        doc = store.get(key)
+        if doc is None:
+            return None
+        status = copy.deepcopy(doc.get("status") or {})
+        change(doc, status)
+        try:
+            return store.update_status(
+                key, status, resource_version=doc["metadata"]["resourceVersion"]
+            )
+        except Conflict:
+            continue
+    raise Conflict(key, f"status kept changing under {_ATTEMPTS} attempts; will retry")
+
+
+def write_summary(store: Store, state: KustomizeState, key: ObjectKey) -> dict[str, Any] | None:
+    """Recompute Ready and ``status.clusters`` from every cluster's last result."""
+    desired = state.desired(key)
+    if desired is None:
+        return None
+    results = state.results(key)
+
+    def change(doc: dict[str, Any], status: dict[str, Any]) -> None:
+        summary = summarize_clusters(desired.revision, desired.targets, list(results.values()))
+        generation = int(doc["metadata"].get("generation", 1))
+        outcome = {TRUE: Outcome.SUCCEEDED, FALSE: Outcome.FAILED}.get(
+            summary.ready, Outcome.WORKING
+        )
+        summarize(
+            status, outcome, message=summary.message, reason=summary.reason, generation=generation
+        )
+        if summary.last_applied_revision is not None:
+            status["lastAppliedRevision"] = summary.last_applied_revision
+        ordered = [results[t] for t in desired.targets if t in results]
+        status["clusters"] = [r.to_status() for r in ordered]
+        # Flux's single inventory, for tools that read it: the one cluster's, when one.
+        if len(ordered) == 1:
+            status["inventory"] = ordered[0].to_status()["inventory"]
+
+    return update_status(store, key, change)

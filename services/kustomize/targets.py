@@ -1,0 +1,61 @@
+"""Which clusters a Kustomization applies to: a pure function of its spec and the Clusters."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from shared.api import Cluster, Kustomization
+
+__all__ = ["DEFAULT_CLUSTER", "KUBECONFIG_TARGET", "Target", "TargetSelection", "select_targets"]
+
+DEFAULT_CLUSTER = "default"
+# spec.kubeConfig names one remote cluster directly, with no Cluster object.
+KUBECONFIG_TARGET = "kubeconfig"
+
+
+@dataclass(frozen=True)
+class Target:
+    """One cluster to apply to, and the Secret holding its kubeconfig."""
+
+    name: str
+    secret_name: str
+    secret_key: str = "value"
+
+
+@dataclass(frozen=True)
+class TargetSelection:
+    """The clusters to apply to, and the ones the spec names that don't exist."""
+
+    targets: tuple[Target, ...]
+    missing: tuple[str, ...] = ()
+
+
+def _target(cluster: Cluster) -> Target:
+    ref = cluster.spec.kube_config.secret_ref
+    return Target(cluster.name, ref.name, ref.key or "value")
+
+
+def select_targets(ks: Kustomization, clusters: Sequence[Cluster]) -> TargetSelection:
+    """Targets per spec: kubeConfig, a list of names, a label selector, or the ``default`` Cluster.
+
+    ``clusters`` are the Cluster objects of the Kustomization's namespace.
+    """
+    spec = ks.spec
+    if spec.kube_config is not None:
+        ref = spec.kube_config.secret_ref
+        if ref is None:
+            raise ValueError(
+                "spec.kubeConfig.configMapRef (cloud provider login) is not supported: "
+                "put the kubeconfig in a Secret and use spec.kubeConfig.secretRef"
+            )
+        return TargetSelection((Target(KUBECONFIG_TARGET, ref.name, ref.key or "value"),))
+    by_name = {c.name: c for c in clusters}
+    if spec.cluster_selector is not None:
+        selector = spec.cluster_selector
+        chosen = sorted((c for c in clusters if selector.matches(c.labels)), key=lambda c: c.name)
+        return TargetSelection(tuple(_target(c) for c in chosen))
+    names = spec.clusters if spec.clusters is not None else [DEFAULT_CLUSTER]
+    found = tuple(_target(by_name[n]) for n in names if n in by_name)
+    missing = tuple(n for n in names if n not in by_name)
+    return TargetSelection(found, missing)

@@ -1,0 +1,85 @@
+"""Celery entry points of sluice-kustomize: build once per Kustomization, apply per cluster."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from services.kustomize.fanout import apply_to_cluster
+from services.kustomize.reconcile import dep_source, reconcile_kustomization
+from services.kustomize.state import cluster_key, split_cluster_key
+from shared.celeryapp import create_app, task_name
+from shared.events import Event, event_handler, mark_handled
+from shared.keys import ObjectKey
+from shared.lease import exclusive_run, request_reconcile
+from shared.runtime import subscribe_services
+from shared.settings import load_settings
+from shared.worker import WorkerContext
+
+__all__ = ["app"]
+
+SERVICE = "kustomize"
+RECONCILE = task_name(SERVICE, "reconcile")
+APPLY = task_name(SERVICE, "apply")
+
+settings = load_settings()
+app = create_app(SERVICE, settings)
+
+
+@cache
+def _context() -> WorkerContext:
+    ctx = WorkerContext.create(settings, app)
+    subscribe_services(ctx.events)
+    return ctx
+
+
+def _request_apply(key: ObjectKey, cluster: str) -> None:
+    request_reconcile(_context().client, app, cluster_key(key, cluster), task_name=APPLY)
+
+
+@app.task(name=RECONCILE, bind=True)
+def reconcile(self: Any, key_text: str) -> None:
+    """Build a Kustomization's newest revision once and fan it out to its clusters."""
+    key = ObjectKey.parse(key_text)
+    ctx = _context()
+    with exclusive_run(
+        ctx.client, app, key, task_name=RECONCILE, holder=self.request.hostname,
+        ttl=settings.lease_ttl,
+    ) as lease:  # fmt: skip
+        if lease is not None:
+            reconcile_kustomization(ctx, key, _request_apply)
+
+
+@app.task(name=APPLY, bind=True)
+def apply(self: Any, key_text: str) -> None:
+    """Apply a Kustomization's desired build to one cluster (key ``Kind/ns/name@cluster``)."""
+    leased = ObjectKey.parse(key_text)
+    key, cluster = split_cluster_key(leased)
+    ctx = _context()
+    with exclusive_run(
+        ctx.client, app, leased, task_name=APPLY, holder=self.request.hostname,
+        ttl=settings.lease_ttl,
+    ) as lease:  # fmt: skip
+        if lease is not None:
+            apply_to_cluster(ctx, key, cluster)
+
+
+def _trigger(ctx: WorkerContext, key: ObjectKey) -> None:
+    request_reconcile(ctx.client, app, key, task_name=RECONCILE)
+
+
+@event_handler(app, SERVICE)
+def on_event(event: Event) -> None:
+    """Reconcile the Kustomizations that a new artifact or an applied dependency concerns."""
+    ctx = _context()
+    if not mark_handled(ctx.client, SERVICE, event.id):
+        return
+    source = (event.object.kind, event.object.namespace, event.object.name)
+    for doc in ctx.store.list("Kustomization"):
+        key = ObjectKey.of(doc)
+        if event.type == "artifact-ready" and dep_source(doc) == source:
+            _trigger(ctx, key)
+        elif event.type == "applied" and event.object.kind == "Kustomization":
+            for dep in doc["spec"].get("dependsOn") or []:
+                if (dep.get("namespace") or key.namespace, dep["name"]) == source[1:]:
+                    _trigger(ctx, key)
