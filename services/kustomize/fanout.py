@@ -108,9 +108,12 @@ def _health_targets(ks: Kustomization, objects: list[dict[str, Any]]) -> list[An
 
 
 def _apply(
-    ctx: WorkerContext, ks: Kustomization, client: KubeClient, objects: list[dict[str, Any]],
+    ctx: WorkerContext,
+    ks: Kustomization,
+    client: KubeClient,
+    objects: list[dict[str, Any]],
     old: Inventory,
-) -> tuple[Inventory, str]:  # fmt: skip
+) -> tuple[Inventory, str]:
     """Apply, prune and wait; (new inventory, change summary) or _ClusterFailure."""
     owner = Owner(ks.name, ks.namespace)
     options = ApplyOptions(
@@ -175,8 +178,13 @@ def _empty_cluster(
             client.close()
         if not result.ok:
             raise _ClusterFailure(PRUNE_FAILED, result.message(), old)
-        ctx.emit("applied", key, reason="Pruned", cluster=cluster,
-                 message=result.changes().summary() or "nothing to prune")  # fmt: skip
+        ctx.emit(
+            "applied",
+            key,
+            reason="Pruned",
+            cluster=cluster,
+            message=result.changes().summary() or "nothing to prune",
+        )
     state.drop_result(key, cluster)
 
 
@@ -191,8 +199,14 @@ def apply_to_cluster(ctx: WorkerContext, key: ObjectKey, cluster: str) -> None:
         try:
             _empty_cluster(ctx, state, key, cluster, prune_on=prune_on)
         except _ClusterFailure as failure:
-            ctx.emit("reconcile-failed", key, reason=failure.reason, message=failure.message,
-                     severity="error", cluster=cluster)  # fmt: skip
+            ctx.emit(
+                "reconcile-failed",
+                key,
+                reason=failure.reason,
+                message=failure.message,
+                severity="error",
+                cluster=cluster,
+            )
             raise
         if doc is None and not state.results(key):
             state.forget(key)
@@ -215,23 +229,39 @@ def apply_to_cluster(ctx: WorkerContext, key: ObjectKey, cluster: str) -> None:
             client.close()
     except _ClusterFailure as failure:
         result = ClusterResult(
-            cluster, FALSE, failure.reason, failure.message,
+            cluster,
+            FALSE,
+            failure.reason,
+            failure.message,
             last_attempted_revision=desired.revision,
             last_applied_revision=previous.last_applied_revision if previous else "",
-            inventory=tuple((failure.inventory or old).to_status()["entries"]), time=_now(),
-        )  # fmt: skip
+            inventory=tuple((failure.inventory or old).to_status()["entries"]),
+            time=_now(),
+        )
         state.set_result(key, result)
         write_summary(ctx.store, state, key)
-        ctx.emit("reconcile-failed", key, reason=failure.reason, message=failure.message,
-                 revision=desired.revision, severity="error", cluster=cluster)  # fmt: skip
+        ctx.emit(
+            "reconcile-failed",
+            key,
+            reason=failure.reason,
+            message=failure.message,
+            revision=desired.revision,
+            severity="error",
+            cluster=cluster,
+        )
         ctx.requeue_after(key, ks.spec.retry_interval_seconds)
         return
     message = f"Applied revision: {desired.revision}"
     result = ClusterResult(
-        cluster, TRUE, RECONCILIATION_SUCCEEDED, message,
-        last_attempted_revision=desired.revision, last_applied_revision=desired.revision,
-        inventory=tuple(inventory.to_status()["entries"]), time=_now(),
-    )  # fmt: skip
+        cluster,
+        TRUE,
+        RECONCILIATION_SUCCEEDED,
+        message,
+        last_attempted_revision=desired.revision,
+        last_applied_revision=desired.revision,
+        inventory=tuple(inventory.to_status()["entries"]),
+        time=_now(),
+    )
     state.set_result(key, result)
     write_summary(ctx.store, state, key)
     first = previous is None or previous.ready != TRUE
@@ -239,6 +269,12 @@ def apply_to_cluster(ctx: WorkerContext, key: ObjectKey, cluster: str) -> None:
     if summary or first or new_revision:
         # Changes at an unchanged revision are drift that this apply corrected.
         what = summary if new_revision or not summary else f"drift corrected:\n{summary}"
-        ctx.emit("applied", key, reason=RECONCILIATION_SUCCEEDED, revision=desired.revision,
-                 message=what or message, cluster=cluster,
-                 metadata={"kustomize.toolkit.fluxcd.io/commit_status": "update"})  # fmt: skip
+        ctx.emit(
+            "applied",
+            key,
+            reason=RECONCILIATION_SUCCEEDED,
+            revision=desired.revision,
+            message=what or message,
+            cluster=cluster,
+            metadata={"kustomize.toolkit.fluxcd.io/commit_status": "update"},
+        )

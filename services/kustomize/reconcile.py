@@ -134,7 +134,7 @@ def _build(ctx: WorkerContext, ks: Kustomization, doc: dict[str, Any]) -> list[d
     _check_dependencies(ctx, ks, revision)
     try:
         root = fetch_artifact(url, digest, cache_dir=ctx.settings.cache_dir)
-        objects, _ = build_cached(
+        objects, cache_hit = build_cached(
             BuildCache(ctx.settings.cache_dir / "builds"),
             root,
             digest=digest,
@@ -149,6 +149,8 @@ def _build(ctx: WorkerContext, ks: Kustomization, doc: dict[str, Any]) -> list[d
         raise Failure(ARTIFACT_FAILED, str(err)) from err
     except (BuildFailed, ToolMissingError) as err:
         raise Failure(BUILD_FAILED, str(err)) from err
+    if not cache_hit:
+        KustomizeState(ctx.client).count_build()
     return objects
 
 
@@ -252,15 +254,17 @@ def _failed(
     def change(doc: dict[str, Any], status: dict[str, Any]) -> None:
         generation = int(doc["metadata"].get("generation", 1))
         outcome = Outcome.STALLED if failure.stalled else Outcome.FAILED
-        summarize(status, outcome, message=failure.message, reason=failure.reason,
-                  generation=generation)  # fmt: skip
+        summarize(
+            status, outcome, message=failure.message, reason=failure.reason, generation=generation
+        )
         if token is not None:
             status["lastHandledReconcileAt"] = token
 
     update_status(ctx.store, key, change)
     severity: Severity = "info" if failure.reason == DEPENDENCY_NOT_READY else "error"
-    ctx.emit("reconcile-failed", key, reason=failure.reason, message=failure.message,
-             severity=severity)  # fmt: skip
+    ctx.emit(
+        "reconcile-failed", key, reason=failure.reason, message=failure.message, severity=severity
+    )
     if not failure.stalled:
         delay = failure.retry_after or ks.spec.retry_interval_seconds
         ctx.requeue_after(key, delay)

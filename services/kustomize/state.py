@@ -104,6 +104,14 @@ class KustomizeState:
         """Forget a cluster that is no longer a target (after its objects were pruned)."""
         self._client.hdel(f"{_PREFIX}clusters:{key}", cluster)
 
+    def count_build(self) -> int:
+        """Count one real kustomize build (not a cache hit); return the total."""
+        return int(self._client.incr(f"{_PREFIX}builds"))
+
+    def builds(self) -> int:
+        """How many real kustomize builds this installation ran."""
+        return int(self._client.get(f"{_PREFIX}builds") or 0)
+
     def forget(self, key: ObjectKey) -> None:
         """Remove everything kept for a deleted Kustomization."""
         self._client.delete(f"{_PREFIX}desired:{key}", f"{_PREFIX}clusters:{key}")

@@ -43,9 +43,13 @@ def reconcile(self: Any, key_text: str) -> None:
     key = ObjectKey.parse(key_text)
     ctx = _context()
     with exclusive_run(
-        ctx.client, app, key, task_name=RECONCILE, holder=self.request.hostname,
+        ctx.client,
+        app,
+        key,
+        task_name=RECONCILE,
+        holder=self.request.hostname,
         ttl=settings.lease_ttl,
-    ) as lease:  # fmt: skip
+    ) as lease:
         if lease is not None:
             reconcile_kustomization(ctx, key, _request_apply)
 
@@ -57,9 +61,13 @@ def apply(self: Any, key_text: str) -> None:
     key, cluster = split_cluster_key(leased)
     ctx = _context()
     with exclusive_run(
-        ctx.client, app, leased, task_name=APPLY, holder=self.request.hostname,
+        ctx.client,
+        app,
+        leased,
+        task_name=APPLY,
+        holder=self.request.hostname,
         ttl=settings.lease_ttl,
-    ) as lease:  # fmt: skip
+    ) as lease:
         if lease is not None:
             apply_to_cluster(ctx, key, cluster)
 

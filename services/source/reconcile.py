@@ -175,11 +175,17 @@ def reconcile_git_repository(ctx: WorkerContext, key: ObjectKey) -> None:
         failure = err if isinstance(err, _Failure) else _git_failure(err)
         set_condition(status, failure.condition, TRUE, failure.reason, failure.message, generation)
         outcome = Outcome.STALLED if failure.stalled else Outcome.FAILED
-        summarize(status, outcome, message=failure.message, reason=failure.reason,
-                  generation=generation)  # fmt: skip
+        summarize(
+            status, outcome, message=failure.message, reason=failure.reason, generation=generation
+        )
         _finish(ctx, key, status, token)
-        ctx.emit("reconcile-failed", key, reason=failure.reason, message=failure.message,
-                 severity="error")  # fmt: skip
+        ctx.emit(
+            "reconcile-failed",
+            key,
+            reason=failure.reason,
+            message=failure.message,
+            severity="error",
+        )
         if not failure.stalled:
             ctx.requeue_after(key, failure_delay(ctx.client, key, cap=repo.spec.interval_seconds))
         return
@@ -188,12 +194,23 @@ def reconcile_git_repository(ctx: WorkerContext, key: ObjectKey) -> None:
         revision = result.revision
         artifact = status["artifact"]
         meta = {"source.toolkit.fluxcd.io/revision": revision}
-        ctx.emit("revision-changed", key, reason="NewRevision", revision=revision,
-                 message=f"new commit '{result.message}'", metadata=meta)  # fmt: skip
+        ctx.emit(
+            "revision-changed",
+            key,
+            reason="NewRevision",
+            revision=revision,
+            message=f"new commit '{result.message}'",
+            metadata=meta,
+        )
         digest = artifact["digest"]
-        ctx.emit("artifact-ready", key, reason="NewArtifact", revision=revision,
-                 message=f"stored artifact with digest '{digest}'",
-                 metadata={**meta, "source.toolkit.fluxcd.io/digest": digest})  # fmt: skip
+        ctx.emit(
+            "artifact-ready",
+            key,
+            reason="NewArtifact",
+            revision=revision,
+            message=f"stored artifact with digest '{digest}'",
+            metadata={**meta, "source.toolkit.fluxcd.io/digest": digest},
+        )
 
 
 def _git_failure(err: GitError) -> _Failure:

@@ -37,8 +37,12 @@ def reconcile(self: Any, key_text: str) -> None:
         raise ValueError(f"{key}: sluice-source does not reconcile {key.kind}")
     ctx = _context()
     with exclusive_run(
-        ctx.client, app, key, task_name=RECONCILE, holder=self.request.hostname,
+        ctx.client,
+        app,
+        key,
+        task_name=RECONCILE,
+        holder=self.request.hostname,
         ttl=settings.lease_ttl,
-    ) as lease:  # fmt: skip
+    ) as lease:
         if lease is not None:
             reconciler(ctx, key)
