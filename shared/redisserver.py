@@ -49,17 +49,28 @@ class RedisServer:
         self.process = subprocess.Popen(
             [
                 binary,
-                "--bind", "127.0.0.1",
-                "--port", str(self.port),
-                "--dir", str(self.data_dir),
-                "--appendonly", "yes",
-                "--appendfsync", "everysec",
-                "--save", "60 1",
-                "--daemonize", "no",
-                "--logfile", str(log),
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--dir",
+                str(self.data_dir),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "everysec",
+                "--save",
+                "60 1",
+                "--daemonize",
+                "no",
+                "--logfile",
+                str(log),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
+            # Its own session: a terminal's Ctrl-C to `sluice up` must not stop
+            # Redis before the workers that depend on it.
+            start_new_session=True,
         )
         client = redis.Redis.from_url(self.url)
         deadline = time.monotonic() + timeout

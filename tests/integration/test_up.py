@@ -1,4 +1,4 @@
-"""``sluice up`` as a user runs it: a real subprocess with its Redis, workers, Flower and artifacts."""
+"""``sluice up`` as a user runs it: one subprocess with its Redis, workers, Flower, artifacts."""
 
 from __future__ import annotations
 
@@ -103,7 +103,7 @@ class Up:
 
 @pytest.fixture
 def start_up(tmp_path: Path) -> Iterator[Callable[..., Up]]:
-    """Start ``sluice up`` on free ports in a temporary data dir; killed (whole tree) at teardown."""
+    """Start ``sluice up`` on free ports in a tmp data dir; its whole tree dies at teardown."""
     started: list[Up] = []
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLUICE_", "FLOWER_"))}
     env.update(
@@ -147,8 +147,9 @@ def start_up(tmp_path: Path) -> Iterator[Callable[..., Up]]:
         print(f"--- sluice up stderr ---\n{up.errors()[-4000:]}")
 
 
-def flower_workers(flower: str) -> dict[str, Any]:
-    response = httpx.get(f"{flower}/api/workers", params={"refresh": "1"}, timeout=10)
+def flower_workers(flower: str, auth: tuple[str, str] | None = None) -> dict[str, Any]:
+    params = {"refresh": "1"}
+    response = httpx.get(f"{flower}/api/workers", params=params, auth=auth, timeout=10)
     response.raise_for_status()
     workers: dict[str, Any] = response.json()
     return workers
@@ -191,6 +192,7 @@ def test_up_runs_every_service_and_stops_everything_on_sigint(
     restarted = eventually(
         lambda: re.search(r"worker-source restarted as pid (\d+)", up.errors()), timeout=30
     )
+    assert restarted is not None
     new = f"source-{restarted.group(1)}@{socket.gethostname()}"
     eventually(lambda: new in flower_workers(flower), timeout=60, interval=0.5)
     assert f"worker-source (pid {old}) exited with code -9" in up.errors()
@@ -230,15 +232,24 @@ def test_up_names_the_component_whose_port_is_taken(start_up: Callable[..., Up])
 def test_up_with_an_external_redis_starts_no_redis_of_its_own(
     start_up: Callable[..., Up], redis_server: RedisServer
 ) -> None:
-    up = start_up("--redis-url", redis_server.url)
+    up = start_up("--redis-url", redis_server.url, "--flower-basic-auth", "admin:s3cret")
     rows = up.wait_ready()
     assert rows["redis"] == [redis_server.url, "external", "-"]
     tree = process_tree(up.process.pid)
     assert not [cmd for cmd in tree.values() if "redis-server" in cmd]
+    children = [cmd for pid, cmd in tree.items() if pid != up.process.pid]
+    assert not [cmd for cmd in children if "s3cret" in cmd]  # Flower gets it in its env
     assert not port_open(up.ports["redis"])
-    workers = rows["worker-notify"][1]
-    flower = rows["flower"][0]
-    eventually(lambda: any(w.startswith(f"notify-{workers}@") for w in flower_workers(flower)))
+
+    # With a login, Flower's API wants it, even on loopback.
+    flower, notify = rows["flower"][0], rows["worker-notify"][1]
+    assert httpx.get(f"{flower}/api/workers", timeout=10).status_code == 401
+    login = ("admin", "s3cret")
+    eventually(
+        lambda: any(w.startswith(f"notify-{notify}@") for w in flower_workers(flower, login)),
+        timeout=30,
+        interval=0.5,
+    )
 
     assert up.interrupt() == 0
     assert all(gone(pid) for pid in tree)

@@ -90,7 +90,7 @@ def test_start_waits_for_ready_and_stop_leaves_no_process(
     sup.stop(timeout=1)
 
     assert all(reaped(pid) for pid in pids)
-    assert all(eventually(lambda pid=pid: gone(pid), timeout=5) for pid in grandchildren)
+    eventually(lambda: all(gone(pid) for pid in grandchildren), timeout=5)
     assert all(c.process is None for c in sup.children)
     assert events == [f"stubborn (pid {pids[1]}) ignored SIGTERM for 1s"]
 
@@ -114,7 +114,7 @@ def test_a_child_that_dies_is_restarted_and_its_group_killed(
         runner.join()
     assert child.restarts == 1
     assert reaped(first)
-    assert all(eventually(lambda pid=pid: gone(pid), timeout=5) for pid in orphans)
+    eventually(lambda: all(gone(pid) for pid in orphans), timeout=5)
     assert events[0].startswith(f"stubborn (pid {first}) exited with code -9")
     assert events[1] == f"stubborn restarted as pid {child.pid}"
 

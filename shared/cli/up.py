@@ -1,0 +1,367 @@
+"""``sluice up`` (everything one machine runs, in the foreground) and ``sluice artifact-server``.
+
+``sluice up`` starts, in this order: a private redis-server (unless given
+--redis-url), the artifact server (a thread of this process), one worker per
+service, the scheduler and Flower; it prints their addresses once all are
+ready, restarts any child that dies, and on Ctrl-C or SIGTERM stops the
+children (last started first) and then Redis, so workers can still ack.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import redis
+import typer
+
+from shared.artifactserver import ArtifactServer, ArtifactServerError, serve_artifacts
+from shared.cli.context import cli_settings
+from shared.cli.output import Output, output
+from shared.logs import redact
+from shared.redisserver import RedisServer, RedisServerError
+from shared.runtime import SERVICES
+from shared.settings import Settings, load_settings
+from shared.supervisor import Child, Supervisor, SupervisorError
+
+__all__ = ["UpError", "flower_needs_auth", "parse_address", "register"]
+
+
+class UpError(RuntimeError):
+    """``sluice up`` cannot start: a port is taken, a tool is missing, Redis is unreachable."""
+
+
+def _data_home() -> Path:
+    return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "sluice"
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """``host:port`` (``[v6]:port``; an empty host means all interfaces) as (host, port)."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise typer.BadParameter(f"{text!r}: expected HOST:PORT, e.g. 127.0.0.1:9090")
+    return host.removeprefix("[").removesuffix("]"), int(port)
+
+
+def flower_needs_auth(address: str) -> bool:
+    """Whether Flower on ``address`` is reachable from other machines (so needs a login)."""
+    if address == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return True  # a hostname or "" (all interfaces) may face the network
+
+
+def _local_host(address: str) -> str:
+    """Where this machine reaches a server bound to ``address``."""
+    if address in ("", "0.0.0.0", "::"):
+        return "127.0.0.1"
+    return f"[{address}]" if ":" in address else address
+
+
+def _check_port(host: str, port: int, *, what: str, option: str) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as sock:
+        # Connections in TIME_WAIT from an earlier run must not count as "in use".
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise UpError(f"{what} cannot bind {host or '*'}:{port}: {exc}") from exc
+            raise UpError(
+                f"port {port} ({what}) is in use by another process: stop it or pass {option}"
+            ) from exc
+
+
+def _sluice_argv() -> list[str]:
+    script = Path(sys.executable).with_name("sluice")
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "from shared.cli.main import main; main()"]
+
+
+@dataclass(frozen=True)
+class UpConfig:
+    """What ``sluice up`` was asked to run."""
+
+    data_dir: Path
+    redis_url: str | None
+    redis_port: int
+    flower_address: str
+    flower_port: int
+    flower_basic_auth: str | None
+    artifact_port: int
+    concurrency: int
+    timeout: float
+
+    @property
+    def flower_url(self) -> str:
+        return f"http://{_local_host(self.flower_address)}:{self.flower_port}"
+
+    @property
+    def artifact_url(self) -> str:
+        return f"http://127.0.0.1:{self.artifact_port}"
+
+    def check(self) -> None:
+        """Refuse a public Flower without login, a bad login, or ports already taken."""
+        auth = self.flower_basic_auth
+        if auth is not None:
+            user, _, password = auth.partition(":")
+            # Flower splits its FLOWER_BASIC_AUTH list on commas.
+            if not user or not password or "," in auth:
+                raise UpError("--flower-basic-auth: expected USER:PASSWORD (without commas)")
+        elif flower_needs_auth(self.flower_address):
+            raise UpError(
+                f"Flower on {self.flower_address or 'all interfaces'} would let anyone who "
+                "reaches it run and revoke tasks: pass --flower-basic-auth USER:PASSWORD, or "
+                "keep the default --flower-address 127.0.0.1"
+            )
+        _check_port(self.flower_address, self.flower_port, what="flower", option="--flower-port")
+        _check_port("127.0.0.1", self.artifact_port, what="artifacts", option="--artifact-port")
+        if self.redis_url is None:
+            _check_port("127.0.0.1", self.redis_port, what="redis", option="--redis-port")
+
+
+def _child_env(settings: Settings, config: UpConfig, redis_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWER_")}
+    env.update(
+        SLUICE_REDIS_URL=redis_url,
+        SLUICE_ARTIFACT_DIR=str(settings.artifact_dir),
+        SLUICE_ARTIFACT_URL=config.artifact_url,
+        SLUICE_SECRET_KEY_FILE=str(settings.secret_key_file),
+        SLUICE_CACHE_DIR=str(settings.cache_dir),
+        SLUICE_TOOLS_DIR=str(settings.tools_dir),
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def _flower_env(env: dict[str, str], config: UpConfig, redis_url: str) -> dict[str, str]:
+    # The broker and login go in the environment, where `ps` does not show them.
+    flower = {**env, "CELERY_BROKER_URL": redis_url}
+    if config.flower_basic_auth:
+        flower["FLOWER_BASIC_AUTH"] = config.flower_basic_auth
+    else:
+        flower["FLOWER_UNAUTHENTICATED_API"] = "true"  # loopback only, checked by UpConfig
+    return flower
+
+
+def _worker_ready(child: Child) -> bool:
+    return " ready." in child.output()
+
+
+def _http_ready(url: str) -> bool:
+    return httpx.get(url, timeout=1.0).status_code == 200
+
+
+def build_supervisor(config: UpConfig, env: dict[str, str], out: Output) -> Supervisor:
+    """Workers (one per service), the scheduler and Flower, with their ready checks."""
+    sup = Supervisor(config.data_dir / "logs", on_event=lambda m: out.error(f"sluice up: {m}"))
+    sluice = _sluice_argv()
+    for service in SERVICES:
+        argv = [*sluice, "worker", service, "--concurrency", str(config.concurrency)]
+        sup.add(f"worker-{service}", argv, env=env, ready=_worker_ready)
+    sup.add("scheduler", [*sluice, "scheduler"], env=env)
+    flower_argv = [
+        sys.executable, "-m", "celery", "flower",
+        f"--address={config.flower_address}", f"--port={config.flower_port}",
+    ]  # fmt: skip
+    health = f"{config.flower_url}/healthcheck"
+    sup.add(
+        "flower",
+        flower_argv,
+        env=_flower_env(env, config, env["SLUICE_REDIS_URL"]),
+        ready=lambda _child: _http_ready(health),
+    )
+    return sup
+
+
+class _RedisWatch:
+    """Restarts the private redis-server when it dies (tried at most every few seconds)."""
+
+    def __init__(self, server: RedisServer, out: Output) -> None:
+        self.server, self.out, self.next_try = server, out, 0.0
+
+    def __call__(self) -> None:
+        process = self.server.process
+        if process is not None and process.poll() is None:
+            return
+        if time.monotonic() < self.next_try:
+            return
+        code = "?" if process is None else process.returncode
+        self.out.error(f"sluice up: redis-server exited (code {code}); restarting it")
+        self.next_try = time.monotonic() + 5.0
+        try:
+            self.server.start()
+        except RedisServerError as exc:
+            self.out.error(f"sluice up: {exc}")
+
+
+def _print_ready(
+    out: Output,
+    config: UpConfig,
+    *,
+    sup: Supervisor,
+    redis_url: str,
+    redis_server: RedisServer | None,
+    settings: Settings,
+    elapsed: float,
+) -> None:
+    redis_row = ("redis", redact(redis_url), "external", "-")
+    if redis_server is not None and redis_server.process is not None:
+        pid, log = str(redis_server.process.pid), str(redis_server.data_dir / "redis.log")
+        redis_row = ("redis", redis_url, pid, log)
+    rows: list[tuple[str, str, str, str]] = [
+        redis_row,
+        ("artifacts", config.artifact_url, str(os.getpid()), "-"),
+    ]
+    addresses = {"flower": config.flower_url}
+    for child in sup.children:
+        address = addresses.get(child.name, "-")
+        rows.append((child.name, address, str(child.pid), str(child.log)))
+    out.table(("COMPONENT", "ADDRESS", "PID", "LOG"), rows)
+    out.line()
+    out.line(f"sluice is up ({elapsed:.1f}s); artifacts served from {settings.artifact_dir}")
+    if redis_server is not None:
+        out.line(f"other shells on this machine: export SLUICE_REDIS_URL={redis_url}")
+    out.line("Ctrl-C stops everything")
+    out.stream.flush()
+
+
+def run_up(config: UpConfig, out: Output) -> int:
+    """Run everything until SIGINT or SIGTERM; the exit code."""
+    settings = cli_settings(config.redis_url)
+    config.check()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    started = time.monotonic()
+    redis_server: RedisServer | None = None
+    artifacts: ArtifactServer | None = None
+    sup: Supervisor | None = None
+    try:
+        if config.redis_url is None:
+            redis_server = RedisServer(data_dir=config.data_dir / "redis", port=config.redis_port)
+            redis_server.start()
+            redis_url = redis_server.url
+        else:
+            redis_url = config.redis_url
+            _ping(redis_url)
+        if stop.is_set():
+            return 0
+        artifacts = serve_artifacts(settings.artifact_dir, port=config.artifact_port)
+        env = _child_env(settings, config, redis_url)
+        sup = build_supervisor(config, env, out)
+        out.error(f"sluice up: starting {len(sup.children)} processes, logs in {sup.log_dir}")
+        if not sup.start(timeout=config.timeout, stop=stop):
+            return 0
+        _print_ready(
+            out,
+            config,
+            sup=sup,
+            redis_url=redis_url,
+            redis_server=redis_server,
+            settings=settings,
+            elapsed=time.monotonic() - started,
+        )
+        sup.run(stop, tick=_RedisWatch(redis_server, out) if redis_server else None)
+        out.error("sluice up: stopping")
+        return 0
+    except (RedisServerError, ArtifactServerError, SupervisorError) as exc:
+        raise UpError(str(exc)) from exc
+    finally:
+        if sup is not None:
+            sup.stop()
+        if artifacts is not None:
+            artifacts.close()
+        if redis_server is not None:
+            redis_server.stop()
+
+
+def _ping(url: str) -> None:
+    client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        raise UpError(f"cannot reach Redis at {redact(url)}: {exc}") from exc
+    finally:
+        client.close()
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``up`` and ``artifact-server`` to the CLI."""
+
+    @app.command()
+    def up(
+        redis_url: str | None = typer.Option(
+            None, "--redis-url", help="Use this Redis instead of starting a private one."
+        ),
+        redis_port: int = typer.Option(6379, help="Port of the private redis-server."),
+        flower_address: str = typer.Option("127.0.0.1", help="Where Flower listens."),
+        flower_port: int = typer.Option(5555, help="Flower's port."),
+        flower_basic_auth: str | None = typer.Option(
+            None,
+            envvar="SLUICE_FLOWER_BASIC_AUTH",
+            help="USER:PASSWORD for Flower; required unless it listens on loopback.",
+        ),
+        artifact_port: int = typer.Option(9090, help="Port of the artifact server (loopback)."),
+        concurrency: int = typer.Option(1, "--concurrency", "-c", min=1, help="Per worker."),
+        data_dir: Path = typer.Option(
+            _data_home(), envvar="SLUICE_DATA_DIR", help="Redis data and logs."
+        ),
+        timeout: float = typer.Option(120.0, help="Seconds to wait for everything to be ready."),
+    ) -> None:
+        """Run Redis, one worker per service, the scheduler, Flower and the artifact server."""
+        out = output()
+        config = UpConfig(
+            data_dir=data_dir.expanduser(),
+            redis_url=redis_url,
+            redis_port=redis_port,
+            flower_address=flower_address,
+            flower_port=flower_port,
+            flower_basic_auth=flower_basic_auth,
+            artifact_port=artifact_port,
+            concurrency=concurrency,
+            timeout=timeout,
+        )
+        try:
+            code = run_up(config, out)
+        except UpError as exc:
+            out.error(f"sluice up: {exc}")
+            raise typer.Exit(1) from exc
+        raise typer.Exit(code)
+
+    @app.command("artifact-server")
+    def artifact_server(
+        directory: Path | None = typer.Option(
+            None, "--dir", help="Folder to serve (default: SLUICE_ARTIFACT_DIR)."
+        ),
+        address: str = typer.Option("127.0.0.1:9090", help="HOST:PORT to listen on."),
+    ) -> None:
+        """Serve the artifact folder read-only over HTTP, as source-controller does."""
+        out = output()
+        host, port = parse_address(address)
+        root = directory or load_settings().artifact_dir
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        try:
+            server = serve_artifacts(root, host=host, port=port)
+        except ArtifactServerError as exc:
+            out.error(f"sluice artifact-server: {exc}")
+            raise typer.Exit(1) from exc
+        out.line(f"serving {root} at {server.url}; Ctrl-C stops")
+        out.stream.flush()
+        stop.wait()
+        server.close()
