@@ -45,7 +45,7 @@ from services.kustomize.inventory import (
 from services.kustomize.order import DEFINITIONS, stages
 from services.kustomize.wait import wait_for
 
-__all__ = ["FIELD_MANAGER", "ApplyError", "ApplyOptions", "apply"]
+__all__ = ["FIELD_MANAGER", "ApplyError", "ApplyOptions", "apply", "prepare_object"]
 
 FIELD_MANAGER = "sluice"
 _SERVER_FIELDS = ("resourceVersion", "uid", "generation", "managedFields", "selfLink")
@@ -105,12 +105,18 @@ class _Plan:
 
 
 def _prepare(raw: Mapping[str, Any], index: int, owner: Owner) -> dict[str, Any]:
-    obj = copy.deepcopy(dict(raw))
-    meta = obj.get("metadata")
+    meta = raw.get("metadata")
     meta = meta if isinstance(meta, dict) else {}
-    if not (obj.get("apiVersion") and obj.get("kind") and meta.get("name")):
+    if not (raw.get("apiVersion") and raw.get("kind") and meta.get("name")):
         message = f"object #{index} of the revision needs apiVersion, kind and metadata.name"
-        raise _Refused(ObjectError(ObjectRef.from_object(obj), "Invalid", message, "build"))
+        raise _Refused(ObjectError(ObjectRef.from_object(raw), "Invalid", message, "build"))
+    return prepare_object(raw, owner)
+
+
+def prepare_object(raw: Mapping[str, Any], owner: Owner) -> dict[str, Any]:
+    """An object as apply sends it: server fields gone, Secret stringData folded, owner labels."""
+    obj = copy.deepcopy(dict(raw))
+    meta = obj.setdefault("metadata", {})
     for key in _SERVER_FIELDS:
         meta.pop(key, None)
     if obj.get("status") == {}:

@@ -10,7 +10,6 @@ Kustomization; everything else goes to the clusters.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 from collections.abc import Callable
@@ -22,8 +21,8 @@ from services.kustomize.generate import BuildSpec
 from services.kustomize.manifests import BuildFailed, classify
 from services.kustomize.state import Desired, KustomizeState
 from services.kustomize.status import update_status, write_summary
-from services.kustomize.substitute import PostBuild
 from services.kustomize.targets import select_targets
+from services.kustomize.variables import post_build_variables
 from shared.api import Cluster, InvalidObjects, Kustomization, parse_as, validate
 from shared.api.conditions import (
     ARTIFACT_FAILED,
@@ -37,6 +36,7 @@ from shared.api.conditions import (
 from shared.artifacts import ArtifactError, fetch_artifact
 from shared.events import Severity
 from shared.keys import ObjectKey
+from shared.metrics import BUILD_CACHE, count
 from shared.tools import ToolMissingError
 from shared.worker import WorkerContext, requested_at
 
@@ -105,30 +105,6 @@ def dep_source_of(ks: Kustomization) -> tuple[str, str, str]:
     return ref.kind, ref.namespace or ks.namespace, ref.name
 
 
-def _variables(ctx: WorkerContext, ks: Kustomization) -> PostBuild | None:
-    post = ks.spec.post_build
-    if post is None:
-        return None
-    sources: list[dict[str, str]] = []
-    for ref in post.substitute_from:
-        doc = ctx.store.get(ObjectKey(ref.kind, ks.namespace, ref.name))
-        if doc is None:
-            if ref.optional:
-                continue
-            raise Failure(
-                BUILD_FAILED, f"postBuild.substituteFrom: {ref.kind} '{ref.name}' not found"
-            )
-        data = doc.get("data") or {}
-        if ref.kind == "Secret":
-            data = {k: base64.b64decode(v).decode().strip("\n") for k, v in data.items()}
-        sources.append({k: str(v).strip("\n") for k, v in data.items()})
-    return PostBuild(
-        substitute=dict(post.substitute),
-        substitute_from=tuple(sources),
-        strategy=post.substitute_strategy or "WithVariables",
-    )
-
-
 def _build(ctx: WorkerContext, ks: Kustomization, doc: dict[str, Any]) -> list[dict[str, Any]]:
     revision, url, digest = _source(ctx, ks)
     _check_dependencies(ctx, ks, revision)
@@ -140,7 +116,7 @@ def _build(ctx: WorkerContext, ks: Kustomization, doc: dict[str, Any]) -> list[d
             digest=digest,
             path=ks.spec.path,
             spec=BuildSpec.from_spec(doc["spec"]),
-            post_build=_variables(ctx, ks),
+            post_build=post_build_variables(ctx.store, ks),
             # Flux loads without kustomize's restrictor; the build checks that no
             # reference leaves the artifact root, symlinks included.
             options=BuildOptions(load_restrictor="LoadRestrictionsNone"),
@@ -149,6 +125,7 @@ def _build(ctx: WorkerContext, ks: Kustomization, doc: dict[str, Any]) -> list[d
         raise Failure(ARTIFACT_FAILED, str(err)) from err
     except (BuildFailed, ToolMissingError) as err:
         raise Failure(BUILD_FAILED, str(err)) from err
+    count(ctx.client, BUILD_CACHE, {"result": "hit" if cache_hit else "miss"})
     if not cache_hit:
         KustomizeState(ctx.client).count_build()
     return objects

@@ -8,7 +8,7 @@ from typing import Any
 
 from shared.api.conditions import get_condition
 
-__all__ = ["age", "columns_for", "rows_for"]
+__all__ = ["age", "cluster_columns", "cluster_rows", "columns_for", "rows_for"]
 
 Row = list[str]
 Column = tuple[str, Callable[[dict[str, Any]], str]]
@@ -70,16 +70,19 @@ _FLUX_STATUS: list[Column] = [
     ("STATUS", _message),
 ]
 
+# `flux get`'s own columns for the kinds it lists.
 _COLUMNS: dict[str, list[Column]] = {
     "GitRepository": [
         ("REVISION", _source_revision),
         ("SUSPENDED", _suspended),
-        *_FLUX_STATUS,
+        ("READY", _ready),
+        ("MESSAGE", _message),
     ],
     "Kustomization": [
         ("REVISION", _applied_revision),
         ("SUSPENDED", _suspended),
-        *_FLUX_STATUS,
+        ("READY", _ready),
+        ("MESSAGE", _message),
     ],
     "Cluster": [("LABELS", _labels), *_FLUX_STATUS],
     "Secret": [
@@ -105,4 +108,29 @@ def rows_for(kind: str, docs: Sequence[dict[str, Any]], *, all_namespaces: bool)
         cells = [fn(doc) for _, fn in _COLUMNS.get(kind, _FLUX_STATUS)]
         head = [str(meta.get("namespace", "")), str(meta.get("name", ""))]
         rows.append(head + cells if all_namespaces else head[1:] + cells)
+    return rows
+
+
+def cluster_columns(*, all_namespaces: bool) -> list[str]:
+    """Header of ``get ks --clusters``: one row per (Kustomization, cluster)."""
+    names = ["NAME", "CLUSTER", "REVISION", "READY", "MESSAGE"]
+    return ["NAMESPACE", *names] if all_namespaces else names
+
+
+def cluster_rows(docs: Sequence[dict[str, Any]], *, all_namespaces: bool) -> list[Row]:
+    """``status.clusters[]`` as rows; a Kustomization with none yet gets one row of its own."""
+    rows = []
+    for doc in docs:
+        meta = doc.get("metadata") or {}
+        head = [str(meta.get("namespace", "")), str(meta.get("name", ""))]
+        head = head if all_namespaces else head[1:]
+        entries = (doc.get("status") or {}).get("clusters") or []
+        if not entries:
+            # Failed before any cluster (source, build): its own Ready says why.
+            rows.append([*head, "-", "", _ready(doc), _message(doc)])
+        for entry in entries:
+            cells = [str(entry.get("name", "")), str(entry.get("lastAppliedRevision", ""))]
+            # An entry holds its conditions as a status does.
+            as_doc = {"status": entry}
+            rows.append([*head, *cells, _ready(as_doc), _message(as_doc)])
     return rows

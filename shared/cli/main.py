@@ -1,12 +1,21 @@
-"""The ``sluice`` command: one typer app; each command group lives in its own module."""
+"""The ``sluice`` command: one typer app; each command group lives in its own module.
+
+Commands that need a service's code (``build``, ``diff``) live in that service
+and plug in through the ``sluice.cli`` entry-point group, since ``shared``
+never imports a service.
+"""
 
 from __future__ import annotations
 
 import importlib
+import sys
+from importlib.metadata import entry_points
 
 import typer
 
-__all__ = ["app", "main"]
+__all__ = ["ENTRY_POINT_GROUP", "app", "main"]
+
+ENTRY_POINT_GROUP = "sluice.cli"
 
 app = typer.Typer(
     name="sluice",
@@ -21,9 +30,12 @@ app = typer.Typer(
 _COMMAND_MODULES = [
     "shared.cli.check",
     "shared.cli.objects",
+    "shared.cli.flux",
     "shared.cli.events",
     "shared.cli.sandbox",
     "shared.cli.run",
+    "shared.cli.up",
+    "shared.cli.metrics",
 ]
 
 for _name in _COMMAND_MODULES:
@@ -34,6 +46,13 @@ for _name in _COMMAND_MODULES:
             raise
         continue
     _module.register(app)
+
+for _entry in entry_points(group=ENTRY_POINT_GROUP):
+    try:
+        _entry.load()(app)
+    except Exception as exc:
+        # One broken plug-in must not take the whole CLI down with it.
+        print(f"warning: sluice.cli plug-in {_entry.name!r} not loaded: {exc}", file=sys.stderr)
 
 
 def main() -> None:

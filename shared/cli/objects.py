@@ -1,4 +1,7 @@
-"""``sluice apply``, ``get`` and ``delete``: objects in sluice's store, kubectl-style."""
+"""``sluice apply``, ``get`` and ``delete``: objects in sluice's store, kubectl-style.
+
+``get`` also takes flux's spellings: ``get sources git`` and ``get ks --clusters``.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +10,34 @@ from typing import Any
 
 import typer
 
-from shared.api import InvalidObjects, KindInfo, load_file, object_files, resolve_kind
-from shared.cli.columns import columns_for, rows_for
+from shared.api import (
+    InvalidObjects,
+    KindInfo,
+    known_kinds,
+    load_file,
+    lookup_kind,
+    object_files,
+    resolve_kind,
+)
+from shared.api.kinds import SOURCE_GROUP
+from shared.cli.columns import cluster_columns, cluster_rows, columns_for, rows_for
 from shared.cli.context import RedisUrl, open_store
 from shared.cli.output import Output, output
 from shared.keys import ObjectKey
 from shared.secrets import SecretKeyError, redact
 from shared.store import Store, StoreError
 
-__all__ = ["apply_files", "register"]
+__all__ = ["FLUX_NAMESPACE", "apply_files", "kinds_and_name", "register"]
+
+FLUX_NAMESPACE = "flux-system"
+# flux's words for source kinds: `flux get sources git`.
+_SOURCES = {
+    "git": "GitRepository",
+    "oci": "OCIRepository",
+    "helm": "HelmRepository",
+    "chart": "HelmChart",
+    "bucket": "Bucket",
+}
 
 
 def _kind_or_exit(name: str, out: Output) -> KindInfo:
@@ -24,6 +46,30 @@ def _kind_or_exit(name: str, out: Output) -> KindInfo:
     except ValueError as exc:
         out.error(f"error: {exc}")
         raise typer.Exit(1) from exc
+
+
+def kinds_and_name(words: list[str]) -> tuple[list[KindInfo], str | None]:
+    """``[ks, app]`` or flux's ``[sources, git|all, app]`` as kinds and an optional name."""
+    if words and words[0] in ("source", "sources"):
+        if len(words) < 2:
+            raise ValueError(f"{words[0]}: expected one of {', '.join([*_SOURCES, 'all'])}")
+        if words[1] == "all":
+            kinds = [k for k in known_kinds() if k.group == SOURCE_GROUP]
+        elif words[1] in _SOURCES:
+            info = lookup_kind(_SOURCES[words[1]])
+            if info is None:
+                raise ValueError(f"{_SOURCES[words[1]]} is not served by sluice yet")
+            kinds = [info]
+        else:
+            raise ValueError(
+                f'unknown source kind "{words[1]}": expected {", ".join([*_SOURCES, "all"])}'
+            )
+        rest = words[2:]
+    else:
+        kinds, rest = [resolve_kind(words[0])], words[1:]
+    if len(rest) > 1:
+        raise ValueError(f"expected at most one name, got {' '.join(rest)}")
+    return kinds, (rest[0] if rest else None)
 
 
 def _resource_name(info: KindInfo) -> str:
@@ -62,19 +108,46 @@ def _listing(docs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _get(
-    kind: str,
+    words: list[str],
+    namespace: str | None,
+    all_namespaces: bool,
+    fmt: str,
+    redis_url: str | None,
+    *,
+    clusters: bool = False,
+) -> None:
+    out = output()
+    try:
+        kinds, name = kinds_and_name(words)
+    except ValueError as exc:
+        out.error(f"error: {exc}")
+        raise typer.Exit(1) from exc
+    if fmt not in ("table", "yaml", "json"):
+        out.error(f"error: -o {fmt}: expected table, yaml or json")
+        raise typer.Exit(2)
+    if clusters and any(info.kind != "Kustomization" for info in kinds):
+        out.error("error: --clusters: only Kustomizations have per-cluster status")
+        raise typer.Exit(2)
+    if namespace is None:
+        # `get sources ...` and --clusters are flux's spellings: flux's default namespace.
+        flux_style = words[0] in ("source", "sources") or clusters
+        namespace = FLUX_NAMESPACE if flux_style else "default"
+    store = open_store(redis_url)
+    for info in kinds:
+        _get_kind(store, info, name, namespace, all_namespaces, fmt, clusters=clusters)
+
+
+def _get_kind(
+    store: Store,
+    info: KindInfo,
     name: str | None,
     namespace: str,
     all_namespaces: bool,
     fmt: str,
-    redis_url: str | None,
+    *,
+    clusters: bool,
 ) -> None:
     out = output()
-    info = _kind_or_exit(kind, out)
-    if fmt not in ("table", "yaml", "json"):
-        out.error(f"error: -o {fmt}: expected table, yaml or json")
-        raise typer.Exit(2)
-    store = open_store(redis_url)
     if name:
         doc = store.get(ObjectKey(info.kind, namespace, name))
         if doc is None:
@@ -92,6 +165,9 @@ def _get(
         out.error(f"no {info.plural} found in {where}")
         return
     all_ns = all_namespaces and not name
+    if clusters:
+        out.table(cluster_columns(all_namespaces=all_ns), cluster_rows(docs, all_namespaces=all_ns))
+        return
     out.table(
         columns_for(info.kind, all_namespaces=all_ns),
         rows_for(info.kind, docs, all_namespaces=all_ns),
@@ -116,16 +192,26 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def get(
         kind: str = typer.Argument(
-            ..., help="Kind, plural or short name (gitrepo, ks, cluster, ...)."
+            ..., help="Kind, plural or short name (gitrepo, ks, cluster, ...), or flux's sources."
         ),
-        name: str | None = typer.Argument(None),
-        namespace: str = typer.Option("default", "-n", "--namespace"),
+        names: list[str] | None = typer.Argument(
+            None, help="NAME; after `sources`: git|all [NAME], as flux."
+        ),
+        namespace: str | None = typer.Option(
+            None,
+            "-n",
+            "--namespace",
+            help="Default: flux-system for `get sources` and --clusters (as flux), else default.",
+        ),
         all_namespaces: bool = typer.Option(False, "-A", "--all-namespaces"),
         fmt: str = typer.Option("table", "-o", "--output", help="table, yaml or json."),
+        clusters: bool = typer.Option(
+            False, "--clusters", help="Kustomizations: one row per target cluster."
+        ),
         redis_url: str | None = RedisUrl,
     ) -> None:
         """List objects of a kind, or show one."""
-        _get(kind, name, namespace, all_namespaces, fmt, redis_url)
+        _get([kind, *(names or [])], namespace, all_namespaces, fmt, redis_url, clusters=clusters)
 
     @app.command()
     def delete(

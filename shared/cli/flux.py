@@ -1,0 +1,398 @@
+"""Flux-style commands: ``reconcile``, ``suspend``, ``resume``, ``tree`` and ``export``.
+
+They speak the flux CLI's words (``reconcile ks app``, ``resume source git app``),
+default to the ``flux-system`` namespace and print flux's progress lines on
+stderr. A reconcile is asked for twice over: the ``reconcile.fluxcd.io/requestedAt``
+annotation (what a Flux user looks for, and what the scheduler's watcher sees) and a
+direct request to the kind's reconcile task, so it runs even with no scheduler.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+import typer
+import yaml
+from rich.tree import Tree
+
+from shared.api.conditions import FALSE, READY, TRUE, get_condition
+from shared.api.durations import format_duration, parse_duration
+from shared.celeryapp import create_app
+from shared.cli.context import RedisUrl, cli_settings
+from shared.cli.objects import FLUX_NAMESPACE, kinds_and_name
+from shared.cli.output import Output, output
+from shared.keys import ObjectKey
+from shared.lease import request_reconcile
+from shared.redisconn import connect
+from shared.runtime import reconcile_task
+from shared.secrets import LAST_APPLIED_ANNOTATION, redact
+from shared.settings import Settings
+from shared.store import Conflict, Store, StoreError
+from shared.store.documents import BOOKKEEPING
+from shared.worker import REQUESTED_AT
+
+__all__ = [
+    "Namespace",
+    "Session",
+    "export_document",
+    "flux_group",
+    "inventory_ref",
+    "on_kustomization",
+    "register",
+    "request_token",
+    "settled",
+]
+
+Namespace = typer.Option(FLUX_NAMESPACE, "-n", "--namespace", help="Namespace of the object.")
+_RUNTIME_ANNOTATIONS = frozenset({REQUESTED_AT, LAST_APPLIED_ANNOTATION})
+_ATTEMPTS = 8
+_POLL = 0.5
+
+
+def request_token(now_ns: int | None = None) -> str:
+    """A requestedAt value: RFC 3339 in UTC with nanoseconds, as ``flux reconcile`` writes."""
+    seconds, nanos = divmod(time.time_ns() if now_ns is None else now_ns, 1_000_000_000)
+    stamp = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    fraction = f".{nanos:09d}".rstrip("0").rstrip(".")
+    return f"{stamp}{fraction}Z"
+
+
+def settled(doc: dict[str, Any], token: str) -> dict[str, Any] | None:
+    """The final Ready condition once ``token`` was handled, or None while still working."""
+    status = doc.get("status") or {}
+    if status.get("lastHandledReconcileAt") != token:
+        return None
+    ready = get_condition(status, READY)
+    if ready is None or ready.get("status") not in (TRUE, FALSE):
+        return None
+    attempted = status.get("lastAttemptedRevision")
+    # A Kustomization marks the request handled when its build starts; Ready
+    # describes the previous revision until every cluster has tried the new one.
+    clusters = status.get("clusters") or []
+    if attempted and any(c.get("lastAttemptedRevision") != attempted for c in clusters):
+        return None
+    return ready
+
+
+def export_document(doc: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` as a user would write it: no status or runtime metadata, Secrets redacted."""
+    out = {k: v for k, v in doc.items() if k != "status"}
+    meta = {k: v for k, v in (doc.get("metadata") or {}).items() if k not in BOOKKEEPING}
+    annotations = {
+        k: v for k, v in (meta.pop("annotations", None) or {}).items()
+        if k not in _RUNTIME_ANNOTATIONS
+    }  # fmt: skip
+    if annotations:
+        meta["annotations"] = annotations
+    meta.pop("finalizers", None)
+    out["metadata"] = meta
+    return redact(out)
+
+
+def inventory_ref(entry_id: str) -> str:
+    """``Kind/namespace/name`` (``Kind/name`` if cluster-scoped) of a Flux inventory id."""
+    namespace, _, rest = entry_id.partition("_")
+    head, _, kind = rest.rpartition("_")
+    # Groups hold no "_" and names none either, but ":" in a name is written "__".
+    name = head.rpartition("_")[0].replace("__", ":")
+    if not (kind and name):
+        raise ValueError(f"inventory id {entry_id!r}: expected <namespace>_<name>_<group>_<kind>")
+    return f"{kind}/{namespace}/{name}" if namespace else f"{kind}/{name}"
+
+
+@dataclass
+class Session:
+    """What a Flux-style command works with: the store, Redis and where it prints."""
+
+    settings: Settings
+    store: Store
+    client: redis.Redis
+    out: Output = field(default_factory=output)
+
+    @classmethod
+    def open(cls, redis_url: str | None) -> Session:
+        """A session on the Redis the command was pointed at."""
+        settings = cli_settings(redis_url)
+        return cls(settings, Store.from_settings(settings), connect(settings))
+
+    def say(self, symbol: str, text: str) -> None:
+        """One flux-style progress line (``►``, ``◎``, ``✔``, ``✗``) on stderr."""
+        self.out.error(f"{symbol} {text}")
+
+    def fail(self, text: str) -> typer.Exit:
+        """Print ``✗ text``; the caller raises the returned exit."""
+        self.say("✗", text)
+        return typer.Exit(1)
+
+    def require(self, key: ObjectKey) -> dict[str, Any]:
+        """The stored object, or exit naming it."""
+        doc = self.store.get(key)
+        if doc is None:
+            raise self.fail(f"{key.kind} '{key.namespace}/{key.name}' not found")
+        return doc
+
+    def modify(self, key: ObjectKey, change: Callable[[dict[str, Any]], None]) -> None:
+        """Read, change and write the object back at its resourceVersion; retry on Conflict."""
+        for _ in range(_ATTEMPTS):
+            doc = self.require(key)
+            change(doc)
+            try:
+                self.store.update(doc)
+                return
+            except Conflict:
+                continue
+            except StoreError as exc:
+                raise self.fail(str(exc)) from exc
+        raise self.fail(f"{key}: kept changing under {_ATTEMPTS} attempts; try again")
+
+    def request(self, key: ObjectKey) -> None:
+        """Queue the kind's reconcile task now (coalesced with any already queued)."""
+        name = reconcile_task(key.kind)
+        if name is None:
+            return
+        sender = create_app("cli", self.settings)
+        try:
+            request_reconcile(self.client, sender, key, task_name=name)
+        finally:
+            sender.close()
+
+    def wait(self, key: ObjectKey, token: str, timeout: float) -> dict[str, Any]:
+        """Poll until ``token`` is handled and Ready is True; exit with the reason otherwise."""
+        self.say("◎", f"waiting for {key.kind} reconciliation")
+        deadline = time.monotonic() + timeout
+        while (ready := settled(doc := self.require(key), token)) is None:
+            if time.monotonic() >= deadline:
+                status = doc.get("status") or {}
+                if status.get("lastHandledReconcileAt") != token:
+                    why = "the request was not picked up: is its sluice worker running?"
+                else:
+                    why = str((get_condition(status, READY) or {}).get("message") or "no status")
+                waited = format_duration(timeout)
+                raise self.fail(f"{key.kind} reconciliation not finished after {waited}: {why}")
+            time.sleep(_POLL)
+        if ready.get("status") != TRUE:
+            raise self.fail(str(ready.get("message") or ready.get("reason") or "not ready"))
+        self.say("✔", f"{key.kind} reconciliation completed")
+        status = doc.get("status") or {}
+        if key.kind == "Kustomization":
+            self.say("✔", f"applied revision {status.get('lastAppliedRevision', '')}")
+        elif revision := (status.get("artifact") or {}).get("revision"):
+            self.say("✔", f"fetched revision {revision}")
+        return doc
+
+
+def _duration(text: str, session: Session) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise session.fail(f"--timeout: {exc}") from exc
+
+
+def _annotate(doc: dict[str, Any], token: str) -> None:
+    doc["metadata"].setdefault("annotations", {})[REQUESTED_AT] = token
+
+
+def reconcile_object(
+    session: Session, key: ObjectKey, *, wait: bool, timeout: float, with_source: bool = False
+) -> None:
+    """``flux reconcile``: annotate, request, and wait for the outcome when asked."""
+    doc = session.require(key)
+    if (doc.get("spec") or {}).get("suspend"):
+        raise session.fail(f"{key.kind} '{key.namespace}/{key.name}' is suspended: resume it first")
+    ref = (doc.get("spec") or {}).get("sourceRef")
+    if with_source and isinstance(ref, dict):
+        source = ObjectKey(ref["kind"], ref.get("namespace") or key.namespace, ref["name"])
+        reconcile_object(session, source, wait=True, timeout=timeout)
+    session.say("►", f"annotating {key.kind} {key.name} in {key.namespace} namespace")
+    token = request_token()
+    session.modify(key, lambda d: _annotate(d, token))
+    session.say("✔", f"{key.kind} annotated")
+    session.request(key)
+    if wait:
+        session.wait(key, token, timeout)
+
+
+def set_suspend(
+    session: Session, key: ObjectKey, *, suspend: bool, wait: bool, timeout: float
+) -> None:
+    """``flux suspend`` / ``flux resume``: toggle spec.suspend; resume also reconciles."""
+    verb, done = ("suspending", "suspended") if suspend else ("resuming", "resumed")
+    session.say("►", f"{verb} {key.kind.lower()} {key.name} in {key.namespace} namespace")
+    token = request_token()
+
+    def change(doc: dict[str, Any]) -> None:
+        doc.setdefault("spec", {})["suspend"] = suspend
+        if not suspend:
+            _annotate(doc, token)
+
+    session.modify(key, change)
+    session.say("✔", f"{key.kind.lower()} {done}")
+    if not suspend:
+        session.request(key)
+        if wait:
+            session.wait(key, token, timeout)
+
+
+@dataclass
+class _Node:
+    label: str
+    children: list[_Node] = field(default_factory=list)
+
+
+def _tree(store: Store, key: ObjectKey, *, cluster: str | None, seen: set[ObjectKey]) -> _Node:
+    """The inventory of a Kustomization per cluster, nested Kustomizations included."""
+    node = _Node(str(key))
+    seen.add(key)
+    doc = store.get(key)
+    status = (doc or {}).get("status") or {}
+    for owned in store.list_owned(key):
+        if owned.kind == "Kustomization" and owned not in seen:
+            node.children.append(_tree(store, owned, cluster=cluster, seen=seen))
+        else:
+            node.children.append(_Node(str(owned)))
+    entries = status.get("clusters") or []
+    if not entries and status.get("inventory"):
+        entries = [{"name": "", "inventory": status["inventory"]}]
+    for entry in entries:
+        if cluster is not None and entry.get("name") != cluster:
+            continue
+        items = [
+            inventory_ref(e["id"]) for e in (entry.get("inventory") or {}).get("entries") or []
+        ]
+        if entry.get("name"):
+            node.children.append(_Node(f"cluster {entry['name']}", [_Node(i) for i in items]))
+        else:
+            node.children.extend(_Node(i) for i in items)
+    return node
+
+
+def _rich_tree(node: _Node, parent: Tree | None = None) -> Tree:
+    tree = Tree(node.label) if parent is None else parent.add(node.label)
+    for child in node.children:
+        _rich_tree(child, tree)
+    return tree
+
+
+def _print_tree(out: Output, node: _Node, depth: int = 0) -> None:
+    if out.is_terminal:
+        out.console.print(_rich_tree(node))
+        return
+    out.line("  " * depth + node.label)
+    for child in node.children:
+        _print_tree(out, child, depth + 1)
+
+
+def flux_group(app: typer.Typer, verb: str, help_text: str) -> typer.Typer:
+    """``sluice <verb>``, whose subcommands are flux's kind words (``kustomization``, ...)."""
+    group = typer.Typer(help=help_text, no_args_is_help=True)
+    app.add_typer(group, name=verb)
+    return group
+
+
+def on_kustomization(group: typer.Typer, command: Callable[..., None], help_text: str) -> None:
+    """Add ``command`` as ``<verb> kustomization`` and its short name ``<verb> ks``."""
+    for name in ("kustomization", "ks"):
+        group.command(name, hidden=name == "ks", help=help_text)(command)
+
+
+def _commands(
+    app: typer.Typer, verb: str, help_text: str, make: Callable[[str], Callable[..., None]]
+) -> None:
+    group = flux_group(app, verb, f"{help_text}.")
+    on_kustomization(group, make("Kustomization"), f"{help_text} (a Kustomization).")
+    sources = typer.Typer(help=f"{help_text} (a source).", no_args_is_help=True)
+    group.add_typer(sources, name="source")
+    group.add_typer(sources, name="sources", hidden=True)
+    sources.command("git", help=f"{help_text} (a GitRepository).")(make("GitRepository"))
+
+
+def register(app: typer.Typer) -> None:
+    """Add reconcile, suspend, resume, tree and export to the CLI."""
+
+    def reconciler(kind: str) -> Callable[..., None]:
+        def command(
+            name: str = typer.Argument(...),
+            namespace: str = Namespace,
+            with_source: bool = typer.Option(False, "--with-source", help="Source first."),
+            wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait for the outcome."),
+            timeout: str = typer.Option("5m", "--timeout", help="How long to wait."),
+            redis_url: str | None = RedisUrl,
+        ) -> None:
+            session = Session.open(redis_url)
+            key = ObjectKey(kind, namespace, name)
+            seconds = _duration(timeout, session)
+            reconcile_object(session, key, wait=wait, timeout=seconds, with_source=with_source)
+
+        return command
+
+    def suspender(suspend: bool) -> Callable[[str], Callable[..., None]]:
+        def make(kind: str) -> Callable[..., None]:
+            def command(
+                name: str = typer.Argument(...),
+                namespace: str = Namespace,
+                wait: bool = typer.Option(True, "--wait/--no-wait", help="Resume: wait."),
+                timeout: str = typer.Option("5m", "--timeout", help="How long to wait."),
+                redis_url: str | None = RedisUrl,
+            ) -> None:
+                session = Session.open(redis_url)
+                key = ObjectKey(kind, namespace, name)
+                seconds = _duration(timeout, session)
+                set_suspend(session, key, suspend=suspend, wait=wait, timeout=seconds)
+
+            return command
+
+        return make
+
+    _commands(app, "reconcile", "Ask for a reconcile now and wait for it", reconciler)
+    _commands(app, "suspend", "Stop reconciling an object", suspender(True))
+    _commands(app, "resume", "Reconcile a suspended object again", suspender(False))
+    tree_group = flux_group(app, "tree", "Show what a Kustomization applied, per cluster.")
+
+    def tree(
+        name: str = typer.Argument(...),
+        namespace: str = Namespace,
+        cluster: str | None = typer.Option(None, "--cluster", help="Only this cluster."),
+        redis_url: str | None = RedisUrl,
+    ) -> None:
+        """Show a Kustomization's inventory per cluster, nested Kustomizations included."""
+        session = Session.open(redis_url)
+        key = ObjectKey("Kustomization", namespace, name)
+        status = session.require(key).get("status") or {}
+        names = [str(c.get("name")) for c in status.get("clusters") or []]
+        if cluster is not None and cluster not in names:
+            raise session.fail(
+                f"{key.kind} '{namespace}/{name}' has no cluster '{cluster}': "
+                f"it has {', '.join(names) or 'none yet'}"
+            )
+        _print_tree(session.out, _tree(session.store, key, cluster=cluster, seen=set()))
+
+    on_kustomization(tree_group, tree, "Show a Kustomization's inventory per cluster.")
+
+    @app.command(name="export")
+    def export(
+        words: list[str] = typer.Argument(..., help="KIND [NAME], or source git [NAME]."),
+        namespace: str = Namespace,
+        all_in_namespace: bool = typer.Option(False, "--all", help="Every object (default)."),
+        all_namespaces: bool = typer.Option(False, "-A", "--all-namespaces"),
+        redis_url: str | None = RedisUrl,
+    ) -> None:
+        """Print objects as YAML without status and runtime metadata, Secrets redacted."""
+        session = Session.open(redis_url)
+        try:
+            kinds, name = kinds_and_name(words)
+        except ValueError as exc:
+            raise session.fail(str(exc)) from exc
+        docs: list[dict[str, Any]] = []
+        for info in kinds:
+            if name is not None:
+                docs.append(session.require(ObjectKey(info.kind, namespace, name)))
+            else:
+                docs += session.store.list(info.kind, None if all_namespaces else namespace)
+        for doc in docs:
+            session.out.line("---")
+            session.out.stream.write(yaml.safe_dump(export_document(doc), sort_keys=False))
