@@ -25,6 +25,11 @@ test: setup
 	$(BIN)/sluice check
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# Two local clusters, sluice, a Git repo; prints commit-to-applied, stops it all.
+# More commits for figures: make demo DEMO_ARGS="--commits 10"
+demo: setup
+	$(BIN)/python hack/demo.py $(DEMO_ARGS)
+
 lint: $(BIN)/sluice
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -11,7 +11,10 @@ import importlib
 import sys
 from importlib.metadata import entry_points
 
+import redis
 import typer
+
+from shared.logs import redact
 
 __all__ = ["ENTRY_POINT_GROUP", "app", "main"]
 
@@ -57,4 +60,13 @@ for _entry in entry_points(group=ENTRY_POINT_GROUP):
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    try:
+        app()
+    except redis.exceptions.ConnectionError as exc:
+        # The most common first-run mistake: say what to do, not a traceback.
+        print(
+            f"error: cannot reach Redis: {redact(str(exc))}; start sluice with `sluice up` "
+            "or point --redis-url / SLUICE_REDIS_URL at its Redis",
+            file=sys.stderr,
+        )
+        sys.exit(1)

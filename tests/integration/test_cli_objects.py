@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,7 @@ from typer.testing import CliRunner
 
 from shared.cli.main import app
 from shared.keys import ObjectKey
-from shared.redisserver import RedisServer
+from shared.redisserver import RedisServer, free_port
 from shared.store import Store
 
 DATA = Path(__file__).parent.parent / "data"
@@ -113,3 +115,13 @@ def test_delete_removes_the_object(sluice) -> None:
     code, out, _ = sluice("delete", "ks", "apps", "-n", "flux-system")
     assert (code, out.strip()) == (0, 'kustomization.kustomize.toolkit.fluxcd.io "apps" deleted')
     assert sluice("get", "ks", "apps", "-n", "flux-system")[0] == 1
+
+
+def test_unreachable_redis_is_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
+    sluice = str(Path(sys.executable).with_name("sluice"))
+    env = {"SLUICE_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run([sluice, "get", "ks"], env=env, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "cannot reach Redis" in result.stderr
+    assert "sluice up" in result.stderr
+    assert "Traceback" not in result.stderr

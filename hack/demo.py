@@ -1,0 +1,484 @@
+"""``make demo``: one Git repository, two local clusters, sluice keeping both in sync.
+
+Starts two sandbox clusters and ``sluice up`` in a throwaway folder, pushes a small
+app (base + overlay) to a local bare repository, registers both clusters, applies a
+GitRepository and a Kustomization that selects them by label, then commits config
+changes and measures commit-to-applied: from ``git push`` to the new ConfigMap being
+in both clusters. Everything it starts is stopped again, also on failure or Ctrl-C.
+
+    .venv/bin/python hack/demo.py [--commits N] [--timeout SECONDS] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any, TypeVar
+
+from kubernetes import client as k8s
+from kubernetes.config import new_client_from_config
+
+from shared.tools import find_tool
+
+SLUICE = str(Path(sys.executable).with_name("sluice"))
+CLUSTERS = ("cluster-1", "cluster-2")
+OWNER = "kustomize.toolkit.fluxcd.io/name=app"  # the label sluice puts on what it applies
+POLL = 0.1  # seconds between looks at the clusters while measuring
+T = TypeVar("T")
+new_client: Callable[..., Any] = new_client_from_config  # untyped upstream
+
+BASE = {
+    "base/namespace.yaml": "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: demo\n",
+    "base/deployment.yaml": """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: demo}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+        - name: web
+          image: nginx:1.27
+          ports: [{containerPort: 80}]
+          envFrom: [{configMapRef: {name: web-config}}]
+""",
+    "base/service.yaml": """\
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: demo}
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 80}]
+""",
+    "base/kustomization.yaml": "resources: [namespace.yaml, deployment.yaml, service.yaml]\n",
+}
+OVERLAY = """\
+resources: [../../base]
+configMapGenerator:
+  - name: web-config
+    namespace: demo
+    literals: [greeting={greeting}]
+"""
+CLUSTER = """\
+apiVersion: v1
+kind: Secret
+metadata: {{name: {name}-kubeconfig, namespace: flux-system}}
+data: {{value: {kubeconfig}}}
+---
+apiVersion: fleet.sluice.dev/v1alpha1
+kind: Cluster
+metadata: {{name: {name}, namespace: flux-system, labels: {{fleet: demo}}}}
+spec: {{kubeConfig: {{secretRef: {{name: {name}-kubeconfig}}}}}}
+---
+"""
+APP = """\
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata: {{name: app, namespace: flux-system}}
+spec:
+  interval: 1m
+  url: {url}
+  ref: {{branch: main}}
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {{name: app, namespace: flux-system}}
+spec:
+  interval: 1m
+  retryInterval: 10s
+  path: ./overlays/fleet
+  prune: true
+  sourceRef: {{kind: GitRepository, name: app}}
+  clusterSelector:
+    matchLabels: {{fleet: demo}}
+"""
+# What a Flux Receiver does on a push webhook: ask for the source to be fetched now.
+HOOK = f"#!/bin/sh\nexec {SLUICE} reconcile source git app -n flux-system --no-wait\n"
+
+
+class DemoError(RuntimeError):
+    """A step failed or timed out."""
+
+
+class Interrupted(BaseException):
+    """Ctrl-C or SIGTERM; a BaseException, so no ``except Exception`` swallows it."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def heading(text: str) -> None:
+    print(f"\n==> {text}", flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(what: str, check: Callable[[], T | None], *, timeout: float) -> T:
+    deadline = time.monotonic() + timeout
+    while (found := check()) is None:
+        if time.monotonic() > deadline:
+            raise DemoError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.5)
+    return found
+
+
+def configmap_with(api: Any, greeting: str) -> str | None:
+    """The name of the ``web-config-*`` ConfigMap holding ``greeting``, if there is one."""
+    try:
+        items = api.list_namespaced_config_map("demo", _request_timeout=2).items
+    except Exception:  # the namespace not there yet, a slow answer: look again
+        return None
+    for cm in items:
+        if (
+            cm.metadata.name.startswith("web-config")
+            and (cm.data or {}).get("greeting") == greeting
+        ):
+            return str(cm.metadata.name)
+    return None
+
+
+@dataclass
+class Demo:
+    """The throwaway folder, what runs in it, and how to stop it."""
+
+    work: Path
+    timeout: float
+    kubectl: str
+    env: dict[str, str]
+    up: subprocess.Popen[bytes] | None = None
+    up_pids: list[int] = field(default_factory=list)
+
+    @property
+    def sandbox(self) -> Path:
+        return self.work / "sandbox"
+
+    @property
+    def kubeconfigs(self) -> list[Path]:
+        return [self.sandbox / f"{name}.kubeconfig" for name in CLUSTERS]
+
+    def logs(self) -> list[Path]:
+        """The logs that explain a failure: the sandbox's until sluice runs, then sluice's."""
+        if self.up is None:
+            return sorted((self.sandbox / "logs").glob("*.log"))
+        names = ("worker-source", "worker-kustomize", "scheduler")
+        return [self.work / "up.err", *(self.work / "sluice" / "logs" / f"{n}.log" for n in names)]
+
+    def shown(self, text: str) -> str:
+        return (
+            text.replace(SLUICE, "sluice")
+            .replace(self.kubectl, "kubectl")
+            .replace(str(self.work), "$DEMO")
+        )
+
+    def run(self, argv: Sequence[str], *, show: bool = True, cwd: Path | None = None) -> str:
+        """Run a command; print it and its output when ``show``; fail the demo on error."""
+        line = self.shown(" ".join(argv))
+        if show:
+            print(f"$ {line}", flush=True)
+        try:
+            done = subprocess.run(argv, cwd=cwd, env=self.env, capture_output=True, text=True,
+                                  timeout=self.timeout + 30, check=False)  # fmt: skip
+        except subprocess.TimeoutExpired as exc:
+            raise DemoError(f"`{line}` did not finish in {self.timeout + 30:.0f}s") from exc
+        if show:
+            print(done.stdout + done.stderr, end="", flush=True)
+        if done.returncode != 0:
+            output = (done.stdout + done.stderr).strip()[-3000:]
+            raise DemoError(f"`{line}` exited {done.returncode}:\n{output}")
+        return done.stdout
+
+    def git(self, *args: str) -> str:
+        return self.run(["git", *args], cwd=self.work / "app", show=False)
+
+    def start_clusters(self) -> None:
+        heading(f"starting {len(CLUSTERS)} local clusters (etcd + kube-apiservers)")
+        self.run(
+            [SLUICE, "sandbox", "up", "--clusters", str(len(CLUSTERS)), "--dir", str(self.sandbox)]
+        )
+
+    def start_sluice(self) -> None:
+        heading("starting sluice: Redis, a worker per service, scheduler, Flower, ...")
+        argv = [SLUICE, "up", "--data-dir", str(self.work / "sluice")]
+        # A free port for every server it runs (redis, flower, artifacts, ...), whatever
+        # they are in this version, so the demo never clashes with a sluice already running.
+        ports = re.findall(r"--[a-z-]+-port\b", self.run([SLUICE, "up", "--help"], show=False))
+        for option in dict.fromkeys(ports):
+            argv += [option, str(free_port())]
+        print(f"$ {self.shown(' '.join(argv))} &", flush=True)
+        stdout = self.work / "up.out"
+        with stdout.open("wb") as out, (self.work / "up.err").open("wb") as err:
+            # Its own session: Ctrl-C reaches only the demo, which then stops it in order.
+            self.up = subprocess.Popen(argv, env=self.env, stdin=subprocess.DEVNULL, stdout=out,
+                                       stderr=err, start_new_session=True)  # fmt: skip
+        up = self.up
+
+        def ready() -> str | None:
+            if up.poll() is not None:
+                raise DemoError(f"sluice up exited with code {up.returncode}")
+            text = stdout.read_text(errors="replace")
+            return text if "sluice is up" in text else None
+
+        text = wait_for("sluice up to be ready", ready, timeout=self.timeout)
+        print(text, end="", flush=True)
+        self.up_pids = [int(pid) for pid in re.findall(r"^\S+ +\S+ +(\d+) ", text, re.M)]
+        url = re.search(r"export SLUICE_REDIS_URL=(\S+)", text)
+        if url is None:
+            raise DemoError("sluice up printed no SLUICE_REDIS_URL")
+        self.env["SLUICE_REDIS_URL"] = url.group(1)
+
+    def write(self, files: dict[str, str]) -> None:
+        for name, text in files.items():
+            path = self.work / "app" / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+
+    def create_repo(self) -> str:
+        heading("creating a Git repository with the app (base + overlays/fleet)")
+        bare = self.work / "git" / "app.git"
+        self.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], show=False)
+        self.run(["git", "init", "-q", "-b", "main", str(self.work / "app")], show=False)
+        self.write({**BASE, "overlays/fleet/kustomization.yaml": OVERLAY.format(greeting="hello")})
+        self.git("add", ".")
+        self.git("commit", "-q", "-m", "web app: base and fleet overlay")
+        self.git("remote", "add", "origin", bare.as_uri())
+        self.git("push", "-q", "origin", "main")
+        hook = bare / "hooks" / "post-receive"
+        hook.write_text(HOOK)
+        hook.chmod(0o755)
+        for name in self.git("ls-files").split():
+            print(f"  {name}")
+        print(f"  pushed to {self.shown(bare.as_uri())} (branch main)")
+        print("  post-receive hook: `sluice reconcile source git app`, as a Flux Receiver would")
+        return bare.as_uri()
+
+    def register(self, url: str) -> None:
+        heading("registering both clusters (label fleet=demo) and applying the app")
+        manifests = self.work / "manifests"
+        manifests.mkdir()
+        (manifests / "clusters.yaml").write_text(
+            "".join(
+                CLUSTER.format(name=name, kubeconfig=base64.b64encode(path.read_bytes()).decode())
+                for name, path in zip(CLUSTERS, self.kubeconfigs, strict=True)
+            )
+        )
+        (manifests / "app.yaml").write_text(APP.format(url=url))
+        self.run([SLUICE, "apply", "-f", str(manifests / "clusters.yaml")])
+        self.run([SLUICE, "apply", "-f", str(manifests / "app.yaml")])
+        print(self.shown(APP.format(url=url)), end="")
+
+    def wait_ready(self) -> None:
+        heading("waiting for Kustomization app to be Ready on both clusters")
+        timeout = f"{self.timeout:.0f}s"
+        self.run([SLUICE, "reconcile", "ks", "app", "--with-source", "--timeout", timeout])
+        self.run([SLUICE, "get", "ks", "--clusters"])
+        heading("objects in each cluster")
+        self.kubectl_each(["get", "ns,deploy,svc,cm", "-n", "demo", "-l", OWNER])
+
+    def kubectl_each(self, args: list[str]) -> None:
+        for name, path in zip(CLUSTERS, self.kubeconfigs, strict=True):
+            print(f"--- {name}")
+            self.run([self.kubectl, "--kubeconfig", str(path), *args])
+
+    def applied(self, revision: str) -> dict[str, Any] | None:
+        """The Kustomization's status once Ready at ``revision`` on every cluster."""
+        out = self.run([SLUICE, "get", "ks", "app", "-n", "flux-system", "-o", "json"], show=False)
+        status: dict[str, Any] = json.loads(out).get("status") or {}
+        ready = [c for c in status.get("conditions") or [] if c.get("type") == "Ready"]
+        clusters = status.get("clusters") or []
+        done = (
+            status.get("lastAppliedRevision") == revision
+            and ready[0:1] and ready[0].get("status") == "True"
+            and len(clusters) == len(CLUSTERS)
+            and all(c.get("lastAppliedRevision") == revision for c in clusters)
+        )  # fmt: skip
+        return status if done else None
+
+    def measure(self, commits: int) -> list[float]:
+        heading(f"committing {commits} config change(s), measuring commit-to-applied")
+        apis = [k8s.CoreV1Api(new_client(config_file=str(p))) for p in self.kubeconfigs]
+        times = [self.change(apis, n, commits) for n in range(1, commits + 1)]
+        heading("the change on both clusters")
+        self.run([SLUICE, "get", "ks", "--clusters"])
+        columns = "custom-columns=NAME:.metadata.name,GREETING:.data.greeting"
+        self.kubectl_each(["get", "cm", "-n", "demo", "-l", OWNER, "-o", columns])
+        return times
+
+    def change(self, apis: list[Any], n: int, commits: int) -> float:
+        """Commit greeting=hi-N, push it, and time until both clusters hold it."""
+        greeting = f"hi-{n}"
+        self.write({"overlays/fleet/kustomization.yaml": OVERLAY.format(greeting=greeting)})
+        self.git("commit", "-q", "-am", f"greeting={greeting}")
+        sha = self.git("rev-parse", "HEAD").strip()
+        before = "greeting=hello -> " if n == 1 else ""
+        print(f"commit {n}/{commits} {sha[:7]} {before}greeting={greeting}; git push")
+        seen, pushed = self.push_and_watch(apis, greeting)
+        print(f"  git push returned after {pushed:.2f}s (its post-receive hook included)")
+        for i, name in enumerate(CLUSTERS):
+            cm, after = seen[i]
+            print(f"  {name}: configmap/{cm} greeting={greeting}  after {after:.2f}s")
+        took = max(after for _, after in seen.values())
+        print(f"  commit-to-applied: {took:.2f}s (both clusters)", flush=True)
+        revision = f"main@sha1:{sha}"
+        wait_for(f"app Ready at {revision}", lambda: self.applied(revision), timeout=self.timeout)
+        return took
+
+    def push_and_watch(
+        self, apis: list[Any], greeting: str
+    ) -> tuple[dict[int, tuple[str, float]], float]:
+        """Push, and look at every cluster each POLL seconds from then on (also during the
+        push) until each holds ``greeting``: per cluster (ConfigMap, seconds); push seconds."""
+        argv = ["git", "push", "-q", "origin", "main"]
+        started = time.monotonic()
+        push = subprocess.Popen(argv, cwd=self.work / "app", env=self.env, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+        seen: dict[int, tuple[str, float]] = {}
+        pushed: float | None = None
+        try:
+            while len(seen) < len(apis):
+                if pushed is None and push.poll() is not None:
+                    pushed = time.monotonic() - started
+                if time.monotonic() - started > self.timeout:
+                    missing = ", ".join(c for i, c in enumerate(CLUSTERS) if i not in seen)
+                    raise DemoError(f"greeting={greeting} not in {missing} after {self.timeout}s")
+                for i, api in enumerate(apis):
+                    if i not in seen and (cm := configmap_with(api, greeting)):
+                        seen[i] = (cm, time.monotonic() - started)
+                time.sleep(POLL)
+            output, _ = push.communicate(timeout=self.timeout)
+        finally:
+            if push.poll() is None:
+                push.kill()
+                push.wait()
+        if push.returncode != 0:
+            raise DemoError(f"git push exited {push.returncode}:\n{output}")
+        if "✗" in output:  # the hook failed: the change waits for the 1m interval
+            print(f"  warning: post-receive hook: {output.strip()}")
+        return seen, time.monotonic() - started if pushed is None else pushed
+
+    def stop(self) -> list[str]:
+        """Stop sluice up, then the sandbox; what could not be stopped cleanly."""
+        problems: list[str] = []
+        if self.up is not None and self.up.poll() is None:
+            self.up.send_signal(signal.SIGTERM)
+            try:
+                self.up.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                problems.append("sluice up ignored SIGTERM for 60s; killed")
+                self.up.kill()
+                self.up.wait()
+        for pid in self.up_pids:  # each child leads its own process group (Celery's pool too)
+            try:
+                os.killpg(pid, signal.SIGKILL)
+                problems.append(f"process group {pid} outlived sluice up; killed")
+            except (ProcessLookupError, PermissionError):
+                pass
+        if (self.sandbox / "state.json").exists():
+            try:
+                self.run([SLUICE, "sandbox", "down", "--dir", str(self.sandbox)], show=False)
+            except DemoError as exc:
+                problems.append(str(exc))
+        return problems
+
+
+def interrupt(signum: int, _frame: FrameType | None) -> None:
+    raise Interrupted(signum)
+
+
+def tail(path: Path, lines: int = 15) -> str:
+    try:
+        text = path.read_text(errors="replace").splitlines()[-lines:]
+    except OSError:
+        return "    (no such file)"
+    return "\n".join(f"    {line}" for line in text) or "    (empty)"
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="sluice demo: one repo, two local clusters")
+    parser.add_argument("--commits", type=int, default=1, help="config changes to measure")
+    parser.add_argument("--timeout", type=float, default=180, help="seconds per step")
+    parser.add_argument("--keep", action="store_true", help="keep the working folder")
+    args = parser.parse_args(argv)
+    if args.commits < 1:
+        parser.error("--commits: at least 1")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    kubectl = find_tool("kubectl")
+    if kubectl is None or shutil.which("git") is None:
+        print("demo: kubectl or git is missing: run `make setup`", file=sys.stderr)
+        return 2
+    work = Path(tempfile.mkdtemp(prefix="sluice-demo-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLUICE_", "FLOWER_"))}
+    env.update(
+        SLUICE_TOOLS_DIR=os.environ.get("SLUICE_TOOLS_DIR", str(kubectl.parent.parent)),
+        SLUICE_ARTIFACT_DIR=str(work / "artifacts"),
+        SLUICE_CACHE_DIR=str(work / "cache"),
+        SLUICE_SECRET_KEY_FILE=str(work / "secret.key"),
+        GIT_CONFIG_GLOBAL=os.devnull,
+        GIT_CONFIG_NOSYSTEM="1",
+    )
+    for who in ("AUTHOR", "COMMITTER"):
+        env[f"GIT_{who}_NAME"], env[f"GIT_{who}_EMAIL"] = "demo", "demo@sluice.invalid"
+    demo = Demo(work, args.timeout, str(kubectl), env)
+    print(f"working directory: {work} ($DEMO)", flush=True)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, interrupt)
+    code, started = 0, time.monotonic()
+    try:
+        demo.start_clusters()
+        demo.start_sluice()
+        demo.register(demo.create_repo())
+        demo.wait_ready()
+        times = demo.measure(args.commits)
+        heading(f"commit-to-applied over {len(times)} commit(s), {len(CLUSTERS)} clusters")
+        print(f"  each: {', '.join(f'{t:.2f}s' for t in times)}")
+        print(f"  median {statistics.median(times):.2f}s, worst {max(times):.2f}s")
+    except DemoError as exc:
+        print(f"\ndemo failed: {exc}", file=sys.stderr)
+        for log in demo.logs():
+            print(f"--- {demo.shown(str(log))} (last lines)\n{tail(log)}", file=sys.stderr)
+        code = 1
+    except Interrupted as exc:
+        print(f"\ndemo interrupted ({exc}); stopping everything", file=sys.stderr)
+        code = 128 + exc.signum
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not leave processes behind
+        heading("stopping sluice and the clusters")
+        for problem in demo.stop():
+            print(f"  warning: {problem}", file=sys.stderr)
+        if args.keep:
+            print(f"  kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+        print(f"  all stopped ({time.monotonic() - started:.0f}s in all)", flush=True)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
