@@ -26,6 +26,7 @@ from celery import Celery
 
 from shared.celeryapp import check_service, task_name
 from shared.keys import ObjectKey
+from shared.metrics import EVENTS_PUBLISHED, count
 
 __all__ = [
     "EVENT_TYPES",
@@ -187,6 +188,7 @@ class EventBus:
             maxlen=self._max_len,
             approximate=True,
         )
+        count(self._client, EVENTS_PUBLISHED, {"type": event.type})
         return _text(entry_id)
 
     def read(self, since: str = "0", count: int = 100) -> list[tuple[str, Event]]:

@@ -27,6 +27,7 @@ import redis
 from celery import Celery
 
 from shared.keys import ObjectKey
+from shared.metrics import LEASE_WAITS, count
 
 __all__ = [
     "Lease",
@@ -209,6 +210,7 @@ def exclusive_run(
         except LeaseBusy:
             lease = None
         if lease is None:
+            count(client, LEASE_WAITS)
             # Another worker runs this object: ask again shortly (coalesced), so
             # the request that brought us here is never lost.
             request_reconcile(client, app, key, task_name=task_name, countdown=retry_after)

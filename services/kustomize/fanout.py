@@ -9,6 +9,7 @@ longer a target (or a deleted Kustomization) is emptied when prune is on.
 from __future__ import annotations
 
 import base64
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,7 +20,7 @@ from services.kustomize.client import (
     ServiceAccount,
     client_from_kubeconfig,
 )
-from services.kustomize.inventory import Inventory, ObjectRef, Owner, stale_objects
+from services.kustomize.inventory import ChangeSet, Inventory, ObjectRef, Owner, stale_objects
 from services.kustomize.prune import prune
 from services.kustomize.state import KustomizeState
 from services.kustomize.status import write_summary
@@ -37,6 +38,7 @@ from shared.api.conditions import (
     format_time,
 )
 from shared.keys import ObjectKey
+from shared.metrics import APPLIES, FAILURE, OBJECTS_APPLIED, SUCCESS, count, count_each
 from shared.worker import WorkerContext
 
 __all__ = ["apply_to_cluster"]
@@ -93,6 +95,11 @@ def _client_for(
         raise _ClusterFailure(RECONCILIATION_FAILED, f"kubeconfig: {err}") from err
 
 
+def _count_objects(ctx: WorkerContext, changes: ChangeSet) -> None:
+    actions = Counter(str(change.action) for change in changes)
+    count_each(ctx.client, OBJECTS_APPLIED, [({"action": a}, n) for a, n in actions.items()])
+
+
 def _health_targets(ks: Kustomization, objects: list[dict[str, Any]]) -> list[Any]:
     if ks.spec.wait:
         return list(objects)
@@ -124,10 +131,12 @@ def _apply(
     try:
         changes = apply(client, objects, owner=owner, options=options)
     except ApplyError as err:
+        _count_objects(ctx, err.changes)
         kept = Inventory.from_refs([*old, *err.changes.inventory()])
         raise _ClusterFailure(RECONCILIATION_FAILED, str(err), kept) from err
     except KubeError as err:
         raise _ClusterFailure(RECONCILIATION_FAILED, str(err), old) from err
+    _count_objects(ctx, changes)
     new = changes.inventory()
     summary = changes.summary()
     if ks.spec.prune:
@@ -137,6 +146,7 @@ def _apply(
             raise _ClusterFailure(
                 PRUNE_FAILED, str(err), Inventory.from_refs([*new, *old])
             ) from err
+        _count_objects(ctx, pruned.changes())
         if not pruned.ok:
             kept = Inventory.from_refs([*new, *pruned.survivors])
             raise _ClusterFailure(PRUNE_FAILED, pruned.message(), kept)
@@ -176,8 +186,10 @@ def _empty_cluster(
             result = prune(client, tuple(old), owner=Owner(key.name, key.namespace))
         finally:
             client.close()
+        _count_objects(ctx, result.changes())
         if not result.ok:
             raise _ClusterFailure(PRUNE_FAILED, result.message(), old)
+        count(ctx.client, APPLIES, {"result": SUCCESS})
         ctx.emit(
             "applied",
             key,
@@ -199,6 +211,7 @@ def apply_to_cluster(ctx: WorkerContext, key: ObjectKey, cluster: str) -> None:
         try:
             _empty_cluster(ctx, state, key, cluster, prune_on=prune_on)
         except _ClusterFailure as failure:
+            count(ctx.client, APPLIES, {"result": FAILURE})
             ctx.emit(
                 "reconcile-failed",
                 key,
@@ -240,6 +253,7 @@ def apply_to_cluster(ctx: WorkerContext, key: ObjectKey, cluster: str) -> None:
         )
         state.set_result(key, result)
         write_summary(ctx.store, state, key)
+        count(ctx.client, APPLIES, {"result": FAILURE})
         ctx.emit(
             "reconcile-failed",
             key,
@@ -264,6 +278,7 @@ def apply_to_cluster(ctx: WorkerContext, key: ObjectKey, cluster: str) -> None:
     )
     state.set_result(key, result)
     write_summary(ctx.store, state, key)
+    count(ctx.client, APPLIES, {"result": SUCCESS})
     first = previous is None or previous.ready != TRUE
     new_revision = previous is None or previous.last_applied_revision != desired.revision
     if summary or first or new_revision:

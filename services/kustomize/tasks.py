@@ -12,6 +12,7 @@ from shared.celeryapp import create_app, task_name
 from shared.events import Event, event_handler, mark_handled
 from shared.keys import ObjectKey
 from shared.lease import exclusive_run, request_reconcile
+from shared.metrics import timed_reconcile
 from shared.runtime import subscribe_services
 from shared.settings import load_settings
 from shared.worker import WorkerContext
@@ -51,7 +52,8 @@ def reconcile(self: Any, key_text: str) -> None:
         ttl=settings.lease_ttl,
     ) as lease:
         if lease is not None:
-            reconcile_kustomization(ctx, key, _request_apply)
+            with timed_reconcile(ctx.client, key.kind, lambda: ctx.store.get(key)):
+                reconcile_kustomization(ctx, key, _request_apply)
 
 
 @app.task(name=APPLY, bind=True)

@@ -9,6 +9,7 @@ from services.source.reconcile import reconcile_git_repository
 from shared.celeryapp import create_app, task_name
 from shared.keys import ObjectKey
 from shared.lease import exclusive_run
+from shared.metrics import timed_reconcile
 from shared.settings import load_settings
 from shared.worker import WorkerContext
 
@@ -45,4 +46,5 @@ def reconcile(self: Any, key_text: str) -> None:
         ttl=settings.lease_ttl,
     ) as lease:
         if lease is not None:
-            reconciler(ctx, key)
+            with timed_reconcile(ctx.client, key.kind, lambda: ctx.store.get(key)):
+                reconciler(ctx, key)

@@ -2,7 +2,7 @@
 
 ``sluice up`` starts, in this order: a private redis-server (unless given
 --redis-url), the artifact server (a thread of this process), one worker per
-service, the scheduler and Flower; it prints their addresses once all are
+service, the scheduler, Flower and the metrics exporter; it prints their addresses once all are
 ready, restarts any child that dies, and on Ctrl-C or SIGTERM stops the
 children (last started first) and then Redis, so workers can still ack.
 """
@@ -104,6 +104,11 @@ class UpConfig:
     artifact_port: int
     concurrency: int
     timeout: float
+    metrics_port: int = 9091
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
 
     @property
     def flower_url(self) -> str:
@@ -129,6 +134,7 @@ class UpConfig:
             )
         _check_port(self.flower_address, self.flower_port, what="flower", option="--flower-port")
         _check_port("127.0.0.1", self.artifact_port, what="artifacts", option="--artifact-port")
+        _check_port("127.0.0.1", self.metrics_port, what="metrics", option="--metrics-port")
         if self.redis_url is None:
             _check_port("127.0.0.1", self.redis_port, what="redis", option="--redis-port")
 
@@ -166,7 +172,7 @@ def _http_ready(url: str) -> bool:
 
 
 def build_supervisor(config: UpConfig, env: dict[str, str], out: Output) -> Supervisor:
-    """Workers (one per service), the scheduler and Flower, with their ready checks."""
+    """Workers (one per service), the scheduler, Flower and metrics, with their ready checks."""
     sup = Supervisor(config.data_dir / "logs", on_event=lambda m: out.error(f"sluice up: {m}"))
     sluice = _sluice_argv()
     for service in SERVICES:
@@ -184,6 +190,8 @@ def build_supervisor(config: UpConfig, env: dict[str, str], out: Output) -> Supe
         env=_flower_env(env, config, env["SLUICE_REDIS_URL"]),
         ready=lambda _child: _http_ready(health),
     )
+    metrics_argv = [*sluice, "metrics", "--address", f"127.0.0.1:{config.metrics_port}"]
+    sup.add("metrics", metrics_argv, env=env, ready=lambda _child: _http_ready(config.metrics_url))
     return sup
 
 
@@ -226,7 +234,7 @@ def _print_ready(
         redis_row,
         ("artifacts", config.artifact_url, str(os.getpid()), "-"),
     ]
-    addresses = {"flower": config.flower_url}
+    addresses = {"flower": config.flower_url, "metrics": config.metrics_url}
     for child in sup.children:
         address = addresses.get(child.name, "-")
         rows.append((child.name, address, str(child.pid), str(child.log)))
@@ -316,13 +324,14 @@ def register(app: typer.Typer) -> None:
             help="USER:PASSWORD for Flower; required unless it listens on loopback.",
         ),
         artifact_port: int = typer.Option(9090, help="Port of the artifact server (loopback)."),
+        metrics_port: int = typer.Option(9091, help="Port of the Prometheus exporter (loopback)."),
         concurrency: int = typer.Option(1, "--concurrency", "-c", min=1, help="Per worker."),
         data_dir: Path = typer.Option(
             _data_home(), envvar="SLUICE_DATA_DIR", help="Redis data and logs."
         ),
         timeout: float = typer.Option(120.0, help="Seconds to wait for everything to be ready."),
     ) -> None:
-        """Run Redis, one worker per service, the scheduler, Flower and the artifact server."""
+        """Run Redis, one worker per service, the scheduler, Flower, metrics and artifacts."""
         out = output()
         config = UpConfig(
             data_dir=data_dir.expanduser(),
@@ -334,6 +343,7 @@ def register(app: typer.Typer) -> None:
             artifact_port=artifact_port,
             concurrency=concurrency,
             timeout=timeout,
+            metrics_port=metrics_port,
         )
         try:
             code = run_up(config, out)

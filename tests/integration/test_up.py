@@ -114,12 +114,12 @@ def start_up(tmp_path: Path) -> Iterator[Callable[..., Up]]:
     )
 
     def start(*args: str) -> Up:
-        ports = {"redis": free_port(), "flower": free_port(), "artifacts": free_port()}
-        argv = [
-            *SLUICE, "up", "--data-dir", str(tmp_path / "data"),
-            "--redis-port", str(ports["redis"]), "--flower-port", str(ports["flower"]),
-            "--artifact-port", str(ports["artifacts"]), *args,
-        ]  # fmt: skip
+        ports = {name: free_port() for name in ("redis", "flower", "artifact", "metrics")}
+        argv = [*SLUICE, "up", "--data-dir", str(tmp_path / "data")]
+        for name, port in ports.items():
+            if f"--{name}-port" not in args:
+                argv += [f"--{name}-port", str(port)]
+        argv += args
         stderr = tmp_path / f"up-{len(started)}.err"
         with stderr.open("w") as err:
             process = subprocess.Popen(
@@ -163,7 +163,7 @@ def test_up_runs_every_service_and_stops_everything_on_sigint(
     redis_url, flower, artifacts = rows["redis"][0], rows["flower"][0], rows["artifacts"][0]
     assert redis_url == f"redis://127.0.0.1:{up.ports['redis']}/0"
     assert flower == f"http://127.0.0.1:{up.ports['flower']}"
-    assert artifacts == f"http://127.0.0.1:{up.ports['artifacts']}"
+    assert artifacts == f"http://127.0.0.1:{up.ports['artifact']}"
 
     # One worker per service in Flower, each named after the pid `sluice up` printed.
     expected = {f"{s}-{rows[f'worker-{s}'][1]}@{socket.gethostname()}" for s in SERVICES}
