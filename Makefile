@@ -30,6 +30,11 @@ test: setup
 demo: setup
 	$(BIN)/python hack/demo.py $(DEMO_ARGS)
 
+# Benchmarks (each scenario starts and stops its own servers); prints a table and
+# writes bench/results/latest.json. Smaller: make bench BENCH_ARGS="--quick --only latency"
+bench: setup
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
 lint: $(BIN)/sluice
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -1,0 +1,55 @@
+"""Read what landed in a sandbox cluster, over the apiserver's REST API (for the stopwatch)."""
+
+from __future__ import annotations
+
+import base64
+import ssl
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+__all__ = ["KubeReader"]
+
+
+class KubeReader:
+    """A small HTTPS client for one cluster, from its kubeconfig (embedded CA, bearer token)."""
+
+    def __init__(self, kubeconfig: Path, *, timeout: float = 5.0) -> None:
+        config = yaml.safe_load(kubeconfig.read_text())
+        cluster = config["clusters"][0]["cluster"]
+        token = config["users"][0]["user"]["token"]
+        ca = base64.b64decode(cluster["certificate-authority-data"]).decode()
+        self._http = httpx.Client(
+            base_url=cluster["server"],
+            verify=ssl.create_default_context(cadata=ca),
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=timeout,
+        )
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def configmap_value(self, namespace: str, name: str) -> str | None:
+        """``data.value`` of a ConfigMap, or None when it (or the apiserver) is not there."""
+        try:
+            response = self._http.get(f"/api/v1/namespaces/{namespace}/configmaps/{name}")
+        except httpx.HTTPError:
+            return None
+        if response.status_code != 200:
+            return None
+        data: dict[str, Any] = response.json().get("data") or {}
+        value = data.get("value")
+        return None if value is None else str(value)
+
+    def count_configmaps(self, namespace: str, *, label: str) -> int:
+        """How many ConfigMaps in ``namespace`` carry label ``label`` (any value)."""
+        response = self._http.get(
+            f"/api/v1/namespaces/{namespace}/configmaps",
+            params={"labelSelector": label},
+            timeout=60.0,
+        )
+        response.raise_for_status()
+        return len(response.json().get("items") or [])

@@ -1,0 +1,98 @@
+"""The objects a scenario applies: sources, Kustomizations, Clusters, and the app in Git."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "FLEET",
+    "NAMESPACE",
+    "app_files",
+    "cluster_docs",
+    "configmap_name",
+    "git_repository",
+    "kustomization",
+]
+
+NAMESPACE = "flux-system"
+# Every benchmark Cluster has this label; a Kustomization without another selector selects it.
+FLEET = {"bench": "yes"}
+Doc = dict[str, Any]
+
+
+def configmap_name(index: int) -> str:
+    """The name of the ``index``-th ConfigMap of the app (before any namePrefix)."""
+    return f"cm-{index}"
+
+
+def app_files(objects: int, value: str, *, path: str = "app") -> dict[str, str]:
+    """An app of ``objects`` ConfigMaps (no namespace: the Kustomization sets it)."""
+    names = [configmap_name(i) for i in range(objects)]
+    files = {f"{path}/kustomization.yaml": "resources:\n" + "".join(f"- {n}.yaml\n" for n in names)}
+    for name in names:
+        files[f"{path}/{name}.yaml"] = (
+            f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n"
+            f"data:\n  value: {value!r}\n"
+        )
+    return files
+
+
+def git_repository(name: str, url: str, *, interval: str) -> Doc:
+    """A GitRepository on branch main."""
+    return {
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "GitRepository",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {"interval": interval, "url": url, "ref": {"branch": "main"}},
+    }
+
+
+def kustomization(
+    name: str,
+    *,
+    source: str,
+    interval: str,
+    path: str = "./app",
+    target_namespace: str = "default",
+    name_prefix: str | None = None,
+    selector: dict[str, str] | None = None,
+) -> Doc:
+    """A pruning Kustomization of ``path``, applied to the Clusters that ``selector`` matches."""
+    spec: Doc = {
+        "interval": interval,
+        "retryInterval": "5s",
+        "path": path,
+        "prune": True,
+        "targetNamespace": target_namespace,
+        "sourceRef": {"kind": "GitRepository", "name": source},
+    }
+    if name_prefix:
+        spec["namePrefix"] = name_prefix
+    spec["clusterSelector"] = {"matchLabels": selector or FLEET}
+    return {
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+        "kind": "Kustomization",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": spec,
+    }
+
+
+def cluster_docs(name: str, kubeconfig: Path, labels: dict[str, str]) -> list[Doc]:
+    """A kubeconfig Secret and the Cluster object that uses it (labelled ``FLEET`` too)."""
+    secret = f"{name}-kubeconfig"
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": secret, "namespace": NAMESPACE},
+            "data": {"value": base64.b64encode(kubeconfig.read_bytes()).decode()},
+        },
+        {
+            "apiVersion": "fleet.sluice.dev/v1alpha1",
+            "kind": "Cluster",
+            "metadata": {"name": name, "namespace": NAMESPACE, "labels": {**FLEET, **labels}},
+            "spec": {"kubeConfig": {"secretRef": {"name": secret}}},
+        },
+    ]

@@ -1,0 +1,17 @@
+"""The benchmark scenarios, by name, in the order ``make bench`` runs them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bench.scenarios import fanout, latency, steady, throughput
+from bench.scenarios.common import Context, Result, Row
+
+__all__ = ["SCENARIOS", "Context", "Result", "Row"]
+
+SCENARIOS: dict[str, Callable[[Context], Result]] = {
+    "latency": latency.run,
+    "fanout": fanout.run,
+    "throughput": throughput.run,
+    "steady": steady.run,
+}

@@ -1,0 +1,291 @@
+"""A whole sluice for one scenario, on loopback, started and stopped as one unit.
+
+A ``Stack`` runs a private redis-server, a sandbox control plane (etcd and N
+kube-apiservers), and, under one ``Supervisor``: the artifact server, the
+source and kustomize workers (``celery -A services.<svc>.tasks worker``, as the
+tests run them) and ``sluice scheduler``. Leaving the ``with`` block stops all
+of it, in reverse order, also after an error or an interrupt.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import redis
+from celery import Celery
+
+from bench.kube import KubeReader
+from bench.manifests import NAMESPACE, cluster_docs
+from bench.procstat import cmdline_pids
+from shared.api.conditions import get_condition
+from shared.celeryapp import create_app
+from shared.keys import ObjectKey
+from shared.lease import request_reconcile
+from shared.redisconn import connect
+from shared.redisserver import RedisServer, free_port
+from shared.runtime import reconcile_task
+from shared.sandbox import ControlPlane
+from shared.scheduler import due_at
+from shared.secrets import SecretCipher
+from shared.settings import Settings, load_settings
+from shared.store import Store
+from shared.supervisor import Child, Supervisor
+
+__all__ = ["ROOT", "BenchError", "Stack", "Topology"]
+
+ROOT = Path(__file__).resolve().parents[1]
+SLUICE = str(Path(sys.executable).with_name("sluice"))
+T = TypeVar("T")
+
+
+class BenchError(RuntimeError):
+    """A scenario step failed or timed out (the message ends with the services' log tails)."""
+
+
+@dataclass(frozen=True)
+class Topology:
+    """Which processes a stack runs."""
+
+    clusters: int = 1
+    source_concurrency: int = 2
+    kustomize_workers: int = 1
+    kustomize_concurrency: int = 4
+    record_leases: bool = False
+
+    def describe(self) -> str:
+        """One line for the table's notes."""
+        clusters = f"{self.clusters} cluster{'s' if self.clusters > 1 else ''}"
+        return (
+            f"{clusters}; source 1x(c={self.source_concurrency}), "
+            f"kustomize {self.kustomize_workers}x(c={self.kustomize_concurrency})"
+        )
+
+
+def _worker_ready(child: Child) -> bool:
+    return " ready." in child.output()
+
+
+def _http_up(url: str) -> Callable[[Child], bool]:
+    def ready(_child: Child) -> bool:
+        httpx.get(url, timeout=1.0)  # any answer (404 for "/") means it serves
+        return True
+
+    return ready
+
+
+class Stack:
+    """Redis, sandbox clusters, artifact server, workers and scheduler for one scenario."""
+
+    def __init__(
+        self, topology: Topology, work: Path, *, timeout: float, say: Callable[[str], None]
+    ) -> None:
+        self.topology = topology
+        self.work = work
+        self.timeout = timeout
+        self.say = say
+        self.redis = RedisServer(data_dir=work / "redis")
+        self.plane = ControlPlane(work / "sandbox", topology.clusters, timeout=timeout)
+        self.supervisor = Supervisor(work / "logs", on_event=say)
+        port = free_port()
+        self.settings = Settings(
+            redis_url=self.redis.url,
+            secret_key_file=work / "secret.key",
+            tools_dir=load_settings().tools_dir,
+            artifact_dir=work / "artifacts",
+            artifact_url=f"http://127.0.0.1:{port}",
+            cache_dir=work / "cache",
+        )
+        self._artifact_port = port
+        self._readers: dict[int, KubeReader] = {}
+        self._store: Store | None = None
+        self._client: redis.Redis | None = None
+        self._sender: Celery | None = None
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def __enter__(self) -> Stack:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment of every sluice process: ``SLUICE_*`` from ``settings``."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLUICE_", "FLOWER_"))}
+        for name in ("redis_url", "secret_key_file", "tools_dir", "artifact_dir", "cache_dir"):
+            env[f"SLUICE_{name.upper()}"] = str(getattr(self.settings, name))
+        env["SLUICE_ARTIFACT_URL"] = self.settings.artifact_url
+        env.update(PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+        return env
+
+    def start(self) -> None:
+        """Start Redis, the clusters, then every sluice process; return once all are ready."""
+        began = time.monotonic()
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.redis.start()
+        self.plane.up()
+        env, sup, top = self.env, self.supervisor, self.topology
+        sup.add(
+            "artifact-server",
+            [SLUICE, "artifact-server", "--dir", str(self.settings.artifact_dir),
+             "--address", f"127.0.0.1:{self._artifact_port}"],
+            env=env,
+            ready=_http_up(self.settings.artifact_url),
+        )  # fmt: skip
+        sup.add("source-1", self._worker_argv("source", 1, top.source_concurrency), env=env,
+                ready=_worker_ready)  # fmt: skip
+        for n in range(1, top.kustomize_workers + 1):
+            argv = self._worker_argv("kustomize", n, top.kustomize_concurrency)
+            sup.add(f"kustomize-{n}", argv, env=env, ready=_worker_ready)
+        sup.add("scheduler", [SLUICE, "scheduler"], env=env)
+        sup.start(timeout=self.timeout)
+        self.say(f"  stack up in {time.monotonic() - began:.1f}s ({top.describe()})")
+
+    def _worker_argv(self, service: str, number: int, concurrency: int) -> list[str]:
+        app = f"services.{service}.tasks"
+        if service == "kustomize" and self.topology.record_leases:
+            app = "bench.recorder"
+        return [
+            sys.executable, "-m", "celery", "-A", app, "worker",
+            "-Q", service, "-c", str(concurrency), "-P", "prefork",
+            "-n", f"{service}-{number}@%h", "-l", "INFO",
+            "--without-gossip", "--without-mingle", "--without-heartbeat",
+        ]  # fmt: skip
+
+    def stop(self) -> None:
+        """Stop everything this stack started, last started first."""
+        for reader in self._readers.values():
+            reader.close()
+        self._readers.clear()
+        if self._sender is not None:
+            self._sender.close()
+        if self._client is not None:
+            self._client.close()
+        for step in (self.supervisor.stop, self.plane.down, self.redis.stop):
+            try:
+                step()
+            except Exception as exc:  # keep stopping the rest
+                self.say(f"  warning: {step.__qualname__}: {exc}")
+
+    # -- what scenarios use --------------------------------------------------
+
+    @property
+    def store(self) -> Store:
+        """The installation's store (the same Redis and secret key as the workers)."""
+        if self._store is None:
+            self._store = Store(self.client, SecretCipher.from_settings(self.settings))
+        return self._store
+
+    @property
+    def client(self) -> redis.Redis:
+        """A Redis client on the installation's Redis."""
+        if self._client is None:
+            self._client = connect(self.settings)
+        return self._client
+
+    def apply(self, docs: list[dict[str, Any]]) -> None:
+        """Store objects all at once, as ``sluice apply -f`` does (validated, all or nothing)."""
+        self.store.apply_all(docs)
+
+    def request(self, kind: str, name: str) -> None:
+        """Queue a reconcile of ``kind/name`` now, as a webhook Receiver does on a push."""
+        task = reconcile_task(kind)
+        if task is None:
+            raise ValueError(f"no service reconciles {kind}")
+        if self._sender is None:
+            self._sender = create_app("bench", self.settings)
+        request_reconcile(
+            self.client, self._sender, ObjectKey(kind, NAMESPACE, name), task_name=task
+        )
+
+    def register_clusters(self, labels: Callable[[int], dict[str, str]]) -> list[str]:
+        """A Cluster (and kubeconfig Secret) ``c<n>`` for every sandbox cluster."""
+        docs: list[dict[str, Any]] = []
+        names = []
+        for info in self.plane.cluster_info():
+            names.append(f"c{info.number}")
+            docs += cluster_docs(names[-1], info.kubeconfig, labels(info.number))
+        self.apply(docs)
+        return names
+
+    def reader(self, number: int) -> KubeReader:
+        """A REST reader of sandbox cluster ``number``."""
+        if number not in self._readers:
+            self._readers[number] = KubeReader(self.plane.cluster(number).kubeconfig)
+        return self._readers[number]
+
+    def ready(self, kind: str, *, revision: str | None = None) -> set[str]:
+        """Names of the ``kind`` objects that are Ready (at ``revision``, when given)."""
+        names = set()
+        for doc in self.store.list(kind, NAMESPACE):
+            status = doc.get("status") or {}
+            cond = get_condition(status, "Ready")
+            if not cond or cond.get("status") != "True":
+                continue
+            applied = status.get("lastAppliedRevision") or (status.get("artifact") or {}).get(
+                "revision"
+            )
+            if revision is None or applied == revision:
+                names.add(doc["metadata"]["name"])
+        return names
+
+    def is_ready(self, kind: str, name: str, revision: str) -> bool:
+        """Whether ``kind/name`` is Ready at ``revision``."""
+        return name in self.ready(kind, revision=revision)
+
+    def scheduled(self, kind: str, name: str) -> bool:
+        """Whether the scheduler tracks ``kind/name`` (it joins at the scheduler's next sync)."""
+        return due_at(self.client, ObjectKey(kind, NAMESPACE, name)) is not None
+
+    def condition(self, kind: str, name: str) -> dict[str, Any] | None:
+        """The Ready condition of one object, for error messages."""
+        doc = self.store.get(ObjectKey(kind, NAMESPACE, name))
+        return get_condition((doc or {}).get("status"), "Ready")
+
+    def wait(
+        self, what: str, check: Callable[[], T | None], *, timeout: float, interval: float = 0.2
+    ) -> T:
+        """Poll ``check`` until it returns something other than None or False."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = check()
+            if found is not None and found is not False:
+                return found
+            if time.monotonic() > deadline:
+                raise BenchError(f"timed out after {timeout:.0f}s: {what}\n{self.log_tails()}")
+            time.sleep(interval)
+
+    def sluice_pids(self) -> list[int]:
+        """Session leaders of every sluice process (workers, scheduler, artifact server)."""
+        return [c.pid for c in self.supervisor.children if c.pid is not None]
+
+    def sandbox_pids(self) -> list[int]:
+        """etcd and the kube-apiservers of this stack's sandbox."""
+        return cmdline_pids(str(self.plane.directory))
+
+    def redis_pids(self) -> list[int]:
+        """The redis-server process (it leads its own session)."""
+        process = self.redis.process
+        return [] if process is None else [process.pid]
+
+    def log_tails(self, lines: int = 12, names: Iterable[str] | None = None) -> str:
+        """The last lines each sluice process wrote."""
+        wanted = set(names) if names is not None else None
+        return "\n".join(
+            f"--- {c.name} ({c.log})\n{c.tail(lines)}"
+            for c in self.supervisor.children
+            if wanted is None or c.name in wanted
+        )
