@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +11,7 @@ from celery import Celery
 
 from shared.events import Event, EventBus, Severity
 from shared.keys import ObjectKey
+from shared.lease import Lease, exclusive_run
 from shared.redisconn import connect
 from shared.scheduler import schedule_after
 from shared.settings import Settings
@@ -71,6 +73,14 @@ class WorkerContext:
                 cluster=cluster,
                 metadata=metadata or {},
             )
+        )
+
+    def exclusive(
+        self, app: Celery, key: ObjectKey, *, task_name: str, holder: str
+    ) -> AbstractContextManager[Lease | None]:
+        """The lease on ``key`` for this run, or None when another worker has it (re-requested)."""
+        return exclusive_run(
+            self.client, app, key, task_name=task_name, holder=holder, ttl=self.settings.lease_ttl
         )
 
     def requeue_after(self, key: ObjectKey, seconds: float) -> None:

@@ -11,7 +11,7 @@ from services.kustomize.state import cluster_key, split_cluster_key
 from shared.celeryapp import create_app, task_name
 from shared.events import Event, event_handler, mark_handled
 from shared.keys import ObjectKey
-from shared.lease import exclusive_run, request_reconcile
+from shared.lease import request_reconcile
 from shared.metrics import timed_reconcile
 from shared.runtime import subscribe_services
 from shared.settings import load_settings
@@ -43,14 +43,7 @@ def reconcile(self: Any, key_text: str) -> None:
     """Build a Kustomization's newest revision once and fan it out to its clusters."""
     key = ObjectKey.parse(key_text)
     ctx = _context()
-    with exclusive_run(
-        ctx.client,
-        app,
-        key,
-        task_name=RECONCILE,
-        holder=self.request.hostname,
-        ttl=settings.lease_ttl,
-    ) as lease:
+    with ctx.exclusive(app, key, task_name=RECONCILE, holder=self.request.hostname) as lease:
         if lease is not None:
             with timed_reconcile(ctx.client, key.kind, lambda: ctx.store.get(key)):
                 reconcile_kustomization(ctx, key, _request_apply)
@@ -62,14 +55,7 @@ def apply(self: Any, key_text: str) -> None:
     leased = ObjectKey.parse(key_text)
     key, cluster = split_cluster_key(leased)
     ctx = _context()
-    with exclusive_run(
-        ctx.client,
-        app,
-        leased,
-        task_name=APPLY,
-        holder=self.request.hostname,
-        ttl=settings.lease_ttl,
-    ) as lease:
+    with ctx.exclusive(app, leased, task_name=APPLY, holder=self.request.hostname) as lease:
         if lease is not None:
             apply_to_cluster(ctx, key, cluster)
 

@@ -8,7 +8,6 @@ from typing import Any
 from services.source.reconcile import reconcile_git_repository
 from shared.celeryapp import create_app, task_name
 from shared.keys import ObjectKey
-from shared.lease import exclusive_run
 from shared.metrics import timed_reconcile
 from shared.settings import load_settings
 from shared.worker import WorkerContext
@@ -37,14 +36,7 @@ def reconcile(self: Any, key_text: str) -> None:
     if reconciler is None:
         raise ValueError(f"{key}: sluice-source does not reconcile {key.kind}")
     ctx = _context()
-    with exclusive_run(
-        ctx.client,
-        app,
-        key,
-        task_name=RECONCILE,
-        holder=self.request.hostname,
-        ttl=settings.lease_ttl,
-    ) as lease:
+    with ctx.exclusive(app, key, task_name=RECONCILE, holder=self.request.hostname) as lease:
         if lease is not None:
             with timed_reconcile(ctx.client, key.kind, lambda: ctx.store.get(key)):
                 reconciler(ctx, key)
