@@ -102,6 +102,10 @@ def transport_options(settings: Settings) -> dict[str, Any]:
         # Sweep period is interval * throttle; throttle 1 makes the interval exact.
         "unacked_restore_interval": settings.unacked_restore_interval,
         "unacked_restore_throttle": 1,
+        # A worker killed during a restore sweep holds this mutex until it
+        # expires (kombu's default: 300 s), stopping every redelivery meanwhile;
+        # the sweep itself is WATCH-guarded, so a short expiry is safe.
+        "unacked_mutex_expire": 10,
         "socket_connect_timeout": 5,
         # Must exceed kombu's 1 s BRPOP timeout; bounds a publish on a dead socket.
         "socket_timeout": 15,

@@ -169,15 +169,29 @@ def request_reconcile(
     task_name: str,
     countdown: float = 0,
     pending_ttl: float = 900,
+    stale_after: float = 30.0,
 ) -> bool:
-    """Send ``task_name(str(key))`` unless one is already queued; True if sent."""
+    """Send ``task_name(str(key))`` unless a request is pending (sent < ``stale_after`` ago).
+
+    kombu's Redis transport pops a message before it records it as unacked, so
+    a worker killed in between loses it for good while its marker stays. A
+    marker older than ``stale_after`` is therefore taken as possibly lost and
+    the task is sent again: a duplicate run is harmless, a missing one is not.
+    """
     # An ETA message is held unacked until it runs, so countdown must stay well
     # below the visibility timeout; longer delays go through schedule_after.
     marker = pending_key(task_name, key)
-    # The TTL bounds the harm of a marker whose message was lost: a later
-    # request sends again (a duplicate run is harmless, a missing one is not).
-    if not client.set(marker, "1", nx=True, px=max(1, int(pending_ttl * 1000))):
-        return False
+    now = time.time()
+    ttl_ms = max(1, int(pending_ttl * 1000))
+    if not client.set(marker, repr(now), nx=True, px=ttl_ms):
+        sent_at = client.get(marker)
+        try:
+            fresh = sent_at is not None and now - float(sent_at) < stale_after
+        except ValueError:
+            fresh = False
+        if fresh:
+            return False
+        client.set(marker, repr(now), px=ttl_ms)
     try:
         app.send_task(task_name, args=[str(key)], countdown=countdown or None)
     except BaseException:

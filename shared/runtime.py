@@ -80,7 +80,9 @@ def _firer(settings: Settings, client: redis.Redis) -> Callable[[ObjectKey], Non
     def fire(key: ObjectKey) -> None:
         name = reconcile_task(key.kind)
         if name is not None:
-            request_reconcile(client, sender, key, task_name=name)
+            request_reconcile(
+                client, sender, key, task_name=name, stale_after=settings.pending_stale_after
+            )
 
     return fire
 

@@ -53,6 +53,9 @@ class Settings:
     task_time_limit: int = 900
     # A lease outlives a dead holder by at most lease_ttl seconds.
     lease_ttl: int = 30
+    # A queued request older than this may have been lost with a killed worker:
+    # the next request for the same object sends again.
+    pending_stale_after: float = 30.0
     events_max_len: int = 10_000
     scheduler_tick: float = 1.0
     interval_jitter_percent: float = 5.0

@@ -8,7 +8,7 @@ from kubernetes import client as k8s
 
 from tests.fixtures.cluster import api_client
 
-__all__ = ["configmap_data", "namespaced_names"]
+__all__ = ["configmap_data", "namespaced_names", "owned_objects"]
 
 
 def configmap_data(kubeconfig: Path, name: str, namespace: str) -> dict[str, str] | None:
@@ -32,3 +32,23 @@ def namespaced_names(kubeconfig: Path, namespace: str) -> set[str]:
     finally:
         api.api_client.close()
     return {i.metadata.name for i in items} - {"kube-root-ca.crt"}
+
+
+def owned_objects(kubeconfig: Path, name: str, namespace: str = "flux-system") -> set[str]:
+    """Namespaces and ConfigMaps carrying Kustomization ``namespace/name``'s owner labels.
+
+    As ``Namespace/<name>`` and ``ConfigMap/<namespace>/<name>``; a Namespace being deleted
+    (the sandbox has no controller-manager to finish it) still counts.
+    """
+    selector = (
+        f"kustomize.toolkit.fluxcd.io/name={name},kustomize.toolkit.fluxcd.io/namespace={namespace}"
+    )
+    api = k8s.CoreV1Api(api_client(kubeconfig))
+    try:
+        namespaces = api.list_namespace(label_selector=selector).items
+        configmaps = api.list_config_map_for_all_namespaces(label_selector=selector).items
+    finally:
+        api.api_client.close()
+    return {f"Namespace/{n.metadata.name}" for n in namespaces} | {
+        f"ConfigMap/{c.metadata.namespace}/{c.metadata.name}" for c in configmaps
+    }

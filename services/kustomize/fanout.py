@@ -3,7 +3,10 @@
 One task per (Kustomization, cluster), run in parallel and leased apart, so a
 slow or broken cluster holds no other back. Each task re-reads the desired
 build, so a late or repeated run applies the newest one. A cluster that is no
-longer a target (or a deleted Kustomization) is emptied when prune is on.
+longer a target (or a deleted Kustomization) is emptied when prune is on. With no
+recorded inventory (a first apply, Redis data lost) or one cut short (the last
+apply died before recording it), the owned objects are found by their owner
+labels (``adopt.py``), so what left Git meanwhile is still pruned.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
+from services.kustomize.adopt import adopt
 from services.kustomize.apply import ApplyError, ApplyOptions, apply
 from services.kustomize.client import (
     KubeClient,
@@ -162,6 +166,17 @@ def _apply(
     return new, summary
 
 
+def _adopted(
+    client: KubeClient, ks: Kustomization, objects: list[dict[str, Any]], old: Inventory
+) -> Inventory:
+    """``old`` plus what the cluster's owner labels show: no inventory, or one cut short."""
+    try:
+        found = adopt(client, Owner(ks.name, ks.namespace), objects)
+    except KubeError as err:
+        raise _ClusterFailure(RECONCILIATION_FAILED, str(err), old) from err
+    return Inventory.from_refs([*old, *found])
+
+
 def _cluster_target(ctx: WorkerContext, namespace: str, cluster: str) -> Target | None:
     """The kubeconfig of a Cluster by name, whether or not it is still selected."""
     doc = ctx.store.get(ObjectKey("Cluster", namespace, cluster))
@@ -237,6 +252,9 @@ def apply_to_cluster(ctx: WorkerContext, key: ObjectKey, cluster: str) -> None:
             raise _ClusterFailure(RECONCILIATION_FAILED, "build expired; rebuilding", old)
         client = _client(ctx, ks, cluster)
         try:
+            if previous is None or not previous.inventory or state.interrupted(key, cluster):
+                old = _adopted(client, ks, objects, old)
+            state.start_apply(key, cluster, desired.revision)
             inventory, summary = _apply(ctx, ks, client, objects, old)
         finally:
             client.close()

@@ -5,13 +5,16 @@ One reconcile of a Kustomization builds once and records the *desired* state
 it, so a task that runs late or twice always applies the newest build. The
 rendered objects are kept by build key, compressed, for every worker on any
 machine; per-cluster results (and inventories) live in one hash per
-Kustomization, written by each cluster's task on its own.
+Kustomization, written by each cluster's task on its own. An apply in progress
+is marked until its result is recorded, so the next run knows when one died half
+way and its objects are missing from the inventory.
 
 Keys::
 
     sluice:kustomize:desired:<Kind/ns/name>   JSON Desired
     sluice:kustomize:build:<build key>        gzip JSON list of objects (expires)
     sluice:kustomize:clusters:<Kind/ns/name>  hash cluster -> JSON status.clusters[] entry
+    sluice:kustomize:applying:<Kind/ns/name>  hash cluster -> revision being applied
 """
 
 from __future__ import annotations
@@ -87,10 +90,19 @@ class KustomizeState:
         return objects
 
     def set_result(self, key: ObjectKey, result: ClusterResult) -> None:
-        """Record the outcome of the last apply to one cluster."""
-        self._client.hset(
-            f"{_PREFIX}clusters:{key}", result.cluster, json.dumps(result.to_status())
-        )
+        """Record the outcome of the last apply to one cluster (which ends it)."""
+        pipe = self._client.pipeline(transaction=True)
+        pipe.hset(f"{_PREFIX}clusters:{key}", result.cluster, json.dumps(result.to_status()))
+        pipe.hdel(f"{_PREFIX}applying:{key}", result.cluster)
+        pipe.execute()
+
+    def start_apply(self, key: ObjectKey, cluster: str, revision: str) -> None:
+        """Mark an apply to one cluster as under way, until ``set_result`` records it."""
+        self._client.hset(f"{_PREFIX}applying:{key}", cluster, revision)
+
+    def interrupted(self, key: ObjectKey, cluster: str) -> bool:
+        """Whether an apply to ``cluster`` started and never recorded its result."""
+        return bool(self._client.hexists(f"{_PREFIX}applying:{key}", cluster))
 
     def results(self, key: ObjectKey) -> dict[str, ClusterResult]:
         """The last outcome per cluster."""
@@ -103,6 +115,7 @@ class KustomizeState:
     def drop_result(self, key: ObjectKey, cluster: str) -> None:
         """Forget a cluster that is no longer a target (after its objects were pruned)."""
         self._client.hdel(f"{_PREFIX}clusters:{key}", cluster)
+        self._client.hdel(f"{_PREFIX}applying:{key}", cluster)
 
     def count_build(self) -> int:
         """Count one real kustomize build (not a cache hit); return the total."""
@@ -114,7 +127,9 @@ class KustomizeState:
 
     def forget(self, key: ObjectKey) -> None:
         """Remove everything kept for a deleted Kustomization."""
-        self._client.delete(f"{_PREFIX}desired:{key}", f"{_PREFIX}clusters:{key}")
+        self._client.delete(
+            f"{_PREFIX}desired:{key}", f"{_PREFIX}clusters:{key}", f"{_PREFIX}applying:{key}"
+        )
 
 
 def cluster_key(key: ObjectKey, cluster: str) -> ObjectKey:

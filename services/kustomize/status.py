@@ -41,13 +41,19 @@ def update_status(
 
 
 def write_summary(store: Store, state: KustomizeState, key: ObjectKey) -> dict[str, Any] | None:
-    """Recompute Ready and ``status.clusters`` from every cluster's last result."""
-    desired = state.desired(key)
-    if desired is None:
+    """Recompute Ready and ``status.clusters`` from every cluster's last result.
+
+    The results are read again on every attempt, after the document: a retry after a
+    conflict must not write back the results another cluster's task has since replaced.
+    """
+    if state.desired(key) is None:
         return None
-    results = state.results(key)
 
     def change(doc: dict[str, Any], status: dict[str, Any]) -> None:
+        desired = state.desired(key)
+        if desired is None:
+            return
+        results = state.results(key)
         summary = summarize_clusters(desired.revision, desired.targets, list(results.values()))
         generation = int(doc["metadata"].get("generation", 1))
         outcome = {TRUE: Outcome.SUCCEEDED, FALSE: Outcome.FAILED}.get(

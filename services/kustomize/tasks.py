@@ -9,7 +9,7 @@ from services.kustomize.fanout import apply_to_cluster
 from services.kustomize.reconcile import dep_source, reconcile_kustomization
 from services.kustomize.state import cluster_key, split_cluster_key
 from shared.celeryapp import create_app, task_name
-from shared.events import Event, event_handler, mark_handled
+from shared.events import Event, event_handler
 from shared.keys import ObjectKey
 from shared.lease import request_reconcile
 from shared.metrics import timed_reconcile
@@ -35,7 +35,13 @@ def _context() -> WorkerContext:
 
 
 def _request_apply(key: ObjectKey, cluster: str) -> None:
-    request_reconcile(_context().client, app, cluster_key(key, cluster), task_name=APPLY)
+    request_reconcile(
+        _context().client,
+        app,
+        cluster_key(key, cluster),
+        task_name=APPLY,
+        stale_after=settings.pending_stale_after,
+    )
 
 
 @app.task(name=RECONCILE, bind=True)
@@ -61,15 +67,17 @@ def apply(self: Any, key_text: str) -> None:
 
 
 def _trigger(ctx: WorkerContext, key: ObjectKey) -> None:
-    request_reconcile(ctx.client, app, key, task_name=RECONCILE)
+    request_reconcile(
+        ctx.client, app, key, task_name=RECONCILE, stale_after=settings.pending_stale_after
+    )
 
 
 @event_handler(app, SERVICE)
 def on_event(event: Event) -> None:
     """Reconcile the Kustomizations that a new artifact or an applied dependency concerns."""
+    # No dedupe on event.id: a redelivered event only re-requests reconciles,
+    # which coalesce; marking it handled first would lose them on a crash.
     ctx = _context()
-    if not mark_handled(ctx.client, SERVICE, event.id):
-        return
     source = (event.object.kind, event.object.namespace, event.object.name)
     for doc in ctx.store.list("Kustomization"):
         key = ObjectKey.of(doc)

@@ -124,8 +124,13 @@ class BareRepo:
         files: Mapping[str, str | bytes | None],
         message: str = "update",
         branch: str = "main",
+        *,
+        links: Mapping[str, str] | None = None,
     ) -> str:
-        """Commit ``files`` (None deletes a path) on top of ``branch`` and return the new sha."""
+        """Commit ``files`` (None deletes a path) on top of ``branch`` and return the new sha.
+
+        ``links`` maps paths to symlink targets, committed as symlinks (mode 120000).
+        """
         ref = f"refs/heads/{branch}"
         parent = self.rev_parse(ref, missing_ok=True)
         with tempfile.TemporaryDirectory(prefix="sluice-index-") as scratch:
@@ -141,6 +146,9 @@ class BareRepo:
                 data = content.encode() if isinstance(content, str) else content
                 blob = self._git("hash-object", "-w", "--stdin", input=data)
                 entries.append(f"100644 {blob}\t{path}\0")
+            for path, target in (links or {}).items():
+                blob = self._git("hash-object", "-w", "--stdin", input=target.encode())
+                entries.append(f"120000 {blob}\t{path}\0")
             self._git(
                 "update-index",
                 "-z",

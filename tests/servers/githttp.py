@@ -61,11 +61,14 @@ class GitHttpServer:
     _httpd: ThreadingHTTPServer | None = field(default=None, init=False, repr=False)
     _thread: threading.Thread | None = field(default=None, init=False, repr=False)
     _log: IO[bytes] | None = field(default=None, init=False, repr=False)
+    _port: int = field(default=0, init=False, repr=False)
 
     @property
     def port(self) -> int:
-        """The TCP port the server listens on."""
+        """The TCP port the server listens on (or listened on, and will again, once stopped)."""
         if self._httpd is None:
+            if self._port:
+                return self._port
             raise RuntimeError("GitHttpServer is not started")
         return int(self._httpd.server_address[1])
 
@@ -128,9 +131,10 @@ class GitHttpServer:
             self._records.clear()
 
     def start(self) -> None:
-        """Bind a free loopback port and serve from a background thread."""
+        """Bind a free loopback port (the same one again after ``stop()``) and serve it."""
         self._log = (self.base_dir.parent / "git-http.log").open("ab")
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", self._port), _Handler)
+        self._port = int(self._httpd.server_address[1])
         self._httpd.daemon_threads = True
         self._httpd.git_server = self  # type: ignore[attr-defined]
         self._thread = threading.Thread(

@@ -1,0 +1,97 @@
+"""Rebuild a lost inventory from the owner labels that every applied object carries.
+
+A Kustomization's per-cluster inventory lives in Redis. When it is missing (Redis
+lost its data, or this is the first apply) or incomplete (the task that applied a
+revision died before recording what it applied), objects that left Git would never
+be pruned. ``adopt`` finds them instead: one label-selector list, across all
+namespaces, per kind of the new build plus a fixed set of common kinds, for
+objects labelled ``kustomize.toolkit.fluxcd.io/name`` and ``/namespace`` with the
+owner. Kinds outside that set (a custom resource no longer in the build) are not
+found; kinds the cluster does not serve or the identity may not list are skipped.
+
+Bounded: at most ``len(kinds)`` lists, paged ``PAGE`` items at a time, and at most
+``MAX_OBJECTS`` objects. Pruning still checks each live object's owner labels and
+prune annotations before deleting it (``prune.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from services.kustomize.client import ApiError, KubeClient, ResourceInfo, UnknownKindError
+from services.kustomize.inventory import Inventory, ObjectRef, Owner
+
+__all__ = ["COMMON_KINDS", "MAX_OBJECTS", "adopt"]
+
+# (apiVersion, kind) listed besides the kinds of the build: what apps are usually made of.
+COMMON_KINDS: tuple[tuple[str, str], ...] = (
+    ("apiextensions.k8s.io/v1", "CustomResourceDefinition"),
+    ("v1", "Namespace"),
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"),
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"),
+    ("rbac.authorization.k8s.io/v1", "Role"),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+    ("v1", "ServiceAccount"),
+    ("v1", "ConfigMap"),
+    ("v1", "Secret"),
+    ("v1", "Service"),
+    ("v1", "PersistentVolumeClaim"),
+    ("apps/v1", "Deployment"),
+    ("apps/v1", "StatefulSet"),
+    ("apps/v1", "DaemonSet"),
+    ("batch/v1", "Job"),
+    ("batch/v1", "CronJob"),
+    ("networking.k8s.io/v1", "Ingress"),
+    ("networking.k8s.io/v1", "NetworkPolicy"),
+    ("policy/v1", "PodDisruptionBudget"),
+    ("autoscaling/v2", "HorizontalPodAutoscaler"),
+)
+PAGE = 500
+MAX_OBJECTS = 20_000
+# Not allowed to list it, or it cannot be listed: nothing of that kind can be adopted.
+_SKIPPED_STATUS = frozenset({401, 403, 404, 405})
+
+
+def _kinds(objects: Iterable[Mapping[str, Any]]) -> list[tuple[str, str]]:
+    built = [(str(o.get("apiVersion", "")), str(o.get("kind", ""))) for o in objects]
+    return list(dict.fromkeys([*built, *COMMON_KINDS]))
+
+
+def _list(client: KubeClient, info: ResourceInfo, selector: str) -> Iterable[dict[str, Any]]:
+    query = {"labelSelector": selector, "limit": str(PAGE)}
+    while True:
+        try:
+            listing = client.request("GET", info.path(), query=query)
+        except ApiError as exc:
+            if exc.status in _SKIPPED_STATUS:
+                return
+            raise
+        yield from listing.get("items") or []
+        token = (listing.get("metadata") or {}).get("continue")
+        if not token:
+            return
+        query["continue"] = str(token)
+
+
+def adopt(client: KubeClient, owner: Owner, objects: Iterable[Mapping[str, Any]]) -> Inventory:
+    """What ``owner`` has on this cluster by its labels (KubeError when unreachable)."""
+    selector = ",".join(f"{k}={v}" for k, v in owner.labels.items())
+    refs: list[ObjectRef] = []
+    seen: set[tuple[str, str]] = set()
+    for api_version, kind in _kinds(objects):
+        try:
+            info = client.resource(api_version, kind)
+        except (UnknownKindError, ApiError):
+            continue
+        if (info.group, info.kind) in seen:
+            continue  # another version of a kind already listed
+        seen.add((info.group, info.kind))
+        for item in _list(client, info, selector):
+            meta = item.get("metadata") or {}
+            namespace = str(meta.get("namespace") or "") if info.namespaced else ""
+            name = str(meta.get("name") or "")
+            refs.append(ObjectRef(info.group, info.kind, namespace, name, info.version))
+            if len(refs) >= MAX_OBJECTS:
+                return Inventory.from_refs(refs)
+    return Inventory.from_refs(refs)
