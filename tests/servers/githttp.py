@@ -14,11 +14,12 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import Message
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import IO, cast
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
+from tests.servers.background import BackgroundServer
 from tests.servers.git import BareRepo, repo_name, server_git_env
 
 __all__ = ["GitHttpRequest", "GitHttpServer"]
@@ -58,19 +59,18 @@ class GitHttpServer:
     token: str | None = None
     _records: list[GitHttpRequest] = field(default_factory=list, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
-    _httpd: ThreadingHTTPServer | None = field(default=None, init=False, repr=False)
-    _thread: threading.Thread | None = field(default=None, init=False, repr=False)
+    _server: BackgroundServer | None = field(default=None, init=False, repr=False)
     _log: IO[bytes] | None = field(default=None, init=False, repr=False)
     _port: int = field(default=0, init=False, repr=False)
 
     @property
     def port(self) -> int:
         """The TCP port the server listens on (or listened on, and will again, once stopped)."""
-        if self._httpd is None:
+        if self._server is None:
             if self._port:
                 return self._port
             raise RuntimeError("GitHttpServer is not started")
-        return int(self._httpd.server_address[1])
+        return self._server.port
 
     @property
     def url(self) -> str:
@@ -133,24 +133,16 @@ class GitHttpServer:
     def start(self) -> None:
         """Bind a free loopback port (the same one again after ``stop()``) and serve it."""
         self._log = (self.base_dir.parent / "git-http.log").open("ab")
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", self._port), _Handler)
-        self._port = int(self._httpd.server_address[1])
-        self._httpd.daemon_threads = True
-        self._httpd.git_server = self  # type: ignore[attr-defined]
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, args=(0.05,), name="git-http", daemon=True
+        self._server = BackgroundServer.start(
+            _Handler, port=self._port, owner=self, name="git-http"
         )
-        self._thread.start()
+        self._port = self._server.port
 
     def stop(self) -> None:
         """Stop serving and close the socket."""
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -199,7 +191,7 @@ class _Handler(BaseHTTPRequestHandler):
         """Quiet: the recorded requests are the log."""
 
     def _serve(self) -> None:
-        owner: GitHttpServer = self.server.git_server  # type: ignore[attr-defined]
+        owner: GitHttpServer = self.server.owner  # type: ignore[attr-defined]
         split = urlsplit(self.path)
         kind, service = _classify(self.command, split.path, split.query)
         self._body_head = bytearray()

@@ -7,9 +7,11 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
+
+from tests.servers.background import BackgroundServer
 
 __all__ = ["HttpSink", "RecordedRequest", "SinkResponse"]
 
@@ -56,15 +58,14 @@ class HttpSink:
     _records: list[RecordedRequest] = field(default_factory=list, init=False, repr=False)
     _queued: deque[SinkResponse] = field(default_factory=deque, init=False, repr=False)
     _cond: threading.Condition = field(default_factory=threading.Condition, init=False, repr=False)
-    _httpd: ThreadingHTTPServer | None = field(default=None, init=False, repr=False)
-    _thread: threading.Thread | None = field(default=None, init=False, repr=False)
+    _server: BackgroundServer | None = field(default=None, init=False, repr=False)
 
     @property
     def port(self) -> int:
         """The TCP port the sink listens on."""
-        if self._httpd is None:
+        if self._server is None:
             raise RuntimeError("HttpSink is not started")
-        return int(self._httpd.server_address[1])
+        return self._server.port
 
     @property
     def url(self) -> str:
@@ -109,23 +110,13 @@ class HttpSink:
 
     def start(self) -> None:
         """Bind a free loopback port and serve from a background thread."""
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._httpd.daemon_threads = True
-        self._httpd.sink = self  # type: ignore[attr-defined]
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, args=(0.05,), name="http-sink", daemon=True
-        )
-        self._thread.start()
+        self._server = BackgroundServer.start(_Handler, port=0, owner=self, name="http-sink")
 
     def stop(self) -> None:
         """Stop serving and close the socket."""
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
 
     def record(self, request: RecordedRequest) -> SinkResponse:
         """Store ``request``, wake waiters, and pick the response to send."""
@@ -160,7 +151,7 @@ class _Handler(BaseHTTPRequestHandler):
         """Quiet: the recorded requests are the log."""
 
     def _handle(self) -> None:
-        sink: HttpSink = self.server.sink  # type: ignore[attr-defined]
+        sink: HttpSink = self.server.owner  # type: ignore[attr-defined]
         body = self._read_body()
         split = urlsplit(self.path)
         reply = sink.record(

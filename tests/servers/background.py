@@ -1,0 +1,39 @@
+"""One way to run a test HTTP server on loopback in a background thread, and stop it."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+__all__ = ["BackgroundServer"]
+
+
+@dataclass
+class BackgroundServer:
+    """A ThreadingHTTPServer serving from a daemon thread; ``owner`` is reachable from handlers."""
+
+    httpd: ThreadingHTTPServer
+    thread: threading.Thread
+
+    @classmethod
+    def start(
+        cls, handler: type[BaseHTTPRequestHandler], *, port: int, owner: object, name: str
+    ) -> BackgroundServer:
+        """Bind 127.0.0.1:``port`` (0: a free one) and serve; handlers read ``server.owner``."""
+        httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        httpd.daemon_threads = True
+        httpd.owner = owner  # type: ignore[attr-defined]
+        thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), name=name, daemon=True)
+        thread.start()
+        return cls(httpd, thread)
+
+    @property
+    def port(self) -> int:
+        return int(self.httpd.server_address[1])
+
+    def stop(self) -> None:
+        """Stop serving, close the socket and wait for the thread."""
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=5)
