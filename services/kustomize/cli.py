@@ -9,7 +9,6 @@ instead of the artifact. Secret values never reach the output.
 
 from __future__ import annotations
 
-import base64
 import copy
 import difflib
 from collections.abc import Iterator, Mapping
@@ -25,10 +24,9 @@ from services.kustomize.client import (
     ApiError,
     KubeClient,
     KubeError,
-    ServiceAccount,
     UnknownKindError,
-    client_from_kubeconfig,
 )
+from services.kustomize.connect import connect_target
 from services.kustomize.generate import BuildSpec
 from services.kustomize.inventory import (
     PRUNE_KEY,
@@ -200,15 +198,11 @@ def _deleted(client: KubeClient, entries: list[dict[str, str]], owner: Owner) ->
 
 
 def _client(session: Session, ks: Kustomization, target: Target) -> KubeClient:
-    secret = session.store.get(ObjectKey("Secret", ks.namespace, target.secret_name))
-    value = ((secret or {}).get("data") or {}).get(target.secret_key)
-    if value is None:
-        where = f"'{ks.namespace}/{target.secret_name}' key '{target.secret_key}'"
-        raise KubeError(f"kubeconfig Secret {where} not found")
-    account = ks.spec.service_account_name
-    return client_from_kubeconfig(
-        base64.b64decode(value).decode(),
-        impersonate=ServiceAccount(ks.namespace, account) if account else None,
+    return connect_target(
+        session.store,
+        ks.namespace,
+        target,
+        service_account=ks.spec.service_account_name,
         timeout=session.settings.cluster_timeout,
     )
 

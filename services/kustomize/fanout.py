@@ -11,7 +11,6 @@ labels (``adopt.py``), so what left Git meanwhile is still pruned.
 
 from __future__ import annotations
 
-import base64
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
@@ -21,15 +20,14 @@ from services.kustomize.apply import ApplyError, ApplyOptions, apply
 from services.kustomize.client import (
     KubeClient,
     KubeError,
-    ServiceAccount,
-    client_from_kubeconfig,
 )
+from services.kustomize.connect import connect_target
 from services.kustomize.inventory import ChangeSet, Inventory, ObjectRef, Owner, stale_objects
 from services.kustomize.prune import prune
 from services.kustomize.state import KustomizeState
 from services.kustomize.status import write_summary
 from services.kustomize.summary import ClusterResult
-from services.kustomize.targets import Target, select_targets
+from services.kustomize.targets import Target, cluster_target, select_targets
 from services.kustomize.wait import describe, wait_for
 from shared.api import Cluster, Kustomization, parse_as
 from shared.api.conditions import (
@@ -60,22 +58,6 @@ def _now() -> str:
     return format_time(datetime.now(UTC))
 
 
-def _kubeconfig(ctx: WorkerContext, namespace: str, target: Target) -> str:
-    secret = ctx.store.get(ObjectKey("Secret", namespace, target.secret_name))
-    if secret is None:
-        raise _ClusterFailure(
-            RECONCILIATION_FAILED, f"kubeconfig Secret '{namespace}/{target.secret_name}' not found"
-        )
-    value = (secret.get("data") or {}).get(target.secret_key)
-    if value is None:
-        raise _ClusterFailure(
-            RECONCILIATION_FAILED,
-            f"kubeconfig Secret '{namespace}/{target.secret_name}' "
-            f"has no key '{target.secret_key}'",
-        )
-    return base64.b64decode(value).decode()
-
-
 def _client(ctx: WorkerContext, ks: Kustomization, cluster: str) -> KubeClient:
     clusters = [parse_as(c, Cluster) for c in ctx.store.list("Cluster", ks.namespace)]
     targets = {t.name: t for t in select_targets(ks, clusters).targets}
@@ -88,15 +70,16 @@ def _client(ctx: WorkerContext, ks: Kustomization, cluster: str) -> KubeClient:
 def _client_for(
     ctx: WorkerContext, namespace: str, target: Target, service_account: str | None
 ) -> KubeClient:
-    impersonate = ServiceAccount(namespace, service_account) if service_account else None
     try:
-        return client_from_kubeconfig(
-            _kubeconfig(ctx, namespace, target),
-            impersonate=impersonate,
+        return connect_target(
+            ctx.store,
+            namespace,
+            target,
+            service_account=service_account,
             timeout=ctx.settings.cluster_timeout,
         )
     except KubeError as err:
-        raise _ClusterFailure(RECONCILIATION_FAILED, f"kubeconfig: {err}") from err
+        raise _ClusterFailure(RECONCILIATION_FAILED, str(err)) from err
 
 
 def _count_objects(ctx: WorkerContext, changes: ChangeSet) -> None:
@@ -182,8 +165,7 @@ def _cluster_target(ctx: WorkerContext, namespace: str, cluster: str) -> Target 
     doc = ctx.store.get(ObjectKey("Cluster", namespace, cluster))
     if doc is None:
         return None
-    ref = parse_as(doc, Cluster).spec.kube_config.secret_ref
-    return Target(cluster, ref.name, ref.key or "value")
+    return cluster_target(parse_as(doc, Cluster))
 
 
 def _empty_cluster(

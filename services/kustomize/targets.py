@@ -7,7 +7,14 @@ from dataclasses import dataclass
 
 from shared.api import Cluster, Kustomization
 
-__all__ = ["DEFAULT_CLUSTER", "KUBECONFIG_TARGET", "Target", "TargetSelection", "select_targets"]
+__all__ = [
+    "DEFAULT_CLUSTER",
+    "KUBECONFIG_TARGET",
+    "Target",
+    "TargetSelection",
+    "cluster_target",
+    "select_targets",
+]
 
 DEFAULT_CLUSTER = "default"
 # spec.kubeConfig names one remote cluster directly, with no Cluster object.
@@ -31,7 +38,8 @@ class TargetSelection:
     missing: tuple[str, ...] = ()
 
 
-def _target(cluster: Cluster) -> Target:
+def cluster_target(cluster: Cluster) -> Target:
+    """The target of one Cluster object: its name and kubeconfig Secret."""
     ref = cluster.spec.kube_config.secret_ref
     return Target(cluster.name, ref.name, ref.key or "value")
 
@@ -54,8 +62,8 @@ def select_targets(ks: Kustomization, clusters: Sequence[Cluster]) -> TargetSele
     if spec.cluster_selector is not None:
         selector = spec.cluster_selector
         chosen = sorted((c for c in clusters if selector.matches(c.labels)), key=lambda c: c.name)
-        return TargetSelection(tuple(_target(c) for c in chosen))
+        return TargetSelection(tuple(cluster_target(c) for c in chosen))
     names = spec.clusters if spec.clusters is not None else [DEFAULT_CLUSTER]
-    found = tuple(_target(by_name[n]) for n in names if n in by_name)
+    found = tuple(cluster_target(by_name[n]) for n in names if n in by_name)
     missing = tuple(n for n in names if n not in by_name)
     return TargetSelection(found, missing)

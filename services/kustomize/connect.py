@@ -1,0 +1,42 @@
+"""A client for one target cluster: its kubeconfig Secret from the store, then the API client.
+
+The reconcile's per-cluster apply and ``sluice diff`` both connect this way.
+"""
+
+from __future__ import annotations
+
+import base64
+
+from services.kustomize.client import (
+    KubeClient,
+    KubeconfigError,
+    ServiceAccount,
+    client_from_kubeconfig,
+)
+from services.kustomize.targets import Target
+from shared.keys import ObjectKey
+from shared.store import Store
+
+__all__ = ["connect_target"]
+
+
+def connect_target(
+    store: Store,
+    namespace: str,
+    target: Target,
+    *,
+    service_account: str | None,
+    timeout: float,
+) -> KubeClient:
+    """A client for ``target``, impersonating ``service_account`` of ``namespace`` when given."""
+    where = f"kubeconfig Secret '{namespace}/{target.secret_name}'"
+    secret = store.get(ObjectKey("Secret", namespace, target.secret_name))
+    if secret is None:
+        raise KubeconfigError(f"{where} not found")
+    value = (secret.get("data") or {}).get(target.secret_key)
+    if value is None:
+        raise KubeconfigError(f"{where} has no key '{target.secret_key}'")
+    impersonate = ServiceAccount(namespace, service_account) if service_account else None
+    return client_from_kubeconfig(
+        base64.b64decode(value).decode(), impersonate=impersonate, timeout=timeout
+    )
