@@ -121,6 +121,7 @@ def test_reconcile_get_tree_build_diff_and_export_on_three_clusters(
     assert PASSWORD not in built.stdout
     assert built.stdout.count("---\n") == 3
 
+    gitops.wait_idle()  # triggers still in flight would correct the drift made below
     in_sync = sluice(gitops, "diff", "ks", name)
     assert in_sync.returncode == 0, in_sync.stdout + in_sync.stderr
     assert in_sync.stdout.count(": no changes") == 3
