@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from services.kustomize.client import JSON_PATCH, ApiError, KubeClient, UnknownKindError
+from services.kustomize.client import ApiError, KubeClient, UnknownKindError
 from services.kustomize.inventory import (
     FORCE_KEY,
     RECONCILE_KEY,
@@ -43,21 +43,13 @@ from services.kustomize.inventory import (
     metadata_value,
 )
 from services.kustomize.order import DEFINITIONS, stages
+from services.kustomize.takeover import cleanup_ops, take_over
 from services.kustomize.wait import wait_for
 
 __all__ = ["FIELD_MANAGER", "ApplyError", "ApplyOptions", "apply", "prepare_object"]
 
 FIELD_MANAGER = "sluice"
 _SERVER_FIELDS = ("resourceVersion", "uid", "generation", "managedFields", "selfLink")
-_CLEANUP_ANNOTATIONS = (
-    "kubectl.kubernetes.io/last-applied-configuration",
-    "kustomize.toolkit.fluxcd.io/checksum",
-    "fluxcd.io/sync-checksum",
-)
-_CLEANUP_LABELS = ("fluxcd.io/sync-gc-mark",)
-_KUBECTL_MANAGERS = frozenset(
-    {("kubectl", "Apply"), ("kubectl", "Update"), ("before-first-apply", "Update")}
-)
 
 
 @dataclass(frozen=True)
@@ -138,52 +130,6 @@ def _comparable(obj: Mapping[str, Any]) -> dict[str, Any]:
     return body
 
 
-def _merge_fields(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(a)
-    for key, value in b.items():
-        old = out.get(key)
-        if isinstance(old, Mapping) and isinstance(value, Mapping):
-            out[key] = _merge_fields(old, value)
-        else:
-            out[key] = value
-    return out
-
-
-def _cleanup_ops(live: Mapping[str, Any], options: ApplyOptions) -> list[dict[str, Any]]:
-    """JSON patch removing kubectl's leftovers and handing its fields to sluice's manager."""
-    meta = live.get("metadata") or {}
-    ops: list[dict[str, Any]] = []
-    for where, keys in (("annotations", _CLEANUP_ANNOTATIONS), ("labels", _CLEANUP_LABELS)):
-        for key in keys:
-            if key in (meta.get(where) or {}):
-                path = f"/metadata/{where}/{key.replace('~', '~0').replace('/', '~1')}"
-                ops.append({"op": "remove", "path": path})
-    taken: dict[str, Any] | None = None
-    kept: list[dict[str, Any]] = []
-    others = {(name, op) for name in options.override_managers for op in ("Apply", "Update")}
-    managers = _KUBECTL_MANAGERS | others | {(options.field_manager, "Update")}
-    for entry in meta.get("managedFields") or []:
-        who = (entry.get("manager"), entry.get("operation"))
-        if who in managers and not entry.get("subresource"):
-            taken = _merge_fields(taken or {}, entry.get("fieldsV1") or {})
-        else:
-            kept.append(dict(entry))
-    if taken is not None:
-        mine_key = (options.field_manager, "Apply", None)
-        owned = [
-            e
-            for e in kept
-            if (e.get("manager"), e.get("operation"), e.get("subresource")) == mine_key
-        ]
-        if not owned:
-            owned = [{"manager": mine_key[0], "operation": "Apply", "fieldsType": "FieldsV1"}]
-            owned[0]["apiVersion"] = live.get("apiVersion")
-            kept.append(owned[0])
-        owned[0]["fieldsV1"] = _merge_fields(owned[0].get("fieldsV1") or {}, taken)
-        ops.append({"op": "replace", "path": "/metadata/managedFields", "value": kept})
-    return ops
-
-
 def _forced(obj: Mapping[str, Any], options: ApplyOptions) -> bool:
     return options.force or metadata_value(obj, FORCE_KEY) == "enabled"
 
@@ -222,6 +168,8 @@ def _plan(
             raise _Refused(ObjectError(ref, "Invalid", "namespace not specified", "dry-run"))
         meta["namespace"] = options.default_namespace
     ref = ObjectRef.from_object(obj)
+    if ref.namespace in new_namespaces:
+        return None
     try:
         live = client.get(obj)
     except ApiError as exc:
@@ -236,15 +184,14 @@ def _plan(
     try:
         dry = client.apply(obj, field_manager=options.field_manager, dry_run=True)
     except ApiError as exc:
-        if exc.status == 404 and ref.namespace in new_namespaces:
-            return None
         immutable = live is not None and exc.status == 422 and _forced(obj, options)
         if immutable and _recreatable(client, obj, options):
             return _Plan(obj, Action.CREATED, live, recreate=True)
         raise _Refused(ObjectError(ref, exc.reason, exc.message, "dry-run")) from exc
     if live is None:
         return _Plan(obj, Action.CREATED)
-    cleanup = ssa != "merge" and bool(_cleanup_ops(live, options))
+    managers = options.field_manager, options.override_managers
+    cleanup = ssa != "merge" and bool(cleanup_ops(live, *managers))
     drifted = _comparable(live) != _comparable(dry)
     action = Action.CONFIGURED if drifted or cleanup else Action.UNCHANGED
     return _Plan(obj, action, live, cleanup=cleanup)
@@ -283,15 +230,6 @@ def _wait_gone(client: KubeClient, plan: _Plan, options: ApplyOptions) -> None:
         time.sleep(options.poll)
 
 
-def _clean_up(client: KubeClient, obj: Mapping[str, Any], options: ApplyOptions) -> None:
-    # Computed from a fresh read: the managedFields written back must be current.
-    live = client.get(obj)
-    ops = _cleanup_ops(live, options) if live is not None else []
-    if ops:
-        query = {"fieldManager": options.field_manager}
-        client.request("PATCH", client.path(obj), query=query, body=ops, content_type=JSON_PATCH)
-
-
 def _execute(
     client: KubeClient, plans: Sequence[_Plan], options: ApplyOptions, done: list[Change]
 ) -> None:
@@ -302,7 +240,7 @@ def _execute(
                 if plan.recreate:
                     _wait_gone(client, plan, options)
                 if plan.cleanup:
-                    _clean_up(client, plan.obj, options)
+                    take_over(client, plan.obj, options.field_manager, options.override_managers)
                 client.apply(plan.obj, field_manager=options.field_manager)
             except ApiError as exc:
                 error = ObjectError(plan.ref, exc.reason, exc.message, "apply")
@@ -358,6 +296,22 @@ def _crd_kinds(desired: Sequence[Mapping[str, Any]]) -> set[tuple[str, str, str]
     return kinds
 
 
+def _missing_namespaces(client: KubeClient, desired: Sequence[Mapping[str, Any]]) -> set[str]:
+    """Namespaces the revision creates that the cluster lacks yet.
+
+    Their objects are planned after the definitions stage without a first try:
+    a dry run into a missing namespace is refused only after kube-apiserver's
+    NamespaceLifecycle admission has waited for its cache, ~50 ms per object.
+    """
+    names = {str(o["metadata"]["name"]) for o in desired if o["kind"] == "Namespace"}
+    probe = {"apiVersion": "v1", "kind": "Namespace"}
+    try:
+        return {n for n in names if client.get({**probe, "metadata": {"name": n}}) is None}
+    except ApiError:
+        # Not allowed to read Namespaces: defer all theirs, the safe order anyway.
+        return names
+
+
 def apply(
     client: KubeClient,
     objects: Sequence[Mapping[str, Any]],
@@ -369,7 +323,7 @@ def apply(
     options = options or ApplyOptions()
     desired = _prepare_all(objects, owner)
     crd_kinds = _crd_kinds(desired)
-    new_namespaces = {o["metadata"]["name"] for o in desired if o["kind"] == "Namespace"}
+    new_namespaces = _missing_namespaces(client, desired)
     staged = stages(desired, custom_kinds=options.custom_stage_kinds)
     plans: dict[int, _Plan] = {}  # by id() of the desired dict
     deferred: list[dict[str, Any]] = []

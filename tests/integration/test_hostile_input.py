@@ -326,13 +326,11 @@ def test_a_100_mb_file_in_the_repository_is_archived_and_applies_nothing(
 
 
 def test_5000_objects_in_one_revision_apply_and_become_ready(
-    gitops: GitOps, git_repo: BareRepo, sandbox_cluster: ClusterInfo, namespace: str
+    gitops: GitOps, git_repo: BareRepo, sandbox_cluster: ClusterInfo
 ) -> None:
-    """In a namespace that exists already: see the note on new namespaces below."""
-    # A namespace created by the same revision costs ~50 ms more per object: each dry run
-    # into it is refused only after kube-apiserver's NamespaceLifecycle waits for its cache.
-    name = unique("ks-many")
-    files: dict[str, str | bytes | None] = {}
+    """Into a namespace the same revision creates, as an app's first commit does."""
+    name, namespace = unique("ks-many"), unique("many")
+    files: dict[str, str | bytes | None] = {"app/namespace.yaml": namespace_yaml(namespace)}
     per_file = 500
     for f in range(MANY_OBJECTS // per_file):
         files[f"app/cms-{f:02d}.yaml"] = "---\n".join(
@@ -345,7 +343,7 @@ def test_5000_objects_in_one_revision_apply_and_become_ready(
 
     doc = gitops.wait_ready("Kustomization", name, revision=f"main@sha1:{head}", timeout=280)
     took = time.monotonic() - started
-    assert len(doc["status"]["inventory"]["entries"]) == MANY_OBJECTS
+    assert len(doc["status"]["inventory"]["entries"]) == MANY_OBJECTS + 1
     api = k8s.CoreV1Api(api_client(sandbox_cluster.kubeconfig))
     try:
         names = {c.metadata.name for c in api.list_namespaced_config_map(namespace).items}
