@@ -69,8 +69,12 @@ def store_schedulables(store: Store) -> Iterator[Schedulable]:
             interval = getattr(spec, "interval_seconds", None)
             if interval is None:
                 continue
+            generation = doc["metadata"].get("generation", 1)
             yield Schedulable(
-                ObjectKey.of(doc), float(interval), bool(getattr(spec, "suspend", False))
+                ObjectKey.of(doc),
+                float(interval),
+                bool(getattr(spec, "suspend", False)),
+                reconciled=(doc.get("status") or {}).get("observedGeneration") == generation,
             )
 
 
@@ -88,10 +92,19 @@ def _firer(settings: Settings, client: redis.Redis) -> Callable[[ObjectKey], Non
 
 
 def scheduler_for(settings: Settings, client: redis.Redis) -> Scheduler:
-    """A scheduler over the store that requests each object's reconcile, coalesced."""
+    """A scheduler over the store that requests each object's reconcile, coalesced.
+
+    Each sync also records the services' event subscriptions again: a Redis that
+    lost its data has them back within one sync, with no process restarted.
+    """
     store = Store.from_settings(settings)
-    fire = _firer(settings, client)
-    return Scheduler(client, settings, source=lambda: store_schedulables(store), fire=fire)
+    bus = EventBus(client, create_app("scheduler", settings))
+
+    def source() -> Iterator[Schedulable]:
+        subscribe_services(bus)
+        return store_schedulables(store)
+
+    return Scheduler(client, settings, source=source, fire=_firer(settings, client))
 
 
 def watcher_for(settings: Settings, client: redis.Redis) -> Watcher:

@@ -53,6 +53,9 @@ class Schedulable:
     key: ObjectKey
     interval_seconds: float
     suspended: bool = False
+    # Already reconciled at its current spec (the store watcher ran it on creation):
+    # a new entry is then first due after its interval, not at once a second time.
+    reconciled: bool = False
 
 
 def _text(value: bytes | str) -> str:
@@ -125,8 +128,15 @@ class Scheduler:
             if item.suspended:
                 pipe.zrem(DUE, member)
             elif old is None or old["suspended"] or member not in scheduled:
-                # New or resumed: due now (NX keeps a due time another scheduler just set).
-                pipe.zadd(DUE, {member: now}, nx=True)
+                # New or resumed: due now, unless already reconciled at this spec (NX
+                # keeps a due time another scheduler just set).
+                resumed = old is not None and old["suspended"]
+                first = (
+                    now
+                    if resumed or not item.reconciled
+                    else self.next_due(now, item.interval_seconds)
+                )
+                pipe.zadd(DUE, {member: first}, nx=True)
             elif old["interval"] != item.interval_seconds:
                 pipe.zadd(DUE, {member: self.next_due(now, item.interval_seconds)})
             if old != spec:

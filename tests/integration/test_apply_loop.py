@@ -49,6 +49,7 @@ def test_objects_that_leave_the_revision_are_pruned_unless_marked(
     gitops.wait_ready("Kustomization", "app")
     assert namespaced_names(sandbox_cluster.kubeconfig, ns) == {"keep", "gone", "kept"}
     head = git_repo.commit({"app/gone.yaml": None, "app/kept.yaml": None})
+    gitops.pushed("app")
     doc = gitops.wait_ready("Kustomization", "app", revision=f"main@sha1:{head}")
     assert namespaced_names(sandbox_cluster.kubeconfig, ns) == {"keep", "kept"}
     ids = {e["id"] for e in doc["status"]["inventory"]["entries"]}
@@ -104,6 +105,7 @@ def test_a_revision_with_one_refused_object_applies_nothing_and_keeps_the_last_g
             "app/svc.yaml": bad_service,
         }
     )
+    gitops.pushed("app")
 
     def refused() -> dict[str, str] | None:
         cond = gitops.ready("Kustomization", "app")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import subprocess
-import time
 from pathlib import Path
 
 from kubernetes import client as k8s
@@ -215,8 +214,8 @@ def test_suspend_holds_a_new_commit_back_and_resume_applies_it(
     refused = sluice(gitops, "reconcile", "ks", name)
     assert refused.returncode == 1
     assert "is suspended" in refused.stderr
-    # The new artifact's event reaches the kustomize worker at once; give it time to act.
-    time.sleep(3)
+    # The new artifact's event reaches the kustomize worker at once: let it act on it.
+    gitops.wait_idle()
     assert gitops.get("Kustomization", name)["status"]["lastAppliedRevision"] != second
     assert _greeting(sandbox_cluster, namespace) == "one"
 

@@ -46,6 +46,7 @@ def test_a_stopped_cluster_delays_no_other_and_recovers_by_itself(
     control_plane_3.stop_cluster(2)
     try:
         second = git_repo.commit({"app/cm.yaml": configmap_yaml("settings", ns, value="two")})
+        gitops.pushed("app")
         for n in (1, 3):
             info = clusters[n - 1]
             kubeconfig = info.kubeconfig

@@ -120,16 +120,24 @@ def test_bootstrap_sync_loads_the_cluster_folder_and_runs_it_in_order(
     infra = gitops.get("Kustomization", "infrastructure")
     assert infra["metadata"]["labels"]["kustomize.toolkit.fluxcd.io/name"] == "flux-system"
 
-    # dependsOn: apps was applied only after infrastructure.
-    applied = [
-        e.object.name
-        for _, e in EventBus(gitops.store_client, gitops.workers_app).read(count=1000)
-        if e.type == "applied" and e.object.name in ("infrastructure", "apps")
-    ]
+    # dependsOn: apps was applied only after infrastructure. An apply publishes its
+    # "applied" event after it writes Ready, so the last one may not be out yet.
+    bus = EventBus(gitops.store_client, gitops.workers_app)
+
+    def applied_in_order() -> list[str] | None:
+        names = [
+            e.object.name
+            for _, e in bus.read(count=1000)
+            if e.type == "applied" and e.object.name in ("infrastructure", "apps")
+        ]
+        return names if {"infrastructure", "apps"} <= set(names) else None
+
+    applied = eventually(applied_in_order, 30)
     assert applied.index("infrastructure") < applied.index("apps")
 
     # Removing a Kustomization from Git prunes it from the store and its objects.
     head = git_repo.commit({"clusters/prod/apps.yaml": None})
+    gitops.pushed("flux-system")
     gitops.wait_ready("Kustomization", "flux-system", revision=f"main@sha1:{head}")
     assert gitops.store.get(ObjectKey("Kustomization", "flux-system", "apps")) is None
     eventually(lambda: configmap_data(sandbox_cluster.kubeconfig, "app", ns) is None, 30)

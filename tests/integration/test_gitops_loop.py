@@ -73,6 +73,7 @@ def test_commit_is_applied_to_every_selected_cluster(
         assert _greeting(info.kubeconfig) == "hello"
 
     second = git_repo.commit({"app/config.yaml": APP["app/config.yaml"].replace("hello", "hi")})
+    gitops.pushed("app")
     gitops.wait_ready("Kustomization", "app", revision=f"main@sha1:{second}")
     for info in clusters:
         assert eventually(lambda info=info: _greeting(info.kubeconfig) == "hi", timeout=10)

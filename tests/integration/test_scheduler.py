@@ -39,8 +39,10 @@ class Objects:
     fired: list[ObjectKey] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def put(self, key: ObjectKey, interval: float, *, suspended: bool = False) -> None:
-        self.items[key] = Schedulable(key, interval, suspended)
+    def put(
+        self, key: ObjectKey, interval: float, *, suspended: bool = False, reconciled: bool = False
+    ) -> None:
+        self.items[key] = Schedulable(key, interval, suspended, reconciled=reconciled)
 
     def source(self) -> Iterable[Schedulable]:
         return list(self.items.values())
@@ -192,6 +194,19 @@ def test_deleted_objects_are_dropped_and_changed_intervals_rescheduled(
     assert sched.tick() == []
     assert due_at(redis_client, INFRA) is None
     assert due_at(redis_client, APPS) == T0 + 10 + 120
+
+
+def test_a_new_object_already_reconciled_on_creation_first_fires_after_its_interval(
+    redis_client: redis.Redis, exact: Settings
+) -> None:
+    clock, objects = Clock(), Objects()
+    objects.put(APPS, 60, reconciled=True)  # the store watcher ran it when it was applied
+    objects.put(INFRA, 60)  # not run yet: the scheduler is the safety net
+    sched = scheduler(redis_client, exact, objects, clock)
+    assert sched.tick() == [INFRA]
+    assert due_at(redis_client, APPS) == T0 + 60
+    clock.now = T0 + 60
+    assert sorted(sched.tick()) == sorted([APPS, INFRA])
 
 
 def test_a_reconcile_can_ask_to_run_again_after_its_retry_interval(

@@ -94,8 +94,9 @@ def test_a_task_longer_than_the_visibility_timeout_runs_twice(
     app = create_app("tester", worker_settings)
     run = uuid.uuid4().hex
     workers.start("first")
-    # Per-message limits lift the app's 4 s hard limit for this one task.
-    app.send_task("sluicetest.slow", args=[run, 7.0], time_limit=30, soft_time_limit=29)
+    # Per-message limits lift the app's 4 s hard limit for this one task. It outlasts the
+    # second worker's start-up, or "first" could take the re-delivered copy itself.
+    app.send_task("sluicetest.slow", args=[run, 20.0], time_limit=30, soft_time_limit=29)
     eventually(lambda: redis_client.llen(f"test:{run}:started") == 1)
     workers.start("second")
     eventually(lambda: redis_client.llen(f"test:{run}:started") == 2, timeout=15)
@@ -116,7 +117,7 @@ def test_a_task_whose_pool_process_dies_is_requeued_without_waiting_for_the_time
         pool.start("only")
         app.send_task("sluicetest.die-once", args=[run])
         # billiard notices the dead child at once, or at its 5 s pool check.
-        eventually(lambda: redis_client.llen(f"test:{run}:finished") == 1, timeout=10)
+        eventually(lambda: redis_client.llen(f"test:{run}:finished") == 1, timeout=30)
     finally:
         pool.close()
     assert int(redis_client.get(f"test:{run}:attempts") or 0) == 2
