@@ -6,6 +6,8 @@ import base64
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 __all__ = [
     "FLEET",
     "NAMESPACE",
@@ -79,15 +81,25 @@ def kustomization(
     }
 
 
-def cluster_docs(name: str, kubeconfig: Path, labels: dict[str, str]) -> list[Doc]:
-    """A kubeconfig Secret and the Cluster object that uses it (labelled ``FLEET`` too)."""
+def cluster_docs(
+    name: str, kubeconfig: Path, labels: dict[str, str], *, server: str | None = None
+) -> list[Doc]:
+    """A kubeconfig Secret and the Cluster object that uses it (labelled ``FLEET`` too).
+
+    ``server`` replaces the kubeconfig's server URL in the Secret (a latency proxy's address).
+    """
     secret = f"{name}-kubeconfig"
+    text = kubeconfig.read_bytes()
+    if server is not None:
+        config = yaml.safe_load(text)
+        config["clusters"][0]["cluster"]["server"] = server
+        text = yaml.safe_dump(config, sort_keys=False).encode()
     return [
         {
             "apiVersion": "v1",
             "kind": "Secret",
             "metadata": {"name": secret, "namespace": NAMESPACE},
-            "data": {"value": base64.b64encode(kubeconfig.read_bytes()).decode()},
+            "data": {"value": base64.b64encode(text).decode()},
         },
         {
             "apiVersion": "fleet.sluice.dev/v1alpha1",

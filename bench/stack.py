@@ -3,8 +3,11 @@
 A ``Stack`` runs a private redis-server, a sandbox control plane (etcd and N
 kube-apiservers), and, under one ``Supervisor``: the artifact server, the
 source and kustomize workers (``celery -A services.<svc>.tasks worker``, as the
-tests run them) and ``sluice scheduler``. Leaving the ``with`` block stops all
-of it, in reverse order, also after an error or an interrupt.
+tests run them) and ``sluice scheduler``. With ``Topology.rtt_ms``, sluice
+reaches every cluster through a ``LatencyProxy`` that adds that round trip, as
+a remote cluster's network would (the bench's own readers stay direct).
+Leaving the ``with`` block stops all of it, in reverse order, also after an
+error or an interrupt.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import redis
 from celery import Celery
 
 from bench.kube import KubeReader
+from bench.latencyproxy import LatencyProxy
 from bench.manifests import NAMESPACE, cluster_docs
 from bench.procstat import cmdline_pids
 from shared.api.conditions import get_condition
@@ -58,10 +62,13 @@ class Topology:
     kustomize_workers: int = 1
     kustomize_concurrency: int = 4
     record_leases: bool = False
+    rtt_ms: float = 0.0  # > 0: sluice reaches each cluster through a proxy adding this round trip
 
     def describe(self) -> str:
         """One line for the table's notes."""
         clusters = f"{self.clusters} cluster{'s' if self.clusters > 1 else ''}"
+        if self.rtt_ms > 0:
+            clusters += f" ({self.rtt_ms:g} ms round trip added)"
         return (
             f"{clusters}; source 1x(c={self.source_concurrency}), "
             f"kustomize {self.kustomize_workers}x(c={self.kustomize_concurrency})"
@@ -104,6 +111,7 @@ class Stack:
         )
         self._artifact_port = port
         self._readers: dict[int, KubeReader] = {}
+        self.proxies: dict[int, LatencyProxy] = {}  # cluster number -> its latency proxy
         self._store: Store | None = None
         self._client: redis.Redis | None = None
         self._sender: Celery | None = None
@@ -138,6 +146,10 @@ class Stack:
         self.redis.start()
         self.plane.up()
         env, sup, top = self.env, self.supervisor, self.topology
+        for info in self.plane.cluster_info() if top.rtt_ms > 0 else []:
+            log = self.work / "logs" / f"latency-proxy-{info.number}.log"
+            self.proxies[info.number] = proxy = LatencyProxy(info.port, rtt_ms=top.rtt_ms, log=log)
+            proxy.start(timeout=min(self.timeout, 30.0))
         sup.add(
             "artifact-server",
             [SLUICE, "artifact-server", "--dir", str(self.settings.artifact_dir),
@@ -174,7 +186,8 @@ class Stack:
             self._sender.close()
         if self._client is not None:
             self._client.close()
-        for step in (self.supervisor.stop, self.plane.down, self.redis.stop):
+        proxies = [p.stop for p in self.proxies.values()]
+        for step in (self.supervisor.stop, *proxies, self.plane.down, self.redis.stop):
             try:
                 step()
             except Exception as exc:  # keep stopping the rest
@@ -212,17 +225,20 @@ class Stack:
         )
 
     def register_clusters(self, labels: Callable[[int], dict[str, str]]) -> list[str]:
-        """A Cluster (and kubeconfig Secret) ``c<n>`` for every sandbox cluster."""
+        """A Cluster (and kubeconfig Secret) ``c<n>`` for every sandbox cluster, or its proxy."""
         docs: list[dict[str, Any]] = []
         names = []
         for info in self.plane.cluster_info():
             names.append(f"c{info.number}")
-            docs += cluster_docs(names[-1], info.kubeconfig, labels(info.number))
+            proxy = self.proxies.get(info.number)
+            # The serving certificate is for 127.0.0.1, whatever the port: TLS still verifies.
+            server = None if proxy is None else f"https://127.0.0.1:{proxy.port}"
+            docs += cluster_docs(names[-1], info.kubeconfig, labels(info.number), server=server)
         self.apply(docs)
         return names
 
     def reader(self, number: int) -> KubeReader:
-        """A REST reader of sandbox cluster ``number``."""
+        """A REST reader of sandbox cluster ``number`` (direct, never through a proxy)."""
         if number not in self._readers:
             self._readers[number] = KubeReader(self.plane.cluster(number).kubeconfig)
         return self._readers[number]
@@ -275,6 +291,10 @@ class Stack:
     def sandbox_pids(self) -> list[int]:
         """etcd and the kube-apiservers of this stack's sandbox."""
         return cmdline_pids(str(self.plane.directory))
+
+    def proxy_pids(self) -> list[int]:
+        """The latency proxies (none unless ``Topology.rtt_ms`` > 0)."""
+        return [p.pid for p in self.proxies.values() if p.pid is not None]
 
     def redis_pids(self) -> list[int]:
         """The redis-server process (it leads its own session)."""

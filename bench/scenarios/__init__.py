@@ -13,5 +13,6 @@ SCENARIOS: dict[str, Callable[[Context], Result]] = {
     "latency": latency.run,
     "fanout": fanout.run,
     "throughput": throughput.run,
+    "throughput-remote": throughput.run_remote,
     "steady": steady.run,
 }

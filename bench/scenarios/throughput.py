@@ -6,6 +6,11 @@ at once, which triggers all of them, and the clock runs until every one is
 Ready at the revision. A reconcile here is the whole job: one kustomize build,
 then the apply of its 10 objects. Every lease taken is recorded
 (``bench.recorder``), to show that no object was ever held by two workers.
+
+``throughput-remote`` (``run_remote``) is the same measurement with a round
+trip added to every request to the cluster (``Topology.rtt_ms``, a delaying
+proxy on loopback), as a remote cluster has: a worker then spends most of a
+reconcile waiting, which is where more workers help even on few cores.
 """
 
 from __future__ import annotations
@@ -21,9 +26,10 @@ from bench.repo import GitRepo
 from bench.scenarios.common import Context, Result, Row, seconds
 from bench.stack import Stack, Topology
 
-__all__ = ["run"]
+__all__ = ["run", "run_remote"]
 
 NAME = "throughput"
+REMOTE_RTT_MS = 20.0
 OBJECTS = 10
 CONCURRENCY = 2
 OWNER_LABEL = "kustomize.toolkit.fluxcd.io/name"
@@ -40,17 +46,24 @@ class Run:
 
 
 def _groups(stack: Stack) -> dict[str, list[int]]:
-    return {
+    groups = {
         "sluice": session_pids(stack.sluice_pids()),
         "apiserver+etcd": stack.sandbox_pids(),
         "redis": stack.redis_pids(),
     }
+    if stack.proxies:
+        groups["latency proxy"] = stack.proxy_pids()
+    return groups
 
 
-def _one_run(ctx: Context, workers: int, count: int) -> Run:
+def _one_run(ctx: Context, workers: int, count: int, rtt_ms: float) -> Run:
     """Store ``count`` Kustomizations at once and time them until all are Ready."""
     topology = Topology(
-        clusters=1, kustomize_workers=workers, kustomize_concurrency=CONCURRENCY, record_leases=True
+        clusters=1,
+        kustomize_workers=workers,
+        kustomize_concurrency=CONCURRENCY,
+        record_leases=True,
+        rtt_ms=rtt_ms,
     )
     work = ctx.work / f"workers-{workers}"
     with Stack(topology, work / "stack", timeout=ctx.timeout, say=ctx.say) as stack:
@@ -92,16 +105,30 @@ def _one_run(ctx: Context, workers: int, count: int) -> Run:
     return Run(took, leases, objects, cpu)
 
 
-def run(ctx: Context) -> Result:
+def run_remote(ctx: Context) -> Result:
+    """``run`` against a cluster REMOTE_RTT_MS away: 1, 2 and 4 workers, also with --quick."""
+    count = 40 if ctx.quick else 100
+    return run(ctx, rtt_ms=REMOTE_RTT_MS, count=count, worker_counts=(1, 2, 4))
+
+
+def run(
+    ctx: Context,
+    *,
+    rtt_ms: float = 0.0,
+    count: int | None = None,
+    worker_counts: tuple[int, ...] | None = None,
+) -> Result:
     """Reconcile all Kustomizations with each worker count; reconciles per second."""
-    count = 40 if ctx.quick else 200
-    worker_counts = (1, 2) if ctx.quick else (1, 2, 4)
+    if count is None:
+        count = 40 if ctx.quick else 200
+    if worker_counts is None:
+        worker_counts = (1, 2) if ctx.quick else (1, 2, 4)
     runs: dict[int, dict[str, object]] = {}
     rows: list[Row] = []
     overlaps = 0
     base: float | None = None
     for workers in worker_counts:
-        run_ = _one_run(ctx, workers, count)
+        run_ = _one_run(ctx, workers, count, rtt_ms)
         took, leases, objects = run_.seconds, run_.leases, run_.objects
         rate = count / took
         base = base or rate
@@ -119,6 +146,11 @@ def run(ctx: Context) -> Result:
         )
         if workers == worker_counts[0]:
             note += f"; each worker concurrency {CONCURRENCY}, 1 cluster"
+            if rtt_ms > 0:
+                note += (
+                    f"; {rtt_ms:g} ms round trip added to every cluster request "
+                    "(a delaying proxy on loopback, as a remote cluster's network has)"
+                )
         rows.append(Row(f"{workers} worker(s)", f"{rate:.2f} rec/s (x{rate / base:.2f})", note))
         runs[workers] = {
             "seconds": round(took, 3),
@@ -141,10 +173,11 @@ def run(ctx: Context) -> Result:
         )
     )
     return Result(
-        name=NAME,
-        title="throughput",
+        name=NAME if rtt_ms <= 0 else f"{NAME}-remote",
+        title="throughput" if rtt_ms <= 0 else f"throughput ({rtt_ms:g} ms away)",
         rows=rows,
         data={
+            "round_trip_ms": rtt_ms,
             "kustomizations": count,
             "objects_each": OBJECTS,
             "worker_concurrency": CONCURRENCY,
