@@ -39,6 +39,7 @@ from services.kustomize.manifests import (
     parse_objects,
 )
 from services.kustomize.substitute import PostBuild, substitute_objects
+from shared.secrets import SecretCipher, SecretKeyError
 from shared.tools import find_tool, probe_version, require_tool
 
 __all__ = [
@@ -302,10 +303,11 @@ def build_key(
 class BuildCache:
     """Rendered builds on disk, one JSON file per key; shared safely between processes."""
 
-    def __init__(self, directory: Path, *, max_entries: int = 512) -> None:
+    def __init__(self, directory: Path, cipher: SecretCipher, *, max_entries: int = 512) -> None:
         self.directory = Path(directory)
         self.max_entries = max_entries
-        # Rendered output may hold substituted secret values.
+        # Rendered output may hold substituted secret values: sealed, in a private directory.
+        self._cipher = cipher
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     def _file(self, key: str, suffix: str = ".json") -> Path:
@@ -325,7 +327,12 @@ class BuildCache:
             file.unlink(missing_ok=True)  # a damaged entry is a miss, rebuilt once
             return None
         objects = data.get("objects") if isinstance(data, dict) else None
-        return objects if isinstance(objects, list) else None
+        if not isinstance(objects, list):
+            return None
+        try:
+            return [self._cipher.unseal(obj) for obj in objects]
+        except SecretKeyError:
+            return None  # sealed with a key since retired: rebuilt once
 
     def put(self, key: str, objects: Sequence[Mapping[str, Any]]) -> None:
         """Store ``objects`` under ``key`` atomically: readers see all of it or nothing."""
@@ -334,7 +341,8 @@ class BuildCache:
         fd, temp = tempfile.mkstemp(prefix=".tmp-", dir=file.parent)
         try:
             with os.fdopen(fd, "w") as handle:
-                json.dump({"key": key, "objects": list(objects)}, handle, separators=(",", ":"))
+                sealed = [self._cipher.seal(dict(obj)) for obj in objects]
+                json.dump({"key": key, "objects": sealed}, handle, separators=(",", ":"))
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(temp, file)

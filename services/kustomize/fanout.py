@@ -199,7 +199,7 @@ def _empty_cluster(
 
 def apply_to_cluster(ctx: WorkerContext, key: ObjectKey, cluster: str) -> None:
     """Bring one cluster to the Kustomization's desired build; record the result."""
-    state = KustomizeState(ctx.client)
+    state = KustomizeState(ctx.client, ctx.store.cipher)
     desired = state.desired(key)
     doc = ctx.store.get(key)
     if doc is None or desired is None or cluster not in desired.targets:

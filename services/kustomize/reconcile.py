@@ -111,7 +111,7 @@ def _build(ctx: WorkerContext, ks: Kustomization, doc: dict[str, Any]) -> list[d
     try:
         root = fetch_artifact(url, digest, cache_dir=ctx.settings.cache_dir)
         objects, cache_hit = build_cached(
-            BuildCache(ctx.settings.cache_dir / "builds"),
+            BuildCache(ctx.settings.cache_dir / "builds", ctx.store.cipher),
             root,
             digest=digest,
             path=ks.spec.path,
@@ -125,9 +125,12 @@ def _build(ctx: WorkerContext, ks: Kustomization, doc: dict[str, Any]) -> list[d
         raise Failure(ARTIFACT_FAILED, str(err)) from err
     except (BuildFailed, ToolMissingError) as err:
         raise Failure(BUILD_FAILED, str(err)) from err
+    except ValueError as err:
+        # Sealing for the cache: "Secret/ns/name: stringData.port must be a string".
+        raise Failure(BUILD_FAILED, str(err)) from err
     count(ctx.client, BUILD_CACHE, {"result": "hit" if cache_hit else "miss"})
     if not cache_hit:
-        KustomizeState(ctx.client).count_build()
+        KustomizeState(ctx.client, ctx.store.cipher).count_build()
     return objects
 
 
@@ -165,7 +168,7 @@ def reconcile_kustomization(
     ctx: WorkerContext, key: ObjectKey, request_apply: RequestApply
 ) -> None:
     """Build the newest revision once and ask each target cluster to apply it."""
-    state = KustomizeState(ctx.client)
+    state = KustomizeState(ctx.client, ctx.store.cipher)
     doc = ctx.store.get(key)
     if doc is None:
         _deleted(ctx, state, key, request_apply)

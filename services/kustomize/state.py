@@ -12,7 +12,7 @@ way and its objects are missing from the inventory.
 Keys::
 
     sluice:kustomize:desired:<Kind/ns/name>   JSON Desired
-    sluice:kustomize:build:<build key>        gzip JSON list of objects (expires)
+    sluice:kustomize:build:<build key>        gzip JSON list of objects, Secrets sealed (expires)
     sluice:kustomize:clusters:<Kind/ns/name>  hash cluster -> JSON status.clusters[] entry
     sluice:kustomize:applying:<Kind/ns/name>  hash cluster -> revision being applied
 """
@@ -28,6 +28,7 @@ import redis
 
 from services.kustomize.summary import ClusterResult
 from shared.keys import ObjectKey
+from shared.secrets import SecretCipher
 
 __all__ = ["Desired", "KustomizeState", "cluster_key", "split_cluster_key"]
 
@@ -64,8 +65,14 @@ class Desired:
 class KustomizeState:
     """Desired builds, rendered objects and per-cluster results of Kustomizations."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, cipher: SecretCipher | None = None) -> None:
         self._client = client
+        self._cipher = cipher
+
+    def _sealing(self) -> SecretCipher:
+        if self._cipher is None:
+            raise RuntimeError("KustomizeState needs the store's cipher to keep rendered builds")
+        return self._cipher
 
     def set_desired(self, key: ObjectKey, desired: Desired) -> None:
         """Record what every target of ``key`` should converge to."""
@@ -77,8 +84,13 @@ class KustomizeState:
         return Desired.from_json(raw) if raw else None
 
     def put_build(self, build_key: str, objects: list[dict[str, Any]]) -> None:
-        """Keep the rendered objects of a build where every worker can read them."""
-        blob = gzip.compress(json.dumps(objects, separators=(",", ":")).encode(), 6)
+        """Keep the rendered objects of a build where every worker can read them.
+
+        Secrets are sealed like the store's: they may hold values substituted from
+        other Secrets, which must never sit in Redis in the clear.
+        """
+        sealed = [self._sealing().seal(obj) for obj in objects]
+        blob = gzip.compress(json.dumps(sealed, separators=(",", ":")).encode(), 6)
         self._client.set(f"{_PREFIX}build:{build_key}", blob, ex=_BUILD_TTL)
 
     def build(self, build_key: str) -> list[dict[str, Any]] | None:
@@ -86,8 +98,8 @@ class KustomizeState:
         blob = self._client.get(f"{_PREFIX}build:{build_key}")
         if blob is None:
             return None
-        objects: list[dict[str, Any]] = json.loads(gzip.decompress(blob))  # type: ignore[arg-type]
-        return objects
+        sealed: list[dict[str, Any]] = json.loads(gzip.decompress(blob))  # type: ignore[arg-type]
+        return [self._sealing().unseal(obj) for obj in sealed]
 
     def set_result(self, key: ObjectKey, result: ClusterResult) -> None:
         """Record the outcome of the last apply to one cluster (which ends it)."""

@@ -87,6 +87,11 @@ class Store:
         self._changes_max_len = changes_max_len
         self._clock = clock
 
+    @property
+    def cipher(self) -> SecretCipher:
+        """The installation's cipher, for anything else that keeps Secrets at rest."""
+        return self._cipher
+
     @classmethod
     def from_settings(cls, settings: Settings) -> Store:
         """A store on ``settings.redis_url`` with the installation's secret key."""

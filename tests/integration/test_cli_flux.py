@@ -21,6 +21,7 @@ from tests.fixtures.gitops import (
     source_yaml,
     unique,
 )
+from tests.leaks import file_bytes, redis_bytes
 from tests.servers.git import BareRepo
 
 PASSWORD = "s3cr3t-value"
@@ -89,6 +90,10 @@ def test_reconcile_get_tree_build_diff_and_export_on_three_clusters(
     token = doc["metadata"]["annotations"]["reconcile.fluxcd.io/requestedAt"]
     assert doc["status"]["lastHandledReconcileAt"] == token
     assert {_greeting(info, namespace) for info in clusters} == {"hello"}
+    # The rendered Secret holds the substituted password: sealed wherever sluice keeps builds.
+    for value in (PASSWORD, base64.b64encode(PASSWORD.encode()).decode()):
+        assert value.encode() not in redis_bytes(gitops.store_client)
+        assert value.encode() not in file_bytes(gitops.settings.cache_dir)
 
     rows = sluice(gitops, "get", "ks", name, "--clusters").stdout.splitlines()
     assert rows[0].split() == ["NAME", "CLUSTER", "REVISION", "READY", "MESSAGE"]

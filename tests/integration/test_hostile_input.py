@@ -10,7 +10,6 @@ hand-made artifact is served to a real kustomize worker.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import io
 import os
@@ -20,7 +19,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-import redis
 from kubernetes import client as k8s
 
 from shared.keys import ObjectKey
@@ -37,6 +35,7 @@ from tests.fixtures.gitops import (
 )
 from tests.helpers import eventually
 from tests.kube import configmap_data, owned_objects
+from tests.leaks import file_bytes, redis_bytes
 from tests.servers.git import BareRepo
 
 BIG_FILE_BYTES = 100 * 2**20
@@ -68,47 +67,6 @@ def _workers_alive(gitops: GitOps) -> None:
         assert worker.process.poll() is None, f"{worker.name} died:\n{worker.output()[-3000:]}"
 
 
-def _redis_bytes(client: redis.Redis) -> bytes:
-    """Every value in Redis (store, events, builds gunzipped), as one blob to search."""
-    parts: list[bytes] = []
-    for key in client.scan_iter("*"):
-        kind = client.type(key)
-        kind = kind.decode() if isinstance(kind, bytes) else kind
-        values: list[bytes] = []
-        if kind == "string":
-            values = [client.get(key) or b""]
-        elif kind == "hash":
-            values = [v for pair in client.hgetall(key).items() for v in pair]
-        elif kind == "list":
-            values = client.lrange(key, 0, -1)
-        elif kind == "set":
-            values = list(client.smembers(key))
-        elif kind == "zset":
-            values = [m for m, _ in client.zrange(key, 0, -1, withscores=True)]
-        elif kind == "stream":
-            values = [
-                v for _, fields in client.xrange(key) for pair in fields.items() for v in pair
-            ]
-        for value in values:
-            parts.append(key + b"=" + value)
-            if value[:2] == b"\x1f\x8b":
-                parts.append(gzip.decompress(value))
-    return b"\n".join(parts)
-
-
-def _file_bytes(root: Path) -> bytes:
-    """Every regular file under ``root`` (tarballs gunzipped), never following a link."""
-    parts: list[bytes] = []
-    for directory, _, files in os.walk(root):
-        for name in files:
-            path = Path(directory) / name
-            if path.is_symlink() or not path.is_file():
-                continue
-            data = path.read_bytes()
-            parts.append(gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data)
-    return b"\n".join(parts)
-
-
 def _assert_marker_nowhere(gitops: GitOps, cluster: ClusterInfo, marker: str) -> None:
     api = k8s.CoreV1Api(api_client(cluster.kubeconfig))
     try:
@@ -117,10 +75,10 @@ def _assert_marker_nowhere(gitops: GitOps, cluster: ClusterInfo, marker: str) ->
         api.api_client.close()
     assert marker not in str(configmaps.to_dict())
     needle = marker.encode()
-    assert needle not in _redis_bytes(gitops.store_client)
-    assert needle not in _file_bytes(gitops.settings.artifact_dir)
-    assert needle not in _file_bytes(gitops.settings.cache_dir)
-    assert needle not in _file_bytes(gitops.log_dir)
+    assert needle not in redis_bytes(gitops.store_client)
+    assert needle not in file_bytes(gitops.settings.artifact_dir)
+    assert needle not in file_bytes(gitops.settings.cache_dir)
+    assert needle not in file_bytes(gitops.log_dir)
 
 
 def _outside_file(tmp_path: Path, marker: str) -> Path:

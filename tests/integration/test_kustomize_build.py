@@ -25,6 +25,7 @@ from services.kustomize.build import (
 from services.kustomize.generate import BuildSpec, Image, Patch, PatchSelector
 from services.kustomize.manifests import BuildFailed, classify
 from services.kustomize.substitute import PostBuild, SubstitutionError
+from shared.secrets import SecretCipher
 from shared.tools import ToolMissingError
 
 CONFIGMAP = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  v: '{value}'\n"
@@ -46,6 +47,7 @@ spec:
         - configMapRef: {name: settings}
 """
 DIGEST = "sha256:" + "ab" * 32
+CIPHER = SecretCipher(SecretCipher.generate_key())
 
 
 @pytest.fixture
@@ -264,7 +266,7 @@ def test_a_missing_kustomize_says_how_to_get_it(
 def test_same_inputs_build_once(tmp_path: Path, options: BuildOptions) -> None:
     root = tmp_path / "artifact"
     write(root / "apps" / "cm.yaml", CONFIGMAP.format(name="a", value="${greeting}"))
-    cache = BuildCache(tmp_path / "cache")
+    cache = BuildCache(tmp_path / "cache", CIPHER)
     post = PostBuild(substitute={"greeting": "hello"})
     runs = kustomize_runs.value
     same = {"digest": DIGEST, "post_build": post, "options": options}
@@ -280,12 +282,36 @@ def test_same_inputs_build_once(tmp_path: Path, options: BuildOptions) -> None:
     assert kustomize_runs.value == runs + 2
 
 
+def test_cached_builds_keep_secret_values_sealed_on_disk(
+    tmp_path: Path, options: BuildOptions
+) -> None:
+    root = tmp_path / "artifact"
+    secret = (
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n"
+        "stringData:\n  password: ${password}\n"
+    )
+    write(root / "secret.yaml", secret)
+    cache = BuildCache(tmp_path / "cache", CIPHER)
+    post = PostBuild(substitute={"password": "s3cr3t-from-a-secret"})
+    built, hit = build_cached(cache, root, digest=DIGEST, post_build=post, options=options)
+    assert (hit, built[0]["stringData"]) == (False, {"password": "s3cr3t-from-a-secret"})
+    on_disk = b"".join(f.read_bytes() for f in (tmp_path / "cache").glob("??/*.json"))
+    assert on_disk and b"s3cr3t-from-a-secret" not in on_disk
+    again, hit = build_cached(cache, root, digest=DIGEST, post_build=post, options=options)
+    assert (hit, again) == (True, built)
+    other_key = BuildCache(tmp_path / "cache", SecretCipher(SecretCipher.generate_key()))
+    assert build_cached(other_key, root, digest=DIGEST, post_build=post, options=options) == (
+        built,
+        False,  # sealed with a retired key: built again, not an error
+    )
+
+
 def test_concurrent_builders_of_one_revision_run_kustomize_once(
     tmp_path: Path, options: BuildOptions
 ) -> None:
     root = tmp_path / "artifact"
     write(root / "cm.yaml", CONFIGMAP.format(name="a", value="1"))
-    cache = BuildCache(tmp_path / "cache")
+    cache = BuildCache(tmp_path / "cache", CIPHER)
     runs = kustomize_runs.value
     results: list[tuple[list[dict[str, Any]], bool]] = []
     barrier = threading.Barrier(4)
@@ -306,7 +332,7 @@ def test_concurrent_builders_of_one_revision_run_kustomize_once(
 
 def test_a_failed_build_is_not_cached(tmp_path: Path, options: BuildOptions) -> None:
     write(tmp_path / "cm.yaml", CONFIGMAP.format(name="a", value="${missing}"))
-    cache = BuildCache(tmp_path / "cache")
+    cache = BuildCache(tmp_path / "cache", CIPHER)
     post = PostBuild(substitute={"other": "1"})
     for _ in range(2):
         with pytest.raises(SubstitutionError, match=r'ConfigMap/a: variable not set .*"missing"'):
@@ -353,7 +379,7 @@ def test_build_key_changes_with_every_input(change: dict[str, Any]) -> None:
 
 
 def test_cache_entries_round_trip_and_damaged_ones_are_misses(tmp_path: Path) -> None:
-    cache = BuildCache(tmp_path / "cache", max_entries=2)
+    cache = BuildCache(tmp_path / "cache", CIPHER, max_entries=2)
     keys = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(3)]
     assert cache.get(keys[0]) is None
     cache.put(keys[0], [{"kind": "A"}])
