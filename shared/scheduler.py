@@ -7,10 +7,11 @@ the one read, and is moved to the next due time in the same step), so an
 object fires once per due time however many schedulers tick at once.
 
 The scheduler knows nothing of the store: ``source()`` lists what to schedule
-(synced every ``sync_every`` seconds: new objects are due at once, deleted
-ones dropped, suspended ones leave the set until resumed, changed intervals
-rescheduled) and ``fire(key)`` starts a reconcile (normally a coalesced
-``request_reconcile``).
+(synced every ``sync_every`` seconds: new objects are due at once unless
+already reconciled, deleted ones dropped, suspended ones leave the set until
+resumed, changed intervals rescheduled) and ``fire(key)`` starts a reconcile
+(normally a coalesced ``request_reconcile``). It ticks at least every
+``scheduler_tick`` seconds, and sooner when the next due time is nearer.
 """
 
 from __future__ import annotations
@@ -186,12 +187,26 @@ class Scheduler:
         """Make ``key`` due in ``seconds`` by this scheduler's clock."""
         return schedule_after(self._client, key, seconds, now=self._now)
 
+    def pause(self) -> float:
+        """Seconds until the next tick: ``scheduler_tick``, or less when something is due sooner.
+
+        Waking at the earliest due time keeps intervals exact: with a fixed tick a
+        1 s interval due just after a tick waited for the next one, nearly 2 s.
+        """
+        tick = self._settings.scheduler_tick
+        first = cast(list[tuple[Any, float]], self._client.zrange(DUE, 0, 0, withscores=True))
+        if not first:
+            return tick
+        return min(tick, max(first[0][1] - self._now(), 0.05))
+
     def run(self, stop: threading.Event) -> None:
-        """Tick every ``settings.scheduler_tick`` seconds until ``stop`` is set."""
+        """Tick until ``stop`` is set, at least every ``settings.scheduler_tick`` seconds."""
         while not stop.is_set():
+            pause = self._settings.scheduler_tick
             try:
                 self.tick()
+                pause = self.pause()
             except redis.RedisError as exc:
                 # Redis restarting: due times are safe in Redis, try again next tick.
                 log.warning("scheduler: tick failed: %s", exc)
-            stop.wait(self._settings.scheduler_tick)
+            stop.wait(pause)

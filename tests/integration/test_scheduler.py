@@ -209,6 +209,23 @@ def test_a_new_object_already_reconciled_on_creation_first_fires_after_its_inter
     assert sorted(sched.tick()) == sorted([APPS, INFRA])
 
 
+def test_the_scheduler_wakes_when_the_next_object_is_due_not_at_the_next_tick(
+    redis_client: redis.Redis, exact: Settings
+) -> None:
+    clock, objects = Clock(), Objects()
+    sched = scheduler(redis_client, exact.with_overrides(scheduler_tick=1.0), objects, clock)
+    assert sched.pause() == 1.0  # nothing scheduled
+    objects.put(APPS, 0.4)
+    assert sched.tick() == [APPS]
+    assert sched.pause() == pytest.approx(0.4)  # due again before the next tick
+    clock.now = T0 + 0.4
+    assert sched.tick() == [APPS]
+    objects.put(APPS, 60)
+    clock.now = T0 + 5  # the next sync moves it to the new interval
+    assert sched.tick() == []
+    assert sched.pause() == 1.0
+
+
 def test_a_reconcile_can_ask_to_run_again_after_its_retry_interval(
     redis_client: redis.Redis, exact: Settings
 ) -> None:
