@@ -3,14 +3,13 @@
 The artifact directory is shared by every build of its revision, so it is never written: the
 tree is copied (symlinks leaving the root are dropped), the overlaid kustomization is written
 into the copy, and ``kustomize build`` runs there with a load restrictor and a timeout.
-``build_cached`` keys rendered objects by artifact digest, path, spec, variables and kustomize
-version, so one revision is built once however many clusters it is applied to.
+``build_cached`` keys rendered objects by artifact digest, path, spec, variables, a hash of the
+decryption keys and kustomize version, so one revision is built once however many clusters it is
+applied to.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import functools
 import hashlib
 import json
@@ -20,11 +19,13 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from services.kustomize.cache import BuildCache
+from services.kustomize.decrypt import Decryption, decrypt_objects, decrypt_sources
 from services.kustomize.generate import (
     BuildSpec,
     check_references,
@@ -39,7 +40,6 @@ from services.kustomize.manifests import (
     parse_objects,
 )
 from services.kustomize.substitute import PostBuild, substitute_objects
-from shared.secrets import SecretCipher, SecretKeyError
 from shared.tools import find_tool, probe_version, require_tool
 
 __all__ = [
@@ -61,7 +61,6 @@ __all__ = [
 
 LoadRestrictor = Literal["LoadRestrictionsRootOnly", "LoadRestrictionsNone"]
 _KEY_FORMAT = 1
-_KEY_RE = re.compile(r"^[0-9a-f]{64}$")
 _MAX_MESSAGE = 4000
 
 
@@ -225,8 +224,12 @@ def build(
     *,
     spec: BuildSpec | None = None,
     options: BuildOptions | None = None,
+    decryption: Decryption | None = None,
 ) -> list[dict[str, Any]]:
-    """``kustomize build`` of ``path`` in the artifact at ``root``, overlaid by ``spec``."""
+    """``kustomize build`` of ``path`` in the artifact at ``root``, overlaid by ``spec``.
+
+    SOPS-encrypted files that generators read are decrypted in the private copy first.
+    """
     spec = spec or BuildSpec()
     options = options or BuildOptions()
     shown = normalize_path(path)
@@ -246,6 +249,7 @@ def build(
         # Unlink first: never write through a link into anything but this copy.
         kustomization.unlink(missing_ok=True)
         kustomization.write_text(render_kustomization(doc))
+        decrypt_sources(tree, workdir, decryption)
         output = _run_kustomize(binary, workdir, tree=tree, path=shown, options=options)
     return parse_objects(output, source=f"kustomize build of {shown!r}")
 
@@ -257,10 +261,12 @@ def render(
     spec: BuildSpec | None = None,
     post_build: PostBuild | None = None,
     options: BuildOptions | None = None,
+    decryption: Decryption | None = None,
 ) -> list[dict[str, Any]]:
-    """Build, then postBuild substitution, then commonMetadata: Flux's order."""
+    """Build, SOPS decryption, postBuild substitution, then commonMetadata: Flux's order."""
     spec = spec or BuildSpec()
-    objects = build(root, path, spec=spec, options=options)
+    objects = build(root, path, spec=spec, options=options, decryption=decryption)
+    objects = decrypt_objects(objects, decryption)
     if post_build is not None:
         objects = substitute_objects(objects, post_build)
     return apply_common_metadata(
@@ -281,6 +287,7 @@ def build_key(
     post_build: PostBuild | None = None,
     options: BuildOptions | None = None,
     tool: str = "",
+    decryption: Decryption | None = None,
 ) -> str:
     """sha256 of the canonical JSON of everything that decides a build's output."""
     if not digest:
@@ -295,87 +302,10 @@ def build_key(
         "loadRestrictor": options.load_restrictor,
         "remoteBases": options.allow_remote_bases,
         "tool": tool,
+        "decryption": decryption.cache_key() if decryption is not None else None,
     }
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-class BuildCache:
-    """Rendered builds on disk, one JSON file per key; shared safely between processes."""
-
-    def __init__(self, directory: Path, cipher: SecretCipher, *, max_entries: int = 512) -> None:
-        self.directory = Path(directory)
-        self.max_entries = max_entries
-        # Rendered output may hold substituted secret values: sealed, in a private directory.
-        self._cipher = cipher
-        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-
-    def _file(self, key: str, suffix: str = ".json") -> Path:
-        if not _KEY_RE.match(key):
-            raise ValueError(f"build cache key {key!r} is not a sha256 hex digest")
-        return self.directory / key[:2] / f"{key}{suffix}"
-
-    def get(self, key: str) -> list[dict[str, Any]] | None:
-        """The objects stored under ``key``, or None."""
-        file = self._file(key)
-        try:
-            data = json.loads(file.read_text())
-            os.utime(file)  # recently used entries survive eviction
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError):
-            file.unlink(missing_ok=True)  # a damaged entry is a miss, rebuilt once
-            return None
-        objects = data.get("objects") if isinstance(data, dict) else None
-        if not isinstance(objects, list):
-            return None
-        try:
-            return [self._cipher.unseal(obj) for obj in objects]
-        except SecretKeyError:
-            return None  # sealed with a key since retired: rebuilt once
-
-    def put(self, key: str, objects: Sequence[Mapping[str, Any]]) -> None:
-        """Store ``objects`` under ``key`` atomically: readers see all of it or nothing."""
-        file = self._file(key)
-        file.parent.mkdir(mode=0o700, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=".tmp-", dir=file.parent)
-        try:
-            with os.fdopen(fd, "w") as handle:
-                sealed = [self._cipher.seal(dict(obj)) for obj in objects]
-                json.dump({"key": key, "objects": sealed}, handle, separators=(",", ":"))
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, file)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
-        self._evict()
-
-    @contextlib.contextmanager
-    def lock(self, key: str) -> Iterator[None]:
-        """Hold ``key``'s build lock, so concurrent builders of one key wait for the first."""
-        file = self._file(key, ".lock")
-        file.parent.mkdir(mode=0o700, exist_ok=True)
-        with file.open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-
-    def _evict(self) -> None:
-        entries = list(self.directory.glob("??/*.json"))
-        if len(entries) <= self.max_entries:
-            return
-
-        def age(entry: Path) -> float:
-            with contextlib.suppress(OSError):  # another process may evict it first
-                return entry.stat().st_mtime
-            return 0.0
-
-        for entry in sorted(entries, key=age)[: len(entries) - self.max_entries]:
-            entry.unlink(missing_ok=True)
-            entry.with_suffix(".lock").unlink(missing_ok=True)
 
 
 def build_cached(
@@ -387,6 +317,7 @@ def build_cached(
     spec: BuildSpec | None = None,
     post_build: PostBuild | None = None,
     options: BuildOptions | None = None,
+    decryption: Decryption | None = None,
 ) -> tuple[list[dict[str, Any]], bool]:
     """(rendered objects, whether they came from the cache) for one artifact revision."""
     spec = spec or BuildSpec()
@@ -394,7 +325,13 @@ def build_cached(
     binary = _require_kustomize(options)
     tool = _tool_version(str(binary), binary.stat().st_mtime_ns)
     key = build_key(
-        digest=digest, path=path, spec=spec, post_build=post_build, options=options, tool=tool
+        digest=digest,
+        path=path,
+        spec=spec,
+        post_build=post_build,
+        options=options,
+        tool=tool,
+        decryption=decryption,
     )
     cached = cache.get(key)
     if cached is not None:
@@ -403,6 +340,8 @@ def build_cached(
         cached = cache.get(key)
         if cached is not None:
             return cached, True
-        objects = render(root, path, spec=spec, post_build=post_build, options=options)
+        objects = render(
+            root, path, spec=spec, post_build=post_build, options=options, decryption=decryption
+        )
         cache.put(key, objects)
     return objects, False

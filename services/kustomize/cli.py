@@ -27,6 +27,7 @@ from services.kustomize.client import (
     UnknownKindError,
 )
 from services.kustomize.connect import connect_target
+from services.kustomize.decrypt import decryption_keys
 from services.kustomize.generate import BuildSpec
 from services.kustomize.inventory import (
     PRUNE_KEY,
@@ -86,6 +87,7 @@ def render_kustomization(
             path,
             spec=BuildSpec.from_spec(doc["spec"]),
             post_build=post_build_variables(session.store, ks),
+            decryption=decryption_keys(session.store, ks),
             # As the reconcile builds: no kustomize restrictor, references checked instead.
             options=BuildOptions(load_restrictor="LoadRestrictionsNone"),
         )

@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.kustomize.build import ArtifactPathError, BuildCache, BuildOptions, build_cached
+from services.kustomize.decrypt import decryption_keys
 from services.kustomize.generate import BuildSpec
 from services.kustomize.manifests import BuildFailed, classify
 from services.kustomize.state import Desired, KustomizeState
 from services.kustomize.status import update_status, write_summary
 from services.kustomize.targets import select_targets
-from services.kustomize.variables import post_build_variables
+from services.kustomize.variables import MissingVariables, post_build_variables
 from shared.api import Cluster, InvalidObjects, Kustomization, parse_as, validate
 from shared.api.conditions import (
     ARTIFACT_FAILED,
@@ -117,13 +118,14 @@ def _build(ctx: WorkerContext, ks: Kustomization, doc: dict[str, Any]) -> list[d
             path=ks.spec.path,
             spec=BuildSpec.from_spec(doc["spec"]),
             post_build=post_build_variables(ctx.store, ks),
+            decryption=decryption_keys(ctx.store, ks),
             # Flux loads without kustomize's restrictor; the build checks that no
             # reference leaves the artifact root, symlinks included.
             options=BuildOptions(load_restrictor="LoadRestrictionsNone"),
         )
     except (ArtifactError, ArtifactPathError) as err:
         raise Failure(ARTIFACT_FAILED, str(err)) from err
-    except (BuildFailed, ToolMissingError) as err:
+    except (BuildFailed, ToolMissingError, MissingVariables) as err:
         raise Failure(BUILD_FAILED, str(err)) from err
     except ValueError as err:
         # Sealing for the cache: "Secret/ns/name: stringData.port must be a string".

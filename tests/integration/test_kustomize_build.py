@@ -22,6 +22,7 @@ from services.kustomize.build import (
     kustomize_runs,
     render,
 )
+from services.kustomize.decrypt import Decryption
 from services.kustomize.generate import BuildSpec, Image, Patch, PatchSelector
 from services.kustomize.manifests import BuildFailed, classify
 from services.kustomize.substitute import PostBuild, SubstitutionError
@@ -362,6 +363,7 @@ def test_toolkit_objects_in_a_build_are_routed_to_the_store(
         {"spec": BuildSpec(target_namespace="x")},
         {"post_build": PostBuild(substitute={"a": "2"})},
         {"tool": "v5.9.0"},
+        {"decryption": Decryption(("AGE-SECRET-KEY-1EXAMPLE",))},
     ],
 )
 def test_build_key_changes_with_every_input(change: dict[str, Any]) -> None:

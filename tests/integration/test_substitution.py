@@ -105,3 +105,24 @@ def test_an_undefined_variable_fails_the_build_and_names_it(
     cond = eventually(failed, 30)
     assert cond["status"] == "False"
     assert "nope" in cond["message"]
+
+
+def test_a_missing_substitute_from_source_fails_the_build_and_names_it(
+    gitops: GitOps, git_repo: BareRepo, sandbox_cluster: ClusterInfo
+) -> None:
+    ns = unique("from")
+    git_repo.commit({"app/cm.yaml": configmap_yaml("vars", ns, env="${env}")})
+    gitops.register_cluster(sandbox_cluster, "default")
+    extra = "  postBuild:\n    substituteFrom:\n      - kind: ConfigMap\n        name: absent\n"
+    gitops.apply(
+        source_yaml("app", git_repo.url)
+        + kustomization_yaml("app", source="app", path="./app", extra=extra)
+    )
+
+    def failed() -> dict[str, str] | None:
+        cond = gitops.ready("Kustomization", "app")
+        return cond if cond and cond["reason"] == "BuildFailed" else None
+
+    cond = eventually(failed, 30)
+    assert cond["status"] == "False"
+    assert "ConfigMap 'absent' not found" in cond["message"]
