@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 from kubernetes import client as k8s
 
 from tests.fixtures.cluster import api_client
 
-__all__ = ["configmap_data", "namespaced_names", "owned_objects"]
+__all__ = ["configmap_data", "namespaced_names", "owned_objects", "secret_data"]
 
 
 def configmap_data(kubeconfig: Path, name: str, namespace: str) -> dict[str, str] | None:
@@ -22,6 +23,20 @@ def configmap_data(kubeconfig: Path, name: str, namespace: str) -> dict[str, str
         raise
     finally:
         api.api_client.close()
+
+
+def secret_data(kubeconfig: Path, name: str, namespace: str) -> dict[str, str] | None:
+    """A Secret's data, decoded, or None when it does not exist."""
+    api = k8s.CoreV1Api(api_client(kubeconfig))
+    try:
+        data = api.read_namespaced_secret(name, namespace).data or {}
+    except k8s.ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+    finally:
+        api.api_client.close()
+    return {k: base64.b64decode(v).decode() for k, v in data.items()}
 
 
 def namespaced_names(kubeconfig: Path, namespace: str) -> set[str]:

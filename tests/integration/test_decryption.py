@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import base64
 import os
-from typing import Any
-
-from kubernetes import client as k8s
+from functools import partial
 
 from shared.sandbox import ClusterInfo
-from tests.fixtures.cluster import api_client
 from tests.fixtures.gitops import GitOps, kustomization_yaml, namespace_yaml, source_yaml, unique
-from tests.helpers import eventually
+from tests.kube import secret_data
 from tests.leaks import file_bytes, redis_bytes
 from tests.servers.git import BareRepo
 from tests.sops import find_sops
@@ -37,34 +34,6 @@ def age_secret(identity: str) -> str:
     )
 
 
-def secret_data(cluster: ClusterInfo, name: str, namespace: str) -> dict[str, str] | None:
-    api = k8s.CoreV1Api(api_client(cluster.kubeconfig))
-    try:
-        data = api.read_namespaced_secret(name, namespace).data or {}
-    except k8s.ApiException as exc:
-        if exc.status == 404:
-            return None
-        raise
-    finally:
-        api.api_client.close()
-    return {k: base64.b64decode(v).decode() for k, v in data.items()}
-
-
-def build_failed(gitops: GitOps, containing: str) -> dict[str, Any]:
-    """The Kustomization's Ready condition once it is False/BuildFailed with ``containing``."""
-
-    def check() -> dict[str, Any] | None:
-        cond = gitops.ready("Kustomization", "app")
-        if cond and cond["reason"] == "BuildFailed" and containing in cond["message"]:
-            return cond
-        return None
-
-    try:
-        return eventually(check, 60)
-    except AssertionError as exc:
-        raise AssertionError(f"{gitops.ready('Kustomization', 'app')}\n{gitops.logs()}") from exc
-
-
 def test_an_encrypted_secret_fails_without_keys_then_with_a_wrong_key_then_decrypts(
     gitops: GitOps, git_repo: BareRepo, sandbox_cluster: ClusterInfo
 ) -> None:
@@ -79,20 +48,21 @@ def test_an_encrypted_secret_fails_without_keys_then_with_a_wrong_key_then_decry
     gitops.apply(
         source_yaml("app", git_repo.url) + kustomization_yaml("app", source="app", path="./app")
     )
-    cond = build_failed(gitops, f"Secret/{ns}/db is SOPS-encrypted")
+    build_failed = partial(gitops.wait_failed, "Kustomization", "app", reason="BuildFailed")
+    cond = build_failed(containing=f"Secret/{ns}/db is SOPS-encrypted")
     assert cond["status"] == "False"
     assert "spec.decryption is not set" in cond["message"]
 
     app = kustomization_yaml("app", source="app", path="./app", extra=DECRYPTION)
     gitops.apply(age_secret(wrong.identity) + app)
-    cond = build_failed(gitops, "no age identity in decryption Secret 'flux-system/sops-age'")
+    cond = build_failed(containing="no age identity in decryption Secret 'flux-system/sops-age'")
     assert cond["status"] == "False" and f"Secret/{ns}/db" in cond["message"]
-    assert secret_data(sandbox_cluster, "db", ns) is None
+    assert secret_data(sandbox_cluster.kubeconfig, "db", ns) is None
 
     # A fixed Secret changes the build key: the next retry rebuilds instead of failing again.
     gitops.apply(age_secret(key.identity))
     gitops.wait_ready("Kustomization", "app", revision=f"main@sha1:{head}")
-    assert secret_data(sandbox_cluster, "db", ns) == {"password": password}
+    assert secret_data(sandbox_cluster.kubeconfig, "db", ns) == {"password": password}
 
     logs = b"\n".join(p.read_bytes() for p in gitops.log_dir.glob("*.log"))
     stored = redis_bytes(gitops.store_client) + file_bytes(gitops.settings.cache_dir)

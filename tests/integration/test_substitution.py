@@ -13,7 +13,6 @@ from tests.fixtures.gitops import (
     source_yaml,
     unique,
 )
-from tests.helpers import eventually
 from tests.kube import configmap_data
 from tests.servers.git import BareRepo
 
@@ -97,14 +96,8 @@ def test_an_undefined_variable_fails_the_build_and_names_it(
         )
     )
 
-    def failed() -> dict[str, str] | None:
-        # Before the first artifact it is not Ready with ArtifactFailed; then the build fails.
-        cond = gitops.ready("Kustomization", "app")
-        return cond if cond and cond["reason"] == "BuildFailed" else None
-
-    cond = eventually(failed, 30)
-    assert cond["status"] == "False"
-    assert "nope" in cond["message"]
+    # Before the first artifact it is not Ready with ArtifactFailed; then the build fails.
+    gitops.wait_failed("Kustomization", "app", reason="BuildFailed", containing="nope")
 
 
 def test_a_missing_substitute_from_source_fails_the_build_and_names_it(
@@ -119,10 +112,5 @@ def test_a_missing_substitute_from_source_fails_the_build_and_names_it(
         + kustomization_yaml("app", source="app", path="./app", extra=extra)
     )
 
-    def failed() -> dict[str, str] | None:
-        cond = gitops.ready("Kustomization", "app")
-        return cond if cond and cond["reason"] == "BuildFailed" else None
-
-    cond = eventually(failed, 30)
-    assert cond["status"] == "False"
-    assert "ConfigMap 'absent' not found" in cond["message"]
+    message = "postBuild.substituteFrom: ConfigMap 'absent' not found"
+    gitops.wait_failed("Kustomization", "app", reason="BuildFailed", containing=message)
