@@ -191,7 +191,11 @@ def test_registry_tags_and_digests_follow_the_content(oci_registry: OciRegistry)
     assert oci_registry.list_tags("missing") == []
 
 
-@pytest.mark.skipif(bcrypt_hash("probe") is None, reason="no bcrypt for the htpasswd file")
+@pytest.mark.skipif(
+    bcrypt_hash("probe") is None,
+    reason="no bcrypt for the htpasswd file: `.venv/bin/pip install bcrypt`, or Python 3.11/3.12 "
+    "(their crypt module reaches Debian's libxcrypt)",
+)
 def test_registry_with_htpasswd_requires_the_password(tmp_path: Path) -> None:
     registry = OciRegistry(tmp_path / "registry", username="robot", password="s3cret")
     registry.start()
