@@ -9,6 +9,7 @@ import redis
 from celery import Celery
 
 from shared.api import known_kinds, lookup_kind
+from shared.api.conditions import READY, TRUE, get_condition
 from shared.celeryapp import create_app, task_name
 from shared.events import EventBus
 from shared.keys import ObjectKey
@@ -69,12 +70,16 @@ def store_schedulables(store: Store) -> Iterator[Schedulable]:
             interval = getattr(spec, "interval_seconds", None)
             if interval is None:
                 continue
-            generation = doc["metadata"].get("generation", 1)
+            status = doc.get("status") or {}
+            ready = get_condition(status, READY) or {}
             yield Schedulable(
                 ObjectKey.of(doc),
                 float(interval),
                 bool(getattr(spec, "suspend", False)),
-                reconciled=(doc.get("status") or {}).get("observedGeneration") == generation,
+                # Only a success: a failed first run's retry request came before the
+                # scheduler knew the object and was dropped, so it must be due at once.
+                reconciled=status.get("observedGeneration") == doc["metadata"].get("generation", 1)
+                and ready.get("status") == TRUE,
             )
 
 

@@ -8,7 +8,7 @@ object fires once per due time however many schedulers tick at once.
 
 The scheduler knows nothing of the store: ``source()`` lists what to schedule
 (synced every ``sync_every`` seconds: new objects are due at once unless
-already reconciled, deleted ones dropped, suspended ones leave the set until
+already reconciled successfully, deleted ones dropped, suspended ones leave the set until
 resumed, changed intervals rescheduled) and ``fire(key)`` starts a reconcile
 (normally a coalesced ``request_reconcile``). It ticks at least every
 ``scheduler_tick`` seconds, and sooner when the next due time is nearer.
@@ -54,8 +54,8 @@ class Schedulable:
     key: ObjectKey
     interval_seconds: float
     suspended: bool = False
-    # Already reconciled at its current spec (the store watcher ran it on creation):
-    # a new entry is then first due after its interval, not at once a second time.
+    # Reconciled successfully at its current spec (the store watcher ran it on
+    # creation): a new entry is then first due after its interval, not at once again.
     reconciled: bool = False
 
 

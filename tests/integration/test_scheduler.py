@@ -9,11 +9,14 @@ from dataclasses import dataclass, field
 
 import pytest
 import redis
+import yaml
 
 from shared.keys import ObjectKey
 from shared.redisserver import RedisServer
+from shared.runtime import store_schedulables
 from shared.scheduler import DUE, Schedulable, Scheduler, due_at, schedule_after
 from shared.settings import Settings
+from shared.store import Store
 from tests.helpers import eventually
 
 APPS = ObjectKey("Kustomization", "flux-system", "apps")
@@ -293,3 +296,30 @@ def test_run_ticks_until_stopped(redis_client: redis.Redis, exact: Settings) -> 
         stop.set()
         runner.join(timeout=5)
     assert not runner.is_alive()
+
+
+def test_only_an_object_reconciled_successfully_at_its_generation_counts_as_reconciled(
+    settings: Settings,
+) -> None:
+    store = Store.from_settings(settings)
+    doc = yaml.safe_load(
+        "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\n"
+        "metadata: {name: app, namespace: flux-system}\n"
+        "spec: {interval: 1m, url: 'https://example.com/app.git', ref: {branch: main}}\n"
+    )
+    key = ObjectKey.of(store.apply(doc)[1])
+
+    def reconciled() -> bool:
+        return next(s.reconciled for s in store_schedulables(store) if s.key == key)
+
+    def ready(status: str, generation: int = 1) -> dict[str, object]:
+        condition = {"type": "Ready", "status": status, "reason": "r", "message": "m"}
+        return {"observedGeneration": generation, "conditions": [condition]}
+
+    assert not reconciled()  # never run
+    store.update_status(key, ready("False"))
+    assert not reconciled()  # failed: its retry must not wait for the interval
+    store.update_status(key, ready("True"))
+    assert reconciled()
+    store.update_status(key, ready("True", generation=0))
+    assert not reconciled()  # run at an older spec
