@@ -8,9 +8,9 @@ object fires once per due time however many schedulers tick at once.
 
 The scheduler knows nothing of the store: ``source()`` lists what to schedule
 (synced every ``sync_every`` seconds: new objects are due at once unless
-already reconciled successfully, deleted ones dropped, suspended ones leave the set until
-resumed, changed intervals rescheduled) and ``fire(key)`` starts a reconcile
-(normally a coalesced ``request_reconcile``). It ticks at least every
+already reconciled successfully, deleted ones dropped, suspended ones leave
+the set until resumed, changed intervals rescheduled) and ``fire(key)``
+starts a reconcile (normally a coalesced ``request_reconcile``). It ticks at least every
 ``scheduler_tick`` seconds, and sooner when the next due time is nearer.
 """
 
