@@ -7,7 +7,14 @@ import os
 from functools import partial
 
 from shared.sandbox import ClusterInfo
-from tests.fixtures.gitops import GitOps, kustomization_yaml, namespace_yaml, source_yaml, unique
+from tests.fixtures.gitops import (
+    GitOps,
+    kustomization_yaml,
+    namespace_yaml,
+    secret_yaml,
+    source_yaml,
+    unique,
+)
 from tests.kube import secret_data
 from tests.leaks import file_bytes, redis_bytes
 from tests.servers.git import BareRepo
@@ -27,11 +34,7 @@ DECRYPTION = "  decryption:\n    provider: sops\n    secretRef:\n      name: sop
 
 def age_secret(identity: str) -> str:
     """The decryption Secret, as `flux create secret` / kubectl would make it."""
-    value = base64.b64encode(f"{identity}\n".encode()).decode()
-    return (
-        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: sops-age\n  namespace: flux-system\n"
-        f"data:\n  identity.agekey: {value}\n---\n"
-    )
+    return secret_yaml("sops-age", {"identity.agekey": f"{identity}\n"})
 
 
 def test_an_encrypted_secret_fails_without_keys_then_with_a_wrong_key_then_decrypts(

@@ -7,10 +7,7 @@ server answers again.
 
 from __future__ import annotations
 
-import base64
 from typing import Any
-
-import yaml
 
 from shared.api.conditions import get_condition
 from shared.sandbox import ClusterInfo, ControlPlane
@@ -19,6 +16,7 @@ from tests.fixtures.gitops import (
     configmap_yaml,
     kustomization_yaml,
     namespace_yaml,
+    secret_yaml,
     source_yaml,
     unique,
 )
@@ -78,17 +76,6 @@ def test_a_stopped_apiserver_makes_it_not_ready_with_the_reason_and_it_recovers_
     assert owned_objects(info.kubeconfig, name) == {f"Namespace/{ns}", f"ConfigMap/{ns}/cm"}
 
 
-def _secret(name: str, **data: str) -> str:
-    encoded = {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
-    doc = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": name, "namespace": "flux-system"},
-        "data": encoded,
-    }
-    return yaml.safe_dump(doc) + "---\n"
-
-
 def test_a_stopped_git_server_makes_the_source_not_ready_and_keeps_the_last_applied_revision(
     gitops: GitOps, git_repo: BareRepo, git_http: GitHttpServer, sandbox_cluster: ClusterInfo
 ) -> None:
@@ -100,7 +87,10 @@ def test_a_stopped_git_server_makes_the_source_not_ready_and_keeps_the_last_appl
     gitops.register_cluster(sandbox_cluster, "default")
     url = git_http.url_for(git_repo)
     gitops.apply(
-        _secret("git-creds", username=git_http.username or "", password=git_http.password or "")
+        secret_yaml(
+            "git-creds",
+            {"username": git_http.username or "", "password": git_http.password or ""},
+        )
         + source_yaml("app", url, interval="2s", extra="  secretRef:\n    name: git-creds\n")
         + kustomization_yaml(name, source="app", path="./app")
     )

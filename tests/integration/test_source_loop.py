@@ -2,30 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-
-import yaml
-
 from shared.sandbox import ClusterInfo
-from tests.fixtures.gitops import GitOps, configmap_yaml, source_yaml, unique
+from tests.fixtures.gitops import GitOps, configmap_yaml, secret_yaml, source_yaml, unique
 from tests.helpers import eventually
 from tests.servers.git import BareRepo
 from tests.servers.githttp import GitHttpServer
 from tests.servers.ssh import SshServer
-
-
-def _secret(name: str, **data: str | bytes) -> str:
-    encoded = {
-        k: base64.b64encode(v if isinstance(v, bytes) else v.encode()).decode()
-        for k, v in data.items()
-    }
-    doc = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": name, "namespace": "flux-system"},
-        "data": encoded,
-    }
-    return yaml.safe_dump(doc) + "---\n"
 
 
 def test_http_basic_auth_from_secret_ref_and_no_refetch_when_unchanged(
@@ -34,7 +16,7 @@ def test_http_basic_auth_from_secret_ref_and_no_refetch_when_unchanged(
     head = git_repo.commit({"a.yaml": configmap_yaml("a", "default", x="1")})
     extra = "  secretRef:\n    name: git-creds\n"
     gitops.apply(
-        _secret("git-creds", username=git_http.username, password=git_http.password)
+        secret_yaml("git-creds", {"username": git_http.username, "password": git_http.password})
         + source_yaml("private", git_http.url_for(git_repo), interval="1s", extra=extra)
     )
     doc = gitops.wait_ready("GitRepository", "private", revision=f"main@sha1:{head}")
@@ -56,7 +38,7 @@ def test_wrong_password_is_not_ready_with_the_reason_and_never_leaks_it(
 ) -> None:
     git_repo.commit({"a.yaml": "x: 1\n"})
     gitops.apply(
-        _secret("bad-creds", username=git_http.username, password="not-the-password")
+        secret_yaml("bad-creds", {"username": git_http.username, "password": "not-the-password"})
         + source_yaml(
             "private", git_http.url_for(git_repo), extra="  secretRef:\n    name: bad-creds\n"
         )
@@ -78,7 +60,9 @@ def test_ssh_with_identity_and_known_hosts(
     name = unique("ssh")
     head = git_repo.commit({"a.yaml": "x: 1\n"})
     gitops.apply(
-        _secret(f"{name}-key", identity=git_ssh.identity, known_hosts=git_ssh.known_hosts)
+        secret_yaml(
+            f"{name}-key", {"identity": git_ssh.identity, "known_hosts": git_ssh.known_hosts}
+        )
         + source_yaml(
             name, git_ssh.url_for(git_repo), extra=f"  secretRef:\n    name: {name}-key\n"
         )
