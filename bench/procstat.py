@@ -25,6 +25,7 @@ __all__ = [
     "memory",
     "session_pids",
     "snapshot",
+    "tree_pids",
 ]
 
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -67,6 +68,23 @@ def session_pids(leaders: Iterable[int]) -> list[int]:
         # fields[3] is the session id (field 6 of /proc/<pid>/stat).
         if fields is not None and fields[3] in wanted:
             found.append(int(entry.name))
+    return found
+
+
+def tree_pids(root: int) -> list[int]:
+    """``root`` and every live descendant (by parent pid, whatever session each leads)."""
+    children: dict[int, list[int]] = {}
+    for entry in _PROC.iterdir():
+        if entry.name.isdigit():
+            fields = _stat_fields(int(entry.name))
+            # fields[1] is the parent pid (field 4 of /proc/<pid>/stat).
+            if fields is not None:
+                children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, frontier = [root], [root]
+    while frontier:
+        for child in children.get(frontier.pop(), []):
+            found.append(child)
+            frontier.append(child)
     return found
 
 
@@ -152,20 +170,31 @@ def measure(
     *,
     every: float = 5.0,
     stop: threading.Event | None = None,
+    tree: bool = False,
 ) -> Usage:
-    """CPU used by the sessions of ``leaders()`` over ``seconds``, and their mean memory."""
+    """CPU used by the sessions of ``leaders()`` over ``seconds``, and their mean memory.
+
+    With ``tree``, by the process trees of ``leaders()`` instead (children that
+    lead sessions of their own, as ``sluice up``'s do, included).
+    """
     stop = stop or threading.Event()
+
+    def members(roots: Iterable[int]) -> list[int]:
+        if not tree:
+            return session_pids(roots)
+        return [pid for root in roots for pid in tree_pids(root)]
+
     began = time.monotonic()
-    start_cpu = cpu_seconds(session_pids(leaders()))
+    start_cpu = cpu_seconds(members(leaders()))
     samples: list[tuple[int, int, int]] = []
     while True:
-        pids = session_pids(leaders())
+        pids = members(leaders())
         rss, pss = memory(pids)
         samples.append((rss, pss, len(pids)))
         left = began + seconds - time.monotonic()
         if left <= 0 or stop.wait(min(every, left)):
             break
-    end_cpu = cpu_seconds(session_pids(leaders()))
+    end_cpu = cpu_seconds(members(leaders()))
     return Usage(
         seconds=time.monotonic() - began,
         cpu_seconds=end_cpu - start_cpu,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bench.scenarios import fanout, latency, steady, throughput
+from bench.scenarios import fanout, footprint, latency, steady, throughput
 from bench.scenarios.common import Context, Result, Row
 
 __all__ = ["SCENARIOS", "Context", "Result", "Row"]
@@ -15,4 +15,5 @@ SCENARIOS: dict[str, Callable[[Context], Result]] = {
     "throughput": throughput.run,
     "throughput-remote": throughput.run_remote,
     "steady": steady.run,
+    "footprint": footprint.run,
 }
