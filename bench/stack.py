@@ -2,8 +2,9 @@
 
 A ``Stack`` runs a private redis-server, a sandbox control plane (etcd and N
 kube-apiservers), and, under one ``Supervisor``: the artifact server, the
-source and kustomize workers (``celery -A services.<svc>.tasks worker``, as the
-tests run them) and ``sluice scheduler``. With ``Topology.rtt_ms``, sluice
+source and kustomize workers (``celery -A services.<svc>.tasks worker`` with
+the pool each service declares, as ``sluice worker`` runs it) and
+``sluice scheduler``. With ``Topology.rtt_ms``, sluice
 reaches every cluster through a ``LatencyProxy`` that adds that round trip, as
 a remote cluster's network would (the bench's own readers stay direct).
 Leaving the ``with`` block stops all of it, in reverse order, also after an
@@ -32,6 +33,7 @@ from shared.api.conditions import get_condition
 from shared.celeryapp import create_app
 from shared.keys import ObjectKey
 from shared.lease import request_reconcile
+from shared.plugins import service_named
 from shared.redisconn import connect
 from shared.redisserver import RedisServer, free_port
 from shared.runtime import reconcile_task
@@ -69,9 +71,10 @@ class Topology:
         clusters = f"{self.clusters} cluster{'s' if self.clusters > 1 else ''}"
         if self.rtt_ms > 0:
             clusters += f" ({self.rtt_ms:g} ms round trip added)"
+        source, kustomize = (service_named(s).worker.pool for s in ("source", "kustomize"))
         return (
-            f"{clusters}; source 1x(c={self.source_concurrency}), "
-            f"kustomize {self.kustomize_workers}x(c={self.kustomize_concurrency})"
+            f"{clusters}; source 1x({source}, c={self.source_concurrency}), "
+            f"kustomize {self.kustomize_workers}x({kustomize}, c={self.kustomize_concurrency})"
         )
 
 
@@ -170,9 +173,11 @@ class Stack:
         app = f"services.{service}.tasks"
         if service == "kustomize" and self.topology.record_leases:
             app = "bench.recorder"
+        # The pool each service declares, as `sluice worker` runs it.
+        pool = service_named(service).worker.pool
         return [
             sys.executable, "-m", "celery", "-A", app, "worker",
-            "-Q", service, "-c", str(concurrency), "-P", "prefork",
+            "-Q", service, "-c", str(concurrency), "-P", pool,
             "-n", f"{service}-{number}@%h", "-l", "INFO",
             "--without-gossip", "--without-mingle", "--without-heartbeat",
         ]  # fmt: skip

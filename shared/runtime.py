@@ -1,27 +1,30 @@
-"""Wiring for long-running processes: which objects the scheduler tracks and how it fires them."""
+"""Wiring for long-running processes: which objects the scheduler tracks and how it fires them.
+
+Which services exist, which kinds each reconciles and which events each takes
+come from the services' declarations (``shared/plugins.py``), never from a
+list here.
+"""
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable, Iterator
 
 import redis
 from celery import Celery
 
-from shared.api import known_kinds, lookup_kind
+from shared.api import known_kinds
 from shared.api.conditions import READY, TRUE, get_condition
 from shared.celeryapp import create_app, task_name
 from shared.events import EventBus
 from shared.keys import ObjectKey
 from shared.lease import request_reconcile
+from shared.plugins import kind_facts, load_attribute, load_services, reconciler_of, service_named
 from shared.scheduler import Schedulable, Scheduler
 from shared.settings import Settings
 from shared.store import Store
 from shared.watch import Watcher
 
 __all__ = [
-    "SERVICES",
-    "SUBSCRIPTIONS",
     "reconcile_task",
     "scheduler_for",
     "service_app",
@@ -30,39 +33,34 @@ __all__ = [
     "watcher_for",
 ]
 
-SERVICES = ("source", "kustomize", "helm", "image", "notify")
-# Which events each service's on_event task takes; kept in Redis so an event
-# sent while a service is down still waits in its queue.
-SUBSCRIPTIONS: dict[str, list[str]] = {"kustomize": ["artifact-ready", "applied"]}
-
 
 def service_app(service: str, settings: Settings) -> Celery:
-    """The Celery app of a service: the ``app`` of its tasks module, which reads ``SLUICE_*``.
+    """The Celery app of a service: the ``app`` of its first tasks module, which reads ``SLUICE_*``.
 
-    A service without tasks yet gets a bare app on its queue. ``settings`` must
+    ValueError for an unknown service or one without tasks. ``settings`` must
     match the environment: the tasks module loads its own settings from it.
     """
-    if service not in SERVICES:
-        raise ValueError(f"unknown service {service!r}: expected one of {', '.join(SERVICES)}")
-    module = f"services.{service}.tasks"
-    if importlib.util.find_spec(module) is None:
-        return create_app(service, settings)
-    app: Celery = importlib.import_module(module).app
+    declared = service_named(service)
+    if not declared.has_work:
+        raise ValueError(f"service {service!r} has no tasks yet: there is nothing to run")
+    app = load_attribute(f"{declared.tasks[0]}:app", service=service)
+    for module in declared.tasks[1:]:
+        load_attribute(f"{module}:__name__", service=service)
+    if not isinstance(app, Celery):
+        raise ValueError(f"service {service!r}: {declared.tasks[0]}.app is not a Celery app")
     return app
 
 
 def reconcile_task(kind: str) -> str | None:
     """The task that reconciles ``kind``, or None when no service owns it."""
-    info = lookup_kind(kind)
-    if info is None or info.service is None:
-        return None
-    return task_name(info.service, "reconcile")
+    service = reconciler_of(kind)
+    return None if service is None else task_name(service.name, "reconcile")
 
 
 def store_schedulables(store: Store) -> Iterator[Schedulable]:
     """Every stored object that a service reconciles at an interval."""
     for info in known_kinds():
-        if info.service is None or not info.has_interval:
+        if reconciler_of(info.kind) is None or not info.has_interval:
             continue
         for doc in store.list(info.kind):
             model = info.model.model_validate(doc)
@@ -114,15 +112,23 @@ def scheduler_for(settings: Settings, client: redis.Redis) -> Scheduler:
 
 def watcher_for(settings: Settings, client: redis.Redis) -> Watcher:
     """A watcher that reconciles objects as soon as the store changes."""
+    store = Store.from_settings(settings)
+
+    def dependents(kind: str, namespace: str) -> list[ObjectKey]:
+        rerun = [f.kind for s in load_services() for f in s.kinds if kind in f.reruns_on]
+        return [ObjectKey.of(doc) for name in rerun for doc in store.list(name, namespace)]
+
     return Watcher(
         client,
-        Store.from_settings(settings),
-        reconciled=lambda kind: reconcile_task(kind) is not None,
+        store,
+        reconciled=lambda kind: kind_facts(kind) is not None,
+        dependents=dependents,
         fire=_firer(settings, client),
     )
 
 
 def subscribe_services(bus: EventBus) -> None:
     """Record which events each service takes, before any event is published."""
-    for service, types in SUBSCRIPTIONS.items():
-        bus.subscribe(service, types)
+    for service in load_services():
+        if service.subscriptions:
+            bus.subscribe(service.name, service.subscriptions)

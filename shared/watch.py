@@ -2,9 +2,10 @@
 
 A new or changed object (spec, labels or a ``reconcile.fluxcd.io/requestedAt``
 annotation) is reconciled now rather than at its next interval; a deleted one
-too, so its service can garbage-collect. A changed Cluster, Secret or
-ConfigMap re-runs the Kustomizations of its namespace, so a newly matching
-Cluster gets its workload with no other change. Status writes are ignored.
+too, so its service can garbage-collect. A change to a kind that others read
+(a Cluster, a Secret) re-runs the objects of its namespace whose kinds say so
+(``KindFacts.reruns_on``), so a newly matching Cluster gets its workload with
+no other change. Status writes are ignored.
 The position in the changes feed is kept in Redis, so a restart misses nothing.
 """
 
@@ -22,8 +23,6 @@ from shared.store import Change, Store
 __all__ = ["WATCH_POSITION", "Watcher", "keys_to_reconcile"]
 
 WATCH_POSITION = "sluice:watch:position"
-# Kinds that others read: a change re-runs the Kustomizations of their namespace.
-_REFERENCED = ("Cluster", "Secret", "ConfigMap")
 
 log = logging.getLogger(__name__)
 
@@ -32,16 +31,18 @@ def keys_to_reconcile(
     change: Change,
     *,
     reconciled: Callable[[str], bool],
-    dependents: Callable[[str], Iterable[ObjectKey]],
+    dependents: Callable[[str, str], Iterable[ObjectKey]],
 ) -> list[ObjectKey]:
-    """The objects to reconcile now because of one change (pure)."""
+    """The objects to reconcile now because of one change (pure).
+
+    ``dependents(kind, namespace)``: the objects that a change of ``kind`` in
+    ``namespace`` re-runs.
+    """
     if change.type == "status":
         return []
     if reconciled(change.key.kind):
         return [change.key]
-    if change.key.kind in _REFERENCED:
-        return list(dependents(change.key.namespace))
-    return []
+    return list(dependents(change.key.kind, change.key.namespace))
 
 
 class Watcher:
@@ -53,15 +54,14 @@ class Watcher:
         store: Store,
         *,
         reconciled: Callable[[str], bool],
+        dependents: Callable[[str, str], Iterable[ObjectKey]],
         fire: Callable[[ObjectKey], None],
     ) -> None:
         self._client = client
         self._store = store
         self._reconciled = reconciled
+        self._dependents = dependents
         self._fire = fire
-
-    def _dependents(self, namespace: str) -> list[ObjectKey]:
-        return [ObjectKey.of(d) for d in self._store.list("Kustomization", namespace)]
 
     def poll(self, *, block_ms: int | None = None) -> int:
         """Handle the changes since the stored position; return how many were read."""

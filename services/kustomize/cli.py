@@ -43,7 +43,7 @@ from services.kustomize.variables import MissingVariables, post_build_variables
 from shared.api import Cluster, Kustomization, parse_as
 from shared.artifacts import ArtifactError, fetch_artifact
 from shared.cli.context import RedisUrl
-from shared.cli.flux import Namespace, Session, flux_group, on_kustomization
+from shared.cli.flux import Namespace, Session, flux_group, on_kind
 from shared.keys import ObjectKey
 from shared.secrets import LAST_APPLIED_ANNOTATION, redact
 from shared.tools import ToolMissingError
@@ -304,13 +304,15 @@ def register(app: typer.Typer) -> None:
         if changed:
             raise typer.Exit(1)
 
-    on_kustomization(
+    on_kind(
         flux_group(app, "build", "Render objects locally as their reconcile would."),
+        "Kustomization",
         build,
         "Print what a Kustomization's reconcile would apply.",
     )
-    on_kustomization(
+    on_kind(
         flux_group(app, "diff", "Compare a local render with the clusters (exit 1 on drift)."),
+        "Kustomization",
         diff,
         "Show what a Kustomization would change in its clusters.",
     )

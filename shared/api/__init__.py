@@ -1,28 +1,37 @@
 """Flux-compatible API objects: kinds, models, validation, conditions.
 
-Importing this package imports every kind module, and each registers its kind
-(see ``kinds.py``), so the registry is complete whichever submodule a caller
-imports first. The names below are the surface other packages use.
+The kind registry (``kinds.py``) is complete on its own; the models and
+validation below, which cost pydantic's model building, are imported on first
+use of one of these names (``from shared.api import Kustomization``), so a
+command that only needs names or conditions (``sluice get``) never pays for
+them. The names below are the surface other packages use.
 """
 
-from shared.api import core, fleet, kustomize, source
-from shared.api.core import ConfigMap, Secret
-from shared.api.errors import FieldError, InvalidObjects
-from shared.api.fleet import Cluster
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from shared.api.kinds import KindInfo, is_store_object, known_kinds, lookup_kind, resolve_kind
-from shared.api.kustomize import Kustomization
-from shared.api.meta import ApiObject
-from shared.api.source import GitRepository
-from shared.api.validation import (
-    dump_object,
-    load_file,
-    load_path,
-    object_files,
-    parse_as,
-    parse_documents,
-    parse_object,
-    validate,
-)
+
+if TYPE_CHECKING:
+    from shared.api import core, fleet, kustomize, source
+    from shared.api.core import ConfigMap, Secret
+    from shared.api.errors import FieldError, InvalidObjects
+    from shared.api.fleet import Cluster
+    from shared.api.kustomize import Kustomization
+    from shared.api.meta import ApiObject
+    from shared.api.source import GitRepository
+    from shared.api.validation import (
+        dump_object,
+        load_file,
+        load_path,
+        object_files,
+        parse_as,
+        parse_documents,
+        parse_object,
+        validate,
+    )
 
 __all__ = [
     "ApiObject",
@@ -51,3 +60,42 @@ __all__ = [
     "source",
     "validate",
 ]
+
+# Where each lazily imported name lives (a submodule itself when it maps to None).
+_LAZY: dict[str, tuple[str, str | None]] = {
+    "core": ("shared.api.core", None),
+    "fleet": ("shared.api.fleet", None),
+    "kustomize": ("shared.api.kustomize", None),
+    "source": ("shared.api.source", None),
+    "ConfigMap": ("shared.api.core", "ConfigMap"),
+    "Secret": ("shared.api.core", "Secret"),
+    "FieldError": ("shared.api.errors", "FieldError"),
+    "InvalidObjects": ("shared.api.errors", "InvalidObjects"),
+    "Cluster": ("shared.api.fleet", "Cluster"),
+    "Kustomization": ("shared.api.kustomize", "Kustomization"),
+    "ApiObject": ("shared.api.meta", "ApiObject"),
+    "GitRepository": ("shared.api.source", "GitRepository"),
+    **{
+        name: ("shared.api.validation", name)
+        for name in (
+            "dump_object",
+            "load_file",
+            "load_path",
+            "object_files",
+            "parse_as",
+            "parse_documents",
+            "parse_object",
+            "validate",
+        )
+    },
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module_name, attribute = _LAZY[name]
+    module = importlib.import_module(module_name)
+    value = module if attribute is None else getattr(module, attribute)
+    globals()[name] = value  # the next lookup is a plain attribute
+    return value

@@ -14,11 +14,10 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
-from shared.api.kinds import CORE_GROUP, KindInfo, register
 from shared.api.meta import ApiObject
 from shared.secrets import fold_string_data
 
-__all__ = ["CONFIG_MAP", "SECRET", "ConfigMap", "Secret", "check_data_key"]
+__all__ = ["ConfigMap", "Secret", "check_data_key"]
 
 _DATA_KEY = re.compile(r"[-._a-zA-Z0-9]+")
 
@@ -95,34 +94,3 @@ class ConfigMap(ApiObject):
         if both:
             raise ValueError(f"keys also in data: {', '.join(both)}")
         return value
-
-
-SECRET = register(
-    KindInfo(
-        kind="Secret",
-        group=CORE_GROUP,
-        versions=("v1",),
-        plural="secrets",
-        singular="secret",
-        short_names=(),
-        service=None,
-        namespaced=True,
-        has_interval=False,
-        model=Secret,
-    )
-)
-
-CONFIG_MAP = register(
-    KindInfo(
-        kind="ConfigMap",
-        group=CORE_GROUP,
-        versions=("v1",),
-        plural="configmaps",
-        singular="configmap",
-        short_names=("cm",),
-        service=None,
-        namespaced=True,
-        has_interval=False,
-        model=ConfigMap,
-    )
-)

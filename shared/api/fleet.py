@@ -26,10 +26,9 @@ from typing import Any
 
 from pydantic import Field
 
-from shared.api.kinds import FLEET_GROUP, KindInfo, register
 from shared.api.meta import ApiModel, ApiObject, SecretKeyReference
 
-__all__ = ["CLUSTER", "Cluster", "ClusterKubeConfig", "ClusterSpec"]
+__all__ = ["Cluster", "ClusterKubeConfig", "ClusterSpec"]
 
 
 class ClusterKubeConfig(ApiModel):
@@ -54,19 +53,3 @@ class Cluster(ApiObject):
     def labels(self) -> dict[str, str]:
         """``metadata.labels``, what cluster selectors match."""
         return self.metadata.labels
-
-
-CLUSTER = register(
-    KindInfo(
-        kind="Cluster",
-        group=FLEET_GROUP,
-        versions=("v1alpha1",),
-        plural="clusters",
-        singular="cluster",
-        short_names=(),
-        service=None,
-        namespaced=True,
-        has_interval=False,
-        model=Cluster,
-    )
-)

@@ -1,14 +1,17 @@
-"""The kind registry: names, API versions and owning service of every kind sluice knows.
+"""The kind registry: names and API versions of every kind sluice knows.
 
-Each kind module (``source.py``, ``kustomize.py``, ...) declares its
-:class:`KindInfo` next to its model and calls :func:`register`; importing
-``shared.api`` imports them all, so the registry is complete before any
-lookup. Adding a kind is one new module plus one import in ``__init__``.
+Every kind is one row of :data:`KINDS` below, naming its model as
+``"module:Class"``: the registry is complete as soon as this module is
+imported, without importing pydantic or any model (``sluice get`` only needs
+names), and ``KindInfo.model`` imports the model on first use. Adding a kind is
+one model module plus one row here; the service that reconciles it says so in
+its own declaration (``shared/plugins.py``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import importlib
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -17,6 +20,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CORE_GROUP",
     "FLEET_GROUP",
+    "KINDS",
     "KUSTOMIZE_GROUP",
     "SOURCE_GROUP",
     "KindInfo",
@@ -48,12 +52,16 @@ class KindInfo:
     plural: str
     singular: str
     short_names: tuple[str, ...]
-    # The sluice service that reconciles it; None when nothing reconciles it
-    # on its own (Cluster, Secret, ConfigMap are read by other services).
-    service: str | None
     namespaced: bool
     has_interval: bool
-    model: type[ApiObject] = field(repr=False, compare=False)
+    model_ref: str  # "module:Class" of its pydantic model
+
+    @property
+    def model(self) -> type[ApiObject]:
+        """The pydantic model (imported on first use)."""
+        module, _, name = self.model_ref.partition(":")
+        model: type[ApiObject] = getattr(importlib.import_module(module), name)
+        return model
 
     @property
     def api_version(self) -> str:
@@ -72,6 +80,64 @@ class KindInfo:
 
 
 _REGISTRY: dict[str, KindInfo] = {}
+
+KINDS = (
+    KindInfo(
+        kind="GitRepository",
+        group=SOURCE_GROUP,
+        versions=("v1", "v1beta2", "v1beta1"),
+        plural="gitrepositories",
+        singular="gitrepository",
+        short_names=("gitrepo",),
+        namespaced=True,
+        has_interval=True,
+        model_ref="shared.api.source:GitRepository",
+    ),
+    KindInfo(
+        kind="Kustomization",
+        group=KUSTOMIZE_GROUP,
+        versions=("v1", "v1beta2", "v1beta1"),
+        plural="kustomizations",
+        singular="kustomization",
+        short_names=("ks",),
+        namespaced=True,
+        has_interval=True,
+        model_ref="shared.api.kustomize:Kustomization",
+    ),
+    KindInfo(
+        kind="Cluster",
+        group=FLEET_GROUP,
+        versions=("v1alpha1",),
+        plural="clusters",
+        singular="cluster",
+        short_names=(),
+        namespaced=True,
+        has_interval=False,
+        model_ref="shared.api.fleet:Cluster",
+    ),
+    KindInfo(
+        kind="Secret",
+        group=CORE_GROUP,
+        versions=("v1",),
+        plural="secrets",
+        singular="secret",
+        short_names=(),
+        namespaced=True,
+        has_interval=False,
+        model_ref="shared.api.core:Secret",
+    ),
+    KindInfo(
+        kind="ConfigMap",
+        group=CORE_GROUP,
+        versions=("v1",),
+        plural="configmaps",
+        singular="configmap",
+        short_names=("cm",),
+        namespaced=True,
+        has_interval=False,
+        model_ref="shared.api.core:ConfigMap",
+    ),
+)
 
 
 def register(info: KindInfo) -> KindInfo:
@@ -120,3 +186,7 @@ def is_store_object(api_version: str, kind: str) -> bool:
     """
     group, _ = split_api_version(api_version)
     return bool(kind) and (group.endswith(_FLUX_SUFFIX) or group.endswith(_SLUICE_SUFFIX))
+
+
+for _info in KINDS:
+    register(_info)

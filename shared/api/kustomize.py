@@ -15,7 +15,6 @@ import yaml
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from shared.api.durations import parse_duration
-from shared.api.kinds import KUSTOMIZE_GROUP, KindInfo, register
 from shared.api.meta import (
     Annotations,
     ApiModel,
@@ -32,7 +31,6 @@ from shared.api.meta import (
 )
 
 __all__ = [
-    "KUSTOMIZATION",
     "CommonMetadata",
     "CustomHealthCheck",
     "Decryption",
@@ -282,19 +280,3 @@ class Kustomization(ApiObject):
         if patches:
             spec["patches"] = patches
         return {**doc, "spec": spec}
-
-
-KUSTOMIZATION = register(
-    KindInfo(
-        kind="Kustomization",
-        group=KUSTOMIZE_GROUP,
-        versions=("v1", "v1beta2", "v1beta1"),
-        plural="kustomizations",
-        singular="kustomization",
-        short_names=("ks",),
-        service="kustomize",
-        namespaced=True,
-        has_interval=True,
-        model=Kustomization,
-    )
-)

@@ -9,7 +9,6 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
 from shared.api.durations import parse_duration
-from shared.api.kinds import SOURCE_GROUP, KindInfo, register
 from shared.api.meta import (
     ApiModel,
     ApiObject,
@@ -20,7 +19,6 @@ from shared.api.meta import (
 )
 
 __all__ = [
-    "GIT_REPOSITORY",
     "GIT_URL_SCHEMES",
     "GitRepository",
     "GitRepositoryInclude",
@@ -164,19 +162,3 @@ class GitRepository(ApiObject):
             spec = {k: v for k, v in spec.items() if k not in ("gitImplementation", "accessFrom")}
             doc = {**doc, "spec": spec}
         return doc
-
-
-GIT_REPOSITORY = register(
-    KindInfo(
-        kind="GitRepository",
-        group=SOURCE_GROUP,
-        versions=("v1", "v1beta2", "v1beta1"),
-        plural="gitrepositories",
-        singular="gitrepository",
-        short_names=("gitrepo",),
-        service="source",
-        namespaced=True,
-        has_interval=True,
-        model=GitRepository,
-    )
-)

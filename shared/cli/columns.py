@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.api.conditions import get_condition
+from shared.plugins import kind_facts
 
 __all__ = ["age", "cluster_columns", "cluster_rows", "columns_for", "rows_for"]
 
@@ -43,14 +44,6 @@ def _suspended(doc: dict[str, Any]) -> str:
     return "True" if (doc.get("spec") or {}).get("suspend") else "False"
 
 
-def _source_revision(doc: dict[str, Any]) -> str:
-    return str(((doc.get("status") or {}).get("artifact") or {}).get("revision", ""))
-
-
-def _applied_revision(doc: dict[str, Any]) -> str:
-    return str((doc.get("status") or {}).get("lastAppliedRevision", ""))
-
-
 def _data_count(doc: dict[str, Any]) -> str:
     return str(len(doc.get("data") or {}) + len(doc.get("binaryData") or {}))
 
@@ -70,20 +63,9 @@ _FLUX_STATUS: list[Column] = [
     ("STATUS", _message),
 ]
 
-# `flux get`'s own columns for the kinds it lists.
+# Columns of the kinds that no service reconciles; a reconciled kind gets
+# `flux get`'s own (_reconciled).
 _COLUMNS: dict[str, list[Column]] = {
-    "GitRepository": [
-        ("REVISION", _source_revision),
-        ("SUSPENDED", _suspended),
-        ("READY", _ready),
-        ("MESSAGE", _message),
-    ],
-    "Kustomization": [
-        ("REVISION", _applied_revision),
-        ("SUSPENDED", _suspended),
-        ("READY", _ready),
-        ("MESSAGE", _message),
-    ],
     "Cluster": [("LABELS", _labels), *_FLUX_STATUS],
     "Secret": [
         ("TYPE", lambda d: str(d.get("type", "Opaque"))),
@@ -94,18 +76,32 @@ _COLUMNS: dict[str, list[Column]] = {
 }
 
 
+def _columns(kind: str) -> list[Column]:
+    facts = kind_facts(kind)
+    if facts is None:
+        return _COLUMNS.get(kind, _FLUX_STATUS)
+    # `flux get`'s columns: the revision is where the kind's status keeps it.
+    return [
+        ("REVISION", facts.revision_of),
+        ("SUSPENDED", _suspended),
+        ("READY", _ready),
+        ("MESSAGE", _message),
+    ]
+
+
 def columns_for(kind: str, *, all_namespaces: bool) -> list[str]:
     """Header of the table for one kind."""
-    names = [name for name, _ in _COLUMNS.get(kind, _FLUX_STATUS)]
+    names = [name for name, _ in _columns(kind)]
     return ["NAMESPACE", "NAME", *names] if all_namespaces else ["NAME", *names]
 
 
 def rows_for(kind: str, docs: Sequence[dict[str, Any]], *, all_namespaces: bool) -> list[Row]:
     """One row per object, in the order of ``columns_for``."""
     rows = []
+    columns = _columns(kind)
     for doc in docs:
         meta = doc.get("metadata") or {}
-        cells = [fn(doc) for _, fn in _COLUMNS.get(kind, _FLUX_STATUS)]
+        cells = [fn(doc) for _, fn in columns]
         head = [str(meta.get("namespace", "")), str(meta.get("name", ""))]
         rows.append(head + cells if all_namespaces else head[1:] + cells)
     return rows

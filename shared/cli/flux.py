@@ -28,6 +28,7 @@ from shared.cli.objects import FLUX_NAMESPACE, kinds_and_name
 from shared.cli.output import Output, output
 from shared.keys import ObjectKey
 from shared.lease import request_reconcile
+from shared.plugins import KindFacts, kind_facts, load_services
 from shared.redisconn import connect
 from shared.runtime import reconcile_task
 from shared.secrets import LAST_APPLIED_ANNOTATION, redact
@@ -42,7 +43,7 @@ __all__ = [
     "export_document",
     "flux_group",
     "inventory_ref",
-    "on_kustomization",
+    "on_kind",
     "register",
     "request_token",
     "settled",
@@ -52,6 +53,8 @@ Namespace = typer.Option(FLUX_NAMESPACE, "-n", "--namespace", help="Namespace of
 _RUNTIME_ANNOTATIONS = frozenset({REQUESTED_AT, LAST_APPLIED_ANNOTATION})
 _ATTEMPTS = 8
 _POLL = 0.5
+# flux takes both `reconcile source git` and `reconcile sources git`.
+_GROUP_ALIASES = {"source": ("sources",)}
 
 
 def request_token(now_ns: int | None = None) -> str:
@@ -178,11 +181,10 @@ class Session:
         if ready.get("status") != TRUE:
             raise self.fail(str(ready.get("message") or ready.get("reason") or "not ready"))
         self.say("✔", f"{key.kind} reconciliation completed")
-        status = doc.get("status") or {}
-        if key.kind == "Kustomization":
-            self.say("✔", f"applied revision {status.get('lastAppliedRevision', '')}")
-        elif revision := (status.get("artifact") or {}).get("revision"):
-            self.say("✔", f"fetched revision {revision}")
+        facts = kind_facts(key.kind)
+        if facts is not None and (revision := facts.revision_of(doc)):
+            verb = "applied" if facts.revision == "lastAppliedRevision" else "fetched"
+            self.say("✔", f"{verb} revision {revision}")
         return doc
 
 
@@ -245,13 +247,14 @@ class _Node:
 
 
 def _tree(store: Store, key: ObjectKey, *, cluster: str | None, seen: set[ObjectKey]) -> _Node:
-    """The inventory of a Kustomization per cluster, nested Kustomizations included."""
+    """The inventory of an object per cluster, nested objects with inventories included."""
     node = _Node(str(key))
     seen.add(key)
     doc = store.get(key)
     status = (doc or {}).get("status") or {}
     for owned in store.list_owned(key):
-        if owned.kind == "Kustomization" and owned not in seen:
+        facts = kind_facts(owned.kind)
+        if facts is not None and facts.inventory and owned not in seen:
             node.children.append(_tree(store, owned, cluster=cluster, seen=seen))
         else:
             node.children.append(_Node(str(owned)))
@@ -294,21 +297,40 @@ def flux_group(app: typer.Typer, verb: str, help_text: str) -> typer.Typer:
     return group
 
 
-def on_kustomization(group: typer.Typer, command: Callable[..., None], help_text: str) -> None:
-    """Add ``command`` as ``<verb> kustomization`` and its short name ``<verb> ks``."""
-    for name in ("kustomization", "ks"):
-        group.command(name, hidden=name == "ks", help=help_text)(command)
+def _subgroup(parent: typer.Typer, word: str, help_text: str) -> typer.Typer:
+    """The command group ``word`` of ``parent`` (``source``), made on first use."""
+    for info in parent.registered_groups:
+        if info.name == word and info.typer_instance is not None:
+            return info.typer_instance
+    group = typer.Typer(help=f"{help_text} ({word}).", no_args_is_help=True)
+    parent.add_typer(group, name=word)
+    for alias in _GROUP_ALIASES.get(word, ()):
+        parent.add_typer(group, name=alias, hidden=True)
+    return group
+
+
+def on_kind(group: typer.Typer, kind: str, command: Callable[..., None], help_text: str) -> None:
+    """Add ``command`` under ``kind``'s flux words (``ks``, ``source git``) in ``group``."""
+    facts = kind_facts(kind)
+    if facts is None:
+        raise ValueError(f"no service declares kind {kind}: it has no command words")
+    *path, last = facts.command
+    for word in path:
+        group = _subgroup(group, word, help_text)
+    for name in (last, *facts.aliases):
+        group.command(name, hidden=name != last, help=help_text)(command)
+
+
+def _declared_kinds() -> list[KindFacts]:
+    return [facts for service in load_services() for facts in service.kinds]
 
 
 def _commands(
     app: typer.Typer, verb: str, help_text: str, make: Callable[[str], Callable[..., None]]
 ) -> None:
     group = flux_group(app, verb, f"{help_text}.")
-    on_kustomization(group, make("Kustomization"), f"{help_text} (a Kustomization).")
-    sources = typer.Typer(help=f"{help_text} (a source).", no_args_is_help=True)
-    group.add_typer(sources, name="source")
-    group.add_typer(sources, name="sources", hidden=True)
-    sources.command("git", help=f"{help_text} (a GitRepository).")(make("GitRepository"))
+    for facts in _declared_kinds():
+        on_kind(group, facts.kind, make(facts.kind), f"{help_text} (a {facts.kind}).")
 
 
 def register(app: typer.Typer) -> None:
@@ -351,27 +373,32 @@ def register(app: typer.Typer) -> None:
     _commands(app, "reconcile", "Ask for a reconcile now and wait for it", reconciler)
     _commands(app, "suspend", "Stop reconciling an object", suspender(True))
     _commands(app, "resume", "Reconcile a suspended object again", suspender(False))
-    tree_group = flux_group(app, "tree", "Show what a Kustomization applied, per cluster.")
+    tree_group = flux_group(app, "tree", "Show what an object applied, per cluster.")
 
-    def tree(
-        name: str = typer.Argument(...),
-        namespace: str = Namespace,
-        cluster: str | None = typer.Option(None, "--cluster", help="Only this cluster."),
-        redis_url: str | None = RedisUrl,
-    ) -> None:
-        """Show a Kustomization's inventory per cluster, nested Kustomizations included."""
-        session = Session.open(redis_url)
-        key = ObjectKey("Kustomization", namespace, name)
-        status = session.require(key).get("status") or {}
-        names = [str(c.get("name")) for c in status.get("clusters") or []]
-        if cluster is not None and cluster not in names:
-            raise session.fail(
-                f"{key.kind} '{namespace}/{name}' has no cluster '{cluster}': "
-                f"it has {', '.join(names) or 'none yet'}"
-            )
-        _print_tree(session.out, _tree(session.store, key, cluster=cluster, seen=set()))
+    def tree_of(kind: str) -> Callable[..., None]:
+        def tree(
+            name: str = typer.Argument(...),
+            namespace: str = Namespace,
+            cluster: str | None = typer.Option(None, "--cluster", help="Only this cluster."),
+            redis_url: str | None = RedisUrl,
+        ) -> None:
+            session = Session.open(redis_url)
+            key = ObjectKey(kind, namespace, name)
+            status = session.require(key).get("status") or {}
+            names = [str(c.get("name")) for c in status.get("clusters") or []]
+            if cluster is not None and cluster not in names:
+                raise session.fail(
+                    f"{key.kind} '{namespace}/{name}' has no cluster '{cluster}': "
+                    f"it has {', '.join(names) or 'none yet'}"
+                )
+            _print_tree(session.out, _tree(session.store, key, cluster=cluster, seen=set()))
 
-    on_kustomization(tree_group, tree, "Show a Kustomization's inventory per cluster.")
+        return tree
+
+    for facts in _declared_kinds():
+        if facts.inventory:
+            help_text = f"Show a {facts.kind}'s inventory per cluster, nested ones included."
+            on_kind(tree_group, facts.kind, tree_of(facts.kind), help_text)
 
     @app.command(name="export")
     def export(

@@ -1,68 +1,112 @@
 """The ``sluice`` command: one typer app; each command group lives in its own module.
 
 Commands that need a service's code (``build``, ``diff``) live in that service
-and plug in through the ``sluice.cli`` entry-point group, since ``shared``
-never imports a service.
+and plug in through its declaration (``shared/plugins.py``), since ``shared``
+never imports a service. A service whose declaration or CLI fails to load
+stops the command with exit 1 and the reason, naming the service.
+
+Only the module that adds the command being run is imported (``sluice get``
+does not pay for Celery, the Kubernetes client or a service's code): each
+module's top-level command names are listed here, and a test checks the list
+against what the module's ``register`` adds. ``--help`` and unknown words load
+everything, so help is complete and typer's own error says what exists.
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
-from importlib.metadata import entry_points
+from collections.abc import Callable, Sequence
 
-import redis
 import typer
 
-from shared.logs import redact
+from shared.plugins import Service, ServiceLoadError, load_attribute, load_services
 
-__all__ = ["ENTRY_POINT_GROUP", "app", "main"]
+__all__ = ["COMMAND_MODULES", "build_app", "main"]  # and `app`, built on first use
 
-ENTRY_POINT_GROUP = "sluice.cli"
-
-app = typer.Typer(
-    name="sluice",
-    help="sluice: a GitOps engine. Flux-compatible objects, Celery workers, many clusters.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-
-# Each module defines register(app) and adds its commands; kept in the order
+# Each module defines register(app) and adds these commands; kept in the order
 # `sluice --help` lists them.
-_COMMAND_MODULES = [
-    "shared.cli.check",
-    "shared.cli.objects",
-    "shared.cli.flux",
-    "shared.cli.events",
-    "shared.cli.sandbox",
-    "shared.cli.run",
-    "shared.cli.up",
-    "shared.cli.metrics",
-]
+COMMAND_MODULES: dict[str, tuple[str, ...]] = {
+    "shared.cli.check": ("check",),
+    "shared.cli.objects": ("apply", "get", "delete"),
+    "shared.cli.flux": ("reconcile", "suspend", "resume", "tree", "export"),
+    "shared.cli.events": ("events",),
+    "shared.cli.sandbox": ("sandbox",),
+    "shared.cli.run": ("worker", "scheduler"),
+    "shared.cli.up": ("up", "artifact-server"),
+    "shared.cli.metrics": ("metrics",),
+}
 
-for _name in _COMMAND_MODULES:
-    try:
-        _module = importlib.import_module(_name)
-    except ModuleNotFoundError as exc:
-        if exc.name != _name:
-            raise
-        continue
-    _module.register(app)
 
-for _entry in entry_points(group=ENTRY_POINT_GROUP):
-    try:
-        _entry.load()(app)
-    except Exception as exc:
-        # One broken plug-in must not take the whole CLI down with it.
-        print(f"warning: sluice.cli plug-in {_entry.name!r} not loaded: {exc}", file=sys.stderr)
+def _new_app() -> typer.Typer:
+    return typer.Typer(
+        name="sluice",
+        help="sluice: a GitOps engine. Flux-compatible objects, Celery workers, many clusters.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+
+
+def _wanted(argv: Sequence[str]) -> str | None:
+    """The command word of ``argv`` (after the program name), or None to load everything."""
+    words = [w for w in argv[1:2] if not w.startswith("-")]
+    return words[0] if words else None
+
+
+def build_app(argv: Sequence[str] | None = None) -> typer.Typer:
+    """The CLI with the commands ``argv`` needs (every command when ``argv`` is None or help).
+
+    Raises ServiceLoadError when a service's declaration or CLI cannot be loaded.
+    """
+    services = load_services()
+    command = None if argv is None else _wanted(argv)
+    plugins: list[tuple[Service, tuple[str, ...]]] = [
+        (s, s.commands) for s in services if s.cli is not None
+    ]
+    known = {c for names in COMMAND_MODULES.values() for c in names}
+    known |= {c for _, names in plugins for c in names}
+    load_all = command is None or command not in known
+    new = _new_app()
+    for module, names in COMMAND_MODULES.items():
+        if load_all or command in names:
+            importlib.import_module(module).register(new)
+    for service, names in plugins:
+        if (load_all or command in names) and service.cli is not None:
+            register: Callable[[typer.Typer], None] = load_attribute(
+                service.cli, service=service.name
+            )
+            try:
+                register(new)
+            except Exception as exc:
+                raise ServiceLoadError(
+                    f"service {service.name!r}: {service.cli} failed: {type(exc).__name__}: {exc}"
+                ) from exc
+    return new
+
+
+def __getattr__(name: str) -> typer.Typer:
+    # `from shared.cli.main import app`: the whole CLI, built on first use (typer's CliRunner).
+    if name == "app":
+        return build_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:
     """Console-script entry point."""
     try:
-        app()
+        cli = build_app(sys.argv)
+    except ServiceLoadError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    # Imported here, not at the top: only a command that reached Redis can need it.
+    import redis
+
+    try:
+        cli()
     except redis.exceptions.ConnectionError as exc:
+        from shared.logs import redact
+
         # The most common first-run mistake: say what to do, not a traceback.
         print(
             f"error: cannot reach Redis: {redact(str(exc))}; start sluice with `sluice up` "

@@ -10,34 +10,21 @@ from typing import Any
 
 import typer
 
-from shared.api import (
-    InvalidObjects,
-    KindInfo,
-    known_kinds,
-    load_file,
-    lookup_kind,
-    object_files,
-    resolve_kind,
-)
-from shared.api.kinds import SOURCE_GROUP
+from shared.api.kinds import KindInfo, lookup_kind, resolve_kind
 from shared.cli.columns import cluster_columns, cluster_rows, columns_for, rows_for
 from shared.cli.context import RedisUrl, open_store
 from shared.cli.output import Output, output
 from shared.keys import ObjectKey
+from shared.plugins import kind_facts, load_services
 from shared.secrets import SecretKeyError, redact
 from shared.store import Store, StoreError
 
 __all__ = ["FLUX_NAMESPACE", "apply_files", "kinds_and_name", "register"]
 
 FLUX_NAMESPACE = "flux-system"
-# flux's words for source kinds: `flux get sources git`.
-_SOURCES = {
-    "git": "GitRepository",
-    "oci": "OCIRepository",
-    "helm": "HelmRepository",
-    "chart": "HelmChart",
-    "bucket": "Bucket",
-}
+# flux's words for source kinds (`flux get sources git`); the served ones are
+# those a service declares as `source <word>`.
+_FLUX_SOURCES = ("git", "oci", "helm", "chart", "bucket")
 
 
 def _kind_or_exit(name: str, out: Output) -> KindInfo:
@@ -48,22 +35,32 @@ def _kind_or_exit(name: str, out: Output) -> KindInfo:
         raise typer.Exit(1) from exc
 
 
+def _sources() -> dict[str, KindInfo]:
+    """The served source kinds by flux's word: ``git`` -> GitRepository."""
+    found = {}
+    for service in load_services():
+        for facts in service.kinds:
+            info = lookup_kind(facts.kind)
+            if facts.command[:1] == ("source",) and len(facts.command) == 2 and info is not None:
+                found[facts.command[1]] = info
+    return found
+
+
 def kinds_and_name(words: list[str]) -> tuple[list[KindInfo], str | None]:
     """``[ks, app]`` or flux's ``[sources, git|all, app]`` as kinds and an optional name."""
     if words and words[0] in ("source", "sources"):
+        sources = _sources()
+        expected = ", ".join([*sources, "all"])
         if len(words) < 2:
-            raise ValueError(f"{words[0]}: expected one of {', '.join([*_SOURCES, 'all'])}")
+            raise ValueError(f"{words[0]}: expected one of {expected}")
         if words[1] == "all":
-            kinds = [k for k in known_kinds() if k.group == SOURCE_GROUP]
-        elif words[1] in _SOURCES:
-            info = lookup_kind(_SOURCES[words[1]])
-            if info is None:
-                raise ValueError(f"{_SOURCES[words[1]]} is not served by sluice yet")
-            kinds = [info]
+            kinds = list(sources.values())
+        elif words[1] in sources:
+            kinds = [sources[words[1]]]
+        elif words[1] in _FLUX_SOURCES:
+            raise ValueError(f"flux's `source {words[1]}` is not served by sluice yet")
         else:
-            raise ValueError(
-                f'unknown source kind "{words[1]}": expected {", ".join([*_SOURCES, "all"])}'
-            )
+            raise ValueError(f'unknown source kind "{words[1]}": expected {expected}')
         rest = words[2:]
     else:
         kinds, rest = [resolve_kind(words[0])], words[1:]
@@ -78,6 +75,10 @@ def _resource_name(info: KindInfo) -> str:
 
 def apply_files(store: Store, path: Path, out: Output) -> int:
     """Store each file's objects all-or-nothing; return the number of files refused."""
+    # Here, not at the top: validation builds pydantic models, which `get` never needs.
+    from shared.api.errors import InvalidObjects
+    from shared.api.validation import load_file, object_files
+
     files = object_files(path) if path.is_dir() else [path]
     if not files:
         out.error(f"error: {path}: no *.yaml, *.yml or *.json files found")
@@ -125,8 +126,9 @@ def _get(
     if fmt not in ("table", "yaml", "json"):
         out.error(f"error: -o {fmt}: expected table, yaml or json")
         raise typer.Exit(2)
-    if clusters and any(info.kind != "Kustomization" for info in kinds):
-        out.error("error: --clusters: only Kustomizations have per-cluster status")
+    if clusters and not all((f := kind_facts(i.kind)) and f.fans_out for i in kinds):
+        fanning = [f.kind for s in load_services() for f in s.kinds if f.fans_out]
+        out.error(f"error: --clusters: only {', '.join(fanning)} keep per-cluster status")
         raise typer.Exit(2)
     if namespace is None:
         # `get sources ...` and --clusters are flux's spellings: flux's default namespace.

@@ -13,10 +13,25 @@ from shared.celeryapp import create_app
 from shared.cli.context import RedisUrl, cli_settings
 from shared.events import EventBus
 from shared.logs import setup_logging
+from shared.plugins import POOLS, service_named, working_services
 from shared.redisconn import connect
-from shared.runtime import SERVICES, scheduler_for, service_app, subscribe_services, watcher_for
+from shared.runtime import scheduler_for, service_app, subscribe_services, watcher_for
 
-__all__ = ["register"]
+__all__ = ["register", "worker_options"]
+
+
+def worker_options(
+    service: str, *, concurrency: int | None = None, pool: str | None = None
+) -> list[str]:
+    """Celery worker options for ``service``: its declared pool and concurrency, or these."""
+    shape = service_named(service).worker
+    chosen = pool or shape.pool
+    if chosen not in POOLS:
+        raise ValueError(f"--pool {chosen}: expected one of {', '.join(POOLS)}")
+    options = [f"--pool={chosen}", f"--concurrency={concurrency or shape.concurrency}"]
+    if chosen == "prefork" and shape.max_tasks_per_child is not None:
+        options.append(f"--max-tasks-per-child={shape.max_tasks_per_child}")
+    return options
 
 
 def register(app: typer.Typer) -> None:
@@ -24,8 +39,15 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def worker(
-        service: str = typer.Argument(..., help=f"One of: {', '.join(SERVICES)}."),
-        concurrency: int = typer.Option(1, "--concurrency", "-c", min=1),
+        service: str = typer.Argument(
+            ..., help=f"One of: {', '.join(s.name for s in working_services())}."
+        ),
+        concurrency: int | None = typer.Option(
+            None, "--concurrency", "-c", min=1, help="Default: the service's own."
+        ),
+        pool: str | None = typer.Option(
+            None, "--pool", "-P", help=f"{', '.join(POOLS)}; default: the service's own."
+        ),
         loglevel: str = typer.Option("INFO", "--loglevel", "-l"),
         redis_url: str | None = RedisUrl,
     ) -> None:
@@ -34,6 +56,7 @@ def register(app: typer.Typer) -> None:
         # The service's tasks module reads its settings from the environment.
         os.environ["SLUICE_REDIS_URL"] = settings.redis_url
         try:
+            options = worker_options(service, concurrency=concurrency, pool=pool)
             celery_app = service_app(service, settings)
         except ValueError as exc:
             typer.echo(f"error: {exc}", err=True)
@@ -45,7 +68,7 @@ def register(app: typer.Typer) -> None:
                 "worker",
                 f"--hostname={node}",
                 f"--queues={service}",
-                f"--concurrency={concurrency}",
+                *options,
                 f"--loglevel={loglevel}",
                 "--without-gossip",
                 "--without-mingle",

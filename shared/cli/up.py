@@ -1,8 +1,10 @@
 """``sluice up`` (everything one machine runs, in the foreground) and ``sluice artifact-server``.
 
 ``sluice up`` starts, in this order: a private redis-server (unless given
---redis-url), the artifact server (a thread of this process), one worker per
-service, the scheduler, Flower and the metrics exporter; it prints their addresses once all are
+--redis-url), the artifact server and the metrics exporter (threads of this
+process: both only serve what is on disk or in Redis), one worker per service
+that has tasks (a service that declares none gets no process), the scheduler
+and Flower; it prints their addresses once all are
 ready, restarts any child that dies, and on Ctrl-C or SIGTERM stops the
 children (last started first) and then Redis, so workers can still ack.
 """
@@ -17,7 +19,7 @@ import socket
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
@@ -28,8 +30,9 @@ from shared.artifactserver import ArtifactServer, ArtifactServerError, serve_art
 from shared.cli.context import cli_settings
 from shared.cli.output import Output, output
 from shared.logs import redact
+from shared.metricsserver import MetricsServer, serve_metrics
+from shared.plugins import working_services
 from shared.redisserver import RedisServer, RedisServerError
-from shared.runtime import SERVICES
 from shared.settings import Settings, load_settings
 from shared.supervisor import Child, Supervisor, SupervisorError
 
@@ -102,7 +105,7 @@ class UpConfig:
     flower_port: int
     flower_basic_auth: str | None
     artifact_port: int
-    concurrency: int
+    concurrency: int | None  # per worker; None: each service's declared concurrency
     timeout: float
     metrics_port: int = 9091
 
@@ -172,12 +175,14 @@ def _http_ready(url: str) -> bool:
 
 
 def build_supervisor(config: UpConfig, env: dict[str, str], out: Output) -> Supervisor:
-    """Workers (one per service), the scheduler, Flower and metrics, with their ready checks."""
+    """Workers (one per service with tasks), the scheduler and Flower, with their ready checks."""
     sup = Supervisor(config.data_dir / "logs", on_event=lambda m: out.error(f"sluice up: {m}"))
     sluice = _sluice_argv()
-    for service in SERVICES:
-        argv = [*sluice, "worker", service, "--concurrency", str(config.concurrency)]
-        sup.add(f"worker-{service}", argv, env=env, ready=_worker_ready)
+    for service in working_services():
+        argv = [*sluice, "worker", service.name]
+        if config.concurrency is not None:
+            argv += ["--concurrency", str(config.concurrency)]
+        sup.add(f"worker-{service.name}", argv, env=env, ready=_worker_ready)
     sup.add("scheduler", [*sluice, "scheduler"], env=env)
     flower_argv = [
         sys.executable, "-m", "celery", "flower",
@@ -190,8 +195,6 @@ def build_supervisor(config: UpConfig, env: dict[str, str], out: Output) -> Supe
         env=_flower_env(env, config, env["SLUICE_REDIS_URL"]),
         ready=lambda _child: _http_ready(health),
     )
-    metrics_argv = [*sluice, "metrics", "--address", f"127.0.0.1:{config.metrics_port}"]
-    sup.add("metrics", metrics_argv, env=env, ready=lambda _child: _http_ready(config.metrics_url))
     return sup
 
 
@@ -233,8 +236,9 @@ def _print_ready(
     rows: list[tuple[str, str, str, str]] = [
         redis_row,
         ("artifacts", config.artifact_url, str(os.getpid()), "-"),
+        ("metrics", config.metrics_url, str(os.getpid()), "-"),
     ]
-    addresses = {"flower": config.flower_url, "metrics": config.metrics_url}
+    addresses = {"flower": config.flower_url}
     for child in sup.children:
         address = addresses.get(child.name, "-")
         rows.append((child.name, address, str(child.pid), str(child.log)))
@@ -257,6 +261,7 @@ def run_up(config: UpConfig, out: Output) -> int:
     started = time.monotonic()
     redis_server: RedisServer | None = None
     artifacts: ArtifactServer | None = None
+    metrics: MetricsServer | None = None
     sup: Supervisor | None = None
     try:
         if config.redis_url is None:
@@ -269,6 +274,7 @@ def run_up(config: UpConfig, out: Output) -> int:
         if stop.is_set():
             return 0
         artifacts = serve_artifacts(settings.artifact_dir, port=config.artifact_port)
+        metrics = _serve_metrics(settings, redis_url, config.metrics_port)
         env = _child_env(settings, config, redis_url)
         sup = build_supervisor(config, env, out)
         out.error(f"sluice up: starting {len(sup.children)} processes, logs in {sup.log_dir}")
@@ -291,10 +297,19 @@ def run_up(config: UpConfig, out: Output) -> int:
     finally:
         if sup is not None:
             sup.stop()
+        if metrics is not None:
+            metrics.close()
         if artifacts is not None:
             artifacts.close()
         if redis_server is not None:
             redis_server.stop()
+
+
+def _serve_metrics(settings: Settings, redis_url: str, port: int) -> MetricsServer:
+    try:
+        return serve_metrics(replace(settings, redis_url=redis_url), port=port)
+    except OSError as exc:
+        raise UpError(f"metrics cannot serve on 127.0.0.1:{port}: {exc}") from exc
 
 
 def _ping(url: str) -> None:
@@ -325,13 +340,15 @@ def register(app: typer.Typer) -> None:
         ),
         artifact_port: int = typer.Option(9090, help="Port of the artifact server (loopback)."),
         metrics_port: int = typer.Option(9091, help="Port of the Prometheus exporter (loopback)."),
-        concurrency: int = typer.Option(1, "--concurrency", "-c", min=1, help="Per worker."),
+        concurrency: int | None = typer.Option(
+            None, "--concurrency", "-c", min=1, help="Per worker; default: each service's own."
+        ),
         data_dir: Path = typer.Option(
             _data_home(), envvar="SLUICE_DATA_DIR", help="Redis data and logs."
         ),
         timeout: float = typer.Option(120.0, help="Seconds to wait for everything to be ready."),
     ) -> None:
-        """Run Redis, one worker per service, the scheduler, Flower, metrics and artifacts."""
+        """Run Redis, a worker per service with tasks, the scheduler, Flower, metrics, artifacts."""
         out = output()
         config = UpConfig(
             data_dir=data_dir.expanduser(),

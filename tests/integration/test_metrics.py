@@ -13,8 +13,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from shared.cli.metrics import MetricsServer, serve_metrics
 from shared.keys import ObjectKey
 from shared.lease import Lease, request_reconcile
+from shared.plugins import load_services
 from shared.redisserver import free_port
-from shared.runtime import SERVICES
 from shared.sandbox import ClusterInfo
 from tests.fixtures.gitops import (
     GitOps,
@@ -71,7 +71,7 @@ def test_a_reconcile_moves_every_counter_and_queue_depths_are_served(
     before = scrape(exporter.url)
     assert value(before, "sluice_metrics_redis_up") == 1
     assert ("sluice_lease_waits_total", frozenset()) in before
-    for service in SERVICES:
+    for service in (s.name for s in load_services()):
         assert ("sluice_queue_depth", frozenset({("service", service)})) in before
 
     gitops.register_cluster(sandbox_cluster, "default")
@@ -105,7 +105,7 @@ def test_a_reconcile_moves_every_counter_and_queue_depths_are_served(
             count
         )
         assert value(after, "sluice_reconcile_duration_seconds_sum", kind=kind) > 0
-    for service in SERVICES:
+    for service in (s.name for s in load_services()):
         assert value(after, "sluice_queue_depth", service=service) >= 0
     assert value(after, "sluice_reconcile_total", kind="GitRepository", result="failure") == 0
 

@@ -19,9 +19,10 @@ import httpx
 import pytest
 import redis
 
+from shared.plugins import load_services, working_services
 from shared.redisserver import RedisServer, free_port
-from shared.runtime import SERVICES
 from tests.helpers import eventually
+from tests.plugins import install_service, plugin_env
 
 ROOT = Path(__file__).resolve().parents[2]
 SLUICE = [sys.executable, "-c", "from shared.cli.main import main; main()"]
@@ -113,7 +114,7 @@ def start_up(tmp_path: Path) -> Iterator[Callable[..., Up]]:
         PYTHONPATH=str(ROOT),
     )
 
-    def start(*args: str) -> Up:
+    def start(*args: str, plugins: Path | None = None) -> Up:
         ports = {name: free_port() for name in ("redis", "flower", "artifact", "metrics")}
         argv = [*SLUICE, "up", "--data-dir", str(tmp_path / "data")]
         for name, port in ports.items():
@@ -123,7 +124,12 @@ def start_up(tmp_path: Path) -> Iterator[Callable[..., Up]]:
         stderr = tmp_path / f"up-{len(started)}.err"
         with stderr.open("w") as err:
             process = subprocess.Popen(
-                argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=err, text=True
+                argv,
+                cwd=ROOT,
+                env=env if plugins is None else plugin_env(plugins, env),
+                stdout=subprocess.PIPE,
+                stderr=err,
+                text=True,
             )
         up = Up(process, stderr, ports)
         threading.Thread(target=up.read_stdout, daemon=True).start()
@@ -165,11 +171,12 @@ def test_up_runs_every_service_and_stops_everything_on_sigint(
     assert flower == f"http://127.0.0.1:{up.ports['flower']}"
     assert artifacts == f"http://127.0.0.1:{up.ports['artifact']}"
 
-    # One worker per service in Flower, each named after the pid `sluice up` printed.
-    expected = {f"{s}-{rows[f'worker-{s}'][1]}@{socket.gethostname()}" for s in SERVICES}
+    # One worker per service with tasks in Flower, each named after the pid `sluice up` printed.
+    working = [s.name for s in working_services()]
+    expected = {f"{s}-{rows[f'worker-{s}'][1]}@{socket.gethostname()}" for s in working}
     eventually(lambda: expected <= set(flower_workers(flower)), timeout=30, interval=0.5)
     queues = httpx.get(f"{flower}/api/queues/length", timeout=10).json()["active_queues"]
-    assert {q["name"] for q in queues} >= set(SERVICES)
+    assert {q["name"] for q in queues} >= set(working)
 
     # Every child got the same Redis and artifact location.
     environ = Path(f"/proc/{rows['worker-source'][1]}/environ").read_bytes().split(b"\0")
@@ -242,11 +249,11 @@ def test_up_with_an_external_redis_starts_no_redis_of_its_own(
     assert not port_open(up.ports["redis"])
 
     # With a login, Flower's API wants it, even on loopback.
-    flower, notify = rows["flower"][0], rows["worker-notify"][1]
+    flower, source = rows["flower"][0], rows["worker-source"][1]
     assert httpx.get(f"{flower}/api/workers", timeout=10).status_code == 401
     login = ("admin", "s3cret")
     eventually(
-        lambda: any(w.startswith(f"notify-{notify}@") for w in flower_workers(flower, login)),
+        lambda: any(w.startswith(f"source-{source}@") for w in flower_workers(flower, login)),
         timeout=30,
         interval=0.5,
     )
@@ -254,3 +261,37 @@ def test_up_with_an_external_redis_starts_no_redis_of_its_own(
     assert up.interrupt() == 0
     assert all(gone(pid) for pid in tree)
     assert redis.Redis.from_url(redis_server.url).ping()
+
+
+IDLE_SERVICE = """\
+from shared.plugins import Service
+
+SERVICE = Service(name="idle")
+"""
+
+
+def test_up_starts_no_worker_for_a_service_without_kinds(
+    start_up: Callable[..., Up], tmp_path: Path
+) -> None:
+    plugins = install_service(
+        tmp_path / "plugins",
+        "idle",
+        value="sluice_idle_plugin:SERVICE",
+        module="sluice_idle_plugin",
+        source=IDLE_SERVICE,
+    )
+    up = start_up(plugins=plugins)
+    rows = up.wait_ready()
+    tree = process_tree(up.process.pid)
+    workers = {name for name in rows if name.startswith("worker-")}
+    assert workers == {f"worker-{s.name}" for s in working_services()}
+    assert "worker-idle" not in rows
+    # Nor for the toolkit's services that declare nothing yet.
+    for service in load_services():
+        if not service.tasks:
+            assert not [c for c in tree.values() if f" worker {service.name}" in c], service.name
+    assert not [c for c in tree.values() if " worker idle" in c]
+    # The idle service is still known: its queue is watched, work sent to it would show.
+    metrics = httpx.get(rows["metrics"][0], timeout=10).text
+    assert 'sluice_queue_depth{service="idle"} 0.0' in metrics
+    assert up.interrupt() == 0

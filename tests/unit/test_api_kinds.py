@@ -1,7 +1,8 @@
 import pytest
 
-from shared.api import Cluster, KindInfo
+from shared.api import KindInfo
 from shared.api.kinds import is_store_object, known_kinds, lookup_kind, register, resolve_kind
+from shared.plugins import reconciler_of
 
 
 @pytest.mark.parametrize(
@@ -54,7 +55,8 @@ def test_each_kind_knows_its_version_service_and_names(
 ) -> None:
     info = lookup_kind(kind)
     assert info is not None
-    assert (info.api_version, info.service, info.plural, info.has_interval) == (
+    owner = reconciler_of(kind)
+    assert (info.api_version, owner and owner.name, info.plural, info.has_interval) == (
         api_version,
         service,
         plural,
@@ -110,10 +112,9 @@ def test_a_kind_cannot_take_names_already_registered() -> None:
         plural="fleetclusters",
         singular="fleetcluster",
         short_names=("ks",),
-        service=None,
         namespaced=True,
         has_interval=False,
-        model=Cluster,
+        model_ref="shared.api.fleet:Cluster",
     )
     with pytest.raises(ValueError, match="ks"):
         register(clash)

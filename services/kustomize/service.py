@@ -1,0 +1,31 @@
+"""sluice-kustomize's declaration: what shared/ knows of it without importing it."""
+
+from __future__ import annotations
+
+from shared.plugins import KindFacts, Service, WorkerShape
+
+__all__ = ["SERVICE"]
+
+SERVICE = Service(
+    name="kustomize",
+    kinds=(
+        KindFacts(
+            kind="Kustomization",
+            command=("kustomization",),
+            aliases=("ks",),
+            revision="lastAppliedRevision",
+            fans_out=True,
+            inventory=True,
+            # A new matching Cluster, a rotated kubeconfig or a changed
+            # substitution variable re-runs the namespace's Kustomizations.
+            reruns_on=("Cluster", "Secret", "ConfigMap"),
+        ),
+    ),
+    tasks=("services.kustomize.tasks",),
+    subscriptions=("artifact-ready", "applied"),
+    commands=("build", "diff"),
+    cli="services.kustomize.cli:register",
+    # Threads: a reconcile waits on kustomize builds (subprocesses) and
+    # cluster API calls; see shared/celeryapp.py for the measurements.
+    worker=WorkerShape(pool="threads", concurrency=4),
+)

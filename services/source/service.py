@@ -1,0 +1,18 @@
+"""sluice-source's declaration: what shared/ knows of it without importing it."""
+
+from __future__ import annotations
+
+from shared.plugins import KindFacts, Service, WorkerShape
+
+__all__ = ["SERVICE"]
+
+SERVICE = Service(
+    name="source",
+    kinds=(
+        KindFacts(kind="GitRepository", command=("source", "git"), revision="artifact.revision"),
+    ),
+    tasks=("services.source.tasks",),
+    # Threads: a reconcile waits on git (a subprocess) and gzip (which drops
+    # the GIL); see shared/celeryapp.py for the measurements.
+    worker=WorkerShape(pool="threads", concurrency=2),
+)
