@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any, TextIO
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, TextIO
 
 import yaml
-from rich.console import Console
-from rich.table import Table
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["Output", "output"]
 
@@ -21,7 +23,13 @@ class Output:
         self.stream = stream or sys.stdout
         self.err = err or sys.stderr
         self.is_terminal = self.stream.isatty()
-        self.console = Console(file=self.stream, highlight=False, soft_wrap=True)
+
+    @cached_property
+    def console(self) -> Console:
+        """A rich console on the stream, made on first use: piped output never imports rich."""
+        from rich.console import Console
+
+        return Console(file=self.stream, highlight=False, soft_wrap=True)
 
     def line(self, text: str = "") -> None:
         """Print one line of plain text."""
@@ -35,6 +43,8 @@ class Output:
         """A rich table on a terminal; kubectl-style aligned columns otherwise."""
         cells = [[("" if c is None else str(c)) for c in row] for row in rows]
         if self.is_terminal:
+            from rich.table import Table
+
             table = Table(*columns, box=None, header_style="bold", pad_edge=False)
             for row in cells:
                 table.add_row(*row)
