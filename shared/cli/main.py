@@ -33,19 +33,28 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "shared.cli.events": ("events",),
     "shared.cli.sandbox": ("sandbox",),
     "shared.cli.run": ("worker", "scheduler"),
-    "shared.cli.up": ("up", "artifact-server"),
+    "shared.cli.up": ("up",),
+    "shared.cli.artifacts": ("artifact-server",),
     "shared.cli.metrics": ("metrics",),
 }
 
 
 def _new_app() -> typer.Typer:
-    return typer.Typer(
+    app = typer.Typer(
         name="sluice",
         help="sluice: a GitOps engine. Flux-compatible objects, Celery workers, many clusters.",
         no_args_is_help=True,
         add_completion=False,
         pretty_exceptions_enable=False,
     )
+    # A callback keeps `sluice` a group when only one command is loaded, so
+    # `sluice check` still parses as a subcommand rather than as the root.
+    app.callback()(_root)
+    return app
+
+
+def _root() -> None:
+    pass
 
 
 def _wanted(argv: Sequence[str]) -> str | None:

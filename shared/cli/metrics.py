@@ -7,9 +7,9 @@ import threading
 
 import typer
 
+from shared.cli.address import parse_address
 from shared.cli.context import RedisUrl, cli_settings
 from shared.cli.output import output
-from shared.cli.up import parse_address
 from shared.metricsserver import MetricsServer, serve_metrics
 
 __all__ = ["MetricsServer", "register", "serve_metrics"]

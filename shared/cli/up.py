@@ -1,4 +1,4 @@
-"""``sluice up`` (everything one machine runs, in the foreground) and ``sluice artifact-server``.
+"""``sluice up``: everything one machine runs, in the foreground.
 
 ``sluice up`` starts, in this order: a private redis-server (unless given
 --redis-url), the artifact server and the metrics exporter (threads of this
@@ -27,13 +27,14 @@ import redis
 import typer
 
 from shared.artifactserver import ArtifactServer, ArtifactServerError, serve_artifacts
+from shared.cli.address import parse_address
 from shared.cli.context import cli_settings
 from shared.cli.output import Output, output
 from shared.logs import redact
 from shared.metricsserver import MetricsServer, serve_metrics
 from shared.plugins import working_services
 from shared.redisserver import RedisServer, RedisServerError
-from shared.settings import Settings, load_settings
+from shared.settings import Settings
 from shared.supervisor import Child, Supervisor, SupervisorError
 
 __all__ = ["UpError", "flower_needs_auth", "parse_address", "register"]
@@ -45,14 +46,6 @@ class UpError(RuntimeError):
 
 def _data_home() -> Path:
     return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "sluice"
-
-
-def parse_address(text: str) -> tuple[str, int]:
-    """``host:port`` (``[v6]:port``; an empty host means all interfaces) as (host, port)."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise typer.BadParameter(f"{text!r}: expected HOST:PORT, e.g. 127.0.0.1:9090")
-    return host.removeprefix("[").removesuffix("]"), int(port)
 
 
 def flower_needs_auth(address: str) -> bool:
@@ -323,7 +316,7 @@ def _ping(url: str) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``up`` and ``artifact-server`` to the CLI."""
+    """Add ``up`` to the CLI."""
 
     @app.command()
     def up(
@@ -368,27 +361,3 @@ def register(app: typer.Typer) -> None:
             out.error(f"sluice up: {exc}")
             raise typer.Exit(1) from exc
         raise typer.Exit(code)
-
-    @app.command("artifact-server")
-    def artifact_server(
-        directory: Path | None = typer.Option(
-            None, "--dir", help="Folder to serve (default: SLUICE_ARTIFACT_DIR)."
-        ),
-        address: str = typer.Option("127.0.0.1:9090", help="HOST:PORT to listen on."),
-    ) -> None:
-        """Serve the artifact folder read-only over HTTP, as source-controller does."""
-        out = output()
-        host, port = parse_address(address)
-        root = directory or load_settings().artifact_dir
-        stop = threading.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
-        try:
-            server = serve_artifacts(root, host=host, port=port)
-        except ArtifactServerError as exc:
-            out.error(f"sluice artifact-server: {exc}")
-            raise typer.Exit(1) from exc
-        out.line(f"serving {root} at {server.url}; Ctrl-C stops")
-        out.stream.flush()
-        stop.wait()
-        server.close()
