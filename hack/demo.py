@@ -220,7 +220,7 @@ class Demo:
         )
 
     def start_sluice(self) -> None:
-        heading("starting sluice: Redis, a worker per service, scheduler, Flower, ...")
+        heading("starting sluice: Redis, a worker per service with tasks, scheduler, Flower, ...")
         argv = [SLUICE, "up", "--data-dir", str(self.work / "sluice")]
         # A free port for every server it runs (redis, flower, artifacts, ...), whatever
         # they are in this version, so the demo never clashes with a sluice already running.
