@@ -45,6 +45,9 @@ class Settings:
     requeue_dependency: float = 30.0
     # Connection timeout towards target clusters: a down cluster fails fast.
     cluster_timeout: float = 10.0
+    # Kubeconfigs naming an http:// server send their credentials in clear
+    # text: refused unless this is set (a local test cluster without TLS).
+    allow_http_clusters: bool = False
     # Redis transport: a task not acked within visibility_timeout is handed to
     # another worker, so it must exceed the longest task (task_time_limit is
     # kept below it). kombu looks for such tasks every unacked_restore_interval.
