@@ -13,7 +13,7 @@ from shared.celeryapp import create_app
 from shared.cli.context import RedisUrl, cli_settings
 from shared.events import EventBus
 from shared.logs import setup_logging
-from shared.plugins import POOLS, service_named, working_services
+from shared.plugins import POOLS, ServiceLoadError, service_named, working_services
 from shared.redisconn import connect
 from shared.runtime import scheduler_for, service_app, subscribe_services, watcher_for
 
@@ -61,6 +61,9 @@ def register(app: typer.Typer) -> None:
         except ValueError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from exc
+        except ServiceLoadError as exc:  # its tasks module is broken: say so, no traceback
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from exc
         # Several workers of one service on one host need distinct node names.
         node = f"{service}-{os.getpid()}@{socket.gethostname()}"
         celery_app.worker_main(

@@ -113,3 +113,27 @@ def test_a_service_cli_that_fails_stops_the_cli_naming_the_service(tmp_path: Pat
     assert "service 'badcli'" in result.stderr and "KeyError" in result.stderr
     # A command that does not need the broken CLI still runs.
     assert _run(tmp_path, "get", "--help").returncode == 0
+
+
+def test_a_worker_of_a_service_without_tasks_is_refused(tmp_path: Path) -> None:
+    result = _run(tmp_path, "worker", "helm")
+    assert result.returncode == 2
+    assert "service 'helm' has no tasks yet" in result.stderr
+
+
+def test_a_worker_whose_tasks_module_is_broken_exits_naming_the_service(tmp_path: Path) -> None:
+    install_service(
+        tmp_path,
+        "halfdone",
+        value="sluice_halfdone_plugin:SERVICE",
+        module="sluice_halfdone_plugin",
+        source=(
+            "from shared.plugins import Service\n"
+            "SERVICE = Service(name='halfdone', tasks=('sluice_halfdone_tasks_missing',))\n"
+        ),
+    )
+    result = _run(tmp_path, "worker", "halfdone")
+    assert result.returncode == 1
+    assert "service 'halfdone'" in result.stderr
+    assert "No module named 'sluice_halfdone_tasks_missing'" in result.stderr
+    assert "Traceback" not in result.stderr
