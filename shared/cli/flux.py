@@ -297,12 +297,13 @@ def flux_group(app: typer.Typer, verb: str, help_text: str) -> typer.Typer:
     return group
 
 
-def _subgroup(parent: typer.Typer, word: str, help_text: str) -> typer.Typer:
+def _subgroup(parent: typer.Typer, word: str) -> typer.Typer:
     """The command group ``word`` of ``parent`` (``source``), made on first use."""
     for info in parent.registered_groups:
         if info.name == word and info.typer_instance is not None:
             return info.typer_instance
-    group = typer.Typer(help=f"{help_text} ({word}).", no_args_is_help=True)
+    verb = str(parent.info.help or "").rstrip(".")
+    group = typer.Typer(help=f"{verb} (a {word}).", no_args_is_help=True)
     parent.add_typer(group, name=word)
     for alias in _GROUP_ALIASES.get(word, ()):
         parent.add_typer(group, name=alias, hidden=True)
@@ -316,7 +317,7 @@ def on_kind(group: typer.Typer, kind: str, command: Callable[..., None], help_te
         raise ValueError(f"no service declares kind {kind}: it has no command words")
     *path, last = facts.command
     for word in path:
-        group = _subgroup(group, word, help_text)
+        group = _subgroup(group, word)
     for name in (last, *facts.aliases):
         group.command(name, hidden=name != last, help=help_text)(command)
 
