@@ -254,12 +254,12 @@ def register(app: typer.Typer) -> None:
     on_kind(
         flux_group(app, "build", "Render objects locally as their reconcile would."),
         "Kustomization",
-        build,
-        "Print what a Kustomization's reconcile would apply.",
+        command=build,
+        help_text="Print what a Kustomization's reconcile would apply.",
     )
     on_kind(
         flux_group(app, "diff", "Compare a local render with the clusters (exit 1 on drift)."),
         "Kustomization",
-        diff,
-        "Show what a Kustomization would change in its clusters.",
+        command=diff,
+        help_text="Show what a Kustomization would change in its clusters.",
     )

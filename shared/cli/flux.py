@@ -310,7 +310,7 @@ def _subgroup(parent: typer.Typer, word: str) -> typer.Typer:
     return group
 
 
-def on_kind(group: typer.Typer, kind: str, command: Callable[..., None], help_text: str) -> None:
+def on_kind(group: typer.Typer, kind: str, *, command: Callable[..., None], help_text: str) -> None:
     """Add ``command`` under ``kind``'s flux words (``ks``, ``source git``) in ``group``."""
     facts = kind_facts(kind)
     if facts is None:
@@ -331,7 +331,9 @@ def _commands(
 ) -> None:
     group = flux_group(app, verb, f"{help_text}.")
     for facts in _declared_kinds():
-        on_kind(group, facts.kind, make(facts.kind), f"{help_text} (a {facts.kind}).")
+        on_kind(
+            group, facts.kind, command=make(facts.kind), help_text=f"{help_text} (a {facts.kind})."
+        )
 
 
 def register(app: typer.Typer) -> None:
@@ -399,7 +401,7 @@ def register(app: typer.Typer) -> None:
     for facts in _declared_kinds():
         if facts.inventory:
             help_text = f"Show a {facts.kind}'s inventory per cluster, nested ones included."
-            on_kind(tree_group, facts.kind, tree_of(facts.kind), help_text)
+            on_kind(tree_group, facts.kind, command=tree_of(facts.kind), help_text=help_text)
 
     @app.command(name="export")
     def export(
