@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-import yaml
 
 from services.kustomize.apply import FIELD_MANAGER, prepare_object
 from services.kustomize.build import ArtifactPathError, BuildOptions, render
@@ -40,6 +39,7 @@ from services.kustomize.inventory import (
 from services.kustomize.manifests import BuildFailed, classify, dump_object
 from services.kustomize.targets import Target, select_targets
 from services.kustomize.variables import MissingVariables, post_build_variables
+from shared import yaml
 from shared.api import Cluster, Kustomization, parse_as
 from shared.artifacts import ArtifactError, fetch_artifact
 from shared.cli.context import RedisUrl
@@ -134,7 +134,7 @@ def mask_secrets(before: dict[str, Any], after: dict[str, Any]) -> None:
 
 
 def _yaml(obj: Mapping[str, Any]) -> list[str]:
-    return yaml.safe_dump(dict(obj), sort_keys=True).splitlines()
+    return yaml.dump(dict(obj), sort_keys=True).splitlines()
 
 
 def _skipped(obj: Mapping[str, Any], live: Mapping[str, Any] | None) -> bool:

@@ -34,9 +34,10 @@ from typing import Any, cast
 from urllib.parse import quote
 
 import urllib3
-import yaml
 from kubernetes.client import ApiClient, Configuration
 from kubernetes.client.exceptions import ApiException
+
+from shared import yaml
 
 __all__ = [
     "ApiError",
@@ -381,12 +382,10 @@ def client_from_kubeconfig(
 ) -> KubeClient:
     """A client from kubeconfig YAML text, as held in a kubeConfig Secret."""
     try:
-        config = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        # The YAML error quotes the text, which holds credentials: do not chain it.
-        raise KubeconfigError(f"kubeconfig: not valid YAML{where}") from None
+        config = yaml.load(text, source="kubeconfig")
+    except yaml.DocumentError as exc:
+        # The message never quotes the text (it holds credentials); do not chain the cause.
+        raise KubeconfigError(f"kubeconfig: not valid YAML: {exc.message}") from None
     if not isinstance(config, Mapping):
         raise KubeconfigError("kubeconfig: expected a mapping with clusters, users and contexts")
     return client_from_dict(
