@@ -4,8 +4,9 @@ A document nested 10,000 levels deep used to end in a RecursionError (and a
 megabyte of ``[`` in a segmentation fault of libyaml's composer). The loader
 unit tests (tests/unit/test_yaml.py) hold the table of rules; here the real
 entry points are driven: the ``sluice apply -f`` command as a user runs it,
-and a Git build, both through a plain directory (sluice reads the files) and
-through a kustomization (sluice reads kustomize's output).
+a Git build, both through a plain directory (sluice reads the files) and
+through a kustomization (sluice reads kustomize's output), and the running
+GitOps loop, whose kustomize worker a megabyte of ``[`` used to kill.
 """
 
 from __future__ import annotations
@@ -19,7 +20,19 @@ import pytest
 from services.kustomize.build import BuildOptions, build, find_kustomize
 from services.kustomize.manifests import BuildFailed
 from shared.redisserver import RedisServer
+from shared.sandbox import ClusterInfo
 from shared.yaml import MAX_DEPTH
+from tests.fixtures.gitops import (
+    GitOps,
+    configmap_yaml,
+    kustomization_yaml,
+    namespace_yaml,
+    source_yaml,
+    unique,
+)
+from tests.helpers import eventually
+from tests.kube import configmap_data
+from tests.servers.git import BareRepo
 
 TOO_DEEP = f"nested too deeply (more than {MAX_DEPTH} levels)"
 
@@ -86,3 +99,31 @@ def test_a_git_build_refuses_kustomize_output_nested_too_deeply(
     with pytest.raises(BuildFailed) as caught:
         build(root, "./apps", options=options)
     assert f"kustomize build of 'apps': document 1: {TOO_DEEP}" in str(caught.value)
+
+
+def test_a_megabyte_of_brackets_in_git_fails_the_build_and_the_worker_lives_on(
+    gitops: GitOps, git_repo: BareRepo, sandbox_cluster: ClusterInfo
+) -> None:
+    ns, name = unique("deepyaml"), unique("ks-deepyaml")
+    good = git_repo.commit(
+        {"app/ns.yaml": namespace_yaml(ns), "app/cm.yaml": configmap_yaml("cm", ns, v="1")}
+    )
+    gitops.register_cluster(sandbox_cluster, "default")
+    gitops.apply(
+        source_yaml("app", git_repo.url, interval="2s")
+        + kustomization_yaml(name, source="app", path="./app")
+    )
+    gitops.wait_ready("Kustomization", name, revision=f"main@sha1:{good}")
+    git_repo.commit({"app/deep.yaml": "[" * 1_000_000 + "]" * 1_000_000})
+
+    def failed() -> dict[str, str] | None:
+        cond = gitops.ready("Kustomization", name)
+        return cond if cond and cond["reason"] == "BuildFailed" else None
+
+    cond = eventually(failed, timeout=60)
+    assert f"app/deep.yaml: document 1: {TOO_DEEP}" in cond["message"], cond["message"]
+    status = gitops.get("Kustomization", name)["status"]
+    assert status["lastAppliedRevision"] == f"main@sha1:{good}"
+    assert configmap_data(sandbox_cluster.kubeconfig, "cm", ns) == {"v": "1"}
+    for worker in gitops.workers.started:
+        assert worker.process.poll() is None, f"{worker.name} died:\n{worker.output()[-3000:]}"
