@@ -38,6 +38,8 @@ def alias_bomb(width: int, levels: int) -> str:
         ("1: a\ntrue: b\n~: c\n", [{"1": "a", "true": "b", "null": "c"}]),
         # Anchors, aliases and merge keys; the mapping's own key overrides a merged one.
         ("a: &x {k: v}\nb: *x\n", [{"a": {"k": "v"}, "b": {"k": "v"}}]),
+        # An anchor defined again names the newest node, as in YAML 1.2 and Kubernetes.
+        ("a: &x 1\nb: *x\nc: &x 2\nd: *x\n", [{"a": 1, "b": 1, "c": 2, "d": 2}]),
         (
             "base: &b {x: 1, y: 2}\nd:\n  <<: *b\n  x: 3\n",
             [{"base": {"x": 1, "y": 2}, "d": {"x": 3, "y": 2}}],
