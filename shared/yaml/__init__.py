@@ -29,6 +29,9 @@ The scanner and parser are libyaml's (CParser) when PyYAML has it. The
 composer is sluice's own, without recursion: libyaml's composer recurses in C
 once per level, so a megabyte of ``[`` ends the process with a segmentation
 fault before any limit could be checked, and PyYAML's Python one recurses too.
+The price: 5,000 Deployments load in 1.26 s of CPU against 0.92 s with
+libyaml's composer (and 7.0 s with PyYAML's pure-Python loader, which
+``sluice apply`` used before); kustomize building them takes far longer.
 
 Modules: ``loader`` (the loader and DocumentError), ``compose`` (node graphs
 without recursion), ``limits`` (depth and alias checks), ``construct`` (JSON
