@@ -36,7 +36,8 @@ from services.source.refs import (
 )
 from shared.git.auth import GitAuth, Remote, base_env, credentials_env, mirror_path, parse_url
 from shared.git.errors import GitOperationFailed, GitTimeout, InvalidSourceError, UnknownRef
-from shared.git.runner import GitRunner
+from shared.git.runner import DEFAULT_LIMITS, GitRunner
+from shared.toolrun import ToolLimits
 
 __all__ = ["FetchResult", "archive_commit", "export_tree", "fetch"]
 
@@ -63,10 +64,14 @@ def fetch(
     auth: GitAuth | None = None,
     last_commit: str = "",
     timeout: float = 60.0,
+    limits: ToolLimits = DEFAULT_LIMITS,
 ) -> FetchResult:
-    """Resolve `ref` on the remote and make its commit available in the local mirror."""
+    """Resolve `ref` on the remote and make its commit available in the local mirror.
+
+    Each git run is held to the memory and CPU caps of ``limits``.
+    """
     remote, auth = parse_url(url, auth or GitAuth())
-    git = GitRunner(remote, auth, deadline=time.monotonic() + timeout)
+    git = GitRunner(remote, auth, deadline=time.monotonic() + timeout, limits=limits)
     mirror = _ensure_mirror(cache_dir, remote)
     try:
         with credentials_env(remote, auth) as git.env:

@@ -2,20 +2,19 @@
 
 Every service that talks to a git remote (GitRepository fetches, image
 automation's clone, commit and push) runs git through :class:`GitRunner`: it
-counts network calls, kills git and its ssh or remote helper when the deadline
-passes, and maps git's stderr to the errors of :mod:`shared.git.errors`, with
-passwords and tokens replaced by ``***``. Credentials reach git through the
-environment that :func:`shared.git.auth.credentials_env` prepares.
+counts network calls, runs git under the memory and CPU caps of
+:mod:`shared.toolrun` (git reads whatever a remote sends), kills git and its
+ssh or remote helper when the deadline passes, and maps git's stderr to the
+errors of :mod:`shared.git.errors`, with passwords and tokens replaced by
+``***``. Credentials reach git through the environment that
+:func:`shared.git.auth.credentials_env` prepares.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import signal
-import subprocess
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from shared.git.auth import GitAuth, Remote, base_env
@@ -28,15 +27,22 @@ from shared.git.errors import (
     UnknownRef,
     UnreachableHost,
 )
+from shared.toolrun import ToolLimitExceeded, ToolLimits, run_tool
 
-__all__ = ["GitRunner", "classify_failure"]
+__all__ = ["DEFAULT_LIMITS", "GitRunner", "classify_failure"]
+
+# Settings' defaults (tool_memory_limit_mb, tool_cpu_seconds); each run's timeout
+# is what is left of the operation's deadline.
+DEFAULT_LIMITS = ToolLimits(memory_bytes=2048 << 20, cpu_seconds=300, timeout=60.0)
 
 
 class GitRunner:
     """Runs git under one deadline, counting network calls and classifying failures."""
 
-    def __init__(self, remote: Remote, auth: GitAuth, *, deadline: float) -> None:
-        self.remote, self.deadline = remote, deadline
+    def __init__(
+        self, remote: Remote, auth: GitAuth, *, deadline: float, limits: ToolLimits = DEFAULT_LIMITS
+    ) -> None:
+        self.remote, self.deadline, self.limits = remote, deadline, limits
         self.secrets = [s for s in (auth.password, auth.bearer_token, auth.basic()) if len(s) > 2]
         self.env = base_env()
         self.calls = 0
@@ -62,28 +68,23 @@ class GitRunner:
         self.run([*args, "--no-recurse-submodules", self.remote.url, *refspecs])
 
     def run(self, args: list[str], *, check: bool = True) -> bytes:
-        """Output of `git args`; a typed GitError when it fails or runs out of time."""
+        """Output of `git args`; a typed GitError when it fails, hits a cap or runs out of time."""
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
             raise GitTimeout(f"git timed out on {self.remote.display}")
-        process = subprocess.Popen(
-            ["git", *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, env=self.env, start_new_session=True,
-        )  # fmt: skip
+        limits = replace(self.limits, timeout=remaining)
         try:
-            out, err = process.communicate(timeout=remaining)
-        except subprocess.TimeoutExpired:
-            # Its own session: ssh and the remote helpers die with it.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.communicate()
-            raise GitTimeout(f"git timed out on {self.remote.display}") from None
-        if process.returncode != 0 and check:
-            text = err.decode(errors="replace")
+            done = run_tool(["git", *args], limits=limits, env=self.env)
+        except ToolLimitExceeded as exc:
+            if exc.cause == "time":
+                raise GitTimeout(f"git timed out on {self.remote.display}") from None
+            raise GitOperationFailed(f"{exc} ({self.remote.display})") from None
+        if done.returncode != 0 and check:
+            text = done.stderr.decode(errors="replace")
             for secret in self.secrets:
                 text = text.replace(secret, "***")
             raise classify_failure(re.sub(r"(://)[^/@\s]*:[^/@\s]*@", r"\1***@", text), self.remote)
-        return out
+        return done.stdout
 
 
 _NOISE = re.compile(
