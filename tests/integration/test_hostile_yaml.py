@@ -72,7 +72,7 @@ def options(tmp_path: Path) -> BuildOptions:
         pytest.skip("kustomize not found: run `make tools` to build it into the tool cache")
     work = tmp_path / "work"
     work.mkdir()
-    return BuildOptions(kustomize=kustomize, timeout=60, work_dir=work)
+    return BuildOptions(kustomize=kustomize, work_dir=work)
 
 
 def test_a_git_build_of_a_plain_directory_names_the_deep_file(
@@ -86,6 +86,23 @@ def test_a_git_build_of_a_plain_directory_names_the_deep_file(
         build(root, "./apps", options=options)
     assert "apps/deep.yaml: document 1: " + TOO_DEEP in str(caught.value)
     assert caught.value.file == "apps/deep.yaml"
+
+
+def test_a_git_build_of_a_plain_directory_refuses_an_alias_bomb_before_kustomize_runs(
+    tmp_path: Path, options: BuildOptions
+) -> None:
+    # 500 bytes that expand to 9**9 strings (kustomize alone would grow to its memory cap).
+    lines = ["apiVersion: v1", "kind: ConfigMap", "metadata: {name: bomb}", "data:"]
+    lines.append('  a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]')
+    lines += [f"  a{i}: &a{i} [{','.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    root = tmp_path / "artifact"
+    (root / "apps").mkdir(parents=True)
+    (root / "apps" / "bomb.yaml").write_text("\n".join(lines) + "\n")
+    with pytest.raises(BuildFailed) as caught:
+        build(root, "./apps", options=options)
+    assert "apps/bomb.yaml: document 1: aliases expand the document by more than" in str(
+        caught.value
+    )
 
 
 def test_a_git_build_refuses_kustomize_output_nested_too_deeply(
