@@ -37,12 +37,13 @@ def _depth(value: Any) -> int:
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, level = stack.pop()
+        if not isinstance(item, dict | list):
+            continue
+        deepest = max(deepest, level)
+        if deepest > MAX_DEPTH:
+            break
         children = item.values() if isinstance(item, dict) else item
-        if isinstance(item, dict | list):
-            deepest = max(deepest, level)
-            if deepest > MAX_DEPTH:
-                break
-            stack.extend((child, level + 1) for child in children)
+        stack.extend((child, level + 1) for child in children)
     return deepest
 
 
