@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TextIO
 
-import yaml
+from shared import yaml
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -62,10 +62,7 @@ class Output:
         if fmt == "json":
             self.line(json.dumps(value, indent=2, sort_keys=False, default=str))
         elif fmt == "yaml":
-            if isinstance(value, list):
-                self.stream.write(yaml.safe_dump_all(value, sort_keys=False))
-            else:
-                self.stream.write(yaml.safe_dump(value, sort_keys=False))
+            self.stream.write(yaml.dump_all(value) if isinstance(value, list) else yaml.dump(value))
         else:
             raise ValueError(f"unknown output format {fmt!r}: expected json or yaml")
 
