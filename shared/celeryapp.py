@@ -53,13 +53,22 @@ source       3 processes, 107 MiB 1 process, 57 MiB   1 process, 57 MiB
   prefork pool for the memory of one interpreter. A prefork child starts as
   a copy-on-write image of its parent, but reference counting dirties most
   of its pages (measured: 25-45 MiB PSS per child, idle). With 1,000
-  objects at a 1-minute interval the bench's four processes hold 219 MiB PSS
-  under threads, 375 MiB under prefork (8 processes), with commit-to-applied
-  latency unchanged (p50 0.86 s polling, 0.23 s on a webhook; 0.98 s and
-  0.23 s before).
-- ``solo`` costs the same memory as threads but runs one task at a time and
-  answers no remote control while it does (Flower's inspect calls time out
-  during a long reconcile): threads, with concurrency, instead.
+  objects at a 1-minute interval the bench's four processes hold 210-219 MiB
+  PSS under threads, 375 MiB under prefork (8 processes).
+- The price, measured and not yet explained: a task body runs 40-60% longer
+  in a pool thread than in a prefork child or under ``solo`` (the main
+  thread): ``source.reconcile`` 70-79 ms against 48-52 ms,
+  ``kustomize.reconcile`` 38-44 ms against 20-25 ms. Commit-to-applied on a
+  webhook (``make bench BENCH_ARGS="--only latency"``, 20 commits) goes from
+  p50 0.12 s to 0.17 s (p95 0.28 s and 0.27 s); polling is unchanged (p50
+  0.97 s and 0.96 s). It is not the GIL switch interval (0.5 ms changed
+  nothing) and not threads as such (subprocess, Redis and zlib work times
+  the same in a plain thread as in the main one).
+- ``solo`` costs the same memory as threads and keeps the prefork task
+  times (webhook p50 0.11 s, 5 commits), but runs one task at a time: a
+  fan-out's per-cluster applies, or every fetch behind one slow Git remote,
+  would wait in line, and the worker answers no remote control meanwhile
+  (Flower's inspect calls time out). Threads, with concurrency, instead.
 - What threads give up, and why it is safe here: Celery enforces no time
   limit in a thread pool, so the limits above hold only under prefork; every
   step of a reconcile carries its own timeout (git 60 s, kustomize build
