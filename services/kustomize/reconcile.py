@@ -3,7 +3,8 @@
 Steps follow kustomize-controller's pipeline (guards, source, dependsOn,
 artifact, build, route), except that applying is fanned out: this step
 records the *desired* build and asks for one ``kustomize.apply`` per target
-cluster, which the per-cluster tasks in ``fanout.py`` carry out in parallel.
+cluster, which the per-cluster runs (``shared.fleet.run`` with kustomize's act
+step in ``cluster.py``) carry out in parallel.
 Toolkit objects found in the build go into sluice's store, owned by this
 Kustomization; everything else goes to the clusters.
 """
@@ -20,9 +21,6 @@ from services.kustomize.build import ArtifactPathError, BuildCache, BuildOptions
 from services.kustomize.decrypt import decryption_keys
 from services.kustomize.generate import BuildSpec
 from services.kustomize.manifests import BuildFailed, classify
-from services.kustomize.state import Desired, KustomizeState
-from services.kustomize.status import update_status, write_summary
-from services.kustomize.targets import select_targets
 from services.kustomize.variables import MissingVariables, post_build_variables
 from shared.api import Cluster, InvalidObjects, Kustomization, parse_as, validate
 from shared.api.conditions import (
@@ -36,6 +34,9 @@ from shared.api.conditions import (
 )
 from shared.artifacts import ArtifactError, fetch_artifact
 from shared.events import Severity
+from shared.fleet.state import Desired, FleetState
+from shared.fleet.status import update_status, write_summary
+from shared.fleet.targets import select_targets
 from shared.keys import ObjectKey
 from shared.metrics import BUILD_CACHE, count
 from shared.tools import ToolMissingError
@@ -132,7 +133,7 @@ def _build(ctx: WorkerContext, ks: Kustomization, doc: dict[str, Any]) -> list[d
         raise Failure(BUILD_FAILED, str(err)) from err
     count(ctx.client, BUILD_CACHE, {"result": "hit" if cache_hit else "miss"})
     if not cache_hit:
-        KustomizeState(ctx.client, ctx.store.cipher).count_build()
+        FleetState(ctx.client, service="kustomize", cipher=ctx.store.cipher).count_build()
     return objects
 
 
@@ -170,7 +171,7 @@ def reconcile_kustomization(
     ctx: WorkerContext, key: ObjectKey, request_apply: RequestApply
 ) -> None:
     """Build the newest revision once and ask each target cluster to apply it."""
-    state = KustomizeState(ctx.client, ctx.store.cipher)
+    state = FleetState(ctx.client, service="kustomize", cipher=ctx.store.cipher)
     doc = ctx.store.get(key)
     if doc is None:
         _deleted(ctx, state, key, request_apply)
@@ -186,7 +187,7 @@ def reconcile_kustomization(
         _store_toolkit_objects(ctx, key, ks, list(routed.store))
         clusters = [parse_as(c, Cluster) for c in ctx.store.list("Cluster", ks.namespace)]
         try:
-            selection = select_targets(ks, clusters)
+            selection = select_targets(ks.spec, clusters)
         except ValueError as err:
             raise Failure("ReconciliationFailed", str(err), stalled=True) from err
     except Failure as failure:
@@ -222,7 +223,7 @@ def reconcile_kustomization(
 
 
 def _deleted(
-    ctx: WorkerContext, state: KustomizeState, key: ObjectKey, request_apply: RequestApply
+    ctx: WorkerContext, state: FleetState, key: ObjectKey, request_apply: RequestApply
 ) -> None:
     for owned in ctx.store.list_owned(key):
         ctx.store.delete(owned)

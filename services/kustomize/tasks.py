@@ -5,11 +5,12 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from services.kustomize.fanout import apply_to_cluster
+from services.kustomize.cluster import KUSTOMIZE
 from services.kustomize.reconcile import dep_source, reconcile_kustomization
-from services.kustomize.state import cluster_key, split_cluster_key
 from shared.celeryapp import create_app, task_name
 from shared.events import Event, event_handler
+from shared.fleet.run import run_on_cluster
+from shared.fleet.state import cluster_key, split_cluster_key
 from shared.keys import ObjectKey
 from shared.lease import request_reconcile
 from shared.metrics import timed_reconcile
@@ -63,7 +64,7 @@ def apply(self: Any, key_text: str) -> None:
     ctx = _context()
     with ctx.exclusive(app, leased, task_name=APPLY, holder=self.request.hostname) as lease:
         if lease is not None:
-            apply_to_cluster(ctx, key, cluster)
+            run_on_cluster(ctx, key, cluster, KUSTOMIZE)
 
 
 def _trigger(ctx: WorkerContext, key: ObjectKey) -> None:

@@ -1,4 +1,4 @@
-"""Sum per-cluster results into a Kustomization's own Flux conditions (pure)."""
+"""Sum per-cluster results into a fanned-out object's own Flux conditions (pure)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ __all__ = ["ClusterResult", "Summary", "summarize_clusters"]
 
 @dataclass(frozen=True)
 class ClusterResult:
-    """The outcome of the last apply of a Kustomization to one cluster."""
+    """The outcome of the last run of an object on one cluster."""
 
     cluster: str
     ready: str  # "True", "False" or "Unknown", as a condition status

@@ -1,4 +1,4 @@
-"""Writing a Kustomization's status: per-cluster results summed into Flux's conditions."""
+"""Writing a fanned-out object's status: per-cluster results summed into Flux's conditions."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-from services.kustomize.state import KustomizeState
-from services.kustomize.summary import summarize_clusters
 from shared.api.conditions import FALSE, TRUE, Outcome, summarize
+from shared.fleet.state import FleetState
+from shared.fleet.summary import summarize_clusters
 from shared.keys import ObjectKey
 from shared.store import Conflict, Store
 
@@ -40,7 +40,7 @@ def update_status(
     raise Conflict(key, f"status kept changing under {_ATTEMPTS} attempts; will retry")
 
 
-def write_summary(store: Store, state: KustomizeState, key: ObjectKey) -> dict[str, Any] | None:
+def write_summary(store: Store, state: FleetState, key: ObjectKey) -> dict[str, Any] | None:
     """Recompute Ready and ``status.clusters`` from every cluster's last result.
 
     The results are read again on every attempt, after the document: a retry after a
