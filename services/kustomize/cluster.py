@@ -10,6 +10,7 @@ is no longer a target (or a deleted Kustomization) is emptied when prune is on.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from typing import Any
 
@@ -30,12 +31,15 @@ from shared.worker import WorkerContext
 __all__ = ["KUSTOMIZE", "apply_options"]
 
 
-def apply_options(ks: Kustomization) -> ApplyOptions:
-    """How a Kustomization's objects are applied (and previewed by ``sluice diff``)."""
+def apply_options(ks: Kustomization, *, timeout: float | None = None) -> ApplyOptions:
+    """How a Kustomization's objects are applied (and previewed by ``sluice diff``).
+
+    ``timeout`` bounds the waits below spec.timeout: the time the task has left.
+    """
     return ApplyOptions(
         force=ks.spec.force,
         default_namespace=ks.spec.target_namespace or ks.namespace,
-        wait_timeout=ks.spec.timeout_seconds,
+        wait_timeout=ks.spec.timeout_seconds if timeout is None else timeout,
     )
 
 
@@ -77,7 +81,8 @@ def act(run: ClusterRun) -> Acted:
     if run.previous is None or not run.previous.inventory or run.interrupted:
         old = _adopted(run, owner)
     try:
-        changes = apply(client, objects, owner=owner, options=apply_options(ks))
+        timeout = run.time_left(ks.spec.timeout_seconds)
+        changes = apply(client, objects, owner=owner, options=apply_options(ks, timeout=timeout))
     except ApplyError as err:
         _count_objects(ctx, err.changes)
         kept = Inventory.from_refs([*old, *err.changes.inventory()])
@@ -98,14 +103,16 @@ def act(run: ClusterRun) -> Acted:
             raise ClusterFailure(PRUNE_FAILED, pruned.message(), kept)
         summary = "\n".join(filter(None, [summary, pruned.changes().summary()]))
     checks = _health_targets(ks, objects)
-    if checks:
-        try:
-            unhealthy = wait_for(client, checks, timeout=ks.spec.timeout_seconds)
-        except KubeError as err:
-            raise ClusterFailure(HEALTH_CHECK_FAILED, str(err), new) from err
-        if unhealthy:
-            raise ClusterFailure(HEALTH_CHECK_FAILED, describe(unhealthy), new)
-    return Acted(new, summary)
+    if not checks:
+        return Acted(new, summary)
+    started = time.monotonic()
+    try:
+        unhealthy = wait_for(client, checks, timeout=run.time_left(ks.spec.timeout_seconds))
+    except KubeError as err:
+        raise ClusterFailure(HEALTH_CHECK_FAILED, str(err), new) from err
+    if unhealthy:
+        raise ClusterFailure(HEALTH_CHECK_FAILED, describe(unhealthy), new)
+    return Acted(new, summary, health=f"Health check passed in {time.monotonic() - started:.0f}s")
 
 
 def release(run: ClusterRun) -> Acted:

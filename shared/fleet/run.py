@@ -12,27 +12,41 @@ The skeleton re-reads the object and its desired state (so a late or repeated ru
 acts on the newest build), connects, records the cluster's result, sums all the
 results into the object's status, counts it and emits ``applied`` or
 ``reconcile-failed``. An act step fails by raising ``ClusterFailure`` with a Flux
-reason and the inventory to keep; a connection that cannot be made fails the same way.
+reason and the inventory to keep; a connection that cannot be made fails the same way,
+and so does any other exception (reason ReconciliationFailed), the task's soft time
+limit included: a run always ends with its cluster's result recorded.
+
+A failed cluster retries alone, after an exponential backoff capped at the
+object's retryInterval (``retry``): the object is not requeued, so its healthy
+clusters are not applied again at each retry. The act step gets the time left
+before the task's soft time limit (``ClusterRun.time_left``) to bound its waits.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
+
 from shared.api import Cluster, parse_as
 from shared.api.conditions import (
     FALSE,
+    HEALTH_CHECK_FAILED,
     RECONCILIATION_FAILED,
     RECONCILIATION_SUCCEEDED,
     TRUE,
     format_time,
 )
 from shared.api.fleet import FanOutSpec
+from shared.backoff import failure_delay, reset_failures
+from shared.celeryapp import task_limits
 from shared.fleet.connect import connect_target
-from shared.fleet.state import Desired, FleetState
+from shared.fleet.state import Desired, FleetState, cluster_key
 from shared.fleet.status import write_summary
 from shared.fleet.summary import ClusterResult
 from shared.fleet.targets import Target, cluster_target, select_targets
@@ -49,8 +63,16 @@ __all__ = [
     "ClusterRun",
     "FanOut",
     "FleetService",
+    "Retry",
     "run_on_cluster",
 ]
+
+# Ask for one more run of (object, cluster) in so many seconds.
+Retry = Callable[[ObjectKey, str, float], None]
+# Kept back from the soft time limit to record the result after a bounded wait.
+_RECORD_MARGIN = 0.1
+
+log = logging.getLogger(__name__)
 
 
 class ClusterFailure(Exception):
@@ -86,6 +108,11 @@ class ClusterRun:
     objects: list[dict[str, Any]] = field(default_factory=list)
     previous: ClusterResult | None = None
     interrupted: bool = False  # the last run here died before recording its result
+    deadline: float = float("inf")  # time.monotonic() by which the act step must be done
+
+    def time_left(self, wanted: float) -> float:
+        """``wanted`` seconds (e.g. spec.timeout), bounded by the time the task has left."""
+        return max(min(wanted, self.deadline - time.monotonic()), 1.0)
 
 
 @dataclass(frozen=True)
@@ -94,6 +121,7 @@ class Acted:
 
     inventory: Inventory
     summary: str = ""
+    health: str = ""  # the passed health check's message; "" when none ran
 
 
 @dataclass(frozen=True)
@@ -197,8 +225,31 @@ def _record(ctx: WorkerContext, state: FleetState, key: ObjectKey, result: Clust
     write_summary(ctx.store, state, key)
 
 
-def run_on_cluster(ctx: WorkerContext, key: ObjectKey, cluster: str, service: FleetService) -> None:
+def _deadline(ctx: WorkerContext) -> float:
+    soft, _ = task_limits(ctx.settings)
+    return time.monotonic() + soft * (1 - _RECORD_MARGIN)
+
+
+def _act(service: FleetService, run: ClusterRun) -> Acted:
+    """The service's act step; any exception it lets out becomes a ClusterFailure."""
+    try:
+        return service.act(run)
+    except ClusterFailure:
+        raise
+    except SoftTimeLimitExceeded as err:
+        soft, _ = task_limits(run.ctx.settings)
+        message = f"the task's time limit ({soft:g}s) ran out before the cluster was done"
+        raise ClusterFailure(RECONCILIATION_FAILED, message) from err
+    except Exception as err:
+        log.exception("run of %s on cluster %s failed unexpectedly", run.key, run.cluster)
+        raise ClusterFailure(RECONCILIATION_FAILED, f"{type(err).__name__}: {err}") from err
+
+
+def run_on_cluster(
+    ctx: WorkerContext, key: ObjectKey, cluster: str, service: FleetService, *, retry: Retry
+) -> None:
     """Bring one cluster to the object's desired build, or release it; record the result."""
+    deadline = _deadline(ctx)
     state = FleetState(ctx.client, service=service.name, cipher=ctx.store.cipher)
     desired = state.desired(key)
     doc = ctx.store.get(key)
@@ -234,11 +285,13 @@ def run_on_cluster(ctx: WorkerContext, key: ObjectKey, cluster: str, service: Fl
                 objects=objects,
                 previous=previous,
                 interrupted=interrupted,
+                deadline=deadline,
             )
-            acted = service.act(run)
+            acted = _act(service, run)
         finally:
             client.close()
     except ClusterFailure as failure:
+        health_failed = failure.reason == HEALTH_CHECK_FAILED
         result = ClusterResult(
             cluster,
             FALSE,
@@ -248,11 +301,19 @@ def run_on_cluster(ctx: WorkerContext, key: ObjectKey, cluster: str, service: Fl
             last_applied_revision=previous.last_applied_revision if previous else "",
             inventory=tuple((failure.inventory or old).to_status()["entries"]),
             time=_now(),
+            healthy=FALSE if health_failed else "",
+            health_message=failure.message if health_failed else "",
         )
         _record(ctx, state, key, result)
         _failed(ctx, key, cluster, failure, desired.revision)
-        ctx.requeue_after(key, fan_out.retry_interval)
+        # This cluster alone: requeueing the object would re-apply every cluster.
+        scope = f"{service.name}-cluster"
+        delay = failure_delay(
+            ctx.client, cluster_key(key, cluster), cap=fan_out.retry_interval, scope=scope
+        )
+        retry(key, cluster, delay)
         return
+    reset_failures(ctx.client, cluster_key(key, cluster), scope=f"{service.name}-cluster")
     message = f"Applied revision: {desired.revision}"
     result = ClusterResult(
         cluster,
@@ -263,6 +324,8 @@ def run_on_cluster(ctx: WorkerContext, key: ObjectKey, cluster: str, service: Fl
         last_applied_revision=desired.revision,
         inventory=tuple(acted.inventory.to_status()["entries"]),
         time=_now(),
+        healthy=TRUE if acted.health else "",
+        health_message=acted.health,
     )
     _record(ctx, state, key, result)
     count(ctx.client, APPLIES, {"result": SUCCESS})

@@ -46,6 +46,7 @@ class Desired:
     targets: tuple[str, ...]
     generation: int
     prune: bool = False
+    health: bool = False  # health checks run (wait or healthChecks): Healthy is summed up
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -59,6 +60,7 @@ class Desired:
             tuple(data["targets"]),
             data["generation"],
             bool(data.get("prune", False)),
+            bool(data.get("health", False)),
         )
 
 

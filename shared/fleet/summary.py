@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from shared.api.conditions import (
     FALSE,
+    HEALTH_CHECK_FAILED,
+    HEALTHY,
     PROGRESSING,
     READY,
     RECONCILIATION_SUCCEEDED,
+    SUCCEEDED,
     TRUE,
     UNKNOWN,
 )
 
-__all__ = ["ClusterResult", "Summary", "summarize_clusters"]
+__all__ = ["ClusterResult", "Condition", "Summary", "summarize_clusters"]
+
+HEALTH_PASSED = "Health check passed"
 
 
 @dataclass(frozen=True)
@@ -30,20 +35,35 @@ class ClusterResult:
     last_applied_revision: str = ""
     inventory: tuple[dict[str, str], ...] = field(default=())
     time: str = ""
+    # The health check's verdict ("True"/"False"), "" when none ran on this cluster.
+    healthy: str = ""
+    health_message: str = ""
 
     def to_status(self) -> dict[str, Any]:
         """The entry in ``status.clusters[]``."""
-        return {
-            "name": self.cluster,
-            "conditions": [
+        conditions = [
+            {
+                "type": READY,
+                "status": self.ready,
+                "reason": self.reason,
+                "message": self.message,
+                "lastTransitionTime": self.time,
+            }
+        ]
+        if self.healthy:
+            reason = SUCCEEDED if self.healthy == TRUE else HEALTH_CHECK_FAILED
+            conditions.append(
                 {
-                    "type": READY,
-                    "status": self.ready,
-                    "reason": self.reason,
-                    "message": self.message,
+                    "type": HEALTHY,
+                    "status": self.healthy,
+                    "reason": reason,
+                    "message": self.health_message,
                     "lastTransitionTime": self.time,
                 }
-            ],
+            )
+        return {
+            "name": self.cluster,
+            "conditions": conditions,
             "lastAttemptedRevision": self.last_attempted_revision,
             "lastAppliedRevision": self.last_applied_revision,
             "inventory": {"entries": list(self.inventory)},
@@ -52,7 +72,9 @@ class ClusterResult:
     @classmethod
     def from_status(cls, entry: dict[str, Any]) -> ClusterResult:
         """Read back an entry of ``status.clusters[]``."""
-        cond = (entry.get("conditions") or [{}])[0]
+        conditions = entry.get("conditions") or [{}]
+        cond = conditions[0]
+        health: dict[str, Any] = next((c for c in conditions[1:] if c.get("type") == HEALTHY), {})
         return cls(
             cluster=str(entry["name"]),
             ready=str(cond.get("status", UNKNOWN)),
@@ -62,7 +84,18 @@ class ClusterResult:
             last_applied_revision=str(entry.get("lastAppliedRevision", "")),
             inventory=tuple((entry.get("inventory") or {}).get("entries") or ()),
             time=str(cond.get("lastTransitionTime", "")),
+            healthy=str(health.get("status", "")),
+            health_message=str(health.get("message", "")),
         )
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One summed-up condition."""
+
+    status: str
+    reason: str
+    message: str
 
 
 @dataclass(frozen=True)
@@ -73,12 +106,46 @@ class Summary:
     reason: str
     message: str
     last_applied_revision: str | None  # None: keep the previous value
+    healthy: Condition | None = None  # None: no health checks, no Healthy condition
+
+
+def _healthy(revision: str, targets: Sequence[str], by_name: dict[str, ClusterResult]) -> Condition:
+    """Flux's Healthy: False when a cluster's check failed, True when all passed at revision."""
+    failed = [by_name[t] for t in targets if t in by_name and by_name[t].healthy == FALSE]
+    if failed:
+        detail = "; ".join(f"{r.cluster}: {r.health_message}" for r in failed)
+        return Condition(FALSE, HEALTH_CHECK_FAILED, detail)
+    passed = [
+        t
+        for t in targets
+        if t in by_name
+        and by_name[t].healthy == TRUE
+        and by_name[t].last_applied_revision == revision
+    ]
+    if targets and len(passed) == len(targets):
+        return Condition(TRUE, SUCCEEDED, HEALTH_PASSED)
+    return Condition(UNKNOWN, PROGRESSING, f"running health checks for revision {revision}")
 
 
 def summarize_clusters(
-    revision: str, targets: Sequence[str], results: Sequence[ClusterResult]
+    revision: str,
+    targets: Sequence[str],
+    results: Sequence[ClusterResult],
+    *,
+    health: bool = False,
 ) -> Summary:
-    """Ready when every target applied ``revision``; False naming each failing cluster."""
+    """Ready when every target applied ``revision``; False naming each failing cluster.
+
+    With ``health`` (``wait`` or ``healthChecks``) the Healthy condition is summed too.
+    """
+    summary = _ready(revision, targets, results)
+    if not health:
+        return summary
+    by_name = {r.cluster: r for r in results}
+    return replace(summary, healthy=_healthy(revision, targets, by_name))
+
+
+def _ready(revision: str, targets: Sequence[str], results: Sequence[ClusterResult]) -> Summary:
     by_name = {r.cluster: r for r in results}
     failing = [by_name[t] for t in targets if t in by_name and by_name[t].ready == FALSE]
     done = [
