@@ -211,11 +211,11 @@ class _Routed:
 
 def _steps(ctx: WorkerContext, key: ObjectKey, ks: Kustomization, doc: dict[str, Any]) -> _Routed:
     state = FleetState(ctx.client, service=SERVICE, cipher=ctx.store.cipher)
+    selection = _targets(ctx, ks)  # a spec no retry can fix stalls before any fetch
     artifact = _source(ctx, ks)
     _check_dependencies(ctx, ks, artifact.revision)
     routed = classify(_build(ctx, ks, doc, artifact))
     _store_toolkit_objects(ctx, key, ks, list(routed.store))
-    selection = _targets(ctx, ks)
     cluster_objects = list(routed.clusters)
     build_key = content_key(cluster_objects)
     state.put_build(build_key, cluster_objects)
