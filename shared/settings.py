@@ -59,6 +59,10 @@ class Settings:
     # A queued request older than this may have been lost with a killed worker:
     # the next request for the same object sends again.
     pending_stale_after: float = 30.0
+    # Caps for kustomize, helm, sops and git runs on content from Git or registries
+    # (shared/toolrun.py says how they were chosen).
+    tool_memory_limit_mb: int = 2048
+    tool_cpu_seconds: int = 300
     events_max_len: int = 10_000
     scheduler_tick: float = 1.0
     interval_jitter_percent: float = 5.0
