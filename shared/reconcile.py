@@ -13,10 +13,15 @@
 Any other exception (Redis down, an OSError, a bug) is Transient with reason
 ReconciliationFailed: a reconcile never ends with a stale status or a silent
 stop until the next interval.
+
+A reconcile writes its status once, at the end, with ``update_status``: a
+read-modify-write on the newest resourceVersion, retried on a conflict.
 """
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -33,6 +38,7 @@ from shared.api.conditions import (
 from shared.backoff import failure_delay
 from shared.events import Severity
 from shared.keys import ObjectKey
+from shared.store import Conflict, Store
 from shared.worker import requested_at
 
 __all__ = [
@@ -45,7 +51,10 @@ __all__ = [
     "retry_delay",
     "severity",
     "stalled_at_generation",
+    "update_status",
 ]
+
+_ATTEMPTS = 8
 
 
 class ReconcileError(Exception):
@@ -133,3 +142,27 @@ def stalled_at_generation(doc: dict[str, Any]) -> bool:
         return False
     token = requested_at(doc)
     return token is None or token == status.get("lastHandledReconcileAt")
+
+
+def update_status(
+    store: Store, key: ObjectKey, change: Callable[[dict[str, Any], dict[str, Any]], None]
+) -> dict[str, Any] | None:
+    """Read-modify-write ``status`` with ``change(doc, status)``, retrying on a conflict.
+
+    Each write lands on the newest resourceVersion, so a concurrent writer (a
+    fan-out's per-cluster runs, a ``sluice reconcile`` annotation, a spec
+    change) is never overwritten with an older snapshot.
+    """
+    for _ in range(_ATTEMPTS):
+        doc = store.get(key)
+        if doc is None:
+            return None
+        status = copy.deepcopy(doc.get("status") or {})
+        change(doc, status)
+        try:
+            return store.update_status(
+                key, status, resource_version=doc["metadata"]["resourceVersion"]
+            )
+        except Conflict:
+            continue
+    raise Conflict(key, f"status kept changing under {_ATTEMPTS} attempts; will retry")

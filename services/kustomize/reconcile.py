@@ -42,7 +42,7 @@ from shared.artifacts import ArtifactError, fetch_artifact
 from shared.backoff import reset_failures
 from shared.dependents import DependentsIndex
 from shared.fleet.state import Desired, FleetState
-from shared.fleet.status import summarize_into, update_status
+from shared.fleet.status import summarize_into
 from shared.fleet.targets import TargetSelection, select_targets
 from shared.keys import ObjectKey
 from shared.metrics import BUILD_CACHE, count
@@ -56,6 +56,7 @@ from shared.reconcile import (
     retry_delay,
     severity,
     stalled_at_generation,
+    update_status,
 )
 from shared.tools import ToolMissingError
 from shared.worker import WorkerContext, requested_at

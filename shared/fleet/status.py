@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable
 from typing import Any
 
 from shared.api.conditions import (
@@ -18,34 +16,10 @@ from shared.api.conditions import (
 from shared.fleet.state import FleetState
 from shared.fleet.summary import summarize_clusters
 from shared.keys import ObjectKey
-from shared.store import Conflict, Store
+from shared.reconcile import update_status
+from shared.store import Store
 
 __all__ = ["summarize_into", "update_status", "write_summary"]
-
-_ATTEMPTS = 8
-
-
-def update_status(
-    store: Store, key: ObjectKey, change: Callable[[dict[str, Any], dict[str, Any]], None]
-) -> dict[str, Any] | None:
-    """Read-modify-write ``status`` with ``change(doc, status)``, retrying on a conflict.
-
-    Several tasks (the build and one per cluster) write one status; the
-    resourceVersion check makes each write land on the latest one.
-    """
-    for _ in range(_ATTEMPTS):
-        doc = store.get(key)
-        if doc is None:
-            return None
-        status = copy.deepcopy(doc.get("status") or {})
-        change(doc, status)
-        try:
-            return store.update_status(
-                key, status, resource_version=doc["metadata"]["resourceVersion"]
-            )
-        except Conflict:
-            continue
-    raise Conflict(key, f"status kept changing under {_ATTEMPTS} attempts; will retry")
 
 
 def summarize_into(
