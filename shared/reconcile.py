@@ -113,8 +113,8 @@ def record_failure(status: dict[str, Any], failure: ReconcileError, *, generatio
 def retry_delay(
     client: redis.Redis,
     key: ObjectKey,
-    failure: ReconcileError,
     *,
+    failure: ReconcileError,
     retry_interval: float,
     scope: str = "reconcile",
 ) -> float | None:

@@ -267,7 +267,9 @@ def reconcile_kustomization(
             message=failure.message,
             severity=severity(failure),
         )
-        delay = retry_delay(ctx.client, key, failure, retry_interval=ks.spec.retry_interval_seconds)
+        delay = retry_delay(
+            ctx.client, key, failure=failure, retry_interval=ks.spec.retry_interval_seconds
+        )
         if delay is not None:
             ctx.requeue_after(key, delay)
         return
@@ -297,7 +299,7 @@ def _write_status(
             return
         if routed is not None:
             status["lastAttemptedRevision"] = routed.revision
-        summarize_into(doc, status, state, key)
+        summarize_into(doc, status, state=state, key=key)
 
     update_status(ctx.store, key, change)
 

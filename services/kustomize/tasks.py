@@ -73,7 +73,7 @@ def apply(self: Any, key_text: str) -> None:
     ctx = _context()
     with ctx.exclusive(app, leased, task_name=APPLY, holder=self.request.hostname) as lease:
         if lease is not None:
-            run_on_cluster(ctx, key, cluster, KUSTOMIZE, retry=_retry_apply)
+            run_on_cluster(ctx, key, cluster=cluster, service=KUSTOMIZE, retry=_retry_apply)
 
 
 def _trigger(ctx: WorkerContext, key: ObjectKey) -> None:

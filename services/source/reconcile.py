@@ -176,7 +176,9 @@ def reconcile_git_repository(ctx: WorkerContext, key: ObjectKey) -> None:
             message=failure.message,
             severity=severity(failure),
         )
-        delay = retry_delay(ctx.client, key, failure, retry_interval=repo.spec.interval_seconds)
+        delay = retry_delay(
+            ctx.client, key, failure=failure, retry_interval=repo.spec.interval_seconds
+        )
         if delay is not None:
             ctx.requeue_after(key, delay)
         return

@@ -94,7 +94,7 @@ class FanOut:
     retry_interval: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ClusterRun:
     """What an act step is given: the object, its desired build and a connected client."""
 
@@ -201,7 +201,15 @@ def _release(
         )
         old = Inventory.from_status({"entries": list(previous.inventory)})
         try:
-            run = ClusterRun(ctx, key, cluster, client, old, doc=doc, desired=desired)
+            run = ClusterRun(
+                ctx=ctx,
+                key=key,
+                cluster=cluster,
+                client=client,
+                inventory=old,
+                doc=doc,
+                desired=desired,
+            )
             acted = service.release(run)
         finally:
             client.close()
@@ -246,7 +254,7 @@ def _act(service: FleetService, run: ClusterRun) -> Acted:
 
 
 def run_on_cluster(
-    ctx: WorkerContext, key: ObjectKey, cluster: str, service: FleetService, *, retry: Retry
+    ctx: WorkerContext, key: ObjectKey, *, cluster: str, service: FleetService, retry: Retry
 ) -> None:
     """Bring one cluster to the object's desired build, or release it; record the result."""
     deadline = _deadline(ctx)
@@ -275,11 +283,11 @@ def run_on_cluster(
             interrupted = state.interrupted(key, cluster)
             state.start_apply(key, cluster, desired.revision)
             run = ClusterRun(
-                ctx,
-                key,
-                cluster,
-                client,
-                old,
+                ctx=ctx,
+                key=key,
+                cluster=cluster,
+                client=client,
+                inventory=old,
                 doc=doc,
                 desired=desired,
                 objects=objects,

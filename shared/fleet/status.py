@@ -23,7 +23,7 @@ __all__ = ["summarize_into", "update_status", "write_summary"]
 
 
 def summarize_into(
-    doc: dict[str, Any], status: dict[str, Any], state: FleetState, key: ObjectKey
+    doc: dict[str, Any], status: dict[str, Any], *, state: FleetState, key: ObjectKey
 ) -> None:
     """Set Ready (and Healthy when checked), ``status.clusters`` and the revision on ``status``.
 
@@ -67,4 +67,6 @@ def write_summary(store: Store, state: FleetState, key: ObjectKey) -> dict[str, 
     """Recompute Ready and ``status.clusters`` from every cluster's last result."""
     if state.desired(key) is None:
         return None
-    return update_status(store, key, lambda doc, status: summarize_into(doc, status, state, key))
+    return update_status(
+        store, key, lambda doc, status: summarize_into(doc, status, state=state, key=key)
+    )

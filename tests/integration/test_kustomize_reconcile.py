@@ -209,8 +209,8 @@ def test_an_unexpected_exception_in_the_act_step_is_recorded_and_retried_with_ba
     _desire(ctx, key, [_configmap("default", "never-applied", a="1")], "default")
     service = dataclasses.replace(KUSTOMIZE, act=_raiser(error))
     requests = Requests()
-    run_on_cluster(ctx, key, "default", service, retry=requests.retry)
-    run_on_cluster(ctx, key, "default", service, retry=requests.retry)
+    run_on_cluster(ctx, key, cluster="default", service=service, retry=requests.retry)
+    run_on_cluster(ctx, key, cluster="default", service=service, retry=requests.retry)
     entry = _cluster_entry(ctx, key, "default")
     ready = entry["conditions"][0]
     assert (ready["type"], ready["status"], ready["reason"]) == (
@@ -236,7 +236,7 @@ def test_a_failing_cluster_retries_alone_and_the_healthy_one_is_left_be(
     _desire(ctx, key, [_configmap(namespace, "settings", a="1")], "good", "bad")
     requests = Requests()
     for cluster in ("good", "bad"):
-        run_on_cluster(ctx, key, cluster, KUSTOMIZE, retry=requests.retry)
+        run_on_cluster(ctx, key, cluster=cluster, service=KUSTOMIZE, retry=requests.retry)
     good = _cluster_entry(ctx, key, "good")
     assert good["conditions"][0]["status"] == "True"
     bad = _cluster_entry(ctx, key, "bad")["conditions"][0]
@@ -249,7 +249,7 @@ def test_a_failing_cluster_retries_alone_and_the_healthy_one_is_left_be(
     # which would re-apply (dry-run) the healthy cluster at every retry.
     assert [cluster for cluster, _ in requests.retries] == ["bad"]
     assert due_at(ctx.client, key) == FAR
-    run_on_cluster(ctx, key, "bad", KUSTOMIZE, retry=requests.retry)
+    run_on_cluster(ctx, key, cluster="bad", service=KUSTOMIZE, retry=requests.retry)
     assert [cluster for cluster, _ in requests.retries] == ["bad", "bad"]
     assert requests.retries[1][1] == 2 * requests.retries[0][1]
     assert _cluster_entry(ctx, key, "good") == good
@@ -264,7 +264,7 @@ def test_a_passed_health_check_sets_healthy_true(
     _cluster(ctx, "default", sandbox_cluster.kubeconfig.read_text())
     key = _kustomization(ctx, "apps", wait=True)
     _desire(ctx, key, [_configmap(namespace, "settings", a="1")], "default")
-    run_on_cluster(ctx, key, "default", KUSTOMIZE, retry=Requests().retry)
+    run_on_cluster(ctx, key, cluster="default", service=KUSTOMIZE, retry=Requests().retry)
     assert _condition(ctx, key, "Ready") == ("True", "ReconciliationSucceeded")
     assert _condition(ctx, key, "Healthy") == ("True", "Succeeded")
     doc = ctx.store.get(key)
@@ -278,7 +278,7 @@ def test_without_health_checks_there_is_no_healthy_condition(
     _cluster(ctx, "default", sandbox_cluster.kubeconfig.read_text())
     key = _kustomization(ctx, "apps")
     _desire(ctx, key, [_configmap(namespace, "settings", a="1")], "default")
-    run_on_cluster(ctx, key, "default", KUSTOMIZE, retry=Requests().retry)
+    run_on_cluster(ctx, key, cluster="default", service=KUSTOMIZE, retry=Requests().retry)
     assert _condition(ctx, key, "Ready") == ("True", "ReconciliationSucceeded")
     assert _condition(ctx, key, "Healthy") is None
 
@@ -298,7 +298,7 @@ def test_a_long_spec_timeout_is_bounded_by_the_task_limit_and_ends_recorded(
     _desire(ctx, key, [_configmap(namespace, "settings", a="1")], "default")
     requests = Requests()
     started = time.monotonic()
-    run_on_cluster(ctx, key, "default", KUSTOMIZE, retry=requests.retry)
+    run_on_cluster(ctx, key, cluster="default", service=KUSTOMIZE, retry=requests.retry)
     assert time.monotonic() - started < 30
     assert _condition(ctx, key, "Ready") == ("False", "HealthCheckFailed")
     assert _condition(ctx, key, "Healthy") == ("False", "HealthCheckFailed")
