@@ -61,7 +61,7 @@ from shared.reconcile import (
 from shared.tools import ToolMissingError
 from shared.worker import WorkerContext, requested_at
 
-__all__ = ["RequestApply", "SourceArtifact", "reconcile_kustomization", "uses"]
+__all__ = ["RequestApply", "SourceArtifact", "index_all", "reconcile_kustomization", "uses"]
 
 RequestApply = Callable[[ObjectKey, str], None]
 SERVICE = "kustomize"
@@ -132,6 +132,21 @@ def uses(ks: Kustomization) -> list[ObjectKey]:
         ObjectKey("Kustomization", d.namespace or ks.namespace, d.name) for d in ks.spec.depends_on
     ]
     return [_source_key_of(ks), *deps]
+
+
+def index_all(ctx: WorkerContext) -> None:
+    """Record every Kustomization's edges once, at worker start.
+
+    Each reconcile keeps its own edges current; this covers objects stored
+    before the index existed, which would otherwise hear no event until their
+    next interval.
+    """
+    index = DependentsIndex(ctx.client)
+    for doc in ctx.store.list("Kustomization"):
+        try:
+            index.set_uses(ObjectKey.of(doc), uses(parse_as(doc, Kustomization)))
+        except InvalidObjects:
+            continue  # its reconcile reports it
 
 
 def _build(

@@ -6,7 +6,7 @@ from functools import cache
 from typing import Any
 
 from services.kustomize.cluster import KUSTOMIZE
-from services.kustomize.reconcile import reconcile_kustomization
+from services.kustomize.reconcile import index_all, reconcile_kustomization
 from shared.celeryapp import create_app, task_name
 from shared.dependents import DependentsIndex
 from shared.events import Event, event_handler
@@ -33,6 +33,7 @@ app = create_app(SERVICE, settings)
 def _context() -> WorkerContext:
     ctx = WorkerContext.create(settings, app)
     subscribe_services(ctx.events)
+    index_all(ctx)
     return ctx
 
 

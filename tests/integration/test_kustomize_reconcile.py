@@ -26,7 +26,7 @@ import yaml
 from celery.exceptions import SoftTimeLimitExceeded
 
 from services.kustomize.cluster import KUSTOMIZE
-from services.kustomize.reconcile import content_key, reconcile_kustomization
+from services.kustomize.reconcile import content_key, index_all, reconcile_kustomization
 from shared.api.conditions import get_condition
 from shared.backoff import MIN_DELAY
 from shared.celeryapp import create_app
@@ -464,3 +464,14 @@ def test_an_unexpected_error_in_the_reconcile_ends_as_reconciliation_failed_with
     due = due_at(ctx.client, key)
     assert due is not None and before + MIN_DELAY <= due <= time.time() + MIN_DELAY
     assert requests.applies == []
+
+
+def test_kustomizations_stored_before_the_index_existed_are_indexed_at_worker_start(
+    ctx: WorkerContext,
+) -> None:
+    key = _kustomization(ctx, "apps", dependsOn=[{"name": "infra"}])
+    index = DependentsIndex(ctx.client)
+    assert index.dependents(ObjectKey("GitRepository", NS, "repo")) == []
+    index_all(ctx)
+    assert index.dependents(ObjectKey("GitRepository", NS, "repo")) == [key]
+    assert index.dependents(ObjectKey("Kustomization", NS, "infra")) == [key]
