@@ -210,7 +210,7 @@ def _release(
                 doc=doc,
                 desired=desired,
             )
-            acted = service.release(run)
+            acted = _act(service.release, run)
         finally:
             client.close()
         count(ctx.client, APPLIES, {"result": SUCCESS})
@@ -238,10 +238,10 @@ def _deadline(ctx: WorkerContext) -> float:
     return time.monotonic() + soft * (1 - _RECORD_MARGIN)
 
 
-def _act(service: FleetService, run: ClusterRun) -> Acted:
-    """The service's act step; any exception it lets out becomes a ClusterFailure."""
+def _act(step: Callable[[ClusterRun], Acted], run: ClusterRun) -> Acted:
+    """A service's step; any exception it lets out becomes a ClusterFailure."""
     try:
-        return service.act(run)
+        return step(run)
     except ClusterFailure:
         raise
     except SoftTimeLimitExceeded as err:
@@ -295,7 +295,7 @@ def run_on_cluster(
                 interrupted=interrupted,
                 deadline=deadline,
             )
-            acted = _act(service, run)
+            acted = _act(service.act, run)
         finally:
             client.close()
     except ClusterFailure as failure:
