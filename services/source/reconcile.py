@@ -20,14 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from services.source.artifact import artifact_filename, revision_commit
-from services.source.git import (
-    FetchResult,
-    GitAuth,
-    GitError,
-    InvalidSourceError,
-    archive_commit,
-    fetch,
-)
+from services.source.git import FetchResult, archive_commit, fetch
 from services.source.refs import GitRef
 from services.source.storage import Storage, StorageError
 from shared.api import GitRepository, parse_as
@@ -45,6 +38,7 @@ from shared.api.conditions import (
     summarize,
 )
 from shared.backoff import reset_failures
+from shared.git import GitAuth, GitError, InvalidSourceError
 from shared.keys import ObjectKey
 from shared.reconcile import (
     ReconcileError,

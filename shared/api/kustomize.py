@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import AfterValidator, Field
 
+from shared import yaml
 from shared.api.durations import parse_duration
 from shared.api.fleet import FanOutSpec, KubeConfigReference
 from shared.api.kinds import KUSTOMIZE_GROUP, KindInfo, register
@@ -202,7 +202,7 @@ class KustomizationSpec(FanOutSpec):
 
 
 def _patch_text(value: object) -> str:
-    return yaml.safe_dump(value, sort_keys=False)
+    return yaml.dump(value)
 
 
 class Kustomization(ApiObject):
