@@ -1,4 +1,4 @@
-"""`sluice apply` refuses CEL expressions and drift ignore rules that cannot work, naming the field."""
+"""`sluice apply` refuses CEL expressions and drift ignore rules that cannot work."""
 
 from __future__ import annotations
 
