@@ -1,20 +1,19 @@
 """Kustomization (``kustomize.toolkit.fluxcd.io``), FLUX-API §3.1, plus sluice fan-out.
 
-Fan-out: ``spec.clusters`` names Clusters (in the Kustomization's namespace)
-and ``spec.clusterSelector`` selects them by label; with neither, the
-Kustomization applies to the default cluster. The two cannot be combined, and
-neither can be combined with Flux's single-cluster ``spec.kubeConfig``.
+Fan-out (``spec.clusters``, ``spec.clusterSelector``, ``spec.kubeConfig``) is
+``fleet.FanOutSpec``, shared with every kind that applies to clusters.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator
 
 from shared.api.durations import parse_duration
+from shared.api.fleet import FanOutSpec, KubeConfigReference
 from shared.api.kinds import KUSTOMIZE_GROUP, KindInfo, register
 from shared.api.meta import (
     Annotations,
@@ -23,12 +22,10 @@ from shared.api.meta import (
     Duration,
     Interval,
     Labels,
-    LabelSelector,
     LocalObjectReference,
     Name,
     Namespace,
     NamespacedObjectKindReference,
-    SecretKeyReference,
 )
 from shared.cel import CelError, compile_bool
 from shared.driftignore import InvalidIgnoreRule, Target, parse_pointer
@@ -180,19 +177,6 @@ class Decryption(ApiModel):
     service_account_name: Name | None = None
 
 
-class KubeConfigReference(ApiModel):
-    """``spec.kubeConfig``: a remote cluster, by Secret (key ``value``) or ConfigMap."""
-
-    secret_ref: SecretKeyReference | None = None
-    config_map_ref: LocalObjectReference | None = None
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> Self:
-        if (self.secret_ref is None) == (self.config_map_ref is None):
-            raise ValueError("expected exactly one of secretRef or configMapRef")
-        return self
-
-
 class IgnoreRule(ApiModel):
     """``spec.ignore[]``: JSON pointers whose drift is ignored."""
 
@@ -220,8 +204,8 @@ class IgnoreRule(ApiModel):
         return value
 
 
-class KustomizationSpec(ApiModel):
-    """``Kustomization.spec``."""
+class KustomizationSpec(FanOutSpec):
+    """``Kustomization.spec``; the fan-out fields come from ``FanOutSpec``."""
 
     source_ref: SourceReference
     path: str = ""
@@ -247,14 +231,9 @@ class KustomizationSpec(ApiModel):
     )
     post_build: PostBuild | None = None
     decryption: Decryption | None = None
-    service_account_name: Name | None = None
     force: bool = False
     ignore: list[IgnoreRule] = Field(default_factory=list)
     suspend: bool = False
-    # The three target fields stay in this order: each check reads the ones above it.
-    kube_config: KubeConfigReference | None = None
-    clusters: list[Name] | None = None
-    cluster_selector: LabelSelector | None = None
 
     @field_validator("health_check_exprs")
     @classmethod
@@ -269,33 +248,6 @@ class KustomizationSpec(ApiModel):
                     "expected one rule per kind"
                 )
             seen[rule.group_kind] = index
-        return value
-
-    @field_validator("clusters")
-    @classmethod
-    def _clusters_are_a_set(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
-        if value is None:
-            return value
-        if info.data.get("kube_config") is not None:
-            raise ValueError("cannot be combined with spec.kubeConfig: use one of them")
-        if not value:
-            raise ValueError("must name at least one Cluster; omit it for the default cluster")
-        duplicates = sorted({name for name in value if value.count(name) > 1})
-        if duplicates:
-            raise ValueError(f"names a Cluster more than once: {', '.join(duplicates)}")
-        return value
-
-    @field_validator("cluster_selector")
-    @classmethod
-    def _selector_alone(
-        cls, value: LabelSelector | None, info: ValidationInfo
-    ) -> LabelSelector | None:
-        if value is None:
-            return value
-        if info.data.get("clusters") is not None:
-            raise ValueError("cannot be combined with spec.clusters: use one of them")
-        if info.data.get("kube_config") is not None:
-            raise ValueError("cannot be combined with spec.kubeConfig: use one of them")
         return value
 
     @property
