@@ -19,7 +19,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["DELETION_POLICIES", "OnDeletion", "on_deletion"]
+from shared.fleet.state import Desired
+
+__all__ = ["DELETION_POLICIES", "OnDeletion", "deletion_of", "on_deletion"]
 
 DELETION_POLICIES = ("MirrorPrune", "Delete", "WaitForTermination", "Orphan")
 
@@ -52,3 +54,15 @@ def on_deletion(policy: str | None, *, prune: bool, suspended: bool = False) -> 
     raise ValueError(
         f"unknown deletionPolicy {policy!r}: expected one of {', '.join(DELETION_POLICIES)}"
     )
+
+
+def deletion_of(desired: Desired | None) -> OnDeletion:
+    """What deleting a Kustomization does, as its last reconcile recorded it.
+
+    Never built (no desired state): nothing was applied, so there is nothing to keep.
+    """
+    if desired is None:
+        return OnDeletion.DELETE
+    if not desired.deletion:  # recorded before deletionPolicy was: MirrorPrune
+        return OnDeletion.DELETE if desired.prune else OnDeletion.ORPHAN
+    return OnDeletion(desired.deletion)

@@ -28,7 +28,7 @@ from shared.api.meta import (
     NamespacedObjectKindReference,
 )
 from shared.cel import CelError, compile_bool
-from shared.driftignore import InvalidIgnoreRule, Target, parse_pointer
+from shared.kube.driftignore import InvalidIgnoreRule, Target, parse_pointer
 
 __all__ = [
     "KUSTOMIZATION",

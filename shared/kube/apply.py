@@ -22,6 +22,8 @@ skipped, ``ssa: Merge`` leaves other field managers alone, and otherwise
 kubectl's leftovers are taken over so they go too.
 With ``force`` (spec or ``force: Enabled``) an object the API server will not
 change in place is recreated, if a dry-run create shows the new one is valid.
+Drift ignore rules (``spec.ignore``, ``driftignore.py``) leave their fields out
+of the comparison, and resolve them in the payload when an object is patched.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from typing import Any
 
 from shared.kube.annotations import FORCE_KEY, SSA_KEY, left_alone, metadata_value
 from shared.kube.client import KubeClient
+from shared.kube.driftignore import IgnoreRule, ignored_paths, resolve_payload, without_paths
 from shared.kube.errors import ApiError, UnknownKindError
 from shared.kube.inventory import Action, Change, ChangeSet, ObjectError, ObjectRef
 from shared.kube.order import DEFINITIONS, stages
@@ -71,6 +74,8 @@ class ApplyOptions:
     poll: float = 1.0
     # Managers whose fields sluice takes over, besides kubectl's: e.g. "kustomize-controller".
     override_managers: tuple[str, ...] = ()
+    # spec.ignore: fields whose drift is left alone (driftignore.py).
+    drift_ignore: tuple[IgnoreRule, ...] = ()
 
 
 class ApplyError(Exception):
@@ -222,8 +227,14 @@ def _plan(
         return ObjectPlan(obj, Action.CREATED, dry=dry)
     managers = options.field_manager, options.override_managers
     cleanup = ssa != "merge" and bool(cleanup_ops(live, *managers))
-    drifted = _comparable(live) != _comparable(dry)
+    ignored = ignored_paths(options.drift_ignore, dry)
+    drifted = _comparable(without_paths(live, ignored)) != _comparable(without_paths(dry, ignored))
     action = Action.CONFIGURED if drifted or cleanup else Action.UNCHANGED
+    if ignored and action == Action.CONFIGURED:
+        # Ignored fields that drifted: keep another applier's, or the value in the cluster.
+        obj = resolve_payload(
+            obj, live=live, dry_run=dry, paths=ignored, field_manager=options.field_manager
+        )
     return ObjectPlan(obj, action, live, dry, cleanup=cleanup)
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from shared.customhealth import CustomHealth, InvalidHealthChecks
+from shared.kube.customhealth import CustomHealth, InvalidHealthChecks
 
 
 @dataclass(frozen=True)

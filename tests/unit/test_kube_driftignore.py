@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from shared.api.kustomize import IgnoreRule as IgnoreRuleSpec
-from shared.driftignore import (
+from shared.kube.driftignore import (
     InvalidIgnoreRule,
     compile_rules,
     ignored_paths,
