@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.kustomize.deletion import OnDeletion, on_deletion
+from services.kustomize.deletion import OnDeletion, deletion_of, on_deletion
+from shared.fleet.state import Desired
 
 
 @pytest.mark.parametrize(
@@ -38,3 +39,24 @@ def test_only_orphan_keeps_the_objects() -> None:
 def test_an_unknown_policy_is_an_error() -> None:
     with pytest.raises(ValueError, match="unknown deletionPolicy 'Keep'"):
         on_deletion("Keep", prune=True)
+
+
+def desired(*, prune: bool, deletion: str = "") -> Desired:
+    return Desired("main@sha1:1", "k", ("default",), 1, prune=prune, deletion=deletion)
+
+
+@pytest.mark.parametrize(
+    ("recorded", "action"),
+    [
+        (None, OnDeletion.DELETE),  # never built: nothing to keep
+        (desired(prune=True), OnDeletion.DELETE),  # recorded before deletionPolicy
+        (desired(prune=False), OnDeletion.ORPHAN),
+        (desired(prune=False, deletion="Delete"), OnDeletion.DELETE),
+        (desired(prune=True, deletion="Orphan"), OnDeletion.ORPHAN),
+        (desired(prune=False, deletion="WaitForTermination"), OnDeletion.DELETE_AND_WAIT),
+    ],
+)
+def test_a_deleted_kustomization_does_what_its_last_reconcile_recorded(
+    recorded: Desired | None, action: OnDeletion
+) -> None:
+    assert deletion_of(recorded) == action
