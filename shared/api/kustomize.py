@@ -58,7 +58,8 @@ def _check_cel(text: str, variables: tuple[str, ...] | None) -> str:
     try:
         compile_bool(text, variables=variables)
     except CelError as err:
-        raise ValueError(str(err)) from err
+        names = f" (its variables: {', '.join(variables)})" if variables else ""
+        raise ValueError(f"{err}{names}") from err
     return text
 
 
