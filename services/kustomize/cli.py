@@ -31,11 +31,11 @@ from shared.cli.flux import Namespace, Session, flux_group, on_kustomization
 from shared.fleet.connect import connect_target
 from shared.fleet.targets import Target, select_targets
 from shared.keys import ObjectKey
-from shared.kube.apply import SERVER_FIELDS, ApplyError, ObjectPlan, plan
 from shared.kube.client import KubeClient
 from shared.kube.errors import KubeError
 from shared.kube.inventory import Action, Inventory, stale_objects
 from shared.kube.owner import Owner
+from shared.kube.plan import SERVER_FIELDS, ApplyError, ObjectPlan, plan
 from shared.kube.prune import prune
 from shared.secrets import LAST_APPLIED_ANNOTATION, redact
 from shared.tools import ToolMissingError

@@ -320,6 +320,10 @@ def _tarball(files: dict[str, str]) -> bytes:
     return buffer.getvalue()
 
 
+def _cm_yaml(value: str) -> str:
+    return yaml.safe_dump(_configmap("default", "cm", v=value))
+
+
 @dataclass(frozen=True)
 class _Artifact:
     revision: str
@@ -361,14 +365,8 @@ def test_a_commit_landing_during_the_build_never_records_its_revision_for_the_ol
     ctx: WorkerContext, artifact_server: tuple[str, dict[str, Callable[[], bytes]]]
 ) -> None:
     base, routes = artifact_server
-    old = _Artifact(
-        "main@sha1:" + "a" * 40,
-        _tarball({"cm.yaml": yaml.safe_dump(_configmap("default", "cm", v="old"))}),
-    )
-    new = _Artifact(
-        "main@sha1:" + "b" * 40,
-        _tarball({"cm.yaml": yaml.safe_dump(_configmap("default", "cm", v="new"))}),
-    )
+    old = _Artifact("main@sha1:" + "a" * 40, _tarball({"cm.yaml": _cm_yaml("old")}))
+    new = _Artifact("main@sha1:" + "b" * 40, _tarball({"cm.yaml": _cm_yaml("new")}))
     repo = ObjectKey("GitRepository", NS, "repo")
     ctx.store.apply(
         {
@@ -428,3 +426,41 @@ def test_the_dependents_index_follows_create_update_and_delete(ctx: WorkerContex
     ctx.store.delete(key)
     reconcile_kustomization(ctx, key, Requests().apply)
     assert index.dependents(other) == [] and index.dependents(infra) == []
+
+
+def test_an_unexpected_error_in_the_reconcile_ends_as_reconciliation_failed_with_a_backoff(
+    ctx: WorkerContext,
+    artifact_server: tuple[str, dict[str, Callable[[], bytes]]],
+    tmp_path: Path,
+) -> None:
+    base, routes = artifact_server
+    artifact = _Artifact("main@sha1:" + "c" * 40, _tarball({"cm.yaml": _cm_yaml("v")}))
+    routes["/a.tar.gz"] = lambda: artifact.body
+    ctx.store.apply(
+        {
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "GitRepository",
+            "metadata": {"name": "repo", "namespace": NS},
+            "spec": {"interval": "1m", "url": "https://example.invalid/repo.git"},
+        }
+    )
+    ctx.store.update_status(
+        ObjectKey("GitRepository", NS, "repo"), artifact.status(f"{base}/a.tar.gz")
+    )
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    # The artifact cache cannot be made under a file: an OSError no step expects.
+    broken = dataclasses.replace(
+        ctx, settings=ctx.settings.with_overrides(cache_dir=blocker / "cache")
+    )
+    key = _kustomization(ctx, "apps")
+    requests = Requests()
+    before = time.time()
+    reconcile_kustomization(broken, key, requests.apply)
+    assert _condition(ctx, key, "Ready") == ("False", "ReconciliationFailed")
+    assert _condition(ctx, key, "Reconciling") == ("True", "ProgressingWithRetry")
+    (event,) = [e for _, e in ctx.events.read() if e.object == key]
+    assert event.severity == "error" and "NotADirectoryError" in event.message
+    due = due_at(ctx.client, key)
+    assert due is not None and before + MIN_DELAY <= due <= time.time() + MIN_DELAY
+    assert requests.applies == []
