@@ -5,7 +5,8 @@ is ``shared.fleet.run``; this module is what is Kustomization-specific. With no
 recorded inventory (a first apply, Redis data lost) or one cut short (the last
 apply died before recording it), the owned objects are found by their owner
 labels (``adopt``), so what left Git meanwhile is still pruned. A cluster that
-is no longer a target (or a deleted Kustomization) is emptied when prune is on.
+is no longer a target is emptied when prune is on; a deleted Kustomization's
+objects are deleted or left as its ``deletionPolicy`` says (``deletion.py``).
 """
 
 from __future__ import annotations
@@ -14,17 +15,25 @@ import time
 from collections import Counter
 from typing import Any
 
+from services.kustomize.deletion import OnDeletion, deletion_of
 from shared.api import Kustomization, parse_as
-from shared.api.conditions import HEALTH_CHECK_FAILED, PRUNE_FAILED, RECONCILIATION_FAILED
+from shared.api.conditions import (
+    HEALTH_CHECK_FAILED,
+    INVALID_CEL_EXPRESSION,
+    PRUNE_FAILED,
+    RECONCILIATION_FAILED,
+)
 from shared.fleet.run import Acted, ClusterFailure, ClusterRun, FanOut, FleetService
 from shared.fleet.state import Desired
 from shared.kube.adopt import adopt
 from shared.kube.apply import ApplyError, ApplyOptions, apply
+from shared.kube.customhealth import CustomHealth, InvalidHealthChecks
+from shared.kube.driftignore import compile_rules
 from shared.kube.errors import KubeError
 from shared.kube.inventory import ChangeSet, Inventory, ObjectRef, stale_objects
 from shared.kube.owner import Owner
 from shared.kube.prune import prune
-from shared.kube.wait import describe, wait_for
+from shared.kube.wait import describe, wait_for, wait_gone
 from shared.metrics import OBJECTS_APPLIED, count_each
 from shared.worker import WorkerContext
 
@@ -40,6 +49,7 @@ def apply_options(ks: Kustomization, *, timeout: float | None = None) -> ApplyOp
         force=ks.spec.force,
         default_namespace=ks.spec.target_namespace or ks.namespace,
         wait_timeout=ks.spec.timeout_seconds if timeout is None else timeout,
+        drift_ignore=compile_rules(ks.spec.ignore),
     )
 
 
@@ -105,9 +115,14 @@ def act(run: ClusterRun) -> Acted:
     checks = _health_targets(ks, objects)
     if not checks:
         return Acted(new, summary)
+    try:
+        custom = CustomHealth.compile(ks.spec.health_check_exprs)
+    except InvalidHealthChecks as err:
+        raise ClusterFailure(INVALID_CEL_EXPRESSION, str(err), new) from err
     started = time.monotonic()
     try:
-        unhealthy = wait_for(client, checks, timeout=run.time_left(ks.spec.timeout_seconds))
+        timeout = run.time_left(ks.spec.timeout_seconds)
+        unhealthy = wait_for(client, checks, timeout=timeout, custom=custom)
     except KubeError as err:
         raise ClusterFailure(HEALTH_CHECK_FAILED, str(err), new) from err
     if unhealthy:
@@ -116,18 +131,38 @@ def act(run: ClusterRun) -> Acted:
 
 
 def release(run: ClusterRun) -> Acted:
-    """Prune everything this Kustomization applied to a cluster it no longer targets."""
+    """Prune what this Kustomization applied to a cluster it no longer targets, or on deletion.
+
+    On deletion with ``WaitForTermination`` the objects are also waited for, at most
+    ``spec.timeout``; a timeout is reported and the deletion goes on, as in Flux.
+    """
     owner = Owner.kustomization(run.key.name, run.key.namespace)
     result = prune(run.client, tuple(run.inventory), owner=owner)
     _count_objects(run.ctx, result.changes())
     if not result.ok:
         raise ClusterFailure(PRUNE_FAILED, result.message(), run.inventory)
+    waits = run.doc is None and deletion_of(run.desired) == OnDeletion.DELETE_AND_WAIT
+    if waits and run.desired is not None:
+        left = wait_gone(run.client, result.deleted, timeout=run.time_left(run.desired.timeout))
+        if left:
+            run.ctx.emit(
+                "reconcile-failed",
+                run.key,
+                reason=PRUNE_FAILED,
+                message="failed to wait for resources termination: "
+                + ", ".join(str(ref) for ref in left),
+                severity="error",
+                cluster=run.cluster,
+            )
     return Acted(Inventory(), result.changes().summary())
 
 
 def _releases(doc: dict[str, Any] | None, desired: Desired | None) -> bool:
-    # A deleted Kustomization is garbage-collected as it was last built (MirrorPrune).
-    return bool(doc["spec"].get("prune")) if doc else bool(desired and desired.prune)
+    # A cluster left behind is pruned as spec.prune says; a deleted Kustomization's
+    # objects as its deletionPolicy said when it was last reconciled.
+    if doc is not None:
+        return bool(doc["spec"].get("prune"))
+    return desired is not None and deletion_of(desired).deletes
 
 
 def _read(doc: dict[str, Any]) -> FanOut:

@@ -21,11 +21,13 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from services.kustomize.build import ArtifactPathError, BuildCache, BuildOptions, build_cached
 from services.kustomize.decrypt import decryption_keys
+from services.kustomize.deletion import OnDeletion, deletion_of, on_deletion
+from services.kustomize.dependencies import compile_ready_expr, not_ready_reason
 from services.kustomize.generate import BuildSpec
 from services.kustomize.manifests import BuildFailed, classify
 from services.kustomize.variables import MissingVariables, post_build_variables
@@ -34,17 +36,18 @@ from shared.api.conditions import (
     ARTIFACT_FAILED,
     BUILD_FAILED,
     DEPENDENCY_NOT_READY,
-    READY,
+    INVALID_CEL_EXPRESSION,
     RECONCILIATION_FAILED,
-    get_condition,
 )
 from shared.artifacts import ArtifactError, fetch_artifact
 from shared.backoff import reset_failures
+from shared.cel import EvaluationError, Expression, InvalidExpression
 from shared.dependents import DependentsIndex
 from shared.fleet.state import Desired, FleetState
 from shared.fleet.status import summarize_into
 from shared.fleet.targets import TargetSelection, select_targets
 from shared.keys import ObjectKey
+from shared.kube.customhealth import CustomHealth, InvalidHealthChecks
 from shared.metrics import BUILD_CACHE, count
 from shared.reconcile import (
     ReconcileError,
@@ -93,37 +96,45 @@ def _source(ctx: WorkerContext, ks: Kustomization) -> SourceArtifact:
     return SourceArtifact(str(artifact["revision"]), str(artifact["url"]), str(artifact["digest"]))
 
 
-def _check_dependencies(ctx: WorkerContext, ks: Kustomization, revision: str) -> None:
+def _ready_expr(text: str | None) -> Expression | None:
+    if text is None:
+        return None
+    try:
+        return compile_ready_expr(text)
+    except InvalidExpression as err:
+        raise Stalled(INVALID_CEL_EXPRESSION, f"dependsOn readyExpr: {err}") from err
+
+
+def _check_dependencies(
+    ctx: WorkerContext, ks: Kustomization, doc: dict[str, Any], revision: str
+) -> None:
+    wait = ctx.settings.requeue_dependency
     for dep in ks.spec.depends_on:
         key = ObjectKey("Kustomization", dep.namespace or ks.namespace, dep.name)
-        doc = ctx.store.get(key)
-        wait = ctx.settings.requeue_dependency
-        if doc is None:
+        expr = _ready_expr(dep.ready_expr)
+        dep_doc = ctx.store.get(key)
+        if dep_doc is None:
             raise Waiting(DEPENDENCY_NOT_READY, f"dependency '{key}' not found", retry_after=wait)
-        status = doc.get("status") or {}
-        ready = get_condition(status, READY)
-        current = status.get("observedGeneration") == doc["metadata"].get("generation")
-        if not (ready and ready.get("status") == "True" and current):
-            raise Waiting(
-                DEPENDENCY_NOT_READY, f"dependency '{key}' is not ready", retry_after=wait
-            )
-        same_source = _source_key(doc) == _source_key_of(ks)
-        if same_source and status.get("lastAppliedRevision") != revision:
-            raise Waiting(
-                DEPENDENCY_NOT_READY,
-                f"dependency '{key}' is not ready at revision {revision}",
-                retry_after=wait,
-            )
-
-
-def _source_key(doc: dict[str, Any]) -> ObjectKey:
-    ref = doc["spec"]["sourceRef"]
-    return ObjectKey(ref["kind"], ref.get("namespace") or doc["metadata"]["namespace"], ref["name"])
+        try:
+            reason = not_ready_reason(doc, dep_doc, revision=revision, ready_expr=expr)
+        except EvaluationError as err:
+            # As Flux: an expression that fails on these objects waits like a not-ready one.
+            reason = f"dependency '{key}': {err}"
+        if reason is not None:
+            raise Waiting(DEPENDENCY_NOT_READY, reason, retry_after=wait)
 
 
 def _source_key_of(ks: Kustomization) -> ObjectKey:
     ref = ks.spec.source_ref
     return ObjectKey(ref.kind, ref.namespace or ks.namespace, ref.name)
+
+
+def _health_rules(ks: Kustomization) -> None:
+    """Stall on healthCheckExprs that do not compile, before any work (Flux's first step)."""
+    try:
+        CustomHealth.compile(ks.spec.health_check_exprs)
+    except InvalidHealthChecks as err:
+        raise Stalled(INVALID_CEL_EXPRESSION, str(err)) from err
 
 
 def uses(ks: Kustomization) -> list[ObjectKey]:
@@ -227,9 +238,10 @@ class _Routed:
 
 def _steps(ctx: WorkerContext, key: ObjectKey, ks: Kustomization, doc: dict[str, Any]) -> _Routed:
     state = FleetState(ctx.client, service=SERVICE, cipher=ctx.store.cipher)
+    _health_rules(ks)
     selection = _targets(ctx, ks)  # a spec no retry can fix stalls before any fetch
     artifact = _source(ctx, ks)
-    _check_dependencies(ctx, ks, artifact.revision)
+    _check_dependencies(ctx, ks, doc, artifact.revision)
     routed = classify(_build(ctx, ks, doc, artifact))
     _store_toolkit_objects(ctx, key, ks, list(routed.store))
     cluster_objects = list(routed.clusters)
@@ -239,8 +251,16 @@ def _steps(ctx: WorkerContext, key: ObjectKey, ks: Kustomization, doc: dict[str,
     targets = tuple(t.name for t in selection.targets) + selection.missing
     generation = int(doc["metadata"].get("generation", 1))
     health = ks.spec.wait or bool(ks.spec.health_checks)
+    deletion = on_deletion(ks.spec.deletion_policy, prune=ks.spec.prune)
     desired = Desired(
-        artifact.revision, build_key, targets, generation, prune=ks.spec.prune, health=health
+        artifact.revision,
+        build_key,
+        targets,
+        generation,
+        prune=ks.spec.prune,
+        health=health,
+        deletion=str(deletion),
+        timeout=ks.spec.timeout_seconds,
     )
     state.set_desired(key, desired)
     # A cluster that left the targets is visited once more, to prune it.
@@ -261,7 +281,10 @@ def reconcile_kustomization(
         return
     ks = parse_as(doc, Kustomization)
     index.set_uses(key, uses(ks))
-    if ks.spec.suspend or stalled_at_generation(doc):
+    if ks.spec.suspend:
+        _suspended(state, key)
+        return
+    if stalled_at_generation(doc):
         return
     token = requested_at(doc)
     routed: _Routed | None = None
@@ -319,10 +342,20 @@ def _write_status(
     update_status(ctx.store, key, change)
 
 
+def _suspended(state: FleetState, key: ObjectKey) -> None:
+    """Record that deleting the Kustomization now leaves its objects, as Flux's finalizer does."""
+    desired = state.desired(key)
+    if desired is not None and desired.deletion != OnDeletion.ORPHAN:
+        state.set_desired(key, replace(desired, deletion=str(OnDeletion.ORPHAN)))
+
+
 def _deleted(
     ctx: WorkerContext, state: FleetState, key: ObjectKey, request_apply: RequestApply
 ) -> None:
-    for owned in ctx.store.list_owned(key):
-        ctx.store.delete(owned)
+    # The toolkit objects of its builds go or stay as its deletionPolicy says, like the
+    # cluster objects, which each cluster's run releases.
+    if deletion_of(state.desired(key)).deletes:
+        for owned in ctx.store.list_owned(key):
+            ctx.store.delete(owned)
     for cluster in state.results(key):
         request_apply(key, cluster)

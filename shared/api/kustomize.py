@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, field_validator
 
 from shared import yaml
 from shared.api.durations import parse_duration
@@ -27,6 +27,8 @@ from shared.api.meta import (
     Namespace,
     NamespacedObjectKindReference,
 )
+from shared.cel import CelError, compile_bool
+from shared.kube.driftignore import InvalidIgnoreRule, Target, parse_pointer
 
 __all__ = [
     "KUSTOMIZATION",
@@ -47,6 +49,30 @@ __all__ = [
 ]
 
 _VAR_NAME = re.compile(r"[_a-zA-Z][_a-zA-Z0-9]*")
+# dependsOn[].readyExpr sees these two objects (Flux's names).
+READY_EXPR_VARIABLES = ("self", "dep")
+
+
+def _check_cel(text: str, variables: tuple[str, ...] | None) -> str:
+    """Compile a CEL expression now, so `sluice apply` refuses one that cannot work."""
+    try:
+        compile_bool(text, variables=variables)
+    except CelError as err:
+        names = f" (its variables: {', '.join(variables)})" if variables else ""
+        raise ValueError(f"{err}{names}") from err
+    return text
+
+
+def _health_expr(text: str) -> str:
+    # Parsed only: the object's own fields are the variables, as in Flux.
+    return _check_cel(text, None)
+
+
+def _ready_expr(text: str) -> str:
+    return _check_cel(text, READY_EXPR_VARIABLES)
+
+
+HealthExpr = Annotated[str, Field(min_length=1), AfterValidator(_health_expr)]
 
 
 class SourceReference(ApiModel):
@@ -63,7 +89,7 @@ class DependencyReference(ApiModel):
 
     name: Name
     namespace: Namespace | None = None
-    ready_expr: str | None = None
+    ready_expr: Annotated[str, AfterValidator(_ready_expr)] | None = None
 
 
 class CustomHealthCheck(ApiModel):
@@ -71,9 +97,14 @@ class CustomHealthCheck(ApiModel):
 
     api_version: str = Field(min_length=1)
     kind: str | None = None
-    current: str = Field(min_length=1)
-    in_progress: str | None = None
-    failed: str | None = None
+    current: HealthExpr
+    in_progress: HealthExpr | None = None
+    failed: HealthExpr | None = None
+
+    @property
+    def group_kind(self) -> tuple[str, str | None]:
+        """(API group, kind or None for the whole group): the key a rule is found by."""
+        return self.api_version.rpartition("/")[0], self.kind or None
 
 
 class Selector(ApiModel):
@@ -153,6 +184,26 @@ class IgnoreRule(ApiModel):
     paths: list[str] = Field(min_length=1)
     target: Selector | None = None
 
+    @field_validator("paths")
+    @classmethod
+    def _pointers(cls, value: list[str]) -> list[str]:
+        for pointer in value:
+            try:
+                parse_pointer(pointer)
+            except InvalidIgnoreRule as err:
+                raise ValueError(str(err)) from err
+        return value
+
+    @field_validator("target")
+    @classmethod
+    def _target(cls, value: Selector | None) -> Selector | None:
+        if value is not None:
+            try:
+                Target.compile(value)
+            except InvalidIgnoreRule as err:
+                raise ValueError(str(err)) from err
+        return value
+
 
 class KustomizationSpec(FanOutSpec):
     """``Kustomization.spec``; the fan-out fields come from ``FanOutSpec``."""
@@ -184,6 +235,21 @@ class KustomizationSpec(FanOutSpec):
     force: bool = False
     ignore: list[IgnoreRule] = Field(default_factory=list)
     suspend: bool = False
+
+    @field_validator("health_check_exprs")
+    @classmethod
+    def _one_rule_per_kind(cls, value: list[CustomHealthCheck]) -> list[CustomHealthCheck]:
+        seen: dict[tuple[str, str | None], int] = {}
+        for index, rule in enumerate(value):
+            group, kind = rule.group_kind
+            if rule.group_kind in seen:
+                what = f"kind {kind} of group {group or 'core'}" if kind else f"group {group}"
+                raise ValueError(
+                    f"entries {seen[rule.group_kind]} and {index} are both for {what}: "
+                    "expected one rule per kind"
+                )
+            seen[rule.group_kind] = index
+        return value
 
     @property
     def interval_seconds(self) -> float:

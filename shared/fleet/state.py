@@ -47,6 +47,11 @@ class Desired:
     generation: int
     prune: bool = False
     health: bool = False  # health checks run (wait or healthChecks): Healthy is summed up
+    # What deleting the object does to what it applied (a service's own word, e.g.
+    # kustomize's Delete / WaitForTermination / Orphan; "": as prune says), and the
+    # longest a deletion may wait for its objects to be gone.
+    deletion: str = ""
+    timeout: float = 0.0
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -61,6 +66,8 @@ class Desired:
             data["generation"],
             bool(data.get("prune", False)),
             bool(data.get("health", False)),
+            str(data.get("deletion", "")),
+            float(data.get("timeout", 0.0)),
         )
 
 

@@ -15,6 +15,8 @@ the next apply cannot disagree. Toolkit annotations (§1.4): objects
 managers alone, and otherwise kubectl's leftovers will be taken over. With
 ``force`` (spec or ``force: Enabled``) an object the API server will not change
 in place is to be recreated, if a dry-run create shows the new one is valid.
+Drift ignore rules (``spec.ignore``, ``driftignore.py``) leave their fields out
+of the comparison, and resolve them in the payload of an object to be patched.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any
 
 from shared.kube.annotations import FORCE_KEY, SSA_KEY, left_alone, metadata_value
 from shared.kube.client import KubeClient
+from shared.kube.driftignore import IgnoreRule, ignored_paths, resolve_payload, without_paths
 from shared.kube.errors import ApiError, UnknownKindError
 from shared.kube.inventory import Action, ChangeSet, ObjectError, ObjectRef
 from shared.kube.order import stages
@@ -63,6 +66,8 @@ class ApplyOptions:
     poll: float = 1.0
     # Managers whose fields sluice takes over, besides kubectl's: e.g. "kustomize-controller".
     override_managers: tuple[str, ...] = ()
+    # spec.ignore: fields whose drift is left alone (driftignore.py).
+    drift_ignore: tuple[IgnoreRule, ...] = ()
 
 
 class ApplyError(Exception):
@@ -214,8 +219,14 @@ def _plan(
         return ObjectPlan(obj, Action.CREATED, dry=dry)
     managers = options.field_manager, options.override_managers
     cleanup = ssa != "merge" and bool(cleanup_ops(live, *managers))
-    drifted = _comparable(live) != _comparable(dry)
+    ignored = ignored_paths(options.drift_ignore, dry)
+    drifted = _comparable(without_paths(live, ignored)) != _comparable(without_paths(dry, ignored))
     action = Action.CONFIGURED if drifted or cleanup else Action.UNCHANGED
+    if ignored and action == Action.CONFIGURED:
+        # Ignored fields that drifted: keep another applier's, or the value in the cluster.
+        obj = resolve_payload(
+            obj, live=live, dry_run=dry, paths=ignored, field_manager=options.field_manager
+        )
     return ObjectPlan(obj, action, live, dry, cleanup=cleanup)
 
 
