@@ -67,6 +67,9 @@ class Settings:
     requeue_dependency: float = 30.0
     # Connection timeout towards target clusters: a down cluster fails fast.
     cluster_timeout: float = 10.0
+    # Kubeconfigs naming an http:// server send their credentials in clear
+    # text: refused unless this is set (a local test cluster without TLS).
+    allow_http_clusters: bool = False
     # Redis transport: a task not acked within visibility_timeout is handed to
     # another worker, so it must exceed the longest task (task_time_limit is
     # kept below it). kombu looks for such tasks every unacked_restore_interval.
@@ -78,6 +81,10 @@ class Settings:
     # A queued request older than this may have been lost with a killed worker:
     # the next request for the same object sends again.
     pending_stale_after: float = 30.0
+    # Caps for kustomize, helm, sops and git runs on content from Git or registries
+    # (shared/toolrun.py says how they were chosen).
+    tool_memory_limit_mb: int = 2048
+    tool_cpu_seconds: int = 300
     events_max_len: int = 10_000
     scheduler_tick: float = 1.0
     interval_jitter_percent: float = 5.0

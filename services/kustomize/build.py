@@ -2,7 +2,8 @@
 
 The artifact directory is shared by every build of its revision, so it is never written: the
 tree is copied (symlinks leaving the root are dropped), the overlaid kustomization is written
-into the copy, and ``kustomize build`` runs there with a load restrictor and a timeout.
+into the copy, and ``kustomize build`` runs there with a load restrictor, under the memory,
+CPU-time and wall-clock caps of ``shared.toolrun``.
 ``build_cached`` keys rendered objects by artifact digest, path, spec, variables, a hash of the
 decryption keys and kustomize version, so one revision is built once however many clusters it is
 applied to.
@@ -16,7 +17,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 import threading
 from collections.abc import Mapping
@@ -40,13 +40,14 @@ from services.kustomize.manifests import (
     parse_objects,
 )
 from services.kustomize.substitute import PostBuild, substitute_objects
+from shared.toolrun import ToolLimitExceeded, ToolLimits, run_tool
 from shared.tools import find_tool, probe_version, require_tool
 
 __all__ = [
     "ArtifactPathError",
     "BuildCache",
+    "BuildLimitExceeded",
     "BuildOptions",
-    "BuildTimeout",
     "LoadRestrictor",
     "RunCounter",
     "build",
@@ -62,14 +63,16 @@ __all__ = [
 LoadRestrictor = Literal["LoadRestrictionsRootOnly", "LoadRestrictionsNone"]
 _KEY_FORMAT = 1
 _MAX_MESSAGE = 4000
+# The reconcile passes the installation's caps and the Kustomization's timeout.
+_DEFAULT_LIMITS = ToolLimits(memory_bytes=2048 << 20, cpu_seconds=300, timeout=120.0)
 
 
 class ArtifactPathError(KustomizeError):
     """``spec.path`` is missing, not a directory, or leaves the artifact root."""
 
 
-class BuildTimeout(BuildFailed):
-    """kustomize did not finish within the build timeout."""
+class BuildLimitExceeded(BuildFailed):
+    """kustomize was stopped by its memory, CPU-time or wall-clock cap."""
 
 
 class RunCounter:
@@ -93,7 +96,7 @@ class BuildOptions:
     """How kustomize is run; ``kustomize=None`` finds the binary as ``sluice check`` does."""
 
     kustomize: Path | None = None
-    timeout: float = 120.0
+    limits: ToolLimits = _DEFAULT_LIMITS
     load_restrictor: LoadRestrictor = "LoadRestrictionsRootOnly"
     # Off by default: a remote base changes without the artifact digest changing,
     # which a content-keyed cache cannot see.
@@ -197,25 +200,15 @@ def _run_kustomize(
     command = [str(binary), "build", str(workdir), "--load-restrictor", options.load_restrictor]
     kustomize_runs.increment()
     try:
-        done = subprocess.run(
-            command,
-            capture_output=True,
-            encoding="utf-8",
-            errors="replace",
-            timeout=options.timeout,
-            cwd=tree,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        message = f"kustomize build of {path!r} timed out after {options.timeout:g}s"
-        raise BuildTimeout(message) from exc
+        done = run_tool(command, limits=options.limits, env=env, cwd=tree)
+    except ToolLimitExceeded as exc:
+        raise BuildLimitExceeded(f"kustomize build of {path!r} failed: {exc}") from None
     except OSError as exc:
         raise BuildFailed(f"cannot run kustomize ({binary}): {exc.strerror}") from exc
     if done.returncode != 0:
-        raise _explain(done.stderr, tree=tree, workdir=workdir, path=path)
-    return done.stdout
+        stderr = done.stderr.decode("utf-8", errors="replace")
+        raise _explain(stderr, tree=tree, workdir=workdir, path=path)
+    return done.stdout.decode("utf-8", errors="replace")
 
 
 def build(

@@ -11,32 +11,18 @@ from __future__ import annotations
 
 import copy
 import difflib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import typer
 import yaml
 
-from services.kustomize.apply import FIELD_MANAGER, prepare_object
 from services.kustomize.build import ArtifactPathError, BuildOptions, render
-from services.kustomize.client import (
-    ApiError,
-    KubeClient,
-    KubeError,
-    UnknownKindError,
-)
 from services.kustomize.connect import connect_target
 from services.kustomize.decrypt import decryption_keys
+from services.kustomize.fanout import apply_options
 from services.kustomize.generate import BuildSpec
-from services.kustomize.inventory import (
-    PRUNE_KEY,
-    RECONCILE_KEY,
-    SSA_KEY,
-    ObjectRef,
-    Owner,
-    metadata_value,
-)
 from services.kustomize.manifests import BuildFailed, classify, dump_object
 from services.kustomize.targets import Target, select_targets
 from services.kustomize.variables import MissingVariables, post_build_variables
@@ -45,14 +31,19 @@ from shared.artifacts import ArtifactError, fetch_artifact
 from shared.cli.context import RedisUrl
 from shared.cli.flux import Namespace, Session, flux_group, on_kustomization
 from shared.keys import ObjectKey
+from shared.kube.apply import SERVER_FIELDS, ApplyError, ObjectPlan, plan
+from shared.kube.client import KubeClient
+from shared.kube.errors import KubeError
+from shared.kube.inventory import Action, Inventory, stale_objects
+from shared.kube.owner import Owner
+from shared.kube.prune import prune
 from shared.secrets import LAST_APPLIED_ANNOTATION, redact
 from shared.tools import ToolMissingError
 
 __all__ = ["comparable", "mask_secrets", "register", "render_kustomization"]
 
-# What apply strips before sending (apply._prepare), and what diff ignores on top.
-_SERVER_FIELDS = ("resourceVersion", "uid", "generation", "managedFields", "selfLink")
-_NOISE = frozenset({*_SERVER_FIELDS, "creationTimestamp"})
+# What apply strips before sending, and what diff ignores on top.
+_NOISE = frozenset({*SERVER_FIELDS, "creationTimestamp"})
 _MASK = "***"
 
 
@@ -99,7 +90,7 @@ def render_kustomization(
         MissingVariables,
     ) as exc:
         raise session.fail(str(exc)) from exc
-    owner = Owner(ks.name, ks.namespace)
+    owner = Owner.kustomization(ks.name, ks.namespace)
     for obj in objects:
         meta = obj.setdefault("metadata", {})
         meta["labels"] = {**(meta.get("labels") or {}), **owner.labels}
@@ -137,66 +128,22 @@ def _yaml(obj: Mapping[str, Any]) -> list[str]:
     return yaml.safe_dump(dict(obj), sort_keys=True).splitlines()
 
 
-def _skipped(obj: Mapping[str, Any], live: Mapping[str, Any] | None) -> bool:
-    """Objects apply leaves alone (§1.4): reconcile disabled, ssa Ignore or IfNotPresent."""
-    ssa = metadata_value(obj, SSA_KEY)
-    return (
-        "disabled" in (metadata_value(obj, RECONCILE_KEY), metadata_value(live, RECONCILE_KEY))
-        or "ignore" in (ssa, metadata_value(live, SSA_KEY))
-        or (ssa == "ifnotpresent" and live is not None)
-    )
-
-
-def _diff_object(
-    client: KubeClient, obj: dict[str, Any], *, default_ns: str, new_kinds: set[str]
-) -> list[str]:
-    """Flux-style lines for one object: nothing when in sync."""
-    try:
-        info = client.resource(str(obj["apiVersion"]), str(obj["kind"]))
-    except UnknownKindError:
-        if obj["kind"] in new_kinds:  # served once this revision's CRD is applied
-            return [f"► {ObjectRef.from_object(obj)} created"]
-        raise
-    meta = obj["metadata"]
-    if not info.namespaced:
-        meta.pop("namespace", None)
-    elif not meta.get("namespace"):
-        meta["namespace"] = default_ns
-    ref = ObjectRef.from_object(obj)
-    live = client.get(obj)
-    if _skipped(obj, live):
-        return []
-    try:
-        dry = client.apply(obj, field_manager=FIELD_MANAGER, dry_run=True)
-    except ApiError as exc:
-        # A namespace made by this same revision does not exist yet.
-        if live is None and exc.status == 404:
-            return [f"► {ref} created"]
-        raise KubeError(f"{ref}: {exc}") from exc
-    if live is None:
+def _diff_object(planned: ObjectPlan) -> list[str]:
+    """Flux-style lines for one object's plan: nothing when apply would leave it as it is."""
+    ref = planned.ref
+    if planned.action == Action.CREATED:
         return [f"► {ref} created"]
-    before, after = comparable(live), comparable(dry)
-    if before == after:
+    if planned.action != Action.CONFIGURED or planned.live is None:
         return []
+    before, after = comparable(planned.live), comparable(planned.dry or planned.obj)
+    if before == after:
+        # Only kubectl's leftovers (last-applied, its managedFields) would go.
+        return [f"► {ref} drifted: fields of kubectl would be taken over"]
     mask_secrets(before, after)
     lines = difflib.unified_diff(
         _yaml(before), _yaml(after), f"{ref} (live)", f"{ref} (after apply)", lineterm=""
     )
     return [f"► {ref} drifted", *lines]
-
-
-def _deleted(client: KubeClient, entries: list[dict[str, str]], owner: Owner) -> Iterator[str]:
-    """Inventory entries that prune would delete (§3.7): still there, owned and not kept."""
-    for entry in entries:
-        ref = ObjectRef.from_id(entry["id"], entry.get("v", ""))
-        meta = {"name": ref.name, **({"namespace": ref.namespace} if ref.namespace else {})}
-        try:
-            live = client.get({"apiVersion": ref.api_version, "kind": ref.kind, "metadata": meta})
-        except UnknownKindError:
-            continue  # its CRD is gone, and the object with it
-        kept = metadata_value(live, PRUNE_KEY) == "disabled" or _skipped(live or {}, None)
-        if live and owner.owns(live) and not kept:
-            yield f"► {ref} deleted"
 
 
 def _client(session: Session, ks: Kustomization, target: Target) -> KubeClient:
@@ -206,41 +153,41 @@ def _client(session: Session, ks: Kustomization, target: Target) -> KubeClient:
         target,
         service_account=ks.spec.service_account_name,
         timeout=session.settings.cluster_timeout,
+        allow_http=session.settings.allow_http_clusters,
     )
 
 
-def _inventory(doc: dict[str, Any], cluster: str) -> list[dict[str, str]]:
+def _inventory(doc: dict[str, Any], cluster: str) -> Inventory:
     status = doc.get("status") or {}
     for entry in status.get("clusters") or []:
         if entry.get("name") == cluster:
-            return list((entry.get("inventory") or {}).get("entries") or [])
-    return []
+            return Inventory.from_status(entry.get("inventory"))
+    return Inventory()
 
 
 def diff_cluster(
     session: Session, doc: dict[str, Any], target: Target, objects: list[dict[str, Any]]
 ) -> list[str]:
-    """What applying ``objects`` to one cluster would change, as flux diff prints it."""
+    """What applying ``objects`` to one cluster would change, as flux diff prints it.
+
+    The verdicts are the reconcile's own: ``plan`` and a dry-run ``prune``.
+    """
     ks = parse_as(doc, Kustomization)
-    owner = Owner(ks.name, ks.namespace)
-    default_ns = ks.spec.target_namespace or ks.namespace
+    owner = Owner.kustomization(ks.name, ks.namespace)
     client = _client(session, ks, target)
     try:
-        lines: list[str] = []
-        rendered = set()
-        desired = classify(objects).clusters
-        new_kinds = {
-            str(((o.get("spec") or {}).get("names") or {}).get("kind"))
-            for o in desired
-            if o["kind"] == "CustomResourceDefinition"
-        }
-        for raw in desired:
-            obj = prepare_object(raw, owner)
-            lines += _diff_object(client, obj, default_ns=default_ns, new_kinds=new_kinds)
-            rendered.add(ObjectRef.from_object(obj).id)
+        try:
+            planned = plan(
+                client, classify(objects).clusters, owner=owner, options=apply_options(ks)
+            )
+        except ApplyError as exc:
+            raise KubeError(str(exc)) from exc
+        lines = [line for p in planned.objects for line in _diff_object(p)]
         if ks.spec.prune:
-            stale = [e for e in _inventory(doc, target.name) if e["id"] not in rendered]
-            lines += _deleted(client, stale, owner)
+            new = Inventory.from_refs(p.ref for p in planned.objects)
+            stale = stale_objects(_inventory(doc, target.name), new)
+            pruned = prune(client, stale, owner=owner, dry_run=True)
+            lines += [f"► {ref} deleted" for ref in pruned.deleted]
         return lines
     finally:
         client.close()

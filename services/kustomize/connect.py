@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import base64
 
-from services.kustomize.client import (
-    KubeClient,
-    KubeconfigError,
-    ServiceAccount,
-    client_from_kubeconfig,
-)
 from services.kustomize.targets import Target
 from shared.keys import ObjectKey
+from shared.kube.client import KubeClient
+from shared.kube.errors import KubeconfigError
+from shared.kube.kubeconfig import ServiceAccount, client_from_kubeconfig
 from shared.store import Store
 
 __all__ = ["connect_target"]
@@ -27,6 +24,7 @@ def connect_target(
     *,
     service_account: str | None,
     timeout: float,
+    allow_http: bool = False,
 ) -> KubeClient:
     """A client for ``target``, impersonating ``service_account`` of ``namespace`` when given."""
     where = f"kubeconfig Secret '{namespace}/{target.secret_name}'"
@@ -38,5 +36,8 @@ def connect_target(
         raise KubeconfigError(f"{where} has no key '{target.secret_key}'")
     impersonate = ServiceAccount(namespace, service_account) if service_account else None
     return client_from_kubeconfig(
-        base64.b64decode(value).decode(), impersonate=impersonate, timeout=timeout
+        base64.b64decode(value).decode(),
+        impersonate=impersonate,
+        allow_http=allow_http,
+        timeout=timeout,
     )

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +21,9 @@ from typing import Any
 from services.kustomize.manifests import BuildFailed, dump_object, load_documents, object_ref
 from shared.api import Kustomization
 from shared.keys import ObjectKey
+from shared.settings import load_settings
 from shared.store import Store
+from shared.toolrun import ToolLimitExceeded, ToolLimits, run_tool
 from shared.tools import ToolMissingError, require_tool
 
 __all__ = [
@@ -124,7 +125,7 @@ def run_sops(
     what: str,
     input_type: str = "yaml",
     output_type: str = "yaml",
-    timeout: float = _TIMEOUT,
+    limits: ToolLimits | None = None,
 ) -> bytes:
     """``data`` decrypted by sops; DecryptionFailed names ``what`` and a sanitized reason."""
     if not decryption.identities:
@@ -137,19 +138,18 @@ def run_sops(
     except ToolMissingError as exc:
         raise DecryptionFailed(f"cannot decrypt {what}: {exc}") from None
     command = [str(sops), "--decrypt", "--input-type", input_type, "--output-type", output_type]
+    limits = limits or ToolLimits.from_settings(load_settings(), timeout=_TIMEOUT)
     with tempfile.TemporaryDirectory(prefix="sluice-sops-") as home:
         try:
-            done = subprocess.run(
+            done = run_tool(
                 [*command, "/dev/stdin"],
+                limits=limits,
                 input=data,
-                capture_output=True,
-                timeout=timeout,
-                cwd=home,
+                cwd=Path(home),
                 env=_sops_env(Path(home), decryption),
-                check=False,
             )
-        except subprocess.TimeoutExpired:
-            raise DecryptionFailed(f"decrypting {what} timed out after {timeout:g}s") from None
+        except ToolLimitExceeded as exc:
+            raise DecryptionFailed(f"cannot decrypt {what}: {exc}") from None
         except OSError as exc:
             raise DecryptionFailed(f"cannot run sops ({sops}): {exc.strerror}") from None
     if done.returncode != 0:

@@ -15,20 +15,11 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from services.kustomize.adopt import adopt
-from services.kustomize.apply import ApplyError, ApplyOptions, apply
-from services.kustomize.client import (
-    KubeClient,
-    KubeError,
-)
 from services.kustomize.connect import connect_target
-from services.kustomize.inventory import ChangeSet, Inventory, ObjectRef, Owner, stale_objects
-from services.kustomize.prune import prune
 from services.kustomize.state import KustomizeState
 from services.kustomize.status import write_summary
 from services.kustomize.summary import ClusterResult
 from services.kustomize.targets import Target, cluster_target, select_targets
-from services.kustomize.wait import describe, wait_for
 from shared.api import Cluster, Kustomization, parse_as
 from shared.api.conditions import (
     FALSE,
@@ -40,10 +31,18 @@ from shared.api.conditions import (
     format_time,
 )
 from shared.keys import ObjectKey
+from shared.kube.adopt import adopt
+from shared.kube.apply import ApplyError, ApplyOptions, apply
+from shared.kube.client import KubeClient
+from shared.kube.errors import KubeError
+from shared.kube.inventory import ChangeSet, Inventory, ObjectRef, stale_objects
+from shared.kube.owner import Owner
+from shared.kube.prune import prune
+from shared.kube.wait import describe, wait_for
 from shared.metrics import APPLIES, FAILURE, OBJECTS_APPLIED, SUCCESS, count, count_each
 from shared.worker import WorkerContext
 
-__all__ = ["apply_to_cluster"]
+__all__ = ["apply_options", "apply_to_cluster"]
 
 
 class _ClusterFailure(Exception):
@@ -77,6 +76,7 @@ def _client_for(
             target,
             service_account=service_account,
             timeout=ctx.settings.cluster_timeout,
+            allow_http=ctx.settings.allow_http_clusters,
         )
     except KubeError as err:
         raise _ClusterFailure(RECONCILIATION_FAILED, str(err)) from err
@@ -101,6 +101,15 @@ def _health_targets(ks: Kustomization, objects: list[dict[str, Any]]) -> list[An
     ]
 
 
+def apply_options(ks: Kustomization) -> ApplyOptions:
+    """How a Kustomization's objects are applied (and previewed by ``sluice diff``)."""
+    return ApplyOptions(
+        force=ks.spec.force,
+        default_namespace=ks.spec.target_namespace or ks.namespace,
+        wait_timeout=ks.spec.timeout_seconds,
+    )
+
+
 def _apply(
     ctx: WorkerContext,
     ks: Kustomization,
@@ -109,14 +118,9 @@ def _apply(
     old: Inventory,
 ) -> tuple[Inventory, str]:
     """Apply, prune and wait; (new inventory, change summary) or _ClusterFailure."""
-    owner = Owner(ks.name, ks.namespace)
-    options = ApplyOptions(
-        force=ks.spec.force,
-        default_namespace=ks.spec.target_namespace or ks.namespace,
-        wait_timeout=ks.spec.timeout_seconds,
-    )
+    owner = Owner.kustomization(ks.name, ks.namespace)
     try:
-        changes = apply(client, objects, owner=owner, options=options)
+        changes = apply(client, objects, owner=owner, options=apply_options(ks))
     except ApplyError as err:
         _count_objects(ctx, err.changes)
         kept = Inventory.from_refs([*old, *err.changes.inventory()])
@@ -154,7 +158,7 @@ def _adopted(
 ) -> Inventory:
     """``old`` plus what the cluster's owner labels show: no inventory, or one cut short."""
     try:
-        found = adopt(client, Owner(ks.name, ks.namespace), objects)
+        found = adopt(client, Owner.kustomization(ks.name, ks.namespace), objects)
     except KubeError as err:
         raise _ClusterFailure(RECONCILIATION_FAILED, str(err), old) from err
     return Inventory.from_refs([*old, *found])
@@ -180,7 +184,7 @@ def _empty_cluster(
         client = _client_for(ctx, key.namespace, target, account)
         try:
             old = Inventory.from_status({"entries": list(previous.inventory)})
-            result = prune(client, tuple(old), owner=Owner(key.name, key.namespace))
+            result = prune(client, tuple(old), owner=Owner.kustomization(key.name, key.namespace))
         finally:
             client.close()
         _count_objects(ctx, result.changes())

@@ -6,7 +6,7 @@ build module parses YAML through this one:
     KustomizeError
     ├── ArtifactPathError      spec.path is missing, not a directory, or escapes the root (build.py)
     └── BuildFailed            generation, kustomize, or an object it produced is invalid
-        ├── BuildTimeout       kustomize did not finish within the build timeout (build.py)
+        ├── BuildLimitExceeded kustomize hit its memory, CPU-time or time cap (build.py)
         ├── DecryptionFailed   a SOPS-encrypted object or file cannot be decrypted (decrypt.py)
         └── SubstitutionError  postBuild variables are invalid or not set (substitute.py)
 """

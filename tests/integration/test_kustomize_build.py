@@ -13,8 +13,8 @@ import pytest
 from services.kustomize.build import (
     ArtifactPathError,
     BuildCache,
+    BuildLimitExceeded,
     BuildOptions,
-    BuildTimeout,
     build,
     build_cached,
     build_key,
@@ -27,6 +27,7 @@ from services.kustomize.generate import BuildSpec, Image, Patch, PatchSelector
 from services.kustomize.manifests import BuildFailed, classify
 from services.kustomize.substitute import PostBuild, SubstitutionError
 from shared.secrets import SecretCipher
+from shared.toolrun import ToolLimits
 from shared.tools import ToolMissingError
 
 CONFIGMAP = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  v: '{value}'\n"
@@ -63,7 +64,7 @@ def kustomize() -> Path:
 def options(kustomize: Path, tmp_path: Path) -> BuildOptions:
     work = tmp_path / "work"
     work.mkdir()
-    return BuildOptions(kustomize=kustomize, timeout=60, work_dir=work)
+    return BuildOptions(kustomize=kustomize, work_dir=work)
 
 
 def write(path: Path, text: str) -> Path:
@@ -249,8 +250,27 @@ def test_an_empty_dir_builds_nothing_without_running_kustomize(
 
 def test_a_build_over_its_timeout_fails(tmp_path: Path, kustomize: Path) -> None:
     write(tmp_path / "cm.yaml", CONFIGMAP.format(name="a", value="1"))
-    with pytest.raises(BuildTimeout, match=r"timed out after"):
-        build(tmp_path, options=BuildOptions(kustomize=kustomize, timeout=1e-4))
+    limits = ToolLimits(memory_bytes=1 << 30, cpu_seconds=60, timeout=1e-4)
+    with pytest.raises(BuildLimitExceeded, match=r"exceeded its time limit"):
+        build(tmp_path, options=BuildOptions(kustomize=kustomize, limits=limits))
+
+
+def test_an_alias_bomb_is_stopped_at_the_memory_cap(tmp_path: Path, kustomize: Path) -> None:
+    # 500 bytes of YAML that expand to 9**9 strings: kustomize grows without bound.
+    lines = ["apiVersion: v1", "kind: ConfigMap", "metadata: {name: bomb}", "data:"]
+    lines.append('  a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]')
+    lines += [f"  a{i}: &a{i} [{','.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    write(tmp_path / "cm.yaml", "\n".join(lines) + "\n")
+    limits = ToolLimits(memory_bytes=256 << 20, cpu_seconds=120, timeout=120)
+    with pytest.raises(BuildLimitExceeded, match=r"exceeded its memory cap \(256 MiB\)"):
+        build(tmp_path, options=BuildOptions(kustomize=kustomize, limits=limits))
+
+
+def test_an_honest_large_build_passes_the_default_caps(tmp_path: Path, kustomize: Path) -> None:
+    text = "".join("---\n" + CONFIGMAP.format(name=f"cm-{i}", value="v" * 200) for i in range(2000))
+    write(tmp_path / "cms.yaml", text)
+    objects = build(tmp_path, options=BuildOptions(kustomize=kustomize))
+    assert len(objects) == 2000
 
 
 def test_a_missing_kustomize_says_how_to_get_it(

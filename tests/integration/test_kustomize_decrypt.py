@@ -53,7 +53,7 @@ def options(tmp_path: Path) -> BuildOptions:
     work = tmp_path / "work"
     work.mkdir()
     # kustomize=None: found as the reconcile finds it (skips via require_tool's message).
-    return BuildOptions(timeout=60, work_dir=work)
+    return BuildOptions(work_dir=work)
 
 
 def write(path: Path, text: str) -> Path:

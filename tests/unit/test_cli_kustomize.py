@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from services.kustomize.apply import prepare_object
 from services.kustomize.cli import comparable, mask_secrets
-from services.kustomize.inventory import Owner
+from shared.kube.apply import prepare_object
+from shared.kube.owner import Owner
 
-OWNER = Owner("app", "flux-system")
+OWNER = Owner.kustomization("app", "flux-system")
 
 OBJECTS: list[dict[str, Any]] = [
     {

@@ -20,25 +20,21 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from kubernetes import client as k8s
 
-from services.kustomize.apply import ApplyError, ApplyOptions, apply
-from services.kustomize.client import (
-    KubeClient,
-    KubeconfigError,
-    ServiceAccount,
-    UnreachableError,
-    client_from_dict,
-    client_from_kubeconfig,
-)
-from services.kustomize.inventory import Action, ChangeSet, Owner, stale_objects
-from services.kustomize.prune import prune
-from services.kustomize.wait import describe, wait_for
+from shared.kube.apply import ApplyError, ApplyOptions, apply
+from shared.kube.client import KubeClient
+from shared.kube.errors import UnreachableError
+from shared.kube.inventory import Action, ChangeSet, stale_objects
+from shared.kube.kubeconfig import ServiceAccount, client_from_dict, client_from_kubeconfig
+from shared.kube.owner import Owner
+from shared.kube.prune import prune
+from shared.kube.wait import describe, wait_for
 from shared.sandbox import ClusterInfo, ControlPlane
 from tests.fixtures.cluster import api_client, delete_namespace
 from tests.helpers import eventually
 
 pytestmark = pytest.mark.cluster
 
-OWNER = Owner("apps", "flux-system")
+OWNER = Owner.kustomization("apps", "flux-system")
 FAST = ApplyOptions(wait_timeout=30, poll=0.2)
 
 
@@ -535,42 +531,6 @@ def test_an_unreachable_cluster_is_a_transient_error(sandbox_cluster: ClusterInf
             apply(client, [namespace_doc("nowhere")], owner=OWNER, options=FAST)
     finally:
         client.close()
-
-
-@pytest.mark.parametrize(
-    ("user", "cluster_extra", "message"),
-    [
-        ({"exec": {"command": "aws"}}, {}, "user.exec: kubeconfigs that run commands"),
-        ({"auth-provider": {"name": "gcp"}}, {}, "user.auth-provider"),
-        ({"token": "t"}, {"insecure-skip-tls-verify": True}, "cluster.insecure-skip-tls-verify"),
-        ({"client-key-data": "aGk="}, {}, "must be given together"),
-        ({"client-certificate-data": "###", "client-key-data": "aGk="}, {}, "not valid base64"),
-    ],
-)
-def test_unsafe_or_broken_kubeconfigs_are_refused_by_field(
-    user: dict[str, Any], cluster_extra: dict[str, Any], message: str
-) -> None:
-    config = {
-        "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1", **cluster_extra}}],
-        "users": [{"name": "u", "user": user}],
-        "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
-        "current-context": "x",
-    }
-    with pytest.raises(KubeconfigError, match=message.replace(".", r"\.")):
-        client_from_dict(config)
-
-
-def test_a_kubeconfig_parse_error_never_echoes_its_text() -> None:
-    secret = "token: s3cr3t-value\n  bad: [indent"
-    with pytest.raises(KubeconfigError) as caught:
-        client_from_kubeconfig(f"users:\n- name: u\n  user:\n    {secret}")
-    assert "s3cr3t" not in str(caught.value) and caught.value.__cause__ is None
-    assert "line" in str(caught.value)
-
-
-def test_kubeconfig_without_the_context_asked_for_is_refused() -> None:
-    with pytest.raises(KubeconfigError, match="context 'other' is not defined"):
-        client_from_dict({"contexts": [], "current-context": "x"}, context="other")
 
 
 def test_a_key_removed_from_secret_string_data_is_removed_from_the_secret(

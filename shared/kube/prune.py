@@ -2,13 +2,15 @@
 
 ``prune`` takes the stale entries (``inventory.stale_objects(old, new)``) and
 deletes each with background propagation, in the reverse of apply order, but
-only when the live object still carries this Kustomization's owner labels and
-is not marked ``prune: disabled``, ``reconcile: disabled`` or ``ssa: Ignore``.
+only when the live object still carries its owner's labels and
+``annotations.left_alone`` lets it go (``prune: disabled``, ``reconcile:
+disabled``, ``ssa: Ignore`` keep it).
 The delete is conditioned on the uid that was checked, so an object someone
 recreated in the meantime is left alone. An object already gone, or whose kind
 is no longer served, needs nothing. Failures are returned, not raised: Flux
 keeps those objects in the inventory (``PruneResult.survivors``) and reports
-``PruneFailed`` with their names.
+``PruneFailed`` with their names. With ``dry_run`` nothing is deleted and
+``deleted`` lists what would be: ``sluice diff`` previews the same decision.
 """
 
 from __future__ import annotations
@@ -17,20 +19,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from services.kustomize.client import ApiError, KubeClient, KubeError, UnknownKindError
-from services.kustomize.inventory import (
-    PRUNE_KEY,
-    RECONCILE_KEY,
-    SSA_KEY,
-    Action,
-    Change,
-    ChangeSet,
-    ObjectError,
-    ObjectRef,
-    Owner,
-    metadata_value,
-)
-from services.kustomize.order import prune_order
+from shared.kube.annotations import left_alone
+from shared.kube.client import KubeClient
+from shared.kube.errors import ApiError, KubeError, UnknownKindError
+from shared.kube.inventory import Action, Change, ChangeSet, ObjectError, ObjectRef
+from shared.kube.order import prune_order
+from shared.kube.owner import Owner
 
 __all__ = ["PruneResult", "Skipped", "prune"]
 
@@ -80,17 +74,13 @@ def _stub(ref: ObjectRef) -> dict[str, Any]:
 
 def _keep_reason(live: dict[str, Any], owner: Owner) -> str:
     if not owner.owns(live):
-        return f"not owned by Kustomization {owner.namespace}/{owner.name}"
-    if metadata_value(live, PRUNE_KEY) == "disabled":
-        return f"{PRUNE_KEY} is disabled"
-    if metadata_value(live, RECONCILE_KEY) == "disabled":
-        return f"{RECONCILE_KEY} is disabled"
-    if metadata_value(live, SSA_KEY) == "ignore":
-        return f"{SSA_KEY} is Ignore"
-    return ""
+        return f"not owned by {owner}"
+    return left_alone(None, live, deleting=True)
 
 
-def prune(client: KubeClient, stale: Iterable[ObjectRef], *, owner: Owner) -> PruneResult:
+def prune(
+    client: KubeClient, stale: Iterable[ObjectRef], *, owner: Owner, dry_run: bool = False
+) -> PruneResult:
     """Delete the stale objects ``owner`` still owns; what was deleted, skipped and failed."""
     deleted: list[ObjectRef] = []
     skipped: list[Skipped] = []
@@ -111,6 +101,9 @@ def prune(client: KubeClient, stale: Iterable[ObjectRef], *, owner: Owner) -> Pr
         reason = _keep_reason(live, owner)
         if reason:
             skipped.append(Skipped(ref, reason))
+            continue
+        if dry_run:
+            deleted.append(ref)
             continue
         try:
             uid = str(live["metadata"].get("uid", ""))

@@ -18,7 +18,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from services.kustomize.inventory import ObjectRef
+from shared.kube.inventory import ObjectRef
 
 __all__ = [
     "CLASSES",

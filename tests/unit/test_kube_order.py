@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from services.kustomize.inventory import ObjectRef
-from services.kustomize.order import prune_order, sort_objects, stage_of, stages
+from shared.kube.inventory import ObjectRef
+from shared.kube.order import prune_order, sort_objects, stage_of, stages
 
 
 def obj(api_version: str, kind: str, name: str = "x", namespace: str = "") -> dict[str, Any]:

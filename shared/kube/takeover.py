@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from services.kustomize.client import JSON_PATCH, KubeClient
+from shared.kube.client import JSON_PATCH, KubeClient
 
 __all__ = ["cleanup_ops", "take_over"]
 

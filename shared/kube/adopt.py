@@ -1,12 +1,12 @@
 """Rebuild a lost inventory from the owner labels that every applied object carries.
 
-A Kustomization's per-cluster inventory lives in Redis. When it is missing (Redis
+An owner's per-cluster inventory is kept by its caller (in Redis). When it is missing (Redis
 lost its data, or this is the first apply) or incomplete (the task that applied a
 revision died before recording what it applied), objects that left Git would never
 be pruned. ``adopt`` finds them instead: one label-selector list, across all
 namespaces, per kind of the new build plus a fixed set of common kinds, for
-objects labelled ``kustomize.toolkit.fluxcd.io/name`` and ``/namespace`` with the
-owner. Kinds outside that set (a custom resource no longer in the build) are not
+objects carrying the owner's two labels (``<group>/name`` and ``/namespace``,
+``owner.py``). Kinds outside that set (a custom resource no longer in the build) are not
 found; kinds the cluster does not serve or the identity may not list are skipped.
 
 Bounded: at most ``len(kinds)`` lists, paged ``PAGE`` items at a time, and at most
@@ -19,8 +19,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from services.kustomize.client import ApiError, KubeClient, ResourceInfo, UnknownKindError
-from services.kustomize.inventory import Inventory, ObjectRef, Owner
+from shared.kube.client import KubeClient, ResourceInfo
+from shared.kube.errors import ApiError, UnknownKindError
+from shared.kube.inventory import Inventory, ObjectRef
+from shared.kube.owner import Owner
 
 __all__ = ["COMMON_KINDS", "MAX_OBJECTS", "adopt"]
 

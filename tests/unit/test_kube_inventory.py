@@ -1,4 +1,4 @@
-"""Inventory ids in Flux's format, stale sets, change sets and toolkit metadata."""
+"""Inventory ids in Flux's format, stale sets and change sets."""
 
 from __future__ import annotations
 
@@ -6,15 +6,13 @@ from typing import Any
 
 import pytest
 
-from services.kustomize.inventory import (
+from shared.kube.inventory import (
     Action,
     Change,
     ChangeSet,
     Inventory,
     ObjectError,
     ObjectRef,
-    Owner,
-    metadata_value,
     stale_objects,
 )
 
@@ -140,33 +138,3 @@ def test_object_errors_read_like_flux() -> None:
     ref = ObjectRef("", "Service", "ns", "bad", "v1")
     error = ObjectError(ref, "Invalid", 'Service "bad" is invalid', "dry-run")
     assert str(error) == 'Service/ns/bad dry-run failed (Invalid): Service "bad" is invalid'
-
-
-def test_owner_labels_and_ownership() -> None:
-    owner = Owner("apps", "flux-system")
-    assert owner.labels == {
-        "kustomize.toolkit.fluxcd.io/name": "apps",
-        "kustomize.toolkit.fluxcd.io/namespace": "flux-system",
-    }
-    assert owner.owns(obj("v1", "ConfigMap", "c", "x", labels=owner.labels))
-    assert not owner.owns(obj("v1", "ConfigMap", "c", "x"))
-    other = {**owner.labels, "kustomize.toolkit.fluxcd.io/namespace": "other"}
-    assert not owner.owns(obj("v1", "ConfigMap", "c", "x", labels=other))
-
-
-@pytest.mark.parametrize(
-    ("meta", "expected"),
-    [
-        ({}, ""),
-        ({"annotations": {"kustomize.toolkit.fluxcd.io/prune": "Disabled"}}, "disabled"),
-        ({"labels": {"kustomize.toolkit.fluxcd.io/prune": "disabled"}}, "disabled"),
-        ({"annotations": {"kustomize.toolkit.fluxcd.io/prune": "DISABLED"}}, "disabled"),
-        ({"annotations": None, "labels": None}, ""),
-    ],
-)
-def test_toolkit_keys_are_read_from_labels_or_annotations_case_insensitively(
-    meta: dict[str, Any], expected: str
-) -> None:
-    manifest = obj("v1", "ConfigMap", "c", "x", **meta)
-    assert metadata_value(manifest, "kustomize.toolkit.fluxcd.io/prune") == expected
-    assert metadata_value(None, "kustomize.toolkit.fluxcd.io/prune") == ""

@@ -14,9 +14,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from services.kustomize.client import KubeClient, KubeError, UnknownKindError
-from services.kustomize.health import HealthStatus, Status, assess
-from services.kustomize.inventory import ObjectRef
+from shared.kube.client import KubeClient
+from shared.kube.errors import KubeError, UnknownKindError
+from shared.kube.health import HealthStatus, Status, assess
+from shared.kube.inventory import ObjectRef
 
 __all__ = ["Target", "Unhealthy", "check_health", "describe", "wait_for"]
 

@@ -1,6 +1,6 @@
 """Staged server-side apply of one revision to one cluster, all or nothing (§3.6).
 
-Objects get the owning Kustomization's labels and are applied with field manager
+Objects get their owner's labels and are applied with field manager
 ``sluice``, forcing conflicts as Flux does, so manual edits of the fields sluice
 manages are reverted. First every object is applied as a server-side dry run
 (``dryRun=All``) and compared with the live one: that checks the whole revision
@@ -13,9 +13,13 @@ and ready and before any later stage, so a refusal then leaves only those
 additive definitions applied. Then only changed objects are patched, stage by
 stage, waiting for definitions and classes to be ready.
 
-Toolkit annotations (§1.4): ``reconcile: disabled`` and ``ssa: Ignore`` skip an
-object, ``ssa: IfNotPresent`` only creates it, ``ssa: Merge`` leaves other field
-managers alone, and otherwise kubectl's leftovers are taken over so they go too.
+``plan`` is the first half alone: the dry run and its verdict per object, with
+nothing changed. ``sluice diff`` shows it, so a preview and the next apply
+cannot disagree.
+
+Toolkit annotations (§1.4): objects ``annotations.left_alone`` names are
+skipped, ``ssa: Merge`` leaves other field managers alone, and otherwise
+kubectl's leftovers are taken over so they go too.
 With ``force`` (spec or ``force: Enabled``) an object the API server will not
 change in place is recreated, if a dry-run create shows the new one is valid.
 """
@@ -29,27 +33,30 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from services.kustomize.client import ApiError, KubeClient, UnknownKindError
-from services.kustomize.inventory import (
-    FORCE_KEY,
-    RECONCILE_KEY,
-    SSA_KEY,
-    Action,
-    Change,
-    ChangeSet,
-    ObjectError,
-    ObjectRef,
-    Owner,
-    metadata_value,
-)
-from services.kustomize.order import DEFINITIONS, stages
-from services.kustomize.takeover import cleanup_ops, take_over
-from services.kustomize.wait import wait_for
+from shared.kube.annotations import FORCE_KEY, SSA_KEY, left_alone, metadata_value
+from shared.kube.client import KubeClient
+from shared.kube.errors import ApiError, UnknownKindError
+from shared.kube.inventory import Action, Change, ChangeSet, ObjectError, ObjectRef
+from shared.kube.order import DEFINITIONS, stages
+from shared.kube.owner import Owner
+from shared.kube.takeover import cleanup_ops, take_over
+from shared.kube.wait import wait_for
 
-__all__ = ["FIELD_MANAGER", "ApplyError", "ApplyOptions", "apply", "prepare_object"]
+__all__ = [
+    "FIELD_MANAGER",
+    "SERVER_FIELDS",
+    "ApplyError",
+    "ApplyOptions",
+    "ObjectPlan",
+    "Plan",
+    "PlannedStage",
+    "apply",
+    "plan",
+    "prepare_object",
+]
 
 FIELD_MANAGER = "sluice"
-_SERVER_FIELDS = ("resourceVersion", "uid", "generation", "managedFields", "selfLink")
+SERVER_FIELDS = ("resourceVersion", "uid", "generation", "managedFields", "selfLink")
 
 
 @dataclass(frozen=True)
@@ -84,16 +91,43 @@ class _Refused(Exception):
 
 
 @dataclass(frozen=True)
-class _Plan:
-    obj: dict[str, Any]
+class ObjectPlan:
+    """What applying one object will do, by the API server's dry run."""
+
+    obj: dict[str, Any]  # as it will be sent
     action: Action
     live: Mapping[str, Any] | None = None
+    dry: Mapping[str, Any] | None = None  # the dry run's answer: the object after apply
     recreate: bool = False
-    cleanup: bool = False
+    cleanup: bool = False  # kubectl's leftovers will be taken over
+    # Its kind or namespace comes with this revision: dry-run after the definitions stage.
+    deferred: bool = False
 
     @property
     def ref(self) -> ObjectRef:
+        """The object's reference."""
         return ObjectRef.from_object(self.obj)
+
+
+@dataclass(frozen=True)
+class PlannedStage:
+    """One apply stage and the plans of its objects, in apply order."""
+
+    name: str
+    wait: bool
+    objects: tuple[ObjectPlan, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What applying one revision will do, stage by stage; nothing has changed yet."""
+
+    stages: tuple[PlannedStage, ...]
+
+    @property
+    def objects(self) -> tuple[ObjectPlan, ...]:
+        """Every object's plan, in apply order."""
+        return tuple(p for stage in self.stages for p in stage.objects)
 
 
 def _prepare(raw: Mapping[str, Any], index: int, owner: Owner) -> dict[str, Any]:
@@ -109,7 +143,7 @@ def prepare_object(raw: Mapping[str, Any], owner: Owner) -> dict[str, Any]:
     """An object as apply sends it: server fields gone, Secret stringData folded, owner labels."""
     obj = copy.deepcopy(dict(raw))
     meta = obj.setdefault("metadata", {})
-    for key in _SERVER_FIELDS:
+    for key in SERVER_FIELDS:
         meta.pop(key, None)
     if obj.get("status") == {}:
         del obj["status"]
@@ -151,7 +185,7 @@ def _plan(
     *,
     crd_kinds: set[tuple[str, str, str]],
     new_namespaces: set[str],
-) -> _Plan | None:
+) -> ObjectPlan | None:
     """What applying ``obj`` would do; None when it must wait for the definitions stage."""
     ref = ObjectRef.from_object(obj)
     try:
@@ -174,32 +208,28 @@ def _plan(
         live = client.get(obj)
     except ApiError as exc:
         raise _Refused(ObjectError(ref, exc.reason, exc.message, "dry-run")) from exc
+    if left_alone(obj, live):
+        return ObjectPlan(obj, Action.SKIPPED, live)
     ssa = metadata_value(obj, SSA_KEY)
-    if (
-        "disabled" in (metadata_value(obj, RECONCILE_KEY), metadata_value(live, RECONCILE_KEY))
-        or "ignore" in (ssa, metadata_value(live, SSA_KEY))
-        or (ssa == "ifnotpresent" and live is not None)
-    ):
-        return _Plan(obj, Action.SKIPPED, live)
     try:
         dry = client.apply(obj, field_manager=options.field_manager, dry_run=True)
     except ApiError as exc:
         immutable = live is not None and exc.status == 422 and _forced(obj, options)
         if immutable and _recreatable(client, obj, options):
-            return _Plan(obj, Action.CREATED, live, recreate=True)
+            return ObjectPlan(obj, Action.CREATED, live, recreate=True)
         raise _Refused(ObjectError(ref, exc.reason, exc.message, "dry-run")) from exc
     if live is None:
-        return _Plan(obj, Action.CREATED)
+        return ObjectPlan(obj, Action.CREATED, dry=dry)
     managers = options.field_manager, options.override_managers
     cleanup = ssa != "merge" and bool(cleanup_ops(live, *managers))
     drifted = _comparable(live) != _comparable(dry)
     action = Action.CONFIGURED if drifted or cleanup else Action.UNCHANGED
-    return _Plan(obj, action, live, cleanup=cleanup)
+    return ObjectPlan(obj, action, live, dry, cleanup=cleanup)
 
 
 def _plan_late(
     client: KubeClient, objs: Sequence[dict[str, Any]], options: ApplyOptions
-) -> tuple[list[_Plan], list[ObjectError]]:
+) -> tuple[list[ObjectPlan], list[ObjectError]]:
     """Plan objects that needed the definitions stage, giving new CRDs time to be served."""
     plans, errors = [], []
     deadline = time.monotonic() + options.wait_timeout
@@ -219,7 +249,7 @@ def _plan_late(
     return plans, errors
 
 
-def _wait_gone(client: KubeClient, plan: _Plan, options: ApplyOptions) -> None:
+def _wait_gone(client: KubeClient, plan: ObjectPlan, options: ApplyOptions) -> None:
     uid = (plan.live or {}).get("metadata", {}).get("uid", "")
     client.delete(plan.obj, propagation="Background", uid=uid)
     deadline = time.monotonic() + options.wait_timeout
@@ -231,7 +261,7 @@ def _wait_gone(client: KubeClient, plan: _Plan, options: ApplyOptions) -> None:
 
 
 def _execute(
-    client: KubeClient, plans: Sequence[_Plan], options: ApplyOptions, done: list[Change]
+    client: KubeClient, plans: Sequence[ObjectPlan], options: ApplyOptions, done: list[Change]
 ) -> None:
     """Patch the changed objects of ``plans`` in order, recording every plan in ``done``."""
     for plan in plans:
@@ -251,7 +281,7 @@ def _execute(
 
 
 def _wait_stage(
-    client: KubeClient, plans: Sequence[_Plan], options: ApplyOptions, done: list[Change]
+    client: KubeClient, plans: Sequence[ObjectPlan], options: ApplyOptions, done: list[Change]
 ) -> None:
     if not any(p.action in (Action.CREATED, Action.CONFIGURED) for p in plans):
         return
@@ -312,6 +342,37 @@ def _missing_namespaces(client: KubeClient, desired: Sequence[Mapping[str, Any]]
         return names
 
 
+def plan(
+    client: KubeClient,
+    objects: Sequence[Mapping[str, Any]],
+    *,
+    owner: Owner,
+    options: ApplyOptions | None = None,
+) -> Plan:
+    """Dry-run one revision: what applying it would do to each object, or ApplyError."""
+    options = options or ApplyOptions()
+    desired = _prepare_all(objects, owner)
+    crd_kinds = _crd_kinds(desired)
+    new_namespaces = _missing_namespaces(client, desired)
+    planned: list[PlannedStage] = []
+    errors: list[ObjectError] = []
+    for stage in stages(desired, custom_kinds=options.custom_stage_kinds):
+        plans: list[ObjectPlan] = []
+        for obj in stage.objects:
+            try:
+                found = _plan(
+                    client, obj, options, crd_kinds=crd_kinds, new_namespaces=new_namespaces
+                )
+            except _Refused as refused:
+                errors.append(refused.error)
+                continue
+            plans.append(found or ObjectPlan(obj, Action.CREATED, deferred=True))
+        planned.append(PlannedStage(stage.name, stage.wait, tuple(plans)))
+    if errors:
+        raise ApplyError(errors)
+    return Plan(tuple(planned))
+
+
 def apply(
     client: KubeClient,
     objects: Sequence[Mapping[str, Any]],
@@ -321,40 +382,22 @@ def apply(
 ) -> ChangeSet:
     """Apply one revision; what happened to each object, or ApplyError and nothing applied."""
     options = options or ApplyOptions()
-    desired = _prepare_all(objects, owner)
-    crd_kinds = _crd_kinds(desired)
-    new_namespaces = _missing_namespaces(client, desired)
-    staged = stages(desired, custom_kinds=options.custom_stage_kinds)
-    plans: dict[int, _Plan] = {}  # by id() of the desired dict
-    deferred: list[dict[str, Any]] = []
-    errors: list[ObjectError] = []
-    for stage in staged:
-        for obj in stage.objects:
-            try:
-                plan = _plan(
-                    client, obj, options, crd_kinds=crd_kinds, new_namespaces=new_namespaces
-                )
-            except _Refused as refused:
-                errors.append(refused.error)
-                continue
-            if plan is None:
-                deferred.append(obj)
-            else:
-                plans[id(obj)] = plan
-    if errors:
-        raise ApplyError(errors)
+    staged = plan(client, objects, owner=owner, options=options).stages
+    deferred = [p.obj for stage in staged for p in stage.objects if p.deferred]
+    late: dict[int, ObjectPlan] = {}  # by id() of the deferred object
     done: list[Change] = []
     for stage in staged:
-        current = [plans[id(o)] for o in stage.objects if id(o) in plans]
+        ready = [p for p in stage.objects if id(p.obj) in late or not p.deferred]
+        current = [late.get(id(p.obj), p) for p in ready]
         _execute(client, current, options, done)
         if stage.wait:
             _wait_stage(client, current, options, done)
         if stage.name == DEFINITIONS and deferred:
-            late, errors = _plan_late(client, deferred, options)
+            plans, errors = _plan_late(client, deferred, options)
             if errors:
                 raise ApplyError(errors, changes=ChangeSet(tuple(done)))
-            plans.update((id(obj), plan) for obj, plan in zip(deferred, late, strict=True))
+            late.update((id(obj), p) for obj, p in zip(deferred, plans, strict=True))
             # A deferred object of this very stage (a custom kind named like one) goes now.
-            own = {id(o) for o in stage.objects}
-            _execute(client, [plans[id(o)] for o in deferred if id(o) in own], options, done)
+            own = [late[id(p.obj)] for p in stage.objects if p.deferred]
+            _execute(client, own, options, done)
     return ChangeSet(tuple(done))

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from services.kustomize.health import Status, assess
+from shared.kube.health import Status, assess
 
 NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 

@@ -1,6 +1,6 @@
 """Object references, Flux inventories and apply change sets.
 
-Pure: no I/O. An inventory is what a Kustomization applied to one cluster,
+Pure: no I/O. An inventory is what one owner (a Kustomization) applied to one cluster,
 kept in ``status.inventory.entries[] {id, v}`` in Flux's own format so a fleet
 migrating from Flux keeps its garbage-collection history:
 
@@ -8,9 +8,6 @@ migrating from Flux keeps its garbage-collection history:
   empty namespace (``_ns1__Namespace``), the core group is empty
   (``default_podinfo__Service``) and ``:`` in names is written ``__``;
 - ``v`` is the version the object was applied with.
-
-The toolkit labels and annotations (§1.4) are read here too, since apply and
-prune both decide by them.
 """
 
 from __future__ import annotations
@@ -21,29 +18,14 @@ from enum import StrEnum
 from typing import Any
 
 __all__ = [
-    "FORCE_KEY",
-    "OWNER_NAMESPACE_LABEL",
-    "OWNER_NAME_LABEL",
-    "PRUNE_KEY",
-    "RECONCILE_KEY",
-    "SSA_KEY",
     "Action",
     "Change",
     "ChangeSet",
     "Inventory",
     "ObjectError",
     "ObjectRef",
-    "Owner",
-    "metadata_value",
     "stale_objects",
 ]
-
-OWNER_NAME_LABEL = "kustomize.toolkit.fluxcd.io/name"
-OWNER_NAMESPACE_LABEL = "kustomize.toolkit.fluxcd.io/namespace"
-SSA_KEY = "kustomize.toolkit.fluxcd.io/ssa"
-FORCE_KEY = "kustomize.toolkit.fluxcd.io/force"
-PRUNE_KEY = "kustomize.toolkit.fluxcd.io/prune"
-RECONCILE_KEY = "kustomize.toolkit.fluxcd.io/reconcile"
 
 _SEP = "_"
 _COLON = "__"
@@ -107,7 +89,7 @@ class ObjectRef:
 
 @dataclass(frozen=True)
 class Inventory:
-    """What one Kustomization applied to one cluster, in apply order, one entry per id."""
+    """What one owner applied to one cluster, in apply order, one entry per id."""
 
     entries: tuple[ObjectRef, ...] = ()
 
@@ -228,33 +210,3 @@ class ObjectError:
     def __str__(self) -> str:
         # Flux: "Deployment/ns/name dry-run failed (Invalid): <API server message>".
         return f"{self.ref} {self.operation} failed ({self.reason}): {self.message}"
-
-
-@dataclass(frozen=True)
-class Owner:
-    """The Kustomization that owns applied objects, marked by Flux's owner labels."""
-
-    name: str
-    namespace: str
-
-    @property
-    def labels(self) -> dict[str, str]:
-        """The owner labels set on every applied object."""
-        return {OWNER_NAME_LABEL: self.name, OWNER_NAMESPACE_LABEL: self.namespace}
-
-    def owns(self, obj: Mapping[str, Any]) -> bool:
-        """Whether ``obj`` still carries this owner's two labels."""
-        labels = (obj.get("metadata") or {}).get("labels") or {}
-        return all(labels.get(k) == v for k, v in self.labels.items())
-
-
-def metadata_value(obj: Mapping[str, Any] | None, key: str) -> str:
-    """A toolkit key from annotations or labels, lower-cased (§1.4); "" when absent."""
-    if not obj:
-        return ""
-    meta = obj.get("metadata") or {}
-    for where in ("annotations", "labels"):
-        value = (meta.get(where) or {}).get(key)
-        if value is not None:
-            return str(value).lower()
-    return ""

@@ -1,0 +1,193 @@
+"""JSON REST calls to one cluster, with discovery: the verbs apply, prune and wait need.
+
+``KubeClient`` wraps a ``kubernetes`` ApiClient (built by ``kubeconfig.py``) and
+resolves apiVersion + kind to a resource through discovery, cached per client
+and refreshed on a miss (a CRD applied a moment ago). Errors are those of
+``errors.py``: ApiError, UnknownKindError, UnreachableError.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+from urllib.parse import quote
+
+import urllib3
+from kubernetes.client import ApiClient
+from kubernetes.client.exceptions import ApiException
+
+from shared.kube.errors import ApiError, UnknownKindError, UnreachableError
+
+__all__ = ["APPLY_PATCH", "JSON_PATCH", "KubeClient", "ResourceInfo"]
+
+APPLY_PATCH = "application/apply-patch+yaml"
+JSON_PATCH = "application/json-patch+json"
+
+
+@dataclass(frozen=True)
+class ResourceInfo:
+    """Where one kind is served: its plural resource name and whether it is namespaced."""
+
+    group: str
+    version: str
+    kind: str
+    plural: str
+    namespaced: bool
+
+    def path(self, namespace: str = "", name: str = "") -> str:
+        """The REST path of the collection (no name) or of one object."""
+        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        if self.namespaced and namespace:
+            base += f"/namespaces/{quote(namespace, safe='')}"
+        base += f"/{self.plural}"
+        return f"{base}/{quote(name, safe='')}" if name else base
+
+
+def _split(api_version: str) -> tuple[str, str]:
+    group, _, version = api_version.rpartition("/")
+    return group, version
+
+
+class KubeClient:
+    """JSON REST calls to one cluster, with a per-client discovery cache."""
+
+    def __init__(self, api: ApiClient, *, timeout: float = 30.0) -> None:
+        self.api = api
+        self.timeout = timeout
+        self._untyped: Any = api  # the generated client's methods carry no annotations
+        self._lock = threading.Lock()
+        self._kinds: dict[tuple[str, str], dict[str, ResourceInfo]] = {}
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self._untyped.close()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+    ) -> dict[str, Any]:
+        """One call; the decoded JSON answer, or ApiError / UnreachableError."""
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        _, url, headers, body, _ = self.api.param_serialize(
+            method,
+            path,
+            query_params=list((query or {}).items()),
+            header_params=headers,
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        try:
+            response = self.api.call_api(
+                method, url, header_params=headers, body=body, _request_timeout=self.timeout
+            )
+            data = cast(Any, response).read()
+        except ApiException as exc:  # the REST layer's wrapper for TLS failures
+            raise UnreachableError(f"{self.host}: {exc.reason}") from exc
+        except urllib3.exceptions.HTTPError as exc:
+            raise UnreachableError(f"{self.host}: {exc}") from exc
+        decoded: Any = None
+        if data:
+            try:
+                decoded = json.loads(data)
+            except ValueError:
+                decoded = {"message": data.decode("utf-8", "replace")[:500]}
+        if not 200 <= response.status < 300:
+            info = decoded if isinstance(decoded, dict) else {}
+            http = str(response.reason or response.status).replace(" ", "")
+            reason = str(info.get("reason") or http)
+            raise ApiError(response.status, reason, str(info.get("message") or ""))
+        return decoded if isinstance(decoded, dict) else {}
+
+    @property
+    def host(self) -> str:
+        """The API server URL."""
+        return str(self.api.configuration.host)
+
+    def _discover(self, group: str, version: str) -> dict[str, ResourceInfo]:
+        path = f"/apis/{group}/{version}" if group else f"/api/{version}"
+        try:
+            listing = self.request("GET", path)
+        except ApiError as exc:
+            if exc.status == 404:
+                return {}
+            raise
+        kinds: dict[str, ResourceInfo] = {}
+        for res in listing.get("resources") or []:
+            kind, name = str(res["kind"]), str(res["name"])
+            if "/" not in name:  # not a subresource such as deployments/scale
+                kinds.setdefault(kind, ResourceInfo(group, version, kind, name, res["namespaced"]))
+        return kinds
+
+    def resource(self, api_version: str, kind: str) -> ResourceInfo:
+        """The resource serving ``kind`` at ``api_version``; UnknownKindError when none does."""
+        key = _split(api_version)
+        with self._lock:
+            cached = self._kinds.get(key)
+        if cached is None or kind not in cached:
+            cached = self._discover(*key)
+            with self._lock:
+                self._kinds[key] = cached
+        if kind not in cached:
+            raise UnknownKindError(
+                f'no matches for kind "{kind}" in version "{api_version}": '
+                "is its CustomResourceDefinition installed?"
+            )
+        return cached[kind]
+
+    def path(self, obj: Mapping[str, Any], *, collection: bool = False) -> str:
+        """The REST path of the object named by ``obj``, or of its collection."""
+        meta = obj.get("metadata") or {}
+        info = self.resource(str(obj.get("apiVersion", "")), str(obj.get("kind", "")))
+        name = "" if collection else str(meta.get("name") or "")
+        return info.path(str(meta.get("namespace") or ""), name)
+
+    def get(self, obj: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The live object named by ``obj`` (apiVersion, kind, metadata), or None."""
+        try:
+            return self.request("GET", self.path(obj))
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def apply(
+        self,
+        obj: Mapping[str, Any],
+        *,
+        field_manager: str,
+        force: bool = True,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        """Server-side apply ``obj``; ``dry_run`` asks the API server to check it only."""
+        query = {"fieldManager": field_manager, "force": "true" if force else "false"}
+        if dry_run:
+            query["dryRun"] = "All"
+        return self.request(
+            "PATCH", self.path(obj), query=query, body=obj, content_type=APPLY_PATCH
+        )
+
+    def delete(
+        self, obj: Mapping[str, Any], *, propagation: str = "Background", uid: str = ""
+    ) -> bool:
+        """Delete the object named by ``obj``; only that incarnation when ``uid`` is given.
+
+        False when it was already gone.
+        """
+        body: dict[str, Any] = {"propagationPolicy": propagation}
+        if uid:
+            body["preconditions"] = {"uid": uid}
+        try:
+            self.request("DELETE", self.path(obj), body=body)
+        except ApiError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
