@@ -40,10 +40,6 @@ class UpError(RuntimeError):
     """``sluice up`` cannot start: a port is taken, a tool is missing, Redis is unreachable."""
 
 
-def _data_home() -> Path:
-    return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "sluice"
-
-
 def parse_address(text: str) -> tuple[str, int]:
     """``host:port`` (``[v6]:port``; an empty host means all interfaces) as (host, port)."""
     host, sep, port = text.rpartition(":")
@@ -351,7 +347,7 @@ def register(app: typer.Typer) -> None:
         metrics_port: int = typer.Option(9091, help="Port of the Prometheus exporter (loopback)."),
         concurrency: int = typer.Option(1, "--concurrency", "-c", min=1, help="Per worker."),
         data_dir: Path = typer.Option(
-            _data_home(),
+            Settings().data_dir,
             envvar="SLUICE_DATA_DIR",
             help="All of this installation's state: Redis, artifacts, cache, logs.",
         ),

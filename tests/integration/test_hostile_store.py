@@ -377,7 +377,11 @@ def test_a_worker_and_the_scheduler_work_through_an_acl_user_without_showing_its
 
 @dataclass
 class UpRun:
+    """A running ``sluice up``: its stdout lines as they come, its stderr file, its ports."""
+
     process: subprocess.Popen[str]
+    err: Path
+    ports: dict[str, int]
     lines: list[str] = field(default_factory=list)
 
     def read(self) -> None:
@@ -385,11 +389,14 @@ class UpRun:
         for line in self.process.stdout:
             self.lines.append(line.rstrip("\n"))
 
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
 
-def test_sluice_up_protects_its_redis_with_a_password_and_keeps_all_state_under_its_data_dir(
-    tmp_path: Path, git_repo: BareRepo
-) -> None:
-    data = tmp_path / "install"
+
+@contextlib.contextmanager
+def _sluice_up(tmp_path: Path, data: Path, *args: str) -> Iterator[UpRun]:
+    """``sluice up --data-dir data`` on free ports, ready; stopped with SIGINT (exit 0) after."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLUICE_", "FLOWER_"))}
     env.update(
         SLUICE_SECRET_KEY_FILE=str(tmp_path / "secret.key"),
@@ -397,7 +404,7 @@ def test_sluice_up_protects_its_redis_with_a_password_and_keeps_all_state_under_
         **{k: v for k, v in os.environ.items() if k == "SLUICE_TOOLS_DIR"},
     )
     ports = {name: free_port() for name in ("redis", "flower", "artifact", "metrics")}
-    argv = [*SLUICE, "up", "--data-dir", str(data)]
+    argv = [*SLUICE, "up", "--data-dir", str(data), *args]
     for name, port in ports.items():
         argv += [f"--{name}-port", str(port)]
     err = tmp_path / "up.err"
@@ -406,7 +413,7 @@ def test_sluice_up_protects_its_redis_with_a_password_and_keeps_all_state_under_
             argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True,
             start_new_session=True,
         )  # fmt: skip
-    up = UpRun(process)
+    up = UpRun(process, err, ports)
     threading.Thread(target=up.read, daemon=True).start()
     try:
         eventually(
@@ -414,40 +421,7 @@ def test_sluice_up_protects_its_redis_with_a_password_and_keeps_all_state_under_
             timeout=180,
             interval=0.2,
         )
-        secret_file = data / "redis" / "password"
-        secret = secret_file.read_text().strip()
-        assert len(secret) >= 32
-        assert secret_file.stat().st_mode & 0o777 == 0o600
-        assert (data / "redis").stat().st_mode & 0o777 == 0o700
-        text = "\n".join(up.lines)
-        redis_url = f"redis://127.0.0.1:{ports['redis']}/0"
-        assert f"redis {redis_url}" in " ".join(text.split())
-        hint = next(x for x in up.lines if "export SLUICE_REDIS_URL=" in x)
-        assert hint.endswith(
-            f"export SLUICE_REDIS_URL={redis_url} SLUICE_REDIS_PASSWORD_FILE={secret_file}"
-        )
-        assert f"artifacts served from {data / 'artifacts'}" in text
-
-        with pytest.raises(redis.AuthenticationError):
-            redis.Redis.from_url(redis_url).ping()
-        # The hint, as another shell would use it.
-        shell = {k: v for k, v in env.items() if k != "SLUICE_DATA_DIR"}
-        shell.update(SLUICE_REDIS_URL=redis_url, SLUICE_REDIS_PASSWORD_FILE=str(secret_file))
-        git_repo.commit({"app/cm.yaml": _configmaps(1)})
-        manifest = tmp_path / "repo.yaml"
-        manifest.write_text(_git_repository("app", git_repo.url))
-        applied = _sluice(shell, "apply", "-f", str(manifest))
-        assert applied.returncode == 0, applied.stderr
-
-        # The source worker writes its artifact and Git mirror under --data-dir.
-        eventually(lambda: list((data / "artifacts").rglob("*.tar.gz")), timeout=90, interval=0.3)
-        assert list((data / "cache").rglob("*.git"))
-
-        tree = _descendants(process.pid)
-        assert len(tree) > 3
-        assert [pid for pid in tree if secret in _cmdline(pid)] == []
-        assert secret not in text + err.read_text()
-        assert secret.encode() not in file_bytes(data / "logs")
+        yield up
     finally:
         survivors = {pid: _cmdline(pid) for pid in _descendants(process.pid)}
         process.send_signal(signal.SIGINT)
@@ -461,6 +435,64 @@ def test_sluice_up_protects_its_redis_with_a_password_and_keeps_all_state_under_
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
     assert process.returncode == 0, err.read_text()[-3000:]
+
+
+def _no_password_shown(up: UpRun, password: str, logs: Path) -> None:
+    tree = _descendants(up.process.pid)
+    assert len(tree) > 3
+    assert [pid for pid in tree if password in _cmdline(pid)] == []
+    assert password not in up.text + up.err.read_text()
+    assert password.encode() not in file_bytes(logs)
+
+
+def test_sluice_up_protects_its_redis_with_a_password_and_keeps_all_state_under_its_data_dir(
+    tmp_path: Path, git_repo: BareRepo
+) -> None:
+    data = tmp_path / "install"
+    with _sluice_up(tmp_path, data) as up:
+        secret_file = data / "redis" / "password"
+        secret = secret_file.read_text().strip()
+        assert len(secret) >= 32
+        assert secret_file.stat().st_mode & 0o777 == 0o600
+        assert (data / "redis").stat().st_mode & 0o777 == 0o700
+        redis_url = f"redis://127.0.0.1:{up.ports['redis']}/0"
+        assert f"redis {redis_url}" in " ".join(up.text.split())
+        hint = next(x for x in up.lines if "export SLUICE_REDIS_URL=" in x)
+        assert hint.endswith(
+            f"export SLUICE_REDIS_URL={redis_url} SLUICE_REDIS_PASSWORD_FILE={secret_file}"
+        )
+        assert f"artifacts served from {data / 'artifacts'}" in up.text
+
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis.from_url(redis_url).ping()
+        # The hint, as another shell would use it.
+        shell = _env(redis_url, tmp_path, SLUICE_REDIS_PASSWORD_FILE=str(secret_file))
+        del shell["SLUICE_DATA_DIR"]
+        git_repo.commit({"app/cm.yaml": _configmaps(1)})
+        manifest = tmp_path / "repo.yaml"
+        manifest.write_text(_git_repository("app", git_repo.url))
+        applied = _sluice(shell, "apply", "-f", str(manifest))
+        assert applied.returncode == 0, applied.stderr
+
+        # The source worker writes its artifact and Git mirror under --data-dir.
+        eventually(lambda: list((data / "artifacts").rglob("*.tar.gz")), timeout=90, interval=0.3)
+        assert list((data / "cache").rglob("*.git"))
+        _no_password_shown(up, secret, data / "logs")
+
+
+def test_sluice_up_on_an_external_redis_with_an_acl_user_shows_its_url_masked(
+    tmp_path: Path, acl_redis: RedisServer, password: str
+) -> None:
+    url = f"redis://sluice:{password}@127.0.0.1:{acl_redis.port}/0"
+    data = tmp_path / "install"
+    with _sluice_up(tmp_path, data, "--redis-url", url) as up:
+        shown = f"redis://***@127.0.0.1:{acl_redis.port}/0"
+        assert f"redis {shown} external" in " ".join(up.text.split())
+        # Ready means every worker, the scheduler and Flower joined, as the ACL user
+        # (the default user is off).
+        clients = redis.Redis.from_url(url).client_list()
+        assert len([c for c in clients if c["user"] == "sluice"]) >= 5
+        _no_password_shown(up, password, data / "logs")
 
 
 def _descendants(root: int) -> list[int]:
