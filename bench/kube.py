@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import yaml
+
+from shared import yaml
 
 __all__ = ["KubeReader"]
 
@@ -17,7 +18,7 @@ class KubeReader:
     """A small HTTPS client for one cluster, from its kubeconfig (embedded CA, bearer token)."""
 
     def __init__(self, kubeconfig: Path, *, timeout: float = 5.0) -> None:
-        config = yaml.safe_load(kubeconfig.read_text())
+        config = yaml.load(kubeconfig.read_text(), source=str(kubeconfig))
         cluster = config["clusters"][0]["cluster"]
         token = config["users"][0]["user"]["token"]
         ca = base64.b64decode(cluster["certificate-authority-data"]).decode()

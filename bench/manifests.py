@@ -6,7 +6,7 @@ import base64
 from pathlib import Path
 from typing import Any
 
-import yaml
+from shared import yaml
 
 __all__ = [
     "FLEET",
@@ -91,9 +91,9 @@ def cluster_docs(
     secret = f"{name}-kubeconfig"
     text = kubeconfig.read_bytes()
     if server is not None:
-        config = yaml.safe_load(text)
+        config = yaml.load(text, source=str(kubeconfig))
         config["clusters"][0]["cluster"]["server"] = server
-        text = yaml.safe_dump(config, sort_keys=False).encode()
+        text = yaml.dump(config).encode()
     return [
         {
             "apiVersion": "v1",

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-import yaml
 
 from services.kustomize.build import ArtifactPathError, BuildOptions, render
 from services.kustomize.connect import connect_target
@@ -26,6 +25,7 @@ from services.kustomize.generate import BuildSpec
 from services.kustomize.manifests import BuildFailed, classify, dump_object
 from services.kustomize.targets import Target, select_targets
 from services.kustomize.variables import MissingVariables, post_build_variables
+from shared import yaml
 from shared.api import Cluster, Kustomization, parse_as
 from shared.artifacts import ArtifactError, fetch_artifact
 from shared.cli.context import RedisUrl
@@ -125,7 +125,7 @@ def mask_secrets(before: dict[str, Any], after: dict[str, Any]) -> None:
 
 
 def _yaml(obj: Mapping[str, Any]) -> list[str]:
-    return yaml.safe_dump(dict(obj), sort_keys=True).splitlines()
+    return yaml.dump(dict(obj), sort_keys=True).splitlines()
 
 
 def _diff_object(planned: ObjectPlan) -> list[str]:

@@ -18,9 +18,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
-
 from services.kustomize.manifests import BuildFailed, load_documents
+from shared import yaml
 
 __all__ = [
     "KUSTOMIZATION_FILES",
@@ -320,7 +319,7 @@ def prepare_kustomization(
 
 def render_kustomization(doc: Mapping[str, Any]) -> str:
     """The YAML text of a kustomization."""
-    return str(yaml.safe_dump(dict(doc), sort_keys=False, default_flow_style=False, width=1 << 30))
+    return yaml.dump(dict(doc))
 
 
 def _references(doc: Mapping[str, Any]) -> Iterator[tuple[str, str, bool]]:

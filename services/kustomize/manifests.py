@@ -18,14 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
-try:
-    from yaml import CSafeDumper as _BaseDumper
-    from yaml import CSafeLoader as _BaseLoader
-except ImportError:  # PyYAML built without libyaml
-    from yaml import SafeDumper as _BaseDumper  # type: ignore[assignment]
-    from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment]
+from shared import yaml
 
 __all__ = [
     "SLUICE_GROUP",
@@ -60,43 +53,17 @@ class BuildFailed(KustomizeError):
         self.file = file
 
 
-class _Loader(_BaseLoader):
-    """Safe loader that keeps date-like scalars as strings, as Kubernetes does."""
-
-
-# A datetime would not survive JSON (the cache, the API server); Kubernetes
-# itself never turns an unquoted date into anything but a string.
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
-}
-
-
 def load_documents(text: str, *, source: str) -> list[Any]:
-    """The non-empty YAML documents of ``text``; a parse error names ``source`` and the line."""
+    """The non-empty YAML documents of ``text``, read by shared.yaml; else BuildFailed."""
     try:
-        return [doc for doc in yaml.load_all(text, Loader=_Loader) if doc is not None]
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise BuildFailed(f"{source}: invalid YAML{where}: {problem}", file=source) from exc
-    except yaml.YAMLError as exc:
-        raise BuildFailed(f"{source}: invalid YAML: {exc}", file=source) from exc
+        return yaml.load_all(text, source=source)
+    except yaml.DocumentError as exc:
+        raise BuildFailed(str(exc), file=source) from None
 
 
 def dump_object(obj: Mapping[str, Any]) -> str:
     """One object as block YAML, keys in their original order, long lines never folded."""
-    # Folding a long line could split a ${...} expression over two lines.
-    text: str = yaml.dump(
-        dict(obj),
-        Dumper=_BaseDumper,
-        sort_keys=False,
-        default_flow_style=False,
-        allow_unicode=True,
-        width=1 << 30,
-    )
-    return text
+    return yaml.dump(dict(obj))
 
 
 def _plain(obj: Any) -> Any:

@@ -3,7 +3,7 @@
 A fetch resolves the ref with one `git ls-remote`; when the commit equals the
 caller's last one nothing else touches the network. Otherwise only the needed
 ref is fetched, depth 1, into a persistent bare mirror keyed by the URL.
-Credentials are prepared by ``gitauth.py``; errors are in ``errors.py``.
+Credentials are prepared by ``shared.git.auth``; errors are in ``shared.git.errors``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import fcntl
 import os
 import re
 import shutil
-import signal
 import stat
 import subprocess
 import tempfile
@@ -23,25 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.source.artifact import Tarball, build_tarball
-from services.source.errors import (
-    AuthenticationFailed,
-    GitError,
-    GitOperationFailed,
-    GitTimeout,
-    InvalidSourceError,
-    RepositoryNotFound,
-    UnknownRef,
-    UnreachableHost,
-)
-from services.source.gitauth import (
-    GitAuth,
-    Remote,
-    base_env,
-    credentials_env,
-    mirror_path,
-    parse_url,
-    redact_url,
-)
 from services.source.refs import (
     GitRef,
     InvalidRefError,
@@ -54,24 +34,12 @@ from services.source.refs import (
     resolve_remote,
     validate_commit,
 )
+from shared.git.auth import GitAuth, Remote, base_env, credentials_env, mirror_path, parse_url
+from shared.git.errors import GitOperationFailed, GitTimeout, InvalidSourceError, UnknownRef
+from shared.git.runner import DEFAULT_LIMITS, GitRunner
+from shared.toolrun import ToolLimits
 
-__all__ = [
-    "AuthenticationFailed",
-    "FetchResult",
-    "GitAuth",
-    "GitError",
-    "GitOperationFailed",
-    "GitTimeout",
-    "InvalidSourceError",
-    "RepositoryNotFound",
-    "UnknownRef",
-    "UnreachableHost",
-    "archive_commit",
-    "export_tree",
-    "fetch",
-    "mirror_path",
-    "redact_url",
-]
+__all__ = ["FetchResult", "archive_commit", "export_tree", "fetch"]
 
 
 @dataclass(frozen=True)
@@ -96,10 +64,14 @@ def fetch(
     auth: GitAuth | None = None,
     last_commit: str = "",
     timeout: float = 60.0,
+    limits: ToolLimits = DEFAULT_LIMITS,
 ) -> FetchResult:
-    """Resolve `ref` on the remote and make its commit available in the local mirror."""
+    """Resolve `ref` on the remote and make its commit available in the local mirror.
+
+    Each git run is held to the memory and CPU caps of ``limits``.
+    """
     remote, auth = parse_url(url, auth or GitAuth())
-    git = _Git(remote, auth, deadline=time.monotonic() + timeout)
+    git = GitRunner(remote, auth, deadline=time.monotonic() + timeout, limits=limits)
     mirror = _ensure_mirror(cache_dir, remote)
     try:
         with credentials_env(remote, auth) as git.env:
@@ -135,7 +107,7 @@ def archive_commit(
 
 def export_tree(mirror: Path, commit: str, dest: Path, *, timeout: float = 60.0) -> int:
     """Write the files of `commit` into `dest` as stored (no attributes applied); count them."""
-    git = _Git(Remote("", str(mirror), ""), GitAuth(), deadline=time.monotonic() + timeout)
+    git = GitRunner(Remote("", str(mirror), ""), GitAuth(), deadline=time.monotonic() + timeout)
     listing = git.run(["--git-dir", str(mirror), "ls-tree", "-r", "-z", "--full-tree", commit])
     dest.mkdir(parents=True, exist_ok=True)
     argv = ["git", "--git-dir", str(mirror), "cat-file", "--batch"]
@@ -170,94 +142,6 @@ def export_tree(mirror: Path, commit: str, dest: Path, *, timeout: float = 60.0)
                 raise GitTimeout(f"exporting {commit} took longer than {timeout:.0f}s")
         batch.stdin.close()
     return count
-
-
-class _Git:
-    """Runs git under one deadline, counting network calls and classifying failures."""
-
-    def __init__(self, remote: Remote, auth: GitAuth, *, deadline: float) -> None:
-        self.remote, self.deadline = remote, deadline
-        self.secrets = [s for s in (auth.password, auth.bearer_token, auth.basic()) if len(s) > 2]
-        self.env = base_env()
-        self.calls = 0
-        self.fetched = False
-
-    def ls_remote(self, selector: str, patterns: tuple[str, ...]) -> dict[str, str]:
-        """Ref name to sha as the remote advertises them (peeled tags as `name^{}`)."""
-        self.calls += 1
-        args = ["ls-remote", *([selector] if selector else []), self.remote.url, *patterns]
-        lines = self.run(args).decode(errors="replace").splitlines()
-        return {name.strip(): sha for sha, _, name in (line.partition("\t") for line in lines)}
-
-    def fetch(self, mirror: Path, refspecs: list[str], *, depth: bool) -> None:
-        """Fetch `refspecs` into `mirror`: depth 1, or the full history of those refs."""
-        self.calls += 1
-        self.fetched = True
-        args = ["--git-dir", str(mirror), "fetch", "--no-tags", "--no-write-fetch-head"]
-        shallow = ["--git-dir", str(mirror), "rev-parse", "--is-shallow-repository"]
-        if depth:
-            args.append("--depth=1")
-        elif self.run(shallow).strip() == b"true":
-            args.append("--unshallow")
-        self.run([*args, "--no-recurse-submodules", self.remote.url, *refspecs])
-
-    def run(self, args: list[str], *, check: bool = True) -> bytes:
-        """Output of `git args`; a typed GitError when it fails or runs out of time."""
-        remaining = self.deadline - time.monotonic()
-        if remaining <= 0:
-            raise GitTimeout(f"git timed out on {self.remote.display}")
-        process = subprocess.Popen(
-            ["git", *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, env=self.env, start_new_session=True,
-        )  # fmt: skip
-        try:
-            out, err = process.communicate(timeout=remaining)
-        except subprocess.TimeoutExpired:
-            # Its own session: ssh and the remote helpers die with it.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.communicate()
-            raise GitTimeout(f"git timed out on {self.remote.display}") from None
-        if process.returncode != 0 and check:
-            text = err.decode(errors="replace")
-            for secret in self.secrets:
-                text = text.replace(secret, "***")
-            raise _classify(re.sub(r"(://)[^/@\s]*:[^/@\s]*@", r"\1***@", text), self.remote)
-        return out
-
-
-_NOISE = re.compile(
-    r"could not read from remote|correct access rights|repository exists|^warning:|askpass"
-    r"|terminal prompts disabled",
-    re.IGNORECASE,
-)
-_KINDS: list[tuple[type[GitError], str, str]] = [
-    (AuthenticationFailed, r"host key verification failed|remote host identification",
-     "the server's host key is not in the secret's known_hosts"),
-    (AuthenticationFailed, r"authentication failed|could not read (username|password)"
-     r"|permission denied|returned error: 40[13]|incorrect passphrase|load key",
-     "authentication failed: check the credentials in the secret"),
-    (RepositoryNotFound, r"repository .*not found|does not appear to be a git repository"
-     r"|not exported|returned error: 404|no such repository",
-     "repository not found: check the URL"),
-    (UnknownRef, r"couldn't find remote ref|not our ref|unadvertised object|no such remote ref",
-     "ref not found: check spec.ref"),
-    (UnreachableHost, r"could not resolve|connection refused|failed to connect|unable to connect"
-     r"|timed out|network is unreachable|no route to host|connection reset|connection closed"
-     r"|kex_exchange_identification|couldn't connect", "host unreachable"),
-]  # fmt: skip
-
-
-def _classify(stderr: str, remote: Remote) -> GitError:
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    useful = [line for line in lines if not _NOISE.search(line)] or lines[-1:]
-    detail = "; ".join(re.sub(r"^(fatal|error|remote): ", "", line) for line in useful[:2])
-    if re.search(r"could not read username", stderr, re.IGNORECASE):
-        detail = "the server asked for credentials (HTTP 401) and refused those given, if any"
-    for kind, pattern, summary in _KINDS:
-        if re.search(pattern, stderr, re.IGNORECASE):
-            return kind(f"{summary} ({remote.display}): {detail or 'no detail from git'}")
-    return GitOperationFailed(f"git failed ({remote.display}): {detail or 'no detail from git'}")
 
 
 def _ensure_mirror(cache_dir: Path, remote: Remote) -> Path:
@@ -295,14 +179,14 @@ def _mirror_lock(mirror: Path, deadline: float) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _local_commit(git: _Git, mirror: Path, rev: str) -> str:
+def _local_commit(git: GitRunner, mirror: Path, rev: str) -> str:
     """The full sha of the commit `rev` names in the mirror, or "" when it is not there."""
     argv = ["--git-dir", str(mirror), "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"]
     sha = git.run(argv, check=False).decode().strip()
     return sha if re.fullmatch(r"[0-9a-f]{40}", sha) else ""
 
 
-def _fetch_commit(git: _Git, mirror: Path, ref: GitRef, last_commit: str) -> FetchResult:
+def _fetch_commit(git: GitRunner, mirror: Path, ref: GitRef, last_commit: str) -> FetchResult:
     sha = validate_commit(ref.commit)
     # ls-remote even here: it proves these credentials may read this repository.
     selector, patterns = remote_query(GitRef(branch=ref.branch)) if ref.branch else ("--heads", ())
@@ -327,7 +211,7 @@ def _fetch_commit(git: _Git, mirror: Path, ref: GitRef, last_commit: str) -> Fet
     return _result(git, mirror, commit_resolution(ref, found), changed=found != last_commit)
 
 
-def _result(git: _Git, mirror: Path, resolution: Resolution, *, changed: bool) -> FetchResult:
+def _result(git: GitRunner, mirror: Path, resolution: Resolution, *, changed: bool) -> FetchResult:
     message = ""
     if _local_commit(git, mirror, resolution.commit):
         raw = git.run(["--git-dir", str(mirror), "cat-file", "commit", resolution.commit])

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from services.source.artifact import artifact_filename, revision_commit
-from services.source.git import GitAuth, GitError, InvalidSourceError, archive_commit, fetch
+from services.source.git import archive_commit, fetch
 from services.source.refs import GitRef
 from services.source.storage import Storage, StorageError
 from shared.api import GitRepository, parse_as
@@ -35,6 +35,7 @@ from shared.api.conditions import (
     summarize,
 )
 from shared.backoff import failure_delay, reset_failures
+from shared.git import GitAuth, GitError, InvalidSourceError
 from shared.keys import ObjectKey
 from shared.worker import WorkerContext, requested_at
 

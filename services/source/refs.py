@@ -1,34 +1,29 @@
 """Choose the commit a GitRepository `spec.ref` points at, as Flux does (pure).
 
 Precedence is Flux's: commit > name > semver > tag > branch, and an empty ref
-means branch `master`. Semver ranges follow Masterminds/semver v3, the library
-Flux uses: `=`, `!=`, `>`, `<`, `>=`, `<=`, `~`, `^`, x-ranges, hyphen ranges,
-`||` for OR and commas or spaces for AND; a pre-release only matches a
-constraint that itself names a pre-release (`>=1.0.0-0`).
+means branch `master`. Semver ranges are read by shared.semver (Masterminds/semver
+v3, as Flux).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
 from services.source.artifact import git_revision
+from shared.semver import InvalidConstraint, highest_matching, parse_constraint
 
 __all__ = [
     "DEFAULT_BRANCH",
-    "Constraint",
     "GitRef",
     "InvalidRefError",
     "RefKind",
     "RefNotFoundError",
     "Resolution",
-    "Version",
     "choose_semver_tag",
     "commit_resolution",
-    "parse_constraint",
-    "parse_tag_version",
     "ref_kind",
     "remote_query",
     "resolve_remote",
@@ -36,29 +31,9 @@ __all__ = [
 ]
 
 DEFAULT_BRANCH = "master"
-_X = ("x", "X", "*")
 
 _HEX = re.compile(r"^[0-9a-f]{4,40}$")
 _BAD_REF = re.compile(r"(\.\.|@\{|//|[\x00-\x20\x7f~^:?*\[\\])")
-_NUM = r"(0|[1-9][0-9]*)"
-_PRE = r"(?:0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)"  # numeric parts without leading 0
-_META = r"[0-9A-Za-z-]+"
-_STRICT = re.compile(
-    rf"^{_NUM}\.{_NUM}\.{_NUM}(?:-({_PRE}(?:\.{_PRE})*))?(?:\+({_META}(?:\.{_META})*))?$"
-)
-_CV = (
-    r"v?([0-9xX*]+)(\.[0-9xX*]+)?(\.[0-9xX*]+)?"
-    r"(-([0-9A-Za-z\-]+(?:\.[0-9A-Za-z\-]+)*))?"
-    r"(\+([0-9A-Za-z\-]+(?:\.[0-9A-Za-z\-]+)*))?"
-)
-_CV_NOGROUPS = re.sub(r"\((?!\?)", "(?:", _CV)
-_OPS = r"=|!=|>|<|>=|=>|<=|=<|~|~>|\^|"
-_ONE = re.compile(rf"^\s*({_OPS})\s*{_CV}\s*$")
-_FIND = re.compile(rf"(?:{_OPS})\s*{_CV_NOGROUPS}")
-_VALID = re.compile(
-    rf"^\s*(?:{_OPS})\s*{_CV_NOGROUPS}\s*(?:(?:\s+|,\s*)(?:{_OPS})\s*{_CV_NOGROUPS}\s*)*$"
-)
-_RANGE = re.compile(rf"\s*({_CV_NOGROUPS})\s+-\s+({_CV_NOGROUPS})\s*")
 
 
 class InvalidRefError(ValueError):
@@ -104,31 +79,6 @@ class Resolution:
         return git_revision(self.ref_name, self.commit, absolute=self.absolute)
 
 
-@dataclass(frozen=True)
-class Version:
-    """A semantic version; `original` is the text it was parsed from (the tag)."""
-
-    major: int
-    minor: int
-    patch: int
-    prerelease: str = ""
-    metadata: str = ""
-    original: str = ""
-
-    def compare(self, other: Version) -> int:
-        """-1, 0 or 1 as Masterminds orders versions (build metadata ignored)."""
-        mine, theirs = (self.major, self.minor, self.patch), (other.major, other.minor, other.patch)
-        if mine != theirs:
-            return -1 if mine < theirs else 1
-        if self.prerelease == other.prerelease:
-            return 0
-        if not self.prerelease:
-            return 1
-        if not other.prerelease:
-            return -1
-        return _compare_prerelease(self.prerelease, other.prerelease)
-
-
 def ref_kind(ref: GitRef) -> RefKind:
     """The field that decides the commit, by Flux's precedence."""
     if ref.commit:
@@ -148,7 +98,10 @@ def remote_query(ref: GitRef) -> tuple[str, tuple[str, ...]]:
     if kind is RefKind.COMMIT:
         raise InvalidRefError("a commit ref is resolved locally, not with ls-remote")
     if kind is RefKind.SEMVER:
-        parse_constraint(ref.semver)
+        try:
+            parse_constraint(ref.semver)
+        except InvalidConstraint as err:
+            raise InvalidRefError(str(err)) from None
         return "--tags", ()
     name = _ref_name(ref, kind)
     if kind is RefKind.BRANCH or name.startswith("refs/heads/"):
@@ -193,192 +146,13 @@ def validate_commit(commit: str) -> str:
 
 def choose_semver_tag(constraint: str, tags: Iterable[str]) -> str:
     """The tag with the highest version matching the range; ties go to the greatest name."""
-    parsed = parse_constraint(constraint)
-    best: Version | None = None
-    for tag in tags:
-        version = parse_tag_version(tag)
-        if version is None or not parsed.check(version):
-            continue
-        if best is None:
-            best = version
-            continue
-        order = version.compare(best)
-        if order > 0 or (order == 0 and version.original > best.original):
-            best = version
-    if best is None:
+    try:
+        tag = highest_matching(constraint, tags)
+    except InvalidConstraint as err:
+        raise InvalidRefError(str(err)) from None
+    if tag is None:
         raise RefNotFoundError(f"no tag matches semver range {constraint!r}")
-    return best.original
-
-
-def parse_tag_version(tag: str) -> Version | None:
-    """A strict `X.Y.Z[-pre][+meta]` version with an optional leading `v`, else None."""
-    match = _STRICT.match(tag.removeprefix("v"))
-    if match is None:
-        return None
-    major, minor, patch, pre, meta = match.groups()
-    return Version(int(major), int(minor), int(patch), pre or "", meta or "", tag)
-
-
-@dataclass(frozen=True)
-class _Term:
-    op: str
-    con: Version
-    dirty: bool
-    minor_dirty: bool
-    patch_dirty: bool
-
-    def check(self, v: Version) -> bool:
-        # Masterminds: a pre-release only satisfies a term that names one itself
-        # (`!=` applies that rule only to its x-range form, in _not_equal).
-        if v.prerelease and not self.con.prerelease and self.op != "!=":
-            return False
-        return _OPERATORS[self.op](v, self)
-
-
-@dataclass(frozen=True)
-class Constraint:
-    """A parsed Masterminds range: OR of AND groups."""
-
-    text: str
-    groups: tuple[tuple[_Term, ...], ...]
-
-    def check(self, version: Version) -> bool:
-        """Whether `version` satisfies the range."""
-        return any(all(term.check(version) for term in group) for group in self.groups)
-
-
-def parse_constraint(text: str) -> Constraint:
-    """Parse a Masterminds range such as `>=1.2.0 <2.0.0 || ~3.1`; InvalidRefError if malformed."""
-    rewritten = _RANGE.sub(lambda m: f" >= {m.group(1)}, <= {m.group(2)} ", text)
-    groups: list[tuple[_Term, ...]] = []
-    for part in rewritten.split("||"):
-        if not _VALID.match(part):
-            raise InvalidRefError(f"semver range {text!r} is not valid: {part.strip()!r}")
-        groups.append(tuple(_parse_term(m.group(0)) for m in _FIND.finditer(part)))
-    return Constraint(text=text, groups=tuple(groups))
-
-
-def _parse_term(text: str) -> _Term:
-    match = _ONE.match(text)
-    if match is None:
-        raise InvalidRefError(f"semver constraint {text!r} is not valid")
-    op, major = match.group(1), match.group(2)
-    minor, patch = (match.group(3) or "").lstrip("."), (match.group(4) or "").lstrip(".")
-    prerelease = (match.group(5) or "").removeprefix("-")
-    dirty = minor_dirty = patch_dirty = False
-    if major in _X:
-        dirty, parts = True, ["0", "0", "0"]
-    elif not minor or minor in _X:
-        dirty = minor_dirty = True
-        parts = [major, "0", "0"]
-    elif not patch or patch in _X:
-        dirty = patch_dirty = True
-        parts = [major, minor, "0"]
-    else:
-        parts = [major, minor, patch]
-    if not all(part.isdigit() for part in parts):
-        raise InvalidRefError(f"semver constraint {text!r} is not valid")
-    numbers = [int(part) for part in parts]
-    con = Version(numbers[0], numbers[1], numbers[2], prerelease=prerelease)
-    return _Term(op, con, dirty, minor_dirty, patch_dirty)
-
-
-def _tilde(v: Version, t: _Term) -> bool:
-    if v.compare(t.con) < 0:
-        return False
-    c = t.con
-    if (c.major, c.minor, c.patch) == (0, 0, 0) and not t.minor_dirty and not t.patch_dirty:
-        return True
-    return v.major == c.major and (v.minor == c.minor or t.minor_dirty)
-
-
-def _caret(v: Version, t: _Term) -> bool:
-    c = t.con
-    if v.compare(c) < 0:
-        return False
-    if c.major > 0 or t.minor_dirty:
-        return v.major == c.major
-    if v.major > 0:
-        return False
-    if c.minor > 0 or t.patch_dirty:
-        return v.minor == c.minor
-    return v.minor == 0 and v.patch == c.patch
-
-
-def _not_equal(v: Version, t: _Term) -> bool:
-    c = t.con
-    if t.dirty:
-        if v.prerelease and not c.prerelease:
-            return False
-        if c.major != v.major:
-            return True
-        if t.minor_dirty:
-            return False
-        if c.minor != v.minor:
-            return True
-        if t.patch_dirty:
-            return bool(v.prerelease or c.prerelease) and (
-                _compare_prerelease(v.prerelease, c.prerelease) != 0
-            )
-        if c.patch != v.patch:
-            return True
-    return v.compare(c) != 0
-
-
-def _greater(v: Version, t: _Term) -> bool:
-    c = t.con
-    if not t.dirty:
-        return v.compare(c) > 0
-    if v.major != c.major:
-        return v.major > c.major
-    if t.minor_dirty:
-        return False
-    if t.patch_dirty:
-        return v.minor > c.minor
-    return v.compare(c) > 0
-
-
-def _less_equal(v: Version, t: _Term) -> bool:
-    c = t.con
-    if not t.dirty:
-        return v.compare(c) <= 0
-    if v.major > c.major:
-        return False
-    return not (v.major == c.major and v.minor > c.minor and not t.minor_dirty)
-
-
-_OPERATORS: dict[str, Callable[[Version, _Term], bool]] = {
-    "": lambda v, t: _tilde(v, t) if t.dirty else v.compare(t.con) == 0,
-    "=": lambda v, t: _tilde(v, t) if t.dirty else v.compare(t.con) == 0,
-    "!=": _not_equal,
-    ">": _greater,
-    "<": lambda v, t: v.compare(t.con) < 0,
-    ">=": lambda v, t: v.compare(t.con) >= 0,
-    "=>": lambda v, t: v.compare(t.con) >= 0,
-    "<=": _less_equal,
-    "=<": _less_equal,
-    "~": _tilde,
-    "~>": _tilde,
-    "^": _caret,
-}
-
-
-def _compare_prerelease(a: str, b: str) -> int:
-    left, right = a.split("."), b.split(".")
-    for index in range(max(len(left), len(right))):
-        x = left[index] if index < len(left) else ""
-        y = right[index] if index < len(right) else ""
-        if x == y:
-            continue
-        if not x or not y:
-            return -1 if not x else 1
-        if x.isdigit() and y.isdigit():
-            return -1 if int(x) < int(y) else 1
-        if x.isdigit() != y.isdigit():
-            # Numeric identifiers sort before alphanumeric ones.
-            return -1 if x.isdigit() else 1
-        return -1 if x < y else 1
-    return 0
+    return tag
 
 
 def _ref_name(ref: GitRef, kind: RefKind) -> str:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, Self
 
-import yaml
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
+from shared import yaml
 from shared.api.durations import parse_duration
 from shared.api.kinds import KUSTOMIZE_GROUP, KindInfo, register
 from shared.api.meta import (
@@ -250,7 +250,7 @@ class KustomizationSpec(ApiModel):
 
 
 def _patch_text(value: object) -> str:
-    return yaml.safe_dump(value, sort_keys=False)
+    return yaml.dump(value)
 
 
 class Kustomization(ApiObject):

@@ -10,18 +10,18 @@ objects get ``metadata.namespace: default`` when they have none; Secret
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
 from pydantic import ValidationError
 
 from shared.api.errors import FieldError, InvalidObjects, field_errors
 from shared.api.kinds import KindInfo, known_kinds, lookup_kind, split_api_version
 from shared.api.meta import ApiObject
+from shared.jsondoc import load_json
 from shared.store.limits import object_size, object_too_big
+from shared.yaml import DocumentError, iter_documents
 
 __all__ = [
     "dump_object",
@@ -40,39 +40,12 @@ FILE_SUFFIXES = (".yaml", ".yml", ".json")
 _KUSTOMIZE_CONFIG = "kustomize.config.k8s.io"
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys, which would silently drop half a spec."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if isinstance(key, str) and key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f'duplicate key "{key}"', key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def _yaml_error(exc: yaml.YAMLError, source: str, index: int) -> FieldError:
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc)
-    context = getattr(exc, "context", None)
-    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-    detail = f"{problem} ({context})" if context else problem
-    return FieldError(source, index, None, "", f"invalid YAML{where}: {detail}")
-
-
 def _read_yaml(text: str, source: str) -> tuple[list[object], list[FieldError]]:
     docs: list[object] = []
     try:
-        # _Loader is a SafeLoader: plain data only, no Python objects.
-        for doc in yaml.load_all(text, Loader=_Loader):
-            if doc is not None:
-                docs.append(doc)
-    except yaml.YAMLError as exc:
-        return docs, [_yaml_error(exc, source, len(docs))]
+        docs.extend(iter_documents(text, source=source))
+    except DocumentError as exc:
+        return docs, [FieldError(source, exc.index, None, "", exc.message)]
     return docs, []
 
 
@@ -265,11 +238,10 @@ def _load_one(path: Path) -> tuple[list[tuple[str, int, dict[str, Any]]], list[F
         return [], [FieldError(source, None, None, "", f"cannot read file: {reason}")]
     if path.suffix == ".json":
         try:
-            docs: list[object] = [json.loads(text)]
+            docs: list[object] = [load_json(text, source=source)]
             errors: list[FieldError] = []
-        except json.JSONDecodeError as exc:
-            at = f"line {exc.lineno}, column {exc.colno}"
-            return [], [FieldError(source, 0, None, "", f"invalid JSON at {at}: {exc.msg}")]
+        except DocumentError as exc:
+            return [], [FieldError(source, exc.index, None, "", exc.message)]
     else:
         docs, errors = _read_yaml(text, source)
     valid = []

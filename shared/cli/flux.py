@@ -17,9 +17,9 @@ from typing import Any
 
 import redis
 import typer
-import yaml
 from rich.tree import Tree
 
+from shared import yaml
 from shared.api.conditions import FALSE, READY, TRUE, get_condition
 from shared.api.durations import format_duration, parse_duration
 from shared.celeryapp import create_app
@@ -395,4 +395,4 @@ def register(app: typer.Typer) -> None:
                 docs += session.store.list(info.kind, None if all_namespaces else namespace)
         for doc in docs:
             session.out.line("---")
-            session.out.stream.write(yaml.safe_dump(export_document(doc), sort_keys=False))
+            session.out.stream.write(yaml.dump(export_document(doc)))

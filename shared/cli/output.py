@@ -7,9 +7,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-import yaml
 from rich.console import Console
 from rich.table import Table
+
+from shared import yaml
 
 __all__ = ["Output", "output"]
 
@@ -52,10 +53,7 @@ class Output:
         if fmt == "json":
             self.line(json.dumps(value, indent=2, sort_keys=False, default=str))
         elif fmt == "yaml":
-            if isinstance(value, list):
-                self.stream.write(yaml.safe_dump_all(value, sort_keys=False))
-            else:
-                self.stream.write(yaml.safe_dump(value, sort_keys=False))
+            self.stream.write(yaml.dump_all(value) if isinstance(value, list) else yaml.dump(value))
         else:
             raise ValueError(f"unknown output format {fmt!r}: expected json or yaml")
 

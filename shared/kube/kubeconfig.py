@@ -32,9 +32,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import urllib3
-import yaml
 from kubernetes.client import ApiClient, Configuration
 
+from shared import yaml
 from shared.kube.client import KubeClient
 from shared.kube.errors import KubeconfigError
 
@@ -196,12 +196,10 @@ def client_from_kubeconfig(
 ) -> KubeClient:
     """A client from kubeconfig YAML text, as held in a kubeConfig Secret."""
     try:
-        config = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        # The YAML error quotes the text, which holds credentials: do not chain it.
-        raise KubeconfigError(f"kubeconfig: not valid YAML{where}") from None
+        config = yaml.load(text, source="kubeconfig")
+    except yaml.DocumentError as exc:
+        # The message never quotes the text (it holds credentials); do not chain the cause.
+        raise KubeconfigError(f"kubeconfig: not valid YAML: {exc.message}") from None
     if not isinstance(config, Mapping):
         raise KubeconfigError("kubeconfig: expected a mapping with clusters, users and contexts")
     return client_from_dict(

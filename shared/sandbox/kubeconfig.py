@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-import yaml
+from shared import yaml
 
 __all__ = ["kubeconfig_document", "write_kubeconfig"]
 
@@ -63,6 +63,6 @@ def write_kubeconfig(
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
-        yaml.safe_dump(doc, f, sort_keys=False)
+        f.write(yaml.dump(doc))
     tmp.replace(path)
     return path

@@ -261,6 +261,9 @@ def test_an_alias_bomb_is_stopped_at_the_memory_cap(tmp_path: Path, kustomize: P
     lines.append('  a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]')
     lines += [f"  a{i}: &a{i} [{','.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
     write(tmp_path / "cm.yaml", "\n".join(lines) + "\n")
+    # Listed in a kustomization, the file is read by kustomize alone (in a plain
+    # directory sluice's loader refuses it first: test_hostile_yaml.py).
+    write(tmp_path / "kustomization.yaml", "resources: [cm.yaml]\n")
     limits = ToolLimits(memory_bytes=256 << 20, cpu_seconds=120, timeout=120)
     with pytest.raises(BuildLimitExceeded, match=r"exceeded its memory cap \(256 MiB\)"):
         build(tmp_path, options=BuildOptions(kustomize=kustomize, limits=limits))

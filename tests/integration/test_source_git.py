@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from services.source import git as gitmod
-from services.source.git import (
+from services.source.git import archive_commit, fetch
+from services.source.refs import GitRef
+from shared.git import (
     AuthenticationFailed,
     GitAuth,
     GitTimeout,
@@ -22,11 +23,8 @@ from services.source.git import (
     RepositoryNotFound,
     UnknownRef,
     UnreachableHost,
-    archive_commit,
-    fetch,
     mirror_path,
 )
-from services.source.refs import GitRef
 from tests.servers.git import BareRepo, GitDaemon, run_git
 from tests.servers.githttp import GitHttpServer
 from tests.servers.ssh import SshServer
@@ -279,7 +277,7 @@ def test_secrets_stay_out_of_process_arguments_and_temp_files(
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
-    monkeypatch.setattr(gitmod.subprocess, "Popen", spy)
+    monkeypatch.setattr(subprocess, "Popen", spy)
     password, identity = git_http.password or "", git_ssh.identity
     fetch(
         git_http.url_for(repo), GitRef(branch="main"), cache_dir=tmp_path / "c",

@@ -112,9 +112,9 @@ def test_a_document_that_is_not_a_mapping_is_rejected() -> None:
 
 
 def test_invalid_yaml_names_the_source_and_line() -> None:
-    with pytest.raises(BuildFailed, match=r"apps/x.yaml: invalid YAML at line 3") as caught:
+    with pytest.raises(BuildFailed, match=r"apps/x.yaml: document 1: invalid YAML at line 3") as e:
         load_documents("a: 1\nb: [\n", source="apps/x.yaml")
-    assert caught.value.file == "apps/x.yaml"
+    assert e.value.file == "apps/x.yaml"
 
 
 def test_dates_stay_strings_and_objects_round_trip_through_yaml() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.source.ignore import build_matcher, parse_pattern, read_patterns
+from services.source.ignore import build_matcher
 
 NONE: dict[str, str] = {}
 
@@ -117,16 +117,22 @@ def test_sourceignore_files_are_scoped_to_their_directory(
     assert build_matcher(spec_ignore=spec, sourceignores=files).ignored(path) is ignored
 
 
-def test_patterns_read_from_text_skip_comments_blank_lines_and_carriage_returns() -> None:
-    patterns = read_patterns("# comment\r\n\r\n*.yaml\r\n  \n!keep.yaml\n", domain=["apps"])
-    assert [p.text for p in patterns] == ["*.yaml", "!keep.yaml"]
-    assert all(p.domain == ("apps",) for p in patterns)
+def test_comments_blank_lines_and_carriage_returns_give_no_pattern() -> None:
+    files = {"apps": "# comment\r\n\r\n*.yaml\r\n  \n!keep.yaml\n"}
+    matcher = build_matcher(sourceignores=files)
+    assert matcher.ignored("apps/a.yaml")
+    assert not matcher.ignored("apps/keep.yaml")
+    assert not matcher.ignored("a.yaml")  # scoped to apps/
+    assert not matcher.ignored("# comment")
+    # Patterns were found, so the default exclusions no longer apply.
+    assert not matcher.ignored("logo.png")
 
 
-def test_a_parsed_pattern_records_its_flags() -> None:
-    pattern = parse_pattern("!/deploy/")
-    assert (pattern.inclusion, pattern.dir_only, pattern.anchored) == (True, True, True)
-    assert pattern.parts == ("deploy",)
+def test_a_negated_anchored_directory_pattern_re_includes_only_that_directory() -> None:
+    matcher = build_matcher(spec_ignore="deploy/\n!/deploy/")
+    assert not matcher.ignored("deploy", is_dir=True)
+    assert matcher.ignored("apps/deploy", is_dir=True)
+    assert not matcher.ignored("deploy", is_dir=False)
 
 
 def test_inclusions_are_reported_so_walkers_keep_descending() -> None:

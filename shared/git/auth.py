@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
-from services.source.errors import InvalidSourceError
+from shared.git.errors import InvalidSourceError
 
 __all__ = [
     "SCHEMES",

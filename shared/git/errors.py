@@ -1,4 +1,4 @@
-"""The errors of the Git adapter; each carries the Flux condition reason it maps to.
+"""The errors of git operations; each carries the Flux condition reason it maps to.
 
 Exceptions::
 
