@@ -15,6 +15,7 @@ import redis
 import typer
 
 from shared.logs import redact
+from shared.redisconn import RedisPasswordError
 
 __all__ = ["ENTRY_POINT_GROUP", "app", "main"]
 
@@ -58,15 +59,36 @@ for _entry in entry_points(group=ENTRY_POINT_GROUP):
         print(f"warning: sluice.cli plug-in {_entry.name!r} not loaded: {exc}", file=sys.stderr)
 
 
+def _redis_problem(exc: Exception) -> str:
+    """What to tell the user about a failure to talk to Redis (never a password)."""
+    text = redact(str(exc))
+    if isinstance(exc, RedisPasswordError):
+        return text
+    if isinstance(exc, redis.exceptions.TimeoutError):
+        return (
+            f"Redis did not answer in time ({text}): it is overloaded or stuck; "
+            "a write that was under way may or may not have been made: run the command again"
+        )
+    if isinstance(exc, redis.exceptions.AuthenticationError) or "NOAUTH" in str(exc):
+        return (
+            f"Redis refused the login ({text}): put the user and password in SLUICE_REDIS_URL "
+            "(redis://USER:PASSWORD@HOST:PORT/0) or the password in SLUICE_REDIS_PASSWORD_FILE"
+        )
+    if isinstance(exc, redis.exceptions.NoPermissionError):
+        return f"the Redis user may not do this ({text}): it needs ~* &* +@all"
+    if isinstance(exc, redis.exceptions.ConnectionError):
+        # The most common first-run mistake: say what to do, not a traceback.
+        return (
+            f"cannot reach Redis: {text}; start sluice with `sluice up` "
+            "or point --redis-url / SLUICE_REDIS_URL at its Redis"
+        )
+    return f"Redis failed: {text}"
+
+
 def main() -> None:
     """Console-script entry point."""
     try:
         app()
-    except redis.exceptions.ConnectionError as exc:
-        # The most common first-run mistake: say what to do, not a traceback.
-        print(
-            f"error: cannot reach Redis: {redact(str(exc))}; start sluice with `sluice up` "
-            "or point --redis-url / SLUICE_REDIS_URL at its Redis",
-            file=sys.stderr,
-        )
+    except (redis.exceptions.RedisError, RedisPasswordError) as exc:
+        print(f"error: {_redis_problem(exc)}", file=sys.stderr)
         sys.exit(1)
