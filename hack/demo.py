@@ -244,10 +244,12 @@ class Demo:
         text = wait_for("sluice up to be ready", ready, timeout=self.timeout)
         print(text, end="", flush=True)
         self.up_pids = [int(pid) for pid in re.findall(r"^\S+ +\S+ +(\d+) ", text, re.M)]
-        url = re.search(r"export SLUICE_REDIS_URL=(\S+)", text)
-        if url is None:
+        export = re.search(r"export (SLUICE_REDIS_URL=.*)", text)
+        if export is None:
             raise DemoError("sluice up printed no SLUICE_REDIS_URL")
-        self.env["SLUICE_REDIS_URL"] = url.group(1)
+        # The URL and the file holding Redis' password, as another shell would take them.
+        for name, value in re.findall(r"(SLUICE_\w+)=(\S+)", export.group(1)):
+            self.env[name] = value
 
     def write(self, files: dict[str, str]) -> None:
         for name, text in files.items():

@@ -93,6 +93,7 @@ from typing import Any
 from celery import Celery, signals
 
 from shared.logs import install_redaction
+from shared.redisconn import broker_url
 from shared.settings import Settings
 
 __all__ = [
@@ -168,7 +169,8 @@ def create_app(service: str, settings: Settings, *, include: tuple[str, ...] = (
     """The Celery app of one service, consuming only the queue named ``service``."""
     check_service(service)
     soft, hard = task_limits(settings)
-    app = Celery(service, broker=settings.redis_url, include=list(include), set_as_current=False)
+    broker = broker_url(settings)
+    app = Celery(service, broker=broker, include=list(include), set_as_current=False)
     app.conf.update(
         task_serializer="json",
         accept_content=["json"],

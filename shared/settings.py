@@ -1,8 +1,14 @@
 """Process configuration: environment variables over an optional TOML file over defaults.
 
 Every sluice process (CLI, workers, scheduler) reads the same settings, so a
-worker started on another machine needs only ``SLUICE_REDIS_URL`` and the
-secret key to join an installation.
+worker started on another machine needs only ``SLUICE_REDIS_URL`` (with
+``SLUICE_REDIS_PASSWORD_FILE`` when Redis wants a password) and the secret key
+to join an installation.
+
+Everything an installation keeps on disk lives under ``data_dir``: artifacts,
+the cache (Git mirrors, fetched artifacts, kustomize builds), and for ``sluice
+up`` its logs and Redis. ``artifact_dir`` and ``cache_dir`` follow ``data_dir``
+unless set themselves, so two installations with two data dirs share nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +26,13 @@ def _cache_home() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
 
 
+def _data_home() -> Path:
+    return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "sluice"
+
+
+_DATA_HOME = _data_home()
+
+
 def _config_home() -> Path:
     return Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config"))
 
@@ -29,18 +42,27 @@ class Settings:
     """Settings shared by every sluice process. Field ``x_y`` reads ``SLUICE_X_Y``."""
 
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # A file holding Redis' password (one line), for URLs that carry none: the
+    # password then never appears in an environment, argv or printed URL.
+    redis_password_file: Path | None = None
+    # Seconds one Redis command may take before the client gives up; above the
+    # longest blocking read sluice makes (1 s).
+    redis_timeout: float = 15.0
     # Fernet key (urlsafe base64, 32 bytes) for Secrets at rest; when empty the
     # key is read from (or created once in) secret_key_file.
     secret_key: str = ""
     secret_key_file: Path = _config_home() / "sluice" / "secret.key"
     tools_dir: Path = _cache_home() / "sluice" / "tools"
+    # The installation's state on this machine; artifact_dir and cache_dir
+    # default to folders in it (see load_settings).
+    data_dir: Path = _DATA_HOME
     # Artifacts are written by source workers into artifact_dir and served at
     # artifact_url (the artifact server); other machines fetch them over HTTP.
-    artifact_dir: Path = _cache_home() / "sluice" / "artifacts"
+    artifact_dir: Path = _DATA_HOME / "artifacts"
     artifact_url: str = "http://127.0.0.1:9090"
     artifact_retention: int = 2
     # Git mirrors, extracted artifacts and kustomize builds, per machine.
-    cache_dir: Path = _cache_home() / "sluice" / "cache"
+    cache_dir: Path = _DATA_HOME / "cache"
     # How long a dependent waits before looking at its dependencies again.
     requeue_dependency: float = 30.0
     # Connection timeout towards target clusters: a down cluster fails fast.
@@ -69,19 +91,27 @@ class Settings:
     log_level: str = "INFO"
 
     def with_overrides(self, **changes: Any) -> Settings:
-        """Return a copy with the given fields replaced."""
+        """Return a copy with the given fields replaced (``data_dir`` alone moves nothing else)."""
         return replace(self, **changes)
 
 
-def _coerce(value: str, like: object) -> object:
+# Folders under data_dir unless set on their own.
+_UNDER_DATA_DIR = {"artifact_dir": "artifacts", "cache_dir": "cache"}
+
+
+def _is_path(name: str, like: object) -> bool:
+    return isinstance(like, Path) or name.endswith(("_dir", "_file"))
+
+
+def _coerce(name: str, value: str, like: object) -> object:
+    if _is_path(name, like):
+        return Path(value).expanduser() if value else None
     if isinstance(like, bool):
         return value.strip().lower() in {"1", "true", "yes", "on"}
     if isinstance(like, int):
         return int(value)
     if isinstance(like, float):
         return float(value)
-    if isinstance(like, Path):
-        return Path(value).expanduser()
     return value
 
 
@@ -106,11 +136,15 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         raw = env.get(f"SLUICE_{f.name.upper()}")
         if raw is not None:
             try:
-                values[f.name] = _coerce(raw, getattr(defaults, f.name))
+                values[f.name] = _coerce(f.name, raw, getattr(defaults, f.name))
             except ValueError as exc:
                 raise ValueError(f"SLUICE_{f.name.upper()}={raw!r}: {exc}") from exc
     for name, value in list(values.items()):
-        like = getattr(defaults, name)
-        if isinstance(like, Path) and not isinstance(value, Path):
-            values[name] = Path(str(value)).expanduser()
+        if _is_path(name, getattr(defaults, name)) and not isinstance(value, Path | None):
+            values[name] = Path(str(value)).expanduser() if value else None
+    # An empty path means "the default" (or none, for an optional file).
+    values = {k: v for k, v in values.items() if v is not None}
+    data_dir = values.get("data_dir", defaults.data_dir)
+    for name, folder in _UNDER_DATA_DIR.items():
+        values.setdefault(name, Path(str(data_dir)) / folder)
     return replace(defaults, **values)  # type: ignore[arg-type]

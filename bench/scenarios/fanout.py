@@ -6,7 +6,7 @@ Kustomization per fan-out size, each selecting its clusters by label
 clock runs from the push to the new ConfigMap being in *every* selected
 cluster. The source's reconcile is requested right after the push (as a
 webhook Receiver does), so no polling phase blurs the comparison.
-``KustomizeState.builds()`` counts real kustomize runs: one revision should
+``FleetState.builds()`` counts real kustomize runs: one revision should
 cost one build however many clusters it goes to.
 """
 
@@ -19,7 +19,7 @@ from bench.manifests import app_files, git_repository, kustomization
 from bench.repo import GitRepo
 from bench.scenarios.common import Context, Result, Row, median, seconds
 from bench.stack import Stack, Topology
-from services.kustomize.state import KustomizeState
+from shared.fleet.state import FleetState
 
 __all__ = ["run"]
 
@@ -88,7 +88,7 @@ def run(ctx: Context) -> Result:
                 partial(stack.is_ready, "Kustomization", _name(size), first.revision),
                 timeout=ctx.timeout,
             )
-        state = KustomizeState(stack.client)
+        state = FleetState(stack.client, service="kustomize")
         for size in sizes:
             for r in range(1, repeats + 1):
                 before = state.builds()
@@ -127,7 +127,7 @@ def _result(
         Row(
             "kustomize builds per revision",
             counts,
-            f"for {', '.join(map(str, sizes))} clusters; expected 1 (KustomizeState.builds())",
+            f"for {', '.join(map(str, sizes))} clusters; expected 1 (FleetState.builds())",
         )
     )
     return Result(

@@ -20,7 +20,7 @@ from bench.procstat import Usage, measure
 from bench.repo import GitRepo
 from bench.scenarios.common import Context, Result, Row
 from bench.stack import Stack, Topology
-from services.kustomize.state import KustomizeState
+from shared.fleet.state import FleetState
 
 __all__ = ["run"]
 
@@ -67,7 +67,7 @@ def run(ctx: Context) -> Result:
         )
         ctx.say(f"  {managed} objects converged; settling {SETTLE:.0f}s, measuring {window:.0f}s")
         time.sleep(SETTLE)
-        state = KustomizeState(stack.client)
+        state = FleetState(stack.client, service="kustomize")
         builds_before = state.builds()
         began = time.time()
         redis_usage: list[Usage] = []

@@ -18,24 +18,24 @@ from typing import Any
 import typer
 
 from services.kustomize.build import ArtifactPathError, BuildOptions, render
-from services.kustomize.connect import connect_target
+from services.kustomize.cluster import apply_options
 from services.kustomize.decrypt import decryption_keys
-from services.kustomize.fanout import apply_options
 from services.kustomize.generate import BuildSpec
 from services.kustomize.manifests import BuildFailed, classify, dump_object
-from services.kustomize.targets import Target, select_targets
 from services.kustomize.variables import MissingVariables, post_build_variables
 from shared import yaml
 from shared.api import Cluster, Kustomization, parse_as
 from shared.artifacts import ArtifactError, fetch_artifact
 from shared.cli.context import RedisUrl
 from shared.cli.flux import Namespace, Session, flux_group, on_kind
+from shared.fleet.connect import connect_target
+from shared.fleet.targets import Target, select_targets
 from shared.keys import ObjectKey
-from shared.kube.apply import SERVER_FIELDS, ApplyError, ObjectPlan, plan
 from shared.kube.client import KubeClient
 from shared.kube.errors import KubeError
 from shared.kube.inventory import Action, Inventory, stale_objects
 from shared.kube.owner import Owner
+from shared.kube.plan import SERVER_FIELDS, ApplyError, ObjectPlan, plan
 from shared.kube.prune import prune
 from shared.secrets import LAST_APPLIED_ANNOTATION, redact
 from shared.tools import ToolMissingError
@@ -196,7 +196,7 @@ def diff_cluster(
 def _targets(session: Session, ks: Kustomization, only: str | None) -> list[Target]:
     clusters = [parse_as(c, Cluster) for c in session.store.list("Cluster", ks.namespace)]
     try:
-        selection = select_targets(ks, clusters)
+        selection = select_targets(ks.spec, clusters)
     except ValueError as exc:
         raise session.fail(str(exc)) from exc
     targets = [t for t in selection.targets if only is None or t.name == only]

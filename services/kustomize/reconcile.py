@@ -3,118 +3,172 @@
 Steps follow kustomize-controller's pipeline (guards, source, dependsOn,
 artifact, build, route), except that applying is fanned out: this step
 records the *desired* build and asks for one ``kustomize.apply`` per target
-cluster, which the per-cluster tasks in ``fanout.py`` carry out in parallel.
-Toolkit objects found in the build go into sluice's store, owned by this
-Kustomization; everything else goes to the clusters.
+cluster, which the per-cluster runs (``shared.fleet.run`` with kustomize's act
+step in ``cluster.py``) carry out in parallel. Toolkit objects found in the
+build go into sluice's store, owned by this Kustomization; everything else goes
+to the clusters.
+
+Shape: guards (deleted, suspended, stalled at this generation), then the steps
+in a ``try``; whatever happens, the status is written once in the ``finally``
+(read-modify-write on the newest resourceVersion); then the failure, if any, is
+emitted and requeued by its kind (``shared.reconcile``). The source's artifact is
+read once and that one value is built and recorded.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from services.kustomize.build import ArtifactPathError, BuildCache, BuildOptions, build_cached
 from services.kustomize.decrypt import decryption_keys
+from services.kustomize.deletion import OnDeletion, deletion_of, on_deletion
+from services.kustomize.dependencies import compile_ready_expr, not_ready_reason
 from services.kustomize.generate import BuildSpec
 from services.kustomize.manifests import BuildFailed, classify
-from services.kustomize.state import Desired, KustomizeState
-from services.kustomize.status import update_status, write_summary
-from services.kustomize.targets import select_targets
 from services.kustomize.variables import MissingVariables, post_build_variables
 from shared.api import Cluster, InvalidObjects, Kustomization, parse_as, validate
 from shared.api.conditions import (
     ARTIFACT_FAILED,
     BUILD_FAILED,
     DEPENDENCY_NOT_READY,
-    READY,
-    Outcome,
-    get_condition,
-    summarize,
+    INVALID_CEL_EXPRESSION,
+    RECONCILIATION_FAILED,
 )
 from shared.artifacts import ArtifactError, fetch_artifact
-from shared.events import Severity
+from shared.backoff import reset_failures
+from shared.cel import EvaluationError, Expression, InvalidExpression
+from shared.dependents import DependentsIndex
+from shared.fleet.state import Desired, FleetState
+from shared.fleet.status import summarize_into
+from shared.fleet.targets import TargetSelection, select_targets
 from shared.keys import ObjectKey
+from shared.kube.customhealth import CustomHealth, InvalidHealthChecks
 from shared.metrics import BUILD_CACHE, count
+from shared.reconcile import (
+    ReconcileError,
+    Stalled,
+    Transient,
+    Waiting,
+    as_failure,
+    record_failure,
+    retry_delay,
+    severity,
+    stalled_at_generation,
+    update_status,
+)
 from shared.tools import ToolMissingError
 from shared.worker import WorkerContext, requested_at
 
-__all__ = ["Failure", "RequestApply", "reconcile_kustomization"]
+__all__ = ["RequestApply", "SourceArtifact", "index_all", "reconcile_kustomization", "uses"]
 
 RequestApply = Callable[[ObjectKey, str], None]
+SERVICE = "kustomize"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Failure(Exception):
-    """A step failed with a Flux reason; ``retry_after`` overrides retryInterval."""
+class SourceArtifact:
+    """The source's artifact as read once at the start of a reconcile."""
 
-    reason: str
-    message: str
-    retry_after: float | None = None
-    stalled: bool = False
+    revision: str
+    url: str
+    digest: str
 
 
-def _source(ctx: WorkerContext, ks: Kustomization) -> tuple[str, str, str]:
-    """(revision, url, digest) of the source's artifact."""
+def _source(ctx: WorkerContext, ks: Kustomization) -> SourceArtifact:
     ref = ks.spec.source_ref
     key = ObjectKey(ref.kind, ref.namespace or ks.namespace, ref.name)
     doc = ctx.store.get(key)
+    wait = ctx.settings.requeue_dependency
     if doc is None:
-        raise Failure(ARTIFACT_FAILED, f"{ref.kind} '{key.namespace}/{key.name}' not found")
+        message = f"{ref.kind} '{key.namespace}/{key.name}' not found"
+        raise Waiting(ARTIFACT_FAILED, message, retry_after=wait)
     artifact = (doc.get("status") or {}).get("artifact")
     if not artifact:
-        raise Failure(
-            ARTIFACT_FAILED,
-            f"{ref.kind} '{key.namespace}/{key.name}' has no artifact yet; waiting for it",
-            retry_after=ctx.settings.requeue_dependency,
-        )
-    return str(artifact["revision"]), str(artifact["url"]), str(artifact["digest"])
+        message = f"{ref.kind} '{key.namespace}/{key.name}' has no artifact yet; waiting for it"
+        raise Waiting(ARTIFACT_FAILED, message, retry_after=wait)
+    return SourceArtifact(str(artifact["revision"]), str(artifact["url"]), str(artifact["digest"]))
 
 
-def _check_dependencies(ctx: WorkerContext, ks: Kustomization, revision: str) -> None:
+def _ready_expr(text: str | None) -> Expression | None:
+    if text is None:
+        return None
+    try:
+        return compile_ready_expr(text)
+    except InvalidExpression as err:
+        raise Stalled(INVALID_CEL_EXPRESSION, f"dependsOn readyExpr: {err}") from err
+
+
+def _check_dependencies(
+    ctx: WorkerContext, ks: Kustomization, doc: dict[str, Any], revision: str
+) -> None:
+    wait = ctx.settings.requeue_dependency
     for dep in ks.spec.depends_on:
         key = ObjectKey("Kustomization", dep.namespace or ks.namespace, dep.name)
-        doc = ctx.store.get(key)
-        wait = ctx.settings.requeue_dependency
-        if doc is None:
-            raise Failure(DEPENDENCY_NOT_READY, f"dependency '{key}' not found", wait)
-        status = doc.get("status") or {}
-        ready = get_condition(status, READY)
-        current = status.get("observedGeneration") == doc["metadata"].get("generation")
-        if not (ready and ready.get("status") == "True" and current):
-            raise Failure(DEPENDENCY_NOT_READY, f"dependency '{key}' is not ready", wait)
-        same_source = dep_source(doc) == dep_source_of(ks)
-        if same_source and status.get("lastAppliedRevision") != revision:
-            raise Failure(
-                DEPENDENCY_NOT_READY,
-                f"dependency '{key}' is not ready at revision {revision}",
-                wait,
-            )
+        expr = _ready_expr(dep.ready_expr)
+        dep_doc = ctx.store.get(key)
+        if dep_doc is None:
+            raise Waiting(DEPENDENCY_NOT_READY, f"dependency '{key}' not found", retry_after=wait)
+        try:
+            reason = not_ready_reason(doc, dep_doc, revision=revision, ready_expr=expr)
+        except EvaluationError as err:
+            # As Flux: an expression that fails on these objects waits like a not-ready one.
+            reason = f"dependency '{key}': {err}"
+        if reason is not None:
+            raise Waiting(DEPENDENCY_NOT_READY, reason, retry_after=wait)
 
 
-def dep_source(doc: dict[str, Any]) -> tuple[str, str, str]:
-    """The (kind, namespace, name) of a Kustomization document's source."""
-    ref = doc["spec"]["sourceRef"]
-    return ref["kind"], ref.get("namespace") or doc["metadata"]["namespace"], ref["name"]
-
-
-def dep_source_of(ks: Kustomization) -> tuple[str, str, str]:
-    """The (kind, namespace, name) of a Kustomization's source."""
+def _source_key_of(ks: Kustomization) -> ObjectKey:
     ref = ks.spec.source_ref
-    return ref.kind, ref.namespace or ks.namespace, ref.name
+    return ObjectKey(ref.kind, ref.namespace or ks.namespace, ref.name)
 
 
-def _build(ctx: WorkerContext, ks: Kustomization, doc: dict[str, Any]) -> list[dict[str, Any]]:
-    revision, url, digest = _source(ctx, ks)
-    _check_dependencies(ctx, ks, revision)
+def _health_rules(ks: Kustomization) -> None:
+    """Stall on healthCheckExprs that do not compile, before any work (Flux's first step)."""
     try:
-        root = fetch_artifact(url, digest, cache_dir=ctx.settings.cache_dir)
+        CustomHealth.compile(ks.spec.health_check_exprs)
+    except InvalidHealthChecks as err:
+        raise Stalled(INVALID_CEL_EXPRESSION, str(err)) from err
+
+
+def uses(ks: Kustomization) -> list[ObjectKey]:
+    """What a Kustomization's reconcile reads: its source and its dependencies."""
+    deps = [
+        ObjectKey("Kustomization", d.namespace or ks.namespace, d.name) for d in ks.spec.depends_on
+    ]
+    return [_source_key_of(ks), *deps]
+
+
+def index_all(ctx: WorkerContext) -> None:
+    """Record every Kustomization's edges once, at worker start.
+
+    Each reconcile keeps its own edges current; this covers objects stored
+    before the index existed, which would otherwise hear no event until their
+    next interval.
+    """
+    index = DependentsIndex(ctx.client)
+    for doc in ctx.store.list("Kustomization"):
+        try:
+            index.set_uses(ObjectKey.of(doc), uses(parse_as(doc, Kustomization)))
+        except InvalidObjects:
+            continue  # its reconcile reports it
+
+
+def _build(
+    ctx: WorkerContext, ks: Kustomization, doc: dict[str, Any], artifact: SourceArtifact
+) -> list[dict[str, Any]]:
+    try:
+        root = fetch_artifact(artifact.url, artifact.digest, cache_dir=ctx.settings.cache_dir)
         objects, cache_hit = build_cached(
             BuildCache(ctx.settings.cache_dir / "builds", ctx.store.cipher),
             root,
-            digest=digest,
+            digest=artifact.digest,
             path=ks.spec.path,
             spec=BuildSpec.from_spec(doc["spec"]),
             post_build=post_build_variables(ctx.store, ks),
@@ -124,15 +178,15 @@ def _build(ctx: WorkerContext, ks: Kustomization, doc: dict[str, Any]) -> list[d
             options=BuildOptions(load_restrictor="LoadRestrictionsNone"),
         )
     except (ArtifactError, ArtifactPathError) as err:
-        raise Failure(ARTIFACT_FAILED, str(err)) from err
+        raise Transient(ARTIFACT_FAILED, str(err)) from err
     except (BuildFailed, ToolMissingError, MissingVariables) as err:
-        raise Failure(BUILD_FAILED, str(err)) from err
+        raise Transient(BUILD_FAILED, str(err)) from err
     except ValueError as err:
         # Sealing for the cache: "Secret/ns/name: stringData.port must be a string".
-        raise Failure(BUILD_FAILED, str(err)) from err
+        raise Transient(BUILD_FAILED, str(err)) from err
     count(ctx.client, BUILD_CACHE, {"result": "hit" if cache_hit else "miss"})
     if not cache_hit:
-        KustomizeState(ctx.client, ctx.store.cipher).count_build()
+        FleetState(ctx.client, service=SERVICE, cipher=ctx.store.cipher).count_build()
     return objects
 
 
@@ -148,11 +202,11 @@ def _store_toolkit_objects(
         errors += validate(obj, source=f"{key} build", index=index)
         docs.append(obj)
     if errors:
-        raise Failure(BUILD_FAILED, "; ".join(str(e) for e in errors))
+        raise Transient(BUILD_FAILED, "; ".join(str(e) for e in errors))
     try:
         ctx.store.apply_all(docs, owner=key)
     except InvalidObjects as err:
-        raise Failure(BUILD_FAILED, "; ".join(str(e) for e in err.errors)) from err
+        raise Transient(BUILD_FAILED, "; ".join(str(e) for e in err.errors)) from err
     if ks.spec.prune:
         keep = {ObjectKey.of(d) for d in docs}
         for owned in ctx.store.list_owned(key):
@@ -166,87 +220,142 @@ def content_key(objects: list[dict[str, Any]]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def reconcile_kustomization(
-    ctx: WorkerContext, key: ObjectKey, request_apply: RequestApply
-) -> None:
-    """Build the newest revision once and ask each target cluster to apply it."""
-    state = KustomizeState(ctx.client, ctx.store.cipher)
-    doc = ctx.store.get(key)
-    if doc is None:
-        _deleted(ctx, state, key, request_apply)
-        return
-    ks = parse_as(doc, Kustomization)
-    if ks.spec.suspend:
-        return
-    token = requested_at(doc)
+def _targets(ctx: WorkerContext, ks: Kustomization) -> TargetSelection:
+    clusters = [parse_as(c, Cluster) for c in ctx.store.list("Cluster", ks.namespace)]
     try:
-        objects = _build(ctx, ks, doc)
-        revision = _source(ctx, ks)[0]
-        routed = classify(objects)
-        _store_toolkit_objects(ctx, key, ks, list(routed.store))
-        clusters = [parse_as(c, Cluster) for c in ctx.store.list("Cluster", ks.namespace)]
-        try:
-            selection = select_targets(ks, clusters)
-        except ValueError as err:
-            raise Failure("ReconciliationFailed", str(err), stalled=True) from err
-    except Failure as failure:
-        _failed(ctx, key, ks, failure, token)
-        return
+        return select_targets(ks.spec, clusters)
+    except ValueError as err:
+        raise Stalled(RECONCILIATION_FAILED, str(err)) from err
+
+
+@dataclass(frozen=True)
+class _Routed:
+    """What the steps decided: the revision, and the clusters to ask for an apply."""
+
+    revision: str
+    clusters: tuple[str, ...]
+
+
+def _steps(ctx: WorkerContext, key: ObjectKey, ks: Kustomization, doc: dict[str, Any]) -> _Routed:
+    state = FleetState(ctx.client, service=SERVICE, cipher=ctx.store.cipher)
+    _health_rules(ks)
+    selection = _targets(ctx, ks)  # a spec no retry can fix stalls before any fetch
+    artifact = _source(ctx, ks)
+    _check_dependencies(ctx, ks, doc, artifact.revision)
+    routed = classify(_build(ctx, ks, doc, artifact))
+    _store_toolkit_objects(ctx, key, ks, list(routed.store))
     cluster_objects = list(routed.clusters)
     build_key = content_key(cluster_objects)
     state.put_build(build_key, cluster_objects)
     previous = state.desired(key)
     targets = tuple(t.name for t in selection.targets) + selection.missing
-    state.set_desired(
-        key,
-        Desired(
-            revision,
-            build_key,
-            targets,
-            int(doc["metadata"].get("generation", 1)),
-            prune=ks.spec.prune,
-        ),
+    generation = int(doc["metadata"].get("generation", 1))
+    health = ks.spec.wait or bool(ks.spec.health_checks)
+    deletion = on_deletion(ks.spec.deletion_policy, prune=ks.spec.prune)
+    desired = Desired(
+        artifact.revision,
+        build_key,
+        targets,
+        generation,
+        prune=ks.spec.prune,
+        health=health,
+        deletion=str(deletion),
+        timeout=ks.spec.timeout_seconds,
     )
-
-    def progressing(_doc: dict[str, Any], status: dict[str, Any]) -> None:
-        status["lastAttemptedRevision"] = revision
-        if token is not None:
-            status["lastHandledReconcileAt"] = token
-
-    update_status(ctx.store, key, progressing)
+    state.set_desired(key, desired)
     # A cluster that left the targets is visited once more, to prune it.
     gone = set(previous.targets) - set(targets) if previous else set()
-    for cluster in sorted(set(targets) | gone):
+    return _Routed(artifact.revision, tuple(sorted(set(targets) | gone)))
+
+
+def reconcile_kustomization(
+    ctx: WorkerContext, key: ObjectKey, request_apply: RequestApply
+) -> None:
+    """Build the newest revision once and ask each target cluster to apply it."""
+    state = FleetState(ctx.client, service=SERVICE, cipher=ctx.store.cipher)
+    index = DependentsIndex(ctx.client)
+    doc = ctx.store.get(key)
+    if doc is None:
+        index.drop(key)
+        _deleted(ctx, state, key, request_apply)
+        return
+    ks = parse_as(doc, Kustomization)
+    index.set_uses(key, uses(ks))
+    if ks.spec.suspend:
+        _suspended(state, key)
+        return
+    if stalled_at_generation(doc):
+        return
+    token = requested_at(doc)
+    routed: _Routed | None = None
+    failure: ReconcileError | None = None
+    try:
+        routed = _steps(ctx, key, ks, doc)
+    except Exception as err:
+        failure = as_failure(err)
+        if failure is not err:
+            log.exception("reconcile of %s failed unexpectedly", key)
+    finally:
+        _write_status(ctx, state, key, failure=failure, routed=routed, token=token)
+    if failure is not None:
+        ctx.emit(
+            "reconcile-failed",
+            key,
+            reason=failure.reason,
+            message=failure.message,
+            severity=severity(failure),
+        )
+        delay = retry_delay(
+            ctx.client, key, failure=failure, retry_interval=ks.spec.retry_interval_seconds
+        )
+        if delay is not None:
+            ctx.requeue_after(key, delay)
+        return
+    reset_failures(ctx.client, key)
+    assert routed is not None
+    for cluster in routed.clusters:
         request_apply(key, cluster)
-    write_summary(ctx.store, state, key)
+
+
+def _write_status(
+    ctx: WorkerContext,
+    state: FleetState,
+    key: ObjectKey,
+    *,
+    failure: ReconcileError | None,
+    routed: _Routed | None,
+    token: str | None,
+) -> None:
+    """The one status write of a reconcile: its failure, or the clusters' progress."""
+
+    def change(doc: dict[str, Any], status: dict[str, Any]) -> None:
+        if token is not None:
+            status["lastHandledReconcileAt"] = token
+        if failure is not None:
+            generation = int(doc["metadata"].get("generation", 1))
+            record_failure(status, failure, generation=generation)
+            return
+        if routed is not None:
+            status["lastAttemptedRevision"] = routed.revision
+        summarize_into(doc, status, state=state, key=key)
+
+    update_status(ctx.store, key, change)
+
+
+def _suspended(state: FleetState, key: ObjectKey) -> None:
+    """Record that deleting the Kustomization now leaves its objects, as Flux's finalizer does."""
+    desired = state.desired(key)
+    if desired is not None and desired.deletion != OnDeletion.ORPHAN:
+        state.set_desired(key, replace(desired, deletion=str(OnDeletion.ORPHAN)))
 
 
 def _deleted(
-    ctx: WorkerContext, state: KustomizeState, key: ObjectKey, request_apply: RequestApply
+    ctx: WorkerContext, state: FleetState, key: ObjectKey, request_apply: RequestApply
 ) -> None:
-    for owned in ctx.store.list_owned(key):
-        ctx.store.delete(owned)
+    # The toolkit objects of its builds go or stay as its deletionPolicy says, like the
+    # cluster objects, which each cluster's run releases.
+    if deletion_of(state.desired(key)).deletes:
+        for owned in ctx.store.list_owned(key):
+            ctx.store.delete(owned)
     for cluster in state.results(key):
         request_apply(key, cluster)
-
-
-def _failed(
-    ctx: WorkerContext, key: ObjectKey, ks: Kustomization, failure: Failure, token: str | None
-) -> None:
-    def change(doc: dict[str, Any], status: dict[str, Any]) -> None:
-        generation = int(doc["metadata"].get("generation", 1))
-        outcome = Outcome.STALLED if failure.stalled else Outcome.FAILED
-        summarize(
-            status, outcome, message=failure.message, reason=failure.reason, generation=generation
-        )
-        if token is not None:
-            status["lastHandledReconcileAt"] = token
-
-    update_status(ctx.store, key, change)
-    severity: Severity = "info" if failure.reason == DEPENDENCY_NOT_READY else "error"
-    ctx.emit(
-        "reconcile-failed", key, reason=failure.reason, message=failure.message, severity=severity
-    )
-    if not failure.stalled:
-        delay = failure.retry_after or ks.spec.retry_interval_seconds
-        ctx.requeue_after(key, delay)

@@ -5,11 +5,13 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from services.kustomize.fanout import apply_to_cluster
-from services.kustomize.reconcile import dep_source, reconcile_kustomization
-from services.kustomize.state import cluster_key, split_cluster_key
+from services.kustomize.cluster import KUSTOMIZE
+from services.kustomize.reconcile import index_all, reconcile_kustomization
 from shared.celeryapp import create_app, task_name
+from shared.dependents import DependentsIndex
 from shared.events import Event, event_handler
+from shared.fleet.run import run_on_cluster
+from shared.fleet.state import cluster_key, split_cluster_key
 from shared.keys import ObjectKey
 from shared.lease import request_reconcile
 from shared.metrics import timed_reconcile
@@ -31,6 +33,7 @@ app = create_app(SERVICE, settings)
 def _context() -> WorkerContext:
     ctx = WorkerContext.create(settings, app)
     subscribe_services(ctx.events)
+    index_all(ctx)
     return ctx
 
 
@@ -42,6 +45,14 @@ def _request_apply(key: ObjectKey, cluster: str) -> None:
         task_name=APPLY,
         stale_after=settings.pending_stale_after,
     )
+
+
+def _retry_apply(key: ObjectKey, cluster: str, delay: float) -> None:
+    # Not coalesced with a pending request: the run re-reads the desired build,
+    # so an extra one is harmless. An ETA message is held unacked until it runs,
+    # so the delay stays well below the visibility timeout.
+    countdown = min(delay, settings.visibility_timeout / 2)
+    app.send_task(APPLY, args=[str(cluster_key(key, cluster))], countdown=countdown)
 
 
 @app.task(name=RECONCILE, bind=True)
@@ -63,7 +74,7 @@ def apply(self: Any, key_text: str) -> None:
     ctx = _context()
     with ctx.exclusive(app, leased, task_name=APPLY, holder=self.request.hostname) as lease:
         if lease is not None:
-            apply_to_cluster(ctx, key, cluster)
+            run_on_cluster(ctx, key, cluster=cluster, service=KUSTOMIZE, retry=_retry_apply)
 
 
 def _trigger(ctx: WorkerContext, key: ObjectKey) -> None:
@@ -77,13 +88,12 @@ def on_event(event: Event) -> None:
     """Reconcile the Kustomizations that a new artifact or an applied dependency concerns."""
     # No dedupe on event.id: a redelivered event only re-requests reconciles,
     # which coalesce; marking it handled first would lose them on a crash.
+    if event.type not in ("artifact-ready", "applied"):
+        return
+    if event.type == "applied" and event.object.kind != "Kustomization":
+        return
     ctx = _context()
-    source = (event.object.kind, event.object.namespace, event.object.name)
-    for doc in ctx.store.list("Kustomization"):
-        key = ObjectKey.of(doc)
-        if event.type == "artifact-ready" and dep_source(doc) == source:
+    # The index holds each Kustomization's source and dependsOn edges (reconcile.uses).
+    for key in DependentsIndex(ctx.client).dependents(event.object):
+        if key.kind == "Kustomization":
             _trigger(ctx, key)
-        elif event.type == "applied" and event.object.kind == "Kustomization":
-            for dep in doc["spec"].get("dependsOn") or []:
-                if (dep.get("namespace") or key.namespace, dep["name"]) == source[1:]:
-                    _trigger(ctx, key)

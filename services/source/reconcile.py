@@ -1,23 +1,26 @@
 """Reconcile a GitRepository: resolve the ref, fetch into the mirror, store an artifact, report.
 
-The steps follow source-controller: guard clauses (deleted, suspended), then
-fetch (cheap when the commit is the one already stored), archive, store,
-collect old artifacts; the status is written once at the end, and events go
-out only when something changed.
+The steps follow source-controller: guard clauses (deleted, suspended, stalled
+at this generation), then fetch (cheap when the commit is the one already
+stored), archive, store, collect old artifacts. Whatever happens, the status is
+written once in the ``finally`` (on the newest resourceVersion); a failure is one
+of the three kinds of ``shared.reconcile`` (an unexpected exception is Transient,
+ReconciliationFailed) and is requeued by its kind; events go out only when
+something changed.
 """
 
 from __future__ import annotations
 
 import base64
 import copy
+import logging
 import tempfile
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from services.source.artifact import artifact_filename, revision_commit
-from services.source.git import archive_commit, fetch
+from services.source.git import FetchResult, archive_commit, fetch
 from services.source.refs import GitRef
 from services.source.storage import Storage, StorageError
 from shared.api import GitRepository, parse_as
@@ -34,29 +37,32 @@ from shared.api.conditions import (
     set_condition,
     summarize,
 )
-from shared.backoff import failure_delay, reset_failures
+from shared.backoff import reset_failures
 from shared.git import GitAuth, GitError, InvalidSourceError
 from shared.keys import ObjectKey
+from shared.reconcile import (
+    ReconcileError,
+    Stalled,
+    Transient,
+    as_failure,
+    record_failure,
+    retry_delay,
+    severity,
+    stalled_at_generation,
+    update_status,
+)
 from shared.worker import WorkerContext, requested_at
 
 __all__ = ["reconcile_git_repository", "storage_for"]
 
 KIND = "GitRepository"
 
+log = logging.getLogger(__name__)
+
 
 def storage_for(ctx: WorkerContext) -> Storage:
     """The artifact store of this installation."""
     return Storage(ctx.settings.artifact_dir, retention=ctx.settings.artifact_retention)
-
-
-@dataclass(frozen=True)
-class _Failure(Exception):
-    """A step failed: which condition it sets, the reason, and whether only a spec change helps."""
-
-    condition: str
-    reason: str
-    message: str
-    stalled: bool = False
 
 
 def _auth(ctx: WorkerContext, repo: GitRepository) -> GitAuth | None:
@@ -65,10 +71,10 @@ def _auth(ctx: WorkerContext, repo: GitRepository) -> GitAuth | None:
     key = ObjectKey("Secret", repo.namespace, repo.spec.secret_ref.name)
     doc = ctx.store.get(key)
     if doc is None:
-        raise _Failure(
-            FETCH_FAILED,
+        raise Transient(
             "AuthenticationFailed",
             f"secret '{repo.namespace}/{key.name}' named in spec.secretRef not found",
+            condition=FETCH_FAILED,
         )
     data = {k: base64.b64decode(v) for k, v in (doc.get("data") or {}).items()}
     return GitAuth.from_secret(data)
@@ -136,89 +142,121 @@ def reconcile_git_repository(ctx: WorkerContext, key: ObjectKey) -> None:
         storage.remove_all(kind=KIND, namespace=key.namespace, name=key.name)
         return
     repo = parse_as(doc, GitRepository)
-    if repo.spec.suspend:
+    if repo.spec.suspend or stalled_at_generation(doc):
         return
     status: dict[str, Any] = copy.deepcopy(doc.get("status") or {})
     generation = int(doc["metadata"].get("generation", 1))
     token = requested_at(doc)
+    failure: ReconcileError | None = None
+    changed: FetchResult | None = None
     try:
-        auth = _auth(ctx, repo)
-        result = fetch(
-            repo.spec.url,
-            _ref(repo),
-            cache_dir=ctx.settings.cache_dir / "git",
-            auth=auth,
-            last_commit=_stored_commit(storage, repo, status),
-            timeout=repo.spec.timeout_seconds,
-        )
-        if result.changed:
-            try:
-                artifact = _store_artifact(ctx, storage, repo, result.mirror, result.commit)
-            except (StorageError, OSError) as err:
-                raise _Failure(
-                    STORAGE_OPERATION_FAILED, "ArchiveOperationFailed", str(err)
-                ) from err
-            status["artifact"] = {"revision": result.revision, **artifact}
-            status["observedIgnore"] = repo.spec.ignore
-        message = f"stored artifact for revision '{result.revision}'"
-        remove_condition(status, FETCH_FAILED)
-        remove_condition(status, STORAGE_OPERATION_FAILED)
-        set_condition(status, ARTIFACT_IN_STORAGE, TRUE, SUCCEEDED, message, generation)
-        summarize(
-            status,
-            Outcome.SUCCEEDED,
-            message=message,
-            reason=SUCCEEDED if result.changed else ARTIFACT_UP_TO_DATE,
-            generation=generation,
-        )
-        reset_failures(ctx.client, key)
-    except (_Failure, GitError) as err:
-        failure = err if isinstance(err, _Failure) else _git_failure(err)
-        set_condition(status, failure.condition, TRUE, failure.reason, failure.message, generation)
-        outcome = Outcome.STALLED if failure.stalled else Outcome.FAILED
-        summarize(
-            status, outcome, message=failure.message, reason=failure.reason, generation=generation
-        )
+        changed = _steps(ctx, storage, repo, status, generation)
+    except Exception as err:
+        failure = _git_failure(err) if isinstance(err, GitError) else as_failure(err)
+        if not isinstance(err, GitError | ReconcileError):
+            log.exception("reconcile of %s failed unexpectedly", key)
+        if failure.condition:
+            set_condition(
+                status, failure.condition, TRUE, failure.reason, failure.message, generation
+            )
+        record_failure(status, failure, generation=generation)
+    finally:
         _finish(ctx, key, status, token)
+    if failure is not None:
         ctx.emit(
             "reconcile-failed",
             key,
             reason=failure.reason,
             message=failure.message,
-            severity="error",
+            severity=severity(failure),
         )
-        if not failure.stalled:
-            ctx.requeue_after(key, failure_delay(ctx.client, key, cap=repo.spec.interval_seconds))
+        delay = retry_delay(
+            ctx.client, key, failure=failure, retry_interval=repo.spec.interval_seconds
+        )
+        if delay is not None:
+            ctx.requeue_after(key, delay)
         return
-    _finish(ctx, key, status, token)
+    reset_failures(ctx.client, key)
+    if changed is not None:
+        _announce(ctx, key, changed, status["artifact"])
+
+
+def _steps(
+    ctx: WorkerContext,
+    storage: Storage,
+    repo: GitRepository,
+    status: dict[str, Any],
+    generation: int,
+) -> FetchResult | None:
+    """Fetch, and store a new artifact when the commit changed; the fetch when it did."""
+    auth = _auth(ctx, repo)
+    result = fetch(
+        repo.spec.url,
+        _ref(repo),
+        cache_dir=ctx.settings.cache_dir / "git",
+        auth=auth,
+        last_commit=_stored_commit(storage, repo, status),
+        timeout=repo.spec.timeout_seconds,
+    )
     if result.changed:
-        revision = result.revision
-        artifact = status["artifact"]
-        meta = {"source.toolkit.fluxcd.io/revision": revision}
-        ctx.emit(
-            "revision-changed",
-            key,
-            reason="NewRevision",
-            revision=revision,
-            message=f"new commit '{result.message}'",
-            metadata=meta,
-        )
-        digest = artifact["digest"]
-        ctx.emit(
-            "artifact-ready",
-            key,
-            reason="NewArtifact",
-            revision=revision,
-            message=f"stored artifact with digest '{digest}'",
-            metadata={**meta, "source.toolkit.fluxcd.io/digest": digest},
-        )
+        try:
+            artifact = _store_artifact(ctx, storage, repo, result.mirror, result.commit)
+        except (StorageError, OSError) as err:
+            raise Transient(
+                "ArchiveOperationFailed", str(err), condition=STORAGE_OPERATION_FAILED
+            ) from err
+        status["artifact"] = {"revision": result.revision, **artifact}
+        status["observedIgnore"] = repo.spec.ignore
+    message = f"stored artifact for revision '{result.revision}'"
+    remove_condition(status, FETCH_FAILED)
+    remove_condition(status, STORAGE_OPERATION_FAILED)
+    set_condition(status, ARTIFACT_IN_STORAGE, TRUE, SUCCEEDED, message, generation)
+    summarize(
+        status,
+        Outcome.SUCCEEDED,
+        message=message,
+        reason=SUCCEEDED if result.changed else ARTIFACT_UP_TO_DATE,
+        generation=generation,
+    )
+    return result if result.changed else None
 
 
-def _git_failure(err: GitError) -> _Failure:
-    return _Failure(FETCH_FAILED, err.reason, str(err), stalled=isinstance(err, InvalidSourceError))
+def _announce(
+    ctx: WorkerContext, key: ObjectKey, result: FetchResult, artifact: dict[str, Any]
+) -> None:
+    revision = result.revision
+    meta = {"source.toolkit.fluxcd.io/revision": revision}
+    ctx.emit(
+        "revision-changed",
+        key,
+        reason="NewRevision",
+        revision=revision,
+        message=f"new commit '{result.message}'",
+        metadata=meta,
+    )
+    digest = artifact["digest"]
+    ctx.emit(
+        "artifact-ready",
+        key,
+        reason="NewArtifact",
+        revision=revision,
+        message=f"stored artifact with digest '{digest}'",
+        metadata={**meta, "source.toolkit.fluxcd.io/digest": digest},
+    )
+
+
+def _git_failure(err: GitError) -> ReconcileError:
+    kind = Stalled if isinstance(err, InvalidSourceError) else Transient
+    return kind(err.reason, str(err), condition=FETCH_FAILED)
 
 
 def _finish(ctx: WorkerContext, key: ObjectKey, status: dict[str, Any], token: str | None) -> None:
+    """The one status write, on the newest resourceVersion."""
     if token is not None:
         status["lastHandledReconcileAt"] = token
-    ctx.store.update_status(key, status)
+
+    def change(_doc: dict[str, Any], current: dict[str, Any]) -> None:
+        current.clear()
+        current.update(status)
+
+    update_status(ctx.store, key, change)

@@ -35,6 +35,7 @@ __all__ = [
     "HEALTH_CHECK_CANCELED",
     "HEALTH_CHECK_FAILED",
     "INCLUDE_UNAVAILABLE",
+    "INVALID_CEL_EXPRESSION",
     "INVALID_PATH",
     "INVALID_URL",
     "MAX_MESSAGE_LENGTH",
@@ -99,6 +100,7 @@ RECONCILIATION_FAILED = "ReconciliationFailed"
 INVALID_PATH = "InvalidPath"
 INVALID_URL = "InvalidURL"
 ACCESS_DENIED = "AccessDenied"
+INVALID_CEL_EXPRESSION = "InvalidCELExpression"  # stalls: the spec must change
 
 # Source reasons.
 URL_INVALID = "URLInvalid"

@@ -1,20 +1,19 @@
 """Kustomization (``kustomize.toolkit.fluxcd.io``), FLUX-API §3.1, plus sluice fan-out.
 
-Fan-out: ``spec.clusters`` names Clusters (in the Kustomization's namespace)
-and ``spec.clusterSelector`` selects them by label; with neither, the
-Kustomization applies to the default cluster. The two cannot be combined, and
-neither can be combined with Flux's single-cluster ``spec.kubeConfig``.
+Fan-out (``spec.clusters``, ``spec.clusterSelector``, ``spec.kubeConfig``) is
+``fleet.FanOutSpec``, shared with every kind that applies to clusters.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator
 
 from shared import yaml
 from shared.api.durations import parse_duration
+from shared.api.fleet import FanOutSpec, KubeConfigReference
 from shared.api.meta import (
     Annotations,
     ApiModel,
@@ -22,13 +21,13 @@ from shared.api.meta import (
     Duration,
     Interval,
     Labels,
-    LabelSelector,
     LocalObjectReference,
     Name,
     Namespace,
     NamespacedObjectKindReference,
-    SecretKeyReference,
 )
+from shared.cel import CelError, compile_bool
+from shared.kube.driftignore import InvalidIgnoreRule, Target, parse_pointer
 
 __all__ = [
     "CommonMetadata",
@@ -48,6 +47,30 @@ __all__ = [
 ]
 
 _VAR_NAME = re.compile(r"[_a-zA-Z][_a-zA-Z0-9]*")
+# dependsOn[].readyExpr sees these two objects (Flux's names).
+READY_EXPR_VARIABLES = ("self", "dep")
+
+
+def _check_cel(text: str, variables: tuple[str, ...] | None) -> str:
+    """Compile a CEL expression now, so `sluice apply` refuses one that cannot work."""
+    try:
+        compile_bool(text, variables=variables)
+    except CelError as err:
+        names = f" (its variables: {', '.join(variables)})" if variables else ""
+        raise ValueError(f"{err}{names}") from err
+    return text
+
+
+def _health_expr(text: str) -> str:
+    # Parsed only: the object's own fields are the variables, as in Flux.
+    return _check_cel(text, None)
+
+
+def _ready_expr(text: str) -> str:
+    return _check_cel(text, READY_EXPR_VARIABLES)
+
+
+HealthExpr = Annotated[str, Field(min_length=1), AfterValidator(_health_expr)]
 
 
 class SourceReference(ApiModel):
@@ -64,7 +87,7 @@ class DependencyReference(ApiModel):
 
     name: Name
     namespace: Namespace | None = None
-    ready_expr: str | None = None
+    ready_expr: Annotated[str, AfterValidator(_ready_expr)] | None = None
 
 
 class CustomHealthCheck(ApiModel):
@@ -72,9 +95,14 @@ class CustomHealthCheck(ApiModel):
 
     api_version: str = Field(min_length=1)
     kind: str | None = None
-    current: str = Field(min_length=1)
-    in_progress: str | None = None
-    failed: str | None = None
+    current: HealthExpr
+    in_progress: HealthExpr | None = None
+    failed: HealthExpr | None = None
+
+    @property
+    def group_kind(self) -> tuple[str, str | None]:
+        """(API group, kind or None for the whole group): the key a rule is found by."""
+        return self.api_version.rpartition("/")[0], self.kind or None
 
 
 class Selector(ApiModel):
@@ -148,28 +176,35 @@ class Decryption(ApiModel):
     service_account_name: Name | None = None
 
 
-class KubeConfigReference(ApiModel):
-    """``spec.kubeConfig``: a remote cluster, by Secret (key ``value``) or ConfigMap."""
-
-    secret_ref: SecretKeyReference | None = None
-    config_map_ref: LocalObjectReference | None = None
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> Self:
-        if (self.secret_ref is None) == (self.config_map_ref is None):
-            raise ValueError("expected exactly one of secretRef or configMapRef")
-        return self
-
-
 class IgnoreRule(ApiModel):
     """``spec.ignore[]``: JSON pointers whose drift is ignored."""
 
     paths: list[str] = Field(min_length=1)
     target: Selector | None = None
 
+    @field_validator("paths")
+    @classmethod
+    def _pointers(cls, value: list[str]) -> list[str]:
+        for pointer in value:
+            try:
+                parse_pointer(pointer)
+            except InvalidIgnoreRule as err:
+                raise ValueError(str(err)) from err
+        return value
 
-class KustomizationSpec(ApiModel):
-    """``Kustomization.spec``."""
+    @field_validator("target")
+    @classmethod
+    def _target(cls, value: Selector | None) -> Selector | None:
+        if value is not None:
+            try:
+                Target.compile(value)
+            except InvalidIgnoreRule as err:
+                raise ValueError(str(err)) from err
+        return value
+
+
+class KustomizationSpec(FanOutSpec):
+    """``Kustomization.spec``; the fan-out fields come from ``FanOutSpec``."""
 
     source_ref: SourceReference
     path: str = ""
@@ -195,40 +230,23 @@ class KustomizationSpec(ApiModel):
     )
     post_build: PostBuild | None = None
     decryption: Decryption | None = None
-    service_account_name: Name | None = None
     force: bool = False
     ignore: list[IgnoreRule] = Field(default_factory=list)
     suspend: bool = False
-    # The three target fields stay in this order: each check reads the ones above it.
-    kube_config: KubeConfigReference | None = None
-    clusters: list[Name] | None = None
-    cluster_selector: LabelSelector | None = None
 
-    @field_validator("clusters")
+    @field_validator("health_check_exprs")
     @classmethod
-    def _clusters_are_a_set(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
-        if value is None:
-            return value
-        if info.data.get("kube_config") is not None:
-            raise ValueError("cannot be combined with spec.kubeConfig: use one of them")
-        if not value:
-            raise ValueError("must name at least one Cluster; omit it for the default cluster")
-        duplicates = sorted({name for name in value if value.count(name) > 1})
-        if duplicates:
-            raise ValueError(f"names a Cluster more than once: {', '.join(duplicates)}")
-        return value
-
-    @field_validator("cluster_selector")
-    @classmethod
-    def _selector_alone(
-        cls, value: LabelSelector | None, info: ValidationInfo
-    ) -> LabelSelector | None:
-        if value is None:
-            return value
-        if info.data.get("clusters") is not None:
-            raise ValueError("cannot be combined with spec.clusters: use one of them")
-        if info.data.get("kube_config") is not None:
-            raise ValueError("cannot be combined with spec.kubeConfig: use one of them")
+    def _one_rule_per_kind(cls, value: list[CustomHealthCheck]) -> list[CustomHealthCheck]:
+        seen: dict[tuple[str, str | None], int] = {}
+        for index, rule in enumerate(value):
+            group, kind = rule.group_kind
+            if rule.group_kind in seen:
+                what = f"kind {kind} of group {group or 'core'}" if kind else f"group {group}"
+                raise ValueError(
+                    f"entries {seen[rule.group_kind]} and {index} are both for {what}: "
+                    "expected one rule per kind"
+                )
+            seen[rule.group_kind] = index
         return value
 
     @property

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
@@ -42,6 +42,25 @@ def redact_url(url: str) -> str:
     return re.sub(r"^([a-zA-Z][a-zA-Z0-9+.-]*://[^/@:]*):[^/@]*@", r"\1:***@", url)
 
 
+def _userinfo_refused(url: str, scheme: str) -> str | None:
+    """Why credentials in ``url`` are refused, or None (an ssh login name is no secret)."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return None
+    if scheme == "ssh" and parts.password is None:
+        return None  # ssh://git@host/repo: the user to log in as
+    host = parts.netloc.rpartition("@")[2]
+    shown = urlunsplit(parts._replace(netloc=f"***@{host}", query="", fragment=""))
+    keys = (
+        "identity and known_hosts" if scheme == "ssh" else "username and password, or bearerToken"
+    )
+    return (
+        f'credentials in the URL "{shown}" are refused: they would be stored in clear, '
+        "shown by `sluice get -o yaml` and `sluice export`, and written to Redis' files; "
+        f"remove them from the URL and put them ({keys}) in a Secret named by spec.secretRef"
+    )
+
+
 def check_git_url(url: str) -> str:
     """Accept a Git URL sluice can fetch, else raise ValueError saying what to write."""
     shown = redact_url(url)
@@ -60,6 +79,9 @@ def check_git_url(url: str) -> str:
         )
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
+    refused = _userinfo_refused(url, scheme)
+    if refused:
+        raise ValueError(refused)
     if scheme not in GIT_URL_SCHEMES:
         raise ValueError(
             f'unsupported URL scheme "{parts.scheme}" in "{shown}": '

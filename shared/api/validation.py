@@ -20,6 +20,7 @@ from shared.api.errors import FieldError, InvalidObjects, field_errors
 from shared.api.kinds import KindInfo, known_kinds, lookup_kind, split_api_version
 from shared.api.meta import ApiObject
 from shared.jsondoc import load_json
+from shared.store.limits import object_size, object_too_big
 from shared.yaml import DocumentError, iter_documents
 
 __all__ = [
@@ -144,6 +145,7 @@ def _check(
             return info, None, errors  # another schema altogether: its fields are not ours
     elif isinstance(api_version, str) and api_version != info.api_version:
         doc = {**info.model.convert_from(api_version, doc), "apiVersion": info.api_version}
+    errors += _size_errors(doc, source, index, obj)
     try:
         info.model.model_validate(doc, by_name=False)
     except ValidationError as exc:
@@ -159,6 +161,15 @@ def _check(
     if errors:
         return info, None, errors
     return info, _normalize(info, doc), []
+
+
+def _size_errors(doc: dict[str, Any], source: str, index: int, obj: str | None) -> list[FieldError]:
+    """The store's object size limit, told at validation with the other errors."""
+    try:
+        problem = object_too_big(object_size({k: v for k, v in doc.items() if k != "status"}))
+    except (TypeError, ValueError):
+        return []  # not JSON: the model's own errors say which field
+    return [FieldError(source, index, obj, "", problem)] if problem else []
 
 
 def _normalize(info: KindInfo, doc: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,10 @@ RedisUrl = typer.Option(
     None,
     "--redis-url",
     envvar="SLUICE_REDIS_URL",
-    help="Redis holding sluice's store and queues (default redis://127.0.0.1:6379/0).",
+    help=(
+        "Redis holding sluice's store and queues (default redis://127.0.0.1:6379/0); "
+        "its password from SLUICE_REDIS_PASSWORD_FILE, or in the URL."
+    ),
     show_envvar=True,
 )
 

@@ -18,9 +18,12 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 
+import redis
 import typer
 
+from shared.logs import redact
 from shared.plugins import Service, ServiceLoadError, load_attribute, load_services
+from shared.redisconn import RedisPasswordError
 
 __all__ = ["COMMAND_MODULES", "build_app", "main"]  # and `app`, built on first use
 
@@ -101,6 +104,32 @@ def __getattr__(name: str) -> typer.Typer:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def _redis_problem(exc: Exception) -> str:
+    """What to tell the user about a failure to talk to Redis (never a password)."""
+    text = redact(str(exc))
+    if isinstance(exc, RedisPasswordError):
+        return text
+    if isinstance(exc, redis.exceptions.TimeoutError):
+        return (
+            f"Redis did not answer in time ({text}): it is overloaded or stuck; "
+            "a write that was under way may or may not have been made: run the command again"
+        )
+    if isinstance(exc, redis.exceptions.AuthenticationError) or "NOAUTH" in str(exc):
+        return (
+            f"Redis refused the login ({text}): put the user and password in SLUICE_REDIS_URL "
+            "(redis://USER:PASSWORD@HOST:PORT/0) or the password in SLUICE_REDIS_PASSWORD_FILE"
+        )
+    if isinstance(exc, redis.exceptions.NoPermissionError):
+        return f"the Redis user may not do this ({text}): it needs ~* &* +@all"
+    if isinstance(exc, redis.exceptions.ConnectionError):
+        # The most common first-run mistake: say what to do, not a traceback.
+        return (
+            f"cannot reach Redis: {text}; start sluice with `sluice up` "
+            "or point --redis-url / SLUICE_REDIS_URL at its Redis"
+        )
+    return f"Redis failed: {text}"
+
+
 def main() -> None:
     """Console-script entry point."""
     try:
@@ -108,18 +137,8 @@ def main() -> None:
     except ServiceLoadError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
-    # Imported here, not at the top: only a command that reached Redis can need it.
-    import redis
-
     try:
         cli()
-    except redis.exceptions.ConnectionError as exc:
-        from shared.logs import redact
-
-        # The most common first-run mistake: say what to do, not a traceback.
-        print(
-            f"error: cannot reach Redis: {redact(str(exc))}; start sluice with `sluice up` "
-            "or point --redis-url / SLUICE_REDIS_URL at its Redis",
-            file=sys.stderr,
-        )
+    except (redis.exceptions.RedisError, RedisPasswordError) as exc:
+        print(f"error: {_redis_problem(exc)}", file=sys.stderr)
         sys.exit(1)

@@ -18,6 +18,7 @@ from shared.keys import ObjectKey
 from shared.plugins import kind_facts, load_services
 from shared.secrets import SecretKeyError, redact
 from shared.store import Store, StoreError
+from shared.store.limits import file_too_big
 
 __all__ = ["FLUX_NAMESPACE", "apply_files", "kinds_and_name", "register"]
 
@@ -85,6 +86,11 @@ def apply_files(store: Store, path: Path, out: Output) -> int:
         return 1
     refused = 0
     for file in files:
+        problem = file_too_big(file.stat().st_size) if file.is_file() else None
+        if problem:
+            refused += 1
+            out.error(f"error: {file}: {problem}; nothing from this file stored")
+            continue
         try:
             docs = load_file(file)
             results = store.apply_all(docs)

@@ -30,7 +30,7 @@ import socket
 import sys
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -39,13 +39,13 @@ import typer
 
 from shared.artifactserver import ArtifactServer, ArtifactServerError, serve_artifacts
 from shared.cli.address import parse_address
-from shared.cli.context import cli_settings
 from shared.cli.output import Output, output
 from shared.logs import redact
 from shared.metricsserver import MetricsServer, serve_metrics
 from shared.plugins import working_services
-from shared.redisserver import RedisServer, RedisServerError
-from shared.settings import Settings
+from shared.redisconn import broker_url, connect
+from shared.redisserver import RedisServer, RedisServerError, password_file
+from shared.settings import Settings, load_settings
 from shared.supervisor import Child, Supervisor, SupervisorError
 
 __all__ = ["UpError", "flower_needs_auth", "parse_address", "register"]
@@ -53,10 +53,6 @@ __all__ = ["UpError", "flower_needs_auth", "parse_address", "register"]
 
 class UpError(RuntimeError):
     """``sluice up`` cannot start: a port is taken, a tool is missing, Redis is unreachable."""
-
-
-def _data_home() -> Path:
-    return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "sluice"
 
 
 def flower_needs_auth(address: str) -> bool:
@@ -146,10 +142,21 @@ class UpConfig:
             _check_port("127.0.0.1", self.redis_port, what="redis", option="--redis-port")
 
 
-def _child_env(settings: Settings, config: UpConfig, redis_url: str) -> dict[str, str]:
+def _up_settings(config: UpConfig) -> Settings:
+    """The settings every child gets: the environment's, with everything under --data-dir."""
+    settings = load_settings({**os.environ, "SLUICE_DATA_DIR": str(config.data_dir)})
+    return settings.with_overrides(redis_url=config.redis_url) if config.redis_url else settings
+
+
+def _child_env(settings: Settings, config: UpConfig) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWER_")}
+    env.pop("SLUICE_REDIS_PASSWORD_FILE", None)
+    if settings.redis_password_file is not None:
+        # The file's path, not the password: environments can be read by the same user.
+        env["SLUICE_REDIS_PASSWORD_FILE"] = str(settings.redis_password_file)
     env.update(
-        SLUICE_REDIS_URL=redis_url,
+        SLUICE_REDIS_URL=settings.redis_url,
+        SLUICE_DATA_DIR=str(settings.data_dir),
         SLUICE_ARTIFACT_DIR=str(settings.artifact_dir),
         SLUICE_ARTIFACT_URL=config.artifact_url,
         SLUICE_SECRET_KEY_FILE=str(settings.secret_key_file),
@@ -161,7 +168,8 @@ def _child_env(settings: Settings, config: UpConfig, redis_url: str) -> dict[str
 
 
 def _flower_env(env: dict[str, str], config: UpConfig, redis_url: str) -> dict[str, str]:
-    # The broker and login go in the environment, where `ps` does not show them.
+    # The broker (with Redis' password: Flower reads no password file) and the
+    # login go in the environment, where `ps` does not show them.
     flower = {**env, "CELERY_BROKER_URL": redis_url}
     if config.flower_basic_auth:
         flower["FLOWER_BASIC_AUTH"] = config.flower_basic_auth
@@ -178,7 +186,9 @@ def _http_ready(url: str) -> bool:
     return httpx.get(url, timeout=1.0).status_code == 200
 
 
-def build_supervisor(config: UpConfig, env: dict[str, str], out: Output) -> Supervisor:
+def build_supervisor(
+    config: UpConfig, env: dict[str, str], out: Output, *, broker: str
+) -> Supervisor:
     """Workers (one per service with tasks), the scheduler and Flower, with their ready checks."""
     sup = Supervisor(config.data_dir / "logs", on_event=lambda m: out.error(f"sluice up: {m}"))
     sluice = _sluice_argv()
@@ -196,7 +206,7 @@ def build_supervisor(config: UpConfig, env: dict[str, str], out: Output) -> Supe
     sup.add(
         "flower",
         flower_argv,
-        env=_flower_env(env, config, env["SLUICE_REDIS_URL"]),
+        env=_flower_env(env, config, broker),
         ready=lambda _child: _http_ready(health),
     )
     return sup
@@ -236,7 +246,7 @@ def _print_ready(
     redis_row = ("redis", redact(redis_url), "external", "-")
     if redis_server is not None and redis_server.process is not None:
         pid, log = str(redis_server.process.pid), str(redis_server.data_dir / "redis.log")
-        redis_row = ("redis", redis_url, pid, log)
+        redis_row = ("redis", redact(redis_url), pid, log)
     rows: list[tuple[str, str, str, str]] = [
         redis_row,
         ("artifacts", config.artifact_url, str(os.getpid()), "-"),
@@ -250,14 +260,16 @@ def _print_ready(
     out.line()
     out.line(f"sluice is up ({elapsed:.1f}s); artifacts served from {settings.artifact_dir}")
     if redis_server is not None:
-        out.line(f"other shells on this machine: export SLUICE_REDIS_URL={redis_url}")
+        login = settings.redis_password_file
+        password = f" SLUICE_REDIS_PASSWORD_FILE={login}" if login else ""
+        out.line(f"other shells on this machine: export SLUICE_REDIS_URL={redis_url}{password}")
     out.line("Ctrl-C stops everything")
     out.stream.flush()
 
 
 def run_up(config: UpConfig, out: Output) -> int:
     """Run everything until SIGINT or SIGTERM; the exit code."""
-    settings = cli_settings(config.redis_url)
+    settings = _up_settings(config)
     config.check()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -269,18 +281,26 @@ def run_up(config: UpConfig, out: Output) -> int:
     sup: Supervisor | None = None
     try:
         if config.redis_url is None:
-            redis_server = RedisServer(data_dir=config.data_dir / "redis", port=config.redis_port)
+            # A password by default, in a 0600 file every child is pointed at.
+            secret = config.data_dir / "redis" / "password"
+            redis_server = RedisServer(
+                data_dir=config.data_dir / "redis",
+                port=config.redis_port,
+                password=password_file(secret),
+            )
             redis_server.start()
-            redis_url = redis_server.url
+            settings = settings.with_overrides(
+                redis_url=redis_server.url, redis_password_file=secret
+            )
         else:
-            redis_url = config.redis_url
-            _ping(redis_url)
+            _ping(settings)
+        redis_url = settings.redis_url
         if stop.is_set():
             return 0
         artifacts = serve_artifacts(settings.artifact_dir, port=config.artifact_port)
-        metrics = _serve_metrics(settings, redis_url, config.metrics_port)
-        env = _child_env(settings, config, redis_url)
-        sup = build_supervisor(config, env, out)
+        metrics = _serve_metrics(settings, config.metrics_port)
+        env = _child_env(settings, config)
+        sup = build_supervisor(config, env, out, broker=broker_url(settings))
         out.error(f"sluice up: starting {len(sup.children)} processes, logs in {sup.log_dir}")
         if not sup.start(timeout=config.timeout, stop=stop):
             return 0
@@ -309,21 +329,21 @@ def run_up(config: UpConfig, out: Output) -> int:
             redis_server.stop()
 
 
-def _serve_metrics(settings: Settings, redis_url: str, port: int) -> MetricsServer:
+def _serve_metrics(settings: Settings, port: int) -> MetricsServer:
     try:
-        return serve_metrics(replace(settings, redis_url=redis_url), port=port)
+        return serve_metrics(settings, port=port)
     except OSError as exc:
         raise UpError(f"metrics cannot serve on 127.0.0.1:{port}: {exc}") from exc
 
 
-def _ping(url: str) -> None:
-    client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+def _ping(settings: Settings) -> None:
     try:
+        client = connect(settings.with_overrides(redis_timeout=3.0))
         client.ping()
-    except redis.RedisError as exc:
-        raise UpError(f"cannot reach Redis at {redact(url)}: {exc}") from exc
-    finally:
-        client.close()
+    except (redis.RedisError, ValueError) as exc:
+        url = redact(settings.redis_url)
+        raise UpError(f"cannot reach Redis at {url}: {redact(str(exc))}") from exc
+    client.close()
 
 
 def register(app: typer.Typer) -> None:
@@ -348,7 +368,9 @@ def register(app: typer.Typer) -> None:
             None, "--concurrency", "-c", min=1, help="Per worker; default: each service's own."
         ),
         data_dir: Path = typer.Option(
-            _data_home(), envvar="SLUICE_DATA_DIR", help="Redis data and logs."
+            Settings().data_dir,
+            envvar="SLUICE_DATA_DIR",
+            help="All of this installation's state: Redis, artifacts, cache, logs.",
         ),
         timeout: float = typer.Option(120.0, help="Seconds to wait for everything to be ready."),
     ) -> None:

@@ -1,283 +1,73 @@
 """Staged server-side apply of one revision to one cluster, all or nothing (§3.6).
 
-Objects get their owner's labels and are applied with field manager
-``sluice``, forcing conflicts as Flux does, so manual edits of the fields sluice
-manages are reverted. First every object is applied as a server-side dry run
-(``dryRun=All``) and compared with the live one: that checks the whole revision
-and says what would change (created / configured / unchanged / skipped). If the
-API server refuses any object nothing is applied, and the error names each
-refused object with the server's reason and message. Objects whose kind or
-namespace is created by the same revision cannot be dry-run yet: they are
-dry-run once the definitions stage (CRDs, Namespaces, ClusterRoles) is applied
-and ready and before any later stage, so a refusal then leaves only those
-additive definitions applied. Then only changed objects are patched, stage by
-stage, waiting for definitions and classes to be ready.
-
-``plan`` is the first half alone: the dry run and its verdict per object, with
-nothing changed. ``sluice diff`` shows it, so a preview and the next apply
-cannot disagree.
-
-Toolkit annotations (§1.4): objects ``annotations.left_alone`` names are
-skipped, ``ssa: Merge`` leaves other field managers alone, and otherwise
-kubectl's leftovers are taken over so they go too.
-With ``force`` (spec or ``force: Enabled``) an object the API server will not
-change in place is recreated, if a dry-run create shows the new one is valid.
+First the whole revision is planned (``plan.py``: a server-side dry run of every
+object); if the API server refuses any object nothing is applied. Then only
+changed objects are patched, stage by stage, with field manager ``sluice``
+forcing conflicts as Flux does (manual edits of the fields sluice manages are
+reverted), waiting for definitions and classes to be ready. Objects deferred
+until the definitions stage (their kind or namespace comes with the revision)
+are dry-run once that stage is applied and ready, before any later stage, so a
+refusal then leaves only those additive definitions applied. Objects to be
+recreated (``force``) are deleted and waited for first; kubectl's leftovers are
+taken over before the patch.
 """
 
 from __future__ import annotations
 
-import base64
-import copy
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from shared.kube.annotations import FORCE_KEY, SSA_KEY, left_alone, metadata_value
 from shared.kube.client import KubeClient
-from shared.kube.errors import ApiError, UnknownKindError
-from shared.kube.inventory import Action, Change, ChangeSet, ObjectError, ObjectRef
-from shared.kube.order import DEFINITIONS, stages
+from shared.kube.errors import ApiError
+from shared.kube.inventory import Action, Change, ChangeSet, ObjectError
+from shared.kube.order import DEFINITIONS
 from shared.kube.owner import Owner
-from shared.kube.takeover import cleanup_ops, take_over
+from shared.kube.plan import (
+    FIELD_MANAGER,
+    ApplyError,
+    ApplyOptions,
+    ObjectPlan,
+    plan,
+    plan_late,
+)
+from shared.kube.takeover import take_over
 from shared.kube.wait import wait_for
 
-__all__ = [
-    "FIELD_MANAGER",
-    "SERVER_FIELDS",
-    "ApplyError",
-    "ApplyOptions",
-    "ObjectPlan",
-    "Plan",
-    "PlannedStage",
-    "apply",
-    "plan",
-    "prepare_object",
-]
-
-FIELD_MANAGER = "sluice"
-SERVER_FIELDS = ("resourceVersion", "uid", "generation", "managedFields", "selfLink")
+# ApplyError, ApplyOptions and FIELD_MANAGER are plan.py's, named here for apply's callers.
+__all__ = ["FIELD_MANAGER", "ApplyError", "ApplyOptions", "apply"]
 
 
-@dataclass(frozen=True)
-class ApplyOptions:
-    """How to apply; the defaults are Flux's."""
-
-    field_manager: str = FIELD_MANAGER
-    force: bool = False  # spec.force: recreate objects whose immutable fields changed
-    default_namespace: str = ""  # for namespaced objects that name none
-    custom_stage_kinds: frozenset[tuple[str, str]] = frozenset()  # (group, kind)
-    wait_timeout: float = 300.0  # stage readiness, recreation, CRD discovery
-    poll: float = 1.0
-    # Managers whose fields sluice takes over, besides kubectl's: e.g. "kustomize-controller".
-    override_managers: tuple[str, ...] = ()
-
-
-class ApplyError(Exception):
-    """Objects refused or not ready; ``changes`` is what was applied before stopping."""
-
-    def __init__(self, errors: Sequence[ObjectError], *, changes: ChangeSet | None = None) -> None:
-        self.errors = tuple(errors)
-        self.changes = changes or ChangeSet()
-        super().__init__("\n".join(str(e) for e in self.errors))
-
-
-class _Refused(Exception):
-    """One object refused; collected into an ApplyError."""
-
-    def __init__(self, error: ObjectError) -> None:
-        super().__init__(str(error))
-        self.error = error
-
-
-@dataclass(frozen=True)
-class ObjectPlan:
-    """What applying one object will do, by the API server's dry run."""
-
-    obj: dict[str, Any]  # as it will be sent
-    action: Action
-    live: Mapping[str, Any] | None = None
-    dry: Mapping[str, Any] | None = None  # the dry run's answer: the object after apply
-    recreate: bool = False
-    cleanup: bool = False  # kubectl's leftovers will be taken over
-    # Its kind or namespace comes with this revision: dry-run after the definitions stage.
-    deferred: bool = False
-
-    @property
-    def ref(self) -> ObjectRef:
-        """The object's reference."""
-        return ObjectRef.from_object(self.obj)
-
-
-@dataclass(frozen=True)
-class PlannedStage:
-    """One apply stage and the plans of its objects, in apply order."""
-
-    name: str
-    wait: bool
-    objects: tuple[ObjectPlan, ...]
-
-
-@dataclass(frozen=True)
-class Plan:
-    """What applying one revision will do, stage by stage; nothing has changed yet."""
-
-    stages: tuple[PlannedStage, ...]
-
-    @property
-    def objects(self) -> tuple[ObjectPlan, ...]:
-        """Every object's plan, in apply order."""
-        return tuple(p for stage in self.stages for p in stage.objects)
-
-
-def _prepare(raw: Mapping[str, Any], index: int, owner: Owner) -> dict[str, Any]:
-    meta = raw.get("metadata")
-    meta = meta if isinstance(meta, dict) else {}
-    if not (raw.get("apiVersion") and raw.get("kind") and meta.get("name")):
-        message = f"object #{index} of the revision needs apiVersion, kind and metadata.name"
-        raise _Refused(ObjectError(ObjectRef.from_object(raw), "Invalid", message, "build"))
-    return prepare_object(raw, owner)
-
-
-def prepare_object(raw: Mapping[str, Any], owner: Owner) -> dict[str, Any]:
-    """An object as apply sends it: server fields gone, Secret stringData folded, owner labels."""
-    obj = copy.deepcopy(dict(raw))
-    meta = obj.setdefault("metadata", {})
-    for key in SERVER_FIELDS:
-        meta.pop(key, None)
-    if obj.get("status") == {}:
-        del obj["status"]
-    secret = obj["kind"] == "Secret" and obj["apiVersion"] == "v1"
-    if secret and isinstance(string_data := obj.pop("stringData", None), dict):
-        # As Flux does: stringData is write-only, so SSA could never drop a key of it.
-        encoded = {k: base64.b64encode(str(v).encode()).decode() for k, v in string_data.items()}
-        obj["data"] = {**(obj.get("data") or {}), **encoded}
-    meta["labels"] = {**(meta.get("labels") or {}), **owner.labels}
-    return obj
-
-
-def _comparable(obj: Mapping[str, Any]) -> dict[str, Any]:
-    meta = obj.get("metadata") or {}
-    body = {k: v for k, v in obj.items() if k not in ("metadata", "status")}
-    kept = ("labels", "annotations", "finalizers", "ownerReferences")
-    body["metadata"] = {k: meta.get(k) or None for k in kept}
-    return body
-
-
-def _forced(obj: Mapping[str, Any], options: ApplyOptions) -> bool:
-    return options.force or metadata_value(obj, FORCE_KEY) == "enabled"
-
-
-def _recreatable(client: KubeClient, obj: dict[str, Any], options: ApplyOptions) -> bool:
-    # Validation runs before the name check, so AlreadyExists means "valid as a new object".
-    query = {"dryRun": "All", "fieldManager": options.field_manager}
-    try:
-        client.request("POST", client.path(obj, collection=True), query=query, body=obj)
-    except ApiError as exc:
-        return exc.status == 409
-    return True
-
-
-def _plan(
-    client: KubeClient,
-    obj: dict[str, Any],
-    options: ApplyOptions,
-    *,
-    crd_kinds: set[tuple[str, str, str]],
-    new_namespaces: set[str],
-) -> ObjectPlan | None:
-    """What applying ``obj`` would do; None when it must wait for the definitions stage."""
-    ref = ObjectRef.from_object(obj)
-    try:
-        info = client.resource(str(obj["apiVersion"]), ref.kind)
-    except UnknownKindError as exc:
-        if (ref.group, ref.version, ref.kind) in crd_kinds:
-            return None
-        raise _Refused(ObjectError(ref, "NoKindMatch", str(exc), "dry-run")) from exc
-    meta = obj["metadata"]
-    if not info.namespaced:
-        meta.pop("namespace", None)
-    elif not meta.get("namespace"):
-        if not options.default_namespace:
-            raise _Refused(ObjectError(ref, "Invalid", "namespace not specified", "dry-run"))
-        meta["namespace"] = options.default_namespace
-    ref = ObjectRef.from_object(obj)
-    if ref.namespace in new_namespaces:
-        return None
-    try:
-        live = client.get(obj)
-    except ApiError as exc:
-        raise _Refused(ObjectError(ref, exc.reason, exc.message, "dry-run")) from exc
-    if left_alone(obj, live):
-        return ObjectPlan(obj, Action.SKIPPED, live)
-    ssa = metadata_value(obj, SSA_KEY)
-    try:
-        dry = client.apply(obj, field_manager=options.field_manager, dry_run=True)
-    except ApiError as exc:
-        immutable = live is not None and exc.status == 422 and _forced(obj, options)
-        if immutable and _recreatable(client, obj, options):
-            return ObjectPlan(obj, Action.CREATED, live, recreate=True)
-        raise _Refused(ObjectError(ref, exc.reason, exc.message, "dry-run")) from exc
-    if live is None:
-        return ObjectPlan(obj, Action.CREATED, dry=dry)
-    managers = options.field_manager, options.override_managers
-    cleanup = ssa != "merge" and bool(cleanup_ops(live, *managers))
-    drifted = _comparable(live) != _comparable(dry)
-    action = Action.CONFIGURED if drifted or cleanup else Action.UNCHANGED
-    return ObjectPlan(obj, action, live, dry, cleanup=cleanup)
-
-
-def _plan_late(
-    client: KubeClient, objs: Sequence[dict[str, Any]], options: ApplyOptions
-) -> tuple[list[ObjectPlan], list[ObjectError]]:
-    """Plan objects that needed the definitions stage, giving new CRDs time to be served."""
-    plans, errors = [], []
+def _wait_gone(client: KubeClient, planned: ObjectPlan, options: ApplyOptions) -> str:
+    """Delete the object to recreate and wait until it is gone; "" or why it is not."""
+    uid = (planned.live or {}).get("metadata", {}).get("uid", "")
+    client.delete(planned.obj, propagation="Background", uid=uid)
     deadline = time.monotonic() + options.wait_timeout
-    for obj in objs:
-        while True:
-            try:
-                plan = _plan(client, obj, options, crd_kinds=set(), new_namespaces=set())
-            except _Refused as refused:
-                if refused.error.reason == "NoKindMatch" and time.monotonic() < deadline:
-                    time.sleep(options.poll)
-                    continue
-                errors.append(refused.error)
-                break
-            assert plan is not None  # nothing is deferred twice
-            plans.append(plan)
-            break
-    return plans, errors
-
-
-def _wait_gone(client: KubeClient, plan: ObjectPlan, options: ApplyOptions) -> None:
-    uid = (plan.live or {}).get("metadata", {}).get("uid", "")
-    client.delete(plan.obj, propagation="Background", uid=uid)
-    deadline = time.monotonic() + options.wait_timeout
-    while (live := client.get(plan.obj)) is not None and live["metadata"].get("uid") == uid:
+    while (live := client.get(planned.obj)) is not None and live["metadata"].get("uid") == uid:
         if time.monotonic() >= deadline:
-            message = f"still terminating after {options.wait_timeout:g}s, cannot recreate it"
-            raise _Refused(ObjectError(plan.ref, "Timeout", message, "recreate"))
+            return f"still terminating after {options.wait_timeout:g}s, cannot recreate it"
         time.sleep(options.poll)
+    return ""
 
 
 def _execute(
     client: KubeClient, plans: Sequence[ObjectPlan], options: ApplyOptions, done: list[Change]
 ) -> None:
     """Patch the changed objects of ``plans`` in order, recording every plan in ``done``."""
-    for plan in plans:
-        if plan.action in (Action.CREATED, Action.CONFIGURED):
+    for planned in plans:
+        if planned.action in (Action.CREATED, Action.CONFIGURED):
             try:
-                if plan.recreate:
-                    _wait_gone(client, plan, options)
-                if plan.cleanup:
-                    take_over(client, plan.obj, options.field_manager, options.override_managers)
-                client.apply(plan.obj, field_manager=options.field_manager)
+                if planned.recreate and (stuck := _wait_gone(client, planned, options)):
+                    error = ObjectError(planned.ref, "Timeout", stuck, "recreate")
+                    raise ApplyError([error], changes=ChangeSet(tuple(done)))
+                if planned.cleanup:
+                    managers = options.field_manager, options.override_managers
+                    take_over(client, planned.obj, *managers)
+                client.apply(planned.obj, field_manager=options.field_manager)
             except ApiError as exc:
-                error = ObjectError(plan.ref, exc.reason, exc.message, "apply")
+                error = ObjectError(planned.ref, exc.reason, exc.message, "apply")
                 raise ApplyError([error], changes=ChangeSet(tuple(done))) from exc
-            except _Refused as refused:
-                raise ApplyError([refused.error], changes=ChangeSet(tuple(done))) from refused
-        done.append(Change(plan.ref, plan.action))
+        done.append(Change(planned.ref, planned.action))
 
 
 def _wait_stage(
@@ -292,85 +82,6 @@ def _wait_stage(
             ObjectError(u.ref, str(u.health.status), u.health.message, "wait") for u in unhealthy
         ]
         raise ApplyError(errors, changes=ChangeSet(tuple(done)))
-
-
-def _prepare_all(objects: Sequence[Mapping[str, Any]], owner: Owner) -> list[dict[str, Any]]:
-    errors: list[ObjectError] = []
-    desired: list[dict[str, Any]] = []
-    for index, raw in enumerate(objects):
-        try:
-            desired.append(_prepare(raw, index, owner))
-        except _Refused as refused:
-            errors.append(refused.error)
-    seen: set[str] = set()
-    for obj in desired:
-        ref = ObjectRef.from_object(obj)
-        if ref.id in seen:
-            errors.append(ObjectError(ref, "Duplicate", "object is in the revision twice", "build"))
-        seen.add(ref.id)
-    if errors:
-        raise ApplyError(errors)
-    return desired
-
-
-def _crd_kinds(desired: Sequence[Mapping[str, Any]]) -> set[tuple[str, str, str]]:
-    """(group, version, kind) served by the CRDs of the revision."""
-    kinds = set()
-    for obj in desired:
-        spec = obj.get("spec")
-        if obj["kind"] == "CustomResourceDefinition" and isinstance(spec, Mapping):
-            group, kind = str(spec.get("group", "")), str((spec.get("names") or {}).get("kind"))
-            for version in spec.get("versions") or []:
-                if version.get("served"):
-                    kinds.add((group, str(version.get("name")), kind))
-    return kinds
-
-
-def _missing_namespaces(client: KubeClient, desired: Sequence[Mapping[str, Any]]) -> set[str]:
-    """Namespaces the revision creates that the cluster lacks yet.
-
-    Their objects are planned after the definitions stage without a first try:
-    a dry run into a missing namespace is refused only after kube-apiserver's
-    NamespaceLifecycle admission has waited for its cache, ~50 ms per object.
-    """
-    names = {str(o["metadata"]["name"]) for o in desired if o["kind"] == "Namespace"}
-    probe = {"apiVersion": "v1", "kind": "Namespace"}
-    try:
-        return {n for n in names if client.get({**probe, "metadata": {"name": n}}) is None}
-    except ApiError:
-        # Not allowed to read Namespaces: defer all theirs, the safe order anyway.
-        return names
-
-
-def plan(
-    client: KubeClient,
-    objects: Sequence[Mapping[str, Any]],
-    *,
-    owner: Owner,
-    options: ApplyOptions | None = None,
-) -> Plan:
-    """Dry-run one revision: what applying it would do to each object, or ApplyError."""
-    options = options or ApplyOptions()
-    desired = _prepare_all(objects, owner)
-    crd_kinds = _crd_kinds(desired)
-    new_namespaces = _missing_namespaces(client, desired)
-    planned: list[PlannedStage] = []
-    errors: list[ObjectError] = []
-    for stage in stages(desired, custom_kinds=options.custom_stage_kinds):
-        plans: list[ObjectPlan] = []
-        for obj in stage.objects:
-            try:
-                found = _plan(
-                    client, obj, options, crd_kinds=crd_kinds, new_namespaces=new_namespaces
-                )
-            except _Refused as refused:
-                errors.append(refused.error)
-                continue
-            plans.append(found or ObjectPlan(obj, Action.CREATED, deferred=True))
-        planned.append(PlannedStage(stage.name, stage.wait, tuple(plans)))
-    if errors:
-        raise ApplyError(errors)
-    return Plan(tuple(planned))
 
 
 def apply(
@@ -393,7 +104,7 @@ def apply(
         if stage.wait:
             _wait_stage(client, current, options, done)
         if stage.name == DEFINITIONS and deferred:
-            plans, errors = _plan_late(client, deferred, options)
+            plans, errors = plan_late(client, deferred, options)
             if errors:
                 raise ApplyError(errors, changes=ChangeSet(tuple(done)))
             late.update((id(obj), p) for obj, p in zip(deferred, plans, strict=True))

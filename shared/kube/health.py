@@ -4,7 +4,8 @@ Pure: ``assess`` reads an object dict as the API server returned it (None when
 it does not exist) and says Current, InProgress, Failed, Terminating or
 NotFound, with kstatus's messages. Generic rules come first (deletion,
 unobserved generation, Reconciling/Stalled conditions), then the kind's own,
-then a Ready condition, and otherwise the object is Current.
+then a Ready condition, and otherwise the object is Current. A kind with a
+``healthCheckExprs`` rule (``customhealth.py``) is judged by that rule instead.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
+
+from shared.kube.customhealth import CustomHealth
 
 __all__ = ["SCHEDULE_WINDOW", "HealthStatus", "Status", "assess"]
 
@@ -336,10 +339,22 @@ def _ready_condition(obj: Obj) -> HealthStatus | None:
     return None
 
 
-def assess(obj: Mapping[str, Any] | None, *, now: datetime | None = None) -> HealthStatus:
-    """The kstatus health of ``obj`` (None: it does not exist); ``now`` is for Pod scheduling."""
+def assess(
+    obj: Mapping[str, Any] | None,
+    *,
+    now: datetime | None = None,
+    custom: CustomHealth | None = None,
+) -> HealthStatus:
+    """The kstatus health of ``obj`` (None: it does not exist); ``now`` is for Pod scheduling.
+
+    A kind that ``custom`` (``healthCheckExprs``) has a rule for is judged by
+    that rule alone, as Flux's CEL status reader replaces the generic one.
+    """
     if obj is None:
         return HealthStatus(Status.NOT_FOUND, "Resource not found")
+    judged = custom.assess(obj) if custom is not None else None
+    if judged is not None:
+        return HealthStatus(Status(judged[0]), judged[1])
     generic = _generic(obj)
     if generic is not None:
         return generic

@@ -1,10 +1,11 @@
 """Poll objects on a cluster until they are all healthy, one fails, or time runs out.
 
 Each poll reads the objects not yet Current and judges them with
-``health.assess``. With ``fail_fast`` (Flux's default) the wait ends as soon as
-one object is Failed. A Job that has disappeared and has
-``ttlSecondsAfterFinished`` counts as done, since its TTL controller removes it
-once it finished. The clock and sleep are injected so tests need not wait.
+``health.assess`` (with the ``healthCheckExprs`` rules, if any). With
+``fail_fast`` (Flux's default) the wait ends as soon as one object is Failed.
+A Job that has disappeared and has ``ttlSecondsAfterFinished`` counts as done,
+since its TTL controller removes it once it finished. The clock and sleep are
+injected so tests need not wait.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.kube.client import KubeClient
+from shared.kube.customhealth import CustomHealth
 from shared.kube.errors import KubeError, UnknownKindError
 from shared.kube.health import HealthStatus, Status, assess
 from shared.kube.inventory import ObjectRef
 
-__all__ = ["Target", "Unhealthy", "check_health", "describe", "wait_for"]
+__all__ = ["Target", "Unhealthy", "check_health", "describe", "wait_for", "wait_gone"]
 
 Target = Mapping[str, Any] | ObjectRef
 DEFAULT_POLL = 5.0
@@ -49,7 +51,9 @@ def _has_ttl(obj: Mapping[str, Any]) -> bool:
     return obj.get("kind") == "Job" and spec.get("ttlSecondsAfterFinished") is not None
 
 
-def _status(client: KubeClient, obj: Mapping[str, Any]) -> HealthStatus:
+def _status(
+    client: KubeClient, obj: Mapping[str, Any], custom: CustomHealth | None
+) -> HealthStatus:
     try:
         live = client.get(obj)
     except UnknownKindError as exc:
@@ -58,18 +62,20 @@ def _status(client: KubeClient, obj: Mapping[str, Any]) -> HealthStatus:
         return HealthStatus(Status.UNKNOWN, f"cannot read it: {exc}")
     if live is None and _has_ttl(obj):
         return HealthStatus(Status.CURRENT, "Job finished and was removed by its TTL")
-    return assess(live)
+    return assess(live, custom=custom)
 
 
 def _ref(target: Target) -> ObjectRef:
     return target if isinstance(target, ObjectRef) else ObjectRef.from_object(target)
 
 
-def check_health(client: KubeClient, targets: Iterable[Target]) -> list[Unhealthy]:
-    """One look at ``targets``: those not Current, with their status."""
+def check_health(
+    client: KubeClient, targets: Iterable[Target], *, custom: CustomHealth | None = None
+) -> list[Unhealthy]:
+    """One look at ``targets``: those not Current, with their status (``custom``: CEL rules)."""
     found = []
     for target in targets:
-        health = _status(client, _stub(target))
+        health = _status(client, _stub(target), custom)
         if not health.current:
             found.append(Unhealthy(_ref(target), health))
     return found
@@ -82,6 +88,7 @@ def wait_for(
     timeout: float,
     poll: float = DEFAULT_POLL,
     fail_fast: bool = True,
+    custom: CustomHealth | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[Unhealthy]:
@@ -89,7 +96,7 @@ def wait_for(
     deadline = clock() + timeout
     pending: list[Target] = list(objects)
     while True:
-        unhealthy = check_health(client, pending)
+        unhealthy = check_health(client, pending, custom=custom)
         if not unhealthy:
             return []
         failed = any(u.health.status == Status.FAILED for u in unhealthy)
@@ -97,6 +104,34 @@ def wait_for(
             return unhealthy
         still = {u.ref.id for u in unhealthy}
         pending = [t for t in pending if _ref(t).id in still]
+        sleep(max(0.0, min(poll, deadline - clock())))
+
+
+def _present(client: KubeClient, ref: ObjectRef) -> bool:
+    try:
+        return client.get(_stub(ref)) is not None
+    except UnknownKindError:
+        return False  # its kind is no longer served, so neither is the object
+    except KubeError:
+        return True  # cannot tell: keep waiting
+
+
+def wait_gone(
+    client: KubeClient,
+    refs: Iterable[ObjectRef],
+    *,
+    timeout: float,
+    poll: float = 2.0,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[ObjectRef]:
+    """Wait until the API server no longer has any of ``refs`` (finalizers done); what remains."""
+    deadline = clock() + timeout
+    pending = list(refs)
+    while True:
+        pending = [ref for ref in pending if _present(client, ref)]
+        if not pending or clock() >= deadline:
+            return pending
         sleep(max(0.0, min(poll, deadline - clock())))
 
 

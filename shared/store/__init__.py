@@ -1,4 +1,4 @@
-"""The object store: Flux-shaped documents in Redis (see ``layout`` for the keys, ``errors``)."""
+"""The object store: Flux-shaped documents in Redis (``layout``: the keys, ``limits``: sizes)."""
 
 from shared.store.changes import Change, ChangeType
 from shared.store.documents import OWNER_LABEL_GROUPS, Document, owner_labels, owner_of

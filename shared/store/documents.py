@@ -8,7 +8,6 @@ small function that can be tested without a server.
 from __future__ import annotations
 
 import copy
-import json
 import uuid
 from typing import Any, cast
 
@@ -16,6 +15,7 @@ from shared.keys import ObjectKey
 from shared.secrets import fold_string_data, is_secret
 from shared.store.errors import InvalidObject
 from shared.store.layout import check_key
+from shared.store.limits import object_size, object_too_big
 
 __all__ = [
     "BOOKKEEPING",
@@ -111,7 +111,11 @@ def keep_owner_labels(desired: Document, previous: Document | None) -> None:
 
 
 def prepare(doc: object, *, owner: ObjectKey | None = None) -> tuple[ObjectKey, Document]:
-    """A checked, normalized copy of ``doc`` as a writer wants it: no status or bookkeeping."""
+    """A checked, normalized copy of ``doc`` as a writer wants it: no status or bookkeeping.
+
+    An object over the size limit (``shared.store.limits``) is refused here,
+    whoever writes it: ``sluice apply`` or a Kustomization's build.
+    """
     key = key_of(doc)
     out: Document = copy.deepcopy(cast(Document, doc))
     out.pop("status", None)
@@ -132,9 +136,12 @@ def prepare(doc: object, *, owner: ObjectKey | None = None) -> tuple[ObjectKey, 
         except ValueError as exc:
             raise InvalidObject(str(exc)) from None
     try:
-        json.dumps(out)
+        size = object_size(out)
     except (TypeError, ValueError) as exc:
         raise InvalidObject(f"{key}: cannot be stored as JSON: {exc}") from None
+    problem = object_too_big(size)
+    if problem:
+        raise InvalidObject(f"{key}: {problem}")
     return key, out
 
 

@@ -35,6 +35,7 @@ from shared.store import documents as docs
 from shared.store.changes import Change, ChangeType, decode_entries
 from shared.store.errors import AlreadyExists, Conflict, InvalidObject, NotFound, StoreError
 from shared.store.layout import Layout, check_key
+from shared.store.limits import apply_too_big
 
 __all__ = ["ApplyResult", "Store"]
 
@@ -167,7 +168,10 @@ class Store:
     def apply_all(
         self, docs_in: Iterable[Document], *, owner: ObjectKey | None = None
     ) -> list[tuple[ApplyResult, Document]]:
-        """Apply every document in one transaction: all are stored, or none (and it raises)."""
+        """Apply every document in one transaction: all are stored, or none (and it raises).
+
+        A call over ``shared.store.limits`` (objects, bytes) is refused before Redis sees it.
+        """
         prepared: dict[ObjectKey, Document] = {}
         for index, doc in enumerate(docs_in):
             key, desired = docs.prepare(doc, owner=owner)
@@ -179,6 +183,9 @@ class Store:
             prepared[key] = desired
         if not prepared:
             return []
+        problem = apply_too_big(list(prepared.values()))
+        if problem:
+            raise InvalidObject(problem)
 
         def plan(current: Mapping[ObjectKey, Document | None]) -> list[_Write]:
             return [
@@ -273,7 +280,9 @@ class Store:
                         self._queue(pipe, write, payload)
                     pipe.execute()
                     return writes
-                except redis.WatchError:
+                except redis.WatchError as exc:
+                    if isinstance(exc.__context__, redis.ConnectionError | redis.TimeoutError):
+                        raise exc.__context__ from None  # Redis stalled or went away: no retry
                     continue
         raise Conflict(keys[0], "too many concurrent writes to this object: retry later")
 

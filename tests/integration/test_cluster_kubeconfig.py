@@ -19,9 +19,9 @@ import pytest
 import redis
 import yaml
 
-from services.kustomize.connect import connect_target
-from services.kustomize.targets import select_targets
 from shared.api import Cluster, Kustomization, parse_as
+from shared.fleet.connect import connect_target
+from shared.fleet.targets import select_targets
 from shared.keys import ObjectKey
 from shared.kube.errors import KubeconfigError, KubeError
 from shared.secrets import SecretCipher
@@ -112,7 +112,7 @@ def _register(store: Store, name: str, user: dict[str, Any], server: str) -> Kus
 
 def _connect(store: Store, ks: Kustomization, *, allow_http: bool) -> None:
     clusters = [parse_as(c, Cluster) for c in store.list("Cluster", NAMESPACE)]
-    (target,) = select_targets(ks, clusters).targets
+    (target,) = select_targets(ks.spec, clusters).targets
     client = connect_target(
         store, NAMESPACE, target, service_account=None, timeout=2, allow_http=allow_http
     )

@@ -115,13 +115,13 @@ def test_clusters_joining_and_leaving_the_selector(
 def test_three_clusters_cost_one_kustomize_build(
     gitops: GitOps, git_repo: BareRepo, control_plane_3: ControlPlane
 ) -> None:
-    from services.kustomize.state import KustomizeState
+    from shared.fleet.state import FleetState
 
     ns = unique("once")
     head = git_repo.commit(_app(ns, "x"))
     for i, info in enumerate(control_plane_3.cluster_info(), start=1):
         gitops.register_cluster(info, f"b{i}", group="b")
-    builds_before = KustomizeState(gitops.store_client).builds()
+    builds_before = FleetState(gitops.store_client, service="kustomize").builds()
     gitops.apply(
         source_yaml("app", git_repo.url)
         + kustomization_yaml(
@@ -133,4 +133,4 @@ def test_three_clusters_cost_one_kustomize_build(
     )
     doc = gitops.wait_ready("Kustomization", "app", revision=f"main@sha1:{head}")
     assert len(doc["status"]["clusters"]) == 3
-    assert KustomizeState(gitops.store_client).builds() - builds_before == 1
+    assert FleetState(gitops.store_client, service="kustomize").builds() - builds_before == 1

@@ -11,8 +11,8 @@ import shutil
 import time
 from typing import Any
 
-from services.kustomize.state import KustomizeState
 from shared.events import EventBus
+from shared.fleet.state import FleetState
 from shared.keys import ObjectKey
 from shared.redisserver import RedisServer
 from shared.sandbox import ClusterInfo
@@ -61,7 +61,7 @@ def _wait_for_workers_to_notice(gitops: GitOps) -> None:
 
 
 def _snapshot(gitops: GitOps, key: ObjectKey) -> dict[str, Any]:
-    state = KustomizeState(gitops.store_client)
+    state = FleetState(gitops.store_client, service="kustomize")
     return {
         "kustomization": gitops.get("Kustomization", key.name),
         "source": gitops.get("GitRepository", "app"),

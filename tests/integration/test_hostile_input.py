@@ -310,3 +310,28 @@ def test_5000_objects_in_one_revision_apply_and_become_ready(
     assert names - {"kube-root-ca.crt"} == {f"cm-{i:05d}" for i in range(MANY_OBJECTS)}
     _workers_alive(gitops)
     print(f"\n{MANY_OBJECTS} ConfigMaps: Ready {took:.1f}s after the Kustomization was applied")
+
+
+def test_a_toolkit_object_over_1_mib_in_a_revision_is_build_failed_naming_it_and_stores_nothing(
+    gitops: GitOps, git_repo: BareRepo, sandbox_cluster: ClusterInfo
+) -> None:
+    """The store's 1 MiB object limit holds for objects a build yields, not only for apply."""
+    name, huge = unique("ks-huge"), unique("huge")
+    blob = "x" * (2**20 + 100)
+    git_repo.commit(
+        {
+            "app/huge.yaml": kustomization_yaml(
+                huge,
+                source="app",
+                path="./other",
+                extra=f"  postBuild:\n    substitute:\n      blob: {blob}\n",
+            )
+        }
+    )
+    _start(gitops, git_repo, sandbox_cluster, name)
+
+    cond = eventually(lambda: _failed(gitops, name, "BuildFailed"), timeout=60)
+    assert f"Kustomization/flux-system/{huge}" in cond["message"], cond["message"][:2000]
+    assert "an object may be at most 1 MiB (1,048,576 bytes)" in cond["message"]
+    assert gitops.store.get(ObjectKey("Kustomization", "flux-system", huge)) is None
+    _workers_alive(gitops)

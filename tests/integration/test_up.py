@@ -188,7 +188,10 @@ def test_up_runs_every_service_and_stops_everything_on_sigint(
     (tmp_path / "artifacts" / "demo" / "rev.tar.gz").write_bytes(b"\x1f\x8b artifact")
     response = httpx.get(f"{artifacts}/demo/rev.tar.gz")
     assert (response.status_code, response.content) == (200, b"\x1f\x8b artifact")
-    client = redis.Redis.from_url(redis_url)
+    # Its own Redis wants the password sluice up made; children get the file, not the password.
+    password_file = tmp_path / "data" / "redis" / "password"
+    assert f"SLUICE_REDIS_PASSWORD_FILE={password_file}".encode() in environ
+    client = redis.Redis.from_url(redis_url, password=password_file.read_text().strip())
     assert client.config_get("dir")["dir"] == str(tmp_path / "data" / "redis")
     assert client.config_get("appendonly")["appendonly"] == "yes"
     client.close()

@@ -362,7 +362,12 @@ def test_fan_out_fields_are_checked(spec: dict[str, Any], field: str, says: str)
         ("https://github.com", "missing the repository path"),
         ("https:///org/fleet", "missing host"),
         ("file://", "a file URL needs a path"),
-        ("https://user:hunter2@host:x/repo", "https://user:***@host"),
+        ("https://user:hunter2@host:x/repo", 'credentials in the URL "https://***@host:x/repo"'),
+        ("https://user:hunter2@github.com/org/fleet", "in a Secret named by spec.secretRef"),
+        ("https://hunter2@github.com/org/fleet", "username and password, or bearerToken"),
+        ("http://user:hunter2@git.example/fleet", 'URL "http://***@git.example/fleet"'),
+        ("git://hunter2@git.example/fleet", "are refused"),
+        ("ssh://git:hunter2@github.com/org/fleet", "identity and known_hosts"),
     ],
 )
 def test_bad_git_urls_are_refused_with_a_hint(url: str, says: str) -> None:

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from services.kustomize.cli import comparable, mask_secrets
-from shared.kube.apply import prepare_object
 from shared.kube.owner import Owner
+from shared.kube.plan import prepare_object
 
 OWNER = Owner.kustomization("app", "flux-system")
 

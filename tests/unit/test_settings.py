@@ -36,3 +36,29 @@ def test_object_key_round_trips() -> None:
     assert ObjectKey.parse(str(key)) == key
     with pytest.raises(ValueError):
         ObjectKey.parse("GitRepository/fleet")
+
+
+def test_two_data_dirs_share_no_folder(tmp_path: Path) -> None:
+    one = load_settings({"SLUICE_DATA_DIR": str(tmp_path / "one")})
+    two = load_settings({"SLUICE_DATA_DIR": str(tmp_path / "two")})
+    assert (one.artifact_dir, one.cache_dir) == (tmp_path / "one/artifacts", tmp_path / "one/cache")
+    assert (two.artifact_dir, two.cache_dir) == (tmp_path / "two/artifacts", tmp_path / "two/cache")
+
+
+def test_artifact_and_cache_dirs_set_on_their_own_win_over_the_data_dir(tmp_path: Path) -> None:
+    s = load_settings(
+        {"SLUICE_DATA_DIR": str(tmp_path / "data"), "SLUICE_ARTIFACT_DIR": str(tmp_path / "a")}
+    )
+    assert (s.artifact_dir, s.cache_dir) == (tmp_path / "a", tmp_path / "data/cache")
+
+
+def test_the_default_install_keeps_its_folders_under_one_data_dir() -> None:
+    s = load_settings({})
+    assert s.artifact_dir.parent == s.cache_dir.parent == s.data_dir
+
+
+def test_redis_password_file_is_a_path_and_empty_means_none(tmp_path: Path) -> None:
+    assert load_settings({}).redis_password_file is None
+    assert load_settings({"SLUICE_REDIS_PASSWORD_FILE": ""}).redis_password_file is None
+    s = load_settings({"SLUICE_REDIS_PASSWORD_FILE": str(tmp_path / "pw")})
+    assert s.redis_password_file == tmp_path / "pw"

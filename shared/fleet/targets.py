@@ -1,11 +1,12 @@
-"""Which clusters a Kustomization applies to: a pure function of its spec and the Clusters."""
+"""Which clusters an object applies to: a pure function of its fan-out spec and the Clusters."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from shared.api import Cluster, Kustomization
+from shared.api import Cluster
+from shared.api.fleet import FanOutSpec
 
 __all__ = [
     "DEFAULT_CLUSTER",
@@ -44,12 +45,11 @@ def cluster_target(cluster: Cluster) -> Target:
     return Target(cluster.name, ref.name, ref.key or "value")
 
 
-def select_targets(ks: Kustomization, clusters: Sequence[Cluster]) -> TargetSelection:
+def select_targets(spec: FanOutSpec, clusters: Sequence[Cluster]) -> TargetSelection:
     """Targets per spec: kubeConfig, a list of names, a label selector, or the ``default`` Cluster.
 
-    ``clusters`` are the Cluster objects of the Kustomization's namespace.
+    ``clusters`` are the Cluster objects of the object's namespace.
     """
-    spec = ks.spec
     if spec.kube_config is not None:
         ref = spec.kube_config.secret_ref
         if ref is None:

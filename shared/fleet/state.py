@@ -1,20 +1,21 @@
-"""What the kustomize service keeps in Redis between the build and the per-cluster applies.
+"""What a fan-out service keeps in Redis between the build and the per-cluster runs.
 
-One reconcile of a Kustomization builds once and records the *desired* state
-(revision, build key, target clusters); then one apply task per cluster reads
-it, so a task that runs late or twice always applies the newest build. The
-rendered objects are kept by build key, compressed, for every worker on any
-machine; per-cluster results (and inventories) live in one hash per
-Kustomization, written by each cluster's task on its own. An apply in progress
-is marked until its result is recorded, so the next run knows when one died half
-way and its objects are missing from the inventory.
+Keyed by service (``sluice:<service>:...``), so each service that fans out
+(kustomize, later helm) keeps its own. One reconcile of an object builds once
+and records the *desired* state (revision, build key, target clusters); then
+one task per cluster reads it, so a task that runs late or twice always applies
+the newest build. The rendered objects are kept by build key, compressed, for
+every worker on any machine; per-cluster results (and inventories) live in one
+hash per object, written by each cluster's task on its own. An apply in
+progress is marked until its result is recorded, so the next run knows when one
+died half way and its objects are missing from the inventory.
 
 Keys::
 
-    sluice:kustomize:desired:<Kind/ns/name>   JSON Desired
-    sluice:kustomize:build:<build key>        gzip JSON list of objects, Secrets sealed (expires)
-    sluice:kustomize:clusters:<Kind/ns/name>  hash cluster -> JSON status.clusters[] entry
-    sluice:kustomize:applying:<Kind/ns/name>  hash cluster -> revision being applied
+    sluice:<service>:desired:<Kind/ns/name>   JSON Desired
+    sluice:<service>:build:<build key>        gzip JSON list of objects, Secrets sealed (expires)
+    sluice:<service>:clusters:<Kind/ns/name>  hash cluster -> JSON status.clusters[] entry
+    sluice:<service>:applying:<Kind/ns/name>  hash cluster -> revision being applied
 """
 
 from __future__ import annotations
@@ -26,26 +27,31 @@ from typing import Any
 
 import redis
 
-from services.kustomize.summary import ClusterResult
+from shared.fleet.summary import ClusterResult
 from shared.keys import ObjectKey
 from shared.secrets import SecretCipher
 
-__all__ = ["Desired", "KustomizeState", "cluster_key", "split_cluster_key"]
+__all__ = ["Desired", "FleetState", "cluster_key", "split_cluster_key"]
 
-_PREFIX = "sluice:kustomize:"
 # A build outlives any apply of it; a later reconcile rebuilds (cached on disk).
 _BUILD_TTL = 24 * 3600
 
 
 @dataclass(frozen=True)
 class Desired:
-    """The build every target cluster of a Kustomization should have applied."""
+    """The build every target cluster of an object should have applied."""
 
     revision: str
     build_key: str
     targets: tuple[str, ...]
     generation: int
     prune: bool = False
+    health: bool = False  # health checks run (wait or healthChecks): Healthy is summed up
+    # What deleting the object does to what it applied (a service's own word, e.g.
+    # kustomize's Delete / WaitForTermination / Orphan; "": as prune says), and the
+    # longest a deletion may wait for its objects to be gone.
+    deletion: str = ""
+    timeout: float = 0.0
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -59,28 +65,34 @@ class Desired:
             tuple(data["targets"]),
             data["generation"],
             bool(data.get("prune", False)),
+            bool(data.get("health", False)),
+            str(data.get("deletion", "")),
+            float(data.get("timeout", 0.0)),
         )
 
 
-class KustomizeState:
-    """Desired builds, rendered objects and per-cluster results of Kustomizations."""
+class FleetState:
+    """Desired builds, rendered objects and per-cluster results of one service's objects."""
 
-    def __init__(self, client: redis.Redis, cipher: SecretCipher | None = None) -> None:
+    def __init__(
+        self, client: redis.Redis, *, service: str, cipher: SecretCipher | None = None
+    ) -> None:
         self._client = client
         self._cipher = cipher
+        self._prefix = f"sluice:{service}:"
 
     def _sealing(self) -> SecretCipher:
         if self._cipher is None:
-            raise RuntimeError("KustomizeState needs the store's cipher to keep rendered builds")
+            raise RuntimeError("FleetState needs the store's cipher to keep rendered builds")
         return self._cipher
 
     def set_desired(self, key: ObjectKey, desired: Desired) -> None:
         """Record what every target of ``key`` should converge to."""
-        self._client.set(f"{_PREFIX}desired:{key}", desired.to_json())
+        self._client.set(f"{self._prefix}desired:{key}", desired.to_json())
 
     def desired(self, key: ObjectKey) -> Desired | None:
         """The newest desired state of ``key``, if it was ever built."""
-        raw = self._client.get(f"{_PREFIX}desired:{key}")
+        raw = self._client.get(f"{self._prefix}desired:{key}")
         return Desired.from_json(raw) if raw else None
 
     def put_build(self, build_key: str, objects: list[dict[str, Any]]) -> None:
@@ -91,11 +103,11 @@ class KustomizeState:
         """
         sealed = [self._sealing().seal(obj) for obj in objects]
         blob = gzip.compress(json.dumps(sealed, separators=(",", ":")).encode(), 6)
-        self._client.set(f"{_PREFIX}build:{build_key}", blob, ex=_BUILD_TTL)
+        self._client.set(f"{self._prefix}build:{build_key}", blob, ex=_BUILD_TTL)
 
     def build(self, build_key: str) -> list[dict[str, Any]] | None:
         """The rendered objects of a build, or None once expired."""
-        blob = self._client.get(f"{_PREFIX}build:{build_key}")
+        blob = self._client.get(f"{self._prefix}build:{build_key}")
         if blob is None:
             return None
         sealed: list[dict[str, Any]] = json.loads(gzip.decompress(blob))  # type: ignore[arg-type]
@@ -104,21 +116,21 @@ class KustomizeState:
     def set_result(self, key: ObjectKey, result: ClusterResult) -> None:
         """Record the outcome of the last apply to one cluster (which ends it)."""
         pipe = self._client.pipeline(transaction=True)
-        pipe.hset(f"{_PREFIX}clusters:{key}", result.cluster, json.dumps(result.to_status()))
-        pipe.hdel(f"{_PREFIX}applying:{key}", result.cluster)
+        pipe.hset(f"{self._prefix}clusters:{key}", result.cluster, json.dumps(result.to_status()))
+        pipe.hdel(f"{self._prefix}applying:{key}", result.cluster)
         pipe.execute()
 
     def start_apply(self, key: ObjectKey, cluster: str, revision: str) -> None:
         """Mark an apply to one cluster as under way, until ``set_result`` records it."""
-        self._client.hset(f"{_PREFIX}applying:{key}", cluster, revision)
+        self._client.hset(f"{self._prefix}applying:{key}", cluster, revision)
 
     def interrupted(self, key: ObjectKey, cluster: str) -> bool:
         """Whether an apply to ``cluster`` started and never recorded its result."""
-        return bool(self._client.hexists(f"{_PREFIX}applying:{key}", cluster))
+        return bool(self._client.hexists(f"{self._prefix}applying:{key}", cluster))
 
     def results(self, key: ObjectKey) -> dict[str, ClusterResult]:
         """The last outcome per cluster."""
-        raw = self._client.hgetall(f"{_PREFIX}clusters:{key}")
+        raw = self._client.hgetall(f"{self._prefix}clusters:{key}")
         return {
             k.decode() if isinstance(k, bytes) else str(k): ClusterResult.from_status(json.loads(v))
             for k, v in raw.items()
@@ -126,26 +138,28 @@ class KustomizeState:
 
     def drop_result(self, key: ObjectKey, cluster: str) -> None:
         """Forget a cluster that is no longer a target (after its objects were pruned)."""
-        self._client.hdel(f"{_PREFIX}clusters:{key}", cluster)
-        self._client.hdel(f"{_PREFIX}applying:{key}", cluster)
+        self._client.hdel(f"{self._prefix}clusters:{key}", cluster)
+        self._client.hdel(f"{self._prefix}applying:{key}", cluster)
 
     def count_build(self) -> int:
         """Count one real kustomize build (not a cache hit); return the total."""
-        return int(self._client.incr(f"{_PREFIX}builds"))
+        return int(self._client.incr(f"{self._prefix}builds"))
 
     def builds(self) -> int:
         """How many real kustomize builds this installation ran."""
-        return int(self._client.get(f"{_PREFIX}builds") or 0)
+        return int(self._client.get(f"{self._prefix}builds") or 0)
 
     def forget(self, key: ObjectKey) -> None:
-        """Remove everything kept for a deleted Kustomization."""
+        """Remove everything kept for a deleted object."""
         self._client.delete(
-            f"{_PREFIX}desired:{key}", f"{_PREFIX}clusters:{key}", f"{_PREFIX}applying:{key}"
+            f"{self._prefix}desired:{key}",
+            f"{self._prefix}clusters:{key}",
+            f"{self._prefix}applying:{key}",
         )
 
 
 def cluster_key(key: ObjectKey, cluster: str) -> ObjectKey:
-    """The lease and task key of one (Kustomization, cluster): ``Kind/ns/name@cluster``.
+    """The lease and task key of one (object, cluster): ``Kind/ns/name@cluster``.
 
     ``@`` can't appear in a Kubernetes name, so this never names another object.
     """
@@ -153,7 +167,7 @@ def cluster_key(key: ObjectKey, cluster: str) -> ObjectKey:
 
 
 def split_cluster_key(key: ObjectKey) -> tuple[ObjectKey, str]:
-    """The Kustomization key and cluster name of a ``cluster_key``."""
+    """The object key and cluster name of a ``cluster_key``."""
     name, sep, cluster = key.name.partition("@")
     if not sep or not cluster:
         raise ValueError(f"{key}: expected Kind/namespace/name@cluster")

@@ -1,13 +1,14 @@
 """A client for one target cluster: its kubeconfig Secret from the store, then the API client.
 
-The reconcile's per-cluster apply and ``sluice diff`` both connect this way.
+Every per-cluster run and ``sluice diff`` connect this way; the kubeconfig is
+checked by ``shared.kube.kubeconfig`` before anything is sent.
 """
 
 from __future__ import annotations
 
 import base64
 
-from services.kustomize.targets import Target
+from shared.fleet.targets import Target
 from shared.keys import ObjectKey
 from shared.kube.client import KubeClient
 from shared.kube.errors import KubeconfigError

@@ -1,0 +1,354 @@
+"""One run of one object on one cluster: desired → connect → act → record → summarize → emit.
+
+A fan-out service reconciles an object once (build, route) and then asks for one
+run per target cluster; those runs are alike for every service but for the act
+step in the middle, which the service supplies as a ``FleetService``:
+
+- ``act`` brings one cluster to the desired build (kustomize: apply, prune, health);
+- ``release`` empties a cluster that is no longer a target, or whose object was
+  deleted (kustomize: prune what it applied there), when ``releases`` says so.
+
+The skeleton re-reads the object and its desired state (so a late or repeated run
+acts on the newest build), connects, records the cluster's result, sums all the
+results into the object's status, counts it and emits ``applied`` or
+``reconcile-failed``. An act step fails by raising ``ClusterFailure`` with a Flux
+reason and the inventory to keep; a connection that cannot be made fails the same way,
+and so does any other exception (reason ReconciliationFailed), the task's soft time
+limit included: a run always ends with its cluster's result recorded.
+
+A failed cluster retries alone, after an exponential backoff capped at the
+object's retryInterval (``retry``): the object is not requeued, so its healthy
+clusters are not applied again at each retry. The act step gets the time left
+before the task's soft time limit (``ClusterRun.time_left``) to bound its waits.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from celery.exceptions import SoftTimeLimitExceeded
+
+from shared.api import Cluster, parse_as
+from shared.api.conditions import (
+    FALSE,
+    HEALTH_CHECK_FAILED,
+    RECONCILIATION_FAILED,
+    RECONCILIATION_SUCCEEDED,
+    TRUE,
+    format_time,
+)
+from shared.api.fleet import FanOutSpec
+from shared.backoff import failure_delay, reset_failures
+from shared.celeryapp import task_limits
+from shared.fleet.connect import connect_target
+from shared.fleet.state import Desired, FleetState, cluster_key
+from shared.fleet.status import write_summary
+from shared.fleet.summary import ClusterResult
+from shared.fleet.targets import Target, cluster_target, select_targets
+from shared.keys import ObjectKey
+from shared.kube.client import KubeClient
+from shared.kube.errors import KubeError
+from shared.kube.inventory import Inventory
+from shared.metrics import APPLIES, FAILURE, SUCCESS, count
+from shared.worker import WorkerContext
+
+__all__ = [
+    "Acted",
+    "ClusterFailure",
+    "ClusterRun",
+    "FanOut",
+    "FleetService",
+    "Retry",
+    "run_on_cluster",
+]
+
+# Ask for one more run of (object, cluster) in so many seconds.
+Retry = Callable[[ObjectKey, str, float], None]
+# Kept back from the soft time limit to record the result after a bounded wait.
+_RECORD_MARGIN = 0.1
+
+log = logging.getLogger(__name__)
+
+
+class ClusterFailure(Exception):
+    """One cluster's run failed with a Flux ``reason``; ``inventory`` is what to record."""
+
+    def __init__(self, reason: str, message: str, inventory: Inventory | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.inventory = inventory
+
+
+@dataclass(frozen=True)
+class FanOut:
+    """What the skeleton needs of an object's spec."""
+
+    spec: FanOutSpec
+    suspended: bool
+    retry_interval: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClusterRun:
+    """What an act step is given: the object, its desired build and a connected client."""
+
+    ctx: WorkerContext
+    key: ObjectKey
+    cluster: str
+    client: KubeClient
+    inventory: Inventory  # recorded by the last run here
+    doc: dict[str, Any] | None = None  # None: the object was deleted (release)
+    desired: Desired | None = None
+    objects: list[dict[str, Any]] = field(default_factory=list)
+    previous: ClusterResult | None = None
+    interrupted: bool = False  # the last run here died before recording its result
+    deadline: float = float("inf")  # time.monotonic() by which the act step must be done
+
+    def time_left(self, wanted: float) -> float:
+        """``wanted`` seconds (e.g. spec.timeout), bounded by the time the task has left."""
+        return max(min(wanted, self.deadline - time.monotonic()), 1.0)
+
+
+@dataclass(frozen=True)
+class Acted:
+    """What an act step did: the inventory now on the cluster and one line per change."""
+
+    inventory: Inventory
+    summary: str = ""
+    health: str = ""  # the passed health check's message; "" when none ran
+
+
+@dataclass(frozen=True)
+class FleetService:
+    """A service's part of a per-cluster run."""
+
+    name: str  # keys its FleetState
+    read: Callable[[dict[str, Any]], FanOut]
+    act: Callable[[ClusterRun], Acted]
+    release: Callable[[ClusterRun], Acted]
+    # Whether a cluster left behind (or a deleted object's) is to be released.
+    releases: Callable[[dict[str, Any] | None, Desired | None], bool]
+    applied_metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+def _now() -> str:
+    return format_time(datetime.now(UTC))
+
+
+def _connect(
+    ctx: WorkerContext, namespace: str, target: Target, service_account: str | None
+) -> KubeClient:
+    try:
+        return connect_target(
+            ctx.store,
+            namespace,
+            target,
+            service_account=service_account,
+            timeout=ctx.settings.cluster_timeout,
+            allow_http=ctx.settings.allow_http_clusters,
+        )
+    except KubeError as err:
+        raise ClusterFailure(RECONCILIATION_FAILED, str(err)) from err
+
+
+def _selected(ctx: WorkerContext, key: ObjectKey, spec: FanOutSpec, cluster: str) -> Target:
+    clusters = [parse_as(c, Cluster) for c in ctx.store.list("Cluster", key.namespace)]
+    targets = {t.name: t for t in select_targets(spec, clusters).targets}
+    target = targets.get(cluster)
+    if target is None:
+        raise ClusterFailure(RECONCILIATION_FAILED, f"Cluster '{cluster}' not found")
+    return target
+
+
+def _failed(
+    ctx: WorkerContext, key: ObjectKey, cluster: str, failure: ClusterFailure, revision: str = ""
+) -> None:
+    count(ctx.client, APPLIES, {"result": FAILURE})
+    ctx.emit(
+        "reconcile-failed",
+        key,
+        reason=failure.reason,
+        message=failure.message,
+        revision=revision,
+        severity="error",
+        cluster=cluster,
+    )
+
+
+def _release(
+    ctx: WorkerContext, service: FleetService, state: FleetState, key: ObjectKey, cluster: str
+) -> None:
+    """Empty a cluster that is no longer a target (or whose object is gone), then forget it."""
+    doc = ctx.store.get(key)
+    desired = state.desired(key)
+    previous = state.results(key).get(cluster)
+    cluster_doc = ctx.store.get(ObjectKey("Cluster", key.namespace, cluster))
+    if (
+        previous is not None
+        and previous.inventory
+        and cluster_doc is not None
+        and service.releases(doc, desired)
+    ):
+        account = (doc or {}).get("spec", {}).get("serviceAccountName")
+        client = _connect(
+            ctx, key.namespace, cluster_target(parse_as(cluster_doc, Cluster)), account
+        )
+        old = Inventory.from_status({"entries": list(previous.inventory)})
+        try:
+            run = ClusterRun(
+                ctx=ctx,
+                key=key,
+                cluster=cluster,
+                client=client,
+                inventory=old,
+                doc=doc,
+                desired=desired,
+            )
+            acted = _act(service.release, run)
+        finally:
+            client.close()
+        count(ctx.client, APPLIES, {"result": SUCCESS})
+        ctx.emit(
+            "applied",
+            key,
+            reason="Pruned",
+            cluster=cluster,
+            message=acted.summary or "nothing to prune",
+        )
+    state.drop_result(key, cluster)
+    if doc is None and not state.results(key):
+        state.forget(key)
+    else:
+        write_summary(ctx.store, state, key)
+
+
+def _record(ctx: WorkerContext, state: FleetState, key: ObjectKey, result: ClusterResult) -> None:
+    state.set_result(key, result)
+    write_summary(ctx.store, state, key)
+
+
+def _deadline(ctx: WorkerContext) -> float:
+    soft, _ = task_limits(ctx.settings)
+    return time.monotonic() + soft * (1 - _RECORD_MARGIN)
+
+
+def _act(step: Callable[[ClusterRun], Acted], run: ClusterRun) -> Acted:
+    """A service's step; any exception it lets out becomes a ClusterFailure."""
+    try:
+        return step(run)
+    except ClusterFailure:
+        raise
+    except SoftTimeLimitExceeded as err:
+        soft, _ = task_limits(run.ctx.settings)
+        message = f"the task's time limit ({soft:g}s) ran out before the cluster was done"
+        raise ClusterFailure(RECONCILIATION_FAILED, message) from err
+    except Exception as err:
+        log.exception("run of %s on cluster %s failed unexpectedly", run.key, run.cluster)
+        raise ClusterFailure(RECONCILIATION_FAILED, f"{type(err).__name__}: {err}") from err
+
+
+def run_on_cluster(
+    ctx: WorkerContext, key: ObjectKey, *, cluster: str, service: FleetService, retry: Retry
+) -> None:
+    """Bring one cluster to the object's desired build, or release it; record the result."""
+    deadline = _deadline(ctx)
+    state = FleetState(ctx.client, service=service.name, cipher=ctx.store.cipher)
+    desired = state.desired(key)
+    doc = ctx.store.get(key)
+    if doc is None or desired is None or cluster not in desired.targets:
+        try:
+            _release(ctx, service, state, key, cluster)
+        except ClusterFailure as failure:
+            _failed(ctx, key, cluster, failure)
+            raise
+        return
+    fan_out = service.read(doc)
+    if fan_out.suspended:
+        return
+    previous = state.results(key).get(cluster)
+    old = Inventory.from_status({"entries": list(previous.inventory)} if previous else None)
+    objects = state.build(desired.build_key)
+    try:
+        if objects is None:
+            raise ClusterFailure(RECONCILIATION_FAILED, "build expired; rebuilding", old)
+        target = _selected(ctx, key, fan_out.spec, cluster)
+        client = _connect(ctx, key.namespace, target, fan_out.spec.service_account_name)
+        try:
+            interrupted = state.interrupted(key, cluster)
+            state.start_apply(key, cluster, desired.revision)
+            run = ClusterRun(
+                ctx=ctx,
+                key=key,
+                cluster=cluster,
+                client=client,
+                inventory=old,
+                doc=doc,
+                desired=desired,
+                objects=objects,
+                previous=previous,
+                interrupted=interrupted,
+                deadline=deadline,
+            )
+            acted = _act(service.act, run)
+        finally:
+            client.close()
+    except ClusterFailure as failure:
+        health_failed = failure.reason == HEALTH_CHECK_FAILED
+        result = ClusterResult(
+            cluster,
+            FALSE,
+            failure.reason,
+            failure.message,
+            last_attempted_revision=desired.revision,
+            last_applied_revision=previous.last_applied_revision if previous else "",
+            inventory=tuple((failure.inventory or old).to_status()["entries"]),
+            time=_now(),
+            healthy=FALSE if health_failed else "",
+            health_message=failure.message if health_failed else "",
+        )
+        _record(ctx, state, key, result)
+        _failed(ctx, key, cluster, failure, desired.revision)
+        # This cluster alone: requeueing the object would re-apply every cluster.
+        scope = f"{service.name}-cluster"
+        delay = failure_delay(
+            ctx.client, cluster_key(key, cluster), cap=fan_out.retry_interval, scope=scope
+        )
+        retry(key, cluster, delay)
+        return
+    reset_failures(ctx.client, cluster_key(key, cluster), scope=f"{service.name}-cluster")
+    message = f"Applied revision: {desired.revision}"
+    result = ClusterResult(
+        cluster,
+        TRUE,
+        RECONCILIATION_SUCCEEDED,
+        message,
+        last_attempted_revision=desired.revision,
+        last_applied_revision=desired.revision,
+        inventory=tuple(acted.inventory.to_status()["entries"]),
+        time=_now(),
+        healthy=TRUE if acted.health else "",
+        health_message=acted.health,
+    )
+    _record(ctx, state, key, result)
+    count(ctx.client, APPLIES, {"result": SUCCESS})
+    first = previous is None or previous.ready != TRUE
+    new_revision = previous is None or previous.last_applied_revision != desired.revision
+    if acted.summary or first or new_revision:
+        # Changes at an unchanged revision are drift that this run corrected.
+        summary = acted.summary
+        what = summary if new_revision or not summary else f"drift corrected:\n{summary}"
+        ctx.emit(
+            "applied",
+            key,
+            reason=RECONCILIATION_SUCCEEDED,
+            revision=desired.revision,
+            message=what or message,
+            cluster=cluster,
+            metadata=dict(service.applied_metadata),
+        )

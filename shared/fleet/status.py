@@ -1,0 +1,72 @@
+"""Writing a fanned-out object's status: per-cluster results summed into Flux's conditions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.api.conditions import (
+    FALSE,
+    HEALTHY,
+    TRUE,
+    Outcome,
+    remove_condition,
+    set_condition,
+    summarize,
+)
+from shared.fleet.state import FleetState
+from shared.fleet.summary import summarize_clusters
+from shared.keys import ObjectKey
+from shared.reconcile import update_status
+from shared.store import Store
+
+__all__ = ["summarize_into", "update_status", "write_summary"]
+
+
+def summarize_into(
+    doc: dict[str, Any], status: dict[str, Any], *, state: FleetState, key: ObjectKey
+) -> None:
+    """Set Ready (and Healthy when checked), ``status.clusters`` and the revision on ``status``.
+
+    The results are read here, after the document: a write retried after a
+    conflict must not write back results another cluster's task has since replaced.
+    """
+    desired = state.desired(key)
+    if desired is None:
+        return
+    results = state.results(key)
+    summary = summarize_clusters(
+        desired.revision, desired.targets, list(results.values()), health=desired.health
+    )
+    generation = int(doc["metadata"].get("generation", 1))
+    outcome = {TRUE: Outcome.SUCCEEDED, FALSE: Outcome.FAILED}.get(summary.ready, Outcome.WORKING)
+    summarize(
+        status, outcome, message=summary.message, reason=summary.reason, generation=generation
+    )
+    if summary.healthy is not None:
+        healthy = summary.healthy
+        set_condition(
+            status,
+            HEALTHY,
+            healthy.status,
+            healthy.reason,
+            healthy.message,
+            generation,
+        )
+    else:
+        remove_condition(status, HEALTHY)
+    if summary.last_applied_revision is not None:
+        status["lastAppliedRevision"] = summary.last_applied_revision
+    ordered = [results[t] for t in desired.targets if t in results]
+    status["clusters"] = [r.to_status() for r in ordered]
+    # Flux's single inventory, for tools that read it: the one cluster's, when one.
+    if len(ordered) == 1:
+        status["inventory"] = ordered[0].to_status()["inventory"]
+
+
+def write_summary(store: Store, state: FleetState, key: ObjectKey) -> dict[str, Any] | None:
+    """Recompute Ready and ``status.clusters`` from every cluster's last result."""
+    if state.desired(key) is None:
+        return None
+    return update_status(
+        store, key, lambda doc, status: summarize_into(doc, status, state=state, key=key)
+    )

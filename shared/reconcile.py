@@ -1,0 +1,168 @@
+"""The three ways a reconcile fails, as Flux has them, and what each does to status and schedule.
+
+::
+
+    ReconcileError   a step failed, with a Flux reason and a message
+    ├── Stalled      terminal until the spec changes: Ready=False, Stalled=True,
+    │                an error event, no requeue until the generation changes
+    ├── Waiting      not an error: a dependency or the source is not ready yet;
+    │                Ready=False, an info event, a fixed delay (retryInterval or given)
+    └── Transient    worth retrying: Ready=False, an error event, exponential backoff
+                     (shared/backoff.py) capped at retryInterval
+
+Any other exception (Redis down, an OSError, a bug) is Transient with reason
+ReconciliationFailed: a reconcile never ends with a stale status or a silent
+stop until the next interval.
+
+A reconcile writes its status once, at the end, with ``update_status``: a
+read-modify-write on the newest resourceVersion, retried on a conflict.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import redis
+
+from shared.api.conditions import (
+    READY,
+    RECONCILIATION_FAILED,
+    STALLED,
+    TRUE,
+    Outcome,
+    get_condition,
+    summarize,
+)
+from shared.backoff import failure_delay
+from shared.events import Severity
+from shared.keys import ObjectKey
+from shared.store import Conflict, Store
+from shared.worker import requested_at
+
+__all__ = [
+    "ReconcileError",
+    "Stalled",
+    "Transient",
+    "Waiting",
+    "as_failure",
+    "record_failure",
+    "retry_delay",
+    "severity",
+    "stalled_at_generation",
+    "update_status",
+]
+
+_ATTEMPTS = 8
+
+
+class ReconcileError(Exception):
+    """A step failed with a Flux ``reason``; ``condition`` is the step's own condition type."""
+
+    def __init__(self, reason: str, message: str, *, condition: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.condition = condition
+
+
+class Stalled(ReconcileError):
+    """Only a change of the spec can fix this: no retry until the generation changes."""
+
+
+class Waiting(ReconcileError):
+    """Not a failure: something this object needs is not ready; look again after a delay."""
+
+    def __init__(
+        self,
+        reason: str,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        condition: str | None = None,
+    ) -> None:
+        super().__init__(reason, message, condition=condition)
+        self.retry_after = retry_after
+
+
+class Transient(ReconcileError):
+    """Worth retrying as it is: exponential backoff."""
+
+
+def as_failure(err: Exception) -> ReconcileError:
+    """``err`` as one of the three kinds; an unexpected exception is Transient."""
+    if isinstance(err, ReconcileError):
+        return err
+    return Transient(RECONCILIATION_FAILED, f"{type(err).__name__}: {err}")
+
+
+def severity(failure: ReconcileError) -> Severity:
+    """The event severity: waiting is news, not an alert."""
+    return "info" if isinstance(failure, Waiting) else "error"
+
+
+def record_failure(status: dict[str, Any], failure: ReconcileError, *, generation: int) -> None:
+    """Set Ready (and Stalled or Reconciling) on ``status`` for ``failure``."""
+    outcome = Outcome.STALLED if isinstance(failure, Stalled) else Outcome.FAILED
+    summarize(
+        status, outcome, message=failure.message, reason=failure.reason, generation=generation
+    )
+
+
+def retry_delay(
+    client: redis.Redis,
+    key: ObjectKey,
+    *,
+    failure: ReconcileError,
+    retry_interval: float,
+    scope: str = "reconcile",
+) -> float | None:
+    """Seconds until the next try after ``failure``; None when only a spec change helps."""
+    if isinstance(failure, Stalled):
+        return None
+    if isinstance(failure, Waiting):
+        return failure.retry_after if failure.retry_after is not None else retry_interval
+    return failure_delay(client, key, cap=retry_interval, scope=scope)
+
+
+def stalled_at_generation(doc: dict[str, Any]) -> bool:
+    """Whether ``doc`` stalled at its current generation and no reconcile was asked for since.
+
+    Such an object is not reconciled again until its spec changes (or
+    ``sluice reconcile`` asks), as Flux does not requeue a stalled object.
+    """
+    status = doc.get("status") or {}
+    stalled = get_condition(status, STALLED)
+    ready = get_condition(status, READY)
+    if not stalled or stalled.get("status") != TRUE or not ready:
+        return False
+    generation = doc["metadata"].get("generation", 1)
+    if status.get("observedGeneration") != generation:
+        return False
+    token = requested_at(doc)
+    return token is None or token == status.get("lastHandledReconcileAt")
+
+
+def update_status(
+    store: Store, key: ObjectKey, change: Callable[[dict[str, Any], dict[str, Any]], None]
+) -> dict[str, Any] | None:
+    """Read-modify-write ``status`` with ``change(doc, status)``, retrying on a conflict.
+
+    Each write lands on the newest resourceVersion, so a concurrent writer (a
+    fan-out's per-cluster runs, a ``sluice reconcile`` annotation, a spec
+    change) is never overwritten with an older snapshot.
+    """
+    for _ in range(_ATTEMPTS):
+        doc = store.get(key)
+        if doc is None:
+            return None
+        status = copy.deepcopy(doc.get("status") or {})
+        change(doc, status)
+        try:
+            return store.update_status(
+                key, status, resource_version=doc["metadata"]["resourceVersion"]
+            )
+        except Conflict:
+            continue
+    raise Conflict(key, f"status kept changing under {_ATTEMPTS} attempts; will retry")

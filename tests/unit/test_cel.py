@@ -1,0 +1,105 @@
+"""CEL expressions compiled once and evaluated against plain objects, with errors naming them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from shared.cel import EvaluationError, InvalidExpression, compile_bool
+
+KS = {
+    "metadata": {"name": "app", "labels": {"app/version": "v1"}, "generation": 2},
+    "status": {
+        "observedGeneration": 2,
+        "conditions": [{"type": "Ready", "status": "True"}],
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("text", "data", "expected"),
+    [
+        ("status.conditions.filter(e, e.type == 'Ready').all(e, e.status == 'True')", KS, True),
+        ("status.conditions.exists(e, e.type == 'Stalled')", KS, False),
+        ("metadata.generation == status.observedGeneration", KS, True),
+        ("has(status.observedGeneration) && status.observedGeneration >= 2", KS, True),
+        ("has(status.phase)", KS, False),
+        ("metadata.labels['app/version'].startsWith('v')", KS, True),
+        ("metadata.name.upperAscii() == 'APP'", KS, True),  # strings extension
+        ("status.?phase.orValue('none') == 'none'", KS, True),  # optional types
+        ("status.observedGeneration > 1.5", KS, True),  # int against double
+    ],
+)
+def test_an_unchecked_expression_sees_the_objects_top_level_fields(
+    text: str, data: dict[str, Any], expected: bool
+) -> None:
+    assert compile_bool(text).evaluate(data) is expected
+
+
+@pytest.mark.parametrize(
+    ("self_labels", "dep_labels", "expected"),
+    [({"v": "1"}, {"v": "1"}, True), ({"v": "1"}, {"v": "2"}, False)],
+)
+def test_a_checked_expression_sees_its_declared_variables(
+    self_labels: dict[str, str], dep_labels: dict[str, str], expected: bool
+) -> None:
+    expr = compile_bool(
+        "dep.metadata.labels['v'] == self.metadata.labels['v']", variables=("self", "dep")
+    )
+    data = {
+        "self": {"metadata": {"labels": self_labels}},
+        "dep": {"metadata": {"labels": dep_labels}},
+    }
+    assert expr.evaluate(data) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "variables", "says"),
+    [
+        ("status.ready ==", None, "Syntax error"),
+        ("status.(", None, "Syntax error"),
+        ("", None, "empty"),
+        ("self.generation == deps.generation", ("self", "dep"), "undeclared reference to 'deps"),
+        ("dep.status", ("self", "dep"), "must give a bool, but gives dyn"),
+        ("'yes'", ("self", "dep"), "must give a bool, but gives string"),
+    ],
+)
+def test_an_expression_that_cannot_compile_is_refused_naming_it(
+    text: str, variables: tuple[str, ...] | None, says: str
+) -> None:
+    with pytest.raises(InvalidExpression) as caught:
+        compile_bool(text, variables=variables)
+    assert says in str(caught.value)
+    assert caught.value.expression == text
+    if text:
+        assert f"'{text}'" in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "data", "says"),
+    [
+        ("status.phase == 'Ready'", {"metadata": {}}, 'No value with name "status"'),
+        ("status.conditions[0].type == 'Ready'", {"status": {}}, "Key not found in map"),
+        ("status.phase", {"status": {"phase": "Ready"}}, "gave string 'Ready', expected a bool"),
+    ],
+)
+def test_an_expression_that_cannot_be_evaluated_says_why(
+    text: str, data: dict[str, Any], says: str
+) -> None:
+    with pytest.raises(EvaluationError) as caught:
+        compile_bool(text).evaluate(data)
+    assert says in str(caught.value)
+    assert f"'{text}'" in str(caught.value)
+
+
+def test_a_checked_expression_needs_every_variable_it_declares() -> None:
+    expr = compile_bool("dep.ready == true", variables=("self", "dep"))
+    with pytest.raises(EvaluationError, match="no value for self"):
+        expr.evaluate({"dep": {"ready": True}})
+
+
+def test_an_expression_is_compiled_once() -> None:
+    text = "metadata.name == 'once'"
+    assert compile_bool(text) is compile_bool(text)
