@@ -28,10 +28,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cel_expr_python import cel
-from cel_expr_python.ext import ext_encoders, ext_optional, ext_strings
+if TYPE_CHECKING:
+    from cel_expr_python import cel
+
+# The library (a native module, ~11 MiB resident) is imported by the functions
+# that compile and evaluate, not here: every process that loads the API models
+# imports this module, and only objects that hold expressions need CEL.
 
 __all__ = [
     "CelError",
@@ -59,11 +63,15 @@ class EvaluationError(CelError):
 
 
 def _extensions() -> list[cel.CelExtensionBase]:
+    from cel_expr_python.ext import ext_encoders, ext_optional, ext_strings
+
     return [ext_strings.ExtStrings(), ext_encoders.ExtEncoders(), ext_optional.ExtOptional()]
 
 
 @cache
 def _environment(variables: tuple[str, ...] | None) -> cel.Env:
+    from cel_expr_python import cel
+
     declared = {name: cel.Type.DYN for name in variables or ()}
     return cel.NewEnv(variables=declared, extensions=_extensions())
 
@@ -93,6 +101,8 @@ class Expression:
 
     def evaluate(self, data: Mapping[str, Any]) -> bool:
         """The expression's value with ``data`` bound as its variables."""
+        from cel_expr_python import cel
+
         if self.variables is not None:
             missing = [name for name in self.variables if name not in data]
             if missing:
@@ -121,6 +131,8 @@ class Expression:
 # User specs hold the expressions: bounded, though a fleet has few distinct ones.
 @lru_cache(maxsize=1024)
 def _compile(text: str, variables: tuple[str, ...] | None) -> Expression:
+    from cel_expr_python import cel
+
     try:
         program = _environment(variables).compile(text, disable_check=variables is None)
     except RuntimeError as err:
