@@ -54,16 +54,19 @@ source       3 processes, 107 MiB 1 process, 57 MiB   1 process, 57 MiB
   a copy-on-write image of its parent, but reference counting dirties most
   of its pages (measured: 25-45 MiB PSS per child, idle). With 1,000
   objects at a 1-minute interval the bench's four processes hold 210-219 MiB
-  PSS under threads, 375 MiB under prefork (8 processes).
-- The price, measured and not yet explained: a task body runs 40-60% longer
-  in a pool thread than in a prefork child or under ``solo`` (the main
-  thread): ``source.reconcile`` 70-79 ms against 48-52 ms,
-  ``kustomize.reconcile`` 38-44 ms against 20-25 ms. Commit-to-applied on a
-  webhook (``make bench BENCH_ARGS="--only latency"``, 20 commits) goes from
-  p50 0.12 s to 0.17 s (p95 0.28 s and 0.27 s); polling is unchanged (p50
-  0.97 s and 0.96 s). It is not the GIL switch interval (0.5 ms changed
-  nothing) and not threads as such (subprocess, Redis and zlib work times
-  the same in a plain thread as in the main one).
+  PSS under threads, 375 MiB under prefork (8 processes). The CEL library is
+  imported on first use (``shared/cel.py``), not with the models: 24 MiB less
+  in the kustomize worker.
+- Latency, measured with the machine busy (load ~5 from other jobs): a task
+  body ran 40-60% longer in a pool thread than in a prefork child or under
+  ``solo`` (``source.reconcile`` 70-79 ms against 48-52 ms,
+  ``kustomize.reconcile`` 38-44 ms against 20-25 ms), and commit-to-applied
+  on a webhook (``make bench BENCH_ARGS="--only latency"``, 20 commits) went
+  from p50 0.12 s to 0.17 s. With the machine quieter (load 1-2), the same
+  runs back to back give threads p50 0.11 s / p95 0.11 s against prefork
+  0.12 s / 0.17 s; polling is the same either way (p50 0.96-0.99 s). It is
+  not the GIL switch interval (0.5 ms changed nothing), and a plain thread
+  doing subprocess, Redis and zlib work is as fast as the main one.
 - ``solo`` costs the same memory as threads and keeps the prefork task
   times (webhook p50 0.11 s, 5 commits), but runs one task at a time: a
   fan-out's per-cluster applies, or every fetch behind one slow Git remote,
