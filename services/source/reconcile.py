@@ -51,6 +51,7 @@ from shared.reconcile import (
     stalled_at_generation,
     update_status,
 )
+from shared.toolrun import ToolLimits
 from shared.worker import WorkerContext, requested_at
 
 __all__ = ["reconcile_git_repository", "storage_for"]
@@ -197,6 +198,7 @@ def _steps(
         auth=auth,
         last_commit=_stored_commit(storage, repo, status),
         timeout=repo.spec.timeout_seconds,
+        limits=ToolLimits.from_settings(ctx.settings, timeout=repo.spec.timeout_seconds),
     )
     if result.changed:
         try:
