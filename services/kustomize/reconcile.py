@@ -40,7 +40,6 @@ from shared.api.conditions import (
     RECONCILIATION_FAILED,
 )
 from shared.artifacts import ArtifactError, fetch_artifact
-from shared.backoff import reset_failures
 from shared.cel import EvaluationError, Expression, InvalidExpression
 from shared.celeryapp import task_limits
 from shared.dependents import DependentsIndex
@@ -56,9 +55,8 @@ from shared.reconcile import (
     Transient,
     Waiting,
     as_failure,
+    conclude,
     record_failure,
-    retry_delay,
-    severity,
     stalled_at_generation,
     update_status,
 )
@@ -320,22 +318,9 @@ def reconcile_kustomization(
             log.exception("reconcile of %s failed unexpectedly", key)
     finally:
         _write_status(ctx, state, key, failure=failure, routed=routed, token=token)
-    if failure is not None:
-        ctx.emit(
-            "reconcile-failed",
-            key,
-            reason=failure.reason,
-            message=failure.message,
-            severity=severity(failure),
-        )
-        delay = retry_delay(
-            ctx.client, key, failure=failure, retry_interval=ks.spec.retry_interval_seconds
-        )
-        if delay is not None:
-            ctx.requeue_after(key, delay)
+    conclude(ctx, key, failure=failure, retry_interval=ks.spec.retry_interval_seconds)
+    if routed is None:
         return
-    reset_failures(ctx.client, key)
-    assert routed is not None
     for cluster in routed.clusters:
         request_apply(key, cluster)
 

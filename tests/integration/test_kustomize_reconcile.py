@@ -339,6 +339,21 @@ class _Artifact:
         return {"artifact": {"revision": self.revision, "url": url, "digest": self.digest}}
 
 
+def _source(ctx: WorkerContext, artifact: _Artifact, url: str) -> ObjectKey:
+    """The GitRepository ``repo`` with ``artifact`` served at ``url`` as its artifact."""
+    repo = ObjectKey("GitRepository", NS, "repo")
+    ctx.store.apply(
+        {
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "GitRepository",
+            "metadata": {"name": "repo", "namespace": NS},
+            "spec": {"interval": "1m", "url": "https://example.invalid/repo.git"},
+        }
+    )
+    ctx.store.update_status(repo, artifact.status(url))
+    return repo
+
+
 @pytest.fixture
 def artifact_server() -> Iterator[tuple[str, dict[str, Callable[[], bytes]]]]:
     """An HTTP server whose routes are functions run at each GET."""
@@ -369,16 +384,7 @@ def test_a_commit_landing_during_the_build_never_records_its_revision_for_the_ol
     base, routes = artifact_server
     old = _Artifact("main@sha1:" + "a" * 40, _tarball({"cm.yaml": _cm_yaml("old")}))
     new = _Artifact("main@sha1:" + "b" * 40, _tarball({"cm.yaml": _cm_yaml("new")}))
-    repo = ObjectKey("GitRepository", NS, "repo")
-    ctx.store.apply(
-        {
-            "apiVersion": "source.toolkit.fluxcd.io/v1",
-            "kind": "GitRepository",
-            "metadata": {"name": "repo", "namespace": NS},
-            "spec": {"interval": "1m", "url": "https://example.invalid/repo.git"},
-        }
-    )
-    ctx.store.update_status(repo, old.status(f"{base}/old.tar.gz"))
+    repo = _source(ctx, old, f"{base}/old.tar.gz")
 
     def serve_old_while_a_commit_lands() -> bytes:
         ctx.store.update_status(repo, new.status(f"{base}/new.tar.gz"))
@@ -556,16 +562,7 @@ def test_the_build_runs_under_the_kustomizations_own_timeout(
 ) -> None:
     base, routes = artifact_server
     artifact = _Artifact("main@sha1:" + "c" * 40, _tarball({"cm.yaml": _cm_yaml("v")}))
-    repo = ObjectKey("GitRepository", NS, "repo")
-    ctx.store.apply(
-        {
-            "apiVersion": "source.toolkit.fluxcd.io/v1",
-            "kind": "GitRepository",
-            "metadata": {"name": "repo", "namespace": NS},
-            "spec": {"interval": "1m", "url": "https://example.invalid/repo.git"},
-        }
-    )
-    ctx.store.update_status(repo, artifact.status(f"{base}/a.tar.gz"))
+    _source(ctx, artifact, f"{base}/a.tar.gz")
     routes["/a.tar.gz"] = lambda: artifact.body
     # Far below what starting kustomize takes: the build stops at this timeout, not 120 s.
     key = _kustomization(ctx, "apps", timeout="1ms")
