@@ -35,11 +35,11 @@ from shared.api.conditions import (
     get_condition,
     summarize,
 )
-from shared.backoff import failure_delay
+from shared.backoff import failure_delay, reset_failures
 from shared.events import Severity
 from shared.keys import ObjectKey
 from shared.store import Conflict, Store
-from shared.worker import requested_at
+from shared.worker import WorkerContext, requested_at
 
 __all__ = [
     "ReconcileError",
@@ -47,6 +47,7 @@ __all__ = [
     "Transient",
     "Waiting",
     "as_failure",
+    "conclude",
     "record_failure",
     "retry_delay",
     "severity",
@@ -124,6 +125,25 @@ def retry_delay(
     if isinstance(failure, Waiting):
         return failure.retry_after if failure.retry_after is not None else retry_interval
     return failure_delay(client, key, cap=retry_interval, scope=scope)
+
+
+def conclude(
+    ctx: WorkerContext, key: ObjectKey, *, failure: ReconcileError | None, retry_interval: float
+) -> None:
+    """After the status write: emit a failure and requeue it by its kind, or reset the backoff."""
+    if failure is None:
+        reset_failures(ctx.client, key)
+        return
+    ctx.emit(
+        "reconcile-failed",
+        key,
+        reason=failure.reason,
+        message=failure.message,
+        severity=severity(failure),
+    )
+    delay = retry_delay(ctx.client, key, failure=failure, retry_interval=retry_interval)
+    if delay is not None:
+        ctx.requeue_after(key, delay)
 
 
 def stalled_at_generation(doc: dict[str, Any]) -> bool:

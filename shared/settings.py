@@ -70,6 +70,11 @@ class Settings:
     # Kubeconfigs naming an http:// server send their credentials in clear
     # text: refused unless this is set (a local test cluster without TLS).
     allow_http_clusters: bool = False
+    # Multi-tenancy lockdown, as Flux's --no-cross-namespace-refs and
+    # --default-service-account: every reference stays in the object's namespace,
+    # and objects without serviceAccountName are applied impersonating this account.
+    no_cross_namespace_refs: bool = False
+    default_service_account: str = ""
     # Redis transport: a task not acked within visibility_timeout is handed to
     # another worker, so it must exceed the longest task (task_time_limit is
     # kept below it). kombu looks for such tasks every unacked_restore_interval.

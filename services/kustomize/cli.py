@@ -152,8 +152,7 @@ def _client(session: Session, ks: Kustomization, target: Target) -> KubeClient:
         ks.namespace,
         target,
         service_account=ks.spec.service_account_name,
-        timeout=session.settings.cluster_timeout,
-        allow_http=session.settings.allow_http_clusters,
+        settings=session.settings,
     )
 
 

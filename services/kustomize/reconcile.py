@@ -40,8 +40,8 @@ from shared.api.conditions import (
     RECONCILIATION_FAILED,
 )
 from shared.artifacts import ArtifactError, fetch_artifact
-from shared.backoff import reset_failures
 from shared.cel import EvaluationError, Expression, InvalidExpression
+from shared.celeryapp import task_limits
 from shared.dependents import DependentsIndex
 from shared.fleet.state import Desired, FleetState
 from shared.fleet.status import summarize_into
@@ -55,12 +55,14 @@ from shared.reconcile import (
     Transient,
     Waiting,
     as_failure,
+    conclude,
     record_failure,
-    retry_delay,
-    severity,
     stalled_at_generation,
     update_status,
 )
+from shared.store import InvalidObject
+from shared.tenancy import refuse_cross_namespace
+from shared.toolrun import ToolLimits
 from shared.tools import ToolMissingError
 from shared.worker import WorkerContext, requested_at
 
@@ -137,12 +139,18 @@ def _health_rules(ks: Kustomization) -> None:
         raise Stalled(INVALID_CEL_EXPRESSION, str(err)) from err
 
 
+def _references(ks: Kustomization) -> dict[str, ObjectKey]:
+    """The objects a Kustomization's reconcile reads, by the field that names them."""
+    refs = {"spec.sourceRef": _source_key_of(ks)}
+    for i, dep in enumerate(ks.spec.depends_on):
+        key = ObjectKey("Kustomization", dep.namespace or ks.namespace, dep.name)
+        refs[f"spec.dependsOn[{i}]"] = key
+    return refs
+
+
 def uses(ks: Kustomization) -> list[ObjectKey]:
     """What a Kustomization's reconcile reads: its source and its dependencies."""
-    deps = [
-        ObjectKey("Kustomization", d.namespace or ks.namespace, d.name) for d in ks.spec.depends_on
-    ]
-    return [_source_key_of(ks), *deps]
+    return list(_references(ks).values())
 
 
 def index_all(ctx: WorkerContext) -> None:
@@ -160,6 +168,12 @@ def index_all(ctx: WorkerContext) -> None:
             continue  # its reconcile reports it
 
 
+def _build_timeout(ctx: WorkerContext, ks: Kustomization) -> float:
+    """The Kustomization's timeout, bounded by the task's soft time limit."""
+    soft, _ = task_limits(ctx.settings)
+    return min(ks.spec.timeout_seconds, soft)
+
+
 def _build(
     ctx: WorkerContext, ks: Kustomization, doc: dict[str, Any], artifact: SourceArtifact
 ) -> list[dict[str, Any]]:
@@ -175,7 +189,10 @@ def _build(
             decryption=decryption_keys(ctx.store, ks),
             # Flux loads without kustomize's restrictor; the build checks that no
             # reference leaves the artifact root, symlinks included.
-            options=BuildOptions(load_restrictor="LoadRestrictionsNone"),
+            options=BuildOptions(
+                load_restrictor="LoadRestrictionsNone",
+                limits=ToolLimits.from_settings(ctx.settings, timeout=_build_timeout(ctx, ks)),
+            ),
         )
     except (ArtifactError, ArtifactPathError) as err:
         raise Transient(ARTIFACT_FAILED, str(err)) from err
@@ -207,6 +224,9 @@ def _store_toolkit_objects(
         ctx.store.apply_all(docs, owner=key)
     except InvalidObjects as err:
         raise Transient(BUILD_FAILED, "; ".join(str(e) for e in err.errors)) from err
+    except InvalidObject as err:
+        # Over the store's limits for one apply (objects, bytes): say so, as a build error.
+        raise Transient(BUILD_FAILED, f"toolkit objects of the build: {err}") from err
     if ks.spec.prune:
         keep = {ObjectKey.of(d) for d in docs}
         for owned in ctx.store.list_owned(key):
@@ -239,6 +259,7 @@ class _Routed:
 def _steps(ctx: WorkerContext, key: ObjectKey, ks: Kustomization, doc: dict[str, Any]) -> _Routed:
     state = FleetState(ctx.client, service=SERVICE, cipher=ctx.store.cipher)
     _health_rules(ks)
+    refuse_cross_namespace(ctx.settings, key, _references(ks))
     selection = _targets(ctx, ks)  # a spec no retry can fix stalls before any fetch
     artifact = _source(ctx, ks)
     _check_dependencies(ctx, ks, doc, artifact.revision)
@@ -297,22 +318,9 @@ def reconcile_kustomization(
             log.exception("reconcile of %s failed unexpectedly", key)
     finally:
         _write_status(ctx, state, key, failure=failure, routed=routed, token=token)
-    if failure is not None:
-        ctx.emit(
-            "reconcile-failed",
-            key,
-            reason=failure.reason,
-            message=failure.message,
-            severity=severity(failure),
-        )
-        delay = retry_delay(
-            ctx.client, key, failure=failure, retry_interval=ks.spec.retry_interval_seconds
-        )
-        if delay is not None:
-            ctx.requeue_after(key, delay)
+    conclude(ctx, key, failure=failure, retry_interval=ks.spec.retry_interval_seconds)
+    if routed is None:
         return
-    reset_failures(ctx.client, key)
-    assert routed is not None
     for cluster in routed.clusters:
         request_apply(key, cluster)
 

@@ -37,7 +37,6 @@ from shared.api.conditions import (
     set_condition,
     summarize,
 )
-from shared.backoff import reset_failures
 from shared.git import GitAuth, GitError, InvalidSourceError
 from shared.keys import ObjectKey
 from shared.reconcile import (
@@ -45,12 +44,12 @@ from shared.reconcile import (
     Stalled,
     Transient,
     as_failure,
+    conclude,
     record_failure,
-    retry_delay,
-    severity,
     stalled_at_generation,
     update_status,
 )
+from shared.toolrun import ToolLimits
 from shared.worker import WorkerContext, requested_at
 
 __all__ = ["reconcile_git_repository", "storage_for"]
@@ -162,21 +161,7 @@ def reconcile_git_repository(ctx: WorkerContext, key: ObjectKey) -> None:
         record_failure(status, failure, generation=generation)
     finally:
         _finish(ctx, key, status, token)
-    if failure is not None:
-        ctx.emit(
-            "reconcile-failed",
-            key,
-            reason=failure.reason,
-            message=failure.message,
-            severity=severity(failure),
-        )
-        delay = retry_delay(
-            ctx.client, key, failure=failure, retry_interval=repo.spec.interval_seconds
-        )
-        if delay is not None:
-            ctx.requeue_after(key, delay)
-        return
-    reset_failures(ctx.client, key)
+    conclude(ctx, key, failure=failure, retry_interval=repo.spec.interval_seconds)
     if changed is not None:
         _announce(ctx, key, changed, status["artifact"])
 
@@ -197,6 +182,7 @@ def _steps(
         auth=auth,
         last_commit=_stored_commit(storage, repo, status),
         timeout=repo.spec.timeout_seconds,
+        limits=ToolLimits.from_settings(ctx.settings, timeout=repo.spec.timeout_seconds),
     )
     if result.changed:
         try:

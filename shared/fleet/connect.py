@@ -13,6 +13,7 @@ from shared.keys import ObjectKey
 from shared.kube.client import KubeClient
 from shared.kube.errors import KubeconfigError
 from shared.kube.kubeconfig import ServiceAccount, client_from_kubeconfig
+from shared.settings import Settings
 from shared.store import Store
 
 __all__ = ["connect_target"]
@@ -24,10 +25,14 @@ def connect_target(
     target: Target,
     *,
     service_account: str | None,
-    timeout: float,
-    allow_http: bool = False,
+    settings: Settings,
 ) -> KubeClient:
-    """A client for ``target``, impersonating ``service_account`` of ``namespace`` when given."""
+    """A client for ``target``, impersonating ``service_account`` of ``namespace``.
+
+    Without one, the installation's ``default_service_account`` is impersonated when
+    set (Flux's --default-service-account), so a tenant can't apply as the
+    kubeconfig's own user by leaving the field out.
+    """
     where = f"kubeconfig Secret '{namespace}/{target.secret_name}'"
     secret = store.get(ObjectKey("Secret", namespace, target.secret_name))
     if secret is None:
@@ -35,10 +40,11 @@ def connect_target(
     value = (secret.get("data") or {}).get(target.secret_key)
     if value is None:
         raise KubeconfigError(f"{where} has no key '{target.secret_key}'")
-    impersonate = ServiceAccount(namespace, service_account) if service_account else None
+    account = service_account or settings.default_service_account
+    impersonate = ServiceAccount(namespace, account) if account else None
     return client_from_kubeconfig(
         base64.b64decode(value).decode(),
         impersonate=impersonate,
-        allow_http=allow_http,
-        timeout=timeout,
+        allow_http=settings.allow_http_clusters,
+        timeout=settings.cluster_timeout,
     )

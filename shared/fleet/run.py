@@ -150,8 +150,7 @@ def _connect(
             namespace,
             target,
             service_account=service_account,
-            timeout=ctx.settings.cluster_timeout,
-            allow_http=ctx.settings.allow_http_clusters,
+            settings=ctx.settings,
         )
     except KubeError as err:
         raise ClusterFailure(RECONCILIATION_FAILED, str(err)) from err

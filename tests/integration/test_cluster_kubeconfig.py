@@ -25,6 +25,7 @@ from shared.fleet.targets import select_targets
 from shared.keys import ObjectKey
 from shared.kube.errors import KubeconfigError, KubeError
 from shared.secrets import SecretCipher
+from shared.settings import Settings
 from shared.store import Store
 from tests.helpers import eventually
 
@@ -113,9 +114,8 @@ def _register(store: Store, name: str, user: dict[str, Any], server: str) -> Kus
 def _connect(store: Store, ks: Kustomization, *, allow_http: bool) -> None:
     clusters = [parse_as(c, Cluster) for c in store.list("Cluster", NAMESPACE)]
     (target,) = select_targets(ks.spec, clusters).targets
-    client = connect_target(
-        store, NAMESPACE, target, service_account=None, timeout=2, allow_http=allow_http
-    )
+    settings = Settings(cluster_timeout=2, allow_http_clusters=allow_http)
+    client = connect_target(store, NAMESPACE, target, service_account=None, settings=settings)
     try:
         client.get({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}})
     finally:

@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 import yaml
 from celery.exceptions import SoftTimeLimitExceeded
+from kubernetes import client as k8s
 
 from services.kustomize.cluster import KUSTOMIZE
 from services.kustomize.reconcile import content_key, index_all, reconcile_kustomization
@@ -38,6 +39,7 @@ from shared.sandbox import ClusterInfo
 from shared.scheduler import DUE, due_at
 from shared.settings import Settings
 from shared.worker import WorkerContext
+from tests.fixtures.cluster import api_client
 
 pytestmark = pytest.mark.cluster
 
@@ -337,6 +339,21 @@ class _Artifact:
         return {"artifact": {"revision": self.revision, "url": url, "digest": self.digest}}
 
 
+def _source(ctx: WorkerContext, artifact: _Artifact, url: str) -> ObjectKey:
+    """The GitRepository ``repo`` with ``artifact`` served at ``url`` as its artifact."""
+    repo = ObjectKey("GitRepository", NS, "repo")
+    ctx.store.apply(
+        {
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "GitRepository",
+            "metadata": {"name": "repo", "namespace": NS},
+            "spec": {"interval": "1m", "url": "https://example.invalid/repo.git"},
+        }
+    )
+    ctx.store.update_status(repo, artifact.status(url))
+    return repo
+
+
 @pytest.fixture
 def artifact_server() -> Iterator[tuple[str, dict[str, Callable[[], bytes]]]]:
     """An HTTP server whose routes are functions run at each GET."""
@@ -367,16 +384,7 @@ def test_a_commit_landing_during_the_build_never_records_its_revision_for_the_ol
     base, routes = artifact_server
     old = _Artifact("main@sha1:" + "a" * 40, _tarball({"cm.yaml": _cm_yaml("old")}))
     new = _Artifact("main@sha1:" + "b" * 40, _tarball({"cm.yaml": _cm_yaml("new")}))
-    repo = ObjectKey("GitRepository", NS, "repo")
-    ctx.store.apply(
-        {
-            "apiVersion": "source.toolkit.fluxcd.io/v1",
-            "kind": "GitRepository",
-            "metadata": {"name": "repo", "namespace": NS},
-            "spec": {"interval": "1m", "url": "https://example.invalid/repo.git"},
-        }
-    )
-    ctx.store.update_status(repo, old.status(f"{base}/old.tar.gz"))
+    repo = _source(ctx, old, f"{base}/old.tar.gz")
 
     def serve_old_while_a_commit_lands() -> bytes:
         ctx.store.update_status(repo, new.status(f"{base}/new.tar.gz"))
@@ -475,3 +483,92 @@ def test_kustomizations_stored_before_the_index_existed_are_indexed_at_worker_st
     index_all(ctx)
     assert index.dependents(ObjectKey("GitRepository", NS, "repo")) == [key]
     assert index.dependents(ObjectKey("Kustomization", NS, "infra")) == [key]
+
+
+# -- Multi-tenancy lockdown ------------------------------------------------------
+
+
+def _locked(ctx: WorkerContext, **changes: Any) -> WorkerContext:
+    return dataclasses.replace(ctx, settings=ctx.settings.with_overrides(**changes))
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        (
+            {"sourceRef": {"kind": "GitRepository", "name": "repo", "namespace": "other"}},
+            "spec.sourceRef",
+        ),
+        ({"dependsOn": [{"name": "infra", "namespace": "other"}]}, "spec.dependsOn[0]"),
+    ],
+)
+def test_a_cross_namespace_reference_is_access_denied_under_lockdown(
+    ctx: WorkerContext, spec: dict[str, Any], field: str
+) -> None:
+    key = _kustomization(ctx, "tenant", **spec)
+    reconcile_kustomization(_locked(ctx, no_cross_namespace_refs=True), key, Requests().apply)
+    assert _condition(ctx, key, "Stalled") == ("True", "AccessDenied")
+    doc = ctx.store.get(key)
+    assert doc is not None
+    message = get_condition(doc["status"], "Ready")["message"]  # type: ignore[index]
+    assert message.startswith(f"{field}: cannot access ") and "'other/" in message
+    # Without the lockdown the same reference is followed (and only waits for it).
+    ctx.store.apply({**doc, "spec": {**doc["spec"], "interval": "11m"}})
+    reconcile_kustomization(ctx, key, Requests().apply)
+    assert _condition(ctx, key, "Stalled") is None
+
+
+def _cluster_admin_binding(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": name},
+        "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": "cluster-admin",
+        },
+        "subjects": [{"kind": "ServiceAccount", "name": "tenant", "namespace": NS}],
+    }
+
+
+def test_a_tenant_build_granting_cluster_admin_is_refused_under_the_default_service_account(
+    ctx: WorkerContext, sandbox_cluster: ClusterInfo
+) -> None:
+    name = f"tenant-escalation-{time.time_ns()}"
+    _cluster(ctx, "default", sandbox_cluster.kubeconfig.read_text())
+    key = _kustomization(ctx, "tenant")
+    _desire(ctx, key, [_cluster_admin_binding(name)], "default")
+    locked = _locked(ctx, default_service_account="tenant")
+    run_on_cluster(locked, key, cluster="default", service=KUSTOMIZE, retry=Requests().retry)
+    ready = _cluster_entry(ctx, key, "default")["conditions"][0]
+    assert (ready["status"], ready["reason"]) == ("False", "ReconciliationFailed")
+    assert f"ClusterRoleBinding/{name}" in ready["message"]
+    assert "system:serviceaccount:flux-system:tenant" in ready["message"]
+    assert "forbidden" in ready["message"]
+    rbac = k8s.RbacAuthorizationV1Api(api_client(sandbox_cluster.kubeconfig))
+    with pytest.raises(k8s.ApiException) as missing:
+        rbac.read_cluster_role_binding(name)
+    assert missing.value.status == 404
+    # The same build without the lockdown is applied with the kubeconfig's own rights.
+    run_on_cluster(ctx, key, cluster="default", service=KUSTOMIZE, retry=Requests().retry)
+    assert _cluster_entry(ctx, key, "default")["conditions"][0]["status"] == "True"
+    assert rbac.read_cluster_role_binding(name).role_ref.name == "cluster-admin"
+    rbac.delete_cluster_role_binding(name)
+
+
+def test_the_build_runs_under_the_kustomizations_own_timeout(
+    ctx: WorkerContext, artifact_server: tuple[str, dict[str, Callable[[], bytes]]]
+) -> None:
+    base, routes = artifact_server
+    artifact = _Artifact("main@sha1:" + "c" * 40, _tarball({"cm.yaml": _cm_yaml("v")}))
+    _source(ctx, artifact, f"{base}/a.tar.gz")
+    routes["/a.tar.gz"] = lambda: artifact.body
+    # Far below what starting kustomize takes: the build stops at this timeout, not 120 s.
+    key = _kustomization(ctx, "apps", timeout="1ms")
+    reconcile_kustomization(ctx, key, Requests().apply)
+    assert _condition(ctx, key, "Ready") == ("False", "BuildFailed")
+    doc = ctx.store.get(key)
+    assert doc is not None
+    message = get_condition(doc["status"], "Ready")["message"]  # type: ignore[index]
+    assert "kustomize was stopped: it exceeded its time limit (0.001 s)" in message
