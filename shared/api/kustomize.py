@@ -175,6 +175,16 @@ class Decryption(ApiModel):
     secret_ref: LocalObjectReference | None = None
     service_account_name: Name | None = None
 
+    @field_validator("service_account_name")
+    @classmethod
+    def _no_workload_identity(cls, value: str | None) -> str | None:
+        if value is not None:
+            raise ValueError(
+                "cloud KMS through a service account is not supported by sluice yet: "
+                "put age keys in the Secret named by spec.decryption.secretRef"
+            )
+        return value
+
 
 class IgnoreRule(ApiModel):
     """``spec.ignore[]``: JSON pointers whose drift is ignored."""

@@ -159,6 +159,41 @@ class GitRepositorySpec(ApiModel):
             raise ValueError("serviceAccountName is only supported with provider aws or azure")
         return value
 
+    # Fields of Flux's API that sluice does not act on yet are refused, never
+    # stored and ignored; each message says what to use instead.
+    @field_validator("provider")
+    @classmethod
+    def _generic_provider_only(cls, value: str | None) -> str | None:
+        if value not in (None, "generic"):
+            raise ValueError(
+                f'provider "{value}" is not supported by sluice yet: use "generic" with '
+                "spec.secretRef credentials"
+            )
+        return value
+
+    @field_validator("verify", "proxy_secret_ref")
+    @classmethod
+    def _not_yet(cls, value: object, info: ValidationInfo) -> object:
+        if value is not None:
+            what = {"verify": "commit signature verification", "proxy_secret_ref": "a proxy"}
+            raise ValueError(f"{what[str(info.field_name)]} is not supported by sluice yet")
+        return value
+
+    @field_validator("recurse_submodules")
+    @classmethod
+    def _no_submodules(cls, value: bool) -> bool:
+        if value:
+            raise ValueError("submodules are not supported by sluice yet")
+        return value
+
+    @field_validator("include", "sparse_checkout")
+    @classmethod
+    def _no_partial_trees(cls, value: list[Any], info: ValidationInfo) -> list[Any]:
+        if value:
+            what = {"include": "including other repositories", "sparse_checkout": "sparse checkout"}
+            raise ValueError(f"{what[str(info.field_name)]} is not supported by sluice yet")
+        return value
+
     @property
     def interval_seconds(self) -> float:
         """``interval`` in seconds."""

@@ -127,15 +127,6 @@ spec:
   ignore: |
     /*
     !/kustomize
-  include:
-    - repository:
-        name: flux-system
-      fromPath: deploy/webapp
-      toPath: webapp
-  verify:
-    mode: HEAD
-    secretRef:
-      name: pgp-public-keys
 ---
 apiVersion: fleet.sluice.dev/v1alpha1
 kind: Cluster
@@ -382,6 +373,27 @@ def test_bad_git_urls_are_refused_with_a_hint(url: str, says: str) -> None:
 @pytest.mark.parametrize(
     ("spec", "field", "says"),
     [
+        ({"provider": "github"}, "spec.provider", 'provider "github" is not supported'),
+        ({"verify": {"secretRef": {"name": "pgp"}}}, "spec.verify", "signature verification"),
+        ({"proxySecretRef": {"name": "proxy"}}, "spec.proxySecretRef", "a proxy"),
+        ({"recurseSubmodules": True}, "spec.recurseSubmodules", "submodules"),
+        ({"include": [{"repository": {"name": "x"}}]}, "spec.include", "including other"),
+        ({"sparseCheckout": ["apps"]}, "spec.sparseCheckout", "sparse checkout"),
+    ],
+)
+def test_git_repository_fields_sluice_does_not_act_on_are_refused(
+    spec: dict[str, Any], field: str, says: str
+) -> None:
+    doc = _doc(GOTK_SYNC, 0)
+    doc["spec"].update(spec)
+    errors = validate(doc)
+    assert [e.field for e in errors] == [field]
+    assert says in errors[0].message and "not supported by sluice yet" in errors[0].message
+
+
+@pytest.mark.parametrize(
+    ("spec", "field", "says"),
+    [
         ({"timeout": "1h"}, "spec.timeout", "hours are not allowed"),
         (
             {"interval": None},
@@ -606,3 +618,12 @@ def test_validation_never_changes_its_input() -> None:
     for doc in docs:
         validate(doc)
     assert docs == before
+
+
+def test_sops_through_a_cloud_service_account_is_refused() -> None:
+    doc = _doc(GOTK_SYNC, 1)
+    assert doc["kind"] == "Kustomization"
+    doc["spec"]["decryption"] = {"provider": "sops", "serviceAccountName": "kms"}
+    errors = validate(doc)
+    assert [e.field for e in errors] == ["spec.decryption.serviceAccountName"]
+    assert "not supported by sluice yet" in errors[0].message
