@@ -20,7 +20,7 @@ import base64
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -31,6 +31,9 @@ from shared.keys import ObjectKey
 from shared.logs import redact
 from shared.plugins import load_services
 from shared.store import Store
+
+if TYPE_CHECKING:
+    from shared.kube.flatten import FlatKubeconfig
 
 __all__ = ["cluster_app", "register"]
 
@@ -82,27 +85,43 @@ def _documents(
     return [secret, cluster]
 
 
-def _check_documents(docs: list[dict[str, Any]], out: Output) -> None:
+def _check_documents(name: str, docs: list[dict[str, Any]], out: Output) -> None:
     """Refuse a bad name or label before the cluster is contacted (as ``sluice apply`` would)."""
     from shared.api.validation import validate
 
     errors = [e for d in docs for e in validate(d, source="sluice cluster add")]
     if errors:
+        out.error(f"error: cluster {name}: not a valid Cluster; nothing stored")
         for err in errors:
             out.error(f"  {err}")
-        raise _fail(out, "nothing stored")
+        raise typer.Exit(1)
 
 
-def _kubernetes_version(document: dict[str, Any], *, allow_http: bool, timeout: float) -> str:
+def _kubernetes_version(flat: FlatKubeconfig, *, allow_http: bool, timeout: float) -> str:
     """``GET /version`` through the client a worker would build; KubeError when it fails."""
     from shared.kube.kubeconfig import client_from_dict
 
-    client = client_from_dict(document, allow_http=allow_http, timeout=timeout)
+    client = client_from_dict(flat.document, allow_http=allow_http, timeout=timeout)
     try:
         answer = client.request("GET", "/version")
     finally:
         client.close()
     return str(answer.get("gitVersion") or "unknown version")
+
+
+def _check_failed(name: str, flat: FlatKubeconfig, exc: Exception) -> str:
+    """What to say when the cluster's check failed; never a credential."""
+    from shared.kube.errors import ApiError, UnreachableError
+    from shared.kube.flatten import shown_server
+
+    server = shown_server(flat.server)
+    # redact: an error may quote the server URL, and it may carry a password.
+    problem = redact(str(exc).removeprefix(f"{flat.server.rstrip('/')}: "))
+    if isinstance(exc, UnreachableError):
+        return f"cluster {name}: {server} did not answer: {problem}"
+    if isinstance(exc, ApiError):
+        return f"cluster {name}: {server} refused GET /version: {problem}"
+    return f"cluster {name}: {problem}"
 
 
 def add_cluster(
@@ -121,23 +140,17 @@ def add_cluster(
     from shared.kube.errors import KubeconfigError, KubeError
     from shared.kube.flatten import flatten_kubeconfig, shown_server
 
+    _check_documents(name, _documents(name, namespace, labels, ""), out)
     try:
         flat = flatten_kubeconfig(kubeconfig, name=name, context=context, allow_http=allow_http)
     except KubeconfigError as exc:
         raise _fail(out, f"{exc}; nothing stored") from None
-    docs = _documents(name, namespace, labels, flat.text)
-    _check_documents(docs, out)
-    server = shown_server(flat.server)
     try:
-        version = _kubernetes_version(flat.document, allow_http=allow_http, timeout=timeout)
+        version = _kubernetes_version(flat, allow_http=allow_http, timeout=timeout)
     except KubeError as exc:
-        # redact: an error may quote the server URL, and it may carry a password.
-        problem = redact(str(exc))
-        raise _fail(
-            out, f"cluster {name}: {server} did not answer: {problem}; nothing stored"
-        ) from None
-    out.line(f"✔ cluster {name}: {server} (Kubernetes {version})")
-    results = store.apply_all(docs)
+        raise _fail(out, f"{_check_failed(name, flat, exc)}; nothing stored") from None
+    out.line(f"✔ cluster {name}: {shown_server(flat.server)} (Kubernetes {version})")
+    results = store.apply_all(_documents(name, namespace, labels, flat.text))
     checked = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     store.update_status(
         ObjectKey("Cluster", namespace, name),
