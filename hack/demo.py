@@ -1,8 +1,9 @@
 """``make demo``: one Git repository, two local clusters, sluice keeping both in sync.
 
 Starts two sandbox clusters and ``sluice up`` in a throwaway folder, pushes a small
-app (base + overlay) to a local bare repository, registers both clusters, applies a
-GitRepository and a Kustomization that selects them by label, then commits config
+app (base + overlay) to a local bare repository, registers both clusters with
+``sluice cluster add``, applies a GitRepository and a Kustomization that selects
+them by label, then commits config
 changes and measures commit-to-applied: from ``git push`` to the new ConfigMap being
 in both clusters. Everything it starts is stopped again, also on failure or Ctrl-C.
 
@@ -12,7 +13,6 @@ in both clusters. Everything it starts is stopped again, also on failure or Ctrl
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import re
@@ -76,18 +76,6 @@ configMapGenerator:
   - name: web-config
     namespace: demo
     literals: [greeting={greeting}]
-"""
-CLUSTER = """\
-apiVersion: v1
-kind: Secret
-metadata: {{name: {name}-kubeconfig, namespace: flux-system}}
-data: {{value: {kubeconfig}}}
----
-apiVersion: fleet.sluice.dev/v1alpha1
-kind: Cluster
-metadata: {{name: {name}, namespace: flux-system, labels: {{fleet: demo}}}}
-spec: {{kubeConfig: {{secretRef: {{name: {name}-kubeconfig}}}}}}
----
 """
 APP = """\
 apiVersion: source.toolkit.fluxcd.io/v1
@@ -280,14 +268,10 @@ class Demo:
         heading("registering both clusters (label fleet=demo) and applying the app")
         manifests = self.work / "manifests"
         manifests.mkdir()
-        (manifests / "clusters.yaml").write_text(
-            "".join(
-                CLUSTER.format(name=name, kubeconfig=base64.b64encode(path.read_bytes()).decode())
-                for name, path in zip(CLUSTERS, self.kubeconfigs, strict=True)
-            )
-        )
+        for name, path in zip(CLUSTERS, self.kubeconfigs, strict=True):
+            add = ["cluster", "add", name, "--kubeconfig", str(path), "-l", "fleet=demo"]
+            self.run([SLUICE, *add])
         (manifests / "app.yaml").write_text(APP.format(url=url))
-        self.run([SLUICE, "apply", "-f", str(manifests / "clusters.yaml")])
         self.run([SLUICE, "apply", "-f", str(manifests / "app.yaml")])
         print(self.shown(APP.format(url=url)), end="")
 

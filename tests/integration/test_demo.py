@@ -82,6 +82,11 @@ def test_demo_applies_each_commit_to_both_clusters_and_stops_everything() -> Non
     components = set(_up_pids(out))
     assert {"redis", "worker-source", "worker-kustomize", "scheduler", "flower"} <= components
 
+    # Both clusters registered by `sluice cluster add`, each checked before it was stored.
+    for cluster in CLUSTERS:
+        added = rf"^✔ cluster {cluster}: https://127\.0\.0\.1:\d+ \(Kubernetes v1\."
+        assert re.search(added, out, re.M), out
+
     # Ready on both clusters, first at the initial commit, last at the second change.
     shas = re.findall(r"^commit \d/2 ([0-9a-f]{7}) ", out, re.M)
     assert len(shas) == 2, out

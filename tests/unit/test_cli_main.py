@@ -45,7 +45,10 @@ def test_a_command_loads_only_its_own_module() -> None:
 HEAVY = ("celery", "kubernetes", "shared.api.meta", "services.kustomize.cli", "rich.console")
 
 
-@pytest.mark.parametrize("argv", [["sluice", "get", "ks", "-A"], ["sluice", "delete", "ks", "a"]])
+@pytest.mark.parametrize(
+    "argv",
+    [["sluice", "get", "ks", "-A"], ["sluice", "delete", "ks", "a"], ["sluice", "cluster", "list"]],
+)
 def test_reading_the_store_imports_no_celery_kubernetes_models_or_service_code(
     argv: list[str],
 ) -> None:
