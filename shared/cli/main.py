@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 import redis
 import typer
 
+from shared.cli.context import ScopeChoice, select_scope
 from shared.logs import redact
 from shared.plugins import Service, ServiceLoadError, load_attribute, load_services
 from shared.redisconn import RedisPasswordError
@@ -56,13 +57,29 @@ def _new_app() -> typer.Typer:
     return app
 
 
-def _root() -> None:
-    pass
+def _root(
+    cluster: str = typer.Option(
+        "",
+        "-c",
+        "--cluster",
+        help="Work in this Cluster's scope (as `flux --context`); default: the fleet-wide scope.",
+    ),
+    all_clusters: bool = typer.Option(
+        False, "--all-clusters", help="Listings cover every scope, with a CLUSTER column."
+    ),
+) -> None:
+    select_scope(ScopeChoice(cluster, all_clusters))
+
+
+_SCOPE_OPTIONS = ("-c", "--cluster")
 
 
 def _wanted(argv: Sequence[str]) -> str | None:
     """The command word of ``argv`` (after the program name), or None to load everything."""
-    words = [w for w in argv[1:2] if not w.startswith("-")]
+    rest = list(argv[1:])
+    while rest and (rest[0] in _SCOPE_OPTIONS or rest[0].startswith(("--cluster=", "--all-"))):
+        rest = rest[2:] if rest[0] in _SCOPE_OPTIONS else rest[1:]
+    words = [w for w in rest[:1] if not w.startswith("-")]
     return words[0] if words else None
 
 
