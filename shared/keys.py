@@ -49,7 +49,13 @@ class ObjectKey:
         if not sep:
             scope, path = FLEET, text
         parts = path.split("/")
-        if len(parts) != 3 or not all(parts) or (sep and not scope) or "/" in scope:
+        if (
+            len(parts) != 3
+            or not all(parts)
+            or (sep and not scope)
+            or "/" in scope
+            or SCOPE_SEPARATOR in path
+        ):
             raise ValueError(f"object key {text!r}: expected [cluster:]Kind/namespace/name")
         return cls(parts[0], parts[1], parts[2], scope)
 

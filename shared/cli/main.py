@@ -34,6 +34,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "shared.cli.check": ("check",),
     "shared.cli.objects": ("apply", "get", "delete"),
     "shared.cli.flux": ("reconcile", "suspend", "resume", "tree", "export"),
+    "shared.cli.bootstrap": ("bootstrap",),
     "shared.cli.events": ("events",),
     "shared.cli.sandbox": ("sandbox",),
     "shared.cli.run": ("worker", "scheduler"),
