@@ -22,9 +22,11 @@ import redis
 import typer
 
 from shared.cli.context import ScopeChoice, select_scope
+from shared.keys import ObjectKey
 from shared.logs import redact
 from shared.plugins import Service, ServiceLoadError, load_attribute, load_services
 from shared.redisconn import RedisPasswordError
+from shared.store.layout import check_key
 
 __all__ = ["COMMAND_MODULES", "build_app", "main"]  # and `app`, built on first use
 
@@ -69,6 +71,10 @@ def _root(
         False, "--all-clusters", help="Listings cover every scope, with a CLUSTER column."
     ),
 ) -> None:
+    problem = check_key(ObjectKey("Cluster", "default", "x", cluster)) if cluster else None
+    if problem:
+        print(f"error: -c/--cluster: {problem}", file=sys.stderr)
+        raise typer.Exit(2)
     select_scope(ScopeChoice(cluster, all_clusters))
 
 
