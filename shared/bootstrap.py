@@ -10,7 +10,7 @@ so the Kustomization's own build stores exactly what bootstrap stored.
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -40,12 +40,9 @@ class Credentials:
     """Git credentials for the ``flux-system`` Secret (never printed; repr hides them)."""
 
     username: str = ""
-    password: str = ""
-    identity: bytes = b""
+    password: str = field(default="", repr=False)
+    identity: bytes = field(default=b"", repr=False)
     known_hosts: bytes = b""
-
-    def __repr__(self) -> str:
-        return f"Credentials(username={self.username!r}, ...)"
 
     def data(self) -> dict[str, str]:
         """The Secret's ``data`` (base64), Flux's keys."""

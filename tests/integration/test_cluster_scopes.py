@@ -7,6 +7,7 @@ cluster's ``flux-system`` in that Cluster's scope, so the names never meet.
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 from typing import Any
@@ -15,10 +16,18 @@ from shared.api.conditions import get_condition
 from shared.keys import ObjectKey
 from shared.lease import request_reconcile
 from shared.sandbox import ControlPlane
-from tests.fixtures.gitops import SLUICE, GitOps, configmap_yaml, namespace_yaml, unique
+from tests.fixtures.gitops import (
+    SLUICE,
+    GitOps,
+    configmap_yaml,
+    namespace_yaml,
+    source_yaml,
+    unique,
+)
 from tests.helpers import eventually
 from tests.kube import configmap_data
 from tests.servers.git import BareRepo
+from tests.servers.githttp import GitHttpServer
 
 CLUSTERS = ("staging", "production")
 FS = "flux-system"
@@ -263,3 +272,97 @@ def test_bootstrap_refuses_a_cluster_that_is_not_registered(
     assert "Cluster 'nowhere' is not registered" in result.stderr
     assert "sluice cluster add nowhere" in result.stderr
     assert gitops.store.scopes() == []
+
+
+def test_bootstrap_reads_the_password_from_stdin_and_keeps_the_secret_in_the_scope(
+    gitops: GitOps, git_repo: BareRepo, git_http: GitHttpServer, control_plane_3: ControlPlane
+) -> None:
+    ns = unique("creds")
+    git_repo.commit(
+        {
+            "clusters/staging/infra.yaml": _kustomization("infra", "./infrastructure"),
+            "infrastructure/namespace.yaml": namespace_yaml(ns),
+        }
+    )
+    gitops.register_cluster(control_plane_3.cluster_info()[0], "staging")
+    url = git_http.url_for(git_repo)
+    assert git_http.password is not None
+    result = _sluice(
+        gitops,
+        "-c",
+        "staging",
+        "bootstrap",
+        "git",
+        "--url",
+        url,
+        "--path",
+        "clusters/staging",
+        "--username",
+        "sluice",
+        "--password-stdin",
+        "--commit",
+        "--timeout",
+        "3m",
+        stdin=git_http.password + "\n",
+    )
+    assert result.returncode == 0, result.stderr + gitops.logs()
+    assert git_http.password not in result.stdout + result.stderr
+    assert "Secret flux-system/flux-system created" in result.stderr
+    secret = gitops.store.get(ObjectKey("Secret", FS, FS, "staging"))
+    assert secret is not None
+    assert base64.b64decode(secret["data"]["password"]).decode() == git_http.password
+    assert gitops.store.get(ObjectKey("Secret", FS, FS)) is None  # not fleet-wide
+    sync = git_repo.read_file("clusters/staging/flux-system/gotk-sync.yaml").decode()
+    assert "secretRef:\n    name: flux-system" in sync
+    _wait_ready(gitops, "staging", "infra", revision=f"main@sha1:{git_repo.head()}")
+
+
+def test_a_scope_uses_a_shared_fleet_wide_source_but_never_another_scopes_dependency(
+    gitops: GitOps, git_repo: BareRepo, control_plane_3: ControlPlane
+) -> None:
+    ns = unique("shared")
+    head = git_repo.commit(
+        {"app/ns.yaml": namespace_yaml(ns), "app/cm.yaml": configmap_yaml("app", ns, v="1")}
+    )
+    info = control_plane_3.cluster_info()[1]
+    gitops.register_cluster(info, "staging")
+    # One fleet-wide source, and a fleet-wide `infra` a scope must not wait for.
+    gitops.apply(source_yaml("shared", git_repo.url) + _kustomization_of("infra", "shared"))
+    path = gitops.log_dir / "scoped.yaml"
+    path.write_text(
+        _kustomization_of("app", "shared", path="./app")
+        + "---\n"
+        + _kustomization_of("waits", "shared", path="./app", depends_on="infra")
+    )
+    result = _sluice(gitops, "-c", "staging", "apply", "-f", str(path))
+    assert result.returncode == 0, result.stderr
+
+    _wait_ready(gitops, "staging", "app", revision=f"main@sha1:{head}")
+    assert configmap_data(info.kubeconfig, "app", ns) == {"v": "1"}
+
+    def waiting() -> str | None:
+        doc = gitops.store.get(ObjectKey("Kustomization", FS, "waits", "staging")) or {}
+        ready = get_condition(doc.get("status"), "Ready") or {}
+        return ready.get("message") if ready.get("reason") == "DependencyNotReady" else None
+
+    message = eventually(waiting, 60)
+    assert "staging:Kustomization/flux-system/infra' not found" in message
+
+
+def _kustomization_of(name: str, source: str, *, path: str = "./", depends_on: str = "") -> str:
+    depends = f"  dependsOn:\n    - name: {depends_on}\n" if depends_on else ""
+    return f"""\
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: {name}
+  namespace: flux-system
+spec:
+  interval: 10m0s
+  retryInterval: 2s
+{depends}  sourceRef:
+    kind: GitRepository
+    name: {source}
+  path: {path}
+  prune: true
+"""
