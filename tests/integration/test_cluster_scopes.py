@@ -252,6 +252,18 @@ def test_bootstrap_twice_changes_nothing_and_commit_leaves_the_sync_in_the_repo(
     assert source_again is not None
     assert source_again["metadata"]["generation"] == 1
 
+    # The flux commands work in the scope with -c.
+    done = _sluice(gitops, "-c", "staging", "reconcile", "ks", "infra", "--timeout", "2m")
+    assert done.returncode == 0, done.stderr
+    assert f"applied revision main@sha1:{head}" in done.stderr
+    tree = _sluice(gitops, "-c", "staging", "tree", "ks", "flux-system")
+    assert "staging:Kustomization/flux-system/infra" in tree.stdout
+    events = _sluice(gitops, "-c", "staging", "events", "--for", "Kustomization/flux-system/infra")
+    assert "staging:Kustomization/flux-system/infra" in events.stdout
+    missing = _sluice(gitops, "reconcile", "ks", "infra", "--timeout", "10s")
+    assert missing.returncode == 1
+    assert "Kustomization 'flux-system/infra' not found" in missing.stderr
+
 
 def test_bootstrap_refuses_a_cluster_that_is_not_registered(
     gitops: GitOps, git_repo: BareRepo
