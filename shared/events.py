@@ -82,15 +82,19 @@ class Event:
             raise ValueError(f"event severity {self.severity!r}: expected one of {_SEVERITIES}")
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict; ``object`` is ``{kind, namespace, name}``."""
+        """A JSON-ready dict; ``object`` is ``{kind, namespace, name[, scope]}``.
+
+        ``scope`` (the Cluster scope) is written only for a scoped object, so a
+        fleet-wide event reads as before scopes.
+        """
+        obj = {"kind": self.object.kind, "namespace": self.object.namespace}
+        obj["name"] = self.object.name
+        if self.object.scope:
+            obj["scope"] = self.object.scope
         return {
             "id": self.id,
             "type": self.type,
-            "object": {
-                "kind": self.object.kind,
-                "namespace": self.object.namespace,
-                "name": self.object.name,
-            },
+            "object": obj,
             "revision": self.revision,
             "severity": self.severity,
             "reason": self.reason,
@@ -105,7 +109,9 @@ class Event:
         """Rebuild an event written by ``to_dict``."""
         try:
             obj = data["object"]
-            key = ObjectKey(str(obj["kind"]), str(obj["namespace"]), str(obj["name"]))
+            key = ObjectKey(
+                str(obj["kind"]), str(obj["namespace"]), str(obj["name"]), str(obj.get("scope", ""))
+            )
             severity = str(data.get("severity", "info"))
             if severity not in _SEVERITIES:
                 raise ValueError(f"severity {severity!r}: expected one of {_SEVERITIES}")

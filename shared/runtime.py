@@ -8,6 +8,7 @@ list here.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import redis
 from celery import Celery
@@ -16,7 +17,7 @@ from shared.api import known_kinds
 from shared.api.conditions import READY, TRUE, get_condition
 from shared.celeryapp import create_app, task_name
 from shared.events import EventBus
-from shared.keys import ObjectKey
+from shared.keys import FLEET, ObjectKey
 from shared.lease import request_reconcile
 from shared.plugins import kind_facts, load_attribute, load_services, reconciler_of, service_named
 from shared.scheduler import Schedulable, Scheduler
@@ -57,12 +58,19 @@ def reconcile_task(kind: str) -> str | None:
     return None if service is None else task_name(service.name, "reconcile")
 
 
+def _in_every_scope(store: Store, kind: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every stored object of ``kind``: the fleet-wide scope's, then each Cluster scope's."""
+    for scope in (FLEET, *store.scopes()):
+        for doc in store.list(kind, scope=scope):
+            yield scope, doc
+
+
 def store_schedulables(store: Store) -> Iterator[Schedulable]:
     """Every stored object that a service reconciles at an interval."""
     for info in known_kinds():
         if reconciler_of(info.kind) is None or not info.has_interval:
             continue
-        for doc in store.list(info.kind):
+        for scope, doc in _in_every_scope(store, info.kind):
             model = info.model.model_validate(doc)
             spec = getattr(model, "spec", None)
             interval = getattr(spec, "interval_seconds", None)
@@ -71,7 +79,7 @@ def store_schedulables(store: Store) -> Iterator[Schedulable]:
             status = doc.get("status") or {}
             ready = get_condition(status, READY) or {}
             yield Schedulable(
-                ObjectKey.of(doc),
+                ObjectKey.of(doc, scope),
                 float(interval),
                 bool(getattr(spec, "suspend", False)),
                 # Only a success: a failed first run's retry request came before the
@@ -114,9 +122,22 @@ def watcher_for(settings: Settings, client: redis.Redis) -> Watcher:
     """A watcher that reconciles objects as soon as the store changes."""
     store = Store.from_settings(settings)
 
-    def dependents(kind: str, namespace: str) -> list[ObjectKey]:
+    def dependents(changed: ObjectKey) -> list[ObjectKey]:
+        kind, scope = changed.kind, changed.scope
         rerun = [f.kind for s in load_services() for f in s.kinds if kind in f.reruns_on]
-        return [ObjectKey.of(doc) for name in rerun for doc in store.list(name, namespace)]
+        found = [
+            ObjectKey.of(doc, scope)
+            for name in rerun
+            for doc in store.list(name, changed.namespace, scope=scope)
+        ]
+        if kind == "Cluster" and scope == FLEET:
+            # A Cluster is the default target of its own scope (shared.scopes).
+            found += [
+                ObjectKey.of(doc, changed.name)
+                for name in rerun
+                for doc in store.list(name, scope=changed.name)
+            ]
+        return found
 
     return Watcher(
         client,

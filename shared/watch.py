@@ -31,18 +31,18 @@ def keys_to_reconcile(
     change: Change,
     *,
     reconciled: Callable[[str], bool],
-    dependents: Callable[[str, str], Iterable[ObjectKey]],
+    dependents: Callable[[ObjectKey], Iterable[ObjectKey]],
 ) -> list[ObjectKey]:
     """The objects to reconcile now because of one change (pure).
 
-    ``dependents(kind, namespace)``: the objects that a change of ``kind`` in
-    ``namespace`` re-runs.
+    ``dependents(key)``: the objects that a change of ``key`` (a kind that is
+    not reconciled, e.g. a Cluster or a Secret) re-runs.
     """
     if change.type == "status":
         return []
     if reconciled(change.key.kind):
         return [change.key]
-    return list(dependents(change.key.kind, change.key.namespace))
+    return list(dependents(change.key))
 
 
 class Watcher:
@@ -54,7 +54,7 @@ class Watcher:
         store: Store,
         *,
         reconciled: Callable[[str], bool],
-        dependents: Callable[[str, str], Iterable[ObjectKey]],
+        dependents: Callable[[ObjectKey], Iterable[ObjectKey]],
         fire: Callable[[ObjectKey], None],
     ) -> None:
         self._client = client

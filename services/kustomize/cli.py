@@ -24,11 +24,11 @@ from services.kustomize.generate import BuildSpec
 from services.kustomize.manifests import BuildFailed, classify, dump_object
 from services.kustomize.variables import MissingVariables, post_build_variables
 from shared import yaml
-from shared.api import Cluster, Kustomization, parse_as
+from shared.api import Kustomization, parse_as
 from shared.artifacts import ArtifactError, fetch_artifact
-from shared.cli.context import RedisUrl
+from shared.cli.context import RedisUrl, cli_scope, scoped
 from shared.cli.flux import Namespace, Session, flux_group, on_kind
-from shared.fleet.connect import connect_target
+from shared.fleet.connect import clusters_for, connect_target
 from shared.fleet.targets import Target, select_targets
 from shared.keys import ObjectKey
 from shared.kube.client import KubeClient
@@ -37,6 +37,7 @@ from shared.kube.inventory import Action, Inventory, stale_objects
 from shared.kube.owner import Owner
 from shared.kube.plan import SERVER_FIELDS, ApplyError, ObjectPlan, plan
 from shared.kube.prune import prune
+from shared.scopes import resolve
 from shared.secrets import LAST_APPLIED_ANNOTATION, redact
 from shared.tools import ToolMissingError
 
@@ -49,7 +50,8 @@ _MASK = "***"
 
 def _artifact(session: Session, ks: Kustomization) -> tuple[Path, str]:
     ref = ks.spec.source_ref
-    key = ObjectKey(ref.kind, ref.namespace or ks.namespace, ref.name)
+    named = ObjectKey(ref.kind, ref.namespace or ks.namespace, ref.name)
+    key, _ = resolve(session.store, named, cli_scope())
     artifact = (session.require(key).get("status") or {}).get("artifact")
     if not artifact:
         raise session.fail(f"{key.kind} '{key.namespace}/{key.name}' has no artifact yet")
@@ -77,8 +79,8 @@ def render_kustomization(
             root,
             path,
             spec=BuildSpec.from_spec(doc["spec"]),
-            post_build=post_build_variables(session.store, ks),
-            decryption=decryption_keys(session.store, ks),
+            post_build=post_build_variables(session.store, ks, cli_scope()),
+            decryption=decryption_keys(session.store, ks, cli_scope()),
             # As the reconcile builds: no kustomize restrictor, references checked instead.
             options=BuildOptions(load_restrictor="LoadRestrictionsNone"),
         )
@@ -153,6 +155,7 @@ def _client(session: Session, ks: Kustomization, target: Target) -> KubeClient:
         target,
         service_account=ks.spec.service_account_name,
         settings=session.settings,
+        scope=cli_scope(),
     )
 
 
@@ -193,9 +196,9 @@ def diff_cluster(
 
 
 def _targets(session: Session, ks: Kustomization, only: str | None) -> list[Target]:
-    clusters = [parse_as(c, Cluster) for c in session.store.list("Cluster", ks.namespace)]
+    clusters, default = clusters_for(session.store, ks.key.in_scope(cli_scope()))
     try:
-        selection = select_targets(ks.spec, clusters)
+        selection = select_targets(ks.spec, clusters, default=default)
     except ValueError as exc:
         raise session.fail(str(exc)) from exc
     targets = [t for t in selection.targets if only is None or t.name == only]
@@ -219,7 +222,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Print the objects a Kustomization's reconcile would apply, as YAML."""
         session = Session.open(redis_url)
-        doc = session.require(ObjectKey("Kustomization", namespace, name))
+        doc = session.require(scoped(ObjectKey("Kustomization", namespace, name)))
         for obj in render_kustomization(session, doc, path):
             session.out.line("---")
             session.out.stream.write(dump_object(redact(obj)))
@@ -233,7 +236,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Show what applying a Kustomization would change in each cluster; exit 1 if any."""
         session = Session.open(redis_url)
-        doc = session.require(ObjectKey("Kustomization", namespace, name))
+        doc = session.require(scoped(ObjectKey("Kustomization", namespace, name)))
         objects = render_kustomization(session, doc, path)
         changed = False
         for target in _targets(session, parse_as(doc, Kustomization), cluster):

@@ -21,6 +21,7 @@ from typing import Any
 from services.kustomize.manifests import BuildFailed, dump_object, load_documents, object_ref
 from shared.api import Kustomization
 from shared.keys import ObjectKey
+from shared.scopes import resolve
 from shared.settings import load_settings
 from shared.store import Store
 from shared.toolrun import ToolLimitExceeded, ToolLimits, run_tool
@@ -66,8 +67,9 @@ class Decryption:
         return hashlib.sha256(json.dumps(self.identities).encode()).hexdigest()
 
 
-def decryption_keys(store: Store, ks: Kustomization) -> Decryption | None:
-    """The age identities of ``spec.decryption.secretRef``, read from the store; None if unset."""
+def decryption_keys(store: Store, ks: Kustomization, scope: str = "") -> Decryption | None:
+    """The age identities of ``spec.decryption.secretRef`` (looked up as ``shared.scopes``
+    says, from the Kustomization's ``scope``), read from the store; None if unset."""
     spec = ks.spec.decryption
     if spec is None:
         return None
@@ -75,7 +77,7 @@ def decryption_keys(store: Store, ks: Kustomization) -> Decryption | None:
         return Decryption()
     name = spec.secret_ref.name
     where = f"decryption Secret '{ks.namespace}/{name}'"
-    doc = store.get(ObjectKey("Secret", ks.namespace, name))
+    _, doc = resolve(store, ObjectKey("Secret", ks.namespace, name), scope)
     if doc is None:
         raise DecryptionFailed(f"{where} not found: spec.decryption.secretRef must name a Secret")
     data = doc.get("data") or {}

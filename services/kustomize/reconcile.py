@@ -31,7 +31,7 @@ from services.kustomize.dependencies import compile_ready_expr, not_ready_reason
 from services.kustomize.generate import BuildSpec
 from services.kustomize.manifests import BuildFailed, classify
 from services.kustomize.variables import MissingVariables, post_build_variables
-from shared.api import Cluster, InvalidObjects, Kustomization, parse_as, validate
+from shared.api import InvalidObjects, Kustomization, parse_as, validate
 from shared.api.conditions import (
     ARTIFACT_FAILED,
     BUILD_FAILED,
@@ -43,6 +43,7 @@ from shared.artifacts import ArtifactError, fetch_artifact
 from shared.cel import EvaluationError, Expression, InvalidExpression
 from shared.celeryapp import task_limits
 from shared.dependents import DependentsIndex
+from shared.fleet.connect import clusters_for
 from shared.fleet.state import Desired, FleetState
 from shared.fleet.status import summarize_into
 from shared.fleet.targets import TargetSelection, select_targets
@@ -61,6 +62,7 @@ from shared.reconcile import (
     stalled_at_generation,
     update_status,
 )
+from shared.scopes import candidates, resolve
 from shared.store import InvalidObject
 from shared.tenancy import refuse_cross_namespace
 from shared.toolrun import ToolLimits
@@ -84,10 +86,9 @@ class SourceArtifact:
     digest: str
 
 
-def _source(ctx: WorkerContext, ks: Kustomization) -> SourceArtifact:
+def _source(ctx: WorkerContext, key: ObjectKey, ks: Kustomization) -> SourceArtifact:
+    key, doc = resolve(ctx.store, _source_key_of(ks), key.scope)
     ref = ks.spec.source_ref
-    key = ObjectKey(ref.kind, ref.namespace or ks.namespace, ref.name)
-    doc = ctx.store.get(key)
     wait = ctx.settings.requeue_dependency
     if doc is None:
         message = f"{ref.kind} '{key.namespace}/{key.name}' not found"
@@ -109,13 +110,13 @@ def _ready_expr(text: str | None) -> Expression | None:
 
 
 def _check_dependencies(
-    ctx: WorkerContext, ks: Kustomization, doc: dict[str, Any], revision: str
+    ctx: WorkerContext, own: ObjectKey, ks: Kustomization, doc: dict[str, Any], revision: str
 ) -> None:
     wait = ctx.settings.requeue_dependency
     for dep in ks.spec.depends_on:
-        key = ObjectKey("Kustomization", dep.namespace or ks.namespace, dep.name)
+        ref = ObjectKey("Kustomization", dep.namespace or ks.namespace, dep.name)
+        key, dep_doc = resolve(ctx.store, ref, own.scope)
         expr = _ready_expr(dep.ready_expr)
-        dep_doc = ctx.store.get(key)
         if dep_doc is None:
             raise Waiting(DEPENDENCY_NOT_READY, f"dependency '{key}' not found", retry_after=wait)
         try:
@@ -149,9 +150,13 @@ def _references(ks: Kustomization) -> dict[str, ObjectKey]:
     return refs
 
 
-def uses(ks: Kustomization) -> list[ObjectKey]:
-    """What a Kustomization's reconcile reads: its source and its dependencies."""
-    return list(_references(ks).values())
+def uses(ks: Kustomization, scope: str = "") -> list[ObjectKey]:
+    """What a Kustomization of ``scope`` reads: its source and its dependencies.
+
+    A reference that may fall back to the fleet-wide scope (``shared.scopes``)
+    is listed in both, so an event about either wakes it.
+    """
+    return [c for ref in _references(ks).values() for c in candidates(ref, scope)]
 
 
 def index_all(ctx: WorkerContext) -> None:
@@ -162,11 +167,13 @@ def index_all(ctx: WorkerContext) -> None:
     next interval.
     """
     index = DependentsIndex(ctx.client)
-    for doc in ctx.store.list("Kustomization"):
-        try:
-            index.set_uses(ObjectKey.of(doc), uses(parse_as(doc, Kustomization)))
-        except InvalidObjects:
-            continue  # its reconcile reports it
+    for scope in ("", *ctx.store.scopes()):
+        for doc in ctx.store.list("Kustomization", scope=scope):
+            try:
+                key = ObjectKey.of(doc, scope)
+                index.set_uses(key, uses(parse_as(doc, Kustomization), scope))
+            except InvalidObjects:
+                continue  # its reconcile reports it
 
 
 def _build_timeout(ctx: WorkerContext, ks: Kustomization) -> float:
@@ -176,7 +183,11 @@ def _build_timeout(ctx: WorkerContext, ks: Kustomization) -> float:
 
 
 def _build(
-    ctx: WorkerContext, ks: Kustomization, doc: dict[str, Any], artifact: SourceArtifact
+    ctx: WorkerContext,
+    key: ObjectKey,
+    ks: Kustomization,
+    doc: dict[str, Any],
+    artifact: SourceArtifact,
 ) -> list[dict[str, Any]]:
     try:
         root = fetch_artifact(artifact.url, artifact.digest, cache_dir=ctx.settings.cache_dir)
@@ -186,8 +197,8 @@ def _build(
             digest=artifact.digest,
             path=ks.spec.path,
             spec=BuildSpec.from_spec(doc["spec"]),
-            post_build=post_build_variables(ctx.store, ks),
-            decryption=decryption_keys(ctx.store, ks),
+            post_build=post_build_variables(ctx.store, ks, key.scope),
+            decryption=decryption_keys(ctx.store, ks, key.scope),
             # Flux loads without kustomize's restrictor; the build checks that no
             # reference leaves the artifact root, symlinks included.
             options=BuildOptions(
@@ -222,14 +233,14 @@ def _store_toolkit_objects(
     if errors:
         raise Transient(BUILD_FAILED, "; ".join(str(e) for e in errors))
     try:
-        ctx.store.apply_all(docs, owner=key)
+        ctx.store.apply_all(docs, owner=key, scope=key.scope)
     except InvalidObjects as err:
         raise Transient(BUILD_FAILED, "; ".join(str(e) for e in err.errors)) from err
     except InvalidObject as err:
         # Over the store's limits for one apply (objects, bytes): say so, as a build error.
         raise Transient(BUILD_FAILED, f"toolkit objects of the build: {err}") from err
     if ks.spec.prune:
-        keep = {ObjectKey.of(d) for d in docs}
+        keep = {ObjectKey.of(d, key.scope) for d in docs}
         for owned in ctx.store.list_owned(key):
             if owned not in keep:
                 ctx.store.delete(owned)
@@ -241,10 +252,10 @@ def content_key(objects: list[dict[str, Any]]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _targets(ctx: WorkerContext, ks: Kustomization) -> TargetSelection:
-    clusters = [parse_as(c, Cluster) for c in ctx.store.list("Cluster", ks.namespace)]
+def _targets(ctx: WorkerContext, key: ObjectKey, ks: Kustomization) -> TargetSelection:
+    clusters, default = clusters_for(ctx.store, key)
     try:
-        return select_targets(ks.spec, clusters)
+        return select_targets(ks.spec, clusters, default=default)
     except ValueError as err:
         raise Stalled(RECONCILIATION_FAILED, str(err)) from err
 
@@ -261,10 +272,10 @@ def _steps(ctx: WorkerContext, key: ObjectKey, ks: Kustomization, doc: dict[str,
     state = FleetState(ctx.client, service=SERVICE, cipher=ctx.store.cipher)
     _health_rules(ks)
     refuse_cross_namespace(ctx.settings, key, _references(ks))
-    selection = _targets(ctx, ks)  # a spec no retry can fix stalls before any fetch
-    artifact = _source(ctx, ks)
-    _check_dependencies(ctx, ks, doc, artifact.revision)
-    routed = classify(_build(ctx, ks, doc, artifact))
+    selection = _targets(ctx, key, ks)  # a spec no retry can fix stalls before any fetch
+    artifact = _source(ctx, key, ks)
+    _check_dependencies(ctx, key, ks, doc, artifact.revision)
+    routed = classify(_build(ctx, key, ks, doc, artifact))
     _store_toolkit_objects(ctx, key, ks, list(routed.store))
     cluster_objects = list(routed.clusters)
     build_key = content_key(cluster_objects)
@@ -304,7 +315,7 @@ def reconcile_kustomization(
     ks = parse_or_stall(ctx, key, doc, Kustomization)
     if ks is None:
         return
-    index.set_uses(key, uses(ks))
+    index.set_uses(key, uses(ks, key.scope))
     if ks.spec.suspend:
         _suspended(state, key)
         return

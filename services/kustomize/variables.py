@@ -7,6 +7,7 @@ import base64
 from services.kustomize.substitute import PostBuild
 from shared.api import Kustomization
 from shared.keys import ObjectKey
+from shared.scopes import resolve
 from shared.store import Store
 
 __all__ = ["MissingVariables", "post_build_variables"]
@@ -16,14 +17,18 @@ class MissingVariables(LookupError):
     """A ConfigMap or Secret named in postBuild.substituteFrom is missing (and not optional)."""
 
 
-def post_build_variables(store: Store, ks: Kustomization) -> PostBuild | None:
-    """``spec.postBuild`` with each substituteFrom source read from the store, in list order."""
+def post_build_variables(store: Store, ks: Kustomization, scope: str = "") -> PostBuild | None:
+    """``spec.postBuild`` with each substituteFrom source read from the store, in list order.
+
+    Each source is looked up in the Kustomization's ``scope``, then fleet-wide
+    (``shared.scopes``).
+    """
     post = ks.spec.post_build
     if post is None:
         return None
     sources: list[dict[str, str]] = []
     for ref in post.substitute_from:
-        doc = store.get(ObjectKey(ref.kind, ks.namespace, ref.name))
+        _, doc = resolve(store, ObjectKey(ref.kind, ks.namespace, ref.name), scope)
         if doc is None:
             if ref.optional:
                 continue

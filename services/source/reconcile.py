@@ -50,6 +50,7 @@ from shared.reconcile import (
     stalled_at_generation,
     update_status,
 )
+from shared.scopes import resolve
 from shared.toolrun import ToolLimits
 from shared.worker import WorkerContext, requested_at
 
@@ -65,11 +66,20 @@ def storage_for(ctx: WorkerContext) -> Storage:
     return Storage(ctx.settings.artifact_dir, retention=ctx.settings.artifact_retention)
 
 
-def _auth(ctx: WorkerContext, repo: GitRepository) -> GitAuth | None:
+def storage_kind(key: ObjectKey) -> str:
+    """The kind folder of ``key``'s artifacts: ``gitrepository``, ``gitrepository.<scope>``.
+
+    A lowercase kind holds no ``.``, so a Cluster scope's artifacts never share a
+    folder with the fleet-wide object of the same namespace and name.
+    """
+    return f"{key.kind}.{key.scope}" if key.scope else key.kind
+
+
+def _auth(ctx: WorkerContext, key: ObjectKey, repo: GitRepository) -> GitAuth | None:
     if repo.spec.secret_ref is None:
         return None
-    key = ObjectKey("Secret", repo.namespace, repo.spec.secret_ref.name)
-    doc = ctx.store.get(key)
+    ref = ObjectKey("Secret", repo.namespace, repo.spec.secret_ref.name)
+    key, doc = resolve(ctx.store, ref, key.scope)
     if doc is None:
         raise Transient(
             "AuthenticationFailed",
@@ -107,7 +117,13 @@ def _stored_commit(storage: Storage, repo: GitRepository, status: dict[str, Any]
 
 
 def _store_artifact(
-    ctx: WorkerContext, storage: Storage, repo: GitRepository, mirror: Path, commit: str
+    ctx: WorkerContext,
+    storage: Storage,
+    repo: GitRepository,
+    *,
+    kind: str,
+    mirror: Path,
+    commit: str,
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="sluice-artifact-") as scratch:
         tarball = archive_commit(
@@ -119,12 +135,12 @@ def _store_artifact(
         )
         stored = storage.store(
             tarball.path,
-            kind=KIND,
+            kind=kind,
             namespace=repo.namespace,
             name=repo.name,
             filename=artifact_filename(commit),
         )
-    storage.collect(kind=KIND, namespace=repo.namespace, name=repo.name, keep=[stored.path])
+    storage.collect(kind=kind, namespace=repo.namespace, name=repo.name, keep=[stored.path])
     return {
         "path": stored.path,
         "url": f"{ctx.settings.artifact_url.rstrip('/')}/{stored.path}",
@@ -139,7 +155,7 @@ def reconcile_git_repository(ctx: WorkerContext, key: ObjectKey) -> None:
     storage = storage_for(ctx)
     doc = ctx.store.get(key)
     if doc is None:
-        storage.remove_all(kind=KIND, namespace=key.namespace, name=key.name)
+        storage.remove_all(kind=storage_kind(key), namespace=key.namespace, name=key.name)
         return
     repo = parse_or_stall(ctx, key, doc, GitRepository)
     if repo is None or repo.spec.suspend or stalled_at_generation(doc):
@@ -150,7 +166,7 @@ def reconcile_git_repository(ctx: WorkerContext, key: ObjectKey) -> None:
     failure: ReconcileError | None = None
     changed: FetchResult | None = None
     try:
-        changed = _steps(ctx, storage, repo, status, generation)
+        changed = _steps(ctx, key, storage, repo, status, generation)
     except Exception as err:
         failure = _git_failure(err) if isinstance(err, GitError) else as_failure(err)
         if not isinstance(err, GitError | ReconcileError):
@@ -169,13 +185,14 @@ def reconcile_git_repository(ctx: WorkerContext, key: ObjectKey) -> None:
 
 def _steps(
     ctx: WorkerContext,
+    key: ObjectKey,
     storage: Storage,
     repo: GitRepository,
     status: dict[str, Any],
     generation: int,
 ) -> FetchResult | None:
     """Fetch, and store a new artifact when the commit changed; the fetch when it did."""
-    auth = _auth(ctx, repo)
+    auth = _auth(ctx, key, repo)
     result = fetch(
         repo.spec.url,
         _ref(repo),
@@ -187,7 +204,14 @@ def _steps(
     )
     if result.changed:
         try:
-            artifact = _store_artifact(ctx, storage, repo, result.mirror, result.commit)
+            artifact = _store_artifact(
+                ctx,
+                storage,
+                repo,
+                kind=storage_kind(key),
+                mirror=result.mirror,
+                commit=result.commit,
+            )
         except (StorageError, OSError) as err:
             raise Transient(
                 "ArchiveOperationFailed", str(err), condition=STORAGE_OPERATION_FAILED

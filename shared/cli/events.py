@@ -8,9 +8,10 @@ import threading
 import typer
 
 from shared.celeryapp import create_app
-from shared.cli.context import RedisUrl, cli_settings
+from shared.cli.context import RedisUrl, cli_settings, scoped, selected_scope
 from shared.cli.output import Output, output
 from shared.events import Event, EventBus
+from shared.keys import ObjectKey
 from shared.redisconn import connect
 
 __all__ = ["event_row", "register"]
@@ -22,6 +23,16 @@ def event_row(event: Event) -> list[str]:
     """One event as table cells."""
     obj = str(event.object) + (f" @{event.cluster}" if event.cluster else "")
     return [event.timestamp, event.type, obj, event.severity, event.reason, event.message]
+
+
+def _for_key(text: str, out: Output) -> ObjectKey:
+    """The object ``--for`` names: ``[cluster:]Kind/ns/name``, in the ``-c`` scope by default."""
+    try:
+        key = ObjectKey.parse(text)
+    except ValueError as exc:
+        out.error(f"error: --for: {exc}")
+        raise typer.Exit(2) from exc
+    return key if key.scope else scoped(key)
 
 
 def _print_plain(out: Output, event: Event) -> None:
@@ -36,7 +47,7 @@ def register(app: typer.Typer) -> None:
         watch: bool = typer.Option(False, "--watch", "-w", help="Keep printing new events."),
         limit: int = typer.Option(50, "--limit", help="How many recent events to show."),
         for_object: str | None = typer.Option(
-            None, "--for", help="Only events of Kind/namespace/name."
+            None, "--for", help="Only events of [cluster:]Kind/namespace/name."
         ),
         redis_url: str | None = RedisUrl,
     ) -> None:
@@ -50,8 +61,13 @@ def register(app: typer.Typer) -> None:
         bus = EventBus(client, create_app("cli", settings), max_len=settings.events_max_len)
         out = output()
 
+        choice = selected_scope()
+        wanted_key = None if for_object is None else _for_key(for_object, out)
+
         def wanted(event: Event) -> bool:
-            return for_object is None or str(event.object) == for_object
+            if wanted_key is not None:
+                return event.object == wanted_key
+            return choice.all_clusters or not choice.cluster or event.object.scope == choice.cluster
 
         history = bus.read(count=settings.events_max_len)
         recent = [e for _, e in history if wanted(e)][-limit:]

@@ -23,7 +23,7 @@ from shared import yaml
 from shared.api.conditions import FALSE, READY, TRUE, get_condition
 from shared.api.durations import format_duration, parse_duration
 from shared.celeryapp import create_app
-from shared.cli.context import RedisUrl, cli_settings
+from shared.cli.context import RedisUrl, cli_scope, cli_settings, scoped
 from shared.cli.objects import FLUX_NAMESPACE, kinds_and_name
 from shared.cli.output import Output, output
 from shared.keys import ObjectKey
@@ -31,6 +31,7 @@ from shared.lease import request_reconcile
 from shared.plugins import KindFacts, kind_facts, load_services
 from shared.redisconn import connect
 from shared.runtime import reconcile_task
+from shared.scopes import resolve
 from shared.secrets import LAST_APPLIED_ANNOTATION, redact
 from shared.settings import Settings
 from shared.store import Conflict, Store, StoreError
@@ -136,7 +137,8 @@ class Session:
         """The stored object, or exit naming it."""
         doc = self.store.get(key)
         if doc is None:
-            raise self.fail(f"{key.kind} '{key.namespace}/{key.name}' not found")
+            where = f" in cluster '{key.scope}'" if key.scope else ""
+            raise self.fail(f"{key.kind} '{key.namespace}/{key.name}' not found{where}")
         return doc
 
     def modify(self, key: ObjectKey, change: Callable[[dict[str, Any]], None]) -> None:
@@ -145,7 +147,7 @@ class Session:
             doc = self.require(key)
             change(doc)
             try:
-                self.store.update(doc)
+                self.store.update(doc, scope=key.scope)
                 return
             except Conflict:
                 continue
@@ -208,7 +210,8 @@ def reconcile_object(
         raise session.fail(f"{key.kind} '{key.namespace}/{key.name}' is suspended: resume it first")
     ref = (doc.get("spec") or {}).get("sourceRef")
     if with_source and isinstance(ref, dict):
-        source = ObjectKey(ref["kind"], ref.get("namespace") or key.namespace, ref["name"])
+        named = ObjectKey(ref["kind"], ref.get("namespace") or key.namespace, ref["name"])
+        source, _ = resolve(session.store, named, key.scope)
         reconcile_object(session, source, wait=True, timeout=timeout)
     session.say("►", f"annotating {key.kind} {key.name} in {key.namespace} namespace")
     token = request_token()
@@ -349,7 +352,7 @@ def register(app: typer.Typer) -> None:
             redis_url: str | None = RedisUrl,
         ) -> None:
             session = Session.open(redis_url)
-            key = ObjectKey(kind, namespace, name)
+            key = scoped(ObjectKey(kind, namespace, name))
             seconds = _duration(timeout, session)
             reconcile_object(session, key, wait=wait, timeout=seconds, with_source=with_source)
 
@@ -365,7 +368,7 @@ def register(app: typer.Typer) -> None:
                 redis_url: str | None = RedisUrl,
             ) -> None:
                 session = Session.open(redis_url)
-                key = ObjectKey(kind, namespace, name)
+                key = scoped(ObjectKey(kind, namespace, name))
                 seconds = _duration(timeout, session)
                 set_suspend(session, key, suspend=suspend, wait=wait, timeout=seconds)
 
@@ -386,7 +389,7 @@ def register(app: typer.Typer) -> None:
             redis_url: str | None = RedisUrl,
         ) -> None:
             session = Session.open(redis_url)
-            key = ObjectKey(kind, namespace, name)
+            key = scoped(ObjectKey(kind, namespace, name))
             status = session.require(key).get("status") or {}
             names = [str(c.get("name")) for c in status.get("clusters") or []]
             if cluster is not None and cluster not in names:
@@ -420,9 +423,10 @@ def register(app: typer.Typer) -> None:
         docs: list[dict[str, Any]] = []
         for info in kinds:
             if name is not None:
-                docs.append(session.require(ObjectKey(info.kind, namespace, name)))
+                docs.append(session.require(scoped(ObjectKey(info.kind, namespace, name))))
             else:
-                docs += session.store.list(info.kind, None if all_namespaces else namespace)
+                where = None if all_namespaces else namespace
+                docs += session.store.list(info.kind, where, scope=cli_scope())
         for doc in docs:
             session.out.line("---")
             session.out.stream.write(yaml.dump(export_document(doc)))

@@ -21,9 +21,12 @@ from collections.abc import Callable, Sequence
 import redis
 import typer
 
+from shared.cli.context import ScopeChoice, select_scope
+from shared.keys import ObjectKey
 from shared.logs import redact
 from shared.plugins import Service, ServiceLoadError, load_attribute, load_services
 from shared.redisconn import RedisPasswordError
+from shared.store.layout import check_key
 
 __all__ = ["COMMAND_MODULES", "build_app", "main"]  # and `app`, built on first use
 
@@ -34,6 +37,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "shared.cli.objects": ("apply", "get", "delete"),
     "shared.cli.flux": ("reconcile", "suspend", "resume", "tree", "export"),
     "shared.cli.cluster": ("cluster",),
+    "shared.cli.bootstrap": ("bootstrap",),
     "shared.cli.events": ("events",),
     "shared.cli.sandbox": ("sandbox",),
     "shared.cli.run": ("worker", "scheduler"),
@@ -57,13 +61,33 @@ def _new_app() -> typer.Typer:
     return app
 
 
-def _root() -> None:
-    pass
+def _root(
+    cluster: str = typer.Option(
+        "",
+        "-c",
+        "--cluster",
+        help="Work in this Cluster's scope (as `flux --context`); default: the fleet-wide scope.",
+    ),
+    all_clusters: bool = typer.Option(
+        False, "--all-clusters", help="Listings cover every scope, with a CLUSTER column."
+    ),
+) -> None:
+    problem = check_key(ObjectKey("Cluster", "default", "x", cluster)) if cluster else None
+    if problem:
+        print(f"error: -c/--cluster: {problem}", file=sys.stderr)
+        raise typer.Exit(2)
+    select_scope(ScopeChoice(cluster, all_clusters))
+
+
+_SCOPE_OPTIONS = ("-c", "--cluster")
 
 
 def _wanted(argv: Sequence[str]) -> str | None:
     """The command word of ``argv`` (after the program name), or None to load everything."""
-    words = [w for w in argv[1:2] if not w.startswith("-")]
+    rest = list(argv[1:])
+    while rest and (rest[0] in _SCOPE_OPTIONS or rest[0].startswith(("--cluster=", "--all-"))):
+        rest = rest[2:] if rest[0] in _SCOPE_OPTIONS else rest[1:]
+    words = [w for w in rest[:1] if not w.startswith("-")]
     return words[0] if words else None
 
 

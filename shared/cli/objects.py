@@ -12,7 +12,7 @@ import typer
 
 from shared.api.kinds import KindInfo, lookup_kind, resolve_kind
 from shared.cli.columns import cluster_columns, cluster_rows, columns_for, rows_for
-from shared.cli.context import RedisUrl, open_store
+from shared.cli.context import RedisUrl, cli_scope, listed_scopes, open_store, selected_scope
 from shared.cli.output import Output, output
 from shared.keys import ObjectKey
 from shared.plugins import kind_facts, load_services
@@ -20,9 +20,17 @@ from shared.secrets import SecretKeyError, redact
 from shared.store import Store, StoreError
 from shared.store.limits import file_too_big
 
-__all__ = ["FLUX_NAMESPACE", "apply_files", "kinds_and_name", "register"]
+__all__ = [
+    "FLEET_LABEL",
+    "FLUX_NAMESPACE",
+    "apply_files",
+    "kinds_and_name",
+    "register",
+    "scope_label",
+]
 
 FLUX_NAMESPACE = "flux-system"
+FLEET_LABEL = "*"  # the fleet-wide scope in a CLUSTER column
 # flux's words for source kinds (`flux get sources git`); the served ones are
 # those a service declares as `source <word>`.
 _FLUX_SOURCES = ("git", "oci", "helm", "chart", "bucket")
@@ -93,7 +101,7 @@ def apply_files(store: Store, path: Path, out: Output) -> int:
             continue
         try:
             docs = load_file(file)
-            results = store.apply_all(docs)
+            results = store.apply_all(docs, scope=cli_scope())
         except InvalidObjects as exc:
             refused += 1
             out.error(f"error: {file}: {len(exc.errors)} invalid, nothing from this file stored")
@@ -156,30 +164,50 @@ def _get_kind(
     clusters: bool,
 ) -> None:
     out = output()
-    if name:
-        doc = store.get(ObjectKey(info.kind, namespace, name))
-        if doc is None:
-            out.error(f'error: {info.kind} "{name}" not found in namespace "{namespace}"')
-            raise typer.Exit(1)
-        docs = [doc]
-    else:
-        docs = store.list(info.kind, None if all_namespaces else namespace)
-    docs = [redact(d) for d in docs]
+    found: list[tuple[str, dict[str, Any]]] = []
+    for scope in listed_scopes(store):
+        if name:
+            doc = store.get(ObjectKey(info.kind, namespace, name, scope))
+            found += [(scope, doc)] if doc is not None else []
+        else:
+            listed = store.list(info.kind, None if all_namespaces else namespace, scope=scope)
+            found += [(scope, d) for d in listed]
+    if name and not found:
+        out.error(f'error: {info.kind} "{name}" not found in namespace "{namespace}"{_in()}')
+        raise typer.Exit(1)
+    docs = [redact(d) for _, d in found]
     if fmt != "table":
-        out.data(docs[0] if name else _listing(docs), fmt)
+        out.data(docs[0] if name and len(docs) == 1 else _listing(docs), fmt)
         return
     if not docs:
         where = "any namespace" if all_namespaces else f'namespace "{namespace}"'
-        out.error(f"no {info.plural} found in {where}")
+        out.error(f"no {info.plural} found in {where}{_in()}")
         return
     all_ns = all_namespaces and not name
     if clusters:
-        out.table(cluster_columns(all_namespaces=all_ns), cluster_rows(docs, all_namespaces=all_ns))
-        return
-    out.table(
-        columns_for(info.kind, all_namespaces=all_ns),
-        rows_for(info.kind, docs, all_namespaces=all_ns),
-    )
+        columns = cluster_columns(all_namespaces=all_ns)
+    else:
+        columns = columns_for(info.kind, all_namespaces=all_ns)
+    every_scope = selected_scope().all_clusters
+    rows = []
+    for scope, doc in found:
+        if clusters:
+            mine = cluster_rows([doc], all_namespaces=all_ns)
+        else:
+            mine = rows_for(info.kind, [doc], all_namespaces=all_ns)
+        rows += [[scope_label(scope), *row] if every_scope else row for row in mine]
+    out.table(["CLUSTER", *columns] if every_scope else columns, rows)
+
+
+def scope_label(scope: str) -> str:
+    """How a listing names a scope in its CLUSTER column."""
+    return scope or FLEET_LABEL
+
+
+def _in() -> str:
+    """`` in cluster "staging"`` when a scope is selected: where a lookup looked."""
+    scope = cli_scope()
+    return f' in cluster "{scope}"' if scope and not selected_scope().all_clusters else ""
 
 
 def register(app: typer.Typer) -> None:
@@ -231,7 +259,7 @@ def register(app: typer.Typer) -> None:
         """Delete one object from the store."""
         out = output()
         info = _kind_or_exit(kind, out)
-        if not open_store(redis_url).delete(ObjectKey(info.kind, namespace, name)):
-            out.error(f'error: {info.kind} "{name}" not found in namespace "{namespace}"')
+        if not open_store(redis_url).delete(ObjectKey(info.kind, namespace, name, cli_scope())):
+            out.error(f'error: {info.kind} "{name}" not found in namespace "{namespace}"{_in()}')
             raise typer.Exit(1)
         out.line(f'{_resource_name(info)} "{name}" deleted')

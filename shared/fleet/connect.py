@@ -8,15 +8,30 @@ from __future__ import annotations
 
 import base64
 
-from shared.fleet.targets import Target
-from shared.keys import ObjectKey
+from shared.api import Cluster, parse_as
+from shared.fleet.targets import DEFAULT_CLUSTER, Target
+from shared.keys import FLEET, ObjectKey
 from shared.kube.client import KubeClient
 from shared.kube.errors import KubeconfigError
 from shared.kube.kubeconfig import ServiceAccount, client_from_kubeconfig
+from shared.scopes import resolve, scope_cluster
 from shared.settings import Settings
 from shared.store import Store
 
-__all__ = ["connect_target"]
+__all__ = ["clusters_for", "connect_target"]
+
+
+def clusters_for(store: Store, key: ObjectKey) -> tuple[list[Cluster], str]:
+    """The Clusters ``key`` may target, and its default target's name (``shared.scopes``).
+
+    Fleet-wide: the Clusters of its namespace, default ``default``. In a
+    Cluster's scope: that Cluster alone, default the scope's name.
+    """
+    if key.scope == FLEET:
+        docs = store.list("Cluster", key.namespace)
+        return [parse_as(d, Cluster) for d in docs], DEFAULT_CLUSTER
+    doc = scope_cluster(store, key.scope, key.namespace)
+    return ([] if doc is None else [parse_as(doc, Cluster)]), key.scope
 
 
 def connect_target(
@@ -26,6 +41,7 @@ def connect_target(
     *,
     service_account: str | None,
     settings: Settings,
+    scope: str = FLEET,
 ) -> KubeClient:
     """A client for ``target``, impersonating ``service_account`` of ``namespace``.
 
@@ -33,8 +49,12 @@ def connect_target(
     set (Flux's --default-service-account), so a tenant can't apply as the
     kubeconfig's own user by leaving the field out.
     """
-    where = f"kubeconfig Secret '{namespace}/{target.secret_name}'"
-    secret = store.get(ObjectKey("Secret", namespace, target.secret_name))
+    ref = ObjectKey("Secret", target.secret_namespace or namespace, target.secret_name)
+    where = f"kubeconfig Secret '{ref.namespace}/{ref.name}'"
+    if target.secret_scope is None:
+        _, secret = resolve(store, ref, scope)
+    else:
+        secret = store.get(ref.in_scope(target.secret_scope))
     if secret is None:
         raise KubeconfigError(f"{where} not found")
     value = (secret.get("data") or {}).get(target.secret_key)

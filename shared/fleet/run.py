@@ -33,7 +33,6 @@ from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 
-from shared.api import Cluster, parse_as
 from shared.api.conditions import (
     FALSE,
     HEALTH_CHECK_FAILED,
@@ -45,7 +44,7 @@ from shared.api.conditions import (
 from shared.api.fleet import FanOutSpec
 from shared.backoff import failure_delay, reset_failures
 from shared.celeryapp import task_limits
-from shared.fleet.connect import connect_target
+from shared.fleet.connect import clusters_for, connect_target
 from shared.fleet.state import Desired, FleetState, cluster_key
 from shared.fleet.status import write_summary
 from shared.fleet.summary import ClusterResult
@@ -142,23 +141,24 @@ def _now() -> str:
 
 
 def _connect(
-    ctx: WorkerContext, namespace: str, target: Target, service_account: str | None
+    ctx: WorkerContext, key: ObjectKey, target: Target, service_account: str | None
 ) -> KubeClient:
     try:
         return connect_target(
             ctx.store,
-            namespace,
+            key.namespace,
             target,
             service_account=service_account,
             settings=ctx.settings,
+            scope=key.scope,
         )
     except KubeError as err:
         raise ClusterFailure(RECONCILIATION_FAILED, str(err)) from err
 
 
 def _selected(ctx: WorkerContext, key: ObjectKey, spec: FanOutSpec, cluster: str) -> Target:
-    clusters = [parse_as(c, Cluster) for c in ctx.store.list("Cluster", key.namespace)]
-    targets = {t.name: t for t in select_targets(spec, clusters).targets}
+    clusters, default = clusters_for(ctx.store, key)
+    targets = {t.name: t for t in select_targets(spec, clusters, default=default).targets}
     target = targets.get(cluster)
     if target is None:
         raise ClusterFailure(RECONCILIATION_FAILED, f"Cluster '{cluster}' not found")
@@ -187,17 +187,15 @@ def _release(
     doc = ctx.store.get(key)
     desired = state.desired(key)
     previous = state.results(key).get(cluster)
-    cluster_doc = ctx.store.get(ObjectKey("Cluster", key.namespace, cluster))
+    known = {c.name: c for c in clusters_for(ctx.store, key)[0]}
     if (
         previous is not None
         and previous.inventory
-        and cluster_doc is not None
+        and cluster in known
         and service.releases(doc, desired)
     ):
         account = (doc or {}).get("spec", {}).get("serviceAccountName")
-        client = _connect(
-            ctx, key.namespace, cluster_target(parse_as(cluster_doc, Cluster)), account
-        )
+        client = _connect(ctx, key, cluster_target(known[cluster]), account)
         old = Inventory.from_status({"entries": list(previous.inventory)})
         try:
             run = ClusterRun(
@@ -277,7 +275,7 @@ def run_on_cluster(
         if objects is None:
             raise ClusterFailure(RECONCILIATION_FAILED, "build expired; rebuilding", old)
         target = _selected(ctx, key, fan_out.spec, cluster)
-        client = _connect(ctx, key.namespace, target, fan_out.spec.service_account_name)
+        client = _connect(ctx, key, target, fan_out.spec.service_account_name)
         try:
             interrupted = state.interrupted(key, cluster)
             state.start_apply(key, cluster, desired.revision)

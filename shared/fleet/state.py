@@ -159,11 +159,11 @@ class FleetState:
 
 
 def cluster_key(key: ObjectKey, cluster: str) -> ObjectKey:
-    """The lease and task key of one (object, cluster): ``Kind/ns/name@cluster``.
+    """The lease and task key of one (object, cluster): ``[scope:]Kind/ns/name@cluster``.
 
     ``@`` can't appear in a Kubernetes name, so this never names another object.
     """
-    return ObjectKey(key.kind, key.namespace, f"{key.name}@{cluster}")
+    return ObjectKey(key.kind, key.namespace, f"{key.name}@{cluster}", key.scope)
 
 
 def split_cluster_key(key: ObjectKey) -> tuple[ObjectKey, str]:
@@ -171,4 +171,4 @@ def split_cluster_key(key: ObjectKey) -> tuple[ObjectKey, str]:
     name, sep, cluster = key.name.partition("@")
     if not sep or not cluster:
         raise ValueError(f"{key}: expected Kind/namespace/name@cluster")
-    return ObjectKey(key.kind, key.namespace, name), cluster
+    return ObjectKey(key.kind, key.namespace, name, key.scope), cluster

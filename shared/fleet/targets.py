@@ -24,11 +24,18 @@ KUBECONFIG_TARGET = "kubeconfig"
 
 @dataclass(frozen=True)
 class Target:
-    """One cluster to apply to, and the Secret holding its kubeconfig."""
+    """One cluster to apply to, and the Secret holding its kubeconfig.
+
+    A Cluster's Secret is in the Cluster's namespace of the fleet-wide scope
+    (``secret_namespace``, ``secret_scope`` ""); a ``spec.kubeConfig`` Secret
+    (``secret_scope`` None) is a reference of the object, resolved in its scope.
+    """
 
     name: str
     secret_name: str
     secret_key: str = "value"
+    secret_namespace: str = ""  # "": the object's namespace
+    secret_scope: str | None = None
 
 
 @dataclass(frozen=True)
@@ -42,13 +49,22 @@ class TargetSelection:
 def cluster_target(cluster: Cluster) -> Target:
     """The target of one Cluster object: its name and kubeconfig Secret."""
     ref = cluster.spec.kube_config.secret_ref
-    return Target(cluster.name, ref.name, ref.key or "value")
+    return Target(
+        cluster.name,
+        ref.name,
+        ref.key or "value",
+        secret_namespace=cluster.namespace,
+        secret_scope="",
+    )
 
 
-def select_targets(spec: FanOutSpec, clusters: Sequence[Cluster]) -> TargetSelection:
+def select_targets(
+    spec: FanOutSpec, clusters: Sequence[Cluster], *, default: str = DEFAULT_CLUSTER
+) -> TargetSelection:
     """Targets per spec: kubeConfig, a list of names, a label selector, or the ``default`` Cluster.
 
-    ``clusters`` are the Cluster objects of the object's namespace.
+    ``clusters`` are the Cluster objects the object may target: those of its
+    namespace, or in a Cluster's scope that Cluster alone (``default`` its name).
     """
     if spec.kube_config is not None:
         ref = spec.kube_config.secret_ref
@@ -63,7 +79,7 @@ def select_targets(spec: FanOutSpec, clusters: Sequence[Cluster]) -> TargetSelec
         selector = spec.cluster_selector
         chosen = sorted((c for c in clusters if selector.matches(c.labels)), key=lambda c: c.name)
         return TargetSelection(tuple(cluster_target(c) for c in chosen))
-    names = spec.clusters if spec.clusters is not None else [DEFAULT_CLUSTER]
+    names = spec.clusters if spec.clusters is not None else [default]
     found = tuple(cluster_target(by_name[n]) for n in names if n in by_name)
     missing = tuple(n for n in names if n not in by_name)
     return TargetSelection(found, missing)

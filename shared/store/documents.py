@@ -92,13 +92,16 @@ def owner_labels(owner: ObjectKey) -> dict[str, str]:
     return {f"{group}/name": owner.name, f"{group}/namespace": owner.namespace}
 
 
-def owner_of(doc: Document | None) -> ObjectKey | None:
-    """The owner named by ``doc``'s Flux labels, or None."""
+def owner_of(doc: Document | None, *, scope: str = "") -> ObjectKey | None:
+    """The owner named by ``doc``'s Flux labels (in ``doc``'s ``scope``), or None.
+
+    An owner and what it stores share a scope, so the labels stay Flux's own.
+    """
     labels = ((doc or {}).get("metadata") or {}).get("labels") or {}
     for kind, group in OWNER_LABEL_GROUPS.items():
         name, namespace = labels.get(f"{group}/name"), labels.get(f"{group}/namespace")
         if isinstance(name, str) and isinstance(namespace, str) and name and namespace:
-            return ObjectKey(kind, namespace, name)
+            return ObjectKey(kind, namespace, name, scope)
     return None
 
 
@@ -110,13 +113,18 @@ def keep_owner_labels(desired: Document, previous: Document | None) -> None:
     desired["metadata"].setdefault("labels", {}).update(owner_labels(old))
 
 
-def prepare(doc: object, *, owner: ObjectKey | None = None) -> tuple[ObjectKey, Document]:
-    """A checked, normalized copy of ``doc`` as a writer wants it: no status or bookkeeping.
+def prepare(
+    doc: object, *, owner: ObjectKey | None = None, scope: str = ""
+) -> tuple[ObjectKey, Document]:
+    """A checked, normalized copy of ``doc`` (its key in ``scope``): no status or bookkeeping.
 
     An object over the size limit (``shared.store.limits``) is refused here,
     whoever writes it: ``sluice apply`` or a Kustomization's build.
     """
-    key = key_of(doc)
+    key = key_of(doc).in_scope(scope)
+    problem = check_key(key)
+    if problem:
+        raise InvalidObject(f"{key}: {problem}")
     out: Document = copy.deepcopy(cast(Document, doc))
     out.pop("status", None)
     meta = {k: v for k, v in out["metadata"].items() if k not in BOOKKEEPING}

@@ -111,6 +111,12 @@ class Store:
             raise NotFound(key)
         return doc
 
+    def scopes(self) -> list[str]:
+        """The Cluster scopes that hold (or held) objects, sorted; the fleet-wide one not listed."""
+        return sorted(
+            _text(m) for m in cast(set[bytes], self._client.smembers(self._layout.scopes))
+        )
+
     def list_owned(self, owner: ObjectKey) -> _Keys:
         """Keys of the objects ``owner`` owns (per the Flux owner labels), sorted."""
         members = cast(set[bytes], self._client.smembers(self._layout.owned(owner)))
@@ -134,9 +140,9 @@ class Store:
 
     # -- spec writes ---------------------------------------------------------
 
-    def create(self, doc: Document, *, owner: ObjectKey | None = None) -> Document:
-        """Store a new object; AlreadyExists when one with its key is stored."""
-        key, desired = docs.prepare(doc, owner=owner)
+    def create(self, doc: Document, *, owner: ObjectKey | None = None, scope: str = "") -> Document:
+        """Store a new object in ``scope``; AlreadyExists when one with its key is stored."""
+        key, desired = docs.prepare(doc, owner=owner, scope=scope)
 
         def plan(current: Mapping[ObjectKey, Document | None]) -> list[_Write]:
             if current[key] is not None:
@@ -145,9 +151,9 @@ class Store:
 
         return _doc(self._transact([key], plan)[0])
 
-    def update(self, doc: Document) -> Document:
+    def update(self, doc: Document, *, scope: str = "") -> Document:
         """Replace an object's spec and metadata; Conflict if its resourceVersion is stale."""
-        key, desired = docs.prepare(doc)
+        key, desired = docs.prepare(doc, scope=scope)
         expected = doc["metadata"].get("resourceVersion")
 
         def plan(current: Mapping[ObjectKey, Document | None]) -> list[_Write]:
@@ -160,21 +166,26 @@ class Store:
         return _doc(self._transact([key], plan)[0])
 
     def apply(
-        self, doc: Document, *, owner: ObjectKey | None = None
+        self, doc: Document, *, owner: ObjectKey | None = None, scope: str = ""
     ) -> tuple[ApplyResult, Document]:
         """Create or update ``doc`` whatever its resourceVersion; say what happened."""
-        return self.apply_all([doc], owner=owner)[0]
+        return self.apply_all([doc], owner=owner, scope=scope)[0]
 
     def apply_all(
-        self, docs_in: Iterable[Document], *, owner: ObjectKey | None = None
+        self,
+        docs_in: Iterable[Document],
+        *,
+        owner: ObjectKey | None = None,
+        scope: str = "",
     ) -> list[tuple[ApplyResult, Document]]:
         """Apply every document in one transaction: all are stored, or none (and it raises).
 
+        The documents go into ``scope`` (the fleet-wide scope by default).
         A call over ``shared.store.limits`` (objects, bytes) is refused before Redis sees it.
         """
         prepared: dict[ObjectKey, Document] = {}
         for index, doc in enumerate(docs_in):
-            key, desired = docs.prepare(doc, owner=owner)
+            key, desired = docs.prepare(doc, owner=owner, scope=scope)
             if key in prepared:
                 raise InvalidObject(
                     f"{key} appears twice (document #{index + 1} repeats an earlier one): "
@@ -300,15 +311,20 @@ class Store:
     def _queue(self, pipe: redis.client.Pipeline, write: _Write, payload: str | None) -> None:
         """Queue the object, index and feed commands of one write inside MULTI."""
         key, layout = write.key, self._layout
-        old_owner, new_owner = docs.owner_of(write.previous), docs.owner_of(write.doc)
+        old_owner = docs.owner_of(write.previous, scope=key.scope)
+        new_owner = docs.owner_of(write.doc, scope=key.scope)
+        kind_index = layout.kind_index(key.kind, key.scope)
+        namespace_index = layout.namespace_index(key.kind, key.namespace, key.scope)
         if payload is None:
             pipe.delete(layout.object(key))
-            pipe.srem(layout.kind_index(key.kind), f"{key.namespace}/{key.name}")
-            pipe.srem(layout.namespace_index(key.kind, key.namespace), key.name)
+            pipe.srem(kind_index, f"{key.namespace}/{key.name}")
+            pipe.srem(namespace_index, key.name)
         else:
             pipe.set(layout.object(key), payload)
-            pipe.sadd(layout.kind_index(key.kind), f"{key.namespace}/{key.name}")
-            pipe.sadd(layout.namespace_index(key.kind, key.namespace), key.name)
+            pipe.sadd(kind_index, f"{key.namespace}/{key.name}")
+            pipe.sadd(namespace_index, key.name)
+            if key.scope:
+                pipe.sadd(layout.scopes, key.scope)
         if old_owner is not None and old_owner != new_owner:
             pipe.srem(layout.owned(old_owner), str(key))
         if new_owner is not None:
@@ -342,20 +358,23 @@ class Store:
         kind: str,
         namespace: str | None = None,
         label_selector: str | Mapping[str, Any] | Selector | None = None,
+        *,
+        scope: str = "",
     ) -> _Docs:
-        """Objects of ``kind`` (in ``namespace``, or all), matching ``label_selector``, sorted."""
-        problem = check_key(ObjectKey(kind, namespace or "default", "x"))
+        """Objects of ``kind`` in ``scope`` (in ``namespace``, or all), matching, sorted."""
+        problem = check_key(ObjectKey(kind, namespace or "default", "x", scope))
         if problem:
             raise InvalidObject(f"cannot list {kind}: {problem}")
         selector = as_selector(label_selector)
         if namespace is None:
-            members = cast(set[bytes], self._client.smembers(self._layout.kind_index(kind)))
+            index = self._layout.kind_index(kind, scope)
+            members = cast(set[bytes], self._client.smembers(index))
             pairs = [_text(m).partition("/") for m in members]
-            keys = [ObjectKey(kind, ns, name) for ns, _, name in pairs]
+            keys = [ObjectKey(kind, ns, name, scope) for ns, _, name in pairs]
         else:
-            index = self._layout.namespace_index(kind, namespace)
+            index = self._layout.namespace_index(kind, namespace, scope)
             keys = [
-                ObjectKey(kind, namespace, _text(m))
+                ObjectKey(kind, namespace, _text(m), scope)
                 for m in cast(set[bytes], self._client.smembers(index))
             ]
         keys.sort()

@@ -125,3 +125,33 @@ def test_unreachable_redis_is_a_clear_error_not_a_traceback(tmp_path: Path) -> N
     assert "cannot reach Redis" in result.stderr
     assert "sluice up" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_cluster_scope_holds_its_own_objects_of_the_same_name(sluice, settings) -> None:
+    source = str(DATA / "flux-system.yaml")
+    assert sluice("apply", "-f", source)[0] == 0
+    code, out, _ = sluice("-c", "staging", "apply", "-f", source)
+    assert code == 0
+    assert out.count("created") == 3  # a scope of its own: nothing there yet
+    store = Store.from_settings(settings)
+    assert store.get(ObjectKey("Kustomization", "flux-system", "apps", "staging")) is not None
+    assert store.scopes() == ["staging"]
+
+    names = lambda out: [line.split()[0] for line in out.splitlines()[1:]]  # noqa: E731
+    code, out, _ = sluice("-c", "staging", "get", "ks", "-n", "flux-system")
+    assert (code, names(out)) == (0, ["apps"])
+    code, out, _ = sluice("--all-clusters", "get", "ks", "-A")
+    rows = [line.split()[:3] for line in out.splitlines()]
+    assert rows == [
+        ["CLUSTER", "NAMESPACE", "NAME"],
+        ["*", "flux-system", "apps"],
+        ["staging", "flux-system", "apps"],
+    ]
+
+    # Deleting in one scope leaves the other's object alone.
+    assert sluice("-c", "staging", "delete", "ks", "apps", "-n", "flux-system")[0] == 0
+    assert store.get(ObjectKey("Kustomization", "flux-system", "apps", "staging")) is None
+    assert store.get(ObjectKey("Kustomization", "flux-system", "apps")) is not None
+    code, _, err = sluice("-c", "staging", "get", "ks", "apps", "-n", "flux-system")
+    assert code == 1
+    assert 'not found in namespace "flux-system" in cluster "staging"' in err

@@ -42,6 +42,20 @@ def test_a_command_loads_only_its_own_module() -> None:
     assert _top_level(app) == {"get", "apply", "delete"}
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["sluice", "-c", "staging", "get", "ks"],
+        ["sluice", "--cluster", "staging", "get"],
+        ["sluice", "--cluster=staging", "get", "ks"],
+        ["sluice", "--all-clusters", "get", "ks"],
+        ["sluice", "-c", "staging", "--all-clusters", "get"],
+    ],
+)
+def test_the_scope_options_before_a_command_still_load_only_its_module(argv: list[str]) -> None:
+    assert _top_level(build_app(argv)) == {"get", "apply", "delete"}
+
+
 HEAVY = ("celery", "kubernetes", "shared.api.meta", "services.kustomize.cli", "rich.console")
 
 
