@@ -1,11 +1,12 @@
 """``make demo``: one Git repository, two local clusters, sluice keeping both in sync.
 
-Starts two sandbox clusters and ``sluice up`` in a throwaway folder, pushes a small
-app (base + overlay) to a local bare repository, registers both clusters with
-``sluice cluster add``, applies a GitRepository and a Kustomization that selects
-them by label, then commits config
-changes and measures commit-to-applied: from ``git push`` to the new ConfigMap being
-in both clusters. Everything it starts is stopped again, also on failure or Ctrl-C.
+Starts two sandbox clusters and ``sluice up`` in a throwaway folder, pushes a fleet
+repository in Flux's layout (``clusters/cluster-1/``, ``clusters/cluster-2/``, each
+with a Kustomization ``apps``; ``apps/`` with the app) to a local bare repository,
+registers both clusters with ``sluice cluster add``, bootstraps each with ``sluice
+bootstrap git`` into its own scope, then commits config changes and measures
+commit-to-applied: from ``git push`` to the new ConfigMap being in both clusters.
+Everything it starts is stopped again, also on failure or Ctrl-C.
 
     .venv/bin/python hack/demo.py [--commits N] [--timeout SECONDS] [--keep]
 """
@@ -37,14 +38,15 @@ from shared.tools import find_tool
 
 SLUICE = str(Path(sys.executable).with_name("sluice"))
 CLUSTERS = ("cluster-1", "cluster-2")
-OWNER = "kustomize.toolkit.fluxcd.io/name=app"  # the label sluice puts on what it applies
+FLUX_SYSTEM = "flux-system"  # the namespace, GitRepository and Kustomization bootstrap stores
+OWNER = "kustomize.toolkit.fluxcd.io/name=apps"  # the label sluice puts on what it applies
 POLL = 0.1  # seconds between looks at the clusters while measuring
 T = TypeVar("T")
 new_client: Callable[..., Any] = new_client_from_config  # untyped upstream
 
 BASE = {
-    "base/namespace.yaml": "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: demo\n",
-    "base/deployment.yaml": """\
+    "apps/base/namespace.yaml": "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: demo\n",
+    "apps/base/deployment.yaml": """\
 apiVersion: apps/v1
 kind: Deployment
 metadata: {name: web, namespace: demo}
@@ -60,7 +62,7 @@ spec:
           ports: [{containerPort: 80}]
           envFrom: [{configMapRef: {name: web-config}}]
 """,
-    "base/service.yaml": """\
+    "apps/base/service.yaml": """\
 apiVersion: v1
 kind: Service
 metadata: {name: web, namespace: demo}
@@ -68,38 +70,42 @@ spec:
   selector: {app: web}
   ports: [{port: 80, targetPort: 80}]
 """,
-    "base/kustomization.yaml": "resources: [namespace.yaml, deployment.yaml, service.yaml]\n",
+    "apps/base/kustomization.yaml": "resources: [namespace.yaml, deployment.yaml, service.yaml]\n",
 }
 OVERLAY = """\
-resources: [../../base]
+resources: [../base]
 configMapGenerator:
   - name: web-config
     namespace: demo
     literals: [greeting={greeting}]
 """
-APP = """\
-apiVersion: source.toolkit.fluxcd.io/v1
-kind: GitRepository
-metadata: {{name: app, namespace: flux-system}}
-spec:
-  interval: 1m
-  url: {url}
-  ref: {{branch: main}}
----
+OVERLAY_PATH = "apps/fleet/kustomization.yaml"  # both clusters' overlay
+# Each cluster's folder holds the same Kustomization `apps`, as in Flux's fleet layout;
+# sluice keeps them apart by cluster scope, as one Flux per cluster would.
+APPS = """\
 apiVersion: kustomize.toolkit.fluxcd.io/v1
 kind: Kustomization
-metadata: {{name: app, namespace: flux-system}}
+metadata:
+  name: apps
+  namespace: flux-system
 spec:
   interval: 1m
   retryInterval: 10s
-  path: ./overlays/fleet
+  path: ./apps/fleet
   prune: true
-  sourceRef: {{kind: GitRepository, name: app}}
-  clusterSelector:
-    matchLabels: {{fleet: demo}}
+  sourceRef:
+    kind: GitRepository
+    name: flux-system
 """
-# What a Flux Receiver does on a push webhook: ask for the source to be fetched now.
-HOOK = f"#!/bin/sh\nexec {SLUICE} reconcile source git app -n flux-system --no-wait\n"
+# What a Flux Receiver does on a push webhook, in each cluster: fetch the source now.
+# Both at once, so the push waits for one CLI start-up, not one per cluster.
+HOOK = (
+    "#!/bin/sh\n"
+    + "".join(
+        f"{SLUICE} -c {name} reconcile source git {FLUX_SYSTEM} --no-wait &\n" for name in CLUSTERS
+    )
+    + "wait\n"
+)
 
 
 class DemoError(RuntimeError):
@@ -246,13 +252,14 @@ class Demo:
             path.write_text(text)
 
     def create_repo(self) -> str:
-        heading("creating a Git repository with the app (base + overlays/fleet)")
+        heading("creating a fleet repository in Flux's layout (clusters/, apps/)")
         bare = self.work / "git" / "app.git"
         self.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], show=False)
         self.run(["git", "init", "-q", "-b", "main", str(self.work / "app")], show=False)
-        self.write({**BASE, "overlays/fleet/kustomization.yaml": OVERLAY.format(greeting="hello")})
+        folders = {f"clusters/{name}/apps.yaml": APPS for name in CLUSTERS}
+        self.write({**folders, **BASE, OVERLAY_PATH: OVERLAY.format(greeting="hello")})
         self.git("add", ".")
-        self.git("commit", "-q", "-m", "web app: base and fleet overlay")
+        self.git("commit", "-q", "-m", "fleet: a folder per cluster, the web app in apps/")
         self.git("remote", "add", "origin", bare.as_uri())
         self.git("push", "-q", "origin", "main")
         hook = bare / "hooks" / "post-receive"
@@ -261,25 +268,30 @@ class Demo:
         for name in self.git("ls-files").split():
             print(f"  {name}")
         print(f"  pushed to {self.shown(bare.as_uri())} (branch main)")
-        print("  post-receive hook: `sluice reconcile source git app`, as a Flux Receiver would")
+        print("clusters/cluster-N/apps.yaml (the same in both folders):")
+        print("".join(f"  {line}\n" for line in APPS.splitlines()), end="")
+        print("post-receive hook (a Flux Receiver in each cluster would do this on a webhook):")
+        print("".join(f"  {self.shown(line)}\n" for line in HOOK.splitlines()[1:]), end="")
         return bare.as_uri()
 
-    def register(self, url: str) -> None:
-        heading("registering both clusters (label fleet=demo) and applying the app")
-        manifests = self.work / "manifests"
-        manifests.mkdir()
+    def register(self) -> None:
+        heading("registering both clusters")
         for name, path in zip(CLUSTERS, self.kubeconfigs, strict=True):
-            add = ["cluster", "add", name, "--kubeconfig", str(path), "-l", "fleet=demo"]
-            self.run([SLUICE, *add])
-        (manifests / "app.yaml").write_text(APP.format(url=url))
-        self.run([SLUICE, "apply", "-f", str(manifests / "app.yaml")])
-        print(self.shown(APP.format(url=url)), end="")
+            self.run([SLUICE, "cluster", "add", name, "--kubeconfig", str(path)])
 
-    def wait_ready(self) -> None:
-        heading("waiting for Kustomization app to be Ready on both clusters")
+    def bootstrap(self, url: str) -> None:
+        heading("bootstrapping each cluster from its folder (flux bootstrap git)")
         timeout = f"{self.timeout:.0f}s"
-        self.run([SLUICE, "reconcile", "ks", "app", "--with-source", "--timeout", timeout])
-        self.run([SLUICE, "get", "ks", "--clusters"])
+        for name in CLUSTERS:
+            where = ["--path", f"clusters/{name}", "--cluster", name]
+            self.run([SLUICE, "bootstrap", "git", "--url", url, "--branch", "main", *where,
+                      "--timeout", timeout])  # fmt: skip
+
+    def wait_ready(self, revision: str) -> None:
+        heading("waiting for Kustomization apps to be Ready in both clusters' scopes")
+        wait_for(f"apps Ready at {revision}", lambda: self.applied(revision), timeout=self.timeout)
+        self.run([SLUICE, "-c", CLUSTERS[0], "get", "ks", "-n", FLUX_SYSTEM])
+        self.run([SLUICE, "--all-clusters", "get", "ks", "-n", FLUX_SYSTEM])
         heading("objects in each cluster")
         self.kubectl_each(["get", "ns,deploy,svc,cm", "-n", "demo", "-l", OWNER])
 
@@ -288,26 +300,28 @@ class Demo:
             print(f"--- {name}")
             self.run([self.kubectl, "--kubeconfig", str(path), *args])
 
-    def applied(self, revision: str) -> dict[str, Any] | None:
-        """The Kustomization's status once Ready at ``revision`` on every cluster."""
-        out = self.run([SLUICE, "get", "ks", "app", "-n", "flux-system", "-o", "json"], show=False)
-        status: dict[str, Any] = json.loads(out).get("status") or {}
-        ready = [c for c in status.get("conditions") or [] if c.get("type") == "Ready"]
-        clusters = status.get("clusters") or []
-        done = (
-            status.get("lastAppliedRevision") == revision
-            and ready[0:1] and ready[0].get("status") == "True"
-            and len(clusters) == len(CLUSTERS)
-            and all(c.get("lastAppliedRevision") == revision for c in clusters)
-        )  # fmt: skip
-        return status if done else None
+    def applied(self, revision: str) -> bool | None:
+        """True once Kustomization apps is Ready at ``revision`` in every cluster's scope."""
+        for name in CLUSTERS:
+            argv = [SLUICE, "-c", name, "get", "ks", "apps", "-n", FLUX_SYSTEM, "-o", "json"]
+            try:
+                out = self.run(argv, show=False)
+            except DemoError:  # not stored yet: flux-system's build has not run
+                return None
+            status: dict[str, Any] = json.loads(out).get("status") or {}
+            ready = [c for c in status.get("conditions") or [] if c.get("type") == "Ready"]
+            if status.get("lastAppliedRevision") != revision or not (
+                ready and ready[0].get("status") == "True"
+            ):
+                return None
+        return True
 
     def measure(self, commits: int) -> list[float]:
         heading(f"committing {commits} config change(s), measuring commit-to-applied")
         apis = [k8s.CoreV1Api(new_client(config_file=str(p))) for p in self.kubeconfigs]
         times = [self.change(apis, n, commits) for n in range(1, commits + 1)]
         heading("the change on both clusters")
-        self.run([SLUICE, "get", "ks", "--clusters"])
+        self.run([SLUICE, "--all-clusters", "get", "ks", "-n", FLUX_SYSTEM])
         columns = "custom-columns=NAME:.metadata.name,GREETING:.data.greeting"
         self.kubectl_each(["get", "cm", "-n", "demo", "-l", OWNER, "-o", columns])
         return times
@@ -315,7 +329,7 @@ class Demo:
     def change(self, apis: list[Any], n: int, commits: int) -> float:
         """Commit greeting=hi-N, push it, and time until both clusters hold it."""
         greeting = f"hi-{n}"
-        self.write({"overlays/fleet/kustomization.yaml": OVERLAY.format(greeting=greeting)})
+        self.write({OVERLAY_PATH: OVERLAY.format(greeting=greeting)})
         self.git("commit", "-q", "-am", f"greeting={greeting}")
         sha = self.git("rev-parse", "HEAD").strip()
         before = "greeting=hello -> " if n == 1 else ""
@@ -328,7 +342,7 @@ class Demo:
         took = max(after for _, after in seen.values())
         print(f"  commit-to-applied: {took:.2f}s (both clusters)", flush=True)
         revision = f"main@sha1:{sha}"
-        wait_for(f"app Ready at {revision}", lambda: self.applied(revision), timeout=self.timeout)
+        wait_for(f"apps Ready at {revision}", lambda: self.applied(revision), timeout=self.timeout)
         return took
 
     def push_and_watch(
@@ -438,8 +452,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         demo.start_clusters()
         demo.start_sluice()
-        demo.register(demo.create_repo())
-        demo.wait_ready()
+        url = demo.create_repo()
+        demo.register()
+        demo.bootstrap(url)
+        demo.wait_ready(f"main@sha1:{demo.git('rev-parse', 'HEAD').strip()}")
         times = demo.measure(args.commits)
         heading(f"commit-to-applied over {len(times)} commit(s), {len(CLUSTERS)} clusters")
         print(f"  each: {', '.join(f'{t:.2f}s' for t in times)}")
