@@ -87,13 +87,39 @@ def test_demo_applies_each_commit_to_both_clusters_and_stops_everything() -> Non
         added = rf"^✔ cluster {cluster}: https://127\.0\.0\.1:\d+ \(Kubernetes v1\."
         assert re.search(added, out, re.M), out
 
-    # Ready on both clusters, first at the initial commit, last at the second change.
+    # Each cluster bootstrapped from its own folder of the repo, into its own scope.
+    for cluster in CLUSTERS:
+        command = (
+            r"^\$ sluice bootstrap git --url file://\$DEMO/git/app\.git --branch main "
+            rf"--path clusters/{cluster} --cluster {cluster} "
+        )
+        assert re.search(command, out, re.M), out
+        said = out.split(f"--cluster {cluster} ", 1)[1].split("\n$ ", 1)[0]
+        assert f"► applying sync manifests in cluster {cluster}\n" in said
+        assert "✔ Kustomization flux-system/flux-system created\n" in said
+        assert re.search(r"^✔ applied revision main@sha1:[0-9a-f]{40}$", said, re.M), said
+        assert f"✔ bootstrap of cluster {cluster} finished" in said
+
+    # `-c cluster-1` shows that cluster's scope only: its flux-system and its apps.
+    scope = out.split("$ sluice -c cluster-1 get ks -n flux-system\n", 1)[1].split("\n$ ", 1)[0]
+    rows = [line.split() for line in scope.splitlines() if line.strip()]
+    assert rows[0][:2] == ["NAME", "REVISION"], scope
+    assert sorted(row[0] for row in rows[1:]) == ["apps", "flux-system"], scope
+
+    # --all-clusters: both scopes hold a Kustomization apps, first Ready at the initial
+    # commit, last at the second change.
     shas = re.findall(r"^commit \d/2 ([0-9a-f]{7}) ", out, re.M)
     assert len(shas) == 2, out
+    listings = out.split("$ sluice --all-clusters get ks -n flux-system\n")[1:]
+    assert len(listings) == 2, out
     for cluster in CLUSTERS:
-        rows = re.findall(rf"^app +{cluster} +main@sha1:([0-9a-f]{{40}}) +True +Applied", out, re.M)
-        assert len(rows) == 2, out
-        assert rows[-1].startswith(shas[-1])
+        row = rf"^{cluster} +(apps|flux-system) +main@sha1:([0-9a-f]{{40}}) +False +True +Applied"
+        first = re.findall(row, listings[0], re.M)
+        last = re.findall(row, listings[-1], re.M)
+        assert sorted(name for name, _ in first) == ["apps", "flux-system"], listings[0]
+        assert sorted(name for name, _ in last) == ["apps", "flux-system"], listings[-1]
+        assert all(sha.startswith(shas[-1]) for _, sha in last), listings[-1]
+        assert not any(sha.startswith(shas[-1]) for _, sha in first), listings[0]
 
     # Each change was seen in both clusters, and the last one is what both hold.
     for n in (1, 2):
