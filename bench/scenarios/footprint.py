@@ -28,10 +28,9 @@ import threading
 import time
 from pathlib import Path
 
-from bench.manifests import app_files, git_repository, kustomization
 from bench.procstat import Usage, measure, tree_pids
-from bench.repo import GitRepo
 from bench.scenarios.common import Context, Result, Row, median
+from bench.scenarios.steady import OBJECTS, converge
 from bench.stack import SLUICE, Stack, Topology
 from shared.redisserver import free_port
 
@@ -39,7 +38,6 @@ __all__ = ["run"]
 
 NAME = "footprint"
 KUSTOMIZATIONS = 100
-OBJECTS = 10
 SETTLE = 10.0
 GET_RUNS = 7
 MIB = 1024 * 1024
@@ -50,21 +48,7 @@ def _mib(value: int) -> str:
 
 
 def _steady(ctx: Context, stack: Stack, window: float) -> Usage:
-    repo = GitRepo(ctx.work / "git", "fleet")
-    push = repo.push(app_files(OBJECTS, "v0"), "v0")
-    stack.register_clusters(lambda _n: {})
-    docs = [git_repository("fleet", repo.url, interval="1m")]
-    docs += [
-        kustomization(f"f{i:03d}", source="fleet", interval="1m", name_prefix=f"f{i:03d}-")
-        for i in range(KUSTOMIZATIONS)
-    ]
-    stack.apply(docs)
-    stack.wait(
-        f"{KUSTOMIZATIONS} Kustomizations Ready",
-        lambda: len(stack.ready("Kustomization", revision=push.revision)) == KUSTOMIZATIONS,
-        timeout=max(ctx.timeout, KUSTOMIZATIONS * 5.0),
-        interval=0.5,
-    )
+    converge(ctx, stack, count=KUSTOMIZATIONS)
     ctx.say(f"  {KUSTOMIZATIONS * OBJECTS} objects converged; settling {SETTLE:.0f}s")
     time.sleep(SETTLE)
     return measure(stack.sluice_pids, window, every=2.0)

@@ -22,7 +22,7 @@ from bench.scenarios.common import Context, Result, Row
 from bench.stack import Stack, Topology
 from shared.fleet.state import FleetState
 
-__all__ = ["run"]
+__all__ = ["OBJECTS", "converge", "run"]
 
 NAME = "steady"
 OBJECTS = 10
@@ -41,6 +41,25 @@ def _usage(usage: Usage) -> dict[str, float]:
     }
 
 
+def converge(ctx: Context, stack: Stack, *, count: int) -> None:
+    """``count`` Kustomizations of OBJECTS ConfigMaps each at a 1m interval, all Ready."""
+    repo = GitRepo(ctx.work / "git", "fleet")
+    push = repo.push(app_files(OBJECTS, "v0"), "v0")
+    stack.register_clusters(lambda _n: {})
+    docs = [git_repository("fleet", repo.url, interval="1m")]
+    docs += [
+        kustomization(f"s{i:03d}", source="fleet", interval="1m", name_prefix=f"s{i:03d}-")
+        for i in range(count)
+    ]
+    stack.apply(docs)
+    stack.wait(
+        f"{count} Kustomizations Ready",
+        lambda: len(stack.ready("Kustomization", revision=push.revision)) == count,
+        timeout=max(ctx.timeout, count * 5.0),
+        interval=0.5,
+    )
+
+
 def run(ctx: Context) -> Result:
     """Converge N x 10 objects, then measure an idle window of 1-minute intervals."""
     count = 20 if ctx.quick else 100
@@ -50,21 +69,7 @@ def run(ctx: Context) -> Result:
         clusters=1, kustomize_workers=1, kustomize_concurrency=2, record_leases=True
     )
     with Stack(topology, ctx.work / "stack", timeout=ctx.timeout, say=ctx.say) as stack:
-        repo = GitRepo(ctx.work / "git", "fleet")
-        push = repo.push(app_files(OBJECTS, "v0"), "v0")
-        stack.register_clusters(lambda _n: {})
-        docs = [git_repository("fleet", repo.url, interval="1m")]
-        docs += [
-            kustomization(f"s{i:03d}", source="fleet", interval="1m", name_prefix=f"s{i:03d}-")
-            for i in range(count)
-        ]
-        stack.apply(docs)
-        stack.wait(
-            f"{count} Kustomizations Ready",
-            lambda: len(stack.ready("Kustomization", revision=push.revision)) == count,
-            timeout=max(ctx.timeout, count * 5.0),
-            interval=0.5,
-        )
+        converge(ctx, stack, count=count)
         ctx.say(f"  {managed} objects converged; settling {SETTLE:.0f}s, measuring {window:.0f}s")
         time.sleep(SETTLE)
         state = FleetState(stack.client, service="kustomize")
