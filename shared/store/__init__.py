@@ -2,7 +2,14 @@
 
 from shared.store.changes import Change, ChangeType
 from shared.store.documents import OWNER_LABEL_GROUPS, Document, owner_labels, owner_of
-from shared.store.errors import AlreadyExists, Conflict, InvalidObject, NotFound, StoreError
+from shared.store.errors import (
+    AlreadyExists,
+    Conflict,
+    InvalidObject,
+    NotFound,
+    OwnedByAnother,
+    StoreError,
+)
 from shared.store.store import ApplyResult, Store
 
 __all__ = [
@@ -15,6 +22,7 @@ __all__ = [
     "Document",
     "InvalidObject",
     "NotFound",
+    "OwnedByAnother",
     "Store",
     "StoreError",
     "owner_labels",

@@ -33,7 +33,14 @@ from shared.secrets import SecretCipher
 from shared.settings import Settings
 from shared.store import documents as docs
 from shared.store.changes import Change, ChangeType, decode_entries
-from shared.store.errors import AlreadyExists, Conflict, InvalidObject, NotFound, StoreError
+from shared.store.errors import (
+    AlreadyExists,
+    Conflict,
+    InvalidObject,
+    NotFound,
+    OwnedByAnother,
+    StoreError,
+)
 from shared.store.layout import Layout, check_key
 from shared.store.limits import apply_too_big
 
@@ -116,6 +123,11 @@ class Store:
         members = cast(set[bytes], self._client.smembers(self._layout.owned(owner)))
         return sorted(ObjectKey.parse(_text(m)) for m in members)
 
+    def refuse_takeover(self, keys: Iterable[ObjectKey], *, owner: ObjectKey) -> None:
+        """OwnedByAnother if ``owner`` may not write one of ``keys`` (as ``apply_all`` decides)."""
+        for key in keys:
+            self._refuse_takeover(key, self.get(key), owner)
+
     def changes(
         self, after: str = "0-0", *, count: int = 100, block_ms: int | None = None
     ) -> list[Change]:
@@ -171,6 +183,9 @@ class Store:
         """Apply every document in one transaction: all are stored, or none (and it raises).
 
         A call over ``shared.store.limits`` (objects, bytes) is refused before Redis sees it.
+        With an ``owner``, an object another existing owner holds is refused with
+        OwnedByAnother and nothing is written; one without an owner (``sluice apply``) or
+        whose owner is gone (orphaned by its deletionPolicy) is adopted.
         """
         prepared: dict[ObjectKey, Document] = {}
         for index, doc in enumerate(docs_in):
@@ -188,6 +203,9 @@ class Store:
             raise InvalidObject(problem)
 
         def plan(current: Mapping[ObjectKey, Document | None]) -> list[_Write]:
+            if owner is not None:
+                for key in prepared:
+                    self._refuse_takeover(key, current[key], owner)
             return [
                 self._spec_write(key, desired, current[key], keep_owner=True)
                 for key, desired in prepared.items()
@@ -195,6 +213,15 @@ class Store:
 
         writes = self._transact(list(prepared), plan)
         return [(_RESULTS[w.type], _doc(w)) for w in writes]
+
+    def _refuse_takeover(self, key: ObjectKey, previous: Document | None, owner: ObjectKey) -> None:
+        """OwnedByAnother when ``previous`` belongs to another owner that still exists."""
+        held = docs.owner_of(previous)
+        if held is None or held == owner:
+            return
+        # Not watched: an owner re-created during this write is told at its own next write.
+        if self._client.exists(self._layout.object(held)):
+            raise OwnedByAnother(key, owner=held, writer=owner)
 
     def _spec_write(
         self,
