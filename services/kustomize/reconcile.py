@@ -228,17 +228,14 @@ def _toolkit_objects(
         docs.append(obj)
     if errors:
         raise Transient(BUILD_FAILED, "; ".join(str(e) for e in errors))
-    try:
-        ctx.store.refuse_takeover([ObjectKey.of(d) for d in docs], owner=key)
-    except OwnedByAnother as err:
-        raise Transient(RECONCILIATION_FAILED, str(err)) from err
+    _storable(lambda: ctx.store.check_apply_all(docs, owner=key))
     return docs
 
 
-def _commit_now(ctx: WorkerContext, state: FleetState, key: ObjectKey, desired: Desired) -> None:
-    """Store the toolkit objects of a build no cluster has to apply first."""
+def _storable(write: Callable[[], object]) -> None:
+    """Run a check or write of the build's toolkit objects; the store's refusals as failures."""
     try:
-        commit(ctx.store, state, key, desired)
+        write()
     except InvalidObjects as err:
         raise Transient(BUILD_FAILED, "; ".join(str(e) for e in err.errors)) from err
     except OwnedByAnother as err:
@@ -303,7 +300,7 @@ def _steps(ctx: WorkerContext, key: ObjectKey, ks: Kustomization, doc: dict[str,
     state.set_desired(key, desired)
     if not cluster_objects or not targets:
         # Nothing a cluster could refuse (a bootstrap of toolkit objects only).
-        _commit_now(ctx, state, key, desired)
+        _storable(lambda: commit(ctx.store, state, key, desired))
     # A cluster that left the targets is visited once more, to prune it.
     gone = set(previous.targets) - set(targets) if previous else set()
     return _Routed(artifact.revision, tuple(sorted(set(targets) | gone)))

@@ -123,11 +123,6 @@ class Store:
         members = cast(set[bytes], self._client.smembers(self._layout.owned(owner)))
         return sorted(ObjectKey.parse(_text(m)) for m in members)
 
-    def refuse_takeover(self, keys: Iterable[ObjectKey], *, owner: ObjectKey) -> None:
-        """OwnedByAnother if ``owner`` may not write one of ``keys`` (as ``apply_all`` decides)."""
-        for key in keys:
-            self._refuse_takeover(key, self.get(key), owner)
-
     def changes(
         self, after: str = "0-0", *, count: int = 100, block_ms: int | None = None
     ) -> list[Change]:
@@ -187,20 +182,9 @@ class Store:
         OwnedByAnother and nothing is written; one without an owner (``sluice apply``) or
         whose owner is gone (orphaned by its deletionPolicy) is adopted.
         """
-        prepared: dict[ObjectKey, Document] = {}
-        for index, doc in enumerate(docs_in):
-            key, desired = docs.prepare(doc, owner=owner)
-            if key in prepared:
-                raise InvalidObject(
-                    f"{key} appears twice (document #{index + 1} repeats an earlier one): "
-                    "keep one of them"
-                )
-            prepared[key] = desired
+        prepared = _prepare_all(docs_in, owner=owner)
         if not prepared:
             return []
-        problem = apply_too_big(list(prepared.values()))
-        if problem:
-            raise InvalidObject(problem)
 
         def plan(current: Mapping[ObjectKey, Document | None]) -> list[_Write]:
             if owner is not None:
@@ -213,6 +197,11 @@ class Store:
 
         writes = self._transact(list(prepared), plan)
         return [(_RESULTS[w.type], _doc(w)) for w in writes]
+
+    def check_apply_all(self, docs_in: Iterable[Document], *, owner: ObjectKey) -> None:
+        """Raise what ``apply_all(docs_in, owner=owner)`` would refuse now; write nothing."""
+        for key in _prepare_all(docs_in, owner=owner):
+            self._refuse_takeover(key, self.get(key), owner)
 
     def _refuse_takeover(self, key: ObjectKey, previous: Document | None, owner: ObjectKey) -> None:
         """OwnedByAnother when ``previous`` belongs to another owner that still exists."""
@@ -397,6 +386,25 @@ class Store:
                 if doc is not None and selector.matches(doc["metadata"].get("labels")):
                     out.append(doc)
         return out
+
+
+def _prepare_all(
+    docs_in: Iterable[Document], *, owner: ObjectKey | None
+) -> dict[ObjectKey, Document]:
+    """Each document as ``apply_all`` stores it, by key; InvalidObject for a repeat or excess."""
+    prepared: dict[ObjectKey, Document] = {}
+    for index, doc in enumerate(docs_in):
+        key, desired = docs.prepare(doc, owner=owner)
+        if key in prepared:
+            raise InvalidObject(
+                f"{key} appears twice (document #{index + 1} repeats an earlier one): "
+                "keep one of them"
+            )
+        prepared[key] = desired
+    problem = apply_too_big(list(prepared.values()))
+    if problem:
+        raise InvalidObject(problem)
+    return prepared
 
 
 def _check_version(key: ObjectKey, previous: Document, expected: object) -> None:

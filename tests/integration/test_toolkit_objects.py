@@ -290,3 +290,19 @@ def test_with_two_target_clusters_the_children_wait_until_both_applied_the_revis
     assert _ready(ctx, parent)[:2] == ("True", "ReconciliationSucceeded")
     stored = ctx.store.get(child)
     assert stored is not None and owner_of(stored) == parent
+
+
+def test_toolkit_objects_the_store_would_refuse_fail_the_build_before_any_cluster_applies(
+    ctx: WorkerContext, artifacts: Artifacts
+) -> None:
+    # One over the store's limit for one apply (1,000 objects), beside a cluster object.
+    repos = [_git_repository(f"r{i}", "https://example.invalid/r.git") for i in range(1001)]
+    artifacts.commit({"infra/all.yaml": [_configmap("default", "settings"), *repos]})
+    parent = _store_kustomization(ctx, "infra", "./infra")
+    assert _reconcile(ctx, parent) == []
+    status, reason, message = _ready(ctx, parent)
+    assert (status, reason) == ("False", "BuildFailed")
+    assert "1,001 objects in one apply" in message
+    assert ctx.store.list("GitRepository", NS) == [
+        ctx.store.get(ObjectKey("GitRepository", NS, "fleet"))
+    ]
