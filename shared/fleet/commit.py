@@ -53,8 +53,8 @@ def commit(store: Store, state: FleetState, key: ObjectKey, desired: Desired) ->
 
 def commit_when_applied(store: Store, state: FleetState, key: ObjectKey, desired: Desired) -> bool:
     """Commit ``desired`` if it is still the newest and every target applied it; say if so."""
-    if not desired.store_key:
-        return False
+    if not desired.store_key or store.get(key) is None:
+        return False  # nothing to store, or the owner was deleted meanwhile
     newest = state.desired(key)
     if newest is None or newest.token != desired.token:
         return False
