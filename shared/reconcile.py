@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 
+from shared.api import InvalidObjects, parse_as
 from shared.api.conditions import (
     READY,
     RECONCILIATION_FAILED,
@@ -35,6 +36,7 @@ from shared.api.conditions import (
     get_condition,
     summarize,
 )
+from shared.api.meta import ApiObject
 from shared.backoff import failure_delay, reset_failures
 from shared.events import Severity
 from shared.keys import ObjectKey
@@ -48,6 +50,7 @@ __all__ = [
     "Waiting",
     "as_failure",
     "conclude",
+    "parse_or_stall",
     "record_failure",
     "retry_delay",
     "severity",
@@ -56,6 +59,7 @@ __all__ = [
 ]
 
 _ATTEMPTS = 8
+T = TypeVar("T", bound=ApiObject)
 
 
 class ReconcileError(Exception):
@@ -186,3 +190,32 @@ def update_status(
         except Conflict:
             continue
     raise Conflict(key, f"status kept changing under {_ATTEMPTS} attempts; will retry")
+
+
+def parse_or_stall(
+    ctx: WorkerContext, key: ObjectKey, doc: dict[str, Any], model: type[T]
+) -> T | None:
+    """The stored object as ``model``; None, after stalling it, when it no longer validates.
+
+    Validation can tighten after an object was stored (credentials refused in a
+    URL, a size limit): such an object is Stalled with the validation's message
+    until its spec is fixed, instead of failing every run with no status at all.
+    """
+    try:
+        return parse_as(doc, model, source=str(key))
+    except InvalidObjects as err:
+        if stalled_at_generation(doc):
+            return None
+        problems = "; ".join(f"{e.field}: {e.message}" for e in err.errors)
+        failure = Stalled(
+            RECONCILIATION_FAILED,
+            f"the stored object is not valid any more: {problems}; fix it with sluice apply",
+        )
+        generation = int(doc["metadata"].get("generation", 1))
+        update_status(
+            ctx.store,
+            key,
+            lambda _doc, status: record_failure(status, failure, generation=generation),
+        )
+        conclude(ctx, key, failure=failure, retry_interval=0.0)
+        return None

@@ -60,6 +60,7 @@ from shared.reconcile import (
     Waiting,
     as_failure,
     conclude,
+    parse_or_stall,
     record_failure,
     stalled_at_generation,
     update_status,
@@ -317,7 +318,9 @@ def reconcile_kustomization(
         index.drop(key)
         _deleted(ctx, state, key, request_apply)
         return
-    ks = parse_as(doc, Kustomization)
+    ks = parse_or_stall(ctx, key, doc, Kustomization)
+    if ks is None:
+        return
     index.set_uses(key, uses(ks))
     if ks.spec.suspend:
         _suspended(state, key)

@@ -23,7 +23,7 @@ from services.source.artifact import artifact_filename, revision_commit
 from services.source.git import FetchResult, archive_commit, fetch
 from services.source.refs import GitRef
 from services.source.storage import Storage, StorageError
-from shared.api import GitRepository, parse_as
+from shared.api import GitRepository
 from shared.api.conditions import (
     ARTIFACT_IN_STORAGE,
     ARTIFACT_UP_TO_DATE,
@@ -45,6 +45,7 @@ from shared.reconcile import (
     Transient,
     as_failure,
     conclude,
+    parse_or_stall,
     record_failure,
     stalled_at_generation,
     update_status,
@@ -140,8 +141,8 @@ def reconcile_git_repository(ctx: WorkerContext, key: ObjectKey) -> None:
     if doc is None:
         storage.remove_all(kind=KIND, namespace=key.namespace, name=key.name)
         return
-    repo = parse_as(doc, GitRepository)
-    if repo.spec.suspend or stalled_at_generation(doc):
+    repo = parse_or_stall(ctx, key, doc, GitRepository)
+    if repo is None or repo.spec.suspend or stalled_at_generation(doc):
         return
     status: dict[str, Any] = copy.deepcopy(doc.get("status") or {})
     generation = int(doc["metadata"].get("generation", 1))

@@ -122,3 +122,23 @@ def test_an_unexpected_error_ends_as_reconciliation_failed_with_a_backoff(
     assert conditions["Reconciling"] == ("True", "ProgressingWithRetry")
     due = due_at(ctx.client, key)
     assert due is not None and before + MIN_DELAY <= due <= time.time() + MIN_DELAY
+
+
+def test_a_stored_object_that_no_longer_validates_stalls_without_showing_the_secret(
+    ctx: WorkerContext,
+) -> None:
+    # Stored before sluice apply refused credentials in URLs: the store takes it as it is.
+    key = _repository(ctx, "https://bot:hunter2@git.example.com/fleet.git")
+    reconcile_git_repository(ctx, key)
+    assert _conditions(ctx, key)["Stalled"] == ("True", "ReconciliationFailed")
+    doc = ctx.store.get(key)
+    assert doc is not None
+    (ready,) = [c for c in doc["status"]["conditions"] if c["type"] == "Ready"]
+    assert ready["message"].startswith("the stored object is not valid any more: spec.url: ")
+    assert "hunter2" not in str(doc["status"])
+    (event,) = [e for _, e in ctx.events.read() if e.object == key]
+    assert "hunter2" not in event.message and event.severity == "error"
+    assert due_at(ctx.client, key) == FAR
+    # The interval fires again at the same generation: nothing runs, nothing is said.
+    reconcile_git_repository(ctx, key)
+    assert len([e for _, e in ctx.events.read() if e.object == key]) == 1
