@@ -46,7 +46,7 @@ from shared.artifacts import ArtifactError, fetch_artifact
 from shared.cel import EvaluationError, Expression, InvalidExpression
 from shared.celeryapp import task_limits
 from shared.dependents import DependentsIndex
-from shared.fleet.commit import commit
+from shared.fleet.commit import commit, released_by
 from shared.fleet.state import Desired, FleetState
 from shared.fleet.status import summarize_into
 from shared.fleet.targets import TargetSelection, select_targets
@@ -218,7 +218,8 @@ def _toolkit_objects(
     """The build's toolkit objects as the store will hold them, checked; none stored yet.
 
     Refused now, before any cluster applies anything: an invalid one, and one that
-    another Kustomization owns (the store refuses it again when they are committed).
+    another Kustomization owns and still yields (the store refuses it again when
+    they are committed).
     """
     docs = []
     errors = []
@@ -229,7 +230,8 @@ def _toolkit_objects(
         docs.append(obj)
     if errors:
         raise Transient(BUILD_FAILED, "; ".join(str(e) for e in errors))
-    _storable(lambda: ctx.store.check_apply_all(docs, owner=key))
+    released = released_by(FleetState(ctx.client, service=SERVICE, cipher=ctx.store.cipher))
+    _storable(lambda: ctx.store.check_apply_all(docs, owner=key, released=released))
     return docs
 
 

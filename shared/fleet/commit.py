@@ -15,15 +15,20 @@ later one sees both and commits. Committing twice writes nothing new (the
 store's apply is idempotent), and a run that finds a newer desired build leaves
 the commit to that build's runs. A build with no cluster objects, or no target,
 has nothing a cluster could refuse: its reconcile commits it at once.
+
+An object another owner holds is refused (the store names the owner), unless
+that owner's newest build no longer yields it (``released_by``): the object
+moved between Kustomizations in Git, and is handed over as it is, never
+deleted by the old owner's prune and created again by the new one.
 """
 
 from __future__ import annotations
 
 from shared.fleet.state import Desired, FleetState
 from shared.keys import ObjectKey
-from shared.store import Store
+from shared.store import Released, Store
 
-__all__ = ["CommitExpired", "all_applied", "commit", "commit_when_applied"]
+__all__ = ["CommitExpired", "all_applied", "commit", "commit_when_applied", "released_by"]
 
 
 class CommitExpired(Exception):
@@ -35,6 +40,24 @@ def all_applied(desired: Desired, applied: dict[str, str]) -> bool:
     return all(applied.get(target) == desired.token for target in desired.targets)
 
 
+def released_by(state: FleetState) -> Released:
+    """Whether an object's owner lets it go: its newest build no longer yields it."""
+    builds: dict[ObjectKey, set[ObjectKey] | None] = {}
+
+    def yielded(holder: ObjectKey) -> set[ObjectKey] | None:
+        if holder not in builds:
+            desired = state.desired(holder)
+            objects = state.build(desired.store_key) if desired and desired.store_key else None
+            builds[holder] = None if objects is None else {ObjectKey.of(o) for o in objects}
+        return builds[holder]
+
+    def released(key: ObjectKey, holder: ObjectKey) -> bool:
+        keys = yielded(holder)
+        return keys is not None and key not in keys
+
+    return released
+
+
 def commit(store: Store, state: FleetState, key: ObjectKey, desired: Desired) -> None:
     """Store the build's toolkit objects owned by ``key``; with prune, drop what left it.
 
@@ -43,7 +66,7 @@ def commit(store: Store, state: FleetState, key: ObjectKey, desired: Desired) ->
     objects = state.build(desired.store_key)
     if objects is None:
         raise CommitExpired(f"the toolkit objects of revision {desired.revision} expired")
-    store.apply_all(objects, owner=key)
+    store.apply_all(objects, owner=key, released=released_by(state))
     if desired.prune:
         keep = {ObjectKey.of(obj) for obj in objects}
         for owned in store.list_owned(key):

@@ -10,7 +10,7 @@ from shared.store.errors import (
     OwnedByAnother,
     StoreError,
 )
-from shared.store.store import ApplyResult, Store
+from shared.store.store import ApplyResult, Released, Store
 
 __all__ = [
     "OWNER_LABEL_GROUPS",
@@ -23,6 +23,7 @@ __all__ = [
     "InvalidObject",
     "NotFound",
     "OwnedByAnother",
+    "Released",
     "Store",
     "StoreError",
     "owner_labels",

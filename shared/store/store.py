@@ -44,7 +44,7 @@ from shared.store.errors import (
 from shared.store.layout import Layout, check_key
 from shared.store.limits import apply_too_big
 
-__all__ = ["ApplyResult", "Store"]
+__all__ = ["ApplyResult", "Released", "Store"]
 
 ApplyResult = Literal["created", "configured", "unchanged"]
 Document = docs.Document
@@ -52,6 +52,8 @@ _Plan = Callable[[Mapping[ObjectKey, Document | None]], list["_Write"]]
 _Decoder = Callable[[bytes | str | None, ObjectKey], Document | None]
 _Docs = list[Document]
 _Keys = list[ObjectKey]
+# Whether an object's owner (second key) lets it go to another owner.
+Released = Callable[[ObjectKey, ObjectKey], bool]
 
 _MAX_ATTEMPTS = 100  # WATCH retries before giving up under extreme contention
 _MGET_CHUNK = 500
@@ -173,14 +175,20 @@ class Store:
         return self.apply_all([doc], owner=owner)[0]
 
     def apply_all(
-        self, docs_in: Iterable[Document], *, owner: ObjectKey | None = None
+        self,
+        docs_in: Iterable[Document],
+        *,
+        owner: ObjectKey | None = None,
+        released: Released | None = None,
     ) -> list[tuple[ApplyResult, Document]]:
         """Apply every document in one transaction: all are stored, or none (and it raises).
 
         A call over ``shared.store.limits`` (objects, bytes) is refused before Redis sees it.
         With an ``owner``, an object another existing owner holds is refused with
-        OwnedByAnother and nothing is written; one without an owner (``sluice apply``) or
-        whose owner is gone (orphaned by its deletionPolicy) is adopted.
+        OwnedByAnother and nothing is written, unless ``released(key, holder)`` says the
+        holder lets it go (its newest build no longer yields it: the object moved in Git).
+        One without an owner (``sluice apply``) or whose owner is gone (orphaned by its
+        deletionPolicy) is adopted.
         """
         prepared = _prepare_all(docs_in, owner=owner)
         if not prepared:
@@ -189,7 +197,7 @@ class Store:
         def plan(current: Mapping[ObjectKey, Document | None]) -> list[_Write]:
             if owner is not None:
                 for key in prepared:
-                    self._refuse_takeover(key, current[key], owner)
+                    self._refuse_takeover(key, current[key], owner, released)
             return [
                 self._spec_write(key, desired, current[key], keep_owner=True)
                 for key, desired in prepared.items()
@@ -198,15 +206,29 @@ class Store:
         writes = self._transact(list(prepared), plan)
         return [(_RESULTS[w.type], _doc(w)) for w in writes]
 
-    def check_apply_all(self, docs_in: Iterable[Document], *, owner: ObjectKey) -> None:
-        """Raise what ``apply_all(docs_in, owner=owner)`` would refuse now; write nothing."""
+    def check_apply_all(
+        self,
+        docs_in: Iterable[Document],
+        *,
+        owner: ObjectKey,
+        released: Released | None = None,
+    ) -> None:
+        """Raise what ``apply_all`` with these arguments would refuse now; write nothing."""
         for key in _prepare_all(docs_in, owner=owner):
-            self._refuse_takeover(key, self.get(key), owner)
+            self._refuse_takeover(key, self.get(key), owner, released)
 
-    def _refuse_takeover(self, key: ObjectKey, previous: Document | None, owner: ObjectKey) -> None:
-        """OwnedByAnother when ``previous`` belongs to another owner that still exists."""
+    def _refuse_takeover(
+        self,
+        key: ObjectKey,
+        previous: Document | None,
+        owner: ObjectKey,
+        released: Released | None,
+    ) -> None:
+        """OwnedByAnother when ``previous`` belongs to another owner that still holds it."""
         held = docs.owner_of(previous)
         if held is None or held == owner:
+            return
+        if released is not None and released(key, held):
             return
         # Not watched: an owner re-created during this write is told at its own next write.
         if self._client.exists(self._layout.object(held)):

@@ -306,3 +306,42 @@ def test_toolkit_objects_the_store_would_refuse_fail_the_build_before_any_cluste
     assert ctx.store.list("GitRepository", NS) == [
         ctx.store.get(ObjectKey("GitRepository", NS, "fleet"))
     ]
+
+
+def test_a_child_moved_to_another_parent_in_git_is_handed_over_as_it_is(
+    ctx: WorkerContext, artifacts: Artifacts, sandbox_cluster: ClusterInfo, namespace: str
+) -> None:
+    _cluster(ctx, "default", sandbox_cluster.kubeconfig.read_text())
+    infra = _store_kustomization(ctx, "infra", "./infra")
+    platform = _store_kustomization(ctx, "platform", "./platform")
+    child = ObjectKey("Kustomization", NS, "apps")
+    other = _git_repository("other", "https://example.invalid/other.git")
+    artifacts.commit(
+        {
+            "infra/all.yaml": [_configmap(namespace, "infra"), _kustomization("apps", "./apps")],
+            "platform/all.yaml": [other],
+        }
+    )
+    _reconcile(ctx, infra)
+    _reconcile(ctx, platform)
+    before = ctx.store.get(child)
+    assert before is not None and owner_of(before) == infra
+
+    # The commit moves "apps" from infra's folder to platform's.
+    artifacts.commit(
+        {
+            "infra/all.yaml": [_configmap(namespace, "infra")],
+            "platform/all.yaml": [other, _kustomization("apps", "./apps")],
+        }
+    )
+    asked: list[str] = []
+    reconcile_kustomization(ctx, infra, lambda _key, cluster: asked.append(cluster))
+    _reconcile(ctx, platform)  # before infra's cluster has applied its new revision
+    for cluster in asked:
+        run_on_cluster(ctx, infra, cluster=cluster, service=KUSTOMIZE, retry=lambda *_: None)
+    assert _ready(ctx, platform)[1] != "ReconciliationFailed"
+    after = ctx.store.get(child)
+    assert after is not None and owner_of(after) == platform
+    # Handed over, never deleted and created again (which would prune its workloads).
+    assert after["metadata"]["uid"] == before["metadata"]["uid"]
+    assert ctx.store.list_owned(infra) == []
