@@ -7,6 +7,8 @@ apply died before recording it), the owned objects are found by their owner
 labels (``adopt``), so what left Git meanwhile is still pruned. A cluster that
 is no longer a target is emptied when prune is on; a deleted Kustomization's
 objects are deleted or left as its ``deletionPolicy`` says (``deletion.py``).
+A failure after the apply (prune, health) says ``applied``: the build's toolkit
+objects may then be stored (``shared.fleet.commit``), as Flux has applied them.
 """
 
 from __future__ import annotations
@@ -106,11 +108,12 @@ def act(run: ClusterRun) -> Acted:
         try:
             pruned = prune(client, stale_objects(old, new), owner=owner)
         except KubeError as err:
-            raise ClusterFailure(PRUNE_FAILED, str(err), Inventory.from_refs([*new, *old])) from err
+            kept = Inventory.from_refs([*new, *old])
+            raise ClusterFailure(PRUNE_FAILED, str(err), kept, applied=True) from err
         _count_objects(ctx, pruned.changes())
         if not pruned.ok:
             kept = Inventory.from_refs([*new, *pruned.survivors])
-            raise ClusterFailure(PRUNE_FAILED, pruned.message(), kept)
+            raise ClusterFailure(PRUNE_FAILED, pruned.message(), kept, applied=True)
         summary = "\n".join(filter(None, [summary, pruned.changes().summary()]))
     checks = _health_targets(ks, objects)
     if not checks:
@@ -118,15 +121,15 @@ def act(run: ClusterRun) -> Acted:
     try:
         custom = CustomHealth.compile(ks.spec.health_check_exprs)
     except InvalidHealthChecks as err:
-        raise ClusterFailure(INVALID_CEL_EXPRESSION, str(err), new) from err
+        raise ClusterFailure(INVALID_CEL_EXPRESSION, str(err), new, applied=True) from err
     started = time.monotonic()
     try:
         timeout = run.time_left(ks.spec.timeout_seconds)
         unhealthy = wait_for(client, checks, timeout=timeout, custom=custom)
     except KubeError as err:
-        raise ClusterFailure(HEALTH_CHECK_FAILED, str(err), new) from err
+        raise ClusterFailure(HEALTH_CHECK_FAILED, str(err), new, applied=True) from err
     if unhealthy:
-        raise ClusterFailure(HEALTH_CHECK_FAILED, describe(unhealthy), new)
+        raise ClusterFailure(HEALTH_CHECK_FAILED, describe(unhealthy), new, applied=True)
     return Acted(new, summary, health=f"Health check passed in {time.monotonic() - started:.0f}s")
 
 

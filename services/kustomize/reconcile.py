@@ -6,7 +6,10 @@ records the *desired* build and asks for one ``kustomize.apply`` per target
 cluster, which the per-cluster runs (``shared.fleet.run`` with kustomize's act
 step in ``cluster.py``) carry out in parallel. Toolkit objects found in the
 build go into sluice's store, owned by this Kustomization; everything else goes
-to the clusters.
+to the clusters. The toolkit objects are checked here (valid, not another
+Kustomization's) but stored only once every target cluster applied the build
+(``shared.fleet.commit``), so a revision a cluster refuses stores none of them;
+a build with no cluster objects stores them here.
 
 Shape: guards (deleted, suspended, stalled at this generation), then the steps
 in a ``try``; whatever happens, the status is written once in the ``finally``
@@ -43,6 +46,7 @@ from shared.artifacts import ArtifactError, fetch_artifact
 from shared.cel import EvaluationError, Expression, InvalidExpression
 from shared.celeryapp import task_limits
 from shared.dependents import DependentsIndex
+from shared.fleet.commit import commit, released_by
 from shared.fleet.connect import clusters_for
 from shared.fleet.state import Desired, FleetState
 from shared.fleet.status import summarize_into
@@ -63,7 +67,7 @@ from shared.reconcile import (
     update_status,
 )
 from shared.scopes import candidates, resolve
-from shared.store import InvalidObject
+from shared.store import InvalidObject, OwnedByAnother
 from shared.tenancy import refuse_cross_namespace
 from shared.toolrun import ToolLimits
 from shared.tools import ToolMissingError
@@ -219,10 +223,15 @@ def _build(
     return objects
 
 
-def _store_toolkit_objects(
+def _toolkit_objects(
     ctx: WorkerContext, key: ObjectKey, ks: Kustomization, objects: list[dict[str, Any]]
-) -> None:
-    """Put toolkit objects of the build into the store, owned by ``key``; prune the rest."""
+) -> list[dict[str, Any]]:
+    """The build's toolkit objects as the store will hold them, checked; none stored yet.
+
+    Refused now, before any cluster applies anything: an invalid one, and one that
+    another Kustomization owns and still yields (the store refuses it again when
+    they are committed).
+    """
     docs = []
     errors = []
     for index, obj in enumerate(objects):
@@ -232,18 +241,24 @@ def _store_toolkit_objects(
         docs.append(obj)
     if errors:
         raise Transient(BUILD_FAILED, "; ".join(str(e) for e in errors))
+    released = released_by(FleetState(ctx.client, service=SERVICE, cipher=ctx.store.cipher))
+    _storable(
+        lambda: ctx.store.check_apply_all(docs, owner=key, scope=key.scope, released=released)
+    )
+    return docs
+
+
+def _storable(write: Callable[[], object]) -> None:
+    """Run a check or write of the build's toolkit objects; the store's refusals as failures."""
     try:
-        ctx.store.apply_all(docs, owner=key, scope=key.scope)
+        write()
     except InvalidObjects as err:
         raise Transient(BUILD_FAILED, "; ".join(str(e) for e in err.errors)) from err
+    except OwnedByAnother as err:
+        raise Transient(RECONCILIATION_FAILED, str(err)) from err
     except InvalidObject as err:
         # Over the store's limits for one apply (objects, bytes): say so, as a build error.
         raise Transient(BUILD_FAILED, f"toolkit objects of the build: {err}") from err
-    if ks.spec.prune:
-        keep = {ObjectKey.of(d, key.scope) for d in docs}
-        for owned in ctx.store.list_owned(key):
-            if owned not in keep:
-                ctx.store.delete(owned)
 
 
 def content_key(objects: list[dict[str, Any]]) -> str:
@@ -276,7 +291,9 @@ def _steps(ctx: WorkerContext, key: ObjectKey, ks: Kustomization, doc: dict[str,
     artifact = _source(ctx, key, ks)
     _check_dependencies(ctx, key, ks, doc, artifact.revision)
     routed = classify(_build(ctx, key, ks, doc, artifact))
-    _store_toolkit_objects(ctx, key, ks, list(routed.store))
+    toolkit = _toolkit_objects(ctx, key, ks, list(routed.store))
+    store_key = content_key(toolkit)
+    state.put_build(store_key, toolkit)
     cluster_objects = list(routed.clusters)
     build_key = content_key(cluster_objects)
     state.put_build(build_key, cluster_objects)
@@ -294,8 +311,12 @@ def _steps(ctx: WorkerContext, key: ObjectKey, ks: Kustomization, doc: dict[str,
         health=health,
         deletion=str(deletion),
         timeout=ks.spec.timeout_seconds,
+        store_key=store_key,
     )
     state.set_desired(key, desired)
+    if not cluster_objects or not targets:
+        # Nothing a cluster could refuse (a bootstrap of toolkit objects only).
+        _storable(lambda: commit(ctx.store, state, key, desired))
     # A cluster that left the targets is visited once more, to prune it.
     gone = set(previous.targets) - set(targets) if previous else set()
     return _Routed(artifact.revision, tuple(sorted(set(targets) | gone)))

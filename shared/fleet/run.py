@@ -16,6 +16,11 @@ reason and the inventory to keep; a connection that cannot be made fails the sam
 and so does any other exception (reason ReconciliationFailed), the task's soft time
 limit included: a run always ends with its cluster's result recorded.
 
+When the apply passed (even if a health check or prune after it failed), the run
+records so and commits the build's toolkit objects to the store if every target
+has now applied it (``shared.fleet.commit``); a store that refuses them (another
+owner holds one) fails this cluster's run, with the owner named.
+
 A failed cluster retries alone, after an exponential backoff capped at the
 object's retryInterval (``retry``): the object is not requeued, so its healthy
 clusters are not applied again at each retry. The act step gets the time left
@@ -44,6 +49,7 @@ from shared.api.conditions import (
 from shared.api.fleet import FanOutSpec
 from shared.backoff import failure_delay, reset_failures
 from shared.celeryapp import task_limits
+from shared.fleet.commit import CommitExpired, commit_when_applied
 from shared.fleet.connect import clusters_for, connect_target
 from shared.fleet.state import Desired, FleetState, cluster_key
 from shared.fleet.status import write_summary
@@ -54,6 +60,7 @@ from shared.kube.client import KubeClient
 from shared.kube.errors import KubeError
 from shared.kube.inventory import Inventory
 from shared.metrics import APPLIES, FAILURE, SUCCESS, count
+from shared.store import StoreError
 from shared.worker import WorkerContext
 
 __all__ = [
@@ -75,13 +82,24 @@ log = logging.getLogger(__name__)
 
 
 class ClusterFailure(Exception):
-    """One cluster's run failed with a Flux ``reason``; ``inventory`` is what to record."""
+    """One cluster's run failed with a Flux ``reason``; ``inventory`` is what to record.
 
-    def __init__(self, reason: str, message: str, inventory: Inventory | None = None) -> None:
+    ``applied``: the build was applied before the failure (a health check or prune).
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        message: str,
+        inventory: Inventory | None = None,
+        *,
+        applied: bool = False,
+    ) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
         self.inventory = inventory
+        self.applied = applied
 
 
 @dataclass(frozen=True)
@@ -250,6 +268,17 @@ def _act(step: Callable[[ClusterRun], Acted], run: ClusterRun) -> Acted:
         raise ClusterFailure(RECONCILIATION_FAILED, f"{type(err).__name__}: {err}") from err
 
 
+def _commit(run: ClusterRun, state: FleetState, inventory: Inventory) -> None:
+    """Record that the run's cluster applied its build; store the toolkit objects if all did."""
+    assert run.desired is not None
+    state.mark_applied(run.key, run.cluster, run.desired.token)  # before looking at the others
+    try:
+        commit_when_applied(run.ctx.store, state, run.key, run.desired)
+    except (StoreError, CommitExpired) as err:
+        message = f"toolkit objects of revision {run.desired.revision} not stored: {err}"
+        raise ClusterFailure(RECONCILIATION_FAILED, message, inventory) from err
+
+
 def run_on_cluster(
     ctx: WorkerContext, key: ObjectKey, *, cluster: str, service: FleetService, retry: Retry
 ) -> None:
@@ -292,9 +321,15 @@ def run_on_cluster(
                 interrupted=interrupted,
                 deadline=deadline,
             )
-            acted = _act(service.act, run)
+            try:
+                acted = _act(service.act, run)
+            except ClusterFailure as failure:
+                if failure.applied:
+                    _commit(run, state, failure.inventory or old)
+                raise
         finally:
             client.close()
+        _commit(run, state, acted.inventory)
     except ClusterFailure as failure:
         health_failed = failure.reason == HEALTH_CHECK_FAILED
         result = ClusterResult(

@@ -10,12 +10,18 @@ hash per object, written by each cluster's task on its own. An apply in
 progress is marked until its result is recorded, so the next run knows when one
 died half way and its objects are missing from the inventory.
 
+A build may also hold objects for sluice's own store (a Kustomization's toolkit
+objects, under ``Desired.store_key``); they are stored only once every target
+cluster applied the build (``applied``: the ``Desired.token`` each cluster's apply
+passed with), by ``shared.fleet.commit``.
+
 Keys::
 
     sluice:<service>:desired:<Kind/ns/name>   JSON Desired
     sluice:<service>:build:<build key>        gzip JSON list of objects, Secrets sealed (expires)
     sluice:<service>:clusters:<Kind/ns/name>  hash cluster -> JSON status.clusters[] entry
     sluice:<service>:applying:<Kind/ns/name>  hash cluster -> revision being applied
+    sluice:<service>:applied:<Kind/ns/name>   hash cluster -> token of the last build applied
 """
 
 from __future__ import annotations
@@ -52,6 +58,13 @@ class Desired:
     # longest a deletion may wait for its objects to be gone.
     deletion: str = ""
     timeout: float = 0.0
+    # The build's objects for sluice's store, kept apart ("": none, nothing to commit).
+    store_key: str = ""
+
+    @property
+    def token(self) -> str:
+        """What a cluster that applied this build has applied: both halves of the build."""
+        return f"{self.build_key}/{self.store_key}"
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -68,6 +81,7 @@ class Desired:
             bool(data.get("health", False)),
             str(data.get("deletion", "")),
             float(data.get("timeout", 0.0)),
+            str(data.get("store_key", "")),
         )
 
 
@@ -124,6 +138,15 @@ class FleetState:
         """Mark an apply to one cluster as under way, until ``set_result`` records it."""
         self._client.hset(f"{self._prefix}applying:{key}", cluster, revision)
 
+    def mark_applied(self, key: ObjectKey, cluster: str, token: str) -> None:
+        """Record that ``cluster``'s apply of the build ``token`` passed (dry run included)."""
+        self._client.hset(f"{self._prefix}applied:{key}", cluster, token)
+
+    def applied(self, key: ObjectKey) -> dict[str, str]:
+        """Per cluster, the token of the last build whose apply passed there."""
+        raw = self._client.hgetall(f"{self._prefix}applied:{key}")
+        return {_text(k): _text(v) for k, v in raw.items()}
+
     def interrupted(self, key: ObjectKey, cluster: str) -> bool:
         """Whether an apply to ``cluster`` started and never recorded its result."""
         return bool(self._client.hexists(f"{self._prefix}applying:{key}", cluster))
@@ -140,6 +163,7 @@ class FleetState:
         """Forget a cluster that is no longer a target (after its objects were pruned)."""
         self._client.hdel(f"{self._prefix}clusters:{key}", cluster)
         self._client.hdel(f"{self._prefix}applying:{key}", cluster)
+        self._client.hdel(f"{self._prefix}applied:{key}", cluster)
 
     def count_build(self) -> int:
         """Count one real kustomize build (not a cache hit); return the total."""
@@ -155,7 +179,12 @@ class FleetState:
             f"{self._prefix}desired:{key}",
             f"{self._prefix}clusters:{key}",
             f"{self._prefix}applying:{key}",
+            f"{self._prefix}applied:{key}",
         )
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def cluster_key(key: ObjectKey, cluster: str) -> ObjectKey:

@@ -17,6 +17,12 @@ managers alone, and otherwise kubectl's leftovers will be taken over. With
 in place is to be recreated, if a dry-run create shows the new one is valid.
 Drift ignore rules (``spec.ignore``, ``driftignore.py``) leave their fields out
 of the comparison, and resolve them in the payload of an object to be patched.
+
+An object that another Kustomization applied is taken over, as Flux does: every
+Kustomization applies with the same field manager, so the API server sees no
+conflict and the object gets the last applier's owner labels; prune deletes only
+objects that still carry the pruner's labels (§1.4, §3.7). Flux relies on this
+when objects move between Kustomizations in Git (fluxcd/kustomize-controller#732).
 """
 
 from __future__ import annotations

@@ -2,8 +2,15 @@
 
 from shared.store.changes import Change, ChangeType
 from shared.store.documents import OWNER_LABEL_GROUPS, Document, owner_labels, owner_of
-from shared.store.errors import AlreadyExists, Conflict, InvalidObject, NotFound, StoreError
-from shared.store.store import ApplyResult, Store
+from shared.store.errors import (
+    AlreadyExists,
+    Conflict,
+    InvalidObject,
+    NotFound,
+    OwnedByAnother,
+    StoreError,
+)
+from shared.store.store import ApplyResult, Released, Store
 
 __all__ = [
     "OWNER_LABEL_GROUPS",
@@ -15,6 +22,8 @@ __all__ = [
     "Document",
     "InvalidObject",
     "NotFound",
+    "OwnedByAnother",
+    "Released",
     "Store",
     "StoreError",
     "owner_labels",

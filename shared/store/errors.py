@@ -4,6 +4,7 @@
     ├── NotFound          the object does not exist
     ├── AlreadyExists     create() of an object that exists
     ├── Conflict          stale resourceVersion, immutable object, or too much contention
+    │   └── OwnedByAnother  a Kustomization's write of an object another one owns
     └── InvalidObject     the document cannot be stored (no kind or name, not JSON, ...)
 
 Reading a Secret stored under another key raises ``shared.secrets.SecretKeyError``.
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from shared.keys import ObjectKey
 
-__all__ = ["AlreadyExists", "Conflict", "InvalidObject", "NotFound", "StoreError"]
+__all__ = ["AlreadyExists", "Conflict", "InvalidObject", "NotFound", "OwnedByAnother", "StoreError"]
 
 
 class StoreError(Exception):
@@ -42,6 +43,21 @@ class Conflict(StoreError):
     def __init__(self, key: ObjectKey, reason: str) -> None:
         super().__init__(f"{key}: {reason}")
         self.key = key
+
+
+class OwnedByAnother(Conflict):
+    """An owner's write of an object that another (existing) owner holds: refused, not moved."""
+
+    def __init__(self, key: ObjectKey, *, owner: ObjectKey, writer: ObjectKey) -> None:
+        # Not Conflict's "key: reason": the sentence reads "X is managed by Y".
+        StoreError.__init__(
+            self,
+            f"{key} is managed by {owner}; {writer} cannot take it over: "
+            "remove it from one of the two builds",
+        )
+        self.key = key
+        self.owner = owner
+        self.writer = writer
 
 
 class InvalidObject(StoreError):

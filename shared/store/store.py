@@ -33,11 +33,18 @@ from shared.secrets import SecretCipher
 from shared.settings import Settings
 from shared.store import documents as docs
 from shared.store.changes import Change, ChangeType, decode_entries
-from shared.store.errors import AlreadyExists, Conflict, InvalidObject, NotFound, StoreError
+from shared.store.errors import (
+    AlreadyExists,
+    Conflict,
+    InvalidObject,
+    NotFound,
+    OwnedByAnother,
+    StoreError,
+)
 from shared.store.layout import Layout, check_key
 from shared.store.limits import apply_too_big
 
-__all__ = ["ApplyResult", "Store"]
+__all__ = ["ApplyResult", "Released", "Store"]
 
 ApplyResult = Literal["created", "configured", "unchanged"]
 Document = docs.Document
@@ -45,6 +52,8 @@ _Plan = Callable[[Mapping[ObjectKey, Document | None]], list["_Write"]]
 _Decoder = Callable[[bytes | str | None, ObjectKey], Document | None]
 _Docs = list[Document]
 _Keys = list[ObjectKey]
+# Whether an object's owner (second key) lets it go to another owner.
+Released = Callable[[ObjectKey, ObjectKey], bool]
 
 _MAX_ATTEMPTS = 100  # WATCH retries before giving up under extreme contention
 _MGET_CHUNK = 500
@@ -177,28 +186,26 @@ class Store:
         *,
         owner: ObjectKey | None = None,
         scope: str = "",
+        released: Released | None = None,
     ) -> list[tuple[ApplyResult, Document]]:
         """Apply every document in one transaction: all are stored, or none (and it raises).
 
         The documents go into ``scope`` (the fleet-wide scope by default).
         A call over ``shared.store.limits`` (objects, bytes) is refused before Redis sees it.
+        With an ``owner``, an object another existing owner holds is refused with
+        OwnedByAnother and nothing is written, unless ``released(key, holder)`` says the
+        holder lets it go (its newest build no longer yields it: the object moved in Git).
+        One without an owner (``sluice apply``) or whose owner is gone (orphaned by its
+        deletionPolicy) is adopted.
         """
-        prepared: dict[ObjectKey, Document] = {}
-        for index, doc in enumerate(docs_in):
-            key, desired = docs.prepare(doc, owner=owner, scope=scope)
-            if key in prepared:
-                raise InvalidObject(
-                    f"{key} appears twice (document #{index + 1} repeats an earlier one): "
-                    "keep one of them"
-                )
-            prepared[key] = desired
+        prepared = _prepare_all(docs_in, owner=owner, scope=scope)
         if not prepared:
             return []
-        problem = apply_too_big(list(prepared.values()))
-        if problem:
-            raise InvalidObject(problem)
 
         def plan(current: Mapping[ObjectKey, Document | None]) -> list[_Write]:
+            if owner is not None:
+                for key in prepared:
+                    self._refuse_takeover(key, current[key], owner, released)
             return [
                 self._spec_write(key, desired, current[key], keep_owner=True)
                 for key, desired in prepared.items()
@@ -206,6 +213,35 @@ class Store:
 
         writes = self._transact(list(prepared), plan)
         return [(_RESULTS[w.type], _doc(w)) for w in writes]
+
+    def check_apply_all(
+        self,
+        docs_in: Iterable[Document],
+        *,
+        owner: ObjectKey,
+        scope: str = "",
+        released: Released | None = None,
+    ) -> None:
+        """Raise what ``apply_all`` with these arguments would refuse now; write nothing."""
+        for key in _prepare_all(docs_in, owner=owner, scope=scope):
+            self._refuse_takeover(key, self.get(key), owner, released)
+
+    def _refuse_takeover(
+        self,
+        key: ObjectKey,
+        previous: Document | None,
+        owner: ObjectKey,
+        released: Released | None,
+    ) -> None:
+        """OwnedByAnother when ``previous`` belongs to another owner that still holds it."""
+        held = docs.owner_of(previous, scope=key.scope)
+        if held is None or held == owner:
+            return
+        if released is not None and released(key, held):
+            return
+        # Not watched: an owner re-created during this write is told at its own next write.
+        if self._client.exists(self._layout.object(held)):
+            raise OwnedByAnother(key, owner=held, writer=owner)
 
     def _spec_write(
         self,
@@ -389,6 +425,25 @@ class Store:
                 if doc is not None and selector.matches(doc["metadata"].get("labels")):
                     out.append(doc)
         return out
+
+
+def _prepare_all(
+    docs_in: Iterable[Document], *, owner: ObjectKey | None, scope: str
+) -> dict[ObjectKey, Document]:
+    """Each document as ``apply_all`` stores it, by key; InvalidObject for a repeat or excess."""
+    prepared: dict[ObjectKey, Document] = {}
+    for index, doc in enumerate(docs_in):
+        key, desired = docs.prepare(doc, owner=owner, scope=scope)
+        if key in prepared:
+            raise InvalidObject(
+                f"{key} appears twice (document #{index + 1} repeats an earlier one): "
+                "keep one of them"
+            )
+        prepared[key] = desired
+    problem = apply_too_big(list(prepared.values()))
+    if problem:
+        raise InvalidObject(problem)
+    return prepared
 
 
 def _check_version(key: ObjectKey, previous: Document, expected: object) -> None:

@@ -299,6 +299,21 @@ def test_prune_deletes_what_left_the_revision_and_only_what_sluice_owns(
     assert prune(kube, stale, owner=OWNER).deleted == ()  # nothing left to do
 
 
+def test_an_object_another_kustomization_applied_is_taken_over_as_flux_does(
+    kube: KubeClient, namespace: str
+) -> None:
+    # Flux applies every Kustomization with one field manager: no SSA conflict, the
+    # last applier's owner labels win, and the first one's prune leaves the object.
+    other = Owner.kustomization("infra", "flux-system")
+    first = apply(kube, [configmap(namespace, "shared", by="apps")], owner=OWNER, options=FAST)
+    apply(kube, [configmap(namespace, "shared", by="infra")], owner=other, options=FAST)
+    live = kube.get(configmap(namespace, "shared"))
+    assert live is not None and live["metadata"]["labels"] == other.labels
+    assert live["data"] == {"by": "infra"}
+    result = prune(kube, tuple(first.inventory()), owner=OWNER)
+    assert result.deleted == () and kube.get(configmap(namespace, "shared")) is not None
+
+
 def test_a_crd_and_its_custom_resources_apply_in_one_revision(
     kube: KubeClient, admin: k8s.ApiClient, namespace: str
 ) -> None:

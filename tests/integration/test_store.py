@@ -20,6 +20,7 @@ from shared.store import (
     Conflict,
     InvalidObject,
     NotFound,
+    OwnedByAnother,
     Store,
     StoreError,
 )
@@ -40,6 +41,21 @@ def repo(name: str, namespace: str = "flux-system", **labels: str) -> dict[str, 
         "kind": "GitRepository",
         "metadata": meta,
         "spec": {"url": "https://example.com/fleet.git", "interval": "1m"},
+    }
+
+
+def kustomization(name: str) -> dict[str, Any]:
+    """A Kustomization document (an owner that exists)."""
+    return {
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+        "kind": "Kustomization",
+        "metadata": {"name": name, "namespace": "flux-system"},
+        "spec": {
+            "interval": "1m",
+            "path": "./",
+            "prune": True,
+            "sourceRef": {"kind": "GitRepository", "name": "a"},
+        },
     }
 
 
@@ -382,10 +398,40 @@ def test_owner_is_kept_as_flux_labels_and_indexed(store: Store) -> None:
 
     # Applied without an owner (sluice apply -f), the object stays with its owner.
     assert store.apply(repo("a", team="x"))[1]["metadata"]["labels"][OWNER_NAME] == "apps"
-    # Applied by another owner, it moves.
-    store.apply(repo("a"), owner=infra)
-    assert ObjectKey("GitRepository", "flux-system", "a") not in store.list_owned(apps)
-    assert len(store.list_owned(infra)) == 2
+
+
+def test_another_owner_is_refused_and_nothing_moves(store: Store) -> None:
+    apps = ObjectKey("Kustomization", "flux-system", "apps")
+    infra = ObjectKey("Kustomization", "flux-system", "infra")
+    store.apply(kustomization("apps"))
+    store.apply(kustomization("infra"))
+    _, before = store.apply(repo("a"), owner=apps)
+    with pytest.raises(OwnedByAnother) as refused:
+        store.apply_all([repo("b"), repo("a", team="infra")], owner=infra)
+    assert str(refused.value).startswith(
+        "GitRepository/flux-system/a is managed by Kustomization/flux-system/apps"
+    )
+    assert refused.value.owner == apps
+    # All or nothing: neither object of the refused apply was written.
+    assert store.get(ObjectKey("GitRepository", "flux-system", "a")) == before
+    assert store.get(ObjectKey("GitRepository", "flux-system", "b")) is None
+    assert store.list_owned(apps) == [ObjectKey("GitRepository", "flux-system", "a")]
+    assert store.list_owned(infra) == []
+
+
+def test_an_owner_adopts_objects_applied_by_hand_and_orphans_of_a_deleted_owner(
+    store: Store,
+) -> None:
+    apps = ObjectKey("Kustomization", "flux-system", "apps")
+    infra = ObjectKey("Kustomization", "flux-system", "infra")
+    store.apply(repo("by-hand"))
+    store.apply(repo("orphan"), owner=apps)  # apps is not stored: deleted, objects orphaned
+    store.apply_all([repo("by-hand"), repo("orphan")], owner=infra)
+    assert store.list_owned(infra) == [
+        ObjectKey("GitRepository", "flux-system", "by-hand"),
+        ObjectKey("GitRepository", "flux-system", "orphan"),
+    ]
+    assert store.list_owned(apps) == []
 
 
 def test_only_flux_owner_kinds_can_own(store: Store) -> None:
