@@ -47,8 +47,9 @@ __all__ = ["MAX_CLUSTERS", "RESTRICTED_NAMESPACE", "ClusterInfo", "ControlPlane"
 
 MAX_CLUSTERS = 10
 RESTRICTED_NAMESPACE = "sandbox"
-# What up() creates in DIR; down() removes exactly these, never the folder's other files.
-_CREATED = ("certs", "etcd-data", "logs", KWOK_CONFIG)
+# The folders up() creates in DIR (plus its kubeconfigs and kwok.yaml); down()
+# removes exactly these, never the folder's other files.
+_CREATED = ("certs", "etcd-data", "logs")
 _T = TypeVar("_T")
 
 
@@ -393,8 +394,8 @@ class ControlPlane:
     def _remove_files(self) -> None:
         for name in _CREATED:
             shutil.rmtree(self.directory / name, ignore_errors=True)
-        for path in self.directory.glob("cluster-*.kubeconfig"):
-            path.unlink()
+        for path in [*self.directory.glob("cluster-*.kubeconfig"), self.directory / KWOK_CONFIG]:
+            path.unlink(missing_ok=True)
         (self.directory / STATE_FILE).unlink(missing_ok=True)
         if self.directory.is_dir() and not any(self.directory.iterdir()):
             self.directory.rmdir()

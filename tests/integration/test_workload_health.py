@@ -143,7 +143,7 @@ def test_ready_only_once_the_deployment_is_available(
     status = _status(ctx, key)
     ready = get_condition(status, "Ready")
     assert ready is not None
-    assert (ready["status"], ready["reason"]) == ("True", "ReconciliationSucceeded")
+    assert (ready["status"], ready["reason"]) == ("True", "ReconciliationSucceeded"), ready["message"]
     healthy = get_condition(status, "Healthy")
     assert healthy is not None and healthy["status"] == "True"
     assert status["lastAppliedRevision"] == GOOD
@@ -171,8 +171,9 @@ def test_a_deployment_that_can_never_schedule_fails_the_health_check_keeping_the
     healthy = get_condition(status, "Healthy")
     assert healthy is not None
     assert (healthy["status"], healthy["reason"]) == ("False", "HealthCheckFailed")
-    assert status["lastAttemptedRevision"] == BAD
     assert status["lastAppliedRevision"] == GOOD
+    (cluster,) = status["clusters"]
+    assert (cluster["lastAttemptedRevision"], cluster["lastAppliedRevision"]) == (BAD, GOOD)
     # The new ReplicaSet's pod is still Pending: no node matches its selector.
     with api_client(workload_cluster.kubeconfig) as api:
         pods = k8s.CoreV1Api(api).list_namespaced_pod(apps_ns).items
