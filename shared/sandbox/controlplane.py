@@ -270,10 +270,11 @@ class ControlPlane:
         for record in self._require_state().components:
             self._state = self._require_state().with_component(self._spawn(record))
         self._require_state().save(self.directory)
-        self._each_cluster(lambda i, c: self._with_admin(i, c, register_nodes), creds)
         per_cluster = len(COMPONENTS)
         clients = {i: self._admin(i, creds) for i in range(self.clusters)}
         try:
+            for admin in clients.values():
+                register_nodes(admin)
             probes = {
                 record.name: partial(
                     component_ready,
@@ -287,12 +288,6 @@ class ControlPlane:
         finally:
             for client in clients.values():
                 client.close()
-
-    def _with_admin(
-        self, index: int, creds: Credentials, step: Callable[[AdminClient], None]
-    ) -> None:
-        with self._admin(index, creds) as admin:
-            step(admin)
 
     def _set_up_rbac(self, index: int, creds: Credentials) -> None:
         with self._admin(index, creds) as admin:

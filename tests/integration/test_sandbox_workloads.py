@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 from kubernetes import client as k8s
 
-from shared.sandbox import ClusterInfo
+from shared.sandbox import ClusterInfo, ControlPlane, StartupError
+from shared.settings import load_settings
 from shared.tools import require_tool
 from tests.fixtures.cluster import (
     api_client,
@@ -247,3 +248,29 @@ def test_sandbox_cli_up_gives_every_cluster_running_workloads_and_down_stops_the
 def _zombie(pid: int) -> bool:
     stat = Path(f"/proc/{pid}/stat").read_text()
     return stat.rsplit(")", 1)[-1].split()[0] in ("Z", "X")
+
+
+def test_a_workload_process_that_dies_fails_up_naming_it_with_its_log_tail(
+    tmp_path: Path,
+) -> None:
+    skip_without_control_plane_tools(workloads=True)
+    # A broken kwok install, the real control plane beside it.
+    tools = tmp_path / "tools"
+    (tools / "bin").mkdir(parents=True)
+    for name in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"):
+        (tools / "bin" / name).symlink_to(require_tool(name))
+    kwok = tools / "bin" / "kwok"
+    kwok.write_text("#!/bin/sh\necho 'kwok: config: no stages found' >&2\nexit 1\n")
+    kwok.chmod(0o755)
+    plane = ControlPlane(
+        tmp_path / "sandbox", 1, settings=load_settings().with_overrides(tools_dir=tools)
+    )
+    with pytest.raises(StartupError) as caught:
+        plane.up()
+    message = str(caught.value)
+    assert message.startswith("cluster-1-kwok (kwok) exited; last lines of ")
+    assert "kwok: config: no stages found" in message
+    # Nothing is left running, and down() still cleans up.
+    assert not any(plane.running().values())
+    plane.down()
+    assert not (tmp_path / "sandbox").exists()

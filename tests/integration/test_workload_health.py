@@ -143,7 +143,7 @@ def test_ready_only_once_the_deployment_is_available(
     status = _status(ctx, key)
     ready = get_condition(status, "Ready")
     assert ready is not None
-    assert (ready["status"], ready["reason"]) == ("True", "ReconciliationSucceeded"), ready["message"]
+    assert (ready["status"], ready["reason"]) == ("True", "ReconciliationSucceeded"), ready
     healthy = get_condition(status, "Healthy")
     assert healthy is not None and healthy["status"] == "True"
     assert status["lastAppliedRevision"] == GOOD
