@@ -93,6 +93,8 @@ spec:
   retryInterval: 10s
   path: ./apps/fleet
   prune: true
+  wait: true  # Ready only once the Deployment is Available on the cluster
+  timeout: 2m
   sourceRef:
     kind: GitRepository
     name: flux-system

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Build the pinned upstream tools into the tool cache, in the envtest layout
-# (etcd, kube-apiserver, kubectl side by side in one bin folder).
+# (etcd, kube-apiserver, kubectl side by side in one bin folder), plus the
+# control-plane parts and simulated nodes a workload-capable sandbox runs
+# (kube-controller-manager, kube-scheduler, kwok).
 # Each tool lands in $SLUICE_TOOLS_DIR/bin; a stamp file records the version
 # it was built at, so a warm run does nothing.
 set -euo pipefail
@@ -64,14 +66,23 @@ wrapped_build() { # wrapped_build DIR MODULE VERSION LOCAL_VERSION PKG...
   (cd "$dir" && go mod tidy)
 }
 
+# The binaries built from the k8s.io/kubernetes module, all at one version.
+KUBERNETES_BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+
 build_kubernetes() {
-  local v=$KUBERNETES_VERSION
-  if fresh kube-apiserver "$v" && fresh kubectl "$v"; then return; fi
+  local v=$KUBERNETES_VERSION name missing=0
+  for name in "${KUBERNETES_BINARIES[@]}"; do
+    fresh "$name" "$v" || missing=1
+  done
+  if [ "$missing" = 0 ]; then return; fi
   need_go
-  log "building kube-apiserver and kubectl $v (several minutes cold)"
+  log "building ${KUBERNETES_BINARIES[*]} $v (several minutes cold)"
   local dir="$tools_dir/src/kubernetes-$v"
   wrapped_build "$dir" k8s.io/kubernetes "v$v" "v0.${v#1.}" \
-    k8s.io/kubernetes/cmd/kube-apiserver/app k8s.io/kubectl/pkg/cmd
+    k8s.io/kubernetes/cmd/kube-apiserver/app \
+    k8s.io/kubernetes/cmd/kube-controller-manager/app \
+    k8s.io/kubernetes/cmd/kube-scheduler/app \
+    k8s.io/kubectl/pkg/cmd
   # Stamp the version the way Kubernetes' own release build does, so
   # `--version` and the /version endpoint report it.
   local minor=${v#1.}
@@ -81,10 +92,12 @@ build_kubernetes() {
     ldflags+=" -X $pkg.gitVersion=v$v -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
     ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
   done
-  (cd "$dir" && go build -ldflags "$ldflags" -o "$bin/" \
-    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl)
-  stamp kube-apiserver "$v"
-  stamp kubectl "$v"
+  # One binary at a time: each link of these takes a few GiB of memory.
+  for name in "${KUBERNETES_BINARIES[@]}"; do
+    fresh "$name" "$v" && continue
+    (cd "$dir" && go build -ldflags "$ldflags" -o "$bin/" "k8s.io/kubernetes/cmd/$name")
+    stamp "$name" "$v"
+  done
 }
 
 build_etcd() {
@@ -108,6 +121,8 @@ main() {
   go_install sops "github.com/getsops/sops/v3/cmd/sops@v$SOPS_VERSION" "$SOPS_VERSION"
   go_install age "filippo.io/age/cmd/age@v$AGE_VERSION" "$AGE_VERSION"
   go_install age-keygen "filippo.io/age/cmd/age-keygen@v$AGE_VERSION" "$AGE_VERSION"
+  # kwok carries its version in its source (`kwok --version`).
+  go_install kwok "sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION" "$KWOK_VERSION"
   wait "$k8s_pid" || { log "kubernetes build failed"; exit 1; }
   log "all tools in $bin"
 }

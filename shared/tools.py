@@ -96,6 +96,12 @@ TOOLS: tuple[ToolSpec, ...] = (
         "KUBERNETES_VERSION",
         envtest=True,
     ),
+    # What a workload-capable sandbox cluster runs beside its apiserver.
+    _built(
+        "kube-controller-manager", ("--version",), "Kubernetes " + _SEMVER, "KUBERNETES_VERSION"
+    ),
+    _built("kube-scheduler", ("--version",), "Kubernetes " + _SEMVER, "KUBERNETES_VERSION"),
+    _built("kwok", ("--version",), r"kwok version " + _SEMVER, "KWOK_VERSION"),
     _built("kustomize", ("version",), _SEMVER, "KUSTOMIZE_VERSION"),
     _built("helm", ("version", "--short"), _SEMVER, "HELM_VERSION"),
     _built("sops", ("--version",), "sops " + _SEMVER, "SOPS_VERSION"),

@@ -63,14 +63,18 @@ def _count_objects(ctx: WorkerContext, changes: ChangeSet) -> None:
 def _health_targets(ks: Kustomization, objects: list[dict[str, Any]]) -> list[Any]:
     if ks.spec.wait:
         return list(objects)
+    # The version is needed too: the check reads the object at apiVersion
+    # group/version, and "apps/" names no API.
     return [
         ObjectRef(
-            group=(ref.api_version or "").rpartition("/")[0],
+            group=group,
             kind=ref.kind,
             namespace=ref.namespace or ks.namespace,
             name=ref.name,
+            version=version,
         )
         for ref in ks.spec.health_checks
+        for group, _, version in [(ref.api_version or "").rpartition("/")]
     ]
 
 

@@ -1,4 +1,9 @@
-"""``sluice sandbox up|down|status``: local clusters (etcd, N kube-apiservers) in the background."""
+"""``sluice sandbox up|down|status``: local clusters in the background.
+
+Each cluster is a kube-apiserver (over one shared etcd) with a
+controller-manager, a scheduler and kwok's simulated nodes, so workloads
+roll out; ``--api-only`` keeps just the apiservers.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ from shared.tools import ToolMissingError
 __all__ = ["register", "sandbox_app"]
 
 sandbox_app = typer.Typer(
-    help="Local Kubernetes control planes for tests and the demo: one etcd, N kube-apiservers.",
+    help="Local Kubernetes clusters for tests and the demo (simulated nodes, no containers).",
     no_args_is_help=True,
 )
 
@@ -66,14 +71,20 @@ def up(
         1, "--clusters", "-n", min=1, max=MAX_CLUSTERS, help="How many clusters."
     ),
     directory: Path = _DIR,
+    api_only: bool = typer.Option(
+        False,
+        "--api-only",
+        help="Only etcd and the apiservers: objects are stored but nothing runs them "
+        "(no controller-manager, scheduler or nodes). Lighter, for fan-out benchmarks.",
+    ),
     timeout: float | None = typer.Option(
-        None, help="Seconds to wait for the apiservers (default 60 + 10 per cluster)."
+        None, help="Seconds to wait for each step (default 60 + 10 per cluster)."
     ),
     fmt: str = _OUTPUT,
 ) -> None:
-    """Start the clusters in the background; return once every apiserver is ready."""
+    """Start the clusters in the background; return once every process is ready."""
     out = output()
-    plane = ControlPlane(directory, clusters, detach=True, timeout=timeout)
+    plane = ControlPlane(directory, clusters, detach=True, api_only=api_only, timeout=timeout)
     try:
         infos = plane.up()
     except (SandboxError, ToolMissingError) as exc:

@@ -75,6 +75,14 @@ class AdminClient:
             )
         return response.json()
 
+    def get(self, path: str) -> Any:
+        """GET ``path``; the decoded JSON answer (SandboxError on an error status)."""
+        return self._call("GET", path)
+
+    def create(self, path: str, body: dict[str, Any]) -> None:
+        """POST ``body`` to ``path``; an object that already exists is left as it is."""
+        self._call("POST", path, body, ok=(409,))
+
     def aggregate_cluster_roles(self) -> None:
         """Fill the rules of the aggregated built-in ClusterRoles (view, edit, admin)."""
         items = self._call("GET", f"{_RBAC}/clusterroles")["items"]

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
 import httpx
 
 from shared.sandbox.admin import AdminClient
-from shared.sandbox.certs import ADMIN_USER, RESTRICTED_USER, Credentials, write_credentials
-from shared.sandbox.kubeconfig import write_kubeconfig
+from shared.sandbox.certs import RESTRICTED_USER, Credentials, write_credentials
+from shared.sandbox.kubeconfig import write_cluster_kubeconfigs
 from shared.sandbox.process import (
     SandboxError,
     StartupError,
@@ -27,7 +29,17 @@ from shared.sandbox.process import (
     spawn,
     stop,
 )
+from shared.sandbox.servers import apiserver_records, etcd_record
 from shared.sandbox.state import STATE_FILE, SandboxState, ServerRecord
+from shared.sandbox.workloads import (
+    COMPONENTS,
+    KWOK_CONFIG,
+    WorkloadTools,
+    component_ready,
+    register_nodes,
+    workload_records,
+    write_kwok_config,
+)
 from shared.settings import Settings
 from shared.tools import require_tool
 
@@ -35,8 +47,8 @@ __all__ = ["MAX_CLUSTERS", "RESTRICTED_NAMESPACE", "ClusterInfo", "ControlPlane"
 
 MAX_CLUSTERS = 10
 RESTRICTED_NAMESPACE = "sandbox"
-_SERVICE_RANGE = "10.0.0.0/24"
-# What up() creates in DIR; down() removes exactly these, never the folder's other files.
+# The folders up() creates in DIR (plus its kubeconfigs and kwok.yaml); down()
+# removes exactly these, never the folder's other files.
 _CREATED = ("certs", "etcd-data", "logs")
 _T = TypeVar("_T")
 
@@ -55,54 +67,12 @@ class ClusterInfo:
     restricted_namespace: str = RESTRICTED_NAMESPACE
 
 
-def _etcd_argv(binary: Path, data: Path, client_port: int, peer_port: int) -> list[str]:
-    client, peer = f"http://127.0.0.1:{client_port}", f"http://127.0.0.1:{peer_port}"
-    return [
-        str(binary),
-        "--name=sandbox",
-        f"--data-dir={data}",
-        f"--listen-client-urls={client}",
-        f"--advertise-client-urls={client}",
-        f"--listen-peer-urls={peer}",
-        f"--initial-advertise-peer-urls={peer}",
-        f"--initial-cluster=sandbox={peer}",
-        # Throwaway data: skipping fsync makes every apiserver write much faster.
-        "--unsafe-no-fsync",
-        "--log-level=warn",
-    ]
-
-
-def _apiserver_argv(
-    binary: Path, creds: Credentials, *, number: int, port: int, etcd_port: int
-) -> list[str]:
-    # The flags envtest passes, plus token auth and an explicit serving cert.
-    return [
-        str(binary),
-        f"--etcd-servers=http://127.0.0.1:{etcd_port}",
-        f"--etcd-prefix=/cluster-{number}",
-        "--bind-address=127.0.0.1",
-        "--advertise-address=127.0.0.1",
-        f"--secure-port={port}",
-        f"--tls-cert-file={creds.serving_cert}",
-        f"--tls-private-key-file={creds.serving_key}",
-        f"--client-ca-file={creds.ca_cert}",
-        f"--token-auth-file={creds.token_file}",
-        "--authorization-mode=RBAC",
-        f"--service-cluster-ip-range={_SERVICE_RANGE}",
-        f"--service-account-issuer=https://127.0.0.1:{port}",
-        f"--service-account-key-file={creds.sa_public_key}",
-        f"--service-account-signing-key-file={creds.sa_key}",
-        # Without kube-controller-manager no namespace gets its default
-        # ServiceAccount, and this plugin would refuse every Pod for lack of it.
-        "--disable-admission-plugins=ServiceAccount",
-        "--allow-privileged=true",
-        "--profiling=false",
-    ]
-
-
 class ControlPlane:
     """A sandbox in ``directory``: ``up()``, ``down()``, and stop/start one cluster for fault tests.
 
+    Each cluster runs workloads (a controller-manager, a scheduler and kwok
+    nodes: shared.sandbox.workloads) unless ``api_only``, which keeps just
+    its apiserver: lighter, for tests and benchmarks that only store objects.
     With ``detach`` the processes outlive this Python process (the CLI);
     otherwise they are stopped at interpreter exit if ``down()`` was not called.
     """
@@ -113,6 +83,7 @@ class ControlPlane:
         clusters: int = 1,
         *,
         detach: bool = False,
+        api_only: bool = False,
         timeout: float | None = None,
         settings: Settings | None = None,
     ) -> None:
@@ -121,6 +92,7 @@ class ControlPlane:
         self.directory = Path(directory).resolve()
         self.clusters = clusters
         self.detach = detach
+        self.api_only = api_only
         # Every apiserver starts at once on shared cores, so allow more per cluster.
         self.timeout = timeout if timeout is not None else 60.0 + 10.0 * clusters
         self.settings = settings
@@ -133,7 +105,13 @@ class ControlPlane:
     def load(cls, directory: Path, *, timeout: float | None = None) -> ControlPlane:
         """The sandbox that ``up()`` (maybe in another process) left in ``directory``."""
         state = SandboxState.load(Path(directory))
-        plane = cls(directory, len(state.clusters), detach=True, timeout=timeout)
+        plane = cls(
+            directory,
+            len(state.clusters),
+            detach=True,
+            api_only=not state.components,
+            timeout=timeout,
+        )
         plane._state = state
         return plane
 
@@ -166,34 +144,29 @@ class ControlPlane:
     # -- lifecycle -----------------------------------------------------------
 
     def up(self) -> list[ClusterInfo]:
-        """Start etcd and every apiserver, set up RBAC; return once all are ready."""
+        """Start etcd, every apiserver (and workload process), set up RBAC; return once ready."""
         started = time.monotonic()
         self._refuse_if_running()
         etcd_bin = require_tool("etcd", settings=self.settings)
         apiserver_bin = require_tool("kube-apiserver", settings=self.settings)
+        tools = None if self.api_only else WorkloadTools.require(self.settings)
         self._remove_files()
         self.directory.mkdir(parents=True, exist_ok=True)
         creds = self._phase("certs", lambda: write_credentials(self.directory / "certs"))
-        etcd_port, peer_port, *ports = free_ports(2 + self.clusters)
+        # Two more per full cluster: the controller-manager's and scheduler's /healthz.
+        extra = 0 if tools is None else 2 * self.clusters
+        etcd_port, peer_port, *ports = free_ports(2 + self.clusters + extra)
+        ports, extra_ports = ports[: self.clusters], ports[self.clusters :]
         logs = self.directory / "logs"
-        etcd = ServerRecord(
-            "etcd",
-            tuple(_etcd_argv(etcd_bin, self.directory / "etcd-data", etcd_port, peer_port)),
-            (etcd_port, peer_port),
-            logs / "etcd.log",
-        )
-        apiservers = tuple(
-            ServerRecord(
-                f"cluster-{n}",
-                tuple(
-                    _apiserver_argv(apiserver_bin, creds, number=n, port=port, etcd_port=etcd_port)
-                ),
-                (port,),
-                logs / f"cluster-{n}.log",
+        etcd = etcd_record(etcd_bin, self.directory / "etcd-data", (etcd_port, peer_port), logs)
+        apiservers = apiserver_records(apiserver_bin, creds, ports, etcd_port=etcd_port, logs=logs)
+        components: tuple[ServerRecord, ...] = ()
+        if tools is not None:
+            write_kwok_config(self.directory)
+            components = workload_records(
+                tools, creds, extra_ports, directory=self.directory, logs=logs
             )
-            for n, port in enumerate(ports, start=1)
-        )
-        self._state = SandboxState(etcd=etcd, clusters=apiservers)
+        self._state = SandboxState(etcd=etcd, clusters=apiservers, components=components)
         if not self.detach and self._atexit is None:
             self._atexit = self.down
             atexit.register(self._atexit)
@@ -202,6 +175,8 @@ class ControlPlane:
             self._write_kubeconfigs(creds)
             self._phase("apiservers", lambda: self._start_apiservers(range(len(apiservers))))
             self._phase("rbac", lambda: self._each_cluster(self._set_up_rbac, creds))
+            if components:
+                self._phase("workloads", lambda: self._start_workloads(creds))
         except BaseException:
             # Stop whatever did start, but keep the logs for a look.
             self._stop_all()
@@ -257,7 +232,7 @@ class ControlPlane:
         for port in state.etcd.ports:
             check_port_free(port, "etcd")
         record = self._spawn(state.etcd)
-        self._state = state = SandboxState(etcd=record, clusters=state.clusters)
+        self._state = state = dataclasses.replace(state, etcd=record)
         state.save(self.directory)
         url = f"http://127.0.0.1:{record.port}/health"
         deadline = time.monotonic() + 30.0
@@ -279,18 +254,37 @@ class ControlPlane:
         for i in indexes:
             self._update(i, self._spawn(state.clusters[i]))
         creds = Credentials.in_dir(self.directory / "certs")
-        deadline = time.monotonic() + self.timeout
         clients = {i: self._admin(i, creds) for i in indexes}
         try:
-            pending = set(indexes)
-            while pending:
-                for i in sorted(pending):
-                    if clients[i].ready():
-                        pending.discard(i)
-                    else:
-                        self._check_started(self._require_state().clusters[i], deadline)
-                if pending:
-                    time.sleep(0.1)
+            self._wait_ready({state.clusters[i].name: clients[i].ready for i in indexes})
+        finally:
+            for client in clients.values():
+                client.close()
+
+    def _start_workloads(self, creds: Credentials) -> None:
+        # Every cluster's three processes start at once; each cluster then
+        # gets its Node objects, and up() waits for all to do their job.
+        for record in self._require_state().components:
+            for port in record.ports:
+                check_port_free(port, record.name)
+        for record in self._require_state().components:
+            self._state = self._require_state().with_component(self._spawn(record))
+        self._require_state().save(self.directory)
+        per_cluster = len(COMPONENTS)
+        clients = {i: self._admin(i, creds) for i in range(self.clusters)}
+        try:
+            for admin in clients.values():
+                register_nodes(admin)
+            probes = {
+                record.name: partial(
+                    component_ready,
+                    record,
+                    admin=clients[position // per_cluster],
+                    ca_cert=creds.ca_cert,
+                )
+                for position, record in enumerate(self._require_state().components)
+            }
+            self._wait_ready(probes)
         finally:
             for client in clients.values():
                 client.close()
@@ -301,23 +295,13 @@ class ControlPlane:
             admin.grant_namespace(RESTRICTED_NAMESPACE, user=RESTRICTED_USER, cluster_role="edit")
 
     def _write_kubeconfigs(self, creds: Credentials) -> None:
-        ca_pem = creds.ca_cert.read_bytes()
         for info in self.cluster_info():
-            write_kubeconfig(
-                info.kubeconfig,
-                cluster=info.name,
+            write_cluster_kubeconfigs(
+                info.name,
                 server=info.server,
-                ca_pem=ca_pem,
-                user=ADMIN_USER,
-                token=creds.admin_token,
-            )
-            write_kubeconfig(
-                info.restricted_kubeconfig,
-                cluster=info.name,
-                server=info.server,
-                ca_pem=ca_pem,
-                user=RESTRICTED_USER,
-                token=creds.restricted_token,
+                creds=creds,
+                admin=info.kubeconfig,
+                restricted=info.restricted_kubeconfig,
                 namespace=RESTRICTED_NAMESPACE,
             )
 
@@ -340,12 +324,29 @@ class ControlPlane:
         self._children.append(process)
         return record.with_pid(process.pid)
 
+    def _wait_ready(self, probes: Mapping[str, Callable[[], bool]]) -> None:
+        # Poll every process's probe until all pass; the first to exit or to
+        # miss the deadline raises StartupError with its log tail.
+        deadline = time.monotonic() + self.timeout
+        pending = dict(probes)
+        while pending:
+            for name, ready in list(pending.items()):
+                if ready():
+                    del pending[name]
+                else:
+                    self._check_started(
+                        next(r for r in self._records() if r.name == name), deadline
+                    )
+            if pending:
+                time.sleep(0.1)
+
     def _check_started(self, record: ServerRecord, deadline: float) -> None:
         exited = record.pid is None or not alive(record.pid, record.binary)
         if exited or time.monotonic() > deadline:
             what = "exited" if exited else f"was not ready after {self.timeout:g}s"
+            where = f" on port {record.port}" if record.ports else ""
             raise StartupError(
-                f"{record.name} ({Path(record.binary).name} on port {record.port}) {what}; "
+                f"{record.name} ({Path(record.binary).name}{where}) {what}; "
                 f"last lines of {record.log}:\n{log_tail(record.log)}"
             )
 
@@ -388,8 +389,8 @@ class ControlPlane:
     def _remove_files(self) -> None:
         for name in _CREATED:
             shutil.rmtree(self.directory / name, ignore_errors=True)
-        for path in self.directory.glob("cluster-*.kubeconfig"):
-            path.unlink()
+        for path in [*self.directory.glob("cluster-*.kubeconfig"), self.directory / KWOK_CONFIG]:
+            path.unlink(missing_ok=True)
         (self.directory / STATE_FILE).unlink(missing_ok=True)
         if self.directory.is_dir() and not any(self.directory.iterdir()):
             self.directory.rmdir()

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from shared import yaml
+from shared.sandbox.certs import ADMIN_USER, RESTRICTED_USER, Credentials
 
-__all__ = ["kubeconfig_document", "write_kubeconfig"]
+__all__ = ["kubeconfig_document", "write_cluster_kubeconfigs", "write_kubeconfig"]
 
 
 def kubeconfig_document(
@@ -66,3 +67,33 @@ def write_kubeconfig(
         f.write(yaml.dump(doc))
     tmp.replace(path)
     return path
+
+
+def write_cluster_kubeconfigs(
+    cluster: str,
+    *,
+    server: str,
+    creds: Credentials,
+    admin: Path,
+    restricted: Path,
+    namespace: str,
+) -> None:
+    """Write one sandbox cluster's two kubeconfigs: the admin's, and the restricted user's."""
+    ca_pem = creds.ca_cert.read_bytes()
+    write_kubeconfig(
+        admin,
+        cluster=cluster,
+        server=server,
+        ca_pem=ca_pem,
+        user=ADMIN_USER,
+        token=creds.admin_token,
+    )
+    write_kubeconfig(
+        restricted,
+        cluster=cluster,
+        server=server,
+        ca_pem=ca_pem,
+        user=RESTRICTED_USER,
+        token=creds.restricted_token,
+        namespace=namespace,
+    )

@@ -65,14 +65,17 @@ class ServerRecord:
 
 @dataclass(frozen=True)
 class SandboxState:
-    """Every process of one sandbox: the etcd and one kube-apiserver per cluster."""
+    """Every process of one sandbox: the etcd, one kube-apiserver per cluster and,
+    unless the sandbox is API-only, each cluster's workload processes
+    (controller-manager, scheduler, kwok; see shared.sandbox.workloads)."""
 
     etcd: ServerRecord
     clusters: tuple[ServerRecord, ...]
+    components: tuple[ServerRecord, ...] = ()
 
     def records(self) -> list[ServerRecord]:
-        """All records, apiservers first (the order to stop them in)."""
-        return [*self.clusters, self.etcd]
+        """All records, workload processes first, etcd last (the order to stop them in)."""
+        return [*self.components, *self.clusters, self.etcd]
 
     def with_cluster(self, index: int, record: ServerRecord) -> SandboxState:
         """A copy with the record of cluster ``index`` (0-based) replaced."""
@@ -80,12 +83,18 @@ class SandboxState:
         clusters[index] = record
         return replace(self, clusters=tuple(clusters))
 
+    def with_component(self, record: ServerRecord) -> SandboxState:
+        """A copy with the workload process of the same name replaced by ``record``."""
+        components = tuple(record if c.name == record.name else c for c in self.components)
+        return replace(self, components=components)
+
     def save(self, directory: Path) -> None:
         """Write state.json atomically."""
         doc = {
             "format": _FORMAT,
             "etcd": self.etcd.to_json(),
             "clusters": [c.to_json() for c in self.clusters],
+            "components": [c.to_json() for c in self.components],
         }
         path = directory / STATE_FILE
         tmp = path.with_name(STATE_FILE + ".tmp")
@@ -111,6 +120,7 @@ class SandboxState:
             return cls(
                 etcd=ServerRecord.from_json(doc["etcd"]),
                 clusters=tuple(ServerRecord.from_json(c) for c in doc["clusters"]),
+                components=tuple(ServerRecord.from_json(c) for c in doc.get("components", [])),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise SandboxError(f"{path}: malformed sandbox state: {exc!r}") from exc

@@ -127,6 +127,8 @@ def test_demo_applies_each_commit_to_both_clusters_and_stops_everything() -> Non
             assert re.search(rf"^  {cluster}: configmap/web-config-\S+ greeting=hi-{n} ", out, re.M)
     final = out.split("==> the change on both clusters", 1)[1]
     assert len(re.findall(r"^web-config-\S+ +hi-2$", final, re.M)) == 2, final
+    # wait: true over the sandbox's scheduler and kwok nodes: the app is Available on both.
+    assert len(re.findall(r"^deployment\.apps/web +1/1 ", out, re.M)) == 2, out
     assert "hi-1" not in final  # the ConfigMap of the earlier revision was pruned
 
     times = [float(t) for t in re.findall(r"commit-to-applied: (\d+\.\d+)s", out)]

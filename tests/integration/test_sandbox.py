@@ -169,7 +169,7 @@ def test_sandbox_cli_up_writes_kubeconfigs_and_down_stops_everything(tmp_path: P
     skip_without_control_plane_tools()
     sandbox = tmp_path / "sandbox"
     up = subprocess.run(
-        [SLUICE, "sandbox", "up", "--clusters", "2", "--dir", str(sandbox), "-o", "json"],
+        [SLUICE, "sandbox", "up", "--api-only", "-n", "2", "--dir", str(sandbox), "-o", "json"],
         capture_output=True,
         text=True,
         timeout=180,
