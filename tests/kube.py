@@ -1,15 +1,25 @@
-"""Small readers of sandbox cluster state for assertions."""
+"""Small readers of sandbox cluster state for assertions, and Clusters registered in a store."""
 
 from __future__ import annotations
 
 import base64
+import socket
 from pathlib import Path
 
+import yaml
 from kubernetes import client as k8s
 
+from shared.store import Store
 from tests.fixtures.cluster import api_client
 
-__all__ = ["configmap_data", "namespaced_names", "owned_objects", "secret_data"]
+__all__ = [
+    "configmap_data",
+    "namespaced_names",
+    "owned_objects",
+    "register_cluster",
+    "secret_data",
+    "unreachable_kubeconfig",
+]
 
 
 def configmap_data(kubeconfig: Path, name: str, namespace: str) -> dict[str, str] | None:
@@ -67,3 +77,30 @@ def owned_objects(kubeconfig: Path, name: str, namespace: str = "flux-system") -
     return {f"Namespace/{n.metadata.name}" for n in namespaces} | {
         f"ConfigMap/{c.metadata.namespace}/{c.metadata.name}" for c in configmaps
     }
+
+
+def register_cluster(store: Store, name: str, kubeconfig: str, *, namespace: str) -> None:
+    """Store Cluster ``name`` and its kubeconfig Secret, as ``sluice cluster add`` would."""
+    value = base64.b64encode(kubeconfig.encode()).decode()
+    secret = {"name": f"{name}-kubeconfig", "namespace": namespace}
+    store.apply(
+        {"apiVersion": "v1", "kind": "Secret", "metadata": secret, "data": {"value": value}}
+    )
+    store.apply(
+        {
+            "apiVersion": "fleet.sluice.dev/v1alpha1",
+            "kind": "Cluster",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"kubeConfig": {"secretRef": {"name": f"{name}-kubeconfig"}}},
+        }
+    )
+
+
+def unreachable_kubeconfig(kubeconfig: Path) -> str:
+    """The sandbox kubeconfig pointed at a loopback port nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = yaml.safe_load(kubeconfig.read_text())
+    config["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{port}"
+    return str(yaml.safe_dump(config))

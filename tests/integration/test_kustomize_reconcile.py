@@ -7,11 +7,9 @@ info event; Transient: backoff), and a failing cluster retries alone.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import hashlib
 import io
-import socket
 import tarfile
 import threading
 import time
@@ -40,6 +38,7 @@ from shared.scheduler import DUE, due_at
 from shared.settings import Settings
 from shared.worker import WorkerContext
 from tests.fixtures.cluster import api_client
+from tests.kube import register_cluster, unreachable_kubeconfig
 
 pytestmark = pytest.mark.cluster
 
@@ -68,28 +67,11 @@ class Requests:
 
 
 def _cluster(ctx: WorkerContext, name: str, kubeconfig: str) -> None:
-    value = base64.b64encode(kubeconfig.encode()).decode()
-    secret = {"name": f"{name}-kubeconfig", "namespace": NS}
-    ctx.store.apply(
-        {"apiVersion": "v1", "kind": "Secret", "metadata": secret, "data": {"value": value}}
-    )
-    ctx.store.apply(
-        {
-            "apiVersion": "fleet.sluice.dev/v1alpha1",
-            "kind": "Cluster",
-            "metadata": {"name": name, "namespace": NS},
-            "spec": {"kubeConfig": {"secretRef": {"name": f"{name}-kubeconfig"}}},
-        }
-    )
+    register_cluster(ctx.store, name, kubeconfig, namespace=NS)
 
 
 def _unreachable(cluster: ClusterInfo) -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    config = yaml.safe_load(cluster.kubeconfig.read_text())
-    config["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{port}"
-    return yaml.safe_dump(config)
+    return unreachable_kubeconfig(cluster.kubeconfig)
 
 
 def _kustomization(ctx: WorkerContext, name: str, **spec: Any) -> ObjectKey:
