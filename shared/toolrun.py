@@ -8,7 +8,10 @@ goes through ``run_tool``, which starts the tool under util-linux ``prlimit``:
   because Go reserves large address ranges it never touches; RLIMIT_DATA counts
   what is really allocated, so a Go tool dies with "cannot allocate memory" at the
   cap instead of failing at start. ``GOMEMLIMIT`` is set a little below the cap so
-  Go's collector works harder before the cap is reached.
+  Go's collector works harder before the cap is reached. Go does not always say
+  so: about one run in forty its collector crashes (SIGSEGV, exit 2) when an
+  allocation is refused. So a failed run whose peak resident memory came close to
+  the cap (read from ``wait4``'s rusage) is also counted as a memory stop.
 - ``RLIMIT_CPU`` caps CPU seconds (soft, then hard a few seconds later).
 - the wall-clock timeout kills the tool's whole process group.
 
@@ -43,6 +46,9 @@ _GOMEMLIMIT_SHARE = 0.8
 # Grace between the soft CPU limit (SIGXCPU) and the hard one (SIGKILL).
 _CPU_GRACE = 5
 _MEMORY_MARKERS = ("cannot allocate memory", "out of memory", "memoryerror")
+# A failed run whose peak RSS reached this share of the cap was stopped by it: Go
+# tools peak at 77-80 % of the cap (GOMEMLIMIT), honest builds at a tenth of it.
+_NEAR_CAP_SHARE = 0.7
 
 
 @dataclass(frozen=True)
@@ -93,12 +99,35 @@ def _prlimit_argv(argv: Sequence[str], limits: ToolLimits) -> list[str]:
     return [prlimit, f"--data={limits.memory_bytes}", f"--cpu={cpu}", "--", *argv]
 
 
-def _cause(returncode: int, stderr: bytes) -> str | None:
+class _MeasuredPopen(subprocess.Popen[bytes]):
+    """Popen that keeps the child's peak resident memory when it reaps it."""
+
+    peak_rss_bytes = 0
+
+    # Popen reaps the child in _try_wait with waitpid, which drops the rusage; this
+    # is the one place to swap in wait4 without rewriting communicate().
+    def _try_wait(self, wait_flags: int) -> tuple[int, int]:
+        try:
+            pid, status, usage = os.wait4(self.pid, wait_flags)
+        except ChildProcessError:
+            return self.pid, 0
+        if pid:
+            self.peak_rss_bytes = usage.ru_maxrss * 1024  # KiB on Linux
+        return pid, status
+
+
+def _cause(
+    returncode: int, stderr: bytes, *, peak_rss_bytes: int, limits: ToolLimits
+) -> str | None:
     # The hard CPU limit is the only SIGKILL the caps send; Go reports SIGXCPU itself.
     if returncode in (-signal.SIGXCPU, -signal.SIGKILL) or b"SIGXCPU" in stderr:
         return "cpu"
+    if returncode == 0:
+        return None
     text = stderr[-4096:].lower() + stderr[:4096].lower()
-    if returncode != 0 and any(marker.encode() in text for marker in _MEMORY_MARKERS):
+    if any(marker.encode() in text for marker in _MEMORY_MARKERS):
+        return "memory"
+    if peak_rss_bytes >= limits.memory_bytes * _NEAR_CAP_SHARE:
         return "memory"
     return None
 
@@ -119,7 +148,7 @@ def run_tool(
     tool = Path(argv[0]).name
     environment = dict(env)
     environment.setdefault("GOMEMLIMIT", str(int(limits.memory_bytes * _GOMEMLIMIT_SHARE)))
-    process = subprocess.Popen(
+    process = _MeasuredPopen(
         _prlimit_argv(argv, limits),
         stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -136,7 +165,7 @@ def run_tool(
             os.killpg(process.pid, signal.SIGKILL)
         process.communicate()
         raise ToolLimitExceeded(tool, cause="time", limits=limits) from None
-    cause = _cause(process.returncode, stderr)
+    cause = _cause(process.returncode, stderr, peak_rss_bytes=process.peak_rss_bytes, limits=limits)
     if cause is not None:
         raise ToolLimitExceeded(tool, cause=cause, limits=limits)
     return ToolRun(returncode=process.returncode, stdout=stdout, stderr=stderr)
