@@ -1,7 +1,9 @@
 """A client for one target cluster: its kubeconfig Secret from the store, then the API client.
 
 Every per-cluster run and ``sluice diff`` connect this way; the kubeconfig is
-checked by ``shared.kube.kubeconfig`` before anything is sent.
+checked by ``shared.kube.kubeconfig`` before anything is sent. The client is the
+worker's shared one for that kubeconfig and identity (``shared.kube.clients``):
+callers don't close it.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from shared.api import Cluster, parse_as
 from shared.fleet.targets import DEFAULT_CLUSTER, Target
 from shared.keys import FLEET, ObjectKey
 from shared.kube.client import KubeClient
+from shared.kube.clients import cached_client
 from shared.kube.errors import KubeconfigError
-from shared.kube.kubeconfig import ServiceAccount, client_from_kubeconfig
+from shared.kube.kubeconfig import ServiceAccount
 from shared.scopes import resolve, scope_cluster
 from shared.settings import Settings
 from shared.store import Store
@@ -43,7 +46,7 @@ def connect_target(
     settings: Settings,
     scope: str = FLEET,
 ) -> KubeClient:
-    """A client for ``target``, impersonating ``service_account`` of ``namespace``.
+    """The shared client for ``target``, impersonating ``service_account`` of ``namespace``.
 
     Without one, the installation's ``default_service_account`` is impersonated when
     set (Flux's --default-service-account), so a tenant can't apply as the
@@ -62,7 +65,7 @@ def connect_target(
         raise KubeconfigError(f"{where} has no key '{target.secret_key}'")
     account = service_account or settings.default_service_account
     impersonate = ServiceAccount(namespace, account) if account else None
-    return client_from_kubeconfig(
+    return cached_client(
         base64.b64decode(value).decode(),
         impersonate=impersonate,
         allow_http=settings.allow_http_clusters,

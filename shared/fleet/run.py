@@ -215,19 +215,16 @@ def _release(
         account = (doc or {}).get("spec", {}).get("serviceAccountName")
         client = _connect(ctx, key, cluster_target(known[cluster]), account)
         old = Inventory.from_status({"entries": list(previous.inventory)})
-        try:
-            run = ClusterRun(
-                ctx=ctx,
-                key=key,
-                cluster=cluster,
-                client=client,
-                inventory=old,
-                doc=doc,
-                desired=desired,
-            )
-            acted = _act(service.release, run)
-        finally:
-            client.close()
+        run = ClusterRun(
+            ctx=ctx,
+            key=key,
+            cluster=cluster,
+            client=client,
+            inventory=old,
+            doc=doc,
+            desired=desired,
+        )
+        acted = _act(service.release, run)
         count(ctx.client, APPLIES, {"result": SUCCESS})
         ctx.emit(
             "applied",
@@ -305,30 +302,27 @@ def run_on_cluster(
             raise ClusterFailure(RECONCILIATION_FAILED, "build expired; rebuilding", old)
         target = _selected(ctx, key, fan_out.spec, cluster)
         client = _connect(ctx, key, target, fan_out.spec.service_account_name)
+        interrupted = state.interrupted(key, cluster)
+        state.start_apply(key, cluster, desired.revision)
+        run = ClusterRun(
+            ctx=ctx,
+            key=key,
+            cluster=cluster,
+            client=client,
+            inventory=old,
+            doc=doc,
+            desired=desired,
+            objects=objects,
+            previous=previous,
+            interrupted=interrupted,
+            deadline=deadline,
+        )
         try:
-            interrupted = state.interrupted(key, cluster)
-            state.start_apply(key, cluster, desired.revision)
-            run = ClusterRun(
-                ctx=ctx,
-                key=key,
-                cluster=cluster,
-                client=client,
-                inventory=old,
-                doc=doc,
-                desired=desired,
-                objects=objects,
-                previous=previous,
-                interrupted=interrupted,
-                deadline=deadline,
-            )
-            try:
-                acted = _act(service.act, run)
-            except ClusterFailure as failure:
-                if failure.applied:
-                    _commit(run, state, failure.inventory or old)
-                raise
-        finally:
-            client.close()
+            acted = _act(service.act, run)
+        except ClusterFailure as failure:
+            if failure.applied:
+                _commit(run, state, failure.inventory or old)
+            raise
         _commit(run, state, acted.inventory)
     except ClusterFailure as failure:
         health_failed = failure.reason == HEALTH_CHECK_FAILED

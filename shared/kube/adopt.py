@@ -17,12 +17,14 @@ prune annotations before deleting it (``prune.py``).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from functools import partial
 from typing import Any
 
 from shared.kube.client import KubeClient, ResourceInfo
 from shared.kube.errors import ApiError, UnknownKindError
 from shared.kube.inventory import Inventory, ObjectRef
 from shared.kube.owner import Owner
+from shared.kube.parallel import run_all
 
 __all__ = ["COMMON_KINDS", "MAX_OBJECTS", "adopt"]
 
@@ -76,24 +78,42 @@ def _list(client: KubeClient, info: ResourceInfo, selector: str) -> Iterable[dic
         query["continue"] = str(token)
 
 
+def _resources(client: KubeClient, objects: Iterable[Mapping[str, Any]]) -> list[ResourceInfo]:
+    """The resources to list: one per group and kind the cluster serves."""
+    kinds = _kinds(objects)
+    found: dict[tuple[str, str], ResourceInfo] = {}
+    # Discovered side by side too: a first contact asks for each group version.
+    for info in run_all([partial(_served, client, *kind) for kind in kinds]):
+        if info is not None:
+            found.setdefault((info.group, info.kind), info)  # another version is listed already
+    return list(found.values())
+
+
+def _served(client: KubeClient, api_version: str, kind: str) -> ResourceInfo | None:
+    try:
+        return client.resource(api_version, kind)
+    except (UnknownKindError, ApiError):
+        return None
+
+
+def _owned(client: KubeClient, info: ResourceInfo, selector: str) -> list[ObjectRef]:
+    refs = []
+    for item in _list(client, info, selector):
+        meta = item.get("metadata") or {}
+        namespace = str(meta.get("namespace") or "") if info.namespaced else ""
+        name = str(meta.get("name") or "")
+        refs.append(ObjectRef(info.group, info.kind, namespace, name, info.version))
+        if len(refs) >= MAX_OBJECTS:
+            break
+    return refs
+
+
 def adopt(client: KubeClient, owner: Owner, objects: Iterable[Mapping[str, Any]]) -> Inventory:
-    """What ``owner`` has on this cluster by its labels (KubeError when unreachable)."""
+    """What ``owner`` has on this cluster by its labels (KubeError when unreachable).
+
+    The kinds are listed side by side (``parallel.py``): one round trip, not twenty.
+    """
     selector = ",".join(f"{k}={v}" for k, v in owner.labels.items())
-    refs: list[ObjectRef] = []
-    seen: set[tuple[str, str]] = set()
-    for api_version, kind in _kinds(objects):
-        try:
-            info = client.resource(api_version, kind)
-        except (UnknownKindError, ApiError):
-            continue
-        if (info.group, info.kind) in seen:
-            continue  # another version of a kind already listed
-        seen.add((info.group, info.kind))
-        for item in _list(client, info, selector):
-            meta = item.get("metadata") or {}
-            namespace = str(meta.get("namespace") or "") if info.namespaced else ""
-            name = str(meta.get("name") or "")
-            refs.append(ObjectRef(info.group, info.kind, namespace, name, info.version))
-            if len(refs) >= MAX_OBJECTS:
-                return Inventory.from_refs(refs)
-    return Inventory.from_refs(refs)
+    infos = _resources(client, objects)
+    found = run_all([partial(_owned, client, info, selector) for info in infos])
+    return Inventory.from_refs([ref for refs in found for ref in refs][:MAX_OBJECTS])

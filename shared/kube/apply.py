@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from shared.kube.client import KubeClient
@@ -23,6 +24,7 @@ from shared.kube.errors import ApiError
 from shared.kube.inventory import Action, Change, ChangeSet, ObjectError
 from shared.kube.order import DEFINITIONS
 from shared.kube.owner import Owner
+from shared.kube.parallel import run_all
 from shared.kube.plan import (
     FIELD_MANAGER,
     ApplyError,
@@ -50,24 +52,39 @@ def _wait_gone(client: KubeClient, planned: ObjectPlan, options: ApplyOptions) -
     return ""
 
 
+def _patch(client: KubeClient, planned: ObjectPlan, options: ApplyOptions) -> ObjectError | None:
+    """Recreate, take over and patch one changed object; why it failed, or None."""
+    try:
+        if planned.recreate and (stuck := _wait_gone(client, planned, options)):
+            return ObjectError(planned.ref, "Timeout", stuck, "recreate")
+        if planned.cleanup:
+            take_over(client, planned.obj, options.field_manager, options.override_managers)
+        client.apply(planned.obj, field_manager=options.field_manager)
+    except ApiError as exc:
+        return ObjectError(planned.ref, exc.reason, exc.message, "apply")
+    return None
+
+
 def _execute(
     client: KubeClient, plans: Sequence[ObjectPlan], options: ApplyOptions, done: list[Change]
 ) -> None:
-    """Patch the changed objects of ``plans`` in order, recording every plan in ``done``."""
-    for planned in plans:
-        if planned.action in (Action.CREATED, Action.CONFIGURED):
-            try:
-                if planned.recreate and (stuck := _wait_gone(client, planned, options)):
-                    error = ObjectError(planned.ref, "Timeout", stuck, "recreate")
-                    raise ApplyError([error], changes=ChangeSet(tuple(done)))
-                if planned.cleanup:
-                    managers = options.field_manager, options.override_managers
-                    take_over(client, planned.obj, *managers)
-                client.apply(planned.obj, field_manager=options.field_manager)
-            except ApiError as exc:
-                error = ObjectError(planned.ref, exc.reason, exc.message, "apply")
-                raise ApplyError([error], changes=ChangeSet(tuple(done))) from exc
-        done.append(Change(planned.ref, planned.action))
+    """Patch the changed objects of one stage together, recording every plan that held in ``done``.
+
+    Objects of one stage do not depend on each other (order.py puts what others
+    need in earlier stages), so their patches go out at once (``parallel.py``).
+    """
+    changed = [p for p in plans if p.action in (Action.CREATED, Action.CONFIGURED)]
+    failures = dict(
+        zip(
+            (id(p) for p in changed),
+            run_all([partial(_patch, client, p, options) for p in changed]),
+            strict=True,
+        )
+    )
+    done += [Change(p.ref, p.action) for p in plans if failures.get(id(p)) is None]
+    errors = [error for error in failures.values() if error is not None]
+    if errors:
+        raise ApplyError(errors, changes=ChangeSet(tuple(done)))
 
 
 def _wait_stage(

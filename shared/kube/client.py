@@ -60,6 +60,8 @@ class KubeClient:
         self._untyped: Any = api  # the generated client's methods carry no annotations
         self._lock = threading.Lock()
         self._kinds: dict[tuple[str, str], dict[str, ResourceInfo]] = {}
+        # One discovery of a group version at a time: concurrent misses wait for it.
+        self._discovering: dict[tuple[str, str], threading.Lock] = {}
 
     def close(self) -> None:
         """Release the connection pool."""
@@ -131,10 +133,16 @@ class KubeClient:
         key = _split(api_version)
         with self._lock:
             cached = self._kinds.get(key)
+            discovering = self._discovering.setdefault(key, threading.Lock())
         if cached is None or kind not in cached:
-            cached = self._discover(*key)
-            with self._lock:
-                self._kinds[key] = cached
+            with discovering:
+                with self._lock:
+                    current = self._kinds.get(key)
+                if current is None or current is cached:  # nobody refreshed it meanwhile
+                    current = self._discover(*key)
+                    with self._lock:
+                        self._kinds[key] = current
+                cached = current
         if kind not in cached:
             raise UnknownKindError(
                 f'no matches for kind "{kind}" in version "{api_version}": '

@@ -37,6 +37,7 @@ from kubernetes.client import ApiClient, Configuration
 from shared import yaml
 from shared.kube.client import KubeClient
 from shared.kube.errors import KubeconfigError
+from shared.kube.parallel import POOL_SIZE
 
 __all__ = ["ServiceAccount", "check_kubeconfig", "client_from_dict", "client_from_kubeconfig"]
 
@@ -173,7 +174,7 @@ def client_from_dict(
     pool_args: dict[str, Any] = {
         "ssl_context": _ssl_context(cluster, user),
         "cert_reqs": ssl.CERT_REQUIRED,
-        "maxsize": 8,
+        "maxsize": POOL_SIZE,
     }
     if cluster.get("tls-server-name"):
         pool_args["server_hostname"] = str(cluster["tls-server-name"])

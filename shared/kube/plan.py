@@ -30,8 +30,9 @@ from __future__ import annotations
 import base64
 import copy
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from shared.kube.annotations import FORCE_KEY, SSA_KEY, left_alone, metadata_value
@@ -41,6 +42,7 @@ from shared.kube.errors import ApiError, UnknownKindError
 from shared.kube.inventory import Action, ChangeSet, ObjectError, ObjectRef
 from shared.kube.order import stages
 from shared.kube.owner import Owner
+from shared.kube.parallel import run_all
 from shared.kube.takeover import cleanup_ops
 
 __all__ = [
@@ -181,21 +183,21 @@ def _recreatable(client: KubeClient, obj: dict[str, Any], options: ApplyOptions)
     return True
 
 
-def _plan(
+def _resolve(
     client: KubeClient,
     obj: dict[str, Any],
     options: ApplyOptions,
     *,
     crd_kinds: set[tuple[str, str, str]],
     new_namespaces: set[str],
-) -> ObjectPlan | None:
-    """What applying ``obj`` would do; None when it must wait for the definitions stage."""
+) -> bool:
+    """Settle ``obj``'s namespace by its kind; False when it must wait for the definitions stage."""
     ref = ObjectRef.from_object(obj)
     try:
         info = client.resource(str(obj["apiVersion"]), ref.kind)
     except UnknownKindError as exc:
         if (ref.group, ref.version, ref.kind) in crd_kinds:
-            return None
+            return False
         raise _Refused(ObjectError(ref, "NoKindMatch", str(exc), "dry-run")) from exc
     meta = obj["metadata"]
     if not info.namespaced:
@@ -204,26 +206,48 @@ def _plan(
         if not options.default_namespace:
             raise _Refused(ObjectError(ref, "Invalid", "namespace not specified", "dry-run"))
         meta["namespace"] = options.default_namespace
-    ref = ObjectRef.from_object(obj)
-    if ref.namespace in new_namespaces:
-        return None
+    return ObjectRef.from_object(obj).namespace not in new_namespaces
+
+
+def _read(client: KubeClient, obj: dict[str, Any]) -> dict[str, Any] | None:
     try:
-        live = client.get(obj)
+        return client.get(obj)
     except ApiError as exc:
+        ref = ObjectRef.from_object(obj)
         raise _Refused(ObjectError(ref, exc.reason, exc.message, "dry-run")) from exc
+
+
+def _dry_run(
+    client: KubeClient, obj: dict[str, Any], options: ApplyOptions
+) -> dict[str, Any] | ApiError:
+    # A refusal is an answer here: _verdict may still recreate the object.
+    try:
+        return client.apply(obj, field_manager=options.field_manager, dry_run=True)
+    except ApiError as exc:
+        return exc
+
+
+def _verdict(
+    client: KubeClient,
+    obj: dict[str, Any],
+    options: ApplyOptions,
+    *,
+    live: dict[str, Any] | None,
+    dry: dict[str, Any] | ApiError,
+) -> ObjectPlan:
+    """What applying ``obj`` would do, given the live object and the dry run's answer."""
+    ref = ObjectRef.from_object(obj)
     if left_alone(obj, live):
         return ObjectPlan(obj, Action.SKIPPED, live)
-    ssa = metadata_value(obj, SSA_KEY)
-    try:
-        dry = client.apply(obj, field_manager=options.field_manager, dry_run=True)
-    except ApiError as exc:
-        immutable = live is not None and exc.status == 422 and _forced(obj, options)
+    if isinstance(dry, ApiError):
+        immutable = live is not None and dry.status == 422 and _forced(obj, options)
         if immutable and _recreatable(client, obj, options):
             return ObjectPlan(obj, Action.CREATED, live, recreate=True)
-        raise _Refused(ObjectError(ref, exc.reason, exc.message, "dry-run")) from exc
+        raise _Refused(ObjectError(ref, dry.reason, dry.message, "dry-run"))
     if live is None:
         return ObjectPlan(obj, Action.CREATED, dry=dry)
     managers = options.field_manager, options.override_managers
+    ssa = metadata_value(obj, SSA_KEY)
     cleanup = ssa != "merge" and bool(cleanup_ops(live, *managers))
     ignored = ignored_paths(options.drift_ignore, dry)
     drifted = _comparable(without_paths(live, ignored)) != _comparable(without_paths(dry, ignored))
@@ -236,6 +260,57 @@ def _plan(
     return ObjectPlan(obj, action, live, dry, cleanup=cleanup)
 
 
+def _plan(
+    client: KubeClient,
+    obj: dict[str, Any],
+    options: ApplyOptions,
+    *,
+    crd_kinds: set[tuple[str, str, str]],
+    new_namespaces: set[str],
+) -> ObjectPlan | None:
+    """What applying ``obj`` would do; None when it must wait for the definitions stage.
+
+    The live object is read while the dry run is under way: one round trip, not two.
+    """
+    if not _resolve(client, obj, options, crd_kinds=crd_kinds, new_namespaces=new_namespaces):
+        return None
+    both: list[Callable[[], Any]] = [
+        partial(_read, client, obj),
+        partial(_dry_run, client, obj, options),
+    ]
+    live, dry = run_all(both)
+    return _verdict(client, obj, options, live=live, dry=dry)
+
+
+def _plan_or_refusal(
+    client: KubeClient,
+    obj: dict[str, Any],
+    options: ApplyOptions,
+    *,
+    crd_kinds: set[tuple[str, str, str]],
+    new_namespaces: set[str],
+) -> ObjectPlan | ObjectError | None:
+    try:
+        return _plan(client, obj, options, crd_kinds=crd_kinds, new_namespaces=new_namespaces)
+    except _Refused as refused:
+        return refused.error
+
+
+def _late(
+    client: KubeClient, obj: dict[str, Any], options: ApplyOptions, deadline: float
+) -> ObjectPlan | ObjectError:
+    while True:
+        try:
+            found = _plan(client, obj, options, crd_kinds=set(), new_namespaces=set())
+        except _Refused as refused:
+            if refused.error.reason == "NoKindMatch" and time.monotonic() < deadline:
+                time.sleep(options.poll)
+                continue
+            return refused.error
+        assert found is not None  # nothing is deferred twice
+        return found
+
+
 def plan_late(
     client: KubeClient, objs: Sequence[dict[str, Any]], options: ApplyOptions
 ) -> tuple[list[ObjectPlan], list[ObjectError]]:
@@ -243,22 +318,10 @@ def plan_late(
 
     New CRDs are given ``options.wait_timeout`` to be served.
     """
-    plans, errors = [], []
     deadline = time.monotonic() + options.wait_timeout
-    for obj in objs:
-        while True:
-            try:
-                found = _plan(client, obj, options, crd_kinds=set(), new_namespaces=set())
-            except _Refused as refused:
-                if refused.error.reason == "NoKindMatch" and time.monotonic() < deadline:
-                    time.sleep(options.poll)
-                    continue
-                errors.append(refused.error)
-                break
-            assert found is not None  # nothing is deferred twice
-            plans.append(found)
-            break
-    return plans, errors
+    found = run_all([partial(_late, client, obj, options, deadline) for obj in objs])
+    plans = [f for f in found if isinstance(f, ObjectPlan)]
+    return plans, [f for f in found if isinstance(f, ObjectError)]
 
 
 def _prepare_all(objects: Sequence[Mapping[str, Any]], owner: Owner) -> list[dict[str, Any]]:
@@ -300,13 +363,14 @@ def _missing_namespaces(client: KubeClient, desired: Sequence[Mapping[str, Any]]
     a dry run into a missing namespace is refused only after kube-apiserver's
     NamespaceLifecycle admission has waited for its cache, ~50 ms per object.
     """
-    names = {str(o["metadata"]["name"]) for o in desired if o["kind"] == "Namespace"}
+    names = sorted({str(o["metadata"]["name"]) for o in desired if o["kind"] == "Namespace"})
     probe = {"apiVersion": "v1", "kind": "Namespace"}
+    reads = [partial(client.get, {**probe, "metadata": {"name": n}}) for n in names]
     try:
-        return {n for n in names if client.get({**probe, "metadata": {"name": n}}) is None}
+        return {n for n, live in zip(names, run_all(reads), strict=True) if live is None}
     except ApiError:
         # Not allowed to read Namespaces: defer all theirs, the safe order anyway.
-        return names
+        return set(names)
 
 
 def plan(
@@ -321,20 +385,32 @@ def plan(
     desired = _prepare_all(objects, owner)
     crd_kinds = _crd_kinds(desired)
     new_namespaces = _missing_namespaces(client, desired)
-    planned: list[PlannedStage] = []
-    errors: list[ObjectError] = []
-    for stage in stages(desired, custom_kinds=options.custom_stage_kinds):
-        plans: list[ObjectPlan] = []
-        for obj in stage.objects:
-            try:
-                found = _plan(
-                    client, obj, options, crd_kinds=crd_kinds, new_namespaces=new_namespaces
-                )
-            except _Refused as refused:
-                errors.append(refused.error)
-                continue
-            plans.append(found or ObjectPlan(obj, Action.CREATED, deferred=True))
-        planned.append(PlannedStage(stage.name, stage.wait, tuple(plans)))
+    ordered = stages(desired, custom_kinds=options.custom_stage_kinds)
+    # Every object of every stage at once: the dry run changes nothing, so order can't matter.
+    found = run_all(
+        [
+            partial(
+                _plan_or_refusal,
+                client,
+                obj,
+                options,
+                crd_kinds=crd_kinds,
+                new_namespaces=new_namespaces,
+            )
+            for stage in ordered
+            for obj in stage.objects
+        ]
+    )
+    errors = [f for f in found if isinstance(f, ObjectError)]
     if errors:
         raise ApplyError(errors)
+    verdicts = iter(found)
+    planned: list[PlannedStage] = []
+    for stage in ordered:
+        plans: list[ObjectPlan] = []
+        for obj in stage.objects:
+            verdict = next(verdicts)
+            assert not isinstance(verdict, ObjectError)
+            plans.append(verdict or ObjectPlan(obj, Action.CREATED, deferred=True))
+        planned.append(PlannedStage(stage.name, stage.wait, tuple(plans)))
     return Plan(tuple(planned))

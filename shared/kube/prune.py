@@ -1,7 +1,8 @@
 """Garbage collection: delete what left the revision, and only what sluice applied (§3.7).
 
 ``prune`` takes the stale entries (``inventory.stale_objects(old, new)``) and
-deletes each with background propagation, in the reverse of apply order, but
+deletes each with background propagation, kind by kind in the reverse of
+apply order, but
 only when the live object still carries its owner's labels and
 ``annotations.left_alone`` lets it go (``prune: disabled``, ``reconcile:
 disabled``, ``ssa: Ignore`` keep it).
@@ -17,14 +18,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
+from itertools import groupby
 from typing import Any
 
 from shared.kube.annotations import left_alone
 from shared.kube.client import KubeClient
 from shared.kube.errors import ApiError, KubeError, UnknownKindError
 from shared.kube.inventory import Action, Change, ChangeSet, ObjectError, ObjectRef
-from shared.kube.order import prune_order
+from shared.kube.order import prune_order, sort_key, stage_of
 from shared.kube.owner import Owner
+from shared.kube.parallel import run_all
 
 __all__ = ["PruneResult", "Skipped", "prune"]
 
@@ -78,44 +82,57 @@ def _keep_reason(live: dict[str, Any], owner: Owner) -> str:
     return left_alone(None, live, deleting=True)
 
 
+def _prune_one(
+    client: KubeClient, ref: ObjectRef, owner: Owner, *, dry_run: bool
+) -> ObjectRef | Skipped | ObjectError | None:
+    """Delete one stale object if ``owner`` still owns it: what happened (None: already gone)."""
+    if not ref.version:
+        return ObjectError(ref, "Invalid", "inventory entry has no version", "prune")
+    try:
+        live = client.get(_stub(ref))
+    except UnknownKindError:
+        return None  # its kind is no longer served, so neither is the object
+    except KubeError as exc:
+        return ObjectError(ref, _reason(exc), str(exc), "prune")
+    if live is None:
+        return None
+    reason = _keep_reason(live, owner)
+    if reason:
+        return Skipped(ref, reason)
+    if dry_run:
+        return ref
+    try:
+        uid = str(live["metadata"].get("uid", ""))
+        return ref if client.delete(live, propagation="Background", uid=uid) else None
+    except KubeError as exc:
+        if isinstance(exc, ApiError) and exc.status == 409:
+            # The uid precondition failed: someone recreated it since the check.
+            return Skipped(ref, "recreated by someone else while pruning")
+        return ObjectError(ref, _reason(exc), str(exc), "prune")
+
+
+def _kind_rank(ref: ObjectRef) -> tuple[str, int]:
+    return stage_of(ref), sort_key(ref)[0]
+
+
 def prune(
     client: KubeClient, stale: Iterable[ObjectRef], *, owner: Owner, dry_run: bool = False
 ) -> PruneResult:
-    """Delete the stale objects ``owner`` still owns; what was deleted, skipped and failed."""
-    deleted: list[ObjectRef] = []
-    skipped: list[Skipped] = []
-    failed: list[ObjectError] = []
-    for ref in prune_order(list(stale)):
-        if not ref.version:
-            failed.append(ObjectError(ref, "Invalid", "inventory entry has no version", "prune"))
-            continue
-        try:
-            live = client.get(_stub(ref))
-        except UnknownKindError:
-            continue  # its kind is no longer served, so neither is the object
-        except KubeError as exc:
-            failed.append(ObjectError(ref, _reason(exc), str(exc), "prune"))
-            continue
-        if live is None:
-            continue
-        reason = _keep_reason(live, owner)
-        if reason:
-            skipped.append(Skipped(ref, reason))
-            continue
-        if dry_run:
-            deleted.append(ref)
-            continue
-        try:
-            uid = str(live["metadata"].get("uid", ""))
-            if client.delete(live, propagation="Background", uid=uid):
-                deleted.append(ref)
-        except KubeError as exc:
-            if isinstance(exc, ApiError) and exc.status == 409:
-                # The uid precondition failed: someone recreated it since the check.
-                skipped.append(Skipped(ref, "recreated by someone else while pruning"))
-                continue
-            failed.append(ObjectError(ref, _reason(exc), str(exc), "prune"))
-    return PruneResult(tuple(deleted), tuple(skipped), tuple(failed))
+    """Delete the stale objects ``owner`` still owns; what was deleted, skipped and failed.
+
+    Kind by kind in prune order (a custom resource goes before the Deployment that
+    may serve its finalizer, namespaces and CRDs last); the objects of one kind
+    are checked and deleted side by side (``parallel.py``).
+    """
+    outcomes: list[ObjectRef | Skipped | ObjectError | None] = []
+    for _, wave in groupby(prune_order(list(stale)), key=_kind_rank):
+        refs = list(wave)
+        outcomes += run_all([partial(_prune_one, client, r, owner, dry_run=dry_run) for r in refs])
+    return PruneResult(
+        deleted=tuple(o for o in outcomes if isinstance(o, ObjectRef)),
+        skipped=tuple(o for o in outcomes if isinstance(o, Skipped)),
+        failed=tuple(o for o in outcomes if isinstance(o, ObjectError)),
+    )
 
 
 def _reason(exc: KubeError) -> str:

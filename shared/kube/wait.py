@@ -1,6 +1,6 @@
 """Poll objects on a cluster until they are all healthy, one fails, or time runs out.
 
-Each poll reads the objects not yet Current and judges them with
+Each poll reads the objects not yet Current, side by side, and judges them with
 ``health.assess`` (with the ``healthCheckExprs`` rules, if any). With
 ``fail_fast`` (Flux's default) the wait ends as soon as one object is Failed.
 A Job that has disappeared and has ``ttlSecondsAfterFinished`` counts as done,
@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from shared.kube.client import KubeClient
@@ -20,6 +21,7 @@ from shared.kube.customhealth import CustomHealth
 from shared.kube.errors import KubeError, UnknownKindError
 from shared.kube.health import HealthStatus, Status, assess
 from shared.kube.inventory import ObjectRef
+from shared.kube.parallel import run_all
 
 __all__ = ["Target", "Unhealthy", "check_health", "describe", "wait_for", "wait_gone"]
 
@@ -72,13 +74,17 @@ def _ref(target: Target) -> ObjectRef:
 def check_health(
     client: KubeClient, targets: Iterable[Target], *, custom: CustomHealth | None = None
 ) -> list[Unhealthy]:
-    """One look at ``targets``: those not Current, with their status (``custom``: CEL rules)."""
-    found = []
-    for target in targets:
-        health = _status(client, _stub(target), custom)
-        if not health.current:
-            found.append(Unhealthy(_ref(target), health))
-    return found
+    """One look at ``targets``: those not Current, with their status (``custom``: CEL rules).
+
+    The objects are read side by side (``parallel.py``).
+    """
+    wanted = list(targets)
+    healths = run_all([partial(_status, client, _stub(t), custom) for t in wanted])
+    return [
+        Unhealthy(_ref(target), health)
+        for target, health in zip(wanted, healths, strict=True)
+        if not health.current
+    ]
 
 
 def wait_for(
@@ -129,7 +135,8 @@ def wait_gone(
     deadline = clock() + timeout
     pending = list(refs)
     while True:
-        pending = [ref for ref in pending if _present(client, ref)]
+        present = run_all([partial(_present, client, ref) for ref in pending])
+        pending = [ref for ref, there in zip(pending, present, strict=True) if there]
         if not pending or clock() >= deadline:
             return pending
         sleep(max(0.0, min(poll, deadline - clock())))
