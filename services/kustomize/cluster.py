@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from services.kustomize.deletion import OnDeletion, deletion_of
@@ -34,6 +36,7 @@ from shared.kube.driftignore import compile_rules
 from shared.kube.errors import KubeError
 from shared.kube.inventory import ChangeSet, Inventory, ObjectRef, stale_objects
 from shared.kube.owner import Owner
+from shared.kube.parallel import run_all
 from shared.kube.prune import prune
 from shared.kube.wait import describe, wait_for, wait_gone
 from shared.metrics import OBJECTS_APPLIED, count_each
@@ -78,13 +81,22 @@ def _health_targets(ks: Kustomization, objects: list[dict[str, Any]]) -> list[An
     ]
 
 
-def _adopted(run: ClusterRun, owner: Owner) -> Inventory:
-    """The recorded inventory plus what the cluster's owner labels show."""
+def _adopted(run: ClusterRun, owner: Owner) -> list[ObjectRef]:
+    """What the cluster's owner labels show this owner has there."""
     try:
-        found = adopt(run.client, owner, run.objects)
+        return list(adopt(run.client, owner, run.objects))
     except KubeError as err:
         raise ClusterFailure(RECONCILIATION_FAILED, str(err), run.inventory) from err
-    return Inventory.from_refs([*run.inventory, *found])
+
+
+def _apply(run: ClusterRun, ks: Kustomization, owner: Owner) -> ChangeSet | ApplyError | KubeError:
+    """Apply the build; a refusal or an unreachable cluster is returned, not raised."""
+    try:
+        timeout = run.time_left(ks.spec.timeout_seconds)
+        options = apply_options(ks, timeout=timeout)
+        return apply(run.client, run.objects, owner=owner, options=options)
+    except (ApplyError, KubeError) as err:
+        return err
 
 
 def act(run: ClusterRun) -> Acted:
@@ -94,17 +106,24 @@ def act(run: ClusterRun) -> Acted:
     owner = Owner.kustomization(ks.name, ks.namespace)
     ctx, client, objects = run.ctx, run.client, run.objects
     old = run.inventory
+    outcome: ChangeSet | ApplyError | KubeError
     if run.previous is None or not run.previous.inventory or run.interrupted:
-        old = _adopted(run, owner)
-    try:
-        timeout = run.time_left(ks.spec.timeout_seconds)
-        changes = apply(client, objects, owner=owner, options=apply_options(ks, timeout=timeout))
-    except ApplyError as err:
-        _count_objects(ctx, err.changes)
-        kept = Inventory.from_refs([*old, *err.changes.inventory()])
-        raise ClusterFailure(RECONCILIATION_FAILED, str(err), kept) from err
-    except KubeError as err:
-        raise ClusterFailure(RECONCILIATION_FAILED, str(err), old) from err
+        # Adoption is needed only by prune, after the apply: both go out together.
+        both: list[Callable[[], Any]] = [
+            partial(_adopted, run, owner),
+            partial(_apply, run, ks, owner),
+        ]
+        found, outcome = run_all(both)
+        old = Inventory.from_refs([*old, *found])
+    else:
+        outcome = _apply(run, ks, owner)
+    if isinstance(outcome, ApplyError):
+        _count_objects(ctx, outcome.changes)
+        kept = Inventory.from_refs([*old, *outcome.changes.inventory()])
+        raise ClusterFailure(RECONCILIATION_FAILED, str(outcome), kept) from outcome
+    if isinstance(outcome, KubeError):
+        raise ClusterFailure(RECONCILIATION_FAILED, str(outcome), old) from outcome
+    changes = outcome
     _count_objects(ctx, changes)
     new = changes.inventory()
     summary = changes.summary()
