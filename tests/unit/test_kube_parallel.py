@@ -1,4 +1,4 @@
-"""run_all: independent requests go out together, results come back in order, errors after all ended."""
+"""run_all: requests go out together, results keep their order, errors come after all ended."""
 
 from __future__ import annotations
 
