@@ -59,9 +59,11 @@ def _patch(client: KubeClient, planned: ObjectPlan, options: ApplyOptions) -> Ob
             return ObjectError(planned.ref, "Timeout", stuck, "recreate")
         if planned.cleanup:
             take_over(client, planned.obj, options.field_manager, options.override_managers)
-        client.apply(planned.obj, field_manager=options.field_manager)
+        applied = client.apply(planned.obj, field_manager=options.field_manager)
     except ApiError as exc:
+        client.known.forget(planned.digest)
         return ObjectError(planned.ref, exc.reason, exc.message, "apply")
+    client.known.remember(planned.digest, applied)
     return None
 
 

@@ -20,6 +20,7 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
 from shared.kube.errors import ApiError, UnknownKindError, UnreachableError
+from shared.kube.known import KnownApplied
 
 __all__ = ["APPLY_PATCH", "JSON_PATCH", "KubeClient", "ResourceInfo"]
 
@@ -60,6 +61,8 @@ class KubeClient:
         self._untyped: Any = api  # the generated client's methods carry no annotations
         self._lock = threading.Lock()
         self._kinds: dict[tuple[str, str], dict[str, ResourceInfo]] = {}
+        # Payloads known to be in place on this cluster: their dry runs are skipped.
+        self.known = KnownApplied()
         # One discovery of a group version at a time: concurrent misses wait for it.
         self._discovering: dict[tuple[str, str], threading.Lock] = {}
 

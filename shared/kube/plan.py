@@ -40,6 +40,7 @@ from shared.kube.client import KubeClient
 from shared.kube.driftignore import IgnoreRule, ignored_paths, resolve_payload, without_paths
 from shared.kube.errors import ApiError, UnknownKindError
 from shared.kube.inventory import Action, ChangeSet, ObjectError, ObjectRef
+from shared.kube.known import payload_digest
 from shared.kube.order import stages
 from shared.kube.owner import Owner
 from shared.kube.parallel import run_all
@@ -107,6 +108,7 @@ class ObjectPlan:
     cleanup: bool = False  # kubectl's leftovers will be taken over
     # Its kind or namespace comes with this revision: dry-run after the definitions stage.
     deferred: bool = False
+    digest: str = ""  # of the payload as planned (known.py), before drift-ignore resolution
 
     @property
     def ref(self) -> ObjectRef:
@@ -234,6 +236,7 @@ def _verdict(
     *,
     live: dict[str, Any] | None,
     dry: dict[str, Any] | ApiError,
+    digest: str,
 ) -> ObjectPlan:
     """What applying ``obj`` would do, given the live object and the dry run's answer."""
     ref = ObjectRef.from_object(obj)
@@ -242,22 +245,29 @@ def _verdict(
     if isinstance(dry, ApiError):
         immutable = live is not None and dry.status == 422 and _forced(obj, options)
         if immutable and _recreatable(client, obj, options):
-            return ObjectPlan(obj, Action.CREATED, live, recreate=True)
+            return ObjectPlan(obj, Action.CREATED, live, recreate=True, digest=digest)
         raise _Refused(ObjectError(ref, dry.reason, dry.message, "dry-run"))
     if live is None:
-        return ObjectPlan(obj, Action.CREATED, dry=dry)
+        return ObjectPlan(obj, Action.CREATED, dry=dry, digest=digest)
     managers = options.field_manager, options.override_managers
     ssa = metadata_value(obj, SSA_KEY)
     cleanup = ssa != "merge" and bool(cleanup_ops(live, *managers))
     ignored = ignored_paths(options.drift_ignore, dry)
     drifted = _comparable(without_paths(live, ignored)) != _comparable(without_paths(dry, ignored))
     action = Action.CONFIGURED if drifted or cleanup else Action.UNCHANGED
+    if action == Action.UNCHANGED:
+        client.known.remember(digest, live)
     if ignored and action == Action.CONFIGURED:
         # Ignored fields that drifted: keep another applier's, or the value in the cluster.
         obj = resolve_payload(
             obj, live=live, dry_run=dry, paths=ignored, field_manager=options.field_manager
         )
-    return ObjectPlan(obj, action, live, dry, cleanup=cleanup)
+    return ObjectPlan(obj, action, live, dry, cleanup=cleanup, digest=digest)
+
+
+def _shaping(options: ApplyOptions) -> str:
+    """The options a verdict depends on, for the payload digest (known.py)."""
+    return repr((options.field_manager, options.override_managers, options.drift_ignore))
 
 
 def _plan(
@@ -270,16 +280,25 @@ def _plan(
 ) -> ObjectPlan | None:
     """What applying ``obj`` would do; None when it must wait for the definitions stage.
 
-    The live object is read while the dry run is under way: one round trip, not two.
+    The live object is read while the dry run is under way: one round trip, not
+    two. A payload this client already put in place is only read: if nobody
+    wrote to the object since (known.py), it is unchanged without a dry run.
     """
     if not _resolve(client, obj, options, crd_kinds=crd_kinds, new_namespaces=new_namespaces):
         return None
-    both: list[Callable[[], Any]] = [
-        partial(_read, client, obj),
-        partial(_dry_run, client, obj, options),
-    ]
-    live, dry = run_all(both)
-    return _verdict(client, obj, options, live=live, dry=dry)
+    digest = payload_digest(obj, shaping=_shaping(options))
+    if client.known.has(digest):
+        live = _read(client, obj)
+        if client.known.unchanged(digest, live) and not left_alone(obj, live):
+            return ObjectPlan(obj, Action.UNCHANGED, live, digest=digest)
+        dry = _dry_run(client, obj, options)
+    else:
+        both: list[Callable[[], Any]] = [
+            partial(_read, client, obj),
+            partial(_dry_run, client, obj, options),
+        ]
+        live, dry = run_all(both)
+    return _verdict(client, obj, options, live=live, dry=dry, digest=digest)
 
 
 def _plan_or_refusal(

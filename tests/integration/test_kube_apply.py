@@ -597,3 +597,41 @@ def test_fields_of_an_overridden_manager_are_taken_over(kube: KubeClient, namesp
     live = kube.get(configmap(namespace, "cfg"))
     assert live is not None and live["data"] == {"a": "1"}
     assert {m["manager"] for m in live["metadata"]["managedFields"]} == {"sluice"}
+
+
+def dry_runs_of_configmaps(kube: KubeClient) -> float:
+    """How many dry-run applies of ConfigMaps the API server has served (its own metrics)."""
+    answer = kube.api.rest_client.pool_manager.request(
+        "GET", f"{kube.host}/metrics", headers=dict(kube.api.configuration.api_key)
+    )
+    series = 'apiserver_request_duration_seconds_count{component="apiserver",dry_run="All"'
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in answer.data.decode().splitlines()
+        if line.startswith(series) and 'resource="configmaps"' in line and 'verb="APPLY"' in line
+    )
+
+
+def test_an_object_nobody_wrote_to_since_it_was_applied_is_not_dry_run_again(
+    kube: KubeClient, admin: k8s.ApiClient, namespace: str
+) -> None:
+    revision = [configmap(namespace, "steady", level="info")]
+    apply(kube, revision, owner=OWNER, options=FAST)
+    before = dry_runs_of_configmaps(kube)
+
+    again = apply(kube, revision, owner=OWNER, options=FAST)
+    assert set(actions(again).values()) == {"unchanged"}
+    assert dry_runs_of_configmaps(kube) == before
+
+    # Any write to it brings the dry run back, and the drift is reverted.
+    core = k8s.CoreV1Api(admin)
+    core.patch_namespaced_config_map("steady", namespace, {"data": {"level": "debug"}})
+    drifted = apply(kube, revision, owner=OWNER, options=FAST)
+    assert actions(drifted) == {f"ConfigMap/{namespace}/steady": "configured"}
+    assert dry_runs_of_configmaps(kube) == before + 1
+    assert core.read_namespaced_config_map("steady", namespace).data == {"level": "info"}
+
+    # A changed payload is dry-run too.
+    changed = apply(kube, [configmap(namespace, "steady", level="warn")], owner=OWNER, options=FAST)
+    assert actions(changed) == {f"ConfigMap/{namespace}/steady": "configured"}
+    assert dry_runs_of_configmaps(kube) == before + 2
