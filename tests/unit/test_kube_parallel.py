@@ -8,7 +8,7 @@ from functools import partial
 
 import pytest
 
-from shared.kube.parallel import run_all
+from shared.kube.parallel import POOL_SIZE, run_all
 
 
 def meet(barrier: threading.Barrier, value: int, wait: float = 10.0) -> int:
@@ -52,3 +52,12 @@ def test_the_first_failure_in_call_order_is_raised_once_every_call_ended() -> No
 def test_a_single_call_runs_in_the_callers_thread() -> None:
     assert run_all([threading.current_thread]) == [threading.current_thread()]
     assert run_all([]) == []
+
+
+def test_batches_inside_batches_finish_even_when_every_helper_thread_is_busy() -> None:
+    # More nested batches than the process has helper threads: callers drain their own.
+    def inner(n: int) -> int:
+        return sum(run_all([partial(int, n)] * 3))
+
+    outer = [partial(run_all, [partial(inner, n) for n in range(8)]) for _ in range(POOL_SIZE)]
+    assert run_all(outer, limit=POOL_SIZE) == [[3 * n for n in range(8)]] * POOL_SIZE
