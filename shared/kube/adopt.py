@@ -81,19 +81,15 @@ def _list(client: KubeClient, info: ResourceInfo, selector: str) -> Iterable[dic
 def _resources(client: KubeClient, objects: Iterable[Mapping[str, Any]]) -> list[ResourceInfo]:
     """The resources to list: one per group and kind the cluster serves."""
     kinds = _kinds(objects)
+    client.prefetch(kinds)  # a first contact asks for each group version: side by side
     found: dict[tuple[str, str], ResourceInfo] = {}
-    # Discovered side by side too: a first contact asks for each group version.
-    for info in run_all([partial(_served, client, *kind) for kind in kinds]):
-        if info is not None:
-            found.setdefault((info.group, info.kind), info)  # another version is listed already
+    for api_version, kind in kinds:
+        try:
+            info = client.resource(api_version, kind)
+        except (UnknownKindError, ApiError):
+            continue
+        found.setdefault((info.group, info.kind), info)  # another version is listed already
     return list(found.values())
-
-
-def _served(client: KubeClient, api_version: str, kind: str) -> ResourceInfo | None:
-    try:
-        return client.resource(api_version, kind)
-    except (UnknownKindError, ApiError):
-        return None
 
 
 def _owned(client: KubeClient, info: ResourceInfo, selector: str) -> list[ObjectRef]:
@@ -113,7 +109,7 @@ def adopt(client: KubeClient, owner: Owner, objects: Iterable[Mapping[str, Any]]
 
     The kinds are listed side by side (``parallel.py``): one round trip, not twenty.
     """
-    selector = ",".join(f"{k}={v}" for k, v in owner.labels.items())
+    selector = owner.selector
     infos = _resources(client, objects)
     found = run_all([partial(_owned, client, info, selector) for info in infos])
     return Inventory.from_refs([ref for refs in found for ref in refs][:MAX_OBJECTS])

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, cast
 from urllib.parse import quote
 
@@ -21,6 +22,7 @@ from kubernetes.client.exceptions import ApiException
 
 from shared.kube.errors import ApiError, UnknownKindError, UnreachableError
 from shared.kube.known import KnownApplied
+from shared.kube.parallel import run_all
 
 __all__ = ["APPLY_PATCH", "JSON_PATCH", "KubeClient", "ResourceInfo"]
 
@@ -152,6 +154,23 @@ class KubeClient:
                 "is its CustomResourceDefinition installed?"
             )
         return cached[kind]
+
+    def prefetch(self, kinds: Iterable[tuple[str, str]]) -> None:
+        """Discover the (apiVersion, kind) pairs not cached yet, side by side.
+
+        Kinds the cluster does not serve are left for ``resource`` to refuse.
+        """
+        with self._lock:
+            missing = {
+                _split(v): (v, k) for v, k in kinds if k not in (self._kinds.get(_split(v)) or {})
+            }
+        run_all([partial(self._served, *pair) for pair in missing.values()])
+
+    def _served(self, api_version: str, kind: str) -> ResourceInfo | None:
+        try:
+            return self.resource(api_version, kind)
+        except (UnknownKindError, ApiError):
+            return None
 
     def path(self, obj: Mapping[str, Any], *, collection: bool = False) -> str:
         """The REST path of the object named by ``obj``, or of its collection."""

@@ -42,6 +42,11 @@ class Owner:
         """The owner labels set on every applied object."""
         return {f"{self.group}/name": self.name, f"{self.group}/namespace": self.namespace}
 
+    @property
+    def selector(self) -> str:
+        """The label selector for this owner's objects."""
+        return ",".join(f"{k}={v}" for k, v in self.labels.items())
+
     def owns(self, obj: Mapping[str, Any]) -> bool:
         """Whether ``obj`` still carries this owner's two labels."""
         labels = (obj.get("metadata") or {}).get("labels") or {}

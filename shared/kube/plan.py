@@ -275,44 +275,87 @@ def _plan(
     obj: dict[str, Any],
     options: ApplyOptions,
     *,
-    crd_kinds: set[tuple[str, str, str]],
-    new_namespaces: set[str],
-) -> ObjectPlan | None:
-    """What applying ``obj`` would do; None when it must wait for the definitions stage.
+    digest: str,
+) -> ObjectPlan:
+    """What applying ``obj`` (kind and namespace settled) would do, by a dry run.
 
-    The live object is read while the dry run is under way: one round trip, not
-    two. A payload this client already put in place is only read: if nobody
-    wrote to the object since (known.py), it is unchanged without a dry run.
+    The live object is read while the dry run is under way: one round trip, not two.
     """
-    if not _resolve(client, obj, options, crd_kinds=crd_kinds, new_namespaces=new_namespaces):
-        return None
-    digest = payload_digest(obj, shaping=_shaping(options))
-    if client.known.has(digest):
-        live = _read(client, obj)
-        if client.known.unchanged(digest, live) and not left_alone(obj, live):
-            return ObjectPlan(obj, Action.UNCHANGED, live, digest=digest)
-        dry = _dry_run(client, obj, options)
-    else:
-        both: list[Callable[[], Any]] = [
-            partial(_read, client, obj),
-            partial(_dry_run, client, obj, options),
-        ]
-        live, dry = run_all(both)
+    both: list[Callable[[], Any]] = [
+        partial(_read, client, obj),
+        partial(_dry_run, client, obj, options),
+    ]
+    live, dry = run_all(both)
     return _verdict(client, obj, options, live=live, dry=dry, digest=digest)
 
 
 def _plan_or_refusal(
+    client: KubeClient, obj: dict[str, Any], options: ApplyOptions, *, digest: str
+) -> ObjectPlan | ObjectError:
+    try:
+        return _plan(client, obj, options, digest=digest)
+    except _Refused as refused:
+        return refused.error
+
+
+def _settle(
     client: KubeClient,
     obj: dict[str, Any],
     options: ApplyOptions,
     *,
     crd_kinds: set[tuple[str, str, str]],
     new_namespaces: set[str],
-) -> ObjectPlan | ObjectError | None:
+) -> bool | ObjectError:
+    """``_resolve``, with a refusal returned instead of raised."""
     try:
-        return _plan(client, obj, options, crd_kinds=crd_kinds, new_namespaces=new_namespaces)
+        return _resolve(client, obj, options, crd_kinds=crd_kinds, new_namespaces=new_namespaces)
     except _Refused as refused:
         return refused.error
+
+
+def _owned_live(
+    client: KubeClient, objs: Sequence[dict[str, Any]], owner: Owner
+) -> dict[int, dict[str, Any]]:
+    """The live objects of ``objs`` (by id()), one labelled list per kind and namespace."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for obj in objs:
+        info = client.resource(str(obj["apiVersion"]), str(obj["kind"]))
+        groups.setdefault(info.path(str(obj["metadata"].get("namespace") or "")), []).append(obj)
+    paths = list(groups)
+    query = {"labelSelector": owner.selector}
+    listings = run_all([partial(client.request, "GET", path, query=query) for path in paths])
+    live: dict[int, dict[str, Any]] = {}
+    for path, listing in zip(paths, listings, strict=True):
+        items = {str(i["metadata"]["name"]): i for i in listing.get("items") or []}
+        for obj in groups[path]:
+            item = items.get(str(obj["metadata"]["name"]))
+            if item is not None:  # list items name no apiVersion and kind
+                live[id(obj)] = {**item, "apiVersion": obj["apiVersion"], "kind": obj["kind"]}
+    return live
+
+
+def _known_unchanged(
+    client: KubeClient, objs: Sequence[dict[str, Any]], digests: dict[int, str], owner: Owner
+) -> dict[int, ObjectPlan]:
+    """Plans for the objects this client put in place and nobody wrote to since (known.py).
+
+    Their live versions come from one list per kind and namespace, by the owner's
+    labels, instead of a read each; the rest get the full read and dry run.
+    """
+    candidates = [o for o in objs if client.known.has(digests[id(o)])]
+    if not candidates:
+        return {}
+    try:
+        live = _owned_live(client, candidates, owner)
+    except ApiError:
+        return {}  # not allowed to list: every object gets its own read and dry run
+    return {
+        id(obj): ObjectPlan(obj, Action.UNCHANGED, live[id(obj)], digest=digests[id(obj)])
+        for obj in candidates
+        if id(obj) in live
+        and client.known.unchanged(digests[id(obj)], live[id(obj)])
+        and not left_alone(obj, live[id(obj)])
+    }
 
 
 def _late(
@@ -320,14 +363,15 @@ def _late(
 ) -> ObjectPlan | ObjectError:
     while True:
         try:
-            found = _plan(client, obj, options, crd_kinds=set(), new_namespaces=set())
+            settled = _resolve(client, obj, options, crd_kinds=set(), new_namespaces=set())
+            assert settled  # nothing is deferred twice
+            digest = payload_digest(obj, shaping=_shaping(options))
+            return _plan(client, obj, options, digest=digest)
         except _Refused as refused:
             if refused.error.reason == "NoKindMatch" and time.monotonic() < deadline:
                 time.sleep(options.poll)
                 continue
             return refused.error
-        assert found is not None  # nothing is deferred twice
-        return found
 
 
 def plan_late(
@@ -405,30 +449,33 @@ def plan(
     crd_kinds = _crd_kinds(desired)
     new_namespaces = _missing_namespaces(client, desired)
     ordered = stages(desired, custom_kinds=options.custom_stage_kinds)
-    # Every object of every stage at once: the dry run changes nothing, so order can't matter.
-    found = run_all(
-        [
-            partial(
-                _plan_or_refusal,
-                client,
-                obj,
-                options,
-                crd_kinds=crd_kinds,
-                new_namespaces=new_namespaces,
-            )
-            for stage in ordered
-            for obj in stage.objects
-        ]
+    flat = [obj for stage in ordered for obj in stage.objects]
+    client.prefetch((str(o["apiVersion"]), str(o["kind"])) for o in flat)
+    verdicts: dict[int, ObjectPlan | ObjectError] = {}
+    ready = []
+    for obj in flat:
+        settled = _settle(client, obj, options, crd_kinds=crd_kinds, new_namespaces=new_namespaces)
+        if isinstance(settled, ObjectError):
+            verdicts[id(obj)] = settled
+        elif settled:
+            ready.append(obj)
+    shaping = _shaping(options)
+    digests = {id(obj): payload_digest(obj, shaping=shaping) for obj in ready}
+    verdicts.update(_known_unchanged(client, ready, digests, owner))
+    # Every other object of every stage at once: a dry run changes nothing, so order can't matter.
+    rest = [obj for obj in ready if id(obj) not in verdicts]
+    answers = run_all(
+        [partial(_plan_or_refusal, client, o, options, digest=digests[id(o)]) for o in rest]
     )
-    errors = [f for f in found if isinstance(f, ObjectError)]
-    if errors:
+    verdicts.update(zip((id(o) for o in rest), answers, strict=True))
+    refused = [verdicts.get(id(obj)) for obj in flat]
+    if errors := [v for v in refused if isinstance(v, ObjectError)]:
         raise ApplyError(errors)
-    verdicts = iter(found)
     planned: list[PlannedStage] = []
     for stage in ordered:
         plans: list[ObjectPlan] = []
         for obj in stage.objects:
-            verdict = next(verdicts)
+            verdict = verdicts.get(id(obj))
             assert not isinstance(verdict, ObjectError)
             plans.append(verdict or ObjectPlan(obj, Action.CREATED, deferred=True))
         planned.append(PlannedStage(stage.name, stage.wait, tuple(plans)))
