@@ -1,9 +1,15 @@
 """JSON REST calls to one cluster, with discovery: the verbs apply, prune and wait need.
 
-``KubeClient`` wraps a ``kubernetes`` ApiClient (built by ``kubeconfig.py``) and
-resolves apiVersion + kind to a resource through discovery, cached per client
-and refreshed on a miss (a CRD applied a moment ago). Errors are those of
-``errors.py``: ApiError, UnknownKindError, UnreachableError.
+``KubeClient`` sends JSON over a urllib3 connection pool (built with its TLS
+context and credentials by ``kubeconfig.py``) and resolves apiVersion + kind to
+a resource through discovery, cached per client and refreshed on a miss (a CRD
+applied a moment ago). Errors are those of ``errors.py``: ApiError,
+UnknownKindError, UnreachableError.
+
+Why not the ``kubernetes`` package's ApiClient: sluice needs only its transport
+(a urllib3 pool and a JSON body), but importing it loads every generated model
+and API class, 32 MiB in each worker that talks to clusters; the few lines here
+do the same requests on the same urllib3.
 """
 
 from __future__ import annotations
@@ -13,12 +19,10 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, cast
-from urllib.parse import quote
+from typing import Any
+from urllib.parse import quote, urlencode
 
 import urllib3
-from kubernetes.client import ApiClient
-from kubernetes.client.exceptions import ApiException
 
 from shared.kube.errors import ApiError, UnknownKindError, UnreachableError
 from shared.kube.known import KnownApplied
@@ -57,10 +61,19 @@ def _split(api_version: str) -> tuple[str, str]:
 class KubeClient:
     """JSON REST calls to one cluster, with a per-client discovery cache."""
 
-    def __init__(self, api: ApiClient, *, timeout: float = 30.0) -> None:
-        self.api = api
+    def __init__(
+        self,
+        host: str,
+        pool: urllib3.PoolManager,
+        *,
+        headers: Mapping[str, str] | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self.host = host.rstrip("/")
         self.timeout = timeout
-        self._untyped: Any = api  # the generated client's methods carry no annotations
+        self._pool = pool
+        # Credentials and impersonation: sent with every request, never logged.
+        self._headers = {"Accept": "application/json", **(headers or {})}
         self._lock = threading.Lock()
         self._kinds: dict[tuple[str, str], dict[str, ResourceInfo]] = {}
         # Payloads known to be in place on this cluster: their dry runs are skipped.
@@ -70,7 +83,7 @@ class KubeClient:
 
     def close(self) -> None:
         """Release the connection pool."""
-        self._untyped.close()
+        self._pool.clear()
 
     def request(
         self,
@@ -82,24 +95,16 @@ class KubeClient:
         content_type: str = "application/json",
     ) -> dict[str, Any]:
         """One call; the decoded JSON answer, or ApiError / UnreachableError."""
-        headers = {"Accept": "application/json", "Content-Type": content_type}
-        _, url, headers, body, _ = self.api.param_serialize(
-            method,
-            path,
-            query_params=list((query or {}).items()),
-            header_params=headers,
-            body=body,
-            auth_settings=["BearerToken"],
-        )
+        url = self.host + path + (f"?{urlencode(query)}" if query else "")
+        payload = None if body is None else json.dumps(body, default=str).encode()
+        headers = {**self._headers, "Content-Type": content_type}
         try:
-            response = self.api.call_api(
-                method, url, header_params=headers, body=body, _request_timeout=self.timeout
+            response = self._pool.request(
+                method, url, body=payload, headers=headers, timeout=self.timeout
             )
-            data = cast(Any, response).read()
-        except ApiException as exc:  # the REST layer's wrapper for TLS failures
-            raise UnreachableError(f"{self.host}: {exc.reason}") from exc
-        except urllib3.exceptions.HTTPError as exc:
+        except urllib3.exceptions.HTTPError as exc:  # refused, timed out, TLS failed
             raise UnreachableError(f"{self.host}: {exc}") from exc
+        data = response.data
         decoded: Any = None
         if data:
             try:
@@ -112,11 +117,6 @@ class KubeClient:
             reason = str(info.get("reason") or http)
             raise ApiError(response.status, reason, str(info.get("message") or ""))
         return decoded if isinstance(decoded, dict) else {}
-
-    @property
-    def host(self) -> str:
-        """The API server URL."""
-        return str(self.api.configuration.host)
 
     def _discover(self, group: str, version: str) -> dict[str, ResourceInfo]:
         path = f"/apis/{group}/{version}" if group else f"/api/{version}"

@@ -1,6 +1,6 @@
 """A client for one cluster from a kubeconfig held in the store: self-contained, checked first.
 
-``client_from_kubeconfig`` builds a ``kubernetes`` ApiClient from kubeconfig text
+``client_from_kubeconfig`` builds a ``KubeClient`` from kubeconfig text
 (``client_from_dict`` from the parsed dict) without leaving credentials on disk:
 the TLS context is built in memory, and a client key is only written,
 owner-only, for the instant Python's ``ssl`` needs to read it. With
@@ -32,7 +32,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import urllib3
-from kubernetes.client import ApiClient, Configuration
 
 from shared import yaml
 from shared.kube.client import KubeClient
@@ -163,14 +162,16 @@ def client_from_dict(
     if not cluster.get("server"):
         raise KubeconfigError(f"kubeconfig: cluster of context {ctx_name!r} has no server")
     check_kubeconfig(cluster, user, allow_http=allow_http)
-    configuration = Configuration(host=str(cluster["server"]).rstrip("/"))
+    headers: dict[str, str] = {}
     if user.get("token"):
-        configuration.api_key = {"authorization": f"Bearer {user['token']}"}
+        headers["Authorization"] = f"Bearer {user['token']}"
     elif user.get("username"):
         credentials = f"{user['username']}:{user.get('password', '')}"
-        basic = urllib3.util.make_headers(basic_auth=credentials)["authorization"]
-        configuration.api_key = {"authorization": basic}
-    api = ApiClient(configuration)
+        headers["Authorization"] = urllib3.util.make_headers(basic_auth=credentials)[
+            "authorization"
+        ]
+    if impersonate is not None:
+        headers["Impersonate-User"] = impersonate.username
     pool_args: dict[str, Any] = {
         "ssl_context": _ssl_context(cluster, user),
         "cert_reqs": ssl.CERT_REQUIRED,
@@ -178,13 +179,12 @@ def client_from_dict(
     }
     if cluster.get("tls-server-name"):
         pool_args["server_hostname"] = str(cluster["tls-server-name"])
+    pool: urllib3.PoolManager
     if cluster.get("proxy-url"):
-        api.rest_client.pool_manager = urllib3.ProxyManager(str(cluster["proxy-url"]), **pool_args)
+        pool = urllib3.ProxyManager(str(cluster["proxy-url"]), **pool_args)
     else:
-        api.rest_client.pool_manager = urllib3.PoolManager(**pool_args)
-    if impersonate is not None:
-        api.default_headers["Impersonate-User"] = impersonate.username
-    return KubeClient(api, timeout=timeout)
+        pool = urllib3.PoolManager(**pool_args)
+    return KubeClient(str(cluster["server"]), pool, headers=headers, timeout=timeout)
 
 
 def client_from_kubeconfig(
