@@ -311,7 +311,7 @@ def run_on_cluster(
     applied = on_applied or (lambda _key: None)
     deadline = task_deadline(ctx) if deadline is None else deadline
     state = FleetState(ctx.client, service=service.name, cipher=ctx.store.cipher)
-    desired = state.desired(key)
+    desired, results = state.desired_and_results(key)
     doc = ctx.store.get(key)
     if doc is None or desired is None or cluster not in desired.targets:
         try:
@@ -323,7 +323,7 @@ def run_on_cluster(
     fan_out = service.read(doc)
     if fan_out.suspended:
         return
-    previous = state.results(key).get(cluster)
+    previous = results.get(cluster)
     old = Inventory.from_status({"entries": list(previous.inventory)} if previous else None)
     objects = state.build(desired.build_key)
     try:
@@ -332,8 +332,7 @@ def run_on_cluster(
         target = _selected(ctx, key, fan_out.spec, cluster)
         client = _connect(ctx, key, target, fan_out.spec.service_account_name)
         try:
-            interrupted = state.interrupted(key, cluster)
-            state.start_apply(key, cluster, desired.revision)
+            interrupted = state.start_apply(key, cluster, desired.revision)
             run = ClusterRun(
                 ctx=ctx,
                 key=key,

@@ -286,6 +286,32 @@ class Store:
 
         return _doc(self._transact([key], plan)[0])
 
+    def change_status(
+        self, key: ObjectKey, change: Callable[[Document, dict[str, Any]], None]
+    ) -> Document | None:
+        """Read-modify-write the status in one transaction: ``change(doc, status)``.
+
+        ``change`` edits ``status`` (a copy) after reading the newest stored object,
+        and runs again if a concurrent write lands first, so nothing written
+        meanwhile is overwritten with an older snapshot. An unchanged status writes
+        nothing. None when the object does not exist.
+        """
+
+        def plan(current: Mapping[ObjectKey, Document | None]) -> list[_Write]:
+            previous = current[key]
+            if previous is None:
+                return [_Write(key, None, None, None)]
+            status = copy.deepcopy(previous.get("status") or {})
+            change(previous, status)
+            if not isinstance(status, dict):
+                raise InvalidObject(f"{key}: status must be a mapping")
+            if previous.get("status") == status:
+                return [_Write(key, None, previous, previous)]
+            doc = {**previous, "metadata": {**previous["metadata"]}, "status": status}
+            return [_Write(key, "status", doc, previous)]
+
+        return self._transact([key], plan)[0].doc
+
     def delete(self, key: ObjectKey, *, resource_version: str | None = None) -> bool:
         """Remove the object and its index entries; False when it did not exist."""
 
