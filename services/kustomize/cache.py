@@ -62,8 +62,7 @@ class BuildCache:
             with os.fdopen(fd, "w") as handle:
                 sealed = [self._cipher.seal(dict(obj)) for obj in objects]
                 json.dump({"key": key, "objects": sealed}, handle, separators=(",", ":"))
-                handle.flush()
-                os.fsync(handle.fileno())
+            # No fsync: an entry torn by a crash reads as damaged, a miss rebuilt once.
             os.replace(temp, file)
         except BaseException:
             Path(temp).unlink(missing_ok=True)
