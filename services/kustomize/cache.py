@@ -56,7 +56,7 @@ class BuildCache:
         if not isinstance(objects, list):
             return None
         try:
-            return [self._cipher.unseal(obj) for obj in objects]
+            return [self._cipher.unseal(obj, copy_other=False) for obj in objects]
         except SecretKeyError:
             return None  # sealed with a key since retired: rebuilt once
 
@@ -67,7 +67,7 @@ class BuildCache:
         fd, temp = tempfile.mkstemp(prefix=".tmp-", dir=file.parent)
         try:
             with os.fdopen(fd, "w") as handle:
-                sealed = [self._cipher.seal(dict(obj)) for obj in objects]
+                sealed = [self._cipher.seal(dict(obj), copy_other=False) for obj in objects]
                 json.dump({"key": key, "objects": sealed}, handle, separators=(",", ":"))
             # No fsync: an entry torn by a crash reads as damaged, a miss rebuilt once.
             os.replace(temp, file)

@@ -118,7 +118,7 @@ class FleetState:
         self._client.set(f"{self._prefix}build:{build_key}", self._blob(objects), ex=_BUILD_TTL)
 
     def _blob(self, objects: list[dict[str, Any]]) -> bytes:
-        sealed = [self._sealing().seal(obj) for obj in objects]
+        sealed = [self._sealing().seal(obj, copy_other=False) for obj in objects]
         return gzip.compress(json.dumps(sealed, separators=(",", ":")).encode(), 6)
 
     def publish(
@@ -142,7 +142,7 @@ class FleetState:
         if blob is None:
             return None
         sealed: list[dict[str, Any]] = json.loads(gzip.decompress(blob))  # type: ignore[arg-type]
-        return [self._sealing().unseal(obj) for obj in sealed]
+        return [self._sealing().unseal(obj, copy_other=False) for obj in sealed]
 
     def set_result(self, key: ObjectKey, result: ClusterResult) -> None:
         """Record the outcome of the last apply to one cluster (which ends it)."""

@@ -366,7 +366,7 @@ class Store:
             return None
         write.doc["metadata"]["resourceVersion"] = resource_version
         try:
-            return json.dumps(self._cipher.seal(write.doc), separators=(",", ":"))
+            return json.dumps(self._cipher.seal(write.doc, copy_other=False), separators=(",", ":"))
         except (TypeError, ValueError) as exc:
             raise InvalidObject(f"{write.key}: cannot be stored: {exc}") from None
 
@@ -409,7 +409,7 @@ class Store:
             raise StoreError(
                 f"{key}: stored JSON is damaged ({exc}): delete and apply it again"
             ) from exc
-        return self._cipher.unseal(cast(Document, doc))
+        return self._cipher.unseal(cast(Document, doc), copy_other=False)
 
     def _now(self) -> str:
         return self._clock().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
