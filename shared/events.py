@@ -26,7 +26,7 @@ from celery import Celery
 
 from shared.celeryapp import check_service, task_name
 from shared.keys import ObjectKey
-from shared.metrics import EVENTS_PUBLISHED, count
+from shared.metrics import EVENTS_PUBLISHED, queue_count
 
 __all__ = [
     "EVENT_TYPES",
@@ -188,13 +188,15 @@ class EventBus:
                 args=[payload],
                 task_id=f"{event.id}.{service}",
             )
-        entry_id = self._client.xadd(
-            self._stream,
-            {"event": json.dumps(payload)},
-            maxlen=self._max_len,
-            approximate=True,
+        # The stream entry and its counter in one round trip; only the entry must land.
+        pipe = self._client.pipeline(transaction=False)
+        pipe.xadd(
+            self._stream, {"event": json.dumps(payload)}, maxlen=self._max_len, approximate=True
         )
-        count(self._client, EVENTS_PUBLISHED, {"type": event.type})
+        queue_count(pipe, EVENTS_PUBLISHED, {"type": event.type})
+        entry_id = pipe.execute(raise_on_error=False)[0]
+        if isinstance(entry_id, Exception):
+            raise entry_id
         return _text(entry_id)
 
     def read(self, since: str = "0", count: int = 100) -> list[tuple[str, Event]]:

@@ -91,10 +91,21 @@ def current_holder(client: redis.Redis, key: ObjectKey) -> str | None:
 class Lease:
     """One attempt to hold ``key``'s lease; as a context manager it renews in the background."""
 
-    def __init__(self, client: redis.Redis, key: ObjectKey, holder: str, ttl: float) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        key: ObjectKey,
+        holder: str,
+        ttl: float,
+        *,
+        clearing: str | None = None,
+    ) -> None:
         if ttl <= 0:
             raise ValueError(f"lease ttl {ttl}: must be positive")
         self.key = key
+        # A key deleted just before each acquisition, in the same round trip (a
+        # task's pending marker), whether or not the lease is free.
+        self.clearing = clearing
         self.holder = holder
         self.ttl = ttl
         self.token = f"{holder}/{uuid.uuid4().hex}"
@@ -111,8 +122,13 @@ class Lease:
         return max(1, int(self.ttl * 1000))
 
     def acquire(self) -> bool:
-        """Take the lease if it is free (SET NX PX)."""
-        return bool(self._client.set(lease_key(self.key), self.token, nx=True, px=self._ttl_ms))
+        """Take the lease if it is free (SET NX PX), after deleting ``clearing`` if given."""
+        if self.clearing is None:
+            return bool(self._client.set(lease_key(self.key), self.token, nx=True, px=self._ttl_ms))
+        pipe = self._client.pipeline(transaction=False)
+        pipe.delete(self.clearing)
+        pipe.set(lease_key(self.key), self.token, nx=True, px=self._ttl_ms)
+        return bool(pipe.execute()[-1])
 
     def renew(self) -> bool:
         """Extend the lease by ``ttl``; False if it is no longer ours."""
@@ -216,11 +232,17 @@ def exclusive_run(
     ttl: float,
     retry_after: float = 1.0,
 ) -> Iterator[Lease | None]:
-    """Start a coalesced task: yield the held lease, or None once the run is re-requested."""
-    clear_pending(client, key, task_name=task_name)
+    """Start a coalesced task: yield the held lease, or None once the run is re-requested.
+
+    The task's pending marker is cleared first (``clear_pending``), in the same
+    round trip as the lease's acquisition.
+    """
+    clearing = pending_key(task_name, key)
     with ExitStack() as stack:
         try:
-            lease: Lease | None = stack.enter_context(Lease(client, key, holder, ttl))
+            lease: Lease | None = stack.enter_context(
+                Lease(client, key, holder, ttl, clearing=clearing)
+            )
         except LeaseBusy:
             lease = None
         if lease is None:

@@ -60,6 +60,7 @@ __all__ = [
     "field_name",
     "format_bound",
     "parse_field",
+    "queue_count",
     "reconcile_result",
     "record_reconcile",
     "timed_reconcile",
@@ -181,10 +182,22 @@ def count_each(
     """Add to several series of one counter, in one round trip."""
     pipe = client.pipeline(transaction=False)
     for labels, amount in increments:
-        _check(name, labels, kind="counter")
-        if amount:
-            pipe.hincrby(HASH, field_name(name, labels), amount)
+        queue_count(pipe, name, labels, amount=amount)
     _execute(pipe)
+
+
+def queue_count(
+    pipe: Any, name: str, labels: Mapping[str, str] | None = None, *, amount: int = 1
+) -> None:
+    """Queue ``count``'s increment on a caller's pipeline, to go with its other commands.
+
+    Run it with ``execute(raise_on_error=False)``: a failed increment is not worth
+    failing the caller's write for.
+    """
+    labels = dict(labels or {})
+    _check(name, labels, kind="counter")
+    if amount:
+        pipe.hincrby(HASH, field_name(name, labels), amount)
 
 
 def record_reconcile(client: redis.Redis, kind: str, result: str, seconds: float) -> None:

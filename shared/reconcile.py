@@ -20,7 +20,6 @@ read-modify-write on the newest resourceVersion, retried on a conflict.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -40,7 +39,7 @@ from shared.api.meta import ApiObject
 from shared.backoff import failure_delay, reset_failures
 from shared.events import Severity
 from shared.keys import ObjectKey
-from shared.store import Conflict, Store
+from shared.store import Store
 from shared.worker import WorkerContext, requested_at
 
 __all__ = [
@@ -58,7 +57,6 @@ __all__ = [
     "update_status",
 ]
 
-_ATTEMPTS = 8
 T = TypeVar("T", bound=ApiObject)
 
 
@@ -175,21 +173,11 @@ def update_status(
 
     Each write lands on the newest resourceVersion, so a concurrent writer (a
     fan-out's per-cluster runs, a ``sluice reconcile`` annotation, a spec
-    change) is never overwritten with an older snapshot.
+    change) is never overwritten with an older snapshot: the read and the write
+    are one store transaction (``Store.change_status``), ``change`` run again when
+    another write lands in between.
     """
-    for _ in range(_ATTEMPTS):
-        doc = store.get(key)
-        if doc is None:
-            return None
-        status = copy.deepcopy(doc.get("status") or {})
-        change(doc, status)
-        try:
-            return store.update_status(
-                key, status, resource_version=doc["metadata"]["resourceVersion"]
-            )
-        except Conflict:
-            continue
-    raise Conflict(key, f"status kept changing under {_ATTEMPTS} attempts; will retry")
+    return store.change_status(key, change)
 
 
 def parse_or_stall(

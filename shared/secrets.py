@@ -188,15 +188,22 @@ class SecretCipher:
                 "Secret and apply it again"
             ) from exc
 
-    def seal(self, doc: dict[str, Any]) -> dict[str, Any]:
-        """A copy fit for storage: a Secret's values encrypted, any other kind unchanged."""
+    def seal(self, doc: dict[str, Any], *, copy_other: bool = True) -> dict[str, Any]:
+        """A copy fit for storage: a Secret's values encrypted, any other kind unchanged.
+
+        ``copy_other=False``: any other kind is ``doc`` itself, not a copy, for a
+        caller that only serializes it (the copy was a measurable part of a write).
+        """
         if not is_secret(doc):
-            return copy.deepcopy(doc)
+            return copy.deepcopy(doc) if copy_other else doc
         return _map_values(doc, lambda _field, value: self.encrypt(value))
 
-    def unseal(self, doc: dict[str, Any]) -> dict[str, Any]:
-        """The inverse of ``seal``: a Secret's values decrypted, any other kind unchanged."""
+    def unseal(self, doc: dict[str, Any], *, copy_other: bool = True) -> dict[str, Any]:
+        """The inverse of ``seal``: a Secret's values decrypted, any other kind unchanged.
+
+        ``copy_other=False``: any other kind is ``doc`` itself, for a freshly parsed one.
+        """
         if not is_secret(doc):
-            return copy.deepcopy(doc)
+            return copy.deepcopy(doc) if copy_other else doc
         name = _name(doc)
         return _map_values(doc, lambda field, value: self.decrypt(value, where=f"{name} {field}"))

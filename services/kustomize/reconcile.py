@@ -293,11 +293,8 @@ def _steps(ctx: WorkerContext, key: ObjectKey, ks: Kustomization, doc: dict[str,
     routed = classify(_build(ctx, key, ks, doc, artifact))
     toolkit = _toolkit_objects(ctx, key, ks, list(routed.store))
     store_key = content_key(toolkit)
-    state.put_build(store_key, toolkit)
     cluster_objects = list(routed.clusters)
     build_key = content_key(cluster_objects)
-    state.put_build(build_key, cluster_objects)
-    previous = state.desired(key)
     targets = tuple(t.name for t in selection.targets) + selection.missing
     generation = int(doc["metadata"].get("generation", 1))
     health = ks.spec.wait or bool(ks.spec.health_checks)
@@ -313,7 +310,7 @@ def _steps(ctx: WorkerContext, key: ObjectKey, ks: Kustomization, doc: dict[str,
         timeout=ks.spec.timeout_seconds,
         store_key=store_key,
     )
-    state.set_desired(key, desired)
+    previous = state.publish(key, desired, {store_key: toolkit, build_key: cluster_objects})
     if not cluster_objects or not targets:
         # Nothing a cluster could refuse (a bootstrap of toolkit objects only).
         _storable(lambda: commit(ctx.store, state, key, desired))

@@ -22,7 +22,9 @@ SERVICE = Service(
         ),
     ),
     tasks=("services.kustomize.tasks",),
-    subscriptions=("artifact-ready", "applied"),
+    # Not "applied": the runs that apply a Kustomization wake its dependents
+    # themselves (tasks.py), one queued task less per apply.
+    subscriptions=("artifact-ready",),
     commands=("build", "diff"),
     cli="services.kustomize.cli:register",
     # Threads: a reconcile waits on kustomize builds (subprocesses) and

@@ -80,10 +80,10 @@ def commit_when_applied(store: Store, state: FleetState, key: ObjectKey, desired
     """Commit ``desired`` if it is still the newest and every target applied it; say if so."""
     if not desired.store_key or store.get(key) is None:
         return False  # nothing to store, or the owner was deleted meanwhile
-    newest = state.desired(key)
+    newest, applied = state.desired_and_applied(key)
     if newest is None or newest.token != desired.token:
         return False
-    if not all_applied(newest, state.applied(key)):
+    if not all_applied(newest, applied):
         return False
     commit(store, state, key, newest)
     return True

@@ -71,6 +71,7 @@ __all__ = [
     "FleetService",
     "Retry",
     "run_on_cluster",
+    "task_deadline",
 ]
 
 # Ask for one more run of (object, cluster) in so many seconds.
@@ -199,7 +200,13 @@ def _failed(
 
 
 def _release(
-    ctx: WorkerContext, service: FleetService, state: FleetState, key: ObjectKey, cluster: str
+    ctx: WorkerContext,
+    service: FleetService,
+    state: FleetState,
+    key: ObjectKey,
+    cluster: str,
+    *,
+    on_applied: Callable[[ObjectKey], None],
 ) -> None:
     """Empty a cluster that is no longer a target (or whose object is gone), then forget it."""
     doc = ctx.store.get(key)
@@ -233,6 +240,7 @@ def _release(
             cluster=cluster,
             message=acted.summary or "nothing to prune",
         )
+        on_applied(key)
     state.drop_result(key, cluster)
     if doc is None and not state.results(key):
         state.forget(key)
@@ -245,9 +253,14 @@ def _record(ctx: WorkerContext, state: FleetState, key: ObjectKey, result: Clust
     write_summary(ctx.store, state, key)
 
 
-def _deadline(ctx: WorkerContext) -> float:
+def task_deadline(ctx: WorkerContext, started: float | None = None) -> float:
+    """The ``time.monotonic()`` by which a task that began at ``started`` (now) must be done.
+
+    Kept back from the task's soft time limit by a margin, to record the result.
+    """
     soft, _ = task_limits(ctx.settings)
-    return time.monotonic() + soft * (1 - _RECORD_MARGIN)
+    began = time.monotonic() if started is None else started
+    return began + soft * (1 - _RECORD_MARGIN)
 
 
 def _act(step: Callable[[ClusterRun], Acted], run: ClusterRun) -> Acted:
@@ -277,16 +290,29 @@ def _commit(run: ClusterRun, state: FleetState, inventory: Inventory) -> None:
 
 
 def run_on_cluster(
-    ctx: WorkerContext, key: ObjectKey, *, cluster: str, service: FleetService, retry: Retry
+    ctx: WorkerContext,
+    key: ObjectKey,
+    *,
+    cluster: str,
+    service: FleetService,
+    retry: Retry,
+    deadline: float | None = None,
+    on_applied: Callable[[ObjectKey], None] | None = None,
 ) -> None:
-    """Bring one cluster to the object's desired build, or release it; record the result."""
-    deadline = _deadline(ctx)
+    """Bring one cluster to the object's desired build, or release it; record the result.
+
+    ``deadline``: when the task running it must be done (``task_deadline``), for a
+    run that shares its task with other work; by default the whole task is its own.
+    ``on_applied(key)`` runs right after each ``applied`` event the run emits.
+    """
+    applied = on_applied or (lambda _key: None)
+    deadline = task_deadline(ctx) if deadline is None else deadline
     state = FleetState(ctx.client, service=service.name, cipher=ctx.store.cipher)
-    desired = state.desired(key)
+    desired, results = state.desired_and_results(key)
     doc = ctx.store.get(key)
     if doc is None or desired is None or cluster not in desired.targets:
         try:
-            _release(ctx, service, state, key, cluster)
+            _release(ctx, service, state, key, cluster, on_applied=applied)
         except ClusterFailure as failure:
             _failed(ctx, key, cluster, failure)
             raise
@@ -294,7 +320,7 @@ def run_on_cluster(
     fan_out = service.read(doc)
     if fan_out.suspended:
         return
-    previous = state.results(key).get(cluster)
+    previous = results.get(cluster)
     old = Inventory.from_status({"entries": list(previous.inventory)} if previous else None)
     objects = state.build(desired.build_key)
     try:
@@ -302,8 +328,7 @@ def run_on_cluster(
             raise ClusterFailure(RECONCILIATION_FAILED, "build expired; rebuilding", old)
         target = _selected(ctx, key, fan_out.spec, cluster)
         client = _connect(ctx, key, target, fan_out.spec.service_account_name)
-        interrupted = state.interrupted(key, cluster)
-        state.start_apply(key, cluster, desired.revision)
+        interrupted = state.start_apply(key, cluster, desired.revision)
         run = ClusterRun(
             ctx=ctx,
             key=key,
@@ -378,3 +403,4 @@ def run_on_cluster(
             cluster=cluster,
             metadata=dict(service.applied_metadata),
         )
+        applied(key)

@@ -115,9 +115,26 @@ class FleetState:
         Secrets are sealed like the store's: they may hold values substituted from
         other Secrets, which must never sit in Redis in the clear.
         """
-        sealed = [self._sealing().seal(obj) for obj in objects]
-        blob = gzip.compress(json.dumps(sealed, separators=(",", ":")).encode(), 6)
-        self._client.set(f"{self._prefix}build:{build_key}", blob, ex=_BUILD_TTL)
+        self._client.set(f"{self._prefix}build:{build_key}", self._blob(objects), ex=_BUILD_TTL)
+
+    def _blob(self, objects: list[dict[str, Any]]) -> bytes:
+        sealed = [self._sealing().seal(obj, copy_other=False) for obj in objects]
+        return gzip.compress(json.dumps(sealed, separators=(",", ":")).encode(), 6)
+
+    def publish(
+        self, key: ObjectKey, desired: Desired, builds: dict[str, list[dict[str, Any]]]
+    ) -> Desired | None:
+        """Keep ``builds`` (as ``put_build``), then make ``desired`` the newest; return the last.
+
+        One round trip, in this order: a run that reads the new desired state finds
+        its builds.
+        """
+        pipe = self._client.pipeline(transaction=False)
+        for build_key, objects in builds.items():
+            pipe.set(f"{self._prefix}build:{build_key}", self._blob(objects), ex=_BUILD_TTL)
+        pipe.set(f"{self._prefix}desired:{key}", desired.to_json(), get=True)
+        previous = pipe.execute()[-1]
+        return Desired.from_json(previous) if previous else None
 
     def build(self, build_key: str) -> list[dict[str, Any]] | None:
         """The rendered objects of a build, or None once expired."""
@@ -125,7 +142,7 @@ class FleetState:
         if blob is None:
             return None
         sealed: list[dict[str, Any]] = json.loads(gzip.decompress(blob))  # type: ignore[arg-type]
-        return [self._sealing().unseal(obj) for obj in sealed]
+        return [self._sealing().unseal(obj, copy_other=False) for obj in sealed]
 
     def set_result(self, key: ObjectKey, result: ClusterResult) -> None:
         """Record the outcome of the last apply to one cluster (which ends it)."""
@@ -134,9 +151,14 @@ class FleetState:
         pipe.hdel(f"{self._prefix}applying:{key}", result.cluster)
         pipe.execute()
 
-    def start_apply(self, key: ObjectKey, cluster: str, revision: str) -> None:
-        """Mark an apply to one cluster as under way, until ``set_result`` records it."""
-        self._client.hset(f"{self._prefix}applying:{key}", cluster, revision)
+    def start_apply(self, key: ObjectKey, cluster: str, revision: str) -> bool:
+        """Mark an apply to one cluster as under way, until ``set_result`` records it.
+
+        True when one was already marked: the last apply there died before
+        recording its result (``interrupted``), read in the same command.
+        """
+        added = self._client.hset(f"{self._prefix}applying:{key}", cluster, revision)
+        return not added
 
     def mark_applied(self, key: ObjectKey, cluster: str, token: str) -> None:
         """Record that ``cluster``'s apply of the build ``token`` passed (dry run included)."""
@@ -147,17 +169,32 @@ class FleetState:
         raw = self._client.hgetall(f"{self._prefix}applied:{key}")
         return {_text(k): _text(v) for k, v in raw.items()}
 
+    def desired_and_applied(self, key: ObjectKey) -> tuple[Desired | None, dict[str, str]]:
+        """``desired(key)`` and ``applied(key)`` read together, in one round trip."""
+        pipe = self._client.pipeline(transaction=True)
+        pipe.get(f"{self._prefix}desired:{key}")
+        pipe.hgetall(f"{self._prefix}applied:{key}")
+        raw, applied = pipe.execute()
+        desired = Desired.from_json(raw) if raw else None
+        return desired, {_text(k): _text(v) for k, v in applied.items()}
+
     def interrupted(self, key: ObjectKey, cluster: str) -> bool:
         """Whether an apply to ``cluster`` started and never recorded its result."""
         return bool(self._client.hexists(f"{self._prefix}applying:{key}", cluster))
 
     def results(self, key: ObjectKey) -> dict[str, ClusterResult]:
         """The last outcome per cluster."""
-        raw = self._client.hgetall(f"{self._prefix}clusters:{key}")
-        return {
-            k.decode() if isinstance(k, bytes) else str(k): ClusterResult.from_status(json.loads(v))
-            for k, v in raw.items()
-        }
+        return _results(self._client.hgetall(f"{self._prefix}clusters:{key}"))
+
+    def desired_and_results(
+        self, key: ObjectKey
+    ) -> tuple[Desired | None, dict[str, ClusterResult]]:
+        """``desired(key)`` and ``results(key)`` read together, in one round trip."""
+        pipe = self._client.pipeline(transaction=True)
+        pipe.get(f"{self._prefix}desired:{key}")
+        pipe.hgetall(f"{self._prefix}clusters:{key}")
+        raw, results = pipe.execute()
+        return (Desired.from_json(raw) if raw else None), _results(results)
 
     def drop_result(self, key: ObjectKey, cluster: str) -> None:
         """Forget a cluster that is no longer a target (after its objects were pruned)."""
@@ -181,6 +218,10 @@ class FleetState:
             f"{self._prefix}applying:{key}",
             f"{self._prefix}applied:{key}",
         )
+
+
+def _results(raw: dict[Any, Any]) -> dict[str, ClusterResult]:
+    return {_text(k): ClusterResult.from_status(json.loads(v)) for k, v in raw.items()}
 
 
 def _text(value: bytes | str) -> str:

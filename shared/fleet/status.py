@@ -30,10 +30,9 @@ def summarize_into(
     The results are read here, after the document: a write retried after a
     conflict must not write back results another cluster's task has since replaced.
     """
-    desired = state.desired(key)
+    desired, results = state.desired_and_results(key)
     if desired is None:
         return
-    results = state.results(key)
     summary = summarize_clusters(
         desired.revision, desired.targets, list(results.values()), health=desired.health
     )
@@ -64,9 +63,10 @@ def summarize_into(
 
 
 def write_summary(store: Store, state: FleetState, key: ObjectKey) -> dict[str, Any] | None:
-    """Recompute Ready and ``status.clusters`` from every cluster's last result."""
-    if state.desired(key) is None:
-        return None
+    """Recompute Ready and ``status.clusters`` from every cluster's last result.
+
+    Nothing is written while the object has no desired state (never built).
+    """
     return update_status(
         store, key, lambda doc, status: summarize_into(doc, status, state=state, key=key)
     )

@@ -286,6 +286,32 @@ class Store:
 
         return _doc(self._transact([key], plan)[0])
 
+    def change_status(
+        self, key: ObjectKey, change: Callable[[Document, dict[str, Any]], None]
+    ) -> Document | None:
+        """Read-modify-write the status in one transaction: ``change(doc, status)``.
+
+        ``change`` edits ``status`` (a copy) after reading the newest stored object,
+        and runs again if a concurrent write lands first, so nothing written
+        meanwhile is overwritten with an older snapshot. An unchanged status writes
+        nothing. None when the object does not exist.
+        """
+
+        def plan(current: Mapping[ObjectKey, Document | None]) -> list[_Write]:
+            previous = current[key]
+            if previous is None:
+                return [_Write(key, None, None, None)]
+            status = copy.deepcopy(previous.get("status") or {})
+            change(previous, status)
+            if not isinstance(status, dict):
+                raise InvalidObject(f"{key}: status must be a mapping")
+            if previous.get("status") == status:
+                return [_Write(key, None, previous, previous)]
+            doc = {**previous, "metadata": {**previous["metadata"]}, "status": status}
+            return [_Write(key, "status", doc, previous)]
+
+        return self._transact([key], plan)[0].doc
+
     def delete(self, key: ObjectKey, *, resource_version: str | None = None) -> bool:
         """Remove the object and its index entries; False when it did not exist."""
 
@@ -340,7 +366,7 @@ class Store:
             return None
         write.doc["metadata"]["resourceVersion"] = resource_version
         try:
-            return json.dumps(self._cipher.seal(write.doc), separators=(",", ":"))
+            return json.dumps(self._cipher.seal(write.doc, copy_other=False), separators=(",", ":"))
         except (TypeError, ValueError) as exc:
             raise InvalidObject(f"{write.key}: cannot be stored: {exc}") from None
 
@@ -383,7 +409,7 @@ class Store:
             raise StoreError(
                 f"{key}: stored JSON is damaged ({exc}): delete and apply it again"
             ) from exc
-        return self._cipher.unseal(cast(Document, doc))
+        return self._cipher.unseal(cast(Document, doc), copy_other=False)
 
     def _now(self) -> str:
         return self._clock().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

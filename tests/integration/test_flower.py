@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from shared.redisserver import free_port
-from shared.sandbox import ClusterInfo
+from shared.sandbox import ControlPlane
 from tests.fixtures.gitops import (
     GitOps,
     configmap_yaml,
@@ -92,19 +92,24 @@ def _by_name(tasks: dict[str, dict[str, Any]]) -> dict[str, list[dict[str, Any]]
 
 
 def test_flower_lists_each_task_by_name_with_the_object_and_cluster_it_works_on(
-    gitops: GitOps, flower: Flower, git_repo: BareRepo, sandbox_cluster: ClusterInfo
+    gitops: GitOps, flower: Flower, git_repo: BareRepo, control_plane_3: ControlPlane
 ) -> None:
     ns = unique("flower")
     git_repo.commit({"app/ns.yaml": namespace_yaml(ns), "app/cm.yaml": configmap_yaml("c", ns)})
-    gitops.register_cluster(sandbox_cluster, "default")
+    # Two clusters: the reconcile applies one itself and queues a kustomize.apply for the other.
+    first, second = control_plane_3.cluster_info()[:2]
+    gitops.register_cluster(first, "c1", fleet="flower")
+    gitops.register_cluster(second, "c2", fleet="flower")
+    selector = "  clusterSelector:\n    matchLabels:\n      fleet: flower\n"
     gitops.apply(
-        source_yaml("app", git_repo.url) + kustomization_yaml("app", source="app", path="./app")
+        source_yaml("app", git_repo.url)
+        + kustomization_yaml("app", source="app", path="./app", extra=selector)
     )
     gitops.wait_ready("Kustomization", "app")
     expected = {
         "source.reconcile": "'GitRepository/flux-system/app'",
         "kustomize.reconcile": "'Kustomization/flux-system/app'",
-        "kustomize.apply": "'Kustomization/flux-system/app@default'",
+        "kustomize.apply": "'Kustomization/flux-system/app@c",
         "kustomize.on_event": "'kind': 'GitRepository', 'namespace': 'flux-system', 'name': 'app'",
     }
 
@@ -125,7 +130,7 @@ def test_flower_lists_each_task_by_name_with_the_object_and_cluster_it_works_on(
 
     # Arguments name objects, never what a Secret holds.
     shown = str(flower.get("/api/tasks"))
-    kubeconfig = sandbox_cluster.kubeconfig.read_text()
+    kubeconfig = first.kubeconfig.read_text()
     assert base64.b64encode(kubeconfig.encode()).decode()[:40] not in shown
     assert "certificate-authority-data" not in shown and "client-key" not in shown
 

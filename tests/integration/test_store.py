@@ -346,6 +346,35 @@ def test_status_write_checks_the_resource_version_and_existence(store: Store) ->
         store.update_status(ObjectKey("GitRepository", "flux-system", "gone"), {})
 
 
+def test_change_status_reruns_on_a_concurrent_write_and_skips_an_unchanged_status(
+    store: Store,
+) -> None:
+    store.create(repo("fleet"))
+    key = ObjectKey("GitRepository", "flux-system", "fleet")
+    seen: list[dict[str, Any]] = []
+
+    def change(doc: dict[str, Any], status: dict[str, Any]) -> None:
+        seen.append(dict(status))
+        if len(seen) == 1:  # another writer lands between this read and its write
+            store.update_status(key, {"observedGeneration": 1, "note": "theirs"})
+        status["mine"] = True
+
+    after = store.change_status(key, change)
+    assert after is not None and after["status"] == {
+        "observedGeneration": 1,
+        "note": "theirs",
+        "mine": True,
+    }
+    assert seen == [{}, {"observedGeneration": 1, "note": "theirs"}]
+    assert store.require(key) == after
+
+    version = after["metadata"]["resourceVersion"]
+    unchanged = store.change_status(key, lambda _doc, status: status.update(mine=True))
+    assert unchanged is not None and unchanged["metadata"]["resourceVersion"] == version
+    gone = ObjectKey("GitRepository", "flux-system", "gone")
+    assert store.change_status(gone, lambda _doc, status: status.update(x=1)) is None
+
+
 def test_apply_all_stores_every_document_in_one_go(store: Store) -> None:
     results = store.apply_all([repo("a"), repo("b"), secret()])
     assert [r for r, _ in results] == ["created", "created", "created"]

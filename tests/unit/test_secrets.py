@@ -57,6 +57,18 @@ def test_other_kinds_pass_through_unsealed() -> None:
     assert cipher.unseal(config) == config
 
 
+def test_without_copy_other_kinds_are_returned_as_they_are_and_secrets_still_sealed() -> None:
+    cipher = SecretCipher(SecretCipher.generate_key())
+    config = {"kind": "ConfigMap", "metadata": {"name": "vars"}, "data": {"a": "b"}}
+    assert cipher.seal(config) is not config
+    assert cipher.seal(config, copy_other=False) is config
+    assert cipher.unseal(config, copy_other=False) is config
+    secret = _secret()
+    sealed = cipher.seal(secret, copy_other=False)
+    assert B64 not in json.dumps(sealed) and secret["data"]["password"] == B64
+    assert cipher.unseal(sealed, copy_other=False) == secret
+
+
 def test_wrong_key_names_the_secret_and_field_but_not_the_value() -> None:
     sealed = SecretCipher(SecretCipher.generate_key()).seal(_secret())
     with pytest.raises(SecretKeyError) as info:
