@@ -84,10 +84,12 @@ def _cells(row: Row, *, peer: bool) -> list[str]:
     return [row.value, row.peer if row.peer is not None else "-", row.ratio or ""]
 
 
-def table(results: Sequence[Result], machine: dict[str, Any], *, quick: bool) -> Table:
+def table(
+    results: Sequence[Result], machine: dict[str, Any], *, quick: bool, peer: bool = False
+) -> Table:
     """The results as a rich table (with Flux and ratio columns when a peer ran)."""
     mode = " (--quick)" if quick else ""
-    peer = _has_peer(results)
+    peer = peer or _has_peer(results)
     grid = Table(title=f"sluice benchmarks{mode}", caption=summary(machine), show_lines=True)
     figures = ["sluice", "Flux", RATIO_HEADER] if peer else ["value"]
     for column in ("scenario", "metric", *figures, "setup / notes"):
@@ -103,9 +105,11 @@ def table(results: Sequence[Result], machine: dict[str, Any], *, quick: bool) ->
     return grid
 
 
-def markdown(results: Sequence[Result], machine: dict[str, Any], *, command: str) -> str:
+def markdown(
+    results: Sequence[Result], machine: dict[str, Any], *, command: str, peer: bool = False
+) -> str:
     """The results as a Markdown table, for the README."""
-    peer = _has_peer(results)
+    peer = peer or _has_peer(results)
     figures = ["sluice", "Flux", RATIO_HEADER] if peer else ["value"]
     header = ["scenario", "metric", *figures, "setup / notes"]
     lines = [
@@ -190,7 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             console.print(f"working folder kept: {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
-    console.print(table(results, machine, quick=args.quick))
+    with_peer = args.peer is not None
+    console.print(table(results, machine, quick=args.quick, peer=with_peer))
     document = {
         "command": command,
         "quick": args.quick,
@@ -208,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for r in results
         },
     }
-    _write(args.output, document, markdown(results, machine, command=command))
+    _write(args.output, document, markdown(results, machine, command=command, peer=with_peer))
     console.print(f"results: {args.output} (and {args.output.with_suffix('.md').name})")
     return 1 if any(r.error is not None for r in results) else 0
 

@@ -180,6 +180,7 @@ class FluxStack:
             RUNTIME_NAMESPACE=NAMESPACE,
         )
         storage = free_port()
+        (self.work / "storage").mkdir(parents=True, exist_ok=True)
         common = ["--enable-leader-election=false", "--watch-all-namespaces=true",
                   "--log-level=info", "--log-encoding=json"]  # fmt: skip
         for name in CONTROLLERS:

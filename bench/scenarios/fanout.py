@@ -83,12 +83,13 @@ def _sluice(
     spread: dict[int, list[float]] = {size: [] for size in sizes}
     with Stack(topology, ctx.work / "stack", timeout=ctx.timeout, say=ctx.say) as stack:
         stack.register_clusters(lambda n: {_name(s): "yes" for s in sizes if n <= s})
-        repos = {size: GitRepo(ctx.work / "git", _name(size)) for size in sizes}
+        served = {size: stack.repo(ctx.work / "git", _name(size)) for size in sizes}
+        repos = {size: repo for size, (repo, _) in served.items()}
         firsts = {size: repo.push(app_files(1, "v0"), "v0") for size, repo in repos.items()}
         docs = []
-        for size, repo in repos.items():
+        for size, (_, url) in served.items():
             name = _name(size)
-            docs.append(git_repository(name, repo.url, interval="30m"))
+            docs.append(git_repository(name, url, interval="30m"))
             docs.append(
                 kustomization(
                     name,
@@ -178,7 +179,7 @@ def run(ctx: Context, *, rtt_ms: float = 0.0, sizes: tuple[int, ...] | None = No
     if sizes is None:
         sizes = (1, 3) if ctx.quick else (1, 3, 10)
     repeats = 1 if ctx.quick else 3
-    topology = Topology(clusters=max(sizes), rtt_ms=rtt_ms)
+    topology = Topology(clusters=max(sizes), rtt_ms=rtt_ms, git_http=ctx.flux)
     took, spread, builds = _sluice(ctx, sizes, repeats, topology)
     flux = None
     if ctx.flux:

@@ -18,7 +18,6 @@ from bench.compare import Compared
 from bench.manifests import app_files, git_repository, kustomization
 from bench.peers import fluxdocs
 from bench.peers.fluxstack import FluxStack, FluxTopology
-from bench.repo import GitRepo
 from bench.scenarios.common import Context, Result, Row, median, seconds
 from bench.stack import Stack, Topology
 
@@ -36,13 +35,13 @@ def round_trips(took: float, rtt_ms: float) -> float:
 
 
 def _sluice(ctx: Context, repeats: int) -> list[float]:
-    topology = Topology(clusters=1, rtt_ms=RTT_MS)
+    topology = Topology(clusters=1, rtt_ms=RTT_MS, git_http=ctx.flux)
     times: list[float] = []
     with Stack(topology, ctx.work / "sluice", timeout=ctx.timeout, say=ctx.say) as stack:
-        repo = GitRepo(ctx.work / "sluice-git", "app")
+        repo, url = stack.repo(ctx.work / "sluice-git", "app")
         push = repo.push(app_files(OBJECTS, "v0"), "v0")
         stack.register_clusters(lambda _n: {})
-        stack.apply([git_repository("app", repo.url, interval="30m")])
+        stack.apply([git_repository("app", url, interval="30m")])
         stack.wait(
             "GitRepository app Ready",
             partial(stack.is_ready, "GitRepository", "app", push.revision),

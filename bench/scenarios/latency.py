@@ -100,15 +100,16 @@ def _flux(ctx: Context, commits: int) -> dict[str, list[float]]:
 def run(ctx: Context) -> Result:
     """Push ~20 commits per mode one after another and time each until the cluster holds it."""
     commits = 5 if ctx.quick else 20
-    topology = Topology(clusters=1)
+    topology = Topology(clusters=1, git_http=ctx.flux)
     times: dict[str, list[float]] = {}
     with Stack(topology, ctx.work / "stack", timeout=ctx.timeout, say=ctx.say) as stack:
         stack.register_clusters(lambda _n: {})
-        repos = {mode: GitRepo(ctx.work / "git", mode) for mode in MODES}
+        served = {mode: stack.repo(ctx.work / "git", mode) for mode in MODES}
+        repos = {mode: repo for mode, (repo, _) in served.items()}
         firsts = {mode: repo.push(app_files(1, "v0"), "v0") for mode, repo in repos.items()}
         docs = []
         for mode, interval in MODES.items():
-            docs.append(git_repository(mode, repos[mode].url, interval=interval))
+            docs.append(git_repository(mode, served[mode][1], interval=interval))
             docs.append(kustomization(mode, source=mode, interval="30m", name_prefix=f"{mode}-"))
         stack.apply(docs)
         for mode, first in firsts.items():

@@ -24,7 +24,6 @@ from bench.manifests import app_files, git_repository, kustomization
 from bench.peers import fluxdocs
 from bench.peers.fluxstack import FluxStack, FluxTopology
 from bench.procstat import Usage, measure
-from bench.repo import GitRepo
 from bench.scenarios.common import Context, Result, Row
 from bench.stack import Stack, Topology
 from shared.fleet.state import FleetState
@@ -50,10 +49,10 @@ def _usage(usage: Usage) -> dict[str, float]:
 
 def converge(ctx: Context, stack: Stack, *, count: int) -> None:
     """``count`` Kustomizations of OBJECTS ConfigMaps each at a 1m interval, all Ready."""
-    repo = GitRepo(ctx.work / "git", "fleet")
+    repo, url = stack.repo(ctx.work / "git", "fleet")
     push = repo.push(app_files(OBJECTS, "v0"), "v0")
     stack.register_clusters(lambda _n: {})
-    docs = [git_repository("fleet", repo.url, interval="1m")]
+    docs = [git_repository("fleet", url, interval="1m")]
     docs += [
         kustomization(f"s{i:03d}", source="fleet", interval="1m", name_prefix=f"s{i:03d}-")
         for i in range(count)
@@ -141,7 +140,11 @@ def run(ctx: Context) -> Result:
     window = 60.0 if ctx.quick else 120.0
     managed = count * OBJECTS
     topology = Topology(
-        clusters=1, kustomize_workers=1, kustomize_concurrency=2, record_leases=True
+        clusters=1,
+        kustomize_workers=1,
+        kustomize_concurrency=2,
+        record_leases=True,
+        git_http=ctx.flux,
     )
     with Stack(topology, ctx.work / "stack", timeout=ctx.timeout, say=ctx.say) as stack:
         converge(ctx, stack, count=count)

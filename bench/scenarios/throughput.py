@@ -31,7 +31,6 @@ from bench.manifests import app_files, git_repository, kustomization
 from bench.peers import fluxdocs
 from bench.peers.fluxstack import FluxStack, FluxTopology
 from bench.procstat import session_pids, snapshot
-from bench.repo import GitRepo
 from bench.scenarios.common import Context, Result, Row, seconds
 from bench.stack import Stack, Topology
 
@@ -74,13 +73,14 @@ def _one_run(ctx: Context, workers: int, count: int, rtt_ms: float) -> Run:
         kustomize_concurrency=CONCURRENCY,
         record_leases=True,
         rtt_ms=rtt_ms,
+        git_http=ctx.flux,
     )
     work = ctx.work / f"workers-{workers}"
     with Stack(topology, work / "stack", timeout=ctx.timeout, say=ctx.say) as stack:
-        repo = GitRepo(work / "git", "many")
+        repo, url = stack.repo(work / "git", "many")
         push = repo.push(app_files(OBJECTS, "v0"), "v0")
         stack.register_clusters(lambda _n: {})
-        stack.apply([git_repository("many", repo.url, interval="30m")])
+        stack.apply([git_repository("many", url, interval="30m")])
         stack.wait(
             "GitRepository many Ready",
             partial(stack.is_ready, "GitRepository", "many", push.revision),
@@ -250,8 +250,8 @@ def _flux_rows(
                 "best within Flux's CPU",
                 within,
                 best_c,
-                f"sluice {within} worker(s), {sluice_cpu[within]:.0f} CPU s, vs Flux "
-                f"--concurrent {best_c}, {flux_cpu[best_c]:.0f} CPU s (controllers only)",
+                f"sluice {within} worker(s), {sluice_cpu[within]:.1f} CPU s, vs Flux "
+                f"--concurrent {best_c}, {flux_cpu[best_c]:.1f} CPU s (controllers only)",
             )
         )
     used = Compared.of(
