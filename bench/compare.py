@@ -50,9 +50,16 @@ class Compared:
         digits: int = 2,
     ) -> Compared:
         """Both values with ``unit`` and ``digits`` decimals, and their ratio."""
+
+        # A factor reads "x1.67", as the sluice-only rows write it; a unit follows a space.
+        def text(value: float) -> str:
+            if unit == "x":
+                return f"x{value:.{digits}f}"
+            return f"{value:.{digits}f} {unit}".strip()
+
         return cls(
-            f"{sluice:.{digits}f} {unit}".strip(),
-            f"{peer:.{digits}f} {unit}".strip(),
+            text(sluice),
+            text(peer),
             ratio_text(ratio(sluice, peer, higher_is_better=higher_is_better)),
         )
 

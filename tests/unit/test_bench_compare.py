@@ -56,6 +56,7 @@ def test_ratio_text(value: float | None, text: str) -> None:
         (9.5, 8.2, True, "rec/s", 2, Compared("9.50 rec/s", "8.20 rec/s", "1.16x")),
         (0.14, 0.17, False, "s", 2, Compared("0.14 s", "0.17 s", "1.21x")),
         (75.2, 20.0, False, "", 0, Compared("75", "20", "0.27x")),
+        (1.67, 2.16, False, "x", 2, Compared("x1.67", "x2.16", "1.29x")),
     ],
 )
 def test_compared_of(
