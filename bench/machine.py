@@ -65,8 +65,8 @@ def _flux_versions() -> dict[str, str]:
     return found
 
 
-def describe_machine() -> dict[str, Any]:
-    """What the figures depend on, for the JSON file and the table's header."""
+def describe_machine(*, flux: bool = False) -> dict[str, Any]:
+    """What the figures depend on, for the JSON file and the table's header (Flux's if it ran)."""
     return {
         "cores": os.cpu_count(),
         "cpu_model": _cpu_model(),
@@ -77,7 +77,7 @@ def describe_machine() -> dict[str, Any]:
         "etcd": _tool_version("etcd"),
         "kustomize": _tool_version("kustomize"),
         "redis": _redis_version(),
-        "flux": _flux_versions(),
+        "flux": _flux_versions() if flux else {},
         "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
     }
 

@@ -170,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = " ".join(["make bench", *(sys.argv[1:] if argv is None else argv)])
     if args.peer is not None:
         build_peer(args.peer, console)
-    machine = describe_machine()
+    machine = describe_machine(flux=args.peer == "flux")
     console.print(summary(machine), highlight=False)
     work = Path(tempfile.mkdtemp(prefix="sluice-bench-"))
     started = datetime.now(UTC).isoformat(timespec="seconds")
