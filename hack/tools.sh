@@ -156,7 +156,8 @@ build_flux_controller() { # build_flux_controller NAME
         sub(/^[ \t]+/, "", line)
         sub(/[ \t]*\/\/.*/, "", line)
         split(line, f, /[ \t]+/)
-        if (f[3] ~ /^\.\.?\//) print "replace " f[1] " => " f[1] " " s
+        if (line == "") { }
+        else if (f[3] ~ /^\.\.?\//) print "replace " f[1] " => " f[1] " " s
         else print "replace " line
         line = ""
       }' "$gomod"
