@@ -204,6 +204,11 @@ def _result(
             f"median of {repeats} commit(s), push to applied on all; source reconcile "
             f"requested on push (webhook-like); {topology.describe()}"
         )
+        if flux is not None:
+            note += (
+                "; Flux: one Kustomization per cluster (spec.kubeConfig), reconcile requested "
+                "with reconcile.fluxcd.io/requestedAt"
+            )
         if size != sizes[0]:
             note = f"first-to-last cluster {seconds(median(spread[size]))}"
         if flux is None:

@@ -192,15 +192,14 @@ def _flux_rows(
             f"({rate:.2f}/s), {run_.objects} objects in the cluster"
         )
         cpu = ", ".join(f"{k} {v:.0f}" for k, v in run_.cpu.items() if k != "available")
-        rows.append(
-            Row(
-                f"Flux --concurrent {concurrency}",
-                "-",
-                f"all Ready in {seconds(run_.seconds)}; CPU s used: {cpu} "
-                f"(of {run_.cpu['available']:.0f} available); {run_.objects} objects",
-                peer=f"{rate:.2f} rec/s",
-            )
+        note = (
+            f"all Ready in {seconds(run_.seconds)}; CPU s used: {cpu} "
+            f"(of {run_.cpu['available']:.0f} available); {run_.objects} objects"
         )
+        if concurrency == FLUX_CONCURRENCY[0]:
+            topology = FluxTopology(concurrency=concurrency, rtt_ms=rtt_ms)
+            note += f"; {topology.describe()}"
+        rows.append(Row(f"Flux --concurrent {concurrency}", "-", note, peer=f"{rate:.2f} rec/s"))
     flux_rate = {c: count / r.seconds for c, r in runs.items()}
     flux_cpu = {c: r.cpu["Flux"] for c, r in runs.items()}
     sluice_rate = {w: count / r.seconds for w, r in sluice.items()}
