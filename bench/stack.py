@@ -34,6 +34,7 @@ from bench.latencyproxy import LatencyProxy
 from bench.manifests import NAMESPACE, cluster_docs
 from bench.procstat import cmdline_pids
 from bench.repo import GitRepo
+from bench.waiting import BenchError, wait_until
 from shared.api.conditions import get_condition
 from shared.celeryapp import create_app
 from shared.keys import ObjectKey
@@ -54,10 +55,6 @@ __all__ = ["ROOT", "BenchError", "Stack", "Topology"]
 ROOT = Path(__file__).resolve().parents[1]
 SLUICE = str(Path(sys.executable).with_name("sluice"))
 T = TypeVar("T")
-
-
-class BenchError(RuntimeError):
-    """A scenario step failed or timed out (the message ends with the services' log tails)."""
 
 
 @dataclass(frozen=True)
@@ -308,14 +305,7 @@ class Stack:
         self, what: str, check: Callable[[], T | None], *, timeout: float, interval: float = 0.2
     ) -> T:
         """Poll ``check`` until it returns something other than None or False."""
-        deadline = time.monotonic() + timeout
-        while True:
-            found = check()
-            if found is not None and found is not False:
-                return found
-            if time.monotonic() > deadline:
-                raise BenchError(f"timed out after {timeout:.0f}s: {what}\n{self.log_tails()}")
-            time.sleep(interval)
+        return wait_until(what, check, timeout=timeout, interval=interval, tails=self.log_tails)
 
     def sluice_pids(self) -> list[int]:
         """Session leaders of every sluice process (workers, scheduler, artifact server)."""

@@ -44,47 +44,20 @@ from bench.kube import KubeReader
 from bench.latencyproxy import LatencyProxy
 from bench.manifests import NAMESPACE, kubeconfig_secret
 from bench.peers.fluxdocs import REQUESTED_AT, kubeconfig_secret_name, namespace
+from bench.peers.fluxtools import CONTROLLERS, flux_tools
 from bench.peers.hub import HubClient
 from bench.procstat import cmdline_pids
 from bench.repo import GitRepo
-from bench.stack import BenchError
+from bench.waiting import wait_until
 from shared.api.conditions import get_condition
 from shared.redisserver import free_port
 from shared.sandbox import ControlPlane
-from shared.settings import load_settings
 from shared.supervisor import Child, Supervisor
 
-__all__ = ["CONTROLLERS", "FluxMissing", "FluxStack", "FluxTopology", "flux_tools"]
+__all__ = ["FluxStack", "FluxTopology"]
 
-CONTROLLERS = ("source-controller", "kustomize-controller")
 DEFAULT_CONCURRENCY = 4  # the kustomize-controller's own default
 T = TypeVar("T")
-
-
-class FluxMissing(RuntimeError):
-    """The Flux binaries or CRDs are not in the tool cache (run ``hack/tools.sh build_flux``)."""
-
-
-@dataclass(frozen=True)
-class FluxTools:
-    """Where ``hack/tools.sh build_flux`` put the controllers and their CRDs."""
-
-    binaries: dict[str, Path]
-    crds: list[Path]
-
-
-def flux_tools(tools_dir: Path | None = None) -> FluxTools:
-    """The built controllers and CRD files; FluxMissing when any is absent."""
-    base = tools_dir or load_settings().tools_dir
-    binaries = {name: base / "bin" / name for name in CONTROLLERS}
-    crds = sorted((base / "flux-crds").glob("*/*.yaml"))
-    missing = [str(p) for p in binaries.values() if not os.access(p, os.X_OK)]
-    if missing or not crds:
-        raise FluxMissing(
-            f"Flux is not built ({', '.join(missing) or 'no CRDs in ' + str(base / 'flux-crds')}):"
-            " run `bash hack/tools.sh build_flux`"
-        )
-    return FluxTools(binaries, crds)
 
 
 @dataclass(frozen=True)
@@ -266,14 +239,7 @@ class FluxStack:
         self, what: str, check: Callable[[], T | None], *, timeout: float, interval: float = 0.2
     ) -> T:
         """Poll ``check`` until it returns something other than None or False."""
-        deadline = time.monotonic() + timeout
-        while True:
-            found = check()
-            if found is not None and found is not False:
-                return found
-            if time.monotonic() > deadline:
-                raise BenchError(f"timed out after {timeout:.0f}s: {what}\n{self.log_tails()}")
-            time.sleep(interval)
+        return wait_until(what, check, timeout=timeout, interval=interval, tails=self.log_tails)
 
     def controller_pids(self) -> list[int]:
         """The two controller processes."""
