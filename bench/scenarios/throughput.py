@@ -237,8 +237,8 @@ def _flux_rows(
                 "best within Flux's CPU",
                 "none",
                 f"every sluice setup used more CPU than Flux --concurrent {best_c} "
-                f"({flux_cpu[best_c]:.0f} s); sluice: "
-                + ", ".join(f"{w} worker(s) {c:.0f} s" for w, c in sluice_cpu.items()),
+                f"({flux_cpu[best_c]:.1f} s); sluice: "
+                + ", ".join(f"{w} worker(s) {c:.1f} s" for w, c in sluice_cpu.items()),
                 peer=f"{flux_rate[best_c]:.2f} rec/s",
                 ratio="-",
             )
