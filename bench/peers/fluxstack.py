@@ -51,7 +51,7 @@ from bench.repo import GitRepo
 from bench.waiting import wait_until
 from shared.api.conditions import get_condition
 from shared.redisserver import free_port
-from shared.sandbox import ControlPlane, StartupError
+from shared.sandbox import ControlPlane
 from shared.supervisor import Child, Supervisor
 
 __all__ = ["FluxStack", "FluxTopology"]
@@ -125,8 +125,8 @@ class FluxStack:
         began = time.monotonic()
         self.work.mkdir(parents=True, exist_ok=True)
         self.git.start()
-        for plane in (self.hub_plane, self.plane):
-            self._up(plane)
+        self.hub_plane.up()
+        self.plane.up()
         top = self.topology
         for info in self.plane.cluster_info() if top.rtt_ms > 0 else []:
             log = self.work / "logs" / f"latency-proxy-{info.number}.log"
@@ -144,16 +144,6 @@ class FluxStack:
         self._add_controllers()
         self.supervisor.start(timeout=self.timeout)
         self.say(f"  Flux up in {time.monotonic() - began:.1f}s ({top.describe()})")
-
-    def _up(self, plane: ControlPlane) -> None:
-        # Under load, a sandbox apiserver was twice seen gone within a second of its start,
-        # with an empty log (cause unknown): the sandbox is apparatus, so start it once more.
-        try:
-            plane.up()
-        except StartupError as exc:
-            self.say(f"  warning: sandbox start failed, starting it again: {exc}")
-            plane.down()
-            plane.up()
 
     def _add_controllers(self) -> None:
         env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
