@@ -32,6 +32,7 @@ demo: setup
 
 # Benchmarks (each scenario starts and stops its own servers); prints a table and
 # writes bench/results/latest.json. Smaller: make bench BENCH_ARGS="--quick --only latency"
+# Flux beside sluice (builds Flux's controllers first): make bench BENCH_ARGS="--peer flux"
 bench: setup
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 

@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from shared.settings import load_settings
 from shared.tools import find_tool, probe_version
 
 __all__ = ["describe_machine", "summary"]
@@ -52,8 +53,20 @@ def _redis_version() -> str:
     return match.group(1) if match else "unknown"
 
 
-def describe_machine() -> dict[str, Any]:
-    """What the figures depend on, for the JSON file and the table's header."""
+def _flux_versions() -> dict[str, str]:
+    """The Flux controllers ``hack/tools.sh build_flux`` built (their stamp files), if any."""
+    stamps = load_settings().tools_dir / "stamps"
+    found = {}
+    for name in ("source-controller", "kustomize-controller"):
+        try:
+            found[name] = (stamps / name).read_text().strip()
+        except OSError:
+            continue
+    return found
+
+
+def describe_machine(*, flux: bool = False) -> dict[str, Any]:
+    """What the figures depend on, for the JSON file and the table's header (Flux's if it ran)."""
     return {
         "cores": os.cpu_count(),
         "cpu_model": _cpu_model(),
@@ -64,6 +77,7 @@ def describe_machine() -> dict[str, Any]:
         "etcd": _tool_version("etcd"),
         "kustomize": _tool_version("kustomize"),
         "redis": _redis_version(),
+        "flux": _flux_versions() if flux else {},
         "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
     }
 
@@ -71,9 +85,11 @@ def describe_machine() -> dict[str, Any]:
 def summary(machine: dict[str, Any]) -> str:
     """One line: ``2 cores (AMD EPYC), 23.5 GiB, Python 3.11.2, kube-apiserver 1.36.3, ...``."""
     load = ", ".join(str(v) for v in machine["load_average_at_start"])
+    flux = "".join(f", Flux {name} {v}" for name, v in (machine.get("flux") or {}).items())
     return (
         f"{machine['cores']} cores ({machine['cpu_model']}), {machine['memory_gib']} GiB, "
         f"Python {machine['python']}, kube-apiserver {machine['kube_apiserver']}, "
-        f"etcd {machine['etcd']}, kustomize {machine['kustomize']}, redis {machine['redis']}; "
+        f"etcd {machine['etcd']}, kustomize {machine['kustomize']}, redis {machine['redis']}"
+        f"{flux}; "
         f"load average at start {load}"
     )

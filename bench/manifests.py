@@ -15,6 +15,7 @@ __all__ = [
     "cluster_docs",
     "configmap_name",
     "git_repository",
+    "kubeconfig_secret",
     "kustomization",
 ]
 
@@ -81,6 +82,24 @@ def kustomization(
     }
 
 
+def kubeconfig_secret(name: str, kubeconfig: Path, *, server: str | None = None) -> Doc:
+    """A Secret holding ``kubeconfig`` under ``value`` (the key sluice and Flux both read).
+
+    ``server`` replaces the kubeconfig's server URL (a latency proxy's address).
+    """
+    text = kubeconfig.read_bytes()
+    if server is not None:
+        config = yaml.load(text, source=str(kubeconfig))
+        config["clusters"][0]["cluster"]["server"] = server
+        text = yaml.dump(config).encode()
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "data": {"value": base64.b64encode(text).decode()},
+    }
+
+
 def cluster_docs(
     name: str, kubeconfig: Path, labels: dict[str, str], *, server: str | None = None
 ) -> list[Doc]:
@@ -89,18 +108,8 @@ def cluster_docs(
     ``server`` replaces the kubeconfig's server URL in the Secret (a latency proxy's address).
     """
     secret = f"{name}-kubeconfig"
-    text = kubeconfig.read_bytes()
-    if server is not None:
-        config = yaml.load(text, source=str(kubeconfig))
-        config["clusters"][0]["cluster"]["server"] = server
-        text = yaml.dump(config).encode()
     return [
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": secret, "namespace": NAMESPACE},
-            "data": {"value": base64.b64encode(text).decode()},
-        },
+        kubeconfig_secret(secret, kubeconfig, server=server),
         {
             "apiVersion": "fleet.sluice.dev/v1alpha1",
             "kind": "Cluster",

@@ -1,9 +1,13 @@
 """``make bench`` (``python -m bench.run``): run the scenarios, print a table, write JSON.
 
-    python -m bench.run [--quick] [--only NAME ...] [--timeout S] [--output FILE] [--keep]
+    python -m bench.run [--quick] [--only NAME ...] [--peer flux] [--timeout S]
+                        [--output FILE] [--keep]
 
 Every scenario starts and stops its own servers; a failed scenario is
 reported in the table (and its working folder kept) and the others still run.
+With ``--peer flux`` each scenario also runs the same workload on Flux's own
+controllers (built first by ``hack/tools.sh build_flux``), one tool after the
+other, and the table gets a Flux column and the ratio (higher = sluice better).
 The JSON file (default ``bench/results/latest.json``) has every figure, the
 machine and the command; a Markdown copy of the table goes beside it.
 """
@@ -14,6 +18,7 @@ import argparse
 import json
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -26,8 +31,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from bench.compare import RATIO_HEADER
 from bench.machine import describe_machine, summary
-from bench.scenarios import SCENARIOS, Context, Result
+from bench.peers import PEERS
+from bench.scenarios import SCENARIOS, Context, Result, Row
 from bench.stack import ROOT
 
 __all__ = ["main", "markdown", "table"]
@@ -43,7 +50,7 @@ def _interrupt(signum: int, _frame: FrameType | None) -> None:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    """The command line: ``--quick``, ``--only``, ``--timeout``, ``--output``, ``--keep``."""
+    """The command line: ``--quick``, ``--only``, ``--peer``, ``--timeout``, ``--output``..."""
     parser = argparse.ArgumentParser(prog="bench", description="sluice benchmarks")
     parser.add_argument("--quick", action="store_true", help="fewer commits, clusters, objects")
     parser.add_argument(
@@ -56,42 +63,78 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--timeout", type=float, default=300.0, help="seconds any one wait may take"
     )
+    parser.add_argument(
+        "--peer",
+        choices=PEERS,
+        help="also run every scenario on this tool (flux: Flux's own controllers, built first)",
+    )
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="JSON results file")
     parser.add_argument("--keep", action="store_true", help="keep the working folder")
     return parser.parse_args(argv)
 
 
-def table(results: Sequence[Result], machine: dict[str, Any], *, quick: bool) -> Table:
-    """The results as a rich table."""
+def _has_peer(results: Sequence[Result]) -> bool:
+    return any(row.peer is not None for result in results for row in result.rows)
+
+
+def _cells(row: Row, *, peer: bool) -> list[str]:
+    """A row's figure cells: the value, or sluice's, the peer's and the ratio."""
+    if not peer:
+        return [row.value]
+    return [row.value, row.peer if row.peer is not None else "-", row.ratio or ""]
+
+
+def table(
+    results: Sequence[Result], machine: dict[str, Any], *, quick: bool, peer: bool = False
+) -> Table:
+    """The results as a rich table (with Flux and ratio columns when a peer ran)."""
     mode = " (--quick)" if quick else ""
+    peer = peer or _has_peer(results)
     grid = Table(title=f"sluice benchmarks{mode}", caption=summary(machine), show_lines=True)
-    for column in ("scenario", "metric", "value", "setup / notes"):
+    figures = ["sluice", "Flux", RATIO_HEADER] if peer else ["value"]
+    for column in ("scenario", "metric", *figures, "setup / notes"):
         grid.add_column(column, overflow="fold")
+    blanks = ["-"] * (len(figures) - 1)
     for result in results:
         if result.error is not None:
-            grid.add_row(result.title, "FAILED", "-", result.error.splitlines()[0])
-            continue
-        for index, row in enumerate(result.rows):
-            grid.add_row(result.title if index == 0 else "", row.metric, row.value, row.note)
-    return grid
-
-
-def markdown(results: Sequence[Result], machine: dict[str, Any], *, command: str) -> str:
-    """The results as a Markdown table, for the README."""
-    lines = [
-        f"`{command}` on {summary(machine)}.",
-        "",
-        "| scenario | metric | value | setup / notes |",
-        "|---|---|---|---|",
-    ]
-    for result in results:
-        if result.error is not None:
-            lines.append(f"| {result.title} | FAILED | - | {result.error.splitlines()[0]} |")
+            grid.add_row(result.title, "FAILED", "-", *blanks, result.error.splitlines()[0])
             continue
         for index, row in enumerate(result.rows):
             title = result.title if index == 0 else ""
-            lines.append(f"| {title} | {row.metric} | {row.value} | {row.note} |")
+            grid.add_row(title, row.metric, *_cells(row, peer=peer), row.note)
+    return grid
+
+
+def markdown(
+    results: Sequence[Result], machine: dict[str, Any], *, command: str, peer: bool = False
+) -> str:
+    """The results as a Markdown table, for the README."""
+    peer = peer or _has_peer(results)
+    figures = ["sluice", "Flux", RATIO_HEADER] if peer else ["value"]
+    header = ["scenario", "metric", *figures, "setup / notes"]
+    lines = [
+        f"`{command}` on {summary(machine)}.",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
+    blanks = ["-"] * (len(figures) - 1)
+    for result in results:
+        if result.error is not None:
+            cells = [result.title, "FAILED", "-", *blanks, result.error.splitlines()[0]]
+            lines.append("| " + " | ".join(cells) + " |")
+            continue
+        for index, row in enumerate(result.rows):
+            title = result.title if index == 0 else ""
+            cells = [title, row.metric, *_cells(row, peer=peer), row.note]
+            lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def build_peer(peer: str, console: Console) -> None:
+    """Build the peer's binaries into the tool cache (nothing to do when they are fresh)."""
+    console.print(f"building {peer} (hack/tools.sh build_{peer}; minutes when cold)")
+    subprocess.run(["bash", str(ROOT / "hack" / "tools.sh"), f"build_{peer}"], check=True)
 
 
 def _run_one(name: str, ctx: Context, console: Console) -> Result:
@@ -125,7 +168,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _interrupt)
     command = " ".join(["make bench", *(sys.argv[1:] if argv is None else argv)])
-    machine = describe_machine()
+    if args.peer is not None:
+        build_peer(args.peer, console)
+    machine = describe_machine(flux=args.peer == "flux")
     console.print(summary(machine), highlight=False)
     work = Path(tempfile.mkdtemp(prefix="sluice-bench-"))
     started = datetime.now(UTC).isoformat(timespec="seconds")
@@ -136,7 +181,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         for name in names:
-            ctx = Context(quick=args.quick, work=work / name, timeout=args.timeout, say=say)
+            ctx = Context(
+                quick=args.quick, work=work / name, timeout=args.timeout, say=say, peer=args.peer
+            )
             results.append(_run_one(name, ctx, console))
     except KeyboardInterrupt as exc:
         console.print(f"interrupted ({exc}); everything started was stopped")
@@ -147,10 +194,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             console.print(f"working folder kept: {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
-    console.print(table(results, machine, quick=args.quick))
+    with_peer = args.peer is not None
+    console.print(table(results, machine, quick=args.quick, peer=with_peer))
     document = {
         "command": command,
         "quick": args.quick,
+        "peer": args.peer,
         "started_at": started,
         "machine": machine,
         "scenarios": {
@@ -164,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for r in results
         },
     }
-    _write(args.output, document, markdown(results, machine, command=command))
+    _write(args.output, document, markdown(results, machine, command=command, peer=with_peer))
     console.print(f"results: {args.output} (and {args.output.with_suffix('.md').name})")
     return 1 if any(r.error is not None for r in results) else 0
 

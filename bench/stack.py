@@ -7,6 +7,9 @@ the pool each service declares, as ``sluice worker`` runs it) and
 ``sluice scheduler``. With ``Topology.rtt_ms``, sluice
 reaches every cluster through a ``LatencyProxy`` that adds that round trip, as
 a remote cluster's network would (the bench's own readers stay direct).
+With ``Topology.git_http`` (set when Flux runs beside sluice) the scenario's
+repositories are fetched over smart HTTP (``bench.githttp``) as Flux fetches
+them, instead of ``file://``, so both tools do the same Git work.
 Leaving the ``with`` block stops all of it, in reverse order, also after an
 error or an interrupt.
 """
@@ -25,10 +28,13 @@ import httpx
 import redis
 from celery import Celery
 
+from bench.githttp import GitHttpServer
 from bench.kube import KubeReader
 from bench.latencyproxy import LatencyProxy
 from bench.manifests import NAMESPACE, cluster_docs
 from bench.procstat import cmdline_pids
+from bench.repo import GitRepo
+from bench.waiting import BenchError, wait_until
 from shared.api.conditions import get_condition
 from shared.celeryapp import create_app
 from shared.keys import ObjectKey
@@ -51,10 +57,6 @@ SLUICE = str(Path(sys.executable).with_name("sluice"))
 T = TypeVar("T")
 
 
-class BenchError(RuntimeError):
-    """A scenario step failed or timed out (the message ends with the services' log tails)."""
-
-
 @dataclass(frozen=True)
 class Topology:
     """Which processes a stack runs."""
@@ -65,6 +67,7 @@ class Topology:
     kustomize_concurrency: int = 4
     record_leases: bool = False
     rtt_ms: float = 0.0  # > 0: sluice reaches each cluster through a proxy adding this round trip
+    git_http: bool = False  # fetch Git over smart HTTP (as Flux must) instead of file://
 
     def describe(self) -> str:
         """One line for the table's notes."""
@@ -72,9 +75,11 @@ class Topology:
         if self.rtt_ms > 0:
             clusters += f" ({self.rtt_ms:g} ms round trip added)"
         source, kustomize = (service_named(s).worker.pool for s in ("source", "kustomize"))
+        git = "; Git over HTTP" if self.git_http else ""
         return (
             f"{clusters}; source 1x({source}, c={self.source_concurrency}), "
             f"kustomize {self.kustomize_workers}x({kustomize}, c={self.kustomize_concurrency})"
+            f"{git}"
         )
 
 
@@ -118,6 +123,7 @@ class Stack:
         )
         self._artifact_port = port
         self._readers: dict[int, KubeReader] = {}
+        self.git = GitHttpServer(work / "git") if topology.git_http else None
         self.proxies: dict[int, LatencyProxy] = {}  # cluster number -> its latency proxy
         self._store: Store | None = None
         self._client: redis.Redis | None = None
@@ -150,6 +156,8 @@ class Stack:
         """Start Redis, the clusters, then every sluice process; return once all are ready."""
         began = time.monotonic()
         self.work.mkdir(parents=True, exist_ok=True)
+        if self.git is not None:
+            self.git.start()
         self.redis.start()
         self.plane.up()
         env, sup, top = self.env, self.supervisor, self.topology
@@ -196,7 +204,8 @@ class Stack:
         if self._client is not None:
             self._client.close()
         proxies = [p.stop for p in self.proxies.values()]
-        for step in (self.supervisor.stop, *proxies, self.plane.down, self.redis.stop):
+        git = [] if self.git is None else [self.git.stop]
+        for step in (self.supervisor.stop, *proxies, self.plane.down, self.redis.stop, *git):
             try:
                 step()
             except Exception as exc:  # keep stopping the rest
@@ -217,6 +226,18 @@ class Stack:
         if self._client is None:
             self._client = connect(self.settings)
         return self._client
+
+    def repo(self, root: Path, name: str) -> tuple[GitRepo, str]:
+        """A new bench repository under ``root`` and the URL sluice fetches it from.
+
+        ``file://``, or with ``Topology.git_http`` the smart-HTTP URL (``root``
+        is then the stack's own Git folder, whatever is passed).
+        """
+        if self.git is None:
+            repo = GitRepo(root, name)
+            return repo, repo.url
+        repo = GitRepo(self.git.root, name)
+        return repo, self.git.url_for(repo.bare)
 
     def apply(self, docs: list[dict[str, Any]]) -> None:
         """Store objects all at once, as ``sluice apply -f`` does (validated, all or nothing)."""
@@ -284,14 +305,7 @@ class Stack:
         self, what: str, check: Callable[[], T | None], *, timeout: float, interval: float = 0.2
     ) -> T:
         """Poll ``check`` until it returns something other than None or False."""
-        deadline = time.monotonic() + timeout
-        while True:
-            found = check()
-            if found is not None and found is not False:
-                return found
-            if time.monotonic() > deadline:
-                raise BenchError(f"timed out after {timeout:.0f}s: {what}\n{self.log_tails()}")
-            time.sleep(interval)
+        return wait_until(what, check, timeout=timeout, interval=interval, tails=self.log_tails)
 
     def sluice_pids(self) -> list[int]:
         """Session leaders of every sluice process (workers, scheduler, artifact server)."""

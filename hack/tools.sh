@@ -111,6 +111,84 @@ build_etcd() {
   stamp etcd "$v"
 }
 
+# Flux's controllers, built from their Go modules (for the bench's `--peer flux`).
+FLUX_CONTROLLERS=(source-controller kustomize-controller)
+
+flux_version() { # flux_version NAME: the pinned version of one Flux controller
+  case $1 in
+  source-controller) echo "$FLUX_SOURCE_CONTROLLER_VERSION" ;;
+  kustomize-controller) echo "$FLUX_KUSTOMIZE_CONTROLLER_VERSION" ;;
+  esac
+}
+
+build_flux_controller() { # build_flux_controller NAME
+  # Each controller's main package is its module's root and its go.mod
+  # replaces its `api` submodule with ./api, which a module download doesn't
+  # carry: build it from a wrapper module that requires it, replaces `api`
+  # with the published release of the same tag and repeats its other
+  # replaces (a dependency's replaces don't apply to the module that needs it).
+  local name=$1 v module dir gomod moddir
+  v=$(flux_version "$name")
+  module="github.com/fluxcd/$name"
+  if fresh "$name" "$v" && [ -d "$tools_dir/flux-crds/$name" ]; then return; fi
+  need_go
+  log "building $name $v (a few minutes cold)"
+  dir="$tools_dir/src/$name-$v"
+  mkdir -p "$dir"
+  rm -f "$dir/go.mod" "$dir/go.sum"
+  gomod=$(cd "$dir" && go mod download -json "$module@v$v" | sed -n 's/.*"GoMod": "\(.*\)",/\1/p')
+  moddir=$(cd "$dir" && go mod download -json "$module@v$v" | sed -n 's/.*"Dir": "\(.*\)",/\1/p')
+  {
+    echo "module sluice.local/tools"
+    echo
+    echo "go 1.26.0"
+    echo
+    echo "require $module v$v"
+    echo
+    # Every replace of the upstream go.mod, one per line, the local ones
+    # (=> ./api) pointed at the published module of the same version.
+    awk -v s="v$v" '
+      /^replace[ \t]*\($/ { block = 1; next }
+      block && /^\)/ { block = 0; next }
+      /^replace[ \t]/ { sub(/^replace[ \t]+/, ""); line = $0 }
+      block && NF { line = $0 }
+      line != "" {
+        sub(/^[ \t]+/, "", line)
+        sub(/[ \t]*\/\/.*/, "", line)
+        split(line, f, /[ \t]+/)
+        if (line == "") { }
+        else if (f[3] ~ /^\.\.?\//) print "replace " f[1] " => " f[1] " " s
+        else print "replace " line
+        line = ""
+      }' "$gomod"
+    # The module proxy serves no source for this patch release (403 "not
+    # available"). Its v0.18.x siblings differ from v0.18.0 only in the
+    # dependency versions their go.mod asks for (checked up to v0.18.2),
+    # and the controller's own requirements raise those to the same ones.
+    if grep -q 'github.com/fluxcd/pkg/artifact v0.18.3$' "$gomod"; then
+      echo "replace github.com/fluxcd/pkg/artifact => github.com/fluxcd/pkg/artifact v0.18.0"
+    fi
+  } >"$dir/go.mod"
+  cp "$moddir/go.sum" "$dir/go.sum"
+  chmod u+w "$dir/go.sum"
+  (cd "$dir" && go get "$module@v$v" && go build -ldflags "-s -w" -o "$bin/$name" "$module")
+  # The controller's CRDs, installed on the bench's hub cluster.
+  rm -rf "$tools_dir/flux-crds/$name"
+  mkdir -p "$tools_dir/flux-crds/$name"
+  cp "$moddir"/config/crd/bases/*.yaml "$tools_dir/flux-crds/$name/"
+  chmod u+w "$tools_dir/flux-crds/$name"/*.yaml
+  stamp "$name" "$v"
+}
+
+build_flux() {
+  # One at a time: each link takes a GiB or more of memory.
+  local name
+  for name in "${FLUX_CONTROLLERS[@]}"; do
+    build_flux_controller "$name"
+  done
+  log "flux controllers and CRDs in $tools_dir"
+}
+
 main() {
   build_kubernetes &
   local k8s_pid=$!

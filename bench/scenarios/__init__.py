@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bench.scenarios import fanout, footprint, latency, steady, throughput
+from bench.scenarios import fanout, firstapply, footprint, latency, steady, throughput
 from bench.scenarios.common import Context, Result, Row
 
 __all__ = ["SCENARIOS", "Context", "Result", "Row"]
@@ -12,8 +12,10 @@ __all__ = ["SCENARIOS", "Context", "Result", "Row"]
 SCENARIOS: dict[str, Callable[[Context], Result]] = {
     "latency": latency.run,
     "fanout": fanout.run,
+    "fan-out-remote": fanout.run_remote,
     "throughput": throughput.run,
     "throughput-remote": throughput.run_remote,
+    "first-apply-remote": firstapply.run,
     "steady": steady.run,
     "footprint": footprint.run,
 }

@@ -19,6 +19,12 @@ class Context:
     work: Path
     timeout: float
     say: Callable[[str], None]
+    peer: str | None = None  # "flux": run the same workload on Flux too
+
+    @property
+    def flux(self) -> bool:
+        """Whether Flux runs beside sluice in this run."""
+        return self.peer == "flux"
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,9 @@ class Row:
     metric: str
     value: str
     note: str = ""
+    # With a peer (``--peer flux``): the peer's figure and the ratio (bench.compare).
+    peer: str | None = None
+    ratio: str | None = None
 
 
 @dataclass

@@ -12,6 +12,11 @@ Either way the Kustomization is reconciled on the source's ``artifact-ready``
 event, never at its own 30 min interval. After each commit the Kustomization
 is left to become Ready before the next one, so every commit is measured on
 its own.
+
+With ``--peer flux`` the same commits go to Flux (``bench.peers.fluxstack``):
+the same intervals, and for ``hook`` the GitRepository gets
+``reconcile.fluxcd.io/requestedAt`` right after the push, which is what
+Flux's notification-controller Receiver does on a webhook call.
 """
 
 from __future__ import annotations
@@ -19,7 +24,10 @@ from __future__ import annotations
 import time
 from functools import partial
 
+from bench.compare import Compared
 from bench.manifests import app_files, git_repository, kustomization
+from bench.peers import fluxdocs
+from bench.peers.fluxstack import FluxStack, FluxTopology
 from bench.repo import GitRepo
 from bench.scenarios.common import Context, Result, Row, percentile, seconds
 from bench.stack import Stack, Topology
@@ -31,7 +39,9 @@ POLL = 0.05  # seconds between looks at the cluster while the clock runs
 MODES = {"poll": "1s", "hook": "30m"}  # GitRepository interval per mode
 
 
-def _commits(ctx: Context, stack: Stack, repo: GitRepo, mode: str, commits: int) -> list[float]:
+def _commits(
+    ctx: Context, stack: Stack | FluxStack, repo: GitRepo, mode: str, commits: int
+) -> list[float]:
     """Push ``commits`` changes to ``mode``'s repository; seconds until each is applied."""
     reader = stack.reader(1)
 
@@ -51,7 +61,8 @@ def _commits(ctx: Context, stack: Stack, repo: GitRepo, mode: str, commits: int)
             interval=POLL,
         )
         times.append(time.monotonic() - push.pushed_at)
-        ctx.say(f"  {mode} commit {n}/{commits}: applied after {times[-1]:.2f}s")
+        tool = "Flux" if isinstance(stack, FluxStack) else "sluice"
+        ctx.say(f"  {tool} {mode} commit {n}/{commits}: applied after {times[-1]:.2f}s")
         stack.wait(
             f"Kustomization {mode} Ready at {push.revision}",
             partial(stack.is_ready, "Kustomization", mode, push.revision),
@@ -60,18 +71,45 @@ def _commits(ctx: Context, stack: Stack, repo: GitRepo, mode: str, commits: int)
     return times
 
 
+def _flux(ctx: Context, commits: int) -> dict[str, list[float]]:
+    """The same commits, one repository per mode, on Flux."""
+    times: dict[str, list[float]] = {}
+    with FluxStack(FluxTopology(), ctx.work / "flux", timeout=ctx.timeout, say=ctx.say) as flux:
+        repos = {mode: flux.repo(mode) for mode in MODES}
+        firsts = {mode: repo.push(app_files(1, "v0"), "v0") for mode, (repo, _) in repos.items()}
+        docs = []
+        for mode, interval in MODES.items():
+            docs.append(git_repository(mode, repos[mode][1], interval=interval))
+            docs.append(
+                fluxdocs.kustomization(
+                    mode, source=mode, interval="30m", cluster=1, name_prefix=f"{mode}-"
+                )
+            )
+        flux.apply(docs)
+        for mode, first in firsts.items():
+            flux.wait(
+                f"Flux Kustomization {mode} Ready",
+                partial(flux.is_ready, "Kustomization", mode, first.revision),
+                timeout=ctx.timeout,
+            )
+        for mode in MODES:
+            times[mode] = _commits(ctx, flux, repos[mode][0], mode, commits)
+    return times
+
+
 def run(ctx: Context) -> Result:
     """Push ~20 commits per mode one after another and time each until the cluster holds it."""
     commits = 5 if ctx.quick else 20
-    topology = Topology(clusters=1)
+    topology = Topology(clusters=1, git_http=ctx.flux)
     times: dict[str, list[float]] = {}
     with Stack(topology, ctx.work / "stack", timeout=ctx.timeout, say=ctx.say) as stack:
         stack.register_clusters(lambda _n: {})
-        repos = {mode: GitRepo(ctx.work / "git", mode) for mode in MODES}
+        served = {mode: stack.repo(ctx.work / "git", mode) for mode in MODES}
+        repos = {mode: repo for mode, (repo, _) in served.items()}
         firsts = {mode: repo.push(app_files(1, "v0"), "v0") for mode, repo in repos.items()}
         docs = []
         for mode, interval in MODES.items():
-            docs.append(git_repository(mode, repos[mode].url, interval=interval))
+            docs.append(git_repository(mode, served[mode][1], interval=interval))
             docs.append(kustomization(mode, source=mode, interval="30m", name_prefix=f"{mode}-"))
         stack.apply(docs)
         for mode, first in firsts.items():
@@ -89,29 +127,53 @@ def run(ctx: Context) -> Result:
         )
         for mode in MODES:
             times[mode] = _commits(ctx, stack, repos[mode], mode, commits)
-    return _result(times, commits, topology)
+    flux = _flux(ctx, commits) if ctx.flux else None
+    return _result(times, commits, topology, flux)
 
 
-def _result(times: dict[str, list[float]], commits: int, topology: Topology) -> Result:
+def _each(times: list[float], mode: str) -> dict[str, object]:
+    return {
+        "gitrepository_interval": MODES[mode],
+        "p50_seconds": round(percentile(times, 50), 3),
+        "p95_seconds": round(percentile(times, 95), 3),
+        "min_seconds": round(min(times), 3),
+        "max_seconds": round(max(times), 3),
+        "each_seconds": [round(t, 3) for t in times],
+    }
+
+
+def _result(
+    times: dict[str, list[float]],
+    commits: int,
+    topology: Topology,
+    flux: dict[str, list[float]] | None,
+) -> Result:
     notes = {
         "poll": f"{commits} commits, 1 ConfigMap each; GitRepository interval 1s (polling, no "
         f"webhook); Kustomization on artifact-ready; {topology.describe()}",
         "hook": "the same, GitRepository reconcile requested right after the push (as a "
-        "webhook Receiver does)",
+        "webhook Receiver does; for Flux: reconcile.fluxcd.io/requestedAt set on it)",
     }
     rows: list[Row] = []
     data: dict[str, object] = {"commits": commits, "topology": topology.describe()}
     for mode, each in times.items():
         p50, p95 = percentile(each, 50), percentile(each, 95)
         spread = f"min {seconds(min(each))}, max {seconds(max(each))}"
-        rows.append(Row(f"{mode}: p50", seconds(p50), notes[mode]))
-        rows.append(Row(f"{mode}: p95", seconds(p95), spread))
-        data[mode] = {
-            "gitrepository_interval": MODES[mode],
-            "p50_seconds": round(p50, 3),
-            "p95_seconds": round(p95, 3),
-            "min_seconds": round(min(each), 3),
-            "max_seconds": round(max(each), 3),
-            "each_seconds": [round(t, 3) for t in each],
-        }
+        if flux is None:
+            rows.append(Row(f"{mode}: p50", seconds(p50), notes[mode]))
+            rows.append(Row(f"{mode}: p95", seconds(p95), spread))
+        else:
+            theirs = flux[mode]
+            spread += f" (Flux: min {seconds(min(theirs))}, max {seconds(max(theirs))})"
+            for label, p, note in (("p50", 50, notes[mode]), ("p95", 95, spread)):
+                both = Compared.of(
+                    percentile(each, p), percentile(theirs, p), higher_is_better=False, unit="s"
+                )
+                rows.append(
+                    Row(f"{mode}: {label}", both.sluice, note, peer=both.peer, ratio=both.ratio)
+                )
+        data[mode] = _each(each, mode)
+    if flux is not None:
+        data["flux"] = {mode: _each(each, mode) for mode, each in flux.items()}
+        data["flux_topology"] = FluxTopology().describe()
     return Result(name=NAME, title="commit-to-applied", rows=rows, data=data)
