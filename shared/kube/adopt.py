@@ -9,6 +9,8 @@ objects carrying the owner's two labels (``<group>/name`` and ``/namespace``,
 ``owner.py``). Kinds outside that set (a custom resource no longer in the build) are not
 found; kinds the cluster does not serve or the identity may not list are skipped.
 
+The lists ask for metadata only and may be answered from the API server's watch
+cache: an object created an instant ago may be missed, and is found next time.
 Bounded: at most ``len(kinds)`` lists, paged ``PAGE`` items at a time, and at most
 ``MAX_OBJECTS`` objects. Pruning still checks each live object's owner labels and
 prune annotations before deleting it (``prune.py``).
@@ -20,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from functools import partial
 from typing import Any
 
-from shared.kube.client import KubeClient, ResourceInfo
+from shared.kube.client import METADATA_LIST, KubeClient, ResourceInfo
 from shared.kube.errors import ApiError, UnknownKindError
 from shared.kube.inventory import Inventory, ObjectRef
 from shared.kube.owner import Owner
@@ -63,10 +65,12 @@ def _kinds(objects: Iterable[Mapping[str, Any]]) -> list[tuple[str, str]]:
 
 
 def _list(client: KubeClient, info: ResourceInfo, selector: str) -> Iterable[dict[str, Any]]:
-    query = {"labelSelector": selector, "limit": str(PAGE)}
+    # Metadata only, from the API server's watch cache (resourceVersion 0): names are
+    # all adoption needs, and prune reads each object afresh before deleting it.
+    query = {"labelSelector": selector, "limit": str(PAGE), "resourceVersion": "0"}
     while True:
         try:
-            listing = client.request("GET", info.path(), query=query)
+            listing = client.request("GET", info.path(), query=query, accept=METADATA_LIST)
         except ApiError as exc:
             if exc.status in _SKIPPED_STATUS:
                 return
@@ -75,6 +79,7 @@ def _list(client: KubeClient, info: ResourceInfo, selector: str) -> Iterable[dic
         token = (listing.get("metadata") or {}).get("continue")
         if not token:
             return
+        query.pop("resourceVersion", None)  # a continued list names none
         query["continue"] = str(token)
 
 

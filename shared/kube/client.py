@@ -28,10 +28,12 @@ from shared.kube.errors import ApiError, UnknownKindError, UnreachableError
 from shared.kube.known import KnownApplied
 from shared.kube.parallel import run_all
 
-__all__ = ["APPLY_PATCH", "JSON_PATCH", "KubeClient", "ResourceInfo"]
+__all__ = ["APPLY_PATCH", "JSON_PATCH", "METADATA_LIST", "KubeClient", "ResourceInfo"]
 
 APPLY_PATCH = "application/apply-patch+yaml"
 JSON_PATCH = "application/json-patch+json"
+# A list of metadata only (what kubectl's and controller-runtime's metadata clients ask for).
+METADATA_LIST = "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io,application/json"
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ class KubeClient:
         self.timeout = timeout
         self._pool = pool
         # Credentials and impersonation: sent with every request, never logged.
-        self._headers = {"Accept": "application/json", **(headers or {})}
+        self._headers = dict(headers or {})
         self._lock = threading.Lock()
         self._kinds: dict[tuple[str, str], dict[str, ResourceInfo]] = {}
         # Payloads known to be in place on this cluster: their dry runs are skipped.
@@ -93,11 +95,12 @@ class KubeClient:
         query: Mapping[str, str] | None = None,
         body: Any = None,
         content_type: str = "application/json",
+        accept: str = "application/json",
     ) -> dict[str, Any]:
         """One call; the decoded JSON answer, or ApiError / UnreachableError."""
         url = self.host + path + (f"?{urlencode(query)}" if query else "")
         payload = None if body is None else json.dumps(body, default=str).encode()
-        headers = {**self._headers, "Content-Type": content_type}
+        headers = {**self._headers, "Content-Type": content_type, "Accept": accept}
         try:
             response = self._pool.request(
                 method, url, body=payload, headers=headers, timeout=self.timeout
