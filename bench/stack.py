@@ -1,10 +1,11 @@
 """A whole sluice for one scenario, on loopback, started and stopped as one unit.
 
 A ``Stack`` runs a private redis-server, a sandbox control plane (etcd and N
-kube-apiservers), and, under one ``Supervisor``: the artifact server, the
-source and kustomize workers (``celery -A services.<svc>.tasks worker`` with
-the pool each service declares, as ``sluice worker`` runs it) and
-``sluice scheduler``. With ``Topology.rtt_ms``, sluice
+kube-apiservers), and, under one ``Supervisor``: the source and kustomize
+workers (``celery -A services.<svc>.tasks worker`` with the pool each service
+declares, as ``sluice worker`` runs it; the source worker serves the artifacts
+itself, ``SLUICE_ARTIFACT_LISTEN``, as Flux's source-controller serves its
+storage) and ``sluice scheduler``. With ``Topology.rtt_ms``, sluice
 reaches every cluster through a ``LatencyProxy`` that adds that round trip, as
 a remote cluster's network would (the bench's own readers stay direct).
 With ``Topology.git_http`` (set when Flux runs beside sluice) the scenario's
@@ -96,7 +97,7 @@ def _http_up(url: str) -> Callable[[Child], bool]:
 
 
 class Stack:
-    """Redis, sandbox clusters, artifact server, workers and scheduler for one scenario."""
+    """Redis, sandbox clusters, workers (the source worker serving artifacts) and scheduler."""
 
     def __init__(
         self, topology: Topology, work: Path, *, timeout: float, say: Callable[[str], None]
@@ -165,15 +166,13 @@ class Stack:
             log = self.work / "logs" / f"latency-proxy-{info.number}.log"
             self.proxies[info.number] = proxy = LatencyProxy(info.port, rtt_ms=top.rtt_ms, log=log)
             proxy.start(timeout=min(self.timeout, 30.0))
+        serving = _http_up(self.settings.artifact_url)
         sup.add(
-            "artifact-server",
-            [SLUICE, "artifact-server", "--dir", str(self.settings.artifact_dir),
-             "--address", f"127.0.0.1:{self._artifact_port}"],
-            env=env,
-            ready=_http_up(self.settings.artifact_url),
-        )  # fmt: skip
-        sup.add("source-1", self._worker_argv("source", 1, top.source_concurrency), env=env,
-                ready=_worker_ready)  # fmt: skip
+            "source-1",
+            self._worker_argv("source", 1, top.source_concurrency),
+            env={**env, "SLUICE_ARTIFACT_LISTEN": f"127.0.0.1:{self._artifact_port}"},
+            ready=lambda child: _worker_ready(child) and serving(child),
+        )
         for n in range(1, top.kustomize_workers + 1):
             argv = self._worker_argv("kustomize", n, top.kustomize_concurrency)
             sup.add(f"kustomize-{n}", argv, env=env, ready=_worker_ready)
@@ -308,7 +307,7 @@ class Stack:
         return wait_until(what, check, timeout=timeout, interval=interval, tails=self.log_tails)
 
     def sluice_pids(self) -> list[int]:
-        """Session leaders of every sluice process (workers, scheduler, artifact server)."""
+        """Session leaders of every sluice process (workers and scheduler)."""
         return [c.pid for c in self.supervisor.children if c.pid is not None]
 
     def sandbox_pids(self) -> list[int]:

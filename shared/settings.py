@@ -60,6 +60,11 @@ class Settings:
     # artifact_url (the artifact server); other machines fetch them over HTTP.
     artifact_dir: Path = _DATA_HOME / "artifacts"
     artifact_url: str = "http://127.0.0.1:9090"
+    # HOST:PORT where the source worker serves artifact_dir itself, as Flux's
+    # source-controller serves its storage: one process less than a separate
+    # `sluice artifact-server`, for installations whose source workers share the
+    # folder or run as one. Empty: a separate artifact server serves it.
+    artifact_listen: str = ""
     artifact_retention: int = 2
     # Git mirrors, extracted artifacts and kustomize builds, per machine.
     cache_dir: Path = _DATA_HOME / "cache"

@@ -3,7 +3,8 @@
 Three figures, each read from /proc as a user's ``top`` or ``smem`` would:
 
 - ``steady``: PSS summed over every sluice process of a stack (workers with
-  their pool processes, scheduler, artifact server; redis-server apart) once
+  their pool processes, the source worker serving the artifacts, scheduler;
+  redis-server apart) once
   1,000 managed objects (100 Kustomizations x 10 ConfigMaps, 1 GitRepository,
   all at a 1-minute interval) are Ready and a settling pause has passed;
 - ``up idle``: PSS summed over the whole process tree of ``sluice up`` (its

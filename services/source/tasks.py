@@ -6,6 +6,7 @@ from functools import cache
 from typing import Any
 
 from services.source.reconcile import reconcile_git_repository
+from services.source.serving import serve_when_ready
 from shared.celeryapp import create_app, task_name
 from shared.keys import ObjectKey
 from shared.metrics import timed_reconcile
@@ -19,6 +20,7 @@ RECONCILE = task_name(SERVICE, "reconcile")
 
 settings = load_settings()
 app = create_app(SERVICE, settings)
+serve_when_ready(settings)
 
 _RECONCILERS = {"GitRepository": reconcile_git_repository}
 
