@@ -9,6 +9,12 @@ reason and message. Objects whose kind or namespace is created by the same
 revision cannot be dry-run yet: they are planned as created and ``deferred``,
 and ``plan_late`` dry-runs them once the definitions stage is applied.
 
+Round trips, for remote clusters: every object's read goes out beside its dry
+run, and all objects at once (``parallel.py``). An object whose payload this
+client already put in place is not dry-run again while it keeps the
+resourceVersion it had then (``known.py``); those objects are read with one
+labelled list per kind and namespace, and the others take the full path.
+
 ``apply.py`` carries a plan out; ``sluice diff`` prints one, so a preview and
 the next apply cannot disagree. Toolkit annotations (§1.4): objects
 ``annotations.left_alone`` names are skipped, ``ssa: Merge`` leaves other field
