@@ -11,23 +11,31 @@ import httpx
 
 from shared import yaml
 
-__all__ = ["KubeReader"]
+__all__ = ["KubeReader", "kube_http"]
+
+
+def kube_http(
+    kubeconfig: Path, *, timeout: float, limits: httpx.Limits | None = None
+) -> httpx.Client:
+    """An HTTPS client for a sandbox cluster's kubeconfig (embedded CA, bearer token)."""
+    config = yaml.load(kubeconfig.read_text(), source=str(kubeconfig))
+    cluster = config["clusters"][0]["cluster"]
+    token = config["users"][0]["user"]["token"]
+    ca = base64.b64decode(cluster["certificate-authority-data"]).decode()
+    return httpx.Client(
+        base_url=cluster["server"],
+        verify=ssl.create_default_context(cadata=ca),
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=timeout,
+        limits=limits or httpx.Limits(),
+    )
 
 
 class KubeReader:
     """A small HTTPS client for one cluster, from its kubeconfig (embedded CA, bearer token)."""
 
     def __init__(self, kubeconfig: Path, *, timeout: float = 5.0) -> None:
-        config = yaml.load(kubeconfig.read_text(), source=str(kubeconfig))
-        cluster = config["clusters"][0]["cluster"]
-        token = config["users"][0]["user"]["token"]
-        ca = base64.b64decode(cluster["certificate-authority-data"]).decode()
-        self._http = httpx.Client(
-            base_url=cluster["server"],
-            verify=ssl.create_default_context(cadata=ca),
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=timeout,
-        )
+        self._http = kube_http(kubeconfig, timeout=timeout)
 
     def close(self) -> None:
         """Close the connection pool."""

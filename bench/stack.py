@@ -20,22 +20,20 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import redis
 from celery import Celery
 
 from bench.githttp import GitHttpServer
-from bench.kube import KubeReader
-from bench.latencyproxy import LatencyProxy
 from bench.manifests import NAMESPACE, cluster_docs
-from bench.procstat import cmdline_pids
 from bench.repo import GitRepo
-from bench.waiting import BenchError, wait_until
+from bench.stackbase import StackBase
+from bench.waiting import BenchError
 from shared.api.conditions import get_condition
 from shared.celeryapp import create_app
 from shared.keys import ObjectKey
@@ -49,13 +47,12 @@ from shared.scheduler import due_at
 from shared.secrets import SecretCipher
 from shared.settings import Settings, load_settings
 from shared.store import Store
-from shared.supervisor import Child, Supervisor
+from shared.supervisor import Child
 
 __all__ = ["ROOT", "BenchError", "Stack", "Topology"]
 
 ROOT = Path(__file__).resolve().parents[1]
 SLUICE = str(Path(sys.executable).with_name("sluice"))
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -96,23 +93,18 @@ def _http_up(url: str) -> Callable[[Child], bool]:
     return ready
 
 
-class Stack:
+class Stack(StackBase):
     """Redis, sandbox clusters, workers (the source worker serving artifacts) and scheduler."""
 
     def __init__(
         self, topology: Topology, work: Path, *, timeout: float, say: Callable[[str], None]
     ) -> None:
-        self.topology = topology
-        self.work = work
-        self.timeout = timeout
-        self.say = say
-        self.redis = RedisServer(data_dir=work / "redis")
         # Benchmarks measure sluice, not workloads: API-only clusters fan out to
         # ten on two cores (see the README's sandbox cost per cluster).
-        self.plane = ControlPlane(
-            work / "sandbox", topology.clusters, api_only=True, timeout=timeout
-        )
-        self.supervisor = Supervisor(work / "logs", on_event=say)
+        plane = ControlPlane(work / "sandbox", topology.clusters, api_only=True, timeout=timeout)
+        super().__init__(work, plane, timeout=timeout, say=say)
+        self.topology = topology
+        self.redis = RedisServer(data_dir=work / "redis")
         port = free_port()
         self.settings = Settings(
             redis_url=self.redis.url,
@@ -123,25 +115,12 @@ class Stack:
             cache_dir=work / "cache",
         )
         self._artifact_port = port
-        self._readers: dict[int, KubeReader] = {}
         self.git = GitHttpServer(work / "git") if topology.git_http else None
-        self.proxies: dict[int, LatencyProxy] = {}  # cluster number -> its latency proxy
         self._store: Store | None = None
         self._client: redis.Redis | None = None
         self._sender: Celery | None = None
 
     # -- lifecycle -----------------------------------------------------------
-
-    def __enter__(self) -> Stack:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def env(self) -> dict[str, str]:
@@ -162,10 +141,7 @@ class Stack:
         self.redis.start()
         self.plane.up()
         env, sup, top = self.env, self.supervisor, self.topology
-        for info in self.plane.cluster_info() if top.rtt_ms > 0 else []:
-            log = self.work / "logs" / f"latency-proxy-{info.number}.log"
-            self.proxies[info.number] = proxy = LatencyProxy(info.port, rtt_ms=top.rtt_ms, log=log)
-            proxy.start(timeout=min(self.timeout, 30.0))
+        self.start_proxies(top.rtt_ms)
         serving = _http_up(self.settings.artifact_url)
         sup.add(
             "source-1",
@@ -193,22 +169,12 @@ class Stack:
             "--without-gossip", "--without-mingle", "--without-heartbeat",
         ]  # fmt: skip
 
-    def stop(self) -> None:
-        """Stop everything this stack started, last started first."""
-        for reader in self._readers.values():
-            reader.close()
-        self._readers.clear()
-        if self._sender is not None:
-            self._sender.close()
-        if self._client is not None:
-            self._client.close()
+    def stop_steps(self) -> list[Callable[[], None]]:
+        """Clients, workers, proxies, clusters, Redis, then the Git server."""
+        clients = [c.close for c in (self._sender, self._client) if c is not None]
         proxies = [p.stop for p in self.proxies.values()]
         git = [] if self.git is None else [self.git.stop]
-        for step in (self.supervisor.stop, *proxies, self.plane.down, self.redis.stop, *git):
-            try:
-                step()
-            except Exception as exc:  # keep stopping the rest
-                self.say(f"  warning: {step.__qualname__}: {exc}")
+        return [*clients, self.supervisor.stop, *proxies, self.plane.down, self.redis.stop, *git]
 
     # -- what scenarios use --------------------------------------------------
 
@@ -259,18 +225,10 @@ class Stack:
         names = []
         for info in self.plane.cluster_info():
             names.append(f"c{info.number}")
-            proxy = self.proxies.get(info.number)
-            # The serving certificate is for 127.0.0.1, whatever the port: TLS still verifies.
-            server = None if proxy is None else f"https://127.0.0.1:{proxy.port}"
+            server = self.server_of(info)
             docs += cluster_docs(names[-1], info.kubeconfig, labels(info.number), server=server)
         self.apply(docs)
         return names
-
-    def reader(self, number: int) -> KubeReader:
-        """A REST reader of sandbox cluster ``number`` (direct, never through a proxy)."""
-        if number not in self._readers:
-            self._readers[number] = KubeReader(self.plane.cluster(number).kubeconfig)
-        return self._readers[number]
 
     def ready(self, kind: str, *, revision: str | None = None) -> set[str]:
         """Names of the ``kind`` objects that are Ready (at ``revision``, when given)."""
@@ -300,34 +258,11 @@ class Stack:
         doc = self.store.get(ObjectKey(kind, NAMESPACE, name))
         return get_condition((doc or {}).get("status"), "Ready")
 
-    def wait(
-        self, what: str, check: Callable[[], T | None], *, timeout: float, interval: float = 0.2
-    ) -> T:
-        """Poll ``check`` until it returns something other than None or False."""
-        return wait_until(what, check, timeout=timeout, interval=interval, tails=self.log_tails)
-
     def sluice_pids(self) -> list[int]:
         """Session leaders of every sluice process (workers and scheduler)."""
         return [c.pid for c in self.supervisor.children if c.pid is not None]
-
-    def sandbox_pids(self) -> list[int]:
-        """etcd and the kube-apiservers of this stack's sandbox."""
-        return cmdline_pids(str(self.plane.directory))
-
-    def proxy_pids(self) -> list[int]:
-        """The latency proxies (none unless ``Topology.rtt_ms`` > 0)."""
-        return [p.pid for p in self.proxies.values() if p.pid is not None]
 
     def redis_pids(self) -> list[int]:
         """The redis-server process (it leads its own session)."""
         process = self.redis.process
         return [] if process is None else [process.pid]
-
-    def log_tails(self, lines: int = 12, names: Iterable[str] | None = None) -> str:
-        """The last lines each sluice process wrote."""
-        wanted = set(names) if names is not None else None
-        return "\n".join(
-            f"--- {c.name} ({c.log})\n{c.tail(lines)}"
-            for c in self.supervisor.children
-            if wanted is None or c.name in wanted
-        )

@@ -31,33 +31,30 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 
 from bench.githttp import GitHttpServer
-from bench.kube import KubeReader
-from bench.latencyproxy import LatencyProxy
 from bench.manifests import NAMESPACE, kubeconfig_secret
 from bench.peers.fluxdocs import REQUESTED_AT, kubeconfig_secret_name, namespace
 from bench.peers.fluxtools import CONTROLLERS, flux_tools
 from bench.peers.hub import HubClient
 from bench.procstat import cmdline_pids
 from bench.repo import GitRepo
-from bench.waiting import wait_until
+from bench.stackbase import StackBase
 from shared.api.conditions import get_condition
 from shared.redisserver import free_port
 from shared.sandbox import ControlPlane
-from shared.supervisor import Child, Supervisor
+from shared.supervisor import Child
 
 __all__ = ["FluxStack", "FluxTopology"]
 
 DEFAULT_CONCURRENCY = 4  # the kustomize-controller's own default
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -86,39 +83,21 @@ def _http_ok(url: str) -> Callable[[Child], bool]:
     return ready
 
 
-class FluxStack:
+class FluxStack(StackBase):
     """A hub apiserver, target clusters, a Git server and Flux's two controllers."""
 
     def __init__(
         self, topology: FluxTopology, work: Path, *, timeout: float, say: Callable[[str], None]
     ) -> None:
+        plane = ControlPlane(work / "targets", topology.clusters, api_only=True, timeout=timeout)
+        super().__init__(work, plane, timeout=timeout, say=say)
         self.topology = topology
-        self.work = work
-        self.timeout = timeout
-        self.say = say
         self.tools = flux_tools()
         self.hub_plane = ControlPlane(work / "hub", 1, api_only=True, timeout=timeout)
-        self.plane = ControlPlane(
-            work / "targets", topology.clusters, api_only=True, timeout=timeout
-        )
-        self.supervisor = Supervisor(work / "logs", on_event=say)
         self.git = GitHttpServer(work / "git")
-        self.proxies: dict[int, LatencyProxy] = {}
         self._hub: HubClient | None = None
-        self._readers: dict[int, KubeReader] = {}
 
     # -- lifecycle -----------------------------------------------------------
-
-    def __enter__(self) -> FluxStack:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def start(self) -> None:
         """Start the hub and targets, install the CRDs and Secrets, then both controllers."""
@@ -128,16 +107,12 @@ class FluxStack:
         self.hub_plane.up()
         self.plane.up()
         top = self.topology
-        for info in self.plane.cluster_info() if top.rtt_ms > 0 else []:
-            log = self.work / "logs" / f"latency-proxy-{info.number}.log"
-            self.proxies[info.number] = proxy = LatencyProxy(info.port, rtt_ms=top.rtt_ms, log=log)
-            proxy.start(timeout=min(self.timeout, 30.0))
+        self.start_proxies(top.rtt_ms)
         self.hub.create(namespace())
         self.hub.install_crds(self.tools.crds, timeout=self.timeout)
         secrets = []
         for info in self.plane.cluster_info():
-            near = self.proxies.get(info.number)
-            server = None if near is None else f"https://127.0.0.1:{near.port}"
+            server = self.server_of(info)
             name = kubeconfig_secret_name(info.number)
             secrets.append(kubeconfig_secret(name, info.kubeconfig, server=server))
         self.hub.create_all(secrets)
@@ -176,22 +151,16 @@ class FluxStack:
                 name, argv, env=env, ready=_http_ok(f"http://127.0.0.1:{health}/readyz")
             )
 
-    def stop(self) -> None:
-        """Stop everything this stack started, last started first."""
-        for reader in self._readers.values():
-            reader.close()
-        self._readers.clear()
+    def stop_steps(self) -> list[Callable[[], None]]:
+        """The hub client, controllers, proxies, both sandboxes, then the Git server."""
+        proxies = [p.stop for p in self.proxies.values()]
+        return [self._close_hub, self.supervisor.stop, *proxies, self.plane.down,
+                self.hub_plane.down, self.git.stop]  # fmt: skip
+
+    def _close_hub(self) -> None:
         if self._hub is not None:
             self._hub.close()
             self._hub = None
-        proxies = [p.stop for p in self.proxies.values()]
-        steps = (self.supervisor.stop, *proxies, self.plane.down, self.hub_plane.down,
-                 self.git.stop)  # fmt: skip
-        for step in steps:
-            try:
-                step()
-            except Exception as exc:  # keep stopping the rest
-                self.say(f"  warning: {step.__qualname__}: {exc}")
 
     # -- what scenarios use --------------------------------------------------
 
@@ -229,18 +198,6 @@ class FluxStack:
         doc = self.hub.get(kind, NAMESPACE, name)
         return doc is not None and _ready_at(doc, revision)
 
-    def reader(self, number: int) -> KubeReader:
-        """A REST reader of target cluster ``number`` (direct, never through a proxy)."""
-        if number not in self._readers:
-            self._readers[number] = KubeReader(self.plane.cluster(number).kubeconfig)
-        return self._readers[number]
-
-    def wait(
-        self, what: str, check: Callable[[], T | None], *, timeout: float, interval: float = 0.2
-    ) -> T:
-        """Poll ``check`` until it returns something other than None or False."""
-        return wait_until(what, check, timeout=timeout, interval=interval, tails=self.log_tails)
-
     def controller_pids(self) -> list[int]:
         """The two controller processes."""
         return [c.pid for c in self.supervisor.children if c.pid is not None]
@@ -248,23 +205,6 @@ class FluxStack:
     def hub_pids(self) -> list[int]:
         """The hub's etcd and kube-apiserver (Flux's store, as Redis is sluice's)."""
         return cmdline_pids(str(self.hub_plane.directory))
-
-    def sandbox_pids(self) -> list[int]:
-        """etcd and the kube-apiservers of the target clusters."""
-        return cmdline_pids(str(self.plane.directory))
-
-    def proxy_pids(self) -> list[int]:
-        """The latency proxies (none unless ``FluxTopology.rtt_ms`` > 0)."""
-        return [p.pid for p in self.proxies.values() if p.pid is not None]
-
-    def log_tails(self, lines: int = 12, names: Iterable[str] | None = None) -> str:
-        """The last lines each controller wrote."""
-        wanted = set(names) if names is not None else None
-        return "\n".join(
-            f"--- {c.name} ({c.log})\n{c.tail(lines)}"
-            for c in self.supervisor.children
-            if wanted is None or c.name in wanted
-        )
 
 
 def _ready_at(doc: dict[str, Any], revision: str | None) -> bool:

@@ -7,8 +7,6 @@ waiting until each is Established. Only the kinds the benchmark uses are known.
 
 from __future__ import annotations
 
-import base64
-import ssl
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from bench.kube import kube_http
 from shared import yaml
 
 __all__ = ["HubClient", "HubError"]
@@ -52,17 +51,8 @@ class HubClient:
     """An admin HTTPS client for one apiserver, from its kubeconfig (embedded CA, bearer token)."""
 
     def __init__(self, kubeconfig: Path, *, timeout: float = 30.0) -> None:
-        config = yaml.load(kubeconfig.read_text(), source=str(kubeconfig))
-        cluster = config["clusters"][0]["cluster"]
-        token = config["users"][0]["user"]["token"]
-        ca = base64.b64decode(cluster["certificate-authority-data"]).decode()
-        self._http = httpx.Client(
-            base_url=cluster["server"],
-            verify=ssl.create_default_context(cadata=ca),
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=timeout,
-            limits=httpx.Limits(max_connections=_CREATE_THREADS),
-        )
+        limits = httpx.Limits(max_connections=_CREATE_THREADS)
+        self._http = kube_http(kubeconfig, timeout=timeout, limits=limits)
 
     def close(self) -> None:
         """Close the connection pool."""

@@ -304,21 +304,6 @@ def _plan_or_refusal(
         return refused.error
 
 
-def _settle(
-    client: KubeClient,
-    obj: dict[str, Any],
-    options: ApplyOptions,
-    *,
-    crd_kinds: set[tuple[str, str, str]],
-    new_namespaces: set[str],
-) -> bool | ObjectError:
-    """``_resolve``, with a refusal returned instead of raised."""
-    try:
-        return _resolve(client, obj, options, crd_kinds=crd_kinds, new_namespaces=new_namespaces)
-    except _Refused as refused:
-        return refused.error
-
-
 def _owned_live(
     client: KubeClient, objs: Sequence[dict[str, Any]], owner: Owner
 ) -> dict[int, dict[str, Any]]:
@@ -460,11 +445,11 @@ def plan(
     verdicts: dict[int, ObjectPlan | ObjectError] = {}
     ready = []
     for obj in flat:
-        settled = _settle(client, obj, options, crd_kinds=crd_kinds, new_namespaces=new_namespaces)
-        if isinstance(settled, ObjectError):
-            verdicts[id(obj)] = settled
-        elif settled:
-            ready.append(obj)
+        try:
+            if _resolve(client, obj, options, crd_kinds=crd_kinds, new_namespaces=new_namespaces):
+                ready.append(obj)
+        except _Refused as refused:
+            verdicts[id(obj)] = refused.error
     shaping = _shaping(options)
     digests = {id(obj): payload_digest(obj, shaping=shaping) for obj in ready}
     verdicts.update(_known_unchanged(client, ready, digests, owner))
@@ -474,8 +459,8 @@ def plan(
         [partial(_plan_or_refusal, client, o, options, digest=digests[id(o)]) for o in rest]
     )
     verdicts.update(zip((id(o) for o in rest), answers, strict=True))
-    refused = [verdicts.get(id(obj)) for obj in flat]
-    if errors := [v for v in refused if isinstance(v, ObjectError)]:
+    in_order = [verdicts.get(id(obj)) for obj in flat]
+    if errors := [v for v in in_order if isinstance(v, ObjectError)]:
         raise ApplyError(errors)
     planned: list[PlannedStage] = []
     for stage in ordered:
