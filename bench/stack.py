@@ -21,7 +21,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +62,10 @@ class Topology:
     clusters: int = 1
     source_concurrency: int = 2
     kustomize_workers: int = 1
-    kustomize_concurrency: int = 4
+    # As `sluice worker kustomize` runs it unless a scenario says otherwise.
+    kustomize_concurrency: int = field(
+        default_factory=lambda: service_named("kustomize").worker.concurrency
+    )
     record_leases: bool = False
     rtt_ms: float = 0.0  # > 0: sluice reaches each cluster through a proxy adding this round trip
     git_http: bool = False  # fetch Git over smart HTTP (as Flux must) instead of file://

@@ -28,6 +28,8 @@ SERVICE = Service(
     commands=("build", "diff"),
     cli="services.kustomize.cli:register",
     # Threads: a reconcile waits on kustomize builds (subprocesses) and
-    # cluster API calls; see shared/celeryapp.py for the measurements.
-    worker=WorkerShape(pool="threads", concurrency=4),
+    # cluster API calls; see shared/celeryapp.py for the measurements. 16, so
+    # one worker applies a revision to ten remote clusters at once: with 4, ten
+    # clusters 20 ms away took 0.45 s against 0.29 s with 16 (bench fan-out-remote).
+    worker=WorkerShape(pool="threads", concurrency=16),
 )
