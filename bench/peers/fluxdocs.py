@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench import manifests
 from bench.manifests import NAMESPACE
 
 __all__ = ["REQUESTED_AT", "kubeconfig_secret_name", "kustomization", "namespace"]
@@ -41,21 +42,18 @@ def kustomization(
     target_namespace: str = "default",
     name_prefix: str | None = None,
 ) -> Doc:
-    """A pruning Kustomization of ``path`` applied to target cluster ``cluster``."""
-    spec: Doc = {
-        "interval": interval,
-        "retryInterval": "5s",
-        "path": path,
-        "prune": True,
-        "targetNamespace": target_namespace,
-        "sourceRef": {"kind": "GitRepository", "name": source},
-        "kubeConfig": {"secretRef": {"name": kubeconfig_secret_name(cluster)}},
-    }
-    if name_prefix:
-        spec["namePrefix"] = name_prefix
-    return {
-        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
-        "kind": "Kustomization",
-        "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": spec,
-    }
+    """sluice's bench Kustomization, applied to target cluster ``cluster`` by kubeConfig.
+
+    Flux has no cluster selector: the same document with ``spec.kubeConfig`` in its place.
+    """
+    doc = manifests.kustomization(
+        name,
+        source=source,
+        interval=interval,
+        path=path,
+        target_namespace=target_namespace,
+        name_prefix=name_prefix,
+    )
+    del doc["spec"]["clusterSelector"]
+    doc["spec"]["kubeConfig"] = {"secretRef": {"name": kubeconfig_secret_name(cluster)}}
+    return doc

@@ -34,22 +34,7 @@ FS = "flux-system"
 
 
 def _kustomization(name: str, path: str, *, depends_on: str = "") -> str:
-    depends = f"  dependsOn:\n    - name: {depends_on}\n" if depends_on else ""
-    return f"""\
-apiVersion: kustomize.toolkit.fluxcd.io/v1
-kind: Kustomization
-metadata:
-  name: {name}
-  namespace: flux-system
-spec:
-  interval: 10m0s
-  retryInterval: 2s
-{depends}  sourceRef:
-    kind: GitRepository
-    name: flux-system
-  path: {path}
-  prune: true
-"""
+    return _kustomization_of(name, FS, path=path, depends_on=depends_on)
 
 
 def _overlay(env: str, ns: str, *, apps: tuple[str, ...] = ("../base", "../web")) -> str:
