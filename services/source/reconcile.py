@@ -1,12 +1,17 @@
-"""Reconcile a GitRepository: resolve the ref, fetch into the mirror, store an artifact, report.
+"""Reconcile one source object of any kind: the loop every source kind shares.
 
-The steps follow source-controller: guard clauses (deleted, suspended, stalled
-at this generation), then fetch (cheap when the commit is the one already
-stored), archive, store, collect old artifacts. Whatever happens, the status is
-written once in the ``finally`` (on the newest resourceVersion); a failure is one
-of the three kinds of ``shared.reconcile`` (an unexpected exception is Transient,
-ReconciliationFailed) and is requeued by its kind; events go out only when
-something changed.
+The steps follow source-controller's shape (FLUX-API §2.7): guard clauses
+(deleted, suspended, stalled at this generation), then the kind's own
+``produce`` step (fetch, build, store an artifact when the revision changed),
+then one status write in the ``finally`` (on the newest resourceVersion). A
+failure is one of the three kinds of ``shared.reconcile`` (an unexpected
+exception is Transient, ReconciliationFailed) and is requeued by its kind;
+events go out only when the artifact changed.
+
+A kind plugs in as one :class:`SourceKind`: its model and a ``produce``
+function that gets a :class:`SourceRun` (the object, its status copy and the
+helpers every kind needs: stored artifact, storage, Secrets) and returns what
+it :class:`Produced`.
 """
 
 from __future__ import annotations
@@ -14,20 +19,20 @@ from __future__ import annotations
 import base64
 import copy
 import logging
-import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from services.source.artifact import artifact_filename, revision_commit
-from services.source.git import FetchResult, archive_commit, fetch
-from services.source.refs import GitRef
 from services.source.storage import Storage, StorageError
-from shared.api import GitRepository
 from shared.api.conditions import (
     ARTIFACT_IN_STORAGE,
     ARTIFACT_UP_TO_DATE,
+    AUTHENTICATION_FAILED,
+    BUILD_FAILED,
     FETCH_FAILED,
+    INCLUDE_UNAVAILABLE,
     STORAGE_OPERATION_FAILED,
     SUCCEEDED,
     TRUE,
@@ -37,11 +42,10 @@ from shared.api.conditions import (
     set_condition,
     summarize,
 )
-from shared.git import GitAuth, GitError, InvalidSourceError
+from shared.api.meta import ApiObject
 from shared.keys import ObjectKey
 from shared.reconcile import (
     ReconcileError,
-    Stalled,
     Transient,
     as_failure,
     conclude,
@@ -51,14 +55,49 @@ from shared.reconcile import (
     update_status,
 )
 from shared.scopes import resolve
-from shared.toolrun import ToolLimits
 from shared.worker import WorkerContext, requested_at
 
-__all__ = ["reconcile_git_repository", "storage_for"]
-
-KIND = "GitRepository"
+__all__ = [
+    "Produced",
+    "SourceKind",
+    "SourceRun",
+    "reconcile_source",
+    "storage_for",
+    "storage_kind",
+]
 
 log = logging.getLogger(__name__)
+
+# For a kind without spec.interval (an ArtifactGenerator follows its sources).
+_DEFAULT_RETRY_SECONDS = 600.0
+
+# The negative conditions a step of some source kind sets; a successful run
+# clears them all, as source-controller does at the end of a good reconcile.
+_FAILURE_CONDITIONS = (
+    FETCH_FAILED,
+    BUILD_FAILED,
+    STORAGE_OPERATION_FAILED,
+    INCLUDE_UNAVAILABLE,
+)
+
+
+@dataclass(frozen=True)
+class Produced:
+    """What a kind's ``produce`` step made of one run.
+
+    ``revision`` is the artifact's Flux revision; ``changed`` says a new
+    artifact was stored this run; ``news`` is the revision-changed event's
+    message then (``new commit 'fix'``, ``new chart version '1.2.3'``).
+    """
+
+    revision: str
+    changed: bool
+    news: str = ""
+
+    @property
+    def message(self) -> str:
+        """The ArtifactInStorage and Ready message."""
+        return f"stored artifact for revision '{self.revision}'"
 
 
 def storage_for(ctx: WorkerContext) -> Storage:
@@ -75,101 +114,110 @@ def storage_kind(key: ObjectKey) -> str:
     return f"{key.kind}.{key.scope}" if key.scope else key.kind
 
 
-def _auth(ctx: WorkerContext, key: ObjectKey, repo: GitRepository) -> GitAuth | None:
-    if repo.spec.secret_ref is None:
+@dataclass
+class SourceRun:
+    """One reconcile of one source object, as a kind's ``produce`` step sees it.
+
+    ``status`` is this run's copy: ``produce`` records what it observed in it
+    (``observedIgnore``, ``url``...), :meth:`store` sets ``status.artifact``.
+    """
+
+    ctx: WorkerContext
+    key: ObjectKey
+    obj: Any
+    status: dict[str, Any]
+    generation: int
+    storage: Storage
+
+    def stored(self) -> dict[str, Any] | None:
+        """``status.artifact`` when its file is still in storage with its digest, else None."""
+        artifact = self.status.get("artifact") or {}
+        if not artifact:
+            return None
+        try:
+            if self.storage.verify(str(artifact.get("path", "")), str(artifact.get("digest", ""))):
+                return dict(artifact)
+        except StorageError:
+            pass
         return None
-    ref = ObjectKey("Secret", repo.namespace, repo.spec.secret_ref.name)
-    key, doc = resolve(ctx.store, ref, key.scope)
-    if doc is None:
-        raise Transient(
-            "AuthenticationFailed",
-            f"secret '{repo.namespace}/{key.name}' named in spec.secretRef not found",
-            condition=FETCH_FAILED,
-        )
-    data = {k: base64.b64decode(v) for k, v in (doc.get("data") or {}).items()}
-    return GitAuth.from_secret(data)
+
+    def store(self, file: Path, *, filename: str, revision: str) -> dict[str, Any]:
+        """Move ``file`` into storage as this object's artifact; older ones are collected.
+
+        Sets and returns ``status.artifact``; a storage failure is Transient,
+        StorageOperationFailed.
+        """
+        kind = storage_kind(self.key)
+        namespace, name = self.key.namespace, self.key.name
+        try:
+            stored = self.storage.store(
+                file, kind=kind, namespace=namespace, name=name, filename=filename
+            )
+            self.storage.collect(kind=kind, namespace=namespace, name=name, keep=[stored.path])
+        except (StorageError, OSError) as err:
+            raise Transient(
+                "ArchiveOperationFailed", str(err), condition=STORAGE_OPERATION_FAILED
+            ) from err
+        artifact = {
+            "revision": revision,
+            "path": stored.path,
+            "url": f"{self.ctx.settings.artifact_url.rstrip('/')}/{stored.path}",
+            "digest": stored.digest,
+            "size": stored.size,
+            "lastUpdateTime": format_time(datetime.now(UTC)),
+        }
+        self.status["artifact"] = artifact
+        return artifact
+
+    def secret(self, name: str, *, field: str) -> dict[str, bytes]:
+        """The decoded data of Secret ``name`` in the object's namespace (and scope).
+
+        ``field`` is the spec field naming it (``spec.secretRef``), for the
+        message when it is missing: Transient, AuthenticationFailed.
+        """
+        ref = ObjectKey("Secret", self.key.namespace, name)
+        _, doc = resolve(self.ctx.store, ref, self.key.scope)
+        if doc is None:
+            raise Transient(
+                AUTHENTICATION_FAILED,
+                f"secret '{self.key.namespace}/{name}' named in {field} not found",
+                condition=FETCH_FAILED,
+            )
+        return {k: base64.b64decode(v) for k, v in (doc.get("data") or {}).items()}
 
 
-def _ref(repo: GitRepository) -> GitRef:
-    ref = repo.spec.ref
-    if ref is None:
-        return GitRef(branch="master")
-    return GitRef(
-        branch=ref.branch or "",
-        tag=ref.tag or "",
-        semver=ref.semver or "",
-        name=ref.name or "",
-        commit=ref.commit or "",
-    )
+@dataclass(frozen=True)
+class SourceKind:
+    """One source kind: its model and the step that produces its artifact."""
+
+    kind: str
+    model: type[ApiObject]
+    produce: Callable[[SourceRun], Produced]
 
 
-def _stored_commit(storage: Storage, repo: GitRepository, status: dict[str, Any]) -> str:
-    """The commit of the stored artifact, when it is still there and built the same way."""
-    artifact = status.get("artifact") or {}
-    if not artifact or status.get("observedIgnore") != repo.spec.ignore:
-        return ""
-    try:
-        if not storage.verify(str(artifact.get("path", "")), str(artifact.get("digest", ""))):
-            return ""
-    except StorageError:
-        return ""
-    return revision_commit(str(artifact.get("revision", "")))
-
-
-def _store_artifact(
-    ctx: WorkerContext,
-    storage: Storage,
-    repo: GitRepository,
-    *,
-    kind: str,
-    mirror: Path,
-    commit: str,
-) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="sluice-artifact-") as scratch:
-        tarball = archive_commit(
-            mirror,
-            commit,
-            Path(scratch) / "artifact.tar.gz",
-            ignore=repo.spec.ignore,
-            timeout=repo.spec.timeout_seconds,
-        )
-        stored = storage.store(
-            tarball.path,
-            kind=kind,
-            namespace=repo.namespace,
-            name=repo.name,
-            filename=artifact_filename(commit),
-        )
-    storage.collect(kind=kind, namespace=repo.namespace, name=repo.name, keep=[stored.path])
-    return {
-        "path": stored.path,
-        "url": f"{ctx.settings.artifact_url.rstrip('/')}/{stored.path}",
-        "digest": stored.digest,
-        "size": stored.size,
-        "lastUpdateTime": format_time(datetime.now(UTC)),
-    }
-
-
-def reconcile_git_repository(ctx: WorkerContext, key: ObjectKey) -> None:
-    """One reconcile of one GitRepository; the status is written once, at the end."""
+def reconcile_source(ctx: WorkerContext, key: ObjectKey, source: SourceKind) -> None:
+    """One reconcile of one source object; the status is written once, at the end."""
     storage = storage_for(ctx)
     doc = ctx.store.get(key)
     if doc is None:
         storage.remove_all(kind=storage_kind(key), namespace=key.namespace, name=key.name)
         return
-    repo = parse_or_stall(ctx, key, doc, GitRepository)
-    if repo is None or repo.spec.suspend or stalled_at_generation(doc):
+    obj = parse_or_stall(ctx, key, doc, source.model)
+    spec = getattr(obj, "spec", None)
+    if obj is None or getattr(spec, "suspend", False) or stalled_at_generation(doc):
         return
     status: dict[str, Any] = copy.deepcopy(doc.get("status") or {})
     generation = int(doc["metadata"].get("generation", 1))
     token = requested_at(doc)
+    run = SourceRun(ctx, key, obj, status, generation, storage)
     failure: ReconcileError | None = None
-    changed: FetchResult | None = None
+    produced: Produced | None = None
     try:
-        changed = _steps(ctx, key, storage, repo, status, generation)
+        produced = source.produce(run)
+        _succeeded(status, produced, generation)
     except Exception as err:
-        failure = _git_failure(err) if isinstance(err, GitError) else as_failure(err)
-        if not isinstance(err, GitError | ReconcileError):
+        failure = as_failure(err)
+        if not isinstance(err, ReconcileError):
             log.exception("reconcile of %s failed unexpectedly", key)
         if failure.condition:
             set_condition(
@@ -178,71 +226,37 @@ def reconcile_git_repository(ctx: WorkerContext, key: ObjectKey) -> None:
         record_failure(status, failure, generation=generation)
     finally:
         _finish(ctx, key, status, token)
-    conclude(ctx, key, failure=failure, retry_interval=repo.spec.interval_seconds)
-    if changed is not None:
-        _announce(ctx, key, changed, status["artifact"])
+    retry = float(getattr(spec, "interval_seconds", _DEFAULT_RETRY_SECONDS))
+    conclude(ctx, key, failure=failure, retry_interval=retry)
+    if produced is not None and produced.changed:
+        _announce(ctx, key, produced, status["artifact"])
 
 
-def _steps(
-    ctx: WorkerContext,
-    key: ObjectKey,
-    storage: Storage,
-    repo: GitRepository,
-    status: dict[str, Any],
-    generation: int,
-) -> FetchResult | None:
-    """Fetch, and store a new artifact when the commit changed; the fetch when it did."""
-    auth = _auth(ctx, key, repo)
-    result = fetch(
-        repo.spec.url,
-        _ref(repo),
-        cache_dir=ctx.settings.cache_dir / "git",
-        auth=auth,
-        last_commit=_stored_commit(storage, repo, status),
-        timeout=repo.spec.timeout_seconds,
-        limits=ToolLimits.from_settings(ctx.settings, timeout=repo.spec.timeout_seconds),
-    )
-    if result.changed:
-        try:
-            artifact = _store_artifact(
-                ctx,
-                storage,
-                repo,
-                kind=storage_kind(key),
-                mirror=result.mirror,
-                commit=result.commit,
-            )
-        except (StorageError, OSError) as err:
-            raise Transient(
-                "ArchiveOperationFailed", str(err), condition=STORAGE_OPERATION_FAILED
-            ) from err
-        status["artifact"] = {"revision": result.revision, **artifact}
-        status["observedIgnore"] = repo.spec.ignore
-    message = f"stored artifact for revision '{result.revision}'"
-    remove_condition(status, FETCH_FAILED)
-    remove_condition(status, STORAGE_OPERATION_FAILED)
+def _succeeded(status: dict[str, Any], produced: Produced, generation: int) -> None:
+    for condition in _FAILURE_CONDITIONS:
+        remove_condition(status, condition)
+    message = produced.message
     set_condition(status, ARTIFACT_IN_STORAGE, TRUE, SUCCEEDED, message, generation)
     summarize(
         status,
         Outcome.SUCCEEDED,
         message=message,
-        reason=SUCCEEDED if result.changed else ARTIFACT_UP_TO_DATE,
+        reason=SUCCEEDED if produced.changed else ARTIFACT_UP_TO_DATE,
         generation=generation,
     )
-    return result if result.changed else None
 
 
 def _announce(
-    ctx: WorkerContext, key: ObjectKey, result: FetchResult, artifact: dict[str, Any]
+    ctx: WorkerContext, key: ObjectKey, produced: Produced, artifact: dict[str, Any]
 ) -> None:
-    revision = result.revision
+    revision = produced.revision
     meta = {"source.toolkit.fluxcd.io/revision": revision}
     ctx.emit(
         "revision-changed",
         key,
         reason="NewRevision",
         revision=revision,
-        message=f"new commit '{result.message}'",
+        message=produced.news or f"new revision '{revision}'",
         metadata=meta,
     )
     digest = artifact["digest"]
@@ -254,11 +268,6 @@ def _announce(
         message=f"stored artifact with digest '{digest}'",
         metadata={**meta, "source.toolkit.fluxcd.io/digest": digest},
     )
-
-
-def _git_failure(err: GitError) -> ReconcileError:
-    kind = Stalled if isinstance(err, InvalidSourceError) else Transient
-    return kind(err.reason, str(err), condition=FETCH_FAILED)
 
 
 def _finish(ctx: WorkerContext, key: ObjectKey, status: dict[str, Any], token: str | None) -> None:

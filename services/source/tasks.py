@@ -5,7 +5,8 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from services.source.reconcile import reconcile_git_repository
+from services.source.kinds import SOURCE_KINDS
+from services.source.reconcile import reconcile_source
 from services.source.serving import serve_when_ready
 from shared.celeryapp import create_app, task_name
 from shared.keys import ObjectKey
@@ -22,8 +23,6 @@ settings = load_settings()
 app = create_app(SERVICE, settings)
 serve_when_ready(settings)
 
-_RECONCILERS = {"GitRepository": reconcile_git_repository}
-
 
 @cache
 def _context() -> WorkerContext:
@@ -34,11 +33,11 @@ def _context() -> WorkerContext:
 def reconcile(self: Any, key_text: str) -> None:
     """Reconcile one source object (Kind/namespace/name), one worker at a time."""
     key = ObjectKey.parse(key_text)
-    reconciler = _RECONCILERS.get(key.kind)
-    if reconciler is None:
+    source = SOURCE_KINDS.get(key.kind)
+    if source is None:
         raise ValueError(f"{key}: sluice-source does not reconcile {key.kind}")
     ctx = _context()
     with ctx.exclusive(app, key, task_name=RECONCILE, holder=self.request.hostname) as lease:
         if lease is not None:
             with timed_reconcile(ctx.client, key.kind, lambda: ctx.store.get(key)):
-                reconciler(ctx, key)
+                reconcile_source(ctx, key, source)

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from services.source.reconcile import reconcile_git_repository
+from services.source.gitrepository import GIT_REPOSITORY
+from services.source.reconcile import reconcile_source
 from shared.backoff import MIN_DELAY
 from shared.celeryapp import create_app
 from shared.keys import ObjectKey
@@ -57,7 +58,7 @@ def _conditions(ctx: WorkerContext, key: ObjectKey) -> dict[str, tuple[str, str]
 def test_a_fetched_commit_is_stored_and_ready(ctx: WorkerContext, git_repo: BareRepo) -> None:
     git_repo.commit({"app/cm.yaml": "kind: ConfigMap\n"})
     key = _repository(ctx, git_repo.url)
-    reconcile_git_repository(ctx, key)
+    reconcile_source(ctx, key, GIT_REPOSITORY)
     conditions = _conditions(ctx, key)
     assert conditions["Ready"] == ("True", "Succeeded")
     assert conditions["ArtifactInStorage"] == ("True", "Succeeded")
@@ -72,7 +73,7 @@ def test_an_unreachable_repository_is_transient_and_backs_off(
     key = _repository(ctx, (tmp_path / "missing.git").as_uri())
     for attempt in (1, 2):
         before = time.time()
-        reconcile_git_repository(ctx, key)
+        reconcile_source(ctx, key, GIT_REPOSITORY)
         conditions = _conditions(ctx, key)
         assert conditions["FetchFailed"][0] == "True"
         assert conditions["Ready"][0] == "False"
@@ -89,7 +90,7 @@ def test_a_ref_that_cannot_exist_stalls_and_is_not_requeued(
 ) -> None:
     git_repo.commit({"a": "1"})
     key = _repository(ctx, git_repo.url, semver="not a range")
-    reconcile_git_repository(ctx, key)
+    reconcile_source(ctx, key, GIT_REPOSITORY)
     conditions = _conditions(ctx, key)
     assert conditions["Stalled"][0] == "True"
     assert conditions["Ready"][0] == "False"
@@ -97,7 +98,7 @@ def test_a_ref_that_cannot_exist_stalls_and_is_not_requeued(
     assert "Reconciling" not in conditions
     assert due_at(ctx.client, key) == FAR
     # Nothing runs again at the same generation.
-    reconcile_git_repository(ctx, key)
+    reconcile_source(ctx, key, GIT_REPOSITORY)
     assert len(ctx.events.read()) == 1
 
 
@@ -116,7 +117,7 @@ def test_an_unexpected_error_ends_as_reconciliation_failed_with_a_backoff(
     )
     key = _repository(broken, git_repo.url)
     before = time.time()
-    reconcile_git_repository(broken, key)
+    reconcile_source(broken, key, GIT_REPOSITORY)
     conditions = _conditions(ctx, key)
     assert conditions["Ready"] == ("False", "ReconciliationFailed")
     assert conditions["Reconciling"] == ("True", "ProgressingWithRetry")
@@ -129,7 +130,7 @@ def test_a_stored_object_that_no_longer_validates_stalls_without_showing_the_sec
 ) -> None:
     # Stored before sluice apply refused credentials in URLs: the store takes it as it is.
     key = _repository(ctx, "https://bot:hunter2@git.example.com/fleet.git")
-    reconcile_git_repository(ctx, key)
+    reconcile_source(ctx, key, GIT_REPOSITORY)
     assert _conditions(ctx, key)["Stalled"] == ("True", "ReconciliationFailed")
     doc = ctx.store.get(key)
     assert doc is not None
@@ -140,5 +141,5 @@ def test_a_stored_object_that_no_longer_validates_stalls_without_showing_the_sec
     assert "hunter2" not in event.message and event.severity == "error"
     assert due_at(ctx.client, key) == FAR
     # The interval fires again at the same generation: nothing runs, nothing is said.
-    reconcile_git_repository(ctx, key)
+    reconcile_source(ctx, key, GIT_REPOSITORY)
     assert len([e for _, e in ctx.events.read() if e.object == key]) == 1

@@ -1,0 +1,11 @@
+"""Every source kind sluice-source reconciles, by kind name."""
+
+from __future__ import annotations
+
+from services.source.gitrepository import GIT_REPOSITORY
+from services.source.reconcile import SourceKind
+
+__all__ = ["SOURCE_KINDS"]
+
+# One line per kind; each kind's module holds its produce step.
+SOURCE_KINDS: dict[str, SourceKind] = {source.kind: source for source in (GIT_REPOSITORY,)}
