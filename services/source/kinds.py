@@ -8,4 +8,9 @@ from services.source.reconcile import SourceKind
 __all__ = ["SOURCE_KINDS"]
 
 # One line per kind; each kind's module holds its produce step.
-SOURCE_KINDS: dict[str, SourceKind] = {source.kind: source for source in (GIT_REPOSITORY,)}
+SOURCE_KINDS: dict[str, SourceKind] = {
+    source.kind: source
+    for source in [
+        GIT_REPOSITORY,
+    ]
+}
