@@ -93,11 +93,15 @@ class Produced:
     revision: str
     changed: bool
     news: str = ""
+    # False for a kind that keeps no artifact of its own (a HelmRepository of
+    # type oci, an ArtifactGenerator): Ready then says ``ready_message``.
+    artifact: bool = True
+    ready_message: str = ""
 
     @property
     def message(self) -> str:
-        """The ArtifactInStorage and Ready message."""
-        return f"stored artifact for revision '{self.revision}'"
+        """The Ready message (and ArtifactInStorage's, for a kind with an artifact)."""
+        return self.ready_message or f"stored artifact for revision '{self.revision}'"
 
 
 def storage_for(ctx: WorkerContext) -> Storage:
@@ -228,7 +232,7 @@ def reconcile_source(ctx: WorkerContext, key: ObjectKey, source: SourceKind) -> 
         _finish(ctx, key, status, token)
     retry = float(getattr(spec, "interval_seconds", _DEFAULT_RETRY_SECONDS))
     conclude(ctx, key, failure=failure, retry_interval=retry)
-    if produced is not None and produced.changed:
+    if produced is not None and produced.changed and produced.artifact:
         _announce(ctx, key, produced, status["artifact"])
 
 
@@ -236,7 +240,11 @@ def _succeeded(status: dict[str, Any], produced: Produced, generation: int) -> N
     for condition in _FAILURE_CONDITIONS:
         remove_condition(status, condition)
     message = produced.message
-    set_condition(status, ARTIFACT_IN_STORAGE, TRUE, SUCCEEDED, message, generation)
+    if produced.artifact:
+        set_condition(status, ARTIFACT_IN_STORAGE, TRUE, SUCCEEDED, message, generation)
+    else:
+        remove_condition(status, ARTIFACT_IN_STORAGE)
+        status.pop("artifact", None)
     summarize(
         status,
         Outcome.SUCCEEDED,
