@@ -10,8 +10,12 @@ SERVICE = Service(
     name="source",
     kinds=(
         KindFacts(kind="GitRepository", command=("source", "git"), revision="artifact.revision"),
+        KindFacts(kind="HelmChart", command=("source", "chart"), revision="artifact.revision"),
     ),
     tasks=("services.source.tasks",),
+    # A source built from another (a HelmChart from its GitRepository) is
+    # rebuilt when that one has a new artifact (tasks.on_event).
+    subscriptions=("artifact-ready",),
     # Threads: a reconcile waits on git (a subprocess) and gzip (which drops
     # the GIL); see shared/celeryapp.py for the measurements.
     worker=WorkerShape(pool="threads", concurrency=2),

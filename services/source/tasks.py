@@ -9,8 +9,12 @@ from services.source.kinds import SOURCE_KINDS
 from services.source.reconcile import reconcile_source
 from services.source.serving import serve_when_ready
 from shared.celeryapp import create_app, task_name
+from shared.dependents import DependentsIndex
+from shared.events import Event, event_handler
 from shared.keys import ObjectKey
+from shared.lease import request_reconcile
 from shared.metrics import timed_reconcile
+from shared.runtime import subscribe_services
 from shared.settings import load_settings
 from shared.worker import WorkerContext
 
@@ -26,7 +30,9 @@ serve_when_ready(settings)
 
 @cache
 def _context() -> WorkerContext:
-    return WorkerContext.create(settings, app)
+    ctx = WorkerContext.create(settings, app)
+    subscribe_services(ctx.events)
+    return ctx
 
 
 @app.task(name=RECONCILE, bind=True)
@@ -41,3 +47,21 @@ def reconcile(self: Any, key_text: str) -> None:
         if lease is not None:
             with timed_reconcile(ctx.client, key.kind, lambda: ctx.store.get(key)):
                 reconcile_source(ctx, key, source)
+
+
+@event_handler(app, SERVICE)
+def on_event(event: Event) -> None:
+    """Reconcile the source objects built from the one that has a new artifact.
+
+    A HelmChart records its source as it runs (``shared.dependents``), so a new
+    commit of its GitRepository rebuilds it at once, as Flux's watch on the
+    source's artifact revision does.
+    """
+    if event.type != "artifact-ready":
+        return
+    ctx = _context()
+    for key in DependentsIndex(ctx.client).dependents(event.object):
+        if key.kind in SOURCE_KINDS:
+            request_reconcile(
+                ctx.client, app, key, task_name=RECONCILE, stale_after=settings.pending_stale_after
+            )

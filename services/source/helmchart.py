@@ -1,0 +1,154 @@
+"""HelmChart: package a chart from its source's artifact (Git, Bucket) or a Helm repository.
+
+The steps of source-controller's HelmChart reconciler (FLUX-API §2.4):
+
+1. find the source (``spec.sourceRef``, same namespace) and record that this
+   chart uses it, so the source's next artifact wakes the chart at once;
+   no source or no artifact yet: FetchFailed, tried again;
+2. ``observedSourceArtifactRevision`` is the source artifact's revision;
+3. build (``chartbuild``); the stored chart is reused when its name and
+   version are unchanged and the spec is the one it was built for;
+4. store ``<chart>-<version>.tgz``; ``observedChartName``, and
+   ``observedValuesFiles`` when ``ignoreMissingValuesFiles`` is set.
+
+Failure kinds: a chart path leaving the source is Stalled (only the spec can
+fix it). Flux also stalls on a chart or values file missing from the source;
+sluice retries those instead, because a stalled object is not run again
+until its spec changes, while Flux re-runs it on the source's next revision,
+which may well add the file.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from services.source.chartauth import dependency_logins
+from services.source.chartbuild import ChartBuild, ChartBuildError, LocalBuild, build_local
+from services.source.chartversion import chart_filename, version_metadata
+from services.source.reconcile import Produced, SourceKind, SourceRun
+from shared.api import HelmChart
+from shared.api.conditions import BUILD_FAILED, FETCH_FAILED
+from shared.artifacts import ArtifactError, fetch_artifact
+from shared.dependents import DependentsIndex
+from shared.keys import ObjectKey
+from shared.reconcile import Stalled, Transient, Waiting
+from shared.scopes import candidates, resolve
+from shared.toolrun import ToolLimits
+from shared.tools import ToolMissingError
+
+__all__ = ["HELM_CHART", "chart_uses"]
+
+# HelmChart has no spec.timeout: the bound of one helm run and one download.
+_BUILD_TIMEOUT = 300.0
+_SOURCE_UNAVAILABLE = "SourceUnavailable"
+_NO_SOURCE_ARTIFACT = "NoSourceArtifact"
+
+
+def chart_uses(chart: HelmChart, key: ObjectKey) -> list[ObjectKey]:
+    """The sources a HelmChart of ``key``'s scope may read (own scope, then fleet-wide)."""
+    ref = chart.spec.source_ref
+    return list(candidates(ObjectKey(ref.kind, key.namespace, ref.name), key.scope))
+
+
+def _produce(run: SourceRun) -> Produced:
+    chart: HelmChart = run.obj
+    DependentsIndex(run.ctx.client).set_uses(run.key, chart_uses(chart, run.key))
+    ref = chart.spec.source_ref
+    wanted = ObjectKey(ref.kind, run.key.namespace, ref.name)
+    _, source = resolve(run.ctx.store, wanted, run.key.scope)
+    if source is None:
+        raise Transient(
+            _SOURCE_UNAVAILABLE,
+            f"failed to get source: {ref.kind} '{run.key.namespace}/{ref.name}' not found",
+            condition=FETCH_FAILED,
+        )
+    artifact = (source.get("status") or {}).get("artifact") or {}
+    if ref.kind == "HelmRepository":
+        raise Stalled(
+            "UnsupportedSourceKind",
+            "charts from a HelmRepository are not supported by sluice yet",
+            condition=FETCH_FAILED,
+        )
+    if not artifact.get("url") or not artifact.get("digest"):
+        raise Waiting(
+            _NO_SOURCE_ARTIFACT,
+            f"no artifact available for {ref.kind} source '{ref.name}'",
+            condition=FETCH_FAILED,
+        )
+    run.status["observedSourceArtifactRevision"] = str(artifact.get("revision", ""))
+    with tempfile.TemporaryDirectory(prefix="sluice-chart-") as scratch:
+        try:
+            build = _build_from_tarball(run, chart, artifact, scratch=Path(scratch))
+        except ChartBuildError as err:
+            kind = Stalled if err.spec_error else Transient
+            raise kind(err.reason, str(err), condition=err.condition) from err
+        return _store(run, chart, build)
+
+
+def _cached(run: SourceRun) -> tuple[Path | None, tuple[str, ...] | None]:
+    """The stored chart, when the spec is the one it was built for (Flux's ``Force``)."""
+    if run.status.get("observedGeneration") != run.generation:
+        return None, None
+    stored = run.stored()
+    if stored is None:
+        return None, None
+    observed = run.status.get("observedValuesFiles") or None
+    return run.storage.local_path(str(stored["path"])), tuple(observed) if observed else None
+
+
+def _build_from_tarball(
+    run: SourceRun, chart: HelmChart, artifact: dict[str, Any], *, scratch: Path
+) -> ChartBuild:
+    settings = run.ctx.settings
+    spec = chart.spec
+    try:
+        tree = fetch_artifact(
+            str(artifact["url"]),
+            str(artifact["digest"]),
+            cache_dir=settings.cache_dir,
+            timeout=_BUILD_TIMEOUT,
+        )
+    except ArtifactError as err:
+        raise Transient(
+            "ReadOperationFailed", f"failed to fetch source artifact: {err}", condition=FETCH_FAILED
+        ) from err
+    cached, cached_values = _cached(run)
+    metadata = version_metadata(
+        source_kind=spec.source_ref.kind,
+        strategy=spec.reconcile_strategy,
+        source_revision=str(artifact.get("revision", "")),
+        values_files=spec.values_files,
+        generation=run.generation,
+    )
+    local = LocalBuild(
+        chart=spec.chart,
+        metadata=metadata,
+        values_files=spec.values_files,
+        ignore_missing_values_files=spec.ignore_missing_values_files,
+        cached=cached,
+        cached_values_files=cached_values,
+        logins=lambda deps: dependency_logins(run, deps),
+    )
+    limits = ToolLimits.from_settings(settings, timeout=_BUILD_TIMEOUT)
+    try:
+        return build_local(tree, local, scratch=scratch, limits=limits)
+    except ToolMissingError as err:
+        raise Transient(BUILD_FAILED, str(err), condition=BUILD_FAILED) from err
+
+
+def _store(run: SourceRun, chart: HelmChart, build: ChartBuild) -> Produced:
+    if build.path is None:
+        return Produced(build.version, changed=False, ready_message=build.summary)
+    filename = chart_filename(build.name, build.version)
+    run.store(build.path, filename=filename, revision=build.version)
+    run.status["observedChartName"] = build.name
+    if chart.spec.ignore_missing_values_files and build.values_files:
+        run.status["observedValuesFiles"] = list(build.values_files)
+    else:
+        run.status.pop("observedValuesFiles", None)
+    return Produced(build.version, changed=True, news=build.summary, ready_message=build.summary)
+
+
+HELM_CHART = SourceKind(kind="HelmChart", model=HelmChart, produce=_produce)
