@@ -20,7 +20,7 @@ from services.source.helmtool import RepositoryLogin
 from services.source.reconcile import SourceRun
 from shared.keys import FLEET
 
-__all__ = ["dependency_logins", "normalize_repository_url"]
+__all__ = ["dependency_logins", "normalize_repository_url", "repository_login"]
 
 
 def normalize_repository_url(url: str) -> str:
@@ -42,7 +42,8 @@ def _repositories(run: SourceRun) -> list[dict[str, Any]]:
     return found
 
 
-def _login(run: SourceRun, url: str, repo: dict[str, Any]) -> RepositoryLogin:
+def repository_login(run: SourceRun, url: str, repo: dict[str, Any]) -> RepositoryLogin:
+    """How to log in to HelmRepository ``repo`` (a stored document) when fetching ``url``."""
     spec = repo.get("spec") or {}
     name = (repo.get("metadata") or {}).get("name", "")
     auth: dict[str, bytes] = {}
@@ -78,5 +79,5 @@ def dependency_logins(run: SourceRun, dependencies: Sequence[Dependency]) -> lis
         url = normalize_repository_url(dep.repository)
         if url in by_url and url not in logins:
             # helm matches repositories.yaml entries to dependencies by URL.
-            logins[url] = _login(run, dep.repository.rstrip("/"), by_url[url])
+            logins[url] = repository_login(run, dep.repository.rstrip("/"), by_url[url])
     return list(logins.values())

@@ -24,13 +24,33 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from services.source.chartauth import dependency_logins
-from services.source.chartbuild import ChartBuild, ChartBuildError, LocalBuild, build_local
+from services.source.chart import ChartError, read_archive
+from services.source.chartauth import dependency_logins, repository_login
+from services.source.chartbuild import (
+    CHART_PULL_ERROR,
+    ChartBuild,
+    ChartBuildError,
+    LocalBuild,
+    build_local,
+)
+from services.source.chartremote import (
+    IndexEntry,
+    RemoteBuild,
+    RepositoryAuthError,
+    download_chart,
+    finish_remote,
+    index_entries,
+    pick_version,
+    planned,
+    pull_chart,
+    resolve_chart_url,
+)
 from services.source.chartversion import chart_filename, version_metadata
 from services.source.reconcile import Produced, SourceKind, SourceRun
 from shared.api import HelmChart
-from shared.api.conditions import BUILD_FAILED, FETCH_FAILED
-from shared.artifacts import ArtifactError, fetch_artifact
+from shared.api.conditions import AUTHENTICATION_FAILED, BUILD_FAILED, FETCH_FAILED
+from shared.api.durations import parse_duration
+from shared.artifacts import ArtifactError, fetch_artifact, fetch_file
 from shared.dependents import DependentsIndex
 from shared.keys import ObjectKey
 from shared.reconcile import Stalled, Transient, Waiting
@@ -42,6 +62,7 @@ __all__ = ["HELM_CHART", "chart_uses"]
 
 # HelmChart has no spec.timeout: the bound of one helm run and one download.
 _BUILD_TIMEOUT = 300.0
+_REPOSITORY_TIMEOUT = 60.0
 _SOURCE_UNAVAILABLE = "SourceUnavailable"
 _NO_SOURCE_ARTIFACT = "NoSourceArtifact"
 
@@ -65,25 +86,28 @@ def _produce(run: SourceRun) -> Produced:
             condition=FETCH_FAILED,
         )
     artifact = (source.get("status") or {}).get("artifact") or {}
-    if ref.kind == "HelmRepository":
-        raise Stalled(
-            "UnsupportedSourceKind",
-            "charts from a HelmRepository are not supported by sluice yet",
-            condition=FETCH_FAILED,
-        )
-    if not artifact.get("url") or not artifact.get("digest"):
+    oci = ref.kind == "HelmRepository" and (source.get("spec") or {}).get("type") == "oci"
+    if not oci and not (artifact.get("url") and artifact.get("digest")):
         raise Waiting(
             _NO_SOURCE_ARTIFACT,
             f"no artifact available for {ref.kind} source '{ref.name}'",
             condition=FETCH_FAILED,
         )
-    run.status["observedSourceArtifactRevision"] = str(artifact.get("revision", ""))
+    if artifact.get("revision"):
+        run.status["observedSourceArtifactRevision"] = str(artifact["revision"])
     with tempfile.TemporaryDirectory(prefix="sluice-chart-") as scratch:
         try:
-            build = _build_from_tarball(run, chart, artifact, scratch=Path(scratch))
+            if ref.kind == "HelmRepository":
+                build = _build_from_repository(run, chart, source, scratch=Path(scratch))
+            else:
+                build = _build_from_tarball(run, chart, artifact, scratch=Path(scratch))
+        except RepositoryAuthError as err:
+            raise Transient(AUTHENTICATION_FAILED, str(err), condition=FETCH_FAILED) from err
         except ChartBuildError as err:
             kind = Stalled if err.spec_error else Transient
             raise kind(err.reason, str(err), condition=err.condition) from err
+        except ToolMissingError as err:
+            raise Transient(BUILD_FAILED, str(err), condition=BUILD_FAILED) from err
         return _store(run, chart, build)
 
 
@@ -132,10 +156,92 @@ def _build_from_tarball(
         logins=lambda deps: dependency_logins(run, deps),
     )
     limits = ToolLimits.from_settings(settings, timeout=_BUILD_TIMEOUT)
+    return build_local(tree, local, scratch=scratch, limits=limits)
+
+
+def _build_from_repository(
+    run: SourceRun, chart: HelmChart, repo: dict[str, Any], *, scratch: Path
+) -> ChartBuild:
+    """A chart of an HTTP Helm repository (from its index artifact) or an OCI one (helm pull)."""
+    spec, repo_spec = chart.spec, repo.get("spec") or {}
+    url = str(repo_spec.get("url") or "")
+    timeout = _repository_timeout(repo_spec)
+    cached, cached_values = _cached(run)
+    remote = RemoteBuild(
+        chart=spec.chart,
+        version=spec.version,
+        metadata=version_metadata(
+            source_kind="HelmRepository",
+            strategy=spec.reconcile_strategy,
+            source_revision="",
+            values_files=spec.values_files,
+            generation=run.generation,
+        ),
+        values_files=spec.values_files,
+        ignore_missing_values_files=spec.ignore_missing_values_files,
+        cached=cached,
+        cached_values_files=cached_values,
+    )
+    limits = ToolLimits.from_settings(run.ctx.settings, timeout=timeout)
+    login = repository_login(run, url, repo)
+    if repo_spec.get("type") == "oci":
+        tgz = pull_chart(
+            url,
+            spec.chart,
+            version=spec.version,
+            dest=scratch / "pull",
+            login=login,
+            insecure=bool(repo_spec.get("insecure")),
+            limits=limits,
+        )
+        try:
+            meta = read_archive(tgz)
+        except ChartError as err:
+            raise ChartBuildError(CHART_PULL_ERROR, f"pulled chart: {err}") from None
+        entry = IndexEntry(meta.name, meta.version, ())
+    else:
+        artifact = (repo.get("status") or {}).get("artifact") or {}
+        try:
+            index = fetch_file(
+                str(artifact["url"]),
+                str(artifact["digest"]),
+                cache_dir=run.ctx.settings.cache_dir,
+                timeout=timeout,
+            )
+        except ArtifactError as err:
+            raise Transient(
+                "ReadOperationFailed",
+                f"failed to fetch the repository index: {err}",
+                condition=FETCH_FAILED,
+            ) from err
+        entry = pick_version(index_entries(index, spec.chart), spec.version, name=spec.chart)
+    version, reused = planned(remote, entry)
+    if reused is not None:
+        return reused
+    if repo_spec.get("type") != "oci":
+        if not entry.urls:
+            raise ChartBuildError(
+                CHART_PULL_ERROR, f"chart '{entry.name}' has no downloadable URLs"
+            )
+        tgz = download_chart(
+            resolve_chart_url(url, entry.urls[0]),
+            scratch / "download.tgz",
+            repository_url=url,
+            login=login,
+            timeout=timeout,
+        )
+    return finish_remote(
+        tgz, remote, name=entry.name, version=version, scratch=scratch, limits=limits
+    )
+
+
+def _repository_timeout(repo_spec: dict[str, Any]) -> float:
+    """The HelmRepository's ``timeout`` (60s by default), as Flux bounds the chart fetch."""
+    text = repo_spec.get("timeout")
     try:
-        return build_local(tree, local, scratch=scratch, limits=limits)
-    except ToolMissingError as err:
-        raise Transient(BUILD_FAILED, str(err), condition=BUILD_FAILED) from err
+        return parse_duration(str(text)) if text else _REPOSITORY_TIMEOUT
+    except ValueError:
+        return _REPOSITORY_TIMEOUT
 
 
 def _store(run: SourceRun, chart: HelmChart, build: ChartBuild) -> Produced:
