@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from services.source.gitrepository import GIT_REPOSITORY
+from services.source.helmrepository import HELM_REPOSITORY
 from services.source.reconcile import SourceKind
 
 __all__ = ["SOURCE_KINDS"]
@@ -12,5 +13,6 @@ SOURCE_KINDS: dict[str, SourceKind] = {
     source.kind: source
     for source in [
         GIT_REPOSITORY,
+        HELM_REPOSITORY,
     ]
 }

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from shared.api.core import ConfigMap, Secret
     from shared.api.errors import FieldError, InvalidObjects
     from shared.api.fleet import Cluster
+    from shared.api.helmrepository import HelmRepository
     from shared.api.kustomize import Kustomization
     from shared.api.meta import ApiObject
     from shared.api.source import GitRepository
@@ -39,6 +40,7 @@ __all__ = [
     "ConfigMap",
     "FieldError",
     "GitRepository",
+    "HelmRepository",
     "InvalidObjects",
     "KindInfo",
     "Kustomization",
@@ -75,6 +77,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "Kustomization": ("shared.api.kustomize", "Kustomization"),
     "ApiObject": ("shared.api.meta", "ApiObject"),
     "GitRepository": ("shared.api.source", "GitRepository"),
+    "HelmRepository": ("shared.api.helmrepository", "HelmRepository"),
     **{
         name: ("shared.api.validation", name)
         for name in (
