@@ -26,6 +26,7 @@ from shared.scheduler import DUE
 from shared.settings import Settings
 from shared.worker import WorkerContext
 from tests.servers.helmrepo import HelmRepoServer
+from tests.servers.registry import OciRegistry
 
 NS = "flux-system"
 FAR = 4_000_000_000.0
@@ -289,3 +290,84 @@ def test_a_v1beta2_document_is_read(ctx: WorkerContext, charts: HelmRepoServer) 
     key = _with_login(ctx, "old", charts.url, api_version="v1beta2")
     reconcile_source(ctx, key, HELM_REPOSITORY)
     assert _conditions(ctx, key)["Ready"][:2] == ("True", "Succeeded")
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[OciRegistry]:
+    server = OciRegistry(tmp_path / "registry", username=USER, password=PASSWORD)
+    server.start()
+    yield server
+    server.stop()
+
+
+def _oci(ctx: WorkerContext, registry: OciRegistry, secret: str | None) -> ObjectKey:
+    spec: dict[str, Any] = {"type": "oci", "insecure": True}
+    if secret:
+        spec["secretRef"] = {"name": secret}
+    return _helm_repository(ctx, "oci-charts", f"oci://{registry.host}/charts", **spec)
+
+
+def test_an_oci_repository_is_ready_when_the_registry_takes_the_login(
+    ctx: WorkerContext, registry: OciRegistry
+) -> None:
+    _secret(ctx, "registry-auth", username=USER, password=PASSWORD)
+    key = _oci(ctx, registry, "registry-auth")
+    reconcile_source(ctx, key, HELM_REPOSITORY)
+    conditions = _conditions(ctx, key)
+    assert conditions["Ready"] == ("True", "Succeeded", "Helm repository is ready")
+    assert "ArtifactInStorage" not in conditions and "Reconciling" not in conditions
+    status = _status(ctx, key)
+    assert "artifact" not in status and "url" not in status
+    assert not (ctx.settings.artifact_dir / "helmrepository").exists()
+
+
+def test_an_oci_login_from_a_dockerconfigjson_secret_works(
+    ctx: WorkerContext, registry: OciRegistry
+) -> None:
+    login = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    config = {"auths": {f"http://{registry.host}": {"auth": login}}}
+    _secret(ctx, "registry-config", **{".dockerconfigjson": json.dumps(config)})
+    key = _oci(ctx, registry, "registry-config")
+    reconcile_source(ctx, key, HELM_REPOSITORY)
+    assert _conditions(ctx, key)["Ready"][:2] == ("True", "Succeeded")
+
+
+def test_a_wrong_oci_password_is_authentication_failed_without_the_secret(
+    ctx: WorkerContext, registry: OciRegistry, caplog: pytest.LogCaptureFixture
+) -> None:
+    _secret(ctx, "registry-auth", username=USER, password="wrong-pw-456")
+    key = _oci(ctx, registry, "registry-auth")
+    with caplog.at_level(logging.DEBUG):
+        reconcile_source(ctx, key, HELM_REPOSITORY)
+    status, reason, message = _conditions(ctx, key)["Ready"]
+    assert (status, reason) == ("False", "AuthenticationFailed")
+    assert message == (
+        f"failed to login to registry 'oci://{registry.host}/charts': login attempt to "
+        f"http://{registry.host}/v2/ failed with status: 401 Unauthorized"
+    )
+    everything = str(_status(ctx, key)) + str([e for _, e in ctx.events.read()]) + caplog.text
+    assert "wrong-pw-456" not in everything and PASSWORD not in everything
+
+
+def test_an_oci_registry_that_does_not_answer_is_not_ready(
+    ctx: WorkerContext, registry: OciRegistry
+) -> None:
+    registry.stop()
+    key = _oci(ctx, registry, None)
+    reconcile_source(ctx, key, HELM_REPOSITORY)
+    status, reason, message = _conditions(ctx, key)["Ready"]
+    assert (status, reason) == ("False", "Failed")
+    assert message.startswith(f"failed to reach registry 'oci://{registry.host}/charts': ")
+
+
+def test_a_repository_turned_oci_drops_its_index_artifact(
+    ctx: WorkerContext, charts: HelmRepoServer, registry: OciRegistry
+) -> None:
+    key = _helm_repository(ctx, "oci-charts", charts.url, secretRef={"name": "registry-auth"})
+    _secret(ctx, "registry-auth", username=USER, password=PASSWORD)
+    reconcile_source(ctx, key, HELM_REPOSITORY)
+    assert "artifact" in _status(ctx, key)
+    _oci(ctx, registry, "registry-auth")
+    reconcile_source(ctx, key, HELM_REPOSITORY)
+    assert "artifact" not in _status(ctx, key) and "url" not in _status(ctx, key)
+    assert not (ctx.settings.artifact_dir / "helmrepository" / NS / "oci-charts").exists()
