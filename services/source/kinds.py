@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from services.source.gitrepository import GIT_REPOSITORY
+from services.source.ocirepository import OCI_REPOSITORY
 from services.source.reconcile import SourceKind
 
 __all__ = ["SOURCE_KINDS"]
@@ -12,5 +13,6 @@ SOURCE_KINDS: dict[str, SourceKind] = {
     source.kind: source
     for source in [
         GIT_REPOSITORY,
+        OCI_REPOSITORY,
     ]
 }

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from shared.api.fleet import Cluster
     from shared.api.kustomize import Kustomization
     from shared.api.meta import ApiObject
+    from shared.api.ocirepository import OCIRepository
     from shared.api.source import GitRepository
     from shared.api.validation import (
         dump_object,
@@ -42,6 +43,7 @@ __all__ = [
     "InvalidObjects",
     "KindInfo",
     "Kustomization",
+    "OCIRepository",
     "Secret",
     "core",
     "dump_object",
@@ -75,6 +77,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "Kustomization": ("shared.api.kustomize", "Kustomization"),
     "ApiObject": ("shared.api.meta", "ApiObject"),
     "GitRepository": ("shared.api.source", "GitRepository"),
+    "OCIRepository": ("shared.api.ocirepository", "OCIRepository"),
     **{
         name: ("shared.api.validation", name)
         for name in (

@@ -94,6 +94,17 @@ KINDS = (
         model_ref="shared.api.source:GitRepository",
     ),
     KindInfo(
+        kind="OCIRepository",
+        group=SOURCE_GROUP,
+        versions=("v1", "v1beta2"),
+        plural="ocirepositories",
+        singular="ocirepository",
+        short_names=("ocirepo",),
+        namespaced=True,
+        has_interval=True,
+        model_ref="shared.api.ocirepository:OCIRepository",
+    ),
+    KindInfo(
         kind="Kustomization",
         group=KUSTOMIZE_GROUP,
         versions=("v1", "v1beta2", "v1beta1"),
