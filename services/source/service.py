@@ -11,6 +11,8 @@ SERVICE = Service(
     kinds=(
         KindFacts(kind="GitRepository", command=("source", "git"), revision="artifact.revision"),
         KindFacts(kind="HelmChart", command=("source", "chart"), revision="artifact.revision"),
+        KindFacts(kind="HelmRepository", command=("source", "helm"), revision="artifact.revision"),
+        KindFacts(kind="OCIRepository", command=("source", "oci"), revision="artifact.revision"),
     ),
     tasks=("services.source.tasks",),
     # A source built from another (a HelmChart from its GitRepository) is

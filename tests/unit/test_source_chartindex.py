@@ -1,59 +1,69 @@
-"""Picking a chart version from a Helm repository index, and where to download it (tables)."""
+"""Helm repository index documents read as Flux reads them (pure)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from services.source.chartbuild import ChartBuildError
-from services.source.chartremote import IndexEntry, pick_version, resolve_chart_url
+from services.source.chartindex import InvalidIndex, parse_index
+
+INDEX = b"""apiVersion: v1
+entries:
+  app:
+  - name: app
+    version: 1.2.0
+    urls: [app-1.2.0.tgz]
+    digest: abc
+  - name: app
+    version: 1.10.0
+    urls: [app-1.10.0.tgz]
+  - name: app
+    version: 1.10.0-rc.1
+    urls: [app-1.10.0-rc.1.tgz]
+  - just a string
+  - name: app
+    urls: [no-version.tgz]
+  other: []
+generated: "2026-01-01T00:00:00Z"
+"""
 
 
-def entries(*versions: str) -> list[IndexEntry]:
-    return [IndexEntry("app", v, (f"app-{v}.tgz",)) for v in versions]
+def test_versions_are_sorted_newest_first_and_invalid_ones_dropped() -> None:
+    index = parse_index(INDEX)
+    assert index.charts == ("app", "other")
+    assert [v.version for v in index.versions("app")] == ["1.10.0", "1.10.0-rc.1", "1.2.0"]
+    assert index.versions("app")[2].urls == ("app-1.2.0.tgz",)
+    assert index.versions("app")[2].digest == "abc"
+    assert index.versions("missing") == ()
+
+
+def test_the_artifact_is_json_that_reads_back_the_same() -> None:
+    index = parse_index(INDEX)
+    again = parse_index(index.to_json())
+    assert again.document == index.document
+    assert json.loads(index.to_json())["generated"] == "2026-01-01T00:00:00Z"
 
 
 @pytest.mark.parametrize(
-    ("versions", "constraint", "picked"),
+    ("data", "message"),
     [
-        (["1.0.0", "1.2.0", "0.9.0"], "*", "1.2.0"),
-        (["1.0.0", "1.2.0", "2.0.0-rc.1"], "*", "1.2.0"),
-        (["1.0.0", "1.2.0", "2.0.0-rc.1"], ">=2.0.0-0", "2.0.0-rc.1"),
-        (["1.0.0", "1.0.5", "1.1.0"], "1.0.x", "1.0.5"),
-        (["1.0.0", "1.0.5", "1.1.0"], "~1.0.0", "1.0.5"),
-        (["1.0.0", "2.1.0", "3.0.0"], ">=1.0.0 <3.0.0", "2.1.0"),
-        # An exact version is taken as it is, even one that is no SemVer.
-        (["1.0.0", "latest"], "latest", "latest"),
-        (["1.0.0", "not-semver"], "*", "1.0.0"),
-        (["1.0.0"], "", "1.0.0"),
+        (b"", "empty index.yaml file"),
+        (b"   \n", "empty index.yaml file"),
+        (b"entries: {}\n", "no API version specified"),
+        (b"<html>Not found</html>\n", "expected a YAML mapping with apiVersion and entries"),
+        (b"- a\n- b\n", "got a list"),
+        (b"apiVersion: v1\nentries: [1, 2]\n", "entries: expected a mapping"),
+        (b"apiVersion: v1\nentries: {\n", "line"),
+        (b"apiVersion: v1\napiVersion: v2\n", "duplicate"),
     ],
 )
-def test_the_version_flux_would_pick(versions: list[str], constraint: str, picked: str) -> None:
-    assert pick_version(entries(*versions), constraint, name="app").version == picked
+def test_what_is_not_an_index_is_refused(data: bytes, message: str) -> None:
+    with pytest.raises(InvalidIndex) as info:
+        parse_index(data)
+    assert message in str(info.value)
 
 
-def test_equal_versions_go_to_the_newest_created() -> None:
-    older = IndexEntry("app", "1.0.0", ("old.tgz",), created="2024-01-01T00:00:00Z")
-    newer = IndexEntry("app", "1.0.0+build", ("new.tgz",), created="2025-01-01T00:00:00Z")
-    assert pick_version([newer, older], "*", name="app") is newer
-    assert pick_version([older, newer], "*", name="app") is newer
-
-
-def test_no_matching_version_names_the_chart_and_range() -> None:
-    with pytest.raises(ChartBuildError) as caught:
-        pick_version(entries("1.0.0"), "2.x", name="app")
-    assert caught.value.reason == "InvalidChartReference"
-    assert "no 'app' chart with version matching '2.x' found" in str(caught.value)
-
-
-@pytest.mark.parametrize(
-    ("repository", "reference", "url"),
-    [
-        ("https://charts.example.com", "app-1.0.0.tgz", "https://charts.example.com/app-1.0.0.tgz"),
-        ("https://h/sub", "charts/app.tgz", "https://h/sub/charts/app.tgz"),
-        ("https://h/sub/", "/abs/app.tgz", "https://h/abs/app.tgz"),
-        ("https://h/sub/index.yaml?x=1", "app.tgz", "https://h/sub/index.yaml/app.tgz?x=1"),
-        ("https://h/sub", "https://cdn.example.com/app.tgz", "https://cdn.example.com/app.tgz"),
-    ],
-)
-def test_chart_urls_resolve_as_helm_does(repository: str, reference: str, url: str) -> None:
-    assert resolve_chart_url(repository, reference) == url
+def test_an_index_without_entries_is_an_empty_repository() -> None:
+    # helm repo index of an empty folder writes this; Flux accepts it.
+    assert parse_index(b"apiVersion: v1\nentries: {}\n").charts == ()
