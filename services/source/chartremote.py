@@ -17,11 +17,8 @@
 from __future__ import annotations
 
 import functools
-import os
 import ssl
-import tempfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
@@ -29,6 +26,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from services.source.chart import MAX_CHART_BYTES, ChartError, read_archive
+from services.source.chartauth import login_for
 from services.source.chartbuild import (
     CHART_PACKAGE_ERROR,
     CHART_PULL_ERROR,
@@ -39,6 +37,7 @@ from services.source.chartbuild import (
     ChartBuildError,
     reuse_cached,
 )
+from services.source.chartindex import ChartVersion, InvalidIndex, parse_index
 from services.source.chartvalues import ValuesFilesError, merge_values_files
 from services.source.chartversion import (
     InvalidChartVersion,
@@ -46,19 +45,22 @@ from services.source.chartversion import (
     effective_values_files,
     with_metadata,
 )
-from services.source.helmtool import HelmError, RepositoryLogin, package, pull_oci
+from services.source.helmauth import RepositoryAuth
+from services.source.helmtool import HelmError, package, pull_oci
 from shared.archive import UnsafeArchiveError, extract_tarball
+from shared.oci import AuthenticationError as RegistryAuthenticationError
+from shared.oci import OciError, RegistryClient, RegistryCredentials, TlsMaterial
+from shared.oci.reference import InvalidReferenceError, parse_repository_url
 from shared.semver import InvalidConstraint, Version, parse_constraint, parse_version
 from shared.toolrun import ToolLimits
-from shared.yaml import DocumentError, load
 
 __all__ = [
-    "IndexEntry",
     "RemoteBuild",
     "RepositoryAuthError",
+    "chart_versions",
     "download_chart",
     "finish_remote",
-    "index_entries",
+    "oci_versions",
     "pick_version",
     "planned",
     "pull_chart",
@@ -77,16 +79,6 @@ class RepositoryAuthError(ChartBuildError):
 
 
 @dataclass(frozen=True)
-class IndexEntry:
-    """One chart version of an index: where to download it."""
-
-    name: str
-    version: str
-    urls: tuple[str, ...]
-    created: str = ""
-
-
-@dataclass(frozen=True)
 class RemoteBuild:
     """What to build from a Helm repository (the HelmChart spec, as the remote builder takes it)."""
 
@@ -99,37 +91,51 @@ class RemoteBuild:
     cached_values_files: tuple[str, ...] | None = None
 
 
-def index_entries(index: Path, name: str) -> list[IndexEntry]:
-    """The versions of chart ``name`` in an index file; ChartBuildError when it has none."""
+def chart_versions(index: Path, name: str) -> tuple[ChartVersion, ...]:
+    """The versions of chart ``name`` in an index artifact; ChartBuildError when it has none."""
     if index.stat().st_size > MAX_INDEX_BYTES:
         raise ChartBuildError(CHART_PULL_ERROR, f"index is larger than {MAX_INDEX_BYTES} bytes")
     try:
-        doc = load(index.read_bytes(), source="index.yaml")
-    except DocumentError as err:
+        versions = parse_index(index.read_bytes()).versions(name)
+    except InvalidIndex as err:
         raise ChartBuildError(CHART_PULL_ERROR, f"failed to load index: {err}") from None
-    entries = (doc or {}).get("entries") if isinstance(doc, dict) else None
-    versions = entries.get(name) if isinstance(entries, dict) else None
     if not versions:
         raise ChartBuildError(
             INVALID_CHART_REFERENCE,
             f"failed to get chart version for remote reference: no chart name found: '{name}'",
         )
-    found = []
-    for item in versions:
-        if isinstance(item, dict) and isinstance(item.get("version"), str):
-            urls = item.get("urls") or []
-            found.append(
-                IndexEntry(
-                    name=str(item.get("name") or name),
-                    version=item["version"],
-                    urls=tuple(str(u) for u in urls if isinstance(u, str)),
-                    created=str(item.get("created") or ""),
-                )
-            )
-    return found
+    return versions
 
 
-def pick_version(entries: Sequence[IndexEntry], constraint: str, *, name: str) -> IndexEntry:
+def oci_versions(url: str, name: str, *, auth: RepositoryAuth) -> tuple[ChartVersion, ...]:
+    """The chart versions an OCI repository holds: its tags (``+`` is ``_`` in a tag, as
+    ``helm push`` writes it)."""
+    try:
+        repository = parse_repository_url(f"{url.rstrip('/')}/{name}")
+    except InvalidReferenceError as err:
+        raise ChartBuildError(INVALID_CHART_REFERENCE, str(err), spec_error=True) from None
+    tls = auth.tls
+    try:
+        with RegistryClient(
+            repository,
+            credentials=RegistryCredentials(username=auth.username, password=auth.password),
+            tls=TlsMaterial(ca_cert=tls.ca, client_cert=tls.cert, client_key=tls.key)
+            if tls
+            else None,
+            insecure=auth.insecure,
+            timeout=auth.timeout,
+        ) as client:
+            tags = client.tags()
+    except RegistryAuthenticationError as err:
+        raise RepositoryAuthError(
+            CHART_PULL_ERROR, f"failed to authenticate with the Helm repository: {err}"
+        ) from None
+    except OciError as err:
+        raise ChartBuildError(CHART_PULL_ERROR, f"failed to list the chart's tags: {err}") from None
+    return tuple(ChartVersion(name=name, version=t.replace("_", "+"), urls=()) for t in tags)
+
+
+def pick_version(entries: Sequence[ChartVersion], constraint: str, *, name: str) -> ChartVersion:
     """The entry Flux picks for ``constraint``; ChartBuildError naming the range when none fits."""
     for entry in entries:
         if constraint and entry.version == constraint:
@@ -138,7 +144,7 @@ def pick_version(entries: Sequence[IndexEntry], constraint: str, *, name: str) -
         parsed = parse_constraint(constraint or "*")
     except InvalidConstraint as err:
         raise ChartBuildError(INVALID_CHART_REFERENCE, str(err)) from None
-    matching: list[tuple[Version, IndexEntry]] = []
+    matching: list[tuple[Version, ChartVersion]] = []
     for entry in entries:
         version = parse_version(entry.version)
         if version is not None and parsed.check(version):
@@ -150,13 +156,18 @@ def pick_version(entries: Sequence[IndexEntry], constraint: str, *, name: str) -
             f"no '{name}' chart with version matching '{constraint}' found",
         )
 
-    def order(a: tuple[Version, IndexEntry], b: tuple[Version, IndexEntry]) -> int:
+    def order(a: tuple[Version, ChartVersion], b: tuple[Version, ChartVersion]) -> int:
         by_version = a[0].compare(b[0])
         if by_version:
             return by_version
-        return (a[1].created > b[1].created) - (a[1].created < b[1].created)
+        left, right = _created(a[1]), _created(b[1])
+        return (left > right) - (left < right)
 
     return max(matching, key=functools.cmp_to_key(order))[1]
+
+
+def _created(entry: ChartVersion) -> str:
+    return str(entry.document.get("created") or "")
 
 
 def resolve_chart_url(repository_url: str, reference: str) -> str:
@@ -169,44 +180,14 @@ def resolve_chart_url(repository_url: str, reference: str) -> str:
     return resolved._replace(query=parts.query).geturl()
 
 
-@contextmanager
-def _tls(login: RepositoryLogin | None) -> Iterator[ssl.SSLContext | bool]:
-    """The TLS settings for httpx; a client key goes through a private file for the time of it."""
-    if login is None or not (login.ca_pem or login.cert_pem):
-        yield True
-        return
-    context = ssl.create_default_context(cadata=login.ca_pem.decode() if login.ca_pem else None)
-    if login.cert_pem and login.key_pem:
-        with tempfile.TemporaryDirectory(prefix="sluice-tls-") as home:
-            cert, key = Path(home) / "tls.crt", Path(home) / "tls.key"
-            for path, data in ((cert, login.cert_pem), (key, login.key_pem)):
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "wb") as out:
-                    out.write(data)
-            context.load_cert_chain(cert, key)
-    yield context
-
-
-def download_chart(
-    url: str,
-    dest: Path,
-    *,
-    repository_url: str,
-    login: RepositoryLogin | None,
-    timeout: float,
-) -> Path:
+def download_chart(url: str, dest: Path, *, auth: RepositoryAuth) -> Path:
     """GET the chart archive at ``url`` into ``dest``; credentials only where helm sends them."""
-    auth = None
-    same_host = urlsplit(url).netloc == urlsplit(repository_url).netloc
-    if login is not None and login.username and (same_host or login.pass_credentials):
-        auth = httpx.BasicAuth(login.username, login.password)
+    login = auth.credentials_for(url)
     size = 0
     try:
-        with (
-            _tls(login) as verify,
-            httpx.Client(verify=verify, timeout=timeout, follow_redirects=True) as client,
-            client.stream("GET", url, auth=auth) as response,
-        ):
+        with auth.client().stream(
+            "GET", url, auth=httpx.BasicAuth(*login) if login else None
+        ) as response:
             if response.status_code in (401, 403):
                 raise RepositoryAuthError(
                     CHART_PULL_ERROR,
@@ -227,7 +208,11 @@ def download_chart(
                             CHART_PULL_ERROR, f"chart at {url} is larger than {MAX_CHART_BYTES}"
                         )
                     out.write(chunk)
-    except (httpx.HTTPError, ssl.SSLError) as err:
+    except ssl.SSLError as err:
+        raise RepositoryAuthError(
+            CHART_PULL_ERROR, f"failed to authenticate with the Helm repository: {err}"
+        ) from None
+    except httpx.HTTPError as err:
         raise ChartBuildError(
             CHART_PULL_ERROR, f"failed to download chart for remote reference: GET {url}: {err}"
         ) from None
@@ -235,20 +220,19 @@ def download_chart(
 
 
 def pull_chart(
-    url: str,
-    chart: str,
-    *,
-    version: str,
-    dest: Path,
-    login: RepositoryLogin | None,
-    insecure: bool,
-    limits: ToolLimits,
+    url: str, chart: str, *, version: str, dest: Path, auth: RepositoryAuth, limits: ToolLimits
 ) -> Path:
-    """``helm pull`` of ``chart`` from the OCI repository ``url``; ChartBuildError says why not."""
+    """``helm pull`` of ``chart`` at ``version`` from the OCI repository ``url``."""
     reference = f"{url.rstrip('/')}/{chart}"
+    login = login_for(auth, url=reference) if auth.has_login or auth.tls else None
     try:
         return pull_oci(
-            reference, version=version, dest=dest, login=login, insecure=insecure, limits=limits
+            reference,
+            version=version,
+            dest=dest,
+            login=login,
+            insecure=auth.insecure,
+            limits=limits,
         )
     except HelmError as err:
         text = str(err)
@@ -289,7 +273,7 @@ def finish_remote(
     return ChartBuild(name, version, packaged, True, merged_files)
 
 
-def planned(spec: RemoteBuild, entry: IndexEntry) -> tuple[str, ChartBuild | None]:
+def planned(spec: RemoteBuild, entry: ChartVersion) -> tuple[str, ChartBuild | None]:
     """The artifact version for ``entry``, and the stored chart when it can stay."""
     try:
         version = with_metadata(entry.version, spec.metadata)

@@ -24,8 +24,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from services.source.chart import ChartError, read_archive
-from services.source.chartauth import dependency_logins, repository_login
+from services.source.chartauth import dependency_logins, repository_of
 from services.source.chartbuild import (
     CHART_PULL_ERROR,
     ChartBuild,
@@ -34,22 +33,22 @@ from services.source.chartbuild import (
     build_local,
 )
 from services.source.chartremote import (
-    IndexEntry,
     RemoteBuild,
     RepositoryAuthError,
+    chart_versions,
     download_chart,
     finish_remote,
-    index_entries,
+    oci_versions,
     pick_version,
     planned,
     pull_chart,
     resolve_chart_url,
 )
 from services.source.chartversion import chart_filename, version_metadata
+from services.source.helmauth import repository_auth
 from services.source.reconcile import Produced, SourceKind, SourceRun
 from shared.api import HelmChart
 from shared.api.conditions import AUTHENTICATION_FAILED, BUILD_FAILED, FETCH_FAILED
-from shared.api.durations import parse_duration
 from shared.artifacts import ArtifactError, fetch_artifact, fetch_file
 from shared.dependents import DependentsIndex
 from shared.keys import ObjectKey
@@ -62,7 +61,6 @@ __all__ = ["HELM_CHART", "chart_uses"]
 
 # HelmChart has no spec.timeout: the bound of one helm run and one download.
 _BUILD_TIMEOUT = 300.0
-_REPOSITORY_TIMEOUT = 60.0
 _SOURCE_UNAVAILABLE = "SourceUnavailable"
 _NO_SOURCE_ARTIFACT = "NoSourceArtifact"
 
@@ -160,12 +158,18 @@ def _build_from_tarball(
 
 
 def _build_from_repository(
-    run: SourceRun, chart: HelmChart, repo: dict[str, Any], *, scratch: Path
+    run: SourceRun, chart: HelmChart, doc: dict[str, Any], *, scratch: Path
 ) -> ChartBuild:
-    """A chart of an HTTP Helm repository (from its index artifact) or an OCI one (helm pull)."""
-    spec, repo_spec = chart.spec, repo.get("spec") or {}
-    url = str(repo_spec.get("url") or "")
-    timeout = _repository_timeout(repo_spec)
+    """A chart of an HTTP Helm repository (from its index artifact) or an OCI one (its tags)."""
+    repo = repository_of(doc)
+    if repo is None:
+        raise Transient(
+            _SOURCE_UNAVAILABLE,
+            f"failed to get source: HelmRepository '{chart.spec.source_ref.name}' is invalid",
+            condition=FETCH_FAILED,
+        )
+    spec = chart.spec
+    auth = repository_auth(run, repo)
     cached, cached_values = _cached(run)
     remote = RemoteBuild(
         chart=spec.chart,
@@ -182,66 +186,50 @@ def _build_from_repository(
         cached=cached,
         cached_values_files=cached_values,
     )
-    limits = ToolLimits.from_settings(run.ctx.settings, timeout=timeout)
-    login = repository_login(run, url, repo)
-    if repo_spec.get("type") == "oci":
-        tgz = pull_chart(
-            url,
-            spec.chart,
-            version=spec.version,
-            dest=scratch / "pull",
-            login=login,
-            insecure=bool(repo_spec.get("insecure")),
-            limits=limits,
-        )
-        try:
-            meta = read_archive(tgz)
-        except ChartError as err:
-            raise ChartBuildError(CHART_PULL_ERROR, f"pulled chart: {err}") from None
-        entry = IndexEntry(meta.name, meta.version, ())
+    if repo.spec.is_oci:
+        versions = oci_versions(repo.spec.url, spec.chart, auth=auth)
     else:
-        artifact = (repo.get("status") or {}).get("artifact") or {}
-        try:
-            index = fetch_file(
-                str(artifact["url"]),
-                str(artifact["digest"]),
-                cache_dir=run.ctx.settings.cache_dir,
-                timeout=timeout,
-            )
-        except ArtifactError as err:
-            raise Transient(
-                "ReadOperationFailed",
-                f"failed to fetch the repository index: {err}",
-                condition=FETCH_FAILED,
-            ) from err
-        entry = pick_version(index_entries(index, spec.chart), spec.version, name=spec.chart)
+        versions = chart_versions(_index(run, doc, timeout=auth.timeout), spec.chart)
+    entry = pick_version(versions, spec.version, name=spec.chart)
     version, reused = planned(remote, entry)
     if reused is not None:
         return reused
-    if repo_spec.get("type") != "oci":
-        if not entry.urls:
-            raise ChartBuildError(
-                CHART_PULL_ERROR, f"chart '{entry.name}' has no downloadable URLs"
-            )
-        tgz = download_chart(
-            resolve_chart_url(url, entry.urls[0]),
-            scratch / "download.tgz",
-            repository_url=url,
-            login=login,
-            timeout=timeout,
+    limits = ToolLimits.from_settings(run.ctx.settings, timeout=auth.timeout)
+    if repo.spec.is_oci:
+        tgz = pull_chart(
+            repo.spec.url,
+            spec.chart,
+            version=entry.version,
+            dest=scratch / "pull",
+            auth=auth,
+            limits=limits,
         )
+    elif not entry.urls:
+        raise ChartBuildError(CHART_PULL_ERROR, f"chart '{entry.name}' has no downloadable URLs")
+    else:
+        url = resolve_chart_url(repo.spec.url, entry.urls[0])
+        tgz = download_chart(url, scratch / "download.tgz", auth=auth)
     return finish_remote(
         tgz, remote, name=entry.name, version=version, scratch=scratch, limits=limits
     )
 
 
-def _repository_timeout(repo_spec: dict[str, Any]) -> float:
-    """The HelmRepository's ``timeout`` (60s by default), as Flux bounds the chart fetch."""
-    text = repo_spec.get("timeout")
+def _index(run: SourceRun, doc: dict[str, Any], *, timeout: float) -> Path:
+    """The HelmRepository's index artifact, fetched by URL and digest (kept per digest)."""
+    artifact = (doc.get("status") or {}).get("artifact") or {}
     try:
-        return parse_duration(str(text)) if text else _REPOSITORY_TIMEOUT
-    except ValueError:
-        return _REPOSITORY_TIMEOUT
+        return fetch_file(
+            str(artifact["url"]),
+            str(artifact["digest"]),
+            cache_dir=run.ctx.settings.cache_dir,
+            timeout=timeout,
+        )
+    except ArtifactError as err:
+        raise Transient(
+            "ReadOperationFailed",
+            f"failed to fetch the repository index: {err}",
+            condition=FETCH_FAILED,
+        ) from err
 
 
 def _store(run: SourceRun, chart: HelmChart, build: ChartBuild) -> Produced:

@@ -129,10 +129,28 @@ def _run(
         raise HelmLimitError(str(err)) from None
     except OSError as err:
         raise HelmError(f"cannot run helm ({helm}): {err.strerror}") from err
+    stdout = done.stdout.decode("utf-8", errors="replace")
     if done.returncode != 0:
-        stderr = done.stderr.decode("utf-8", errors="replace")
-        raise HelmError(_mask(stderr.removeprefix("Error: "), secrets))
-    return done.stdout.decode("utf-8", errors="replace")
+        stderr = done.stderr.decode("utf-8", errors="replace").removeprefix("Error: ")
+        # helm prints why a repository could not be read as a warning on stdout
+        # ("...Unable to get an update from ...: 401 Unauthorized") and then
+        # fails on what that left missing: both say what went wrong.
+        text = "; ".join([*_warnings(stdout), stderr.strip()])
+        # Private paths change every run and mean nothing to the reader.
+        text = text.replace(str(home), "$HELM_HOME").replace(str(cwd), "<chart>")
+        raise HelmError(_mask(text, secrets))
+    return stdout
+
+
+def _warnings(stdout: str) -> list[str]:
+    """helm's "...Unable to ..." warnings, each with its indented detail line(s)."""
+    found: list[str] = []
+    for line in stdout.splitlines():
+        if "Unable to" in line:
+            found.append(line.strip(". :"))
+        elif line.startswith(("\t", " ")) and found:
+            found[-1] += f": {line.strip()}"
+    return found
 
 
 def _repositories_file(home: Path, logins: Sequence[RepositoryLogin]) -> None:

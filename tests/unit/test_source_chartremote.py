@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 
 from services.source.chartbuild import ChartBuildError
-from services.source.chartremote import IndexEntry, pick_version, resolve_chart_url
+from services.source.chartindex import ChartVersion
+from services.source.chartremote import pick_version, resolve_chart_url
 
 
-def entries(*versions: str) -> list[IndexEntry]:
-    return [IndexEntry("app", v, (f"app-{v}.tgz",)) for v in versions]
+def entries(*versions: str) -> list[ChartVersion]:
+    return [ChartVersion("app", v, (f"app-{v}.tgz",)) for v in versions]
 
 
 @pytest.mark.parametrize(
@@ -32,8 +33,8 @@ def test_the_version_flux_would_pick(versions: list[str], constraint: str, picke
 
 
 def test_equal_versions_go_to_the_newest_created() -> None:
-    older = IndexEntry("app", "1.0.0", ("old.tgz",), created="2024-01-01T00:00:00Z")
-    newer = IndexEntry("app", "1.0.0+build", ("new.tgz",), created="2025-01-01T00:00:00Z")
+    older = ChartVersion("app", "1.0.0", ("old.tgz",), document={"created": "2024-01-01T00:00Z"})
+    newer = ChartVersion("app", "1.0.0+b", ("new.tgz",), document={"created": "2025-01-01T00:00Z"})
     assert pick_version([newer, older], "*", name="app") is newer
     assert pick_version([older, newer], "*", name="app") is newer
 

@@ -1,4 +1,4 @@
-"""HelmChart artifact versions and revisions, values merging, repository URLs (tables)."""
+"""HelmChart artifact versions and revisions, and values merging (tables)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-from services.source.chartauth import normalize_repository_url
 from services.source.chartvalues import merge_maps
 from services.source.chartversion import (
     InvalidChartVersion,
@@ -102,20 +101,6 @@ def test_values_merge_like_flux_merge_maps(
     base: dict[str, Any], overlay: dict[str, Any], expected: dict[str, Any]
 ) -> None:
     assert merge_maps(base, overlay) == expected
-
-
-@pytest.mark.parametrize(
-    ("url", "expected"),
-    [
-        ("https://charts.example.com", "https://charts.example.com/"),
-        ("https://charts.example.com///", "https://charts.example.com/"),
-        ("http://127.0.0.1:8080/sub/", "http://127.0.0.1:8080/sub/"),
-        ("oci://ghcr.io/org/charts/", "oci://ghcr.io/org/charts"),
-        ("", ""),
-    ],
-)
-def test_repository_urls_normalize_as_flux(url: str, expected: str) -> None:
-    assert normalize_repository_url(url) == expected
 
 
 def test_build_summary_lists_the_merged_values_files() -> None:
