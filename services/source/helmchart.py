@@ -47,7 +47,8 @@ from services.source.chartremote import (
 from services.source.chartversion import chart_filename, version_metadata
 from services.source.helmauth import repository_auth
 from services.source.reconcile import Produced, SourceKind, SourceRun
-from shared.api import HelmChart
+from services.source.storage import StorageError
+from shared.api import HelmChart, InvalidObjects, parse_as
 from shared.api.conditions import AUTHENTICATION_FAILED, BUILD_FAILED, FETCH_FAILED
 from shared.artifacts import ArtifactError, fetch_artifact, fetch_file
 from shared.dependents import DependentsIndex
@@ -56,19 +57,40 @@ from shared.reconcile import Stalled, Transient, Waiting
 from shared.scopes import candidates, resolve
 from shared.toolrun import ToolLimits
 from shared.tools import ToolMissingError
+from shared.worker import WorkerContext
 
-__all__ = ["HELM_CHART", "chart_uses"]
+__all__ = ["HELM_CHART", "chart_uses", "index_charts"]
 
 # HelmChart has no spec.timeout: the bound of one helm run and one download.
 _BUILD_TIMEOUT = 300.0
 _SOURCE_UNAVAILABLE = "SourceUnavailable"
 _NO_SOURCE_ARTIFACT = "NoSourceArtifact"
+_PULLED = "ChartPullSucceeded"
+_PACKAGED = "ChartPackageSucceeded"
 
 
 def chart_uses(chart: HelmChart, key: ObjectKey) -> list[ObjectKey]:
     """The sources a HelmChart of ``key``'s scope may read (own scope, then fleet-wide)."""
     ref = chart.spec.source_ref
     return list(candidates(ObjectKey(ref.kind, key.namespace, ref.name), key.scope))
+
+
+def index_charts(ctx: WorkerContext) -> None:
+    """Record every HelmChart's source once, at worker start.
+
+    Each reconcile keeps its own edge current; this covers charts stored
+    before the index existed, which would otherwise hear no artifact-ready
+    event until their next interval.
+    """
+    index = DependentsIndex(ctx.client)
+    for scope in ("", *ctx.store.scopes()):
+        for doc in ctx.store.list("HelmChart", scope=scope):
+            try:
+                chart = parse_as(doc, HelmChart)
+            except InvalidObjects:
+                continue  # its reconcile reports it
+            key = ObjectKey.of(doc, scope)
+            index.set_uses(key, chart_uses(chart, key))
 
 
 def _produce(run: SourceRun) -> Produced:
@@ -233,16 +255,24 @@ def _index(run: SourceRun, doc: dict[str, Any], *, timeout: float) -> Path:
 
 
 def _store(run: SourceRun, chart: HelmChart, build: ChartBuild) -> Produced:
+    reason = _PACKAGED if build.packaged else _PULLED
     if build.path is None:
-        return Produced(build.version, changed=False, ready_message=build.summary)
+        return Produced(build.version, changed=False, ready_message=build.summary, reason=reason)
     filename = chart_filename(build.name, build.version)
-    run.store(build.path, filename=filename, revision=build.version)
+    artifact = run.store(build.path, filename=filename, revision=build.version)
     run.status["observedChartName"] = build.name
     if chart.spec.ignore_missing_values_files and build.values_files:
         run.status["observedValuesFiles"] = list(build.values_files)
     else:
         run.status.pop("observedValuesFiles", None)
-    return Produced(build.version, changed=True, news=build.summary, ready_message=build.summary)
+    try:
+        latest = run.storage.symlink(str(artifact["path"]), alias="latest.tar.gz")
+        run.status["url"] = f"{run.ctx.settings.artifact_url.rstrip('/')}/{latest}"
+    except StorageError:
+        pass  # as Flux: the convenience link is best effort; status.artifact.url is exact
+    return Produced(
+        build.version, changed=True, news=build.summary, ready_message=build.summary, reason=reason
+    )
 
 
 HELM_CHART = SourceKind(kind="HelmChart", model=HelmChart, produce=_produce)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from services.source.helmchart import index_charts
 from services.source.kinds import SOURCE_KINDS
 from services.source.reconcile import reconcile_source
 from services.source.serving import serve_when_ready
@@ -32,6 +33,7 @@ serve_when_ready(settings)
 def _context() -> WorkerContext:
     ctx = WorkerContext.create(settings, app)
     subscribe_services(ctx.events)
+    index_charts(ctx)
     return ctx
 
 

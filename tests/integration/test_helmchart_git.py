@@ -17,9 +17,10 @@ import pytest
 import yaml
 
 from services.source.gitrepository import GIT_REPOSITORY
-from services.source.helmchart import HELM_CHART
+from services.source.helmchart import HELM_CHART, index_charts
 from services.source.reconcile import reconcile_source
 from shared.celeryapp import create_app
+from shared.dependents import DependentsIndex
 from shared.keys import ObjectKey
 from shared.settings import Settings
 from shared.worker import WorkerContext
@@ -116,9 +117,14 @@ def test_a_chart_in_git_is_packaged_at_its_version_and_served(
     head = git_repo.commit(chart_files("charts/app"))
     git, chart = apply_git(ctx, git_repo.url), apply_chart(ctx)
     doc = reconcile(ctx, git, chart)
-    assert conditions(doc)["Ready"][:2] == ("True", "Succeeded")
+    # Flux's reasons for a chart built from a source tree.
+    assert conditions(doc)["Ready"][:2] == ("True", "ChartPackageSucceeded")
+    assert conditions(doc)["ArtifactInStorage"][:2] == ("True", "ChartPackageSucceeded")
     assert conditions(doc)["Ready"][2] == "packaged 'app' chart with version '0.1.0'"
     status = doc["status"]
+    # status.url is the latest.tar.gz link beside the artifact.
+    assert status["url"].endswith("/helmchart/flux-system/app/latest.tar.gz")
+    assert httpx.get(status["url"]).content == httpx.get(status["artifact"]["url"]).content
     assert status["artifact"]["revision"] == "0.1.0"
     assert status["artifact"]["path"] == "helmchart/flux-system/app/app-0.1.0.tgz"
     assert status["artifact"]["url"].endswith("/helmchart/flux-system/app/app-0.1.0.tgz")
@@ -139,7 +145,7 @@ def test_a_commit_that_keeps_the_chart_version_makes_no_new_artifact_a_bump_does
     # An unchanged interval: nothing built, nothing announced.
     again = reconcile(ctx, git, chart)
     assert again["status"]["artifact"] == first
-    assert conditions(again)["Ready"][:2] == ("True", "ArtifactUpToDate")
+    assert conditions(again)["Ready"][:2] == ("True", "ChartPackageSucceeded")
     # A commit that changes the chart but not its version (ChartVersion strategy).
     head = git_repo.commit({"charts/app/templates/extra.yaml": "# more\n"})
     same = reconcile(ctx, git, chart)
@@ -282,3 +288,14 @@ def test_a_missing_source_is_fetch_failed_and_retried(ctx: WorkerContext) -> Non
     found = conditions(doc)
     assert found["FetchFailed"][:2] == ("True", "SourceUnavailable")
     assert "Stalled" not in found
+
+
+def test_charts_stored_before_the_worker_started_are_woken_by_their_source(
+    ctx: WorkerContext,
+) -> None:
+    chart = apply_chart(ctx)  # never reconciled: no edge recorded by a run
+    source = ObjectKey("GitRepository", NS, "charts")
+    index = DependentsIndex(ctx.client)
+    assert chart not in index.dependents(source)
+    index_charts(ctx)
+    assert chart in index.dependents(source)

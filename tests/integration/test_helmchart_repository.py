@@ -125,7 +125,7 @@ def test_the_newest_matching_version_is_pulled_once_and_a_new_one_is_a_new_artif
 ) -> None:
     repo, chart = helm_repository(ctx, charts.url), helm_chart(ctx, version="6.x")
     doc = reconcile(ctx, repo, chart)
-    assert conditions(doc)["Ready"][:2] == ("True", "Succeeded")
+    assert conditions(doc)["Ready"][:2] == ("True", "ChartPullSucceeded")
     assert conditions(doc)["Ready"][2] == "pulled 'podinfo' chart with version '6.1.0'"
     artifact = doc["status"]["artifact"]
     assert artifact["revision"] == "6.1.0"
