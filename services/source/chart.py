@@ -19,7 +19,6 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
-from urllib.parse import urlsplit
 
 from services.source.chartvalues import inside
 from shared.semver import parse_version
@@ -199,11 +198,22 @@ def unresolved(chart_dir: Path, meta: ChartMeta, *, root: Path) -> list[Dependen
 
 
 def _check_local(dep: Dependency, *, chart: str, root: Path) -> None:
+    """The path helm will read for a local dependency must be a chart inside ``root``.
+
+    Computed as helm's ``GetLocalPath`` does: ``file://`` stripped, an absolute
+    path taken as it is (refused: it is outside any source), anything else
+    relative to the chart.
+    """
     if dep.repository == "":
         relative = f"{chart}/charts/{dep.name}"
     else:
-        parts = urlsplit(dep.repository)
-        relative = f"{chart}/{parts.netloc}{parts.path}"
+        path = dep.repository.removeprefix("file://")
+        if path.startswith("/"):
+            raise ChartError(
+                f"failed to add local dependency '{dep.key}': '{dep.repository}' is an "
+                "absolute path; write it relative to the chart, inside the source"
+            )
+        relative = f"{chart}/{path}"
     target = inside(root, relative)
     if target is None:
         raise ChartError(

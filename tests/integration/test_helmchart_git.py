@@ -269,15 +269,24 @@ def test_a_local_file_dependency_is_packaged_into_the_chart(
     assert "app/Chart.lock" not in files
 
 
-def test_a_file_dependency_leaving_the_source_fails_the_build(
-    ctx: WorkerContext, git_repo: BareRepo
+@pytest.mark.parametrize(
+    ("repository", "says"),
+    [
+        ("file://../../../../etc", "leaves the source root"),
+        # helm reads an absolute file:// path as it is, whatever the source holds.
+        ("file:///etc", "is an absolute path"),
+    ],
+)
+def test_a_file_dependency_outside_the_source_fails_the_build(
+    ctx: WorkerContext, git_repo: BareRepo, repository: str, says: str
 ) -> None:
-    deps = "dependencies:\n- name: x\n  version: '*'\n  repository: file://../../../../etc\n"
-    git_repo.commit(chart_files("charts/app", extra=deps))
+    deps = f"dependencies:\n- name: x\n  version: '*'\n  repository: {repository}\n"
+    # The same path inside the source exists: only where helm would look counts.
+    git_repo.commit({**chart_files("charts/app", extra=deps), **chart_files("charts/app/etc")})
     git, chart = apply_git(ctx, git_repo.url), apply_chart(ctx)
     found = conditions(reconcile(ctx, git, chart))
     assert found["BuildFailed"][:2] == ("True", "DependencyBuildError")
-    assert "leaves the source root" in found["BuildFailed"][2]
+    assert says in found["BuildFailed"][2]
 
 
 def test_a_missing_source_is_fetch_failed_and_retried(ctx: WorkerContext) -> None:
