@@ -20,6 +20,7 @@ which may well add the file.
 
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from typing import Any
 from services.source.chartauth import dependency_logins, repository_of
 from services.source.chartbuild import (
     CHART_PULL_ERROR,
+    INVALID_CHART_REFERENCE,
     ChartBuild,
     ChartBuildError,
     LocalBuild,
@@ -51,6 +53,7 @@ from services.source.storage import StorageError
 from shared.api import HelmChart, InvalidObjects, parse_as
 from shared.api.conditions import AUTHENTICATION_FAILED, BUILD_FAILED, FETCH_FAILED
 from shared.artifacts import ArtifactError, fetch_artifact, fetch_file
+from shared.celeryapp import task_limits
 from shared.dependents import DependentsIndex
 from shared.keys import ObjectKey
 from shared.reconcile import Stalled, Transient, Waiting
@@ -66,6 +69,9 @@ _BUILD_TIMEOUT = 300.0
 _SOURCE_UNAVAILABLE = "SourceUnavailable"
 _NO_SOURCE_ARTIFACT = "NoSourceArtifact"
 _PULLED = "ChartPullSucceeded"
+# Flux's RemoteReference.Validate, ``^([-a-z0-9]+/?\.?)+$``, written so that a
+# backtracking engine stays linear: every repetition starts with a separator.
+_CHART_NAME = re.compile(r"[-a-z0-9]+(?:(?:/\.?|\.)[-a-z0-9]+)*(?:/\.?|\.)?")
 _PACKAGED = "ChartPackageSucceeded"
 
 
@@ -175,7 +181,7 @@ def _build_from_tarball(
         cached_values_files=cached_values,
         logins=lambda deps: dependency_logins(run, deps),
     )
-    limits = ToolLimits.from_settings(settings, timeout=_BUILD_TIMEOUT)
+    limits = ToolLimits.from_settings(settings, timeout=_bounded(run, _BUILD_TIMEOUT))
     return build_local(tree, local, scratch=scratch, limits=limits)
 
 
@@ -191,6 +197,13 @@ def _build_from_repository(
             condition=FETCH_FAILED,
         )
     spec = chart.spec
+    if not _CHART_NAME.fullmatch(spec.chart):
+        raise ChartBuildError(
+            INVALID_CHART_REFERENCE,
+            f"invalid chart name '{spec.chart}': a valid name must be lower case letters and "
+            "numbers and MAY be separated with dashes (-), slashes (/) or periods (.)",
+            spec_error=True,
+        )
     auth = repository_auth(run, repo)
     cached, cached_values = _cached(run)
     remote = RemoteBuild(
@@ -216,7 +229,7 @@ def _build_from_repository(
     version, reused = planned(remote, entry)
     if reused is not None:
         return reused
-    limits = ToolLimits.from_settings(run.ctx.settings, timeout=auth.timeout)
+    limits = ToolLimits.from_settings(run.ctx.settings, timeout=_bounded(run, auth.timeout))
     if repo.spec.is_oci:
         tgz = pull_chart(
             repo.spec.url,
@@ -234,6 +247,12 @@ def _build_from_repository(
     return finish_remote(
         tgz, remote, name=entry.name, version=version, scratch=scratch, limits=limits
     )
+
+
+def _bounded(run: SourceRun, timeout: float) -> float:
+    """``timeout``, kept below the task's soft time limit so helm stops first."""
+    soft, _ = task_limits(run.ctx.settings)
+    return min(timeout, soft)
 
 
 def _index(run: SourceRun, doc: dict[str, Any], *, timeout: float) -> Path:

@@ -312,3 +312,11 @@ def test_a_git_chart_dependency_with_wrong_credentials_fails_without_the_secret(
     assert found["BuildFailed"][:2] == ("True", "DependencyBuildError"), found
     assert "401 Unauthorized" in found["BuildFailed"][2]
     assert "wrong-pass-123" not in str(doc)
+
+
+def test_a_chart_name_helm_cannot_have_stalls(ctx: WorkerContext, charts: HelmRepoServer) -> None:
+    repo, chart = helm_repository(ctx, charts.url), helm_chart(ctx, chart="Pod_Info")
+    found = conditions(reconcile(ctx, repo, chart))
+    assert found["Stalled"][:2] == ("True", "InvalidChartReference")
+    assert "invalid chart name 'Pod_Info'" in found["Ready"][2]
+    assert charts.downloads("podinfo-6.1.0.tgz") == 0
