@@ -69,10 +69,10 @@ _BUILD_TIMEOUT = 300.0
 _SOURCE_UNAVAILABLE = "SourceUnavailable"
 _NO_SOURCE_ARTIFACT = "NoSourceArtifact"
 _PULLED = "ChartPullSucceeded"
+_PACKAGED = "ChartPackageSucceeded"
 # Flux's RemoteReference.Validate, ``^([-a-z0-9]+/?\.?)+$``, written so that a
 # backtracking engine stays linear: every repetition starts with a separator.
 _CHART_NAME = re.compile(r"[-a-z0-9]+(?:(?:/\.?|\.)[-a-z0-9]+)*(?:/\.?|\.)?")
-_PACKAGED = "ChartPackageSucceeded"
 
 
 def chart_uses(chart: HelmChart, key: ObjectKey) -> list[ObjectKey]:

@@ -308,3 +308,27 @@ def test_charts_stored_before_the_worker_started_are_woken_by_their_source(
     assert chart not in index.dependents(source)
     index_charts(ctx)
     assert chart in index.dependents(source)
+
+
+def test_a_chart_of_a_cluster_scope_builds_from_the_fleet_wide_source(
+    ctx: WorkerContext, git_repo: BareRepo
+) -> None:
+    git_repo.commit(chart_files("charts/app"))
+    git = apply_git(ctx, git_repo.url)  # fleet-wide: shared by every cluster's charts
+    doc = {
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "HelmChart",
+        "metadata": {"name": "app", "namespace": NS},
+        "spec": {
+            "interval": "1h",
+            "chart": "charts/app",
+            "sourceRef": {"kind": "GitRepository", "name": "charts"},
+        },
+    }
+    ctx.store.apply(doc, scope="staging")
+    chart = ObjectKey("HelmChart", NS, "app", scope="staging")
+    built = reconcile(ctx, git, chart)
+    assert conditions(built)["Ready"][0] == "True", conditions(built)
+    # Its own artifact folder: never the same file as a fleet-wide chart of that name.
+    assert built["status"]["artifact"]["path"] == "helmchart.staging/flux-system/app/app-0.1.0.tgz"
+    assert chart in DependentsIndex(ctx.client).dependents(git)
