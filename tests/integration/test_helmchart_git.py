@@ -8,6 +8,7 @@ packaged chart back over HTTP as a user (or the helm service) would.
 from __future__ import annotations
 
 import io
+import subprocess
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from shared.celeryapp import create_app
 from shared.dependents import DependentsIndex
 from shared.keys import ObjectKey
 from shared.settings import Settings
+from shared.tools import require_tool
 from shared.worker import WorkerContext
 from tests.servers.git import BareRepo
 
@@ -332,3 +334,28 @@ def test_a_chart_of_a_cluster_scope_builds_from_the_fleet_wide_source(
     # Its own artifact folder: never the same file as a fleet-wide chart of that name.
     assert built["status"]["artifact"]["path"] == "helmchart.staging/flux-system/app/app-0.1.0.tgz"
     assert chart in DependentsIndex(ctx.client).dependents(git)
+
+
+def test_a_packaged_chart_in_git_is_used_as_it_is_or_repackaged_with_values(
+    ctx: WorkerContext, git_repo: BareRepo, tmp_path: Path
+) -> None:
+    source = tmp_path / "src"
+    for path, text in chart_files("app").items():
+        (source / path).parent.mkdir(parents=True, exist_ok=True)
+        (source / path).write_text(text)
+    helm = str(require_tool("helm"))
+    env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    subprocess.run([helm, "package", str(source / "app"), "-d", str(tmp_path)], check=True, env=env)
+    archive = (tmp_path / "app-0.1.0.tgz").read_bytes()
+    git_repo.commit({"packages/app-0.1.0.tgz": archive, "prod.yaml": "replicaCount: 7\n"})
+    git = apply_git(ctx, git_repo.url)
+    chart = apply_chart(ctx, chart="packages/app-0.1.0.tgz")
+    doc = reconcile(ctx, git, chart)
+    assert conditions(doc)["Ready"][:2] == ("True", "ChartPullSucceeded")
+    assert httpx.get(doc["status"]["artifact"]["url"]).content == archive
+
+    chart = apply_chart(ctx, "valued", chart="packages/app-0.1.0.tgz", valuesFiles=["prod.yaml"])
+    doc = reconcile(ctx, git, chart)
+    assert conditions(doc)["Ready"][:2] == ("True", "ChartPackageSucceeded"), conditions(doc)
+    assert doc["status"]["artifact"]["revision"] == "0.1.0+1"
+    assert yaml.safe_load(packaged(doc)["app/values.yaml"]) == {"replicaCount": 7}
