@@ -62,8 +62,13 @@ def on_event(event: Event) -> None:
     if event.type != "artifact-ready":
         return
     ctx = _context()
-    for key in DependentsIndex(ctx.client).dependents(event.object):
-        if key.kind in SOURCE_KINDS:
-            request_reconcile(
-                ctx.client, app, key, task_name=RECONCILE, stale_after=settings.pending_stale_after
-            )
+    index = DependentsIndex(ctx.client)
+    for key in index.dependents(event.object):
+        if key.kind not in SOURCE_KINDS:
+            continue
+        if ctx.store.get(key) is None:
+            index.drop(key)  # a deleted chart: its edge goes with it
+            continue
+        request_reconcile(
+            ctx.client, app, key, task_name=RECONCILE, stale_after=settings.pending_stale_after
+        )
