@@ -19,6 +19,7 @@ the condition Flux sets for each (FetchFailed or BuildFailed).
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -188,7 +189,7 @@ def build_local(tree: Path, spec: LocalBuild, *, scratch: Path, limits: ToolLimi
         copy = out / chart_filename(meta.name, version)
         shutil.copyfile(chart_path, copy)
         return ChartBuild(meta.name, version, copy, False)
-    work_chart = _workspace(root, chart_path, scratch=scratch)
+    work_chart = _workspace(root, chart_path, meta, scratch=scratch)
     merged_files: tuple[str, ...] = ()
     if values_files:
         merged_files = _write_values(root, work_chart, values_files, spec)
@@ -204,13 +205,21 @@ def build_local(tree: Path, spec: LocalBuild, *, scratch: Path, limits: ToolLimi
     return ChartBuild(meta.name, version, tgz, True, merged_files, dependencies)
 
 
-def _workspace(root: Path, chart_path: Path, *, scratch: Path) -> Path:
-    """A private, writable copy of the chart: the whole tree for a directory (its
-    ``file://`` dependencies may sit beside it), the extracted archive otherwise."""
+def _workspace(root: Path, chart_path: Path, meta: ChartMeta, *, scratch: Path) -> Path:
+    """A private, writable copy of the chart, laid out as in the source.
+
+    A directory chart is copied alone when it is self-contained, else with the
+    whole tree (a ``file://`` dependency or a symlink may reach beside it); a
+    packaged chart is extracted.
+    """
     if chart_path.is_dir():
         work = scratch / "source"
-        shutil.copytree(root, work, symlinks=True)
-        return work / chart_path.relative_to(root)
+        relative = chart_path.relative_to(root)
+        if _self_contained(chart_path, meta):
+            shutil.copytree(chart_path, work / relative, symlinks=True)
+        else:
+            shutil.copytree(root, work, symlinks=True)
+        return work / relative
     extracted = scratch / "chart"
     try:
         extract_tarball(chart_path, extracted, max_bytes=MAX_CHART_BYTES * 10)
@@ -222,6 +231,21 @@ def _workspace(root: Path, chart_path: Path, *, scratch: Path) -> Path:
             CHART_PACKAGE_ERROR, f"chart archive '{chart_path.name}' has no single chart folder"
         )
     return tops[0]
+
+
+def _self_contained(chart_dir: Path, meta: ChartMeta) -> bool:
+    """No ``file://`` dependency and no symlink that leaves the chart's folder."""
+    if any(d.repository.startswith("file://") for d in meta.dependencies):
+        return False
+    real = os.path.realpath(chart_dir)
+    for folder, dirnames, filenames in os.walk(chart_dir):
+        for entry in (*dirnames, *filenames):
+            path = os.path.join(folder, entry)
+            if os.path.islink(path):
+                target = os.path.realpath(path)
+                if os.path.commonpath([real, target]) != real:
+                    return False
+    return True
 
 
 def _write_values(

@@ -359,3 +359,17 @@ def test_a_packaged_chart_in_git_is_used_as_it_is_or_repackaged_with_values(
     assert conditions(doc)["Ready"][:2] == ("True", "ChartPackageSucceeded"), conditions(doc)
     assert doc["status"]["artifact"]["revision"] == "0.1.0+1"
     assert yaml.safe_load(packaged(doc)["app/values.yaml"]) == {"replicaCount": 7}
+
+
+def test_a_chart_file_linked_from_elsewhere_in_the_source_is_packaged_with_its_content(
+    ctx: WorkerContext, git_repo: BareRepo
+) -> None:
+    helpers = '{{- define "app.name" -}}shared{{- end }}\n'
+    git_repo.commit(
+        {**chart_files("charts/app"), "shared/_helpers.tpl": helpers},
+        links={"charts/app/templates/_helpers.tpl": "../../../shared/_helpers.tpl"},
+    )
+    git, chart = apply_git(ctx, git_repo.url), apply_chart(ctx)
+    doc = reconcile(ctx, git, chart)
+    assert conditions(doc)["Ready"][0] == "True", conditions(doc)
+    assert packaged(doc)["app/templates/_helpers.tpl"].decode() == helpers
