@@ -12,8 +12,9 @@ credentials, or ``Bearer`` with a token from the challenge's realm (asked with
 the credentials, anonymous when there are none), scoped to the repository
 (``pull``, plus ``push`` for a pushing client). HTTPS is tried first; a
 registry on loopback, ``localhost`` or a private address that does not speak
-TLS is then reached over HTTP (as go-containerregistry does), and
-``insecure=True`` means plain HTTP. Every manifest and blob read is checked
+TLS is then reached over HTTP (as go-containerregistry does); ``insecure=True``
+allows HTTP for any registry and, without TLS material, accepts any
+certificate (source-controller's ``spec.insecure``). Every manifest and blob read is checked
 against its digest; credentials never appear in a message.
 
 Exceptions::
@@ -180,13 +181,11 @@ class RegistryClient:
         self._credentials = credentials or RegistryCredentials()
         self._actions = "pull,push" if push else "pull"
         self._authorization = ""
-        self._schemes = (
-            ("http",)
-            if insecure
-            else (("https", "http") if repository.plain_http_allowed else ("https",))
-        )
+        http_allowed = insecure or repository.plain_http_allowed
+        self._schemes = ("https", "http") if http_allowed else ("https",)
         self._scheme = ""
-        verify: ssl.SSLContext | bool = tls.context() if tls else True
+        # As source-controller: insecure without a certSecretRef also accepts any certificate.
+        verify: ssl.SSLContext | bool = tls.context() if tls else not insecure
         self._http = httpx.Client(
             verify=verify, timeout=timeout, headers={"User-Agent": _USER_AGENT}
         )

@@ -179,6 +179,28 @@ def test_tls_with_a_client_certificate_from_cert_secret_ref(
     assert "CERTIFICATE_VERIFY_FAILED" in ready["message"], ready["message"]
 
 
+def test_insecure_accepts_a_certificate_no_ca_vouches_for(
+    ctx: WorkerContext, tmp_path: Path
+) -> None:
+    tls = RegistryTls.create(tmp_path / "tls", client_auth=False)
+    registry = OciRegistry(tmp_path / "registry", tls=tls)
+    registry.start()
+    try:
+        tarball = build_tarball(_tree(tmp_path), tmp_path / "a.tar.gz")
+        ref = parse_reference(f"oci://{registry.host}/self-signed/app:latest")
+        with RegistryClient(ref, tls=TlsMaterial(ca_cert=tls.read("ca.crt")), push=True) as client:
+            push_artifact(client, tarball.path, tag="latest", source="s", revision="r")
+        url = f"oci://{registry.host}/self-signed/app"
+        strict = _oci_repository(ctx, url, "strict")
+        reconcile_source(ctx, strict, OCI_REPOSITORY)
+        assert "CERTIFICATE_VERIFY_FAILED" in _ready(ctx, strict)["message"]
+        insecure = _oci_repository(ctx, url, "insecure", insecure=True)
+        reconcile_source(ctx, insecure, OCI_REPOSITORY)
+        assert _ready(ctx, insecure)["status"] == "True"
+    finally:
+        registry.stop()
+
+
 def test_pull_artifact_extracts_what_push_artifact_pushed(
     oci_registry: OciRegistry, tmp_path: Path
 ) -> None:

@@ -242,7 +242,8 @@ class OciRegistry:
         assert self.tls is not None
         cert = (str(self.tls.directory / "client.crt"), str(self.tls.directory / "client.key"))
         context = ssl.create_default_context(cafile=str(self.tls.directory / "ca.crt"))
-        context.load_cert_chain(*cert)
+        if self.tls.client_auth:
+            context.load_cert_chain(*cert)
         try:
             response = httpx.get(f"{self.url}/v2/", timeout=1, verify=context)
         except httpx.HTTPError:

@@ -186,9 +186,10 @@ class RegistryTls:
     """A CA, a serving pair for 127.0.0.1 and a client pair, as PEM files in ``directory``."""
 
     directory: Path
+    client_auth: bool = True
 
     @classmethod
-    def create(cls, directory: Path) -> RegistryTls:
+    def create(cls, directory: Path, *, client_auth: bool = True) -> RegistryTls:
         directory.mkdir(parents=True, exist_ok=True)
         ca_key = ec.generate_private_key(ec.SECP256R1())
         ca = _cert("sluice-test-registry-ca", ca_key)
@@ -203,16 +204,18 @@ class RegistryTls:
             cert = _cert(f"sluice-test-{name}", key, issuer=(ca_name, ca_key), usage=usage)
             (directory / f"{name}.crt").write_bytes(cert.public_bytes(pem))
             (directory / f"{name}.key").write_bytes(_pem(key))
-        return cls(directory)
+        return cls(directory, client_auth)
 
     def read(self, name: str) -> bytes:
         """``ca.crt``, ``server.crt``/``.key`` or ``client.crt``/``.key``."""
         return (self.directory / name).read_bytes()
 
     def registry_config(self) -> dict[str, object]:
-        """The registry's ``http.tls`` section: serve TLS, require a client certificate."""
-        return {
+        """The registry's ``http.tls`` section: serve TLS (and require a client certificate)."""
+        config: dict[str, object] = {
             "certificate": str(self.directory / "server.crt"),
             "key": str(self.directory / "server.key"),
-            "clientcas": [str(self.directory / "ca.crt")],
         }
+        if self.client_auth:
+            config["clientcas"] = [str(self.directory / "ca.crt")]
+        return config
