@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from services.source.gitrepository import GIT_REPOSITORY
+from services.source.helmrepository import HELM_REPOSITORY
 from services.source.ocirepository import OCI_REPOSITORY
 from services.source.reconcile import SourceKind
 
@@ -13,6 +14,7 @@ SOURCE_KINDS: dict[str, SourceKind] = {
     source.kind: source
     for source in [
         GIT_REPOSITORY,
+        HELM_REPOSITORY,
         OCI_REPOSITORY,
     ]
 }

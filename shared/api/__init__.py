@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from shared.api.core import ConfigMap, Secret
     from shared.api.errors import FieldError, InvalidObjects
     from shared.api.fleet import Cluster
+    from shared.api.helmrepository import HelmRepository
     from shared.api.kustomize import Kustomization
     from shared.api.meta import ApiObject
     from shared.api.ocirepository import OCIRepository
@@ -40,6 +41,7 @@ __all__ = [
     "ConfigMap",
     "FieldError",
     "GitRepository",
+    "HelmRepository",
     "InvalidObjects",
     "KindInfo",
     "Kustomization",
@@ -77,6 +79,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "Kustomization": ("shared.api.kustomize", "Kustomization"),
     "ApiObject": ("shared.api.meta", "ApiObject"),
     "GitRepository": ("shared.api.source", "GitRepository"),
+    "HelmRepository": ("shared.api.helmrepository", "HelmRepository"),
     "OCIRepository": ("shared.api.ocirepository", "OCIRepository"),
     **{
         name: ("shared.api.validation", name)

@@ -94,6 +94,17 @@ KINDS = (
         model_ref="shared.api.source:GitRepository",
     ),
     KindInfo(
+        kind="HelmRepository",
+        group=SOURCE_GROUP,
+        versions=("v1", "v1beta2", "v1beta1"),
+        plural="helmrepositories",
+        singular="helmrepository",
+        short_names=("helmrepo",),
+        namespaced=True,
+        has_interval=True,
+        model_ref="shared.api.helmrepository:HelmRepository",
+    ),
+    KindInfo(
         kind="OCIRepository",
         group=SOURCE_GROUP,
         versions=("v1", "v1beta2"),
