@@ -304,6 +304,11 @@ def test_a_layer_entry_escaping_its_root_is_refused(
     assert "leaves the destination" in ready["message"]
     assert "artifact" not in _status(ctx, key)
     assert not list(tmp_path.rglob("escape.yaml"))
+    env = sluice_env("redis://127.0.0.1:1/0", tmp_path)
+    pulled = run_sluice(env, "pull", "artifact", f"oci://{registry.host}/evil/app:latest",
+                        "--output", str(tmp_path / "pulled"))  # fmt: skip
+    assert pulled.returncode == 1 and "leaves the destination" in pulled.stderr
+    assert not list(tmp_path.rglob("escape.yaml"))
     linked = _tar_gz({"ok.yaml": b"a: 1\n"}, links={"passwd": "/etc/passwd"})
     _push_by_hand(registry, "evil/link", "latest", linked)
     key = _oci_repository(ctx, f"oci://{registry.host}/evil/link", "link")

@@ -229,3 +229,12 @@ def test_pull_artifact_extracts_what_push_artifact_pushed(
     assert f"✔ digest {oci_registry.host}/fleet/cfg@{info['digest']}" in pulled.stderr
     refused = run_sluice(env, "pull", "artifact", url, "--output", str(out))
     assert refused.returncode == 1 and "expected an empty or new directory" in refused.stderr
+
+    single = f"oci://{oci_registry.host}/fleet/one:1.0.0"
+    manifest = src / "apps" / "cm.yaml"
+    one = run_sluice(env, "push", "artifact", single, "--path", str(manifest), "--source", "s",
+                     "--revision", "r")  # fmt: skip
+    assert one.returncode == 0, one.stderr
+    out = tmp_path / "one"
+    assert run_sluice(env, "pull", "artifact", single, "--output", str(out)).returncode == 0
+    assert [p.name for p in out.iterdir()] == ["cm.yaml"]
