@@ -90,6 +90,11 @@ class RegistryClient:
 
     # --- reading -------------------------------------------------------------
 
+    def ping(self) -> None:
+        """Check that the registry answers ``/v2/`` and takes the credentials (a login check)."""
+        with self._open("GET", "/v2/", what="log in to") as response:
+            response.read()
+
     def tags(self) -> list[str]:
         """Every tag of the repository (following the ``Link`` pages)."""
         found: list[str] = []

@@ -15,7 +15,14 @@ from services.source.ocirepository import OCI_REPOSITORY
 from services.source.reconcile import reconcile_source
 from shared.celeryapp import create_app
 from shared.keys import ObjectKey
-from shared.oci import RegistryClient, TlsMaterial, parse_reference, push_artifact
+from shared.oci import (
+    AuthenticationError,
+    RegistryClient,
+    RegistryCredentials,
+    TlsMaterial,
+    parse_reference,
+    push_artifact,
+)
 from shared.scheduler import DUE
 from shared.settings import Settings
 from shared.tarball import build_tarball
@@ -137,6 +144,14 @@ def test_bearer_tokens_for_push_and_pull_and_a_wrong_password_never_shown(
     assert "refused the credentials" in ready["message"]
     shown = json.dumps(_status(ctx, bad)) + "".join(e.message for _, e in ctx.events.read())
     assert "wrong-password" not in shown and PASSWORD not in shown
+    ref = parse_reference(url)
+    with RegistryClient(ref, credentials=RegistryCredentials("ci-bot", PASSWORD)) as client:
+        client.ping()
+    with (
+        pytest.raises(AuthenticationError, match="refused the credentials"),
+        RegistryClient(ref, credentials=RegistryCredentials("ci-bot", "nope")) as client,
+    ):
+        client.ping()
 
 
 def test_tls_with_a_client_certificate_from_cert_secret_ref(
