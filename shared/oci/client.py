@@ -28,6 +28,7 @@ import json
 import ssl
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -52,6 +53,13 @@ _CHUNK = 1 << 16
 _USER_AGENT = "sluice"
 
 
+@cache
+def _system_trust() -> ssl.SSLContext:
+    """The system's CAs, loaded once per process: a new context costs ~22 ms of CPU
+    (measured: httpx.Client() 22 ms, with a shared context 0.08 ms), once per reconcile."""
+    return ssl.create_default_context()
+
+
 class RegistryClient:
     """The distribution API of one repository; use as a context manager."""
 
@@ -73,7 +81,11 @@ class RegistryClient:
         self._schemes = ("https", "http") if http_allowed else ("https",)
         self._scheme = ""
         # As source-controller: insecure without a certSecretRef also accepts any certificate.
-        verify: ssl.SSLContext | bool = tls.context() if tls else not insecure
+        verify: ssl.SSLContext | bool = _system_trust()
+        if tls is not None:
+            verify = tls.context()
+        elif insecure:
+            verify = False
         self._http = httpx.Client(
             verify=verify, timeout=timeout, headers={"User-Agent": _USER_AGENT}
         )
