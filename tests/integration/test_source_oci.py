@@ -195,7 +195,9 @@ def test_an_artifact_pushed_by_sluice_is_ready_with_flux_revision_and_content(
     assert artifact["path"] == f"ocirepository/{NS}/app/{digest.removeprefix('sha256:')}.tar.gz"
     assert artifact["metadata"]["org.opencontainers.image.source"] == "https://github.com/org/fleet"
     assert artifact["metadata"]["org.opencontainers.image.revision"] == f"main@sha1:{'a' * 40}"
-    assert status["url"] == artifact["url"]
+    assert status["url"] == artifact["url"].rsplit("/", 1)[0] + "/latest.tar.gz"
+    latest = ctx.settings.artifact_dir / f"ocirepository/{NS}/app/latest.tar.gz"
+    assert latest.read_bytes() == (ctx.settings.artifact_dir / artifact["path"]).read_bytes()
     files = _artifact_files(ctx, key, tmp_path / "out")
     assert files == {"apps/cm.yaml": "kind: ConfigMap\n", ".sourceignore": "secret/\n"}
 
