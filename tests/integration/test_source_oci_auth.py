@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from shared.tarball import build_tarball
 from shared.worker import WorkerContext
 from tests.servers.registry import OciRegistry
 from tests.servers.registryauth import RegistryTls, TokenService
-from tests.sluicecli import run_sluice, sluice_env
+from tests.sluicecli import SLUICE, run_sluice, sluice_env
 
 NS = "flux-system"
 PASSWORD = "t0ken-s3cret"
@@ -253,3 +254,13 @@ def test_pull_artifact_extracts_what_push_artifact_pushed(
     out = tmp_path / "one"
     assert run_sluice(env, "pull", "artifact", single, "--output", str(out)).returncode == 0
     assert [p.name for p in out.iterdir()] == ["cm.yaml"]
+
+    piped = f"oci://{oci_registry.host}/fleet/piped:1.0.0"
+    pushed = subprocess.run(
+        [*SLUICE, "push", "artifact", piped, "-f", "-", "--source", "s", "--revision", "r"],
+        input="kind: ConfigMap\n\n", env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert pushed.returncode == 0, pushed.stderr
+    out = tmp_path / "piped"
+    assert run_sluice(env, "pull", "artifact", piped, "--output", str(out)).returncode == 0
+    assert (out / "stdin.yaml").read_text() == "kind: ConfigMap"
