@@ -201,6 +201,9 @@ main() {
   go_install age-keygen "filippo.io/age/cmd/age-keygen@v$AGE_VERSION" "$AGE_VERSION"
   # kwok carries its version in its source (`kwok --version`).
   go_install kwok "sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION" "$KWOK_VERSION"
+  # versitygw prints the version stamped here (`versitygw --version`).
+  go_install versitygw "github.com/versity/versitygw/cmd/versitygw@v$VERSITYGW_VERSION" \
+    "$VERSITYGW_VERSION" "-X main.Version=v$VERSITYGW_VERSION"
   wait "$k8s_pid" || { log "kubernetes build failed"; exit 1; }
   log "all tools in $bin"
 }

@@ -10,6 +10,7 @@ SERVICE = Service(
     name="source",
     kinds=(
         KindFacts(kind="GitRepository", command=("source", "git"), revision="artifact.revision"),
+        KindFacts(kind="Bucket", command=("source", "bucket"), revision="artifact.revision"),
     ),
     tasks=("services.source.tasks",),
     # Threads: a reconcile waits on git (a subprocess) and gzip (which drops
