@@ -2,7 +2,8 @@
 # Build the pinned upstream tools into the tool cache, in the envtest layout
 # (etcd, kube-apiserver, kubectl side by side in one bin folder), plus the
 # control-plane parts and simulated nodes a workload-capable sandbox runs
-# (kube-controller-manager, kube-scheduler, kwok).
+# (kube-controller-manager, kube-scheduler, kwok), and the S3-compatible server
+# the Bucket tests run (versitygw).
 # Each tool lands in $SLUICE_TOOLS_DIR/bin; a stamp file records the version
 # it was built at, so a warm run does nothing.
 set -euo pipefail

@@ -23,11 +23,12 @@ from pathlib import Path
 
 from services.source.artifact import ArchiveError, build_tarball
 from services.source.bucketindex import EtagIndex, UnsafeKey, bucket_matcher, build_index
-from services.source.bucketmirror import BucketMirror, MirrorLockTimeout, mirror_for
+from services.source.bucketmirror import BucketMirror, Download, MirrorLockTimeout, mirror_for
 from services.source.ignore import SOURCEIGNORE
 from services.source.reconcile import Produced, SourceKind, SourceRun
 from services.source.s3 import BucketError, S3Bucket, S3Keys
 from shared.api import Bucket
+from shared.api.bucket import BucketSpec
 from shared.api.conditions import (
     AUTHENTICATION_FAILED,
     BUCKET_OPERATION_FAILED,
@@ -81,14 +82,26 @@ def _fetch_and_store(
         and run.status.get("observedIgnore") == spec.ignore
     ):
         return Produced(index.revision, changed=False)
-    if time.monotonic() > deadline:
-        raise BucketError(f"fetch from bucket '{spec.bucket_name}' timed out after listing")
     listed = {obj.key for obj in listing} | ({SOURCEIGNORE} if ignore_etag else set())
-    synced = mirror.sync(index, listed=listed, download=client.download)
+    synced = mirror.sync(index, listed=listed, download=_bounded(client, spec, deadline))
     _archive(run, mirror, synced.index)
     run.status["observedIgnore"] = spec.ignore
     revision = synced.index.revision
     return Produced(revision, changed=True, news=f"new upstream revision '{revision}'")
+
+
+def _bounded(client: S3Bucket, spec: BucketSpec, deadline: float) -> Download:
+    """``client.download``, refused once ``spec.timeout`` has passed since the reconcile began."""
+
+    def download(key: str, dest: Path) -> str:
+        if time.monotonic() > deadline:
+            raise BucketError(
+                f"fetch from bucket '{spec.bucket_name}' failed: not done within "
+                f"spec.timeout ({spec.timeout or '60s'})"
+            )
+        return client.download(key, dest)
+
+    return download
 
 
 def _sourceignore(client: S3Bucket, mirror: BucketMirror) -> tuple[str | None, str | None]:

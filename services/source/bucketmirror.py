@@ -26,7 +26,7 @@ from pathlib import Path
 
 from services.source.bucketindex import EtagIndex, key_parts
 
-__all__ = ["BucketMirror", "MirrorLockTimeout", "Synced", "mirror_for"]
+__all__ = ["BucketMirror", "Download", "MirrorLockTimeout", "Synced", "mirror_for"]
 
 # Downloads run in parallel, bounded so one bucket keeps a small footprint.
 _PARALLEL_DOWNLOADS = 8
