@@ -30,9 +30,10 @@ DEFAULT_BUCKET_TIMEOUT = 60.0
 
 # host, IPv4 or [IPv6], then an optional port: what an S3 client dials.
 _ENDPOINT = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(?::\d+)?")
-# S3's bucket naming rules (and minio's check): 3-63 characters, lowercase
-# letters, digits, dots and hyphens, starting and ending with a letter or digit.
-_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+# What the S3 client accepts (minio's non-strict check, as Flux's minio-go):
+# 3-63 characters, letters, digits, dots, hyphens, underscores and colons
+# (older S3 and GCS names), starting and ending with a letter or digit.
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9_.:-]{1,61}[a-z0-9]", re.IGNORECASE)
 
 
 def check_endpoint(endpoint: str) -> str:
@@ -57,8 +58,8 @@ def check_bucket_name(name: str) -> str:
     """Accept an S3 bucket name, else say what one looks like."""
     if not _BUCKET_NAME.fullmatch(name) or ".." in name:
         raise ValueError(
-            f'invalid bucket name "{name}": expected 3-63 lowercase letters, digits, dots '
-            "and hyphens, starting and ending with a letter or digit"
+            f'invalid bucket name "{name}": expected 3-63 letters, digits, dots and '
+            "hyphens, starting and ending with a letter or digit"
         )
     return name
 
