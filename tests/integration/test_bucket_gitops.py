@@ -7,6 +7,7 @@ kube-apiserver: an object put in the bucket ends up in the cluster.
 
 from __future__ import annotations
 
+import base64
 import subprocess
 
 from kubernetes import client as k8s
@@ -23,6 +24,7 @@ from tests.fixtures.gitops import (
     unique,
 )
 from tests.helpers import eventually
+from tests.leaks import file_bytes, redis_bytes
 from tests.servers.s3 import S3Server
 
 
@@ -122,3 +124,11 @@ def test_a_kustomization_applies_a_buckets_objects_and_follows_its_changes(
     # Each change downloaded only the object that changed.
     assert s3_server.body_gets(name, "app/namespace.yaml") == 1
     assert s3_server.body_gets(name, "app/config.yaml") == 3
+
+    # The secret key is nowhere sluice keeps or prints things (the store seals Secrets).
+    logs = b"".join(path.read_bytes() for path in gitops.log_dir.glob("*.log"))
+    for value in (s3_server.secret_key, base64.b64encode(s3_server.secret_key.encode()).decode()):
+        assert value.encode() not in redis_bytes(gitops.store_client)
+        assert value.encode() not in file_bytes(gitops.settings.cache_dir)
+        assert value.encode() not in logs
+        assert value not in done.stderr + fetched.stderr + resumed.stderr
