@@ -21,10 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from services.source.artifact import ArchiveError, build_tarball
 from services.source.bucketindex import EtagIndex, UnsafeKey, bucket_matcher, build_index
 from services.source.bucketmirror import BucketMirror, Download, MirrorLockTimeout, mirror_for
-from services.source.ignore import SOURCEIGNORE
 from services.source.reconcile import Produced, SourceKind, SourceRun
 from services.source.s3 import BucketError, S3Bucket, S3Keys
 from shared.api import Bucket
@@ -36,6 +34,8 @@ from shared.api.conditions import (
     STORAGE_OPERATION_FAILED,
 )
 from shared.reconcile import Transient
+from shared.sourceignore import SOURCEIGNORE
+from shared.tarball import ArchiveError, build_tarball
 from shared.tlssecret import TLSSecretError, tls_context
 
 __all__ = ["BUCKET"]

@@ -19,7 +19,7 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from services.source.ignore import SOURCEIGNORE, IgnoreMatcher, Layer
+from shared.sourceignore import SOURCEIGNORE, IgnoreMatcher, Layer
 
 __all__ = [
     "EtagIndex",

@@ -20,8 +20,10 @@ if TYPE_CHECKING:
     from shared.api.core import ConfigMap, Secret
     from shared.api.errors import FieldError, InvalidObjects
     from shared.api.fleet import Cluster
+    from shared.api.helmrepository import HelmRepository
     from shared.api.kustomize import Kustomization
     from shared.api.meta import ApiObject
+    from shared.api.ocirepository import OCIRepository
     from shared.api.source import GitRepository
     from shared.api.validation import (
         dump_object,
@@ -41,9 +43,11 @@ __all__ = [
     "ConfigMap",
     "FieldError",
     "GitRepository",
+    "HelmRepository",
     "InvalidObjects",
     "KindInfo",
     "Kustomization",
+    "OCIRepository",
     "Secret",
     "bucket",
     "core",
@@ -80,6 +84,8 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "Kustomization": ("shared.api.kustomize", "Kustomization"),
     "ApiObject": ("shared.api.meta", "ApiObject"),
     "GitRepository": ("shared.api.source", "GitRepository"),
+    "HelmRepository": ("shared.api.helmrepository", "HelmRepository"),
+    "OCIRepository": ("shared.api.ocirepository", "OCIRepository"),
     **{
         name: ("shared.api.validation", name)
         for name in (

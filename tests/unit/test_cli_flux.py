@@ -124,7 +124,7 @@ def test_a_malformed_inventory_id_is_refused() -> None:
         (["sources", "git"], ["GitRepository"], None),
         (["source", "git", "app"], ["GitRepository"], "app"),
         (["source", "bucket", "fleet"], ["Bucket"], "fleet"),
-        (["sources", "all"], ["GitRepository", "Bucket"], None),
+        (["sources", "all"], ["GitRepository", "Bucket", "HelmRepository", "OCIRepository"], None),
     ],
 )
 def test_kind_words_follow_flux(words: list[str], kinds: list[str], name: str | None) -> None:
