@@ -33,10 +33,10 @@ from shared.api.conditions import (
     FETCH_FAILED,
     STORAGE_OPERATION_FAILED,
 )
+from shared.oci.auth import CredentialsError, TlsMaterial
 from shared.reconcile import Transient
 from shared.sourceignore import SOURCEIGNORE
 from shared.tarball import ArchiveError, build_tarball
-from shared.tlssecret import TLSSecretError, tls_context
 
 __all__ = ["BUCKET"]
 
@@ -143,13 +143,7 @@ def _client(run: SourceRun, bucket: Bucket) -> S3Bucket:
         keys = S3Keys(data["accesskey"].decode(), data["secretkey"].decode())
     tls: ssl.SSLContext | None = None
     if spec.cert_secret_ref is not None and not spec.insecure:
-        name = spec.cert_secret_ref.name
-        try:
-            tls = tls_context(run.secret(name, field="spec.certSecretRef"), secret=name)
-        except TLSSecretError as err:
-            raise Transient(
-                AUTHENTICATION_FAILED, f"failed to get TLS config: {err}", condition=FETCH_FAILED
-            ) from None
+        tls = _tls(run, spec.cert_secret_ref.name)
     try:
         return S3Bucket(
             spec.endpoint,
@@ -162,6 +156,21 @@ def _client(run: SourceRun, bucket: Bucket) -> S3Bucket:
         )
     except BucketError as err:
         raise Transient(AUTHENTICATION_FAILED, str(err), condition=FETCH_FAILED) from None
+
+
+def _tls(run: SourceRun, name: str) -> ssl.SSLContext:
+    """The TLS context of certSecretRef ``name``: its ``ca.crt``, ``tls.crt``/``tls.key``."""
+    material = TlsMaterial.from_secret(run.secret(name, field="spec.certSecretRef"))
+    try:
+        if not (material.ca_cert or material.client_cert or material.client_key):
+            raise CredentialsError("expected 'ca.crt', and/or 'tls.crt' with 'tls.key'")
+        return material.context()
+    except CredentialsError as err:
+        raise Transient(
+            AUTHENTICATION_FAILED,
+            f"failed to get TLS config: secret '{name}': {err}",
+            condition=FETCH_FAILED,
+        ) from None
 
 
 def _scrubbed(run: SourceRun, message: str) -> str:

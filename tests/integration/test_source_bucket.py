@@ -261,8 +261,15 @@ def test_an_https_endpoint_is_trusted_through_cert_secret_ref(
     assert ready[:2] == ("False", "BucketOperationFailed")
     assert "certificate verify failed" in ready[2]
 
-    _secret(ctx, "s3-ca", {"ca.crt": s3_tls_server.ca_cert.read_bytes()})
+    _secret(ctx, "s3-ca", {"ca.crt": "not a certificate"})
     _bucket(ctx, s3_tls_server, "fleet", certSecretRef={"name": "s3-ca"})
+    reconcile_source(ctx, key, BUCKET)
+    ready = _conditions(ctx, key)["Ready"]
+    assert ready[:2] == ("False", "AuthenticationFailed")
+    assert ready[2].startswith("failed to get TLS config: secret 's3-ca': ")
+    assert "not a certificate" not in ready[2]
+
+    _secret(ctx, "s3-ca", {"ca.crt": s3_tls_server.ca_cert.read_bytes()})
     reconcile_source(ctx, key, BUCKET)
     assert _conditions(ctx, key)["Ready"][:2] == ("True", "Succeeded")
     assert _artifact_files(ctx, key) == APP
