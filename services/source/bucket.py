@@ -75,17 +75,18 @@ def _fetch_and_store(
         ((obj.key, obj.etag) for obj in listing),
         matcher=bucket_matcher(sourceignore=sourceignore, spec_ignore=spec.ignore),
     )
+    # The ignore rules are part of the index, so its revision alone says whether
+    # the stored artifact still holds what this spec selects (as source-controller).
+    if spec.ignore is None:
+        run.status.pop("observedIgnore", None)
+    else:
+        run.status["observedIgnore"] = spec.ignore
     stored = run.stored()
-    if (
-        stored is not None
-        and stored.get("revision") == index.revision
-        and run.status.get("observedIgnore") == spec.ignore
-    ):
+    if stored is not None and stored.get("revision") == index.revision:
         return Produced(index.revision, changed=False)
     listed = {obj.key for obj in listing} | ({SOURCEIGNORE} if ignore_etag else set())
     synced = mirror.sync(index, listed=listed, download=_bounded(client, spec, deadline))
     _archive(run, mirror, synced.index)
-    run.status["observedIgnore"] = spec.ignore
     revision = synced.index.revision
     return Produced(revision, changed=True, news=f"new upstream revision '{revision}'")
 

@@ -207,7 +207,18 @@ def test_prefix_sourceignore_and_spec_ignore_choose_the_objects(
     assert _artifact_files(ctx, key) == {"prod/app.yaml": "a", "prod/notes.md": "b"}
     status = _status(ctx, key)
     assert status["observedIgnore"] == "*.enc\n!notes.md\n"
-    assert status["artifact"]["revision"].startswith("sha256:")
+    gets = s3_server.body_gets("fleet")
+
+    # A rule that selects other objects is a new revision; one that changes nothing is not.
+    _bucket(ctx, s3_server, "fleet", prefix="prod/", ignore="*.enc\n")
+    reconcile_source(ctx, key, BUCKET)
+    assert _artifact_files(ctx, key) == {"prod/app.yaml": "a"}
+    assert _status(ctx, key)["artifact"]["revision"] != status["artifact"]["revision"]
+    _bucket(ctx, s3_server, "fleet", prefix="prod/", ignore="*.enc\n*.tgz\n")
+    reconcile_source(ctx, key, BUCKET)
+    assert _conditions(ctx, key)["Ready"][:2] == ("True", "ArtifactUpToDate")
+    assert _status(ctx, key)["observedIgnore"] == "*.enc\n*.tgz\n"
+    assert s3_server.body_gets("fleet") == gets
 
 
 def test_wrong_keys_fail_with_fluxs_reason_and_never_show_the_secret(
