@@ -187,6 +187,37 @@ def test_each_change_is_a_new_revision_and_only_the_changed_object_is_downloaded
     assert events[-1].message == f"new upstream revision '{events[-1].revision}'"
 
 
+def test_a_key_that_became_a_folder_is_archived_as_the_folder(
+    ctx: WorkerContext, s3_server: S3Server
+) -> None:
+    s3_server.create_bucket("fleet")
+    s3_server.put_all("fleet", {"conf": "flat", "apps/a.yaml": "a"})
+    key = _bucket(ctx, s3_server, "fleet")
+    reconcile_source(ctx, key, BUCKET)
+    assert _artifact_files(ctx, key) == {"conf": "flat", "apps/a.yaml": "a"}
+    s3_server.delete("fleet", "conf")
+    s3_server.delete("fleet", "apps/a.yaml")
+    s3_server.put_all("fleet", {"conf/app.yaml": "nested", "apps": "now a file"})
+    reconcile_source(ctx, key, BUCKET)
+    assert _conditions(ctx, key)["Ready"][:2] == ("True", "Succeeded")
+    assert _artifact_files(ctx, key) == {"conf/app.yaml": "nested", "apps": "now a file"}
+
+
+def test_two_bucket_objects_on_one_bucket_download_each_object_once(
+    ctx: WorkerContext, s3_server: S3Server
+) -> None:
+    s3_server.create_bucket("fleet")
+    s3_server.put_all("fleet", APP)
+    first = _bucket(ctx, s3_server, "fleet")
+    reconcile_source(ctx, first, BUCKET)
+    ctx.store.apply({**ctx.store.get(first), "metadata": {"name": "again", "namespace": NS}})
+    second = ObjectKey("Bucket", NS, "again")
+    reconcile_source(ctx, second, BUCKET)
+    assert _conditions(ctx, second)["Ready"][:2] == ("True", "Succeeded")
+    assert _artifact_files(ctx, second) == APP
+    assert s3_server.body_gets("fleet") == len(APP)
+
+
 def test_prefix_sourceignore_and_spec_ignore_choose_the_objects(
     ctx: WorkerContext, s3_server: S3Server
 ) -> None:
