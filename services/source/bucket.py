@@ -120,7 +120,8 @@ def _sourceignore(client: S3Bucket, mirror: BucketMirror) -> tuple[str | None, s
 
 def _archive(run: SourceRun, mirror: BucketMirror, index: EtagIndex) -> None:
     revision = index.revision
-    with tempfile.TemporaryDirectory(prefix="sluice-bucket-") as scratch:
+    # Beside the mirror, so staging is hard links on the same filesystem.
+    with tempfile.TemporaryDirectory(prefix=".stage-", dir=mirror.root.parent) as scratch:
         tree = Path(scratch) / "tree"
         tree.mkdir()
         mirror.stage(index, tree)
