@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from services.source.bucket import BUCKET
 from services.source.gitrepository import GIT_REPOSITORY
 from services.source.helmrepository import HELM_REPOSITORY
 from services.source.ocirepository import OCI_REPOSITORY
@@ -14,6 +15,7 @@ SOURCE_KINDS: dict[str, SourceKind] = {
     source.kind: source
     for source in [
         GIT_REPOSITORY,
+        BUCKET,
         HELM_REPOSITORY,
         OCI_REPOSITORY,
     ]

@@ -10,6 +10,7 @@ SERVICE = Service(
     name="source",
     kinds=(
         KindFacts(kind="GitRepository", command=("source", "git"), revision="artifact.revision"),
+        KindFacts(kind="Bucket", command=("source", "bucket"), revision="artifact.revision"),
         KindFacts(kind="HelmRepository", command=("source", "helm"), revision="artifact.revision"),
         KindFacts(kind="OCIRepository", command=("source", "oci"), revision="artifact.revision"),
     ),

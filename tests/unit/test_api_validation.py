@@ -447,14 +447,14 @@ def test_sluice_accepts_http_ssh_git_and_file_urls(url: str) -> None:
         (
             {"apiVersion": "example.com/v1", "kind": "Repository"},
             "kind",
-            'unknown kind "Repository": expected one of Cluster, ConfigMap, GitRepository',
+            'unknown kind "Repository": expected one of Bucket, Cluster, ConfigMap, ',
         ),
         ({"kind": "gitrepository"}, "kind", 'did you mean "GitRepository"?'),
         ({"kind": "GitRepo"}, "kind", 'did you mean "GitRepository"?'),
         (
-            {"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease"},
+            {"apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImagePolicy"},
             "kind",
-            'kind "HelmRelease" of helm.toolkit.fluxcd.io is not supported',
+            'kind "ImagePolicy" of image.toolkit.fluxcd.io is not supported',
         ),
         ({"apiVersion": None}, "apiVersion", "required field is missing"),
         ({"kind": 3}, "kind", "expected a non-empty string"),
