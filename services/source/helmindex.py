@@ -8,6 +8,7 @@ the server's validators (``ETag``, ``Last-Modified``); the next fetch is a
 conditional GET, so an unchanged index costs the server a 304 and no body.
 A lock per entry makes concurrent reconciles of one URL (on this machine)
 take turns: the second one sees the first one's download and gets its 304.
+An entry no fetch used for a week goes when a new entry is made.
 
 ::
 
@@ -24,8 +25,10 @@ import hmac
 import json
 import os
 import secrets
+import shutil
 import ssl
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +40,7 @@ from services.source.helmauth import RepositoryAuth
 
 __all__ = [
     "MAX_INDEX_SIZE",
+    "UNUSED_TTL",
     "IndexFetch",
     "IndexFetchError",
     "IndexTooLarge",
@@ -46,6 +50,8 @@ __all__ = [
 
 # Flux's default --helm-index-max-size.
 MAX_INDEX_SIZE = 50 << 20
+# A cache entry unused this long is removed when a new one is made.
+UNUSED_TTL = 7 * 24 * 3600.0
 _CHUNK = 1 << 16
 _INDEX = "index.yaml"
 _VALIDATORS = "validators.json"
@@ -86,8 +92,11 @@ def fetch_index(auth: RepositoryAuth, *, cache_dir: Path, have_revision: str = "
     but 200 or 304.
     """
     entry = cache_dir / _entry_name(cache_dir, auth)
-    entry.mkdir(parents=True, exist_ok=True)
+    if not entry.is_dir():
+        _sweep(cache_dir)
+        entry.mkdir(parents=True, exist_ok=True)
     with _locked(entry):
+        os.utime(entry)  # in use: the sweep keeps it
         cached = _cached(entry)
         fresh = _download(auth, entry, cached)
         if fresh is None:  # 304: the cached copy is current
@@ -126,6 +135,16 @@ def _cache_key(cache_dir: Path) -> bytes:
     finally:
         os.unlink(tmp)
     return path.read_bytes()
+
+
+def _sweep(cache_dir: Path, *, now: float | None = None) -> None:
+    """Remove entries no fetch used for :data:`UNUSED_TTL` (deleted repositories, old logins)."""
+    limit = (time.time() if now is None else now) - UNUSED_TTL
+    with contextlib.suppress(FileNotFoundError):
+        for child in cache_dir.iterdir():
+            with contextlib.suppress(OSError):
+                if child.is_dir() and child.stat().st_mtime < limit:
+                    shutil.rmtree(child)
 
 
 @contextlib.contextmanager

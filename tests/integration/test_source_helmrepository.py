@@ -11,12 +11,15 @@ import base64
 import hashlib
 import json
 import logging
+import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from services.source.helmindex import UNUSED_TTL
 from services.source.helmrepository import HELM_REPOSITORY
 from services.source.reconcile import reconcile_source, storage_for
 from shared.celeryapp import create_app
@@ -27,6 +30,7 @@ from shared.settings import Settings
 from shared.worker import WorkerContext
 from tests.servers.helmrepo import HelmRepoServer
 from tests.servers.registry import OciRegistry
+from tests.servers.registrytoken import TokenRegistry, TokenServer
 
 NS = "flux-system"
 FAR = 4_000_000_000.0
@@ -178,6 +182,22 @@ def test_two_repositories_of_one_url_share_one_download(
     # One cached copy on this machine, in a folder whose name is no secret.
     cached = [p for p in (ctx.settings.cache_dir / "helm-index").iterdir() if p.is_dir()]
     assert len(cached) == 1 and PASSWORD not in cached[0].name
+
+
+def test_a_cache_entry_unused_for_a_week_is_removed(
+    ctx: WorkerContext, charts: HelmRepoServer
+) -> None:
+    old = _with_login(ctx, "old", charts.url)
+    reconcile_source(ctx, old, HELM_REPOSITORY)
+    cache = ctx.settings.cache_dir / "helm-index"
+    (entry,) = [p for p in cache.iterdir() if p.is_dir()]
+    week_ago = time.time() - UNUSED_TTL - 60
+    os.utime(entry, (week_ago, week_ago))
+    key = _helm_repository(ctx, "anonymous", charts.url)  # another login, another entry
+    reconcile_source(ctx, key, HELM_REPOSITORY)
+    assert not entry.exists()
+    reconcile_source(ctx, old, HELM_REPOSITORY)
+    assert charts.downloads() == 2
 
 
 def test_wrong_password_fails_as_flux_without_the_secret(
@@ -347,6 +367,38 @@ def test_a_wrong_oci_password_is_authentication_failed_without_the_secret(
     )
     everything = str(_status(ctx, key)) + str([e for _, e in ctx.events.read()]) + caplog.text
     assert "wrong-pw-456" not in everything and PASSWORD not in everything
+
+
+@pytest.fixture
+def token_registry(tmp_path: Path) -> Iterator[tuple[TokenRegistry, TokenServer]]:
+    tokens = TokenServer(USER, PASSWORD)
+    tokens.start()
+    server = TokenRegistry(tmp_path / "token-registry", tokens=tokens)
+    server.start()
+    yield server, tokens
+    server.stop()
+    tokens.stop()
+
+
+@pytest.mark.parametrize(("password", "ready"), [(PASSWORD, True), ("wrong-pw-789", False)])
+def test_an_oci_login_through_a_token_service_is_checked(
+    ctx: WorkerContext,
+    token_registry: tuple[TokenRegistry, TokenServer],
+    password: str,
+    ready: bool,
+) -> None:
+    registry, tokens = token_registry
+    _secret(ctx, "registry-auth", username=USER, password=password)
+    key = _oci(ctx, registry, "registry-auth")
+    reconcile_source(ctx, key, HELM_REPOSITORY)
+    status, reason, message = _conditions(ctx, key)["Ready"]
+    if ready:
+        assert (status, reason, message) == ("True", "Succeeded", "Helm repository is ready")
+        assert tokens.issued == 1  # and the registry took the token it issued
+    else:
+        assert (status, reason) == ("False", "AuthenticationFailed")
+        assert message.endswith("failed with status: 401 Unauthorized")
+        assert tokens.issued == 0 and password not in str(_status(ctx, key))
 
 
 def test_an_oci_registry_that_does_not_answer_is_not_ready(
