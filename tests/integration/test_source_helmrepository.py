@@ -14,6 +14,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -182,6 +183,17 @@ def test_two_repositories_of_one_url_share_one_download(
     # One cached copy on this machine, in a folder whose name is no secret.
     cached = [p for p in (ctx.settings.cache_dir / "helm-index").iterdir() if p.is_dir()]
     assert len(cached) == 1 and PASSWORD not in cached[0].name
+
+
+def test_concurrent_reconciles_of_one_url_take_turns_for_one_download(
+    ctx: WorkerContext, charts: HelmRepoServer
+) -> None:
+    keys = [_with_login(ctx, f"repo-{i}", charts.url) for i in range(4)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda key: reconcile_source(ctx, key, HELM_REPOSITORY), keys))
+    assert charts.downloads() == 1
+    assert charts.not_modified() == 3
+    assert {_status(ctx, k)["artifact"]["revision"] for k in keys} == {_index_digest(charts)}
 
 
 def test_a_cache_entry_unused_for_a_week_is_removed(
