@@ -181,24 +181,25 @@ def repository_auth(run: SourceRun, repo: HelmRepository) -> RepositoryAuth:
     spec = repo.spec
     username = password = ""
     tls: RepositoryTLS | None = None
+    tls_from = ""
     if spec.cert_secret_ref is not None:
-        name = spec.cert_secret_ref.name
-        tls = _tls_from(run.secret(name, field="spec.certSecretRef"), f"{repo.namespace}/{name}")
+        tls_from = f"{repo.namespace}/{spec.cert_secret_ref.name}"
+        data = run.secret(spec.cert_secret_ref.name, field="spec.certSecretRef")
+        tls = _tls_from(data, tls_from)
     if spec.secret_ref is not None:
-        name = spec.secret_ref.name
-        data = run.secret(name, field="spec.secretRef")
-        where = f"{repo.namespace}/{name}"
+        where = f"{repo.namespace}/{spec.secret_ref.name}"
+        data = run.secret(spec.secret_ref.name, field="spec.secretRef")
         if spec.is_oci and _DOCKER_CONFIG in data:
             username, password = _docker_login(data[_DOCKER_CONFIG], spec.url, where)
         else:
             username, password = _basic_auth(data, where)
-        if tls is None and not spec.is_oci:
-            tls = _tls_from(data, where, required=False)
+        if tls is None:  # deprecated, still read: TLS keys in secretRef
+            tls, tls_from = _tls_from(data, where, required=False), where
     if tls is not None:
         try:
-            tls.context()  # refuse unusable material here, with the Secret's name
+            _client(tls, spec.timeout_seconds)  # unusable material fails here, named
         except TLSConfigError as err:
-            raise _auth_failed(str(err)) from err
+            raise _auth_failed(f"secret '{tls_from}': {err}") from err
     return RepositoryAuth(
         url=normalize_url(spec.url),
         username=username,

@@ -8,6 +8,7 @@ it sends, so "fetched only when it changed" is measured on the wire.
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
 import json
 import logging
@@ -19,6 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from services.source.helmindex import UNUSED_TTL
 from services.source.helmrepository import HELM_REPOSITORY
@@ -287,6 +292,78 @@ def test_tls_without_the_ca_fails_with_a_clear_message(
     message = conditions["Ready"][2]
     assert "TLS certificate verification failed" in message
     assert "ca.crt in the Secret named by spec.certSecretRef" in message
+
+
+def _client_pair(ca_cert: Path, ca_key: Path) -> tuple[bytes, bytes]:
+    """A client certificate and key signed by the sandbox CA, as PEM."""
+    ca = x509.load_pem_x509_certificate(ca_cert.read_bytes())
+    signer = serialization.load_pem_private_key(ca_key.read_bytes(), password=None)
+    assert isinstance(signer, ec.EllipticCurvePrivateKey)
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sluice")]))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .sign(signer, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return cert.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+def test_a_client_certificate_from_cert_secret_ref_passes_mutual_tls(
+    ctx: WorkerContext, tmp_path: Path
+) -> None:
+    creds = write_credentials(tmp_path / "pki")
+    server = HelmRepoServer(
+        tmp_path / "mtls",
+        cert_file=creds.serving_cert,
+        key_file=creds.serving_key,
+        client_ca_file=creds.ca_cert,
+    )
+    server.start()
+    try:
+        server.add_chart("secure", "0.1.0")
+        cert, key = _client_pair(creds.ca_cert, tmp_path / "pki" / "ca.key")
+        ca = creds.ca_cert.read_bytes()
+        _secret(ctx, "with-pair", **{"ca.crt": ca, "tls.crt": cert, "tls.key": key})
+        _secret(ctx, "ca-only", **{"ca.crt": ca})
+        paired = _helm_repository(ctx, "paired", server.url, certSecretRef={"name": "with-pair"})
+        unpaired = _helm_repository(ctx, "unpaired", server.url, certSecretRef={"name": "ca-only"})
+        reconcile_source(ctx, paired, HELM_REPOSITORY)
+        reconcile_source(ctx, unpaired, HELM_REPOSITORY)
+    finally:
+        server.stop()
+    assert _conditions(ctx, paired)["Ready"][:2] == ("True", "Succeeded")
+    assert _conditions(ctx, unpaired)["Ready"][:2] == ("False", "Failed")
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"tls.crt": b"x"}, "secret 'flux-system/tls' contains 'tls.crt' but missing 'tls.key'"),
+        ({"ca.crt": b"not a certificate"}, "secret 'flux-system/tls': failed to construct"),
+        ({"username": b"u"}, "has no CA certificate ('ca.crt') or client certificate pair"),
+    ],
+)
+def test_unusable_tls_material_is_authentication_failed(
+    ctx: WorkerContext, data: dict[str, bytes], message: str
+) -> None:
+    _secret(ctx, "tls", **data)
+    key = _helm_repository(ctx, "tls", "https://127.0.0.1:1/charts", certSecretRef={"name": "tls"})
+    reconcile_source(ctx, key, HELM_REPOSITORY)
+    conditions = _conditions(ctx, key)
+    assert conditions["FetchFailed"][:2] == ("True", "AuthenticationFailed")
+    assert message in conditions["Ready"][2]
 
 
 @pytest.mark.parametrize(

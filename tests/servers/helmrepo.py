@@ -52,6 +52,8 @@ class HelmRepoServer:
     password: str | None = None
     cert_file: Path | None = None
     key_file: Path | None = None
+    # With TLS: require a client certificate signed by this CA (mutual TLS).
+    client_ca_file: Path | None = None
     # Off: the server sends no ETag/Last-Modified, as some static hosts do.
     validators: bool = True
     _records: list[HelmRepoRequest] = field(default_factory=list, init=False, repr=False)
@@ -73,6 +75,9 @@ class HelmRepoServer:
         if self.cert_file is not None:
             tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             tls.load_cert_chain(self.cert_file, self.key_file)
+            if self.client_ca_file is not None:
+                tls.load_verify_locations(self.client_ca_file)
+                tls.verify_mode = ssl.CERT_REQUIRED
         self._server = BackgroundServer.start(
             _Handler, port=0, owner=self, name="helm-repo", tls=tls
         )
