@@ -123,7 +123,8 @@ def test_a_malformed_inventory_id_is_refused() -> None:
         (["kustomizations", "app"], ["Kustomization"], "app"),
         (["sources", "git"], ["GitRepository"], None),
         (["source", "git", "app"], ["GitRepository"], "app"),
-        (["sources", "all"], ["GitRepository"], None),
+        (["sources", "helm", "podinfo"], ["HelmRepository"], "podinfo"),
+        (["sources", "all"], ["GitRepository", "HelmRepository"], None),
     ],
 )
 def test_kind_words_follow_flux(words: list[str], kinds: list[str], name: str | None) -> None:
