@@ -8,7 +8,8 @@ the server's validators (``ETag``, ``Last-Modified``); the next fetch is a
 conditional GET, so an unchanged index costs the server a 304 and no body.
 A lock per entry makes concurrent reconciles of one URL (on this machine)
 take turns: the second one sees the first one's download and gets its 304.
-An entry no fetch used for a week goes when a new entry is made.
+The artifact made of an index is kept with it, so N objects parse a new
+revision once. An entry no fetch used for a week goes when a new entry is made.
 
 ::
 
@@ -29,7 +30,7 @@ import shutil
 import ssl
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -55,6 +56,7 @@ UNUSED_TTL = 7 * 24 * 3600.0
 _CHUNK = 1 << 16
 _INDEX = "index.yaml"
 _VALIDATORS = "validators.json"
+_CONVERTED = "converted-"
 
 
 class IndexFetchError(RuntimeError):
@@ -67,14 +69,15 @@ class IndexTooLarge(IndexFetchError):
 
 @dataclass(frozen=True)
 class IndexFetch:
-    """The repository's current index: its revision, and its bytes when the caller lacks them.
+    """The repository's current index: its revision, and the artifact when the caller lacks it.
 
-    ``data`` is None when ``revision`` is the one the caller said it has;
-    ``downloaded`` says a body came over the wire this time (not a 304).
+    ``artifact`` (the index as ``convert`` made it) is None when ``revision``
+    is the one the caller said it has; ``downloaded`` says a body came over
+    the wire this time (not a 304).
     """
 
     revision: str
-    data: bytes | None
+    artifact: bytes | None
     downloaded: bool
 
 
@@ -84,12 +87,21 @@ def index_url(url: str) -> str:
     return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/" + _INDEX))
 
 
-def fetch_index(auth: RepositoryAuth, *, cache_dir: Path, have_revision: str = "") -> IndexFetch:
+def fetch_index(
+    auth: RepositoryAuth,
+    *,
+    cache_dir: Path,
+    convert: Callable[[bytes], bytes],
+    have_revision: str = "",
+) -> IndexFetch:
     """The current index of ``auth.url``: a conditional GET against the cached copy.
 
-    Raises IndexFetchError (with a message fit for a condition) when the
-    server cannot be reached, refuses the credentials, or answers anything
-    but 200 or 304.
+    ``convert`` turns a new index into the artifact's bytes (and raises when
+    it is no index); its result is cached with the index, so the objects
+    that share a repository parse each revision once. Raises
+    IndexFetchError (with a message fit for a condition) when the server
+    cannot be reached, refuses the credentials, or answers anything but 200
+    or 304.
     """
     entry = cache_dir / _entry_name(cache_dir, auth)
     if not entry.is_dir():
@@ -104,8 +116,20 @@ def fetch_index(auth: RepositoryAuth, *, cache_dir: Path, have_revision: str = "
             revision, downloaded = cached.revision, False
         else:
             revision, downloaded = fresh, True
-        data = None if revision == have_revision else (entry / _INDEX).read_bytes()
-    return IndexFetch(revision=revision, data=data, downloaded=downloaded)
+        artifact = None if revision == have_revision else _converted(entry, revision, convert)
+    return IndexFetch(revision=revision, artifact=artifact, downloaded=downloaded)
+
+
+def _converted(entry: Path, revision: str, convert: Callable[[bytes], bytes]) -> bytes:
+    """``convert`` of the entry's index, made once per revision and kept beside it."""
+    path = entry / f"{_CONVERTED}{revision.removeprefix('sha256:')}"
+    with contextlib.suppress(FileNotFoundError):
+        return path.read_bytes()
+    artifact = convert((entry / _INDEX).read_bytes())
+    for old in entry.glob(f"{_CONVERTED}*"):
+        old.unlink(missing_ok=True)
+    _write_atomically(path, artifact)
+    return artifact
 
 
 @dataclass(frozen=True)

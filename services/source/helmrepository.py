@@ -45,27 +45,28 @@ def _fetch_index(run: SourceRun, auth: RepositoryAuth) -> Produced:
     have = str(stored.get("revision", "")) if stored else ""
     try:
         fetched = fetch_index(
-            auth, cache_dir=run.ctx.settings.cache_dir / "helm-index", have_revision=have
+            auth,
+            cache_dir=run.ctx.settings.cache_dir / "helm-index",
+            convert=_artifact_of,
+            have_revision=have,
         )
     except IndexFetchError as err:
         raise Transient(
             FAILED, f"failed to fetch Helm repository index: {err}", condition=FETCH_FAILED
         ) from err
-    if fetched.data is None:
-        return Produced(fetched.revision, changed=False)
-    try:
-        index = parse_index(fetched.data)
     except InvalidIndex as err:
         raise Transient(
             INDEXATION_FAILED,
             f"failed to load Helm repository from index YAML: failed to load index: {err}",
             condition=FETCH_FAILED,
         ) from err
+    if fetched.artifact is None:
+        return Produced(fetched.revision, changed=False)
     revision = fetched.revision
     filename = f"index-{revision.removeprefix('sha256:')}.yaml"
     with tempfile.TemporaryDirectory(prefix="sluice-helm-index-") as scratch:
         file = Path(scratch) / filename
-        file.write_bytes(index.to_json())
+        file.write_bytes(fetched.artifact)
         artifact = run.store(file, filename=filename, revision=revision)
     run.status["url"] = _link(run, str(artifact["path"]))
     size = int(artifact["size"])
@@ -74,6 +75,11 @@ def _fetch_index(run: SourceRun, auth: RepositoryAuth) -> Produced:
         changed=True,
         news=f"stored fetched index of size {_human(size)} from '{auth.url}'",
     )
+
+
+def _artifact_of(index: bytes) -> bytes:
+    """The artifact of a fetched index: checked, sorted, as JSON (InvalidIndex when it is none)."""
+    return parse_index(index).to_json()
 
 
 def _link(run: SourceRun, path: str) -> str:
