@@ -203,6 +203,8 @@ def _download(auth: RepositoryAuth, entry: Path, cached: _Cached | None) -> str 
         if cached.last_modified:
             headers["If-Modified-Since"] = cached.last_modified
     credentials = auth.credentials_for(url)
+    # httpx's timeout bounds each read; spec.timeout bounds the whole fetch, as Go's does.
+    deadline = time.monotonic() + auth.timeout
     try:
         with auth.client().stream("GET", url, headers=headers, auth=credentials) as response:
             if response.status_code == 304 and cached is not None:
@@ -211,7 +213,7 @@ def _download(auth: RepositoryAuth, entry: Path, cached: _Cached | None) -> str 
                 raise IndexFetchError(
                     f"failed to fetch {url} : {response.status_code} {response.reason_phrase}"
                 )
-            revision = _receive(response, entry)
+            revision = _receive(response, entry, deadline=deadline)
             validators = {
                 "revision": revision,
                 "etag": response.headers.get("ETag", ""),
@@ -223,7 +225,7 @@ def _download(auth: RepositoryAuth, entry: Path, cached: _Cached | None) -> str 
     return revision
 
 
-def _receive(response: httpx.Response, entry: Path) -> str:
+def _receive(response: httpx.Response, entry: Path, *, deadline: float) -> str:
     """Stream the body into ``entry/index.yaml`` (atomically); its ``sha256:<hex>``."""
     digest = hashlib.sha256()
     size = 0
@@ -235,6 +237,10 @@ def _receive(response: httpx.Response, entry: Path) -> str:
                 if size > MAX_INDEX_SIZE:
                     raise IndexTooLarge(
                         f"index exceeds the maximum index file size of {MAX_INDEX_SIZE} bytes"
+                    )
+                if time.monotonic() > deadline:
+                    raise IndexFetchError(
+                        f"{response.url}: the index did not arrive within the timeout"
                     )
                 digest.update(chunk)
                 out.write(chunk)

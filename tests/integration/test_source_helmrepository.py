@@ -238,6 +238,23 @@ def test_wrong_password_fails_as_flux_without_the_secret(
     assert "wrong-pw-123" not in everything and PASSWORD not in everything
 
 
+def test_an_index_slower_than_the_timeout_fails_the_fetch(
+    ctx: WorkerContext, tmp_path: Path
+) -> None:
+    # Every piece arrives well within the timeout; the whole index does not.
+    server = HelmRepoServer(tmp_path / "slow", slow_seconds=3.0)
+    server.start()
+    try:
+        server.add_chart("app", "1.0.0")
+        key = _helm_repository(ctx, "slow", server.url, timeout="1s")
+        reconcile_source(ctx, key, HELM_REPOSITORY)
+    finally:
+        server.stop()
+    conditions = _conditions(ctx, key)
+    assert conditions["FetchFailed"][:2] == ("True", "Failed")
+    assert "the index did not arrive within the timeout" in conditions["Ready"][2]
+
+
 def test_a_missing_secret_is_authentication_failed(
     ctx: WorkerContext, charts: HelmRepoServer
 ) -> None:

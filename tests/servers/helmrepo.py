@@ -18,6 +18,7 @@ import os
 import ssl
 import subprocess
 import threading
+import time
 from dataclasses import dataclass, field
 from email.utils import formatdate, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler
@@ -56,6 +57,8 @@ class HelmRepoServer:
     client_ca_file: Path | None = None
     # Off: the server sends no ETag/Last-Modified, as some static hosts do.
     validators: bool = True
+    # Above 0: each body is sent in 8 pieces spread over this many seconds (a slow link).
+    slow_seconds: float = 0.0
     _records: list[HelmRepoRequest] = field(default_factory=list, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _server: BackgroundServer | None = field(default=None, init=False, repr=False)
@@ -197,8 +200,18 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.end_headers()
         if body:
-            self.wfile.write(data)
+            self._send(data, owner.slow_seconds)
         owner._record(HelmRepoRequest(self.command, name, 200, body, authorized))
+
+    def _send(self, data: bytes, seconds: float) -> None:
+        if seconds <= 0:
+            self.wfile.write(data)
+            return
+        piece = max(len(data) // 8, 1)
+        for start in range(0, len(data), piece):
+            self.wfile.write(data[start : start + piece])
+            self.wfile.flush()
+            time.sleep(seconds / 8)
 
     def _unchanged(self, etag: str, mtime: float) -> bool:
         match = self.headers.get("If-None-Match")
