@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from services.source.gitrepository import GIT_REPOSITORY
 from services.source.helmrepository import HELM_REPOSITORY
+from services.source.ocirepository import OCI_REPOSITORY
 from services.source.reconcile import SourceKind
 
 __all__ = ["SOURCE_KINDS"]
@@ -14,5 +15,6 @@ SOURCE_KINDS: dict[str, SourceKind] = {
     for source in [
         GIT_REPOSITORY,
         HELM_REPOSITORY,
+        OCI_REPOSITORY,
     ]
 }

@@ -11,6 +11,7 @@ SERVICE = Service(
     kinds=(
         KindFacts(kind="GitRepository", command=("source", "git"), revision="artifact.revision"),
         KindFacts(kind="HelmRepository", command=("source", "helm"), revision="artifact.revision"),
+        KindFacts(kind="OCIRepository", command=("source", "oci"), revision="artifact.revision"),
     ),
     tasks=("services.source.tasks",),
     # Threads: a reconcile waits on git (a subprocess) and gzip (which drops

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from shared.api.helmrepository import HelmRepository
     from shared.api.kustomize import Kustomization
     from shared.api.meta import ApiObject
+    from shared.api.ocirepository import OCIRepository
     from shared.api.source import GitRepository
     from shared.api.validation import (
         dump_object,
@@ -44,6 +45,7 @@ __all__ = [
     "InvalidObjects",
     "KindInfo",
     "Kustomization",
+    "OCIRepository",
     "Secret",
     "core",
     "dump_object",
@@ -78,6 +80,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "ApiObject": ("shared.api.meta", "ApiObject"),
     "GitRepository": ("shared.api.source", "GitRepository"),
     "HelmRepository": ("shared.api.helmrepository", "HelmRepository"),
+    "OCIRepository": ("shared.api.ocirepository", "OCIRepository"),
     **{
         name: ("shared.api.validation", name)
         for name in (

@@ -105,6 +105,17 @@ KINDS = (
         model_ref="shared.api.helmrepository:HelmRepository",
     ),
     KindInfo(
+        kind="OCIRepository",
+        group=SOURCE_GROUP,
+        versions=("v1", "v1beta2"),
+        plural="ocirepositories",
+        singular="ocirepository",
+        short_names=("ocirepo",),
+        namespaced=True,
+        has_interval=True,
+        model_ref="shared.api.ocirepository:OCIRepository",
+    ),
+    KindInfo(
         kind="Kustomization",
         group=KUSTOMIZE_GROUP,
         versions=("v1", "v1beta2", "v1beta1"),
