@@ -9,7 +9,8 @@ otherwise the index is checked (``chartindex.py``) and stored as
 
 Type oci, as Flux's HelmRepositoryOCIReconciler did before it made the
 kind static: no artifact; the registry must answer and, when credentials
-are given, accept them (``ociping.py``); Ready says "Helm repository is ready".
+are given, accept them (shared/oci's ``RegistryClient.login``); Ready says
+"Helm repository is ready".
 """
 
 from __future__ import annotations
@@ -20,11 +21,17 @@ from pathlib import Path
 from services.source.chartindex import InvalidIndex, parse_index
 from services.source.helmauth import RepositoryAuth, repository_auth
 from services.source.helmindex import IndexFetchError, fetch_index
-from services.source.ociping import RegistryLoginError, RegistryUnreachable, check_registry
 from services.source.reconcile import Produced, SourceKind, SourceRun, storage_kind
 from shared.api import HelmRepository
-from shared.api.conditions import AUTHENTICATION_FAILED, FAILED, FETCH_FAILED
-from shared.reconcile import Transient
+from shared.api.conditions import AUTHENTICATION_FAILED, FAILED, FETCH_FAILED, URL_INVALID
+from shared.oci import (
+    AuthenticationError,
+    InvalidReferenceError,
+    OciError,
+    RegistryClient,
+    parse_repository_url,
+)
+from shared.reconcile import Stalled, Transient
 
 __all__ = ["HELM_REPOSITORY", "INDEXATION_FAILED", "OCI_READY_MESSAGE"]
 
@@ -94,12 +101,25 @@ def _check_registry(run: SourceRun, auth: RepositoryAuth) -> Produced:
     run.storage.remove_all(kind=storage_kind(key), namespace=key.namespace, name=key.name)
     run.status.pop("url", None)
     try:
-        check_registry(auth)
-    except RegistryLoginError as err:
-        raise Transient(
-            AUTHENTICATION_FAILED, f"failed to login to registry '{auth.url}': {err}"
-        ) from err
-    except RegistryUnreachable as err:
+        repository = parse_repository_url(auth.url)
+    except InvalidReferenceError as err:
+        raise Stalled(URL_INVALID, f"failed to parse URL '{auth.url}': {err}") from err
+    try:
+        with RegistryClient(
+            repository,
+            credentials=auth.registry_credentials(),
+            tls=auth.tls,
+            insecure=auth.insecure,
+            timeout=auth.timeout,
+        ) as client:
+            client.login()
+    except AuthenticationError as err:
+        # Without credentials Flux does not log in: a registry that answers is enough.
+        if auth.has_login:
+            raise Transient(
+                AUTHENTICATION_FAILED, f"failed to login to registry '{auth.url}': {err}"
+            ) from err
+    except OciError as err:
         raise Transient(FAILED, f"failed to reach registry '{auth.url}': {err}") from err
     return Produced("", changed=True, artifact=False, ready_message=OCI_READY_MESSAGE)
 

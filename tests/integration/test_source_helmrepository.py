@@ -368,7 +368,11 @@ def test_a_client_certificate_from_cert_secret_ref_passes_mutual_tls(
     ("data", "message"),
     [
         ({"tls.crt": b"x"}, "secret 'flux-system/tls' contains 'tls.crt' but missing 'tls.key'"),
-        ({"ca.crt": b"not a certificate"}, "secret 'flux-system/tls': failed to construct"),
+        (
+            {"ca.crt": b"not a certificate"},
+            "failed to construct Helm client's TLS config from secret 'flux-system/tls': "
+            "cannot load the TLS certificates",
+        ),
         ({"username": b"u"}, "has no CA certificate ('ca.crt') or client certificate pair"),
     ],
 )
@@ -468,8 +472,8 @@ def test_a_wrong_oci_password_is_authentication_failed_without_the_secret(
     status, reason, message = _conditions(ctx, key)["Ready"]
     assert (status, reason) == ("False", "AuthenticationFailed")
     assert message == (
-        f"failed to login to registry 'oci://{registry.host}/charts': login attempt to "
-        f"http://{registry.host}/v2/ failed with status: 401 Unauthorized"
+        f"failed to login to registry 'oci://{registry.host}/charts': "
+        f"GET http://{registry.host}/v2/: UNAUTHORIZED: authentication required"
     )
     everything = str(_status(ctx, key)) + str([e for _, e in ctx.events.read()]) + caplog.text
     assert "wrong-pw-456" not in everything and PASSWORD not in everything
@@ -503,7 +507,9 @@ def test_an_oci_login_through_a_token_service_is_checked(
         assert tokens.issued == 1  # and the registry took the token it issued
     else:
         assert (status, reason) == ("False", "AuthenticationFailed")
-        assert message.endswith("failed with status: 401 Unauthorized")
+        assert message.endswith(
+            f"the token service {tokens.realm} refused the credentials (HTTP 401)"
+        )
         assert tokens.issued == 0 and password not in str(_status(ctx, key))
 
 
