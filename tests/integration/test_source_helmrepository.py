@@ -535,3 +535,11 @@ def test_a_repository_turned_oci_drops_its_index_artifact(
     reconcile_source(ctx, key, HELM_REPOSITORY)
     assert "artifact" not in _status(ctx, key) and "url" not in _status(ctx, key)
     assert not (ctx.settings.artifact_dir / "helmrepository" / NS / "oci-charts").exists()
+
+
+def test_an_oci_url_without_a_repository_path_stalls(ctx: WorkerContext) -> None:
+    key = _helm_repository(ctx, "bare", "oci://127.0.0.1:5000", type="oci")
+    reconcile_source(ctx, key, HELM_REPOSITORY)
+    conditions = _conditions(ctx, key)
+    assert conditions["Stalled"][:2] == ("True", "URLInvalid")
+    assert conditions["Ready"][:2] == ("False", "URLInvalid")
