@@ -16,13 +16,12 @@ import functools
 import json
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from shared.jsondoc import load_json
 from shared.semver import parse_version
 from shared.yaml import DocumentError, load
 
-__all__ = ["ChartIndex", "ChartVersion", "InvalidIndex", "parse_index", "resolve_chart_url"]
+__all__ = ["ChartIndex", "ChartVersion", "InvalidIndex", "parse_index"]
 
 
 class InvalidIndex(ValueError):
@@ -89,21 +88,6 @@ def parse_index(data: bytes, *, source: str = "index.yaml") -> ChartIndex:
         str(chart): _sorted_valid(versions) for chart, versions in entries.items()
     }
     return ChartIndex(document)
-
-
-def resolve_chart_url(repository_url: str, url: str) -> str:
-    """Where ``entries[].urls[]`` item ``url`` is: Helm's ResolveReferenceURL.
-
-    An absolute URL stays; a relative one is resolved against the repository
-    URL as a folder, and takes the repository URL's query (a token some
-    repositories need on every request).
-    """
-    if urlsplit(url).scheme:
-        return url
-    base = urlsplit(repository_url)
-    folder = urlunsplit(base._replace(path=base.path.rstrip("/") + "/"))
-    resolved = urlsplit(urljoin(folder, url))
-    return urlunsplit(resolved._replace(query=base.query))
 
 
 def _load(data: bytes, source: str) -> Any:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from services.source.chartindex import InvalidIndex, parse_index, resolve_chart_url
+from services.source.chartindex import InvalidIndex, parse_index
 
 INDEX = b"""apiVersion: v1
 entries:
@@ -67,24 +67,3 @@ def test_what_is_not_an_index_is_refused(data: bytes, message: str) -> None:
 def test_an_index_without_entries_is_an_empty_repository() -> None:
     # helm repo index of an empty folder writes this; Flux accepts it.
     assert parse_index(b"apiVersion: v1\nentries: {}\n").charts == ()
-
-
-@pytest.mark.parametrize(
-    ("repository", "url", "resolved"),
-    [
-        ("https://charts.example.com", "app-1.0.0.tgz", "https://charts.example.com/app-1.0.0.tgz"),
-        ("https://example.com/charts/", "app.tgz", "https://example.com/charts/app.tgz"),
-        ("https://example.com/charts", "app.tgz", "https://example.com/charts/app.tgz"),
-        ("https://example.com/charts", "/other/app.tgz", "https://example.com/other/app.tgz"),
-        ("https://example.com/c?token=t", "app.tgz", "https://example.com/c/app.tgz?token=t"),
-        (
-            "https://example.com/charts",
-            "https://cdn.example.com/a.tgz",
-            "https://cdn.example.com/a.tgz",
-        ),
-    ],
-)
-def test_chart_urls_resolve_against_the_repository_as_helm(
-    repository: str, url: str, resolved: str
-) -> None:
-    assert resolve_chart_url(repository, url) == resolved
