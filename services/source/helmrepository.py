@@ -3,9 +3,10 @@
 Default type, as Flux's HelmRepositoryReconciler: fetch ``<url>/index.yaml``
 (a conditional GET against the machine's cache, see ``helmindex.py``); when
 its digest is the stored artifact's revision, nothing else happens;
-otherwise the index is checked (``chartindex.py``) and stored as
-``index-<hex>.yaml`` with revision ``sha256:<hex>`` of the fetched bytes, and
-``index.yaml`` beside it points at it: ``status.url``.
+otherwise the index is checked (``chartindex.py``) and stored, written as
+JSON as Flux writes it, as ``index-<hex>.yaml`` with revision
+``sha256:<hex>`` of the fetched bytes, and ``index.yaml`` beside it points
+at it: ``status.url``.
 
 Type oci, as Flux's HelmRepositoryOCIReconciler did before it made the
 kind static: no artifact; the registry must answer and, when credentials
