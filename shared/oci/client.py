@@ -102,10 +102,12 @@ class RegistryClient:
 
     # --- reading -------------------------------------------------------------
 
-    def ping(self) -> None:
-        """Check that the registry answers ``/v2/`` and takes the credentials (a login check)."""
-        with self._open("GET", "/v2/", what="log in to") as response:
-            response.read()
+    def login(self) -> None:
+        """Check that the registry answers ``/v2/`` and takes the credentials (``helm registry
+        login``): AuthenticationError when it refuses them, RegistryError when it does not answer.
+        """
+        with self._open("GET", "/v2/", what="log in to"):
+            pass
 
     def tags(self) -> list[str]:
         """Every tag of the repository (following the ``Link`` pages)."""
