@@ -147,12 +147,12 @@ def test_bearer_tokens_for_push_and_pull_and_a_wrong_password_never_shown(
     assert "wrong-password" not in shown and PASSWORD not in shown
     ref = parse_reference(url)
     with RegistryClient(ref, credentials=RegistryCredentials("ci-bot", PASSWORD)) as client:
-        client.ping()
+        client.login()
     with (
         pytest.raises(AuthenticationError, match="refused the credentials"),
         RegistryClient(ref, credentials=RegistryCredentials("ci-bot", "nope")) as client,
     ):
-        client.ping()
+        client.login()
 
 
 def test_tls_with_a_client_certificate_from_cert_secret_ref(

@@ -447,7 +447,7 @@ def test_sluice_accepts_http_ssh_git_and_file_urls(url: str) -> None:
         (
             {"apiVersion": "example.com/v1", "kind": "Repository"},
             "kind",
-            'unknown kind "Repository": expected one of Cluster, ConfigMap, GitRepository',
+            'unknown kind "Repository": expected one of Bucket, Cluster, ConfigMap, ',
         ),
         ({"kind": "gitrepository"}, "kind", 'did you mean "GitRepository"?'),
         ({"kind": "GitRepo"}, "kind", 'did you mean "GitRepository"?'),
