@@ -40,9 +40,9 @@ def login_for(auth: RepositoryAuth, *, url: str = "") -> RepositoryLogin:
         url=url or auth.url,
         username=auth.username,
         password=auth.password,
-        ca_pem=tls.ca if tls else b"",
-        cert_pem=tls.cert if tls else b"",
-        key_pem=tls.key if tls else b"",
+        ca_pem=tls.ca_cert if tls else b"",
+        cert_pem=tls.client_cert if tls else b"",
+        key_pem=tls.client_key if tls else b"",
         insecure_skip_tls_verify=False,
         pass_credentials=auth.pass_credentials,
     )

@@ -49,7 +49,7 @@ from services.source.helmauth import RepositoryAuth
 from services.source.helmtool import HelmError, package, pull_oci
 from shared.archive import UnsafeArchiveError, extract_tarball
 from shared.oci import AuthenticationError as RegistryAuthenticationError
-from shared.oci import OciError, RegistryClient, RegistryCredentials, TlsMaterial
+from shared.oci import OciError, RegistryClient, RegistryCredentials
 from shared.oci.reference import InvalidReferenceError, parse_repository_url
 from shared.semver import InvalidConstraint, Version, parse_constraint, parse_version
 from shared.toolrun import ToolLimits
@@ -114,14 +114,11 @@ def oci_versions(url: str, name: str, *, auth: RepositoryAuth) -> tuple[ChartVer
         repository = parse_repository_url(f"{url.rstrip('/')}/{name}")
     except InvalidReferenceError as err:
         raise ChartBuildError(INVALID_CHART_REFERENCE, str(err), spec_error=True) from None
-    tls = auth.tls
     try:
         with RegistryClient(
             repository,
             credentials=RegistryCredentials(username=auth.username, password=auth.password),
-            tls=TlsMaterial(ca_cert=tls.ca, client_cert=tls.cert, client_key=tls.key)
-            if tls
-            else None,
+            tls=auth.tls,
             insecure=auth.insecure,
             timeout=auth.timeout,
         ) as client:

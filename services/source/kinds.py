@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from services.source.bucket import BUCKET
 from services.source.gitrepository import GIT_REPOSITORY
 from services.source.helmchart import HELM_CHART
 from services.source.helmrepository import HELM_REPOSITORY
@@ -16,6 +17,7 @@ SOURCE_KINDS: dict[str, SourceKind] = {
     for source in [
         GIT_REPOSITORY,
         HELM_CHART,
+        BUCKET,
         HELM_REPOSITORY,
         OCI_REPOSITORY,
     ]

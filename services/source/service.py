@@ -11,6 +11,7 @@ SERVICE = Service(
     kinds=(
         KindFacts(kind="GitRepository", command=("source", "git"), revision="artifact.revision"),
         KindFacts(kind="HelmChart", command=("source", "chart"), revision="artifact.revision"),
+        KindFacts(kind="Bucket", command=("source", "bucket"), revision="artifact.revision"),
         KindFacts(kind="HelmRepository", command=("source", "helm"), revision="artifact.revision"),
         KindFacts(kind="OCIRepository", command=("source", "oci"), revision="artifact.revision"),
     ),

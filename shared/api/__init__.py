@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 from shared.api.kinds import KindInfo, is_store_object, known_kinds, lookup_kind, resolve_kind
 
 if TYPE_CHECKING:
-    from shared.api import core, fleet, kustomize, source
+    from shared.api import bucket, core, fleet, kustomize, source
+    from shared.api.bucket import Bucket
     from shared.api.core import ConfigMap, Secret
     from shared.api.errors import FieldError, InvalidObjects
     from shared.api.fleet import Cluster
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ApiObject",
+    "Bucket",
     "Cluster",
     "ConfigMap",
     "FieldError",
@@ -49,6 +51,7 @@ __all__ = [
     "Kustomization",
     "OCIRepository",
     "Secret",
+    "bucket",
     "core",
     "dump_object",
     "fleet",
@@ -69,6 +72,8 @@ __all__ = [
 
 # Where each lazily imported name lives (a submodule itself when it maps to None).
 _LAZY: dict[str, tuple[str, str | None]] = {
+    "bucket": ("shared.api.bucket", None),
+    "Bucket": ("shared.api.bucket", "Bucket"),
     "core": ("shared.api.core", None),
     "fleet": ("shared.api.fleet", None),
     "kustomize": ("shared.api.kustomize", None),

@@ -447,14 +447,14 @@ def test_sluice_accepts_http_ssh_git_and_file_urls(url: str) -> None:
         (
             {"apiVersion": "example.com/v1", "kind": "Repository"},
             "kind",
-            'unknown kind "Repository": expected one of Cluster, ConfigMap, GitRepository',
+            'unknown kind "Repository": expected one of Bucket, Cluster, ConfigMap, ',
         ),
         ({"kind": "gitrepository"}, "kind", 'did you mean "GitRepository"?'),
         ({"kind": "GitRepo"}, "kind", 'did you mean "GitRepository"?'),
         (
-            {"kind": "HelmRepository"},
+            {"apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Alert"},
             "kind",
-            'kind "HelmRepository" of source.toolkit.fluxcd.io is not supported',
+            'kind "Alert" of notification.toolkit.fluxcd.io is not supported',
         ),
         ({"apiVersion": None}, "apiVersion", "required field is missing"),
         ({"kind": 3}, "kind", "expected a non-empty string"),
