@@ -1,4 +1,4 @@
-"""HelmChart from a GitRepository, reconciled in-process against real Git, Redis, helm and HTTP.
+"""HelmChart from a GitRepository or Bucket, in-process against real Git, S3, Redis, helm, HTTP.
 
 The GitRepository is reconciled first (its artifact served by a real artifact
 server), then the HelmChart, as the source worker would; each test reads the
@@ -7,6 +7,7 @@ packaged chart back over HTTP as a user (or the helm service) would.
 
 from __future__ import annotations
 
+import base64
 import io
 import subprocess
 import tarfile
@@ -17,6 +18,7 @@ import httpx
 import pytest
 import yaml
 
+from services.source.bucket import BUCKET
 from services.source.gitrepository import GIT_REPOSITORY
 from services.source.helmchart import HELM_CHART, index_charts
 from services.source.reconcile import reconcile_source
@@ -27,6 +29,7 @@ from shared.settings import Settings
 from shared.tools import require_tool
 from shared.worker import WorkerContext
 from tests.servers.git import BareRepo
+from tests.servers.s3 import S3Server
 
 NS = "flux-system"
 
@@ -373,3 +376,48 @@ def test_a_chart_file_linked_from_elsewhere_in_the_source_is_packaged_with_its_c
     doc = reconcile(ctx, git, chart)
     assert conditions(doc)["Ready"][0] == "True", conditions(doc)
     assert packaged(doc)["app/templates/_helpers.tpl"].decode() == helpers
+
+
+def test_a_chart_in_a_bucket_gets_the_bucket_revision_with_the_revision_strategy(
+    ctx: WorkerContext, s3_server: S3Server
+) -> None:
+    s3_server.create_bucket("charts")
+    s3_server.put_all("charts", chart_files("charts/app"))
+    ctx.store.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "s3-keys", "namespace": NS},
+            "data": {
+                "accesskey": base64.b64encode(s3_server.access_key.encode()).decode(),
+                "secretkey": base64.b64encode(s3_server.secret_key.encode()).decode(),
+            },
+        }
+    )
+    bucket = ObjectKey("Bucket", NS, "charts")
+    ctx.store.apply(
+        {
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "Bucket",
+            "metadata": {"name": "charts", "namespace": NS},
+            "spec": {
+                "interval": "1h",
+                "endpoint": s3_server.endpoint,
+                "bucketName": "charts",
+                "insecure": not s3_server.tls,
+                "secretRef": {"name": "s3-keys"},
+            },
+        }
+    )
+    chart = apply_chart(
+        ctx, sourceRef={"kind": "Bucket", "name": "charts"}, reconcileStrategy="Revision"
+    )
+    reconcile_source(ctx, bucket, BUCKET)
+    reconcile_source(ctx, chart, HELM_CHART)
+    doc = ctx.store.get(chart)
+    source = ctx.store.get(bucket)
+    assert doc is not None and source is not None
+    assert conditions(doc)["Ready"][0] == "True", conditions(doc)
+    revision = source["status"]["artifact"]["revision"]  # sha256:<hex> of the listing
+    assert doc["status"]["observedSourceArtifactRevision"] == revision
+    assert doc["status"]["artifact"]["revision"] == f"0.1.0+{revision.removeprefix('sha256:')[:12]}"
