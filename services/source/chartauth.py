@@ -45,6 +45,7 @@ def login_for(auth: RepositoryAuth, *, url: str = "") -> RepositoryLogin:
         key_pem=tls.client_key if tls else b"",
         insecure_skip_tls_verify=False,
         pass_credentials=auth.pass_credentials,
+        plain_http=auth.insecure and (url or auth.url).startswith("oci://"),
     )
 
 

@@ -66,6 +66,8 @@ class RepositoryLogin:
     key_pem: bytes = b""
     insecure_skip_tls_verify: bool = False
     pass_credentials: bool = False
+    # OCI only: the registry speaks plain HTTP (a HelmRepository's ``insecure``).
+    plain_http: bool = False
 
     def __repr__(self) -> str:
         return f"RepositoryLogin(url={self.url!r}, username=***, password=***)"
@@ -199,8 +201,11 @@ def build_dependencies(
     with _private_home() as home:
         _repositories_file(home, [lg for lg in logins if not lg.url.startswith("oci://")])
         _registry_file(home, [lg for lg in logins if lg.url.startswith("oci://")])
+        args = ["dependency", "build", str(chart_dir)]
+        if any(lg.plain_http for lg in logins if lg.url.startswith("oci://")):
+            args.append("--plain-http")  # helm has no per-registry setting
         _run(
-            ["dependency", "build", str(chart_dir)],
+            args,
             home=home,
             limits=limits,
             cwd=chart_dir,

@@ -320,3 +320,51 @@ def test_a_chart_name_helm_cannot_have_stalls(ctx: WorkerContext, charts: HelmRe
     assert found["Stalled"][:2] == ("True", "InvalidChartReference")
     assert "invalid chart name 'Pod_Info'" in found["Ready"][2]
     assert charts.downloads("podinfo-6.1.0.tgz") == 0
+
+
+def test_a_git_chart_dependency_from_an_oci_repository_is_pulled(
+    ctx: WorkerContext, oci_registry: OciRegistry, git_repo: BareRepo, tmp_path: Path
+) -> None:
+    helm = str(require_tool("helm"))
+    env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    source = tmp_path / "src" / "lib"
+    (source / "templates").mkdir(parents=True)
+    (source / "Chart.yaml").write_text("apiVersion: v2\nname: lib\nversion: 2.0.0\n")
+    subprocess.run([helm, "package", str(source), "-d", str(tmp_path)], check=True, env=env)
+    subprocess.run(
+        [helm, "push", str(tmp_path / "lib-2.0.0.tgz"), f"oci://{oci_registry.host}/charts",
+         "--plain-http"],
+        check=True, env=env, capture_output=True,
+    )  # fmt: skip
+    url = f"oci://{oci_registry.host}/charts"
+    deps = f"dependencies:\n- name: lib\n  version: '2.x'\n  repository: {url}\n"
+    git_repo.commit(
+        {
+            "charts/app/Chart.yaml": f"apiVersion: v2\nname: app\nversion: 0.1.0\n{deps}",
+            "charts/app/values.yaml": "x: 1\n",
+        }
+    )
+    # A HelmRepository of the namespace names the registry (its settings reach helm).
+    apply(ctx, "HelmRepository", "registry", {"type": "oci", "url": url, "insecure": True})
+    git = apply(
+        ctx,
+        "GitRepository",
+        "fleet",
+        {"interval": "1h", "url": git_repo.url, "ref": {"branch": "main"}},
+    )
+    chart = apply(
+        ctx,
+        "HelmChart",
+        "app",
+        {
+            "interval": "1h",
+            "chart": "charts/app",
+            "sourceRef": {"kind": "GitRepository", "name": "fleet"},
+        },
+    )
+    reconcile_source(ctx, git, GIT_REPOSITORY)
+    reconcile_source(ctx, chart, HELM_CHART)
+    doc = ctx.store.get(chart)
+    assert doc is not None
+    assert conditions(doc)["Ready"][0] == "True", conditions(doc)
+    assert yaml.safe_load(packaged(doc)["app/charts/lib/Chart.yaml"])["version"] == "2.0.0"
