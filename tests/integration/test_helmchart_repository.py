@@ -368,3 +368,47 @@ def test_a_git_chart_dependency_from_an_oci_repository_is_pulled(
     assert doc is not None
     assert conditions(doc)["Ready"][0] == "True", conditions(doc)
     assert yaml.safe_load(packaged(doc)["app/charts/lib/Chart.yaml"])["version"] == "2.0.0"
+
+
+def test_a_chart_from_a_private_oci_repository_uses_the_secret_and_never_shows_it(
+    ctx: WorkerContext, tmp_path: Path
+) -> None:
+    registry = OciRegistry(tmp_path / "private", username=USER, password=PASSWORD)
+    registry.start()
+    try:
+        helm = str(require_tool("helm"))
+        home = tmp_path / "pusher"
+        env = {"HOME": str(home), "PATH": "/usr/bin:/bin"}
+        source = tmp_path / "src" / "private-app"
+        (source / "templates").mkdir(parents=True)
+        (source / "Chart.yaml").write_text("apiVersion: v2\nname: private-app\nversion: 3.0.0\n")
+        subprocess.run([helm, "package", str(source), "-d", str(tmp_path)], check=True, env=env)
+        subprocess.run(
+            [helm, "registry", "login", registry.host, "--username", USER, "--password-stdin",
+             "--plain-http"],
+            input=PASSWORD.encode(), check=True, env=env, capture_output=True,
+        )  # fmt: skip
+        subprocess.run(
+            [helm, "push", str(tmp_path / "private-app-3.0.0.tgz"),
+             f"oci://{registry.host}/charts", "--plain-http"],
+            check=True, env=env, capture_output=True,
+        )  # fmt: skip
+        url = f"oci://{registry.host}/charts"
+        secret(ctx, "registry-auth", username=USER, password="wrong-registry-pw")
+        spec = {"type": "oci", "url": url, "insecure": True, "secretRef": {"name": "registry-auth"}}
+        repo = apply(ctx, "HelmRepository", "charts", spec)
+        chart = helm_chart(ctx, "private-app", chart="private-app")
+        reconcile_source(ctx, chart, HELM_CHART)
+        doc = ctx.store.get(chart)
+        assert doc is not None
+        found = conditions(doc)
+        assert found["FetchFailed"][:2] == ("True", "AuthenticationFailed"), found
+        assert "wrong-registry-pw" not in str(doc)
+
+        secret(ctx, "registry-auth", username=USER, password=PASSWORD)
+        doc = reconcile(ctx, repo, chart)
+        assert conditions(doc)["Ready"][0] == "True", conditions(doc)
+        assert doc["status"]["artifact"]["revision"] == "3.0.0"
+        assert PASSWORD not in str(doc)
+    finally:
+        registry.stop()
