@@ -12,6 +12,7 @@ import base64
 import io
 import subprocess
 import tarfile
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from shared.keys import ObjectKey
 from shared.settings import Settings
 from shared.tools import require_tool
 from shared.worker import WorkerContext
+from tests.leaks import file_bytes
 from tests.servers.git import BareRepo
 from tests.servers.helmrepo import HelmRepoServer
 from tests.servers.registry import OciRegistry
@@ -410,5 +412,10 @@ def test_a_chart_from_a_private_oci_repository_uses_the_secret_and_never_shows_i
         assert conditions(doc)["Ready"][0] == "True", conditions(doc)
         assert doc["status"]["artifact"]["revision"] == "3.0.0"
         assert PASSWORD not in str(doc)
+        # What helm was given does not outlive its run: in no cache or artifact file,
+        # and its private home (the registry config) is gone.
+        for root in (ctx.settings.cache_dir, ctx.settings.artifact_dir):
+            assert PASSWORD.encode() not in file_bytes(root), root
+        assert list(Path(tempfile.gettempdir()).glob("sluice-helm-*")) == []
     finally:
         registry.stop()
