@@ -1,35 +1,15 @@
 """Flux's revision strings and artifact file names for Git sources.
 
 The deterministic tarball itself is ``shared.tarball`` (``sluice push
-artifact`` builds OCI layers with it too); its names are re-exported here for
-the source service's modules.
+artifact`` builds OCI layers with it too).
 """
 
 from __future__ import annotations
 
 import re
 
-from shared.tarball import (
-    DIR_MODE,
-    EXEC_MODE,
-    FILE_MODE,
-    ArchiveError,
-    Tarball,
-    build_tarball,
-    collect_sourceignores,
-    file_digest,
-)
-
 __all__ = [
-    "DIR_MODE",
-    "EXEC_MODE",
-    "FILE_MODE",
-    "ArchiveError",
-    "Tarball",
     "artifact_filename",
-    "build_tarball",
-    "collect_sourceignores",
-    "file_digest",
     "git_revision",
     "revision_commit",
 ]

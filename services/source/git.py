@@ -21,7 +21,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.source.artifact import Tarball, build_tarball
 from services.source.refs import (
     GitRef,
     InvalidRefError,
@@ -37,6 +36,7 @@ from services.source.refs import (
 from shared.git.auth import GitAuth, Remote, base_env, credentials_env, mirror_path, parse_url
 from shared.git.errors import GitOperationFailed, GitTimeout, InvalidSourceError, UnknownRef
 from shared.git.runner import DEFAULT_LIMITS, GitRunner
+from shared.tarball import Tarball, build_tarball
 from shared.toolrun import ToolLimits
 
 __all__ = ["FetchResult", "archive_commit", "export_tree", "fetch"]

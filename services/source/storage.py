@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from services.source.artifact import file_digest
+from shared.tarball import file_digest
 
 __all__ = [
     "Storage",

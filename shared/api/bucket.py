@@ -15,8 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, field_validator
 
-from shared.api.durations import parse_duration
-from shared.api.meta import ApiModel, ApiObject, Interval, LocalObjectReference, ShortDuration
+from shared.api.meta import ApiModel, ApiObject, FetchSpec, LocalObjectReference
 
 __all__ = [
     "Bucket",
@@ -26,7 +25,6 @@ __all__ = [
     "check_endpoint",
 ]
 
-DEFAULT_BUCKET_TIMEOUT = 60.0
 
 # host, IPv4 or [IPv6], then an optional port: what an S3 client dials.
 _ENDPOINT = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(?::\d+)?")
@@ -73,7 +71,7 @@ class BucketSTSSpec(ApiModel):
     cert_secret_ref: LocalObjectReference | None = None
 
 
-class BucketSpec(ApiModel):
+class BucketSpec(FetchSpec):
     """``Bucket.spec``."""
 
     provider: Literal["generic", "aws", "gcp", "azure"] = "generic"
@@ -87,10 +85,7 @@ class BucketSpec(ApiModel):
     service_account_name: str | None = None
     cert_secret_ref: LocalObjectReference | None = None
     proxy_secret_ref: LocalObjectReference | None = None
-    interval: Interval
-    timeout: ShortDuration | None = None
     ignore: str | None = None
-    suspend: bool = False
 
     # Fields of Flux's API that sluice does not act on yet are refused, never
     # stored and ignored; each message says what to use instead.
@@ -143,16 +138,6 @@ class BucketSpec(ApiModel):
                 f'write "{value.lstrip("/")}"'
             )
         return value
-
-    @property
-    def interval_seconds(self) -> float:
-        """``interval`` in seconds."""
-        return parse_duration(self.interval)
-
-    @property
-    def timeout_seconds(self) -> float:
-        """``timeout`` in seconds, 60 when unset."""
-        return parse_duration(self.timeout) if self.timeout else DEFAULT_BUCKET_TIMEOUT
 
 
 class Bucket(ApiObject):

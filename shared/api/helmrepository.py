@@ -18,15 +18,14 @@ from shared.api.durations import parse_duration
 from shared.api.meta import (
     ApiModel,
     ApiObject,
+    FetchSpec,
     Interval,
     Labels,
     LocalObjectReference,
-    ShortDuration,
 )
 
 __all__ = [
     "DEFAULT_HELM_INTERVAL",
-    "DEFAULT_HELM_TIMEOUT",
     "HELM_URL_SCHEMES",
     "AccessFrom",
     "HelmRepository",
@@ -38,7 +37,6 @@ __all__ = [
 HELM_URL_SCHEMES = ("http", "https", "oci")
 # Flux's GetRequeueAfter and GetTimeout when the fields are unset.
 DEFAULT_HELM_INTERVAL = 60.0
-DEFAULT_HELM_TIMEOUT = 60.0
 
 
 def check_helm_url(url: str) -> str:
@@ -90,7 +88,7 @@ class AccessFrom(ApiModel):
     namespace_selectors: list[NamespaceSelector]
 
 
-class HelmRepositorySpec(ApiModel):
+class HelmRepositorySpec(FetchSpec):
     """``HelmRepository.spec``."""
 
     url: str
@@ -98,13 +96,12 @@ class HelmRepositorySpec(ApiModel):
     secret_ref: LocalObjectReference | None = None
     cert_secret_ref: LocalObjectReference | None = None
     pass_credentials: bool = False
-    interval: Interval | None = None
-    timeout: ShortDuration | None = None
+    # Optional here, unlike the other sources: Flux defaults it to 1m.
+    interval: Interval | None = None  # type: ignore[assignment]
     # Flux: "only taken into account if .spec.type is oci"; an http:// URL of
     # the default type is fetched over plain HTTP whatever this says.
     insecure: bool = False
     provider: Literal["generic", "aws", "azure", "gcp"] | None = None
-    suspend: bool = False
     access_from: AccessFrom | None = None
 
     @field_validator("url")
@@ -146,11 +143,6 @@ class HelmRepositorySpec(ApiModel):
     def interval_seconds(self) -> float:
         """``interval`` in seconds, 60 when unset (Flux's default)."""
         return parse_duration(self.interval) if self.interval else DEFAULT_HELM_INTERVAL
-
-    @property
-    def timeout_seconds(self) -> float:
-        """``timeout`` in seconds, 60 when unset."""
-        return parse_duration(self.timeout) if self.timeout else DEFAULT_HELM_TIMEOUT
 
 
 class HelmRepository(ApiObject):

@@ -20,10 +20,12 @@ from shared.keys import ObjectKey
 from shared.labels import Selector, selector_from_dict
 
 __all__ = [
+    "DEFAULT_FETCH_TIMEOUT",
     "Annotations",
     "ApiModel",
     "ApiObject",
     "Duration",
+    "FetchSpec",
     "Interval",
     "LabelKey",
     "LabelSelector",
@@ -138,6 +140,27 @@ Annotations = dict[LabelKey, str]
 Duration = Annotated[str, _duration()]
 Interval = Annotated[str, _duration(positive=True)]
 ShortDuration = Annotated[str, _duration(allow_hours=False)]
+
+
+DEFAULT_FETCH_TIMEOUT = 60.0
+
+
+class FetchSpec(ApiModel):
+    """The spec fields every source that fetches on an interval shares (FLUX-API §1.1)."""
+
+    interval: Interval
+    timeout: ShortDuration | None = None
+    suspend: bool = False
+
+    @property
+    def interval_seconds(self) -> float:
+        """``interval`` in seconds."""
+        return parse_duration(self.interval)
+
+    @property
+    def timeout_seconds(self) -> float:
+        """``timeout`` in seconds, 60 when unset (Flux's default for every source)."""
+        return parse_duration(self.timeout) if self.timeout else DEFAULT_FETCH_TIMEOUT
 
 
 class LocalObjectReference(ApiModel):

@@ -13,8 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
-from shared.api.durations import parse_duration
-from shared.api.meta import ApiModel, ApiObject, Interval, LocalObjectReference, ShortDuration
+from shared.api.meta import ApiModel, ApiObject, FetchSpec, LocalObjectReference
 from shared.oci.reference import DIGEST_PATTERN, InvalidReferenceError, parse_repository_url
 from shared.semver import InvalidConstraint, parse_constraint
 
@@ -29,7 +28,6 @@ __all__ = [
 
 LAYER_EXTRACT = "extract"
 LAYER_COPY = "copy"
-DEFAULT_OCI_TIMEOUT = 60.0
 
 
 def _check_url(url: str) -> str:
@@ -88,7 +86,7 @@ class OCILayerSelector(ApiModel):
         return self.operation or LAYER_EXTRACT
 
 
-class OCIRepositorySpec(ApiModel):
+class OCIRepositorySpec(FetchSpec):
     """``OCIRepository.spec``."""
 
     url: Annotated[str, AfterValidator(_check_url)]
@@ -100,11 +98,8 @@ class OCIRepositorySpec(ApiModel):
     service_account_name: str | None = None
     cert_secret_ref: LocalObjectReference | None = None
     proxy_secret_ref: LocalObjectReference | None = None
-    interval: Interval
-    timeout: ShortDuration | None = None
     ignore: str | None = None
     insecure: bool = False
-    suspend: bool = False
 
     # Fields sluice does not act on yet are refused, never stored and ignored.
     @field_validator("provider")
@@ -141,16 +136,6 @@ class OCIRepositorySpec(ApiModel):
             }
             raise ValueError(what[str(info.field_name)])
         return value
-
-    @property
-    def interval_seconds(self) -> float:
-        """``interval`` in seconds."""
-        return parse_duration(self.interval)
-
-    @property
-    def timeout_seconds(self) -> float:
-        """``timeout`` in seconds, 60 when unset."""
-        return parse_duration(self.timeout) if self.timeout else DEFAULT_OCI_TIMEOUT
 
     @property
     def layer_media_type(self) -> str:

@@ -8,14 +8,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
-from shared.api.durations import parse_duration
 from shared.api.meta import (
     ApiModel,
     ApiObject,
-    Interval,
+    FetchSpec,
     LocalObjectReference,
     Name,
-    ShortDuration,
 )
 
 __all__ = [
@@ -32,7 +30,6 @@ __all__ = [
 # Flux accepts http, https and ssh; sluice also serves git:// and file://
 # repositories (local mirrors, tests, air-gapped setups).
 GIT_URL_SCHEMES = ("http", "https", "ssh", "git", "file")
-DEFAULT_GIT_TIMEOUT = 60.0
 
 _SCP_LIKE = re.compile(r"(?:(?P<user>[^@/:]+)@)?(?P<host>[^@/:]+):(?P<path>.+)")
 
@@ -133,7 +130,7 @@ class GitRepositoryInclude(ApiModel):
     to_path: str | None = None
 
 
-class GitRepositorySpec(ApiModel):
+class GitRepositorySpec(FetchSpec):
     """``GitRepository.spec``."""
 
     url: Annotated[str, AfterValidator(check_git_url)]
@@ -141,13 +138,10 @@ class GitRepositorySpec(ApiModel):
     # provider is declared before serviceAccountName: the latter's check reads it.
     provider: Literal["generic", "aws", "azure", "github"] | None = None
     service_account_name: Name | None = None
-    interval: Interval
-    timeout: ShortDuration | None = None
     ref: GitRepositoryRef | None = None
     verify: GitRepositoryVerification | None = None
     proxy_secret_ref: LocalObjectReference | None = None
     ignore: str | None = None
-    suspend: bool = False
     recurse_submodules: bool = False
     include: list[GitRepositoryInclude] = Field(default_factory=list)
     sparse_checkout: list[str] = Field(default_factory=list)
@@ -193,16 +187,6 @@ class GitRepositorySpec(ApiModel):
             what = {"include": "including other repositories", "sparse_checkout": "sparse checkout"}
             raise ValueError(f"{what[str(info.field_name)]} is not supported by sluice yet")
         return value
-
-    @property
-    def interval_seconds(self) -> float:
-        """``interval`` in seconds."""
-        return parse_duration(self.interval)
-
-    @property
-    def timeout_seconds(self) -> float:
-        """``timeout`` in seconds, 60 when unset."""
-        return parse_duration(self.timeout) if self.timeout else DEFAULT_GIT_TIMEOUT
 
 
 class GitRepository(ApiObject):

@@ -11,15 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from services.source.artifact import (
-    artifact_filename,
-    build_tarball,
-    file_digest,
-    git_revision,
-    revision_commit,
-)
+from services.source.artifact import artifact_filename, git_revision, revision_commit
 from services.source.storage import Storage, StorageError
 from shared.archive import UnsafeArchiveError, extract_tarball
+from shared.tarball import build_tarball, file_digest
 
 SHA = "1f2e3d4c5b6a79880716253443526170a9b8c7d6"
 
