@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import re
@@ -13,6 +12,8 @@ from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from filelock import FileLock
 
 from shared.secrets import SecretCipher, SecretKeyError
 
@@ -90,12 +91,8 @@ class BuildCache:
         """Hold ``key``'s build lock, so concurrent builders of one key wait for the first."""
         file = self._file(key, ".lock")
         file.parent.mkdir(mode=0o700, exist_ok=True)
-        with file.open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        with FileLock(file):
+            yield
 
     def _evict(self) -> None:
         entries = list(self.directory.glob("??/*.json"))

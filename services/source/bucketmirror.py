@@ -12,17 +12,18 @@ across worker processes: :meth:`BucketMirror.lock` (flock).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
 import shutil
 import tempfile
-import time
 from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+
+from filelock import FileLock
+from filelock import Timeout as LockTimeout
 
 from services.source.bucketindex import EtagIndex, key_parts
 
@@ -67,22 +68,13 @@ class BucketMirror:
     def lock(self, *, timeout: float) -> Iterator[None]:
         """Hold the mirror alone; :class:`MirrorLockTimeout` after ``timeout`` seconds."""
         self.root.mkdir(parents=True, exist_ok=True)
-        deadline = time.monotonic() + timeout
-        with open(self.root / ".lock", "a") as handle:
-            while True:
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise MirrorLockTimeout(
-                            "timed out waiting for another reconcile of the same bucket"
-                        ) from None
-                    time.sleep(0.05)
-            try:
+        try:
+            with FileLock(self.root / ".lock", timeout=timeout):
                 yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        except LockTimeout:
+            raise MirrorLockTimeout(
+                "timed out waiting for another reconcile of the same bucket"
+            ) from None
 
     def manifest(self) -> dict[str, str]:
         """Key -> etag of every object held (empty for a new or unreadable mirror)."""

@@ -9,7 +9,6 @@ Credentials are prepared by ``shared.git.auth``; errors are in ``shared.git.erro
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import re
 import shutil
@@ -20,6 +19,9 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from filelock import FileLock
+from filelock import Timeout as LockTimeout
 
 from services.source.refs import (
     GitRef,
@@ -164,19 +166,11 @@ def _ensure_mirror(cache_dir: Path, remote: Remote) -> Path:
 @contextlib.contextmanager
 def _mirror_lock(mirror: Path, deadline: float) -> Iterator[None]:
     """One fetch into a mirror at a time, across worker processes on this machine."""
-    with open(f"{mirror}.lock", "a") as handle:
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise GitTimeout(f"timed out waiting for the lock of {mirror}") from None
-                time.sleep(0.05)
-        try:
+    try:
+        with FileLock(f"{mirror}.lock", timeout=max(deadline - time.monotonic(), 0)):
             yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    except LockTimeout:
+        raise GitTimeout(f"timed out waiting for the lock of {mirror}") from None
 
 
 def _local_commit(git: GitRunner, mirror: Path, rev: str) -> str:

@@ -20,7 +20,6 @@ revision once. An entry no fetch used for a week goes when a new entry is made.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import hmac
 import json
@@ -30,12 +29,13 @@ import shutil
 import ssl
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+from filelock import FileLock
 
 from services.source.helmauth import RepositoryAuth
 
@@ -107,7 +107,7 @@ def fetch_index(
     if not entry.is_dir():
         _sweep(cache_dir)
         entry.mkdir(parents=True, exist_ok=True)
-    with _locked(entry):
+    with FileLock(entry / ".lock"):
         os.utime(entry)  # in use: the sweep keeps it
         cached = _cached(entry)
         fresh = _download(auth, entry, cached)
@@ -169,16 +169,6 @@ def _sweep(cache_dir: Path, *, now: float | None = None) -> None:
             with contextlib.suppress(OSError):
                 if child.is_dir() and child.stat().st_mtime < limit:
                     shutil.rmtree(child)
-
-
-@contextlib.contextmanager
-def _locked(entry: Path) -> Iterator[None]:
-    with (entry / ".lock").open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _cached(entry: Path) -> _Cached | None:
