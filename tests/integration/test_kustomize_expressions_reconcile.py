@@ -10,12 +10,12 @@ import pytest
 
 from services.kustomize.reconcile import reconcile_kustomization
 from shared.api.conditions import get_condition
-from shared.celeryapp import create_app
 from shared.fleet.state import Desired, FleetState
 from shared.keys import ObjectKey
 from shared.scheduler import DUE, due_at
 from shared.settings import Settings
 from shared.worker import WorkerContext
+from tests.fixtures.workers import worker_context
 
 NS = "flux-system"
 REVISION = "main@sha1:" + "a" * 40
@@ -24,8 +24,7 @@ FAR = 4_000_000_000.0  # the scheduler's due time for an object nothing requeued
 
 @pytest.fixture
 def ctx(settings: Settings, tmp_path: Path) -> WorkerContext:
-    local = settings.with_overrides(cache_dir=tmp_path / "cache")
-    return WorkerContext.create(local, create_app("kustomize", local))
+    return worker_context(settings, tmp_path, "kustomize")
 
 
 def _source(ctx: WorkerContext) -> None:

@@ -28,7 +28,6 @@ from services.kustomize.cluster import KUSTOMIZE
 from services.kustomize.reconcile import content_key, index_all, reconcile_kustomization
 from shared.api.conditions import get_condition
 from shared.backoff import MIN_DELAY
-from shared.celeryapp import create_app
 from shared.dependents import DependentsIndex
 from shared.fleet.run import ClusterRun, run_on_cluster
 from shared.fleet.state import Desired, FleetState
@@ -38,6 +37,7 @@ from shared.scheduler import DUE, due_at
 from shared.settings import Settings
 from shared.worker import WorkerContext
 from tests.fixtures.cluster import api_client
+from tests.fixtures.workers import worker_context
 from tests.kube import register_cluster, unreachable_kubeconfig
 
 pytestmark = pytest.mark.cluster
@@ -48,8 +48,7 @@ FAR = 4_000_000_000.0  # the scheduler's due time for an object nothing requeued
 
 @pytest.fixture
 def ctx(settings: Settings, tmp_path: Path) -> WorkerContext:
-    local = settings.with_overrides(cache_dir=tmp_path / "cache")
-    return WorkerContext.create(local, create_app("kustomize", local))
+    return worker_context(settings, tmp_path, "kustomize")
 
 
 @dataclass

@@ -19,11 +19,11 @@ import pytest
 
 from services.source.bucket import BUCKET
 from services.source.reconcile import reconcile_source, storage_for
-from shared.celeryapp import create_app
 from shared.keys import ObjectKey
 from shared.scheduler import DUE
 from shared.settings import Settings
 from shared.worker import WorkerContext
+from tests.fixtures.workers import worker_context
 from tests.leaks import redis_bytes
 from tests.servers.s3 import S3Server
 
@@ -39,10 +39,7 @@ APP = {
 
 @pytest.fixture
 def ctx(settings: Settings, tmp_path: Path) -> WorkerContext:
-    local = settings.with_overrides(
-        cache_dir=tmp_path / "cache", artifact_dir=tmp_path / "artifacts"
-    )
-    return WorkerContext.create(local, create_app("source", local))
+    return worker_context(settings, tmp_path, "source")
 
 
 def _secret(ctx: WorkerContext, name: str, data: dict[str, str | bytes]) -> None:

@@ -28,15 +28,15 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from services.source.helmindex import UNUSED_TTL
 from services.source.helmrepository import HELM_REPOSITORY
 from services.source.reconcile import reconcile_source, storage_for
-from shared.celeryapp import create_app
 from shared.keys import ObjectKey
 from shared.sandbox.certs import write_credentials
 from shared.scheduler import DUE
 from shared.settings import Settings
 from shared.worker import WorkerContext
+from tests.fixtures.workers import worker_context
 from tests.servers.helmrepo import HelmRepoServer
 from tests.servers.registry import OciRegistry
-from tests.servers.registrytoken import TokenRegistry, TokenServer
+from tests.servers.registryauth import TokenService
 
 NS = "flux-system"
 FAR = 4_000_000_000.0
@@ -45,10 +45,7 @@ USER, PASSWORD = "charts", "s3cret-helm-pw"
 
 @pytest.fixture
 def ctx(settings: Settings, tmp_path: Path) -> WorkerContext:
-    local = settings.with_overrides(
-        cache_dir=tmp_path / "cache", artifact_dir=tmp_path / "artifacts"
-    )
-    return WorkerContext.create(local, create_app("source", local))
+    return worker_context(settings, tmp_path, "source")
 
 
 @pytest.fixture
@@ -480,10 +477,10 @@ def test_a_wrong_oci_password_is_authentication_failed_without_the_secret(
 
 
 @pytest.fixture
-def token_registry(tmp_path: Path) -> Iterator[tuple[TokenRegistry, TokenServer]]:
-    tokens = TokenServer(USER, PASSWORD)
+def token_registry(tmp_path: Path) -> Iterator[tuple[OciRegistry, TokenService]]:
+    tokens = TokenService(tmp_path / "token", username=USER, password=PASSWORD)
     tokens.start()
-    server = TokenRegistry(tmp_path / "token-registry", tokens=tokens)
+    server = OciRegistry(tmp_path / "token-registry", token=tokens)
     server.start()
     yield server, tokens
     server.stop()
@@ -493,7 +490,7 @@ def token_registry(tmp_path: Path) -> Iterator[tuple[TokenRegistry, TokenServer]
 @pytest.mark.parametrize(("password", "ready"), [(PASSWORD, True), ("wrong-pw-789", False)])
 def test_an_oci_login_through_a_token_service_is_checked(
     ctx: WorkerContext,
-    token_registry: tuple[TokenRegistry, TokenServer],
+    token_registry: tuple[OciRegistry, TokenService],
     password: str,
     ready: bool,
 ) -> None:

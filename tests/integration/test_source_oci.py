@@ -25,12 +25,12 @@ import yaml
 from services.source.ocirepository import OCI_REPOSITORY
 from services.source.reconcile import reconcile_source
 from shared.archive import extract_tarball
-from shared.celeryapp import create_app
 from shared.keys import ObjectKey
 from shared.scheduler import DUE
 from shared.settings import Settings
 from shared.tools import require_tool
 from shared.worker import WorkerContext
+from tests.fixtures.workers import worker_context
 from tests.servers.registry import OciRegistry
 from tests.sluicecli import run_sluice, sluice_env
 
@@ -44,10 +44,7 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 @pytest.fixture
 def ctx(settings: Settings, tmp_path: Path) -> WorkerContext:
-    local = settings.with_overrides(
-        cache_dir=tmp_path / "cache", artifact_dir=tmp_path / "artifacts"
-    )
-    return WorkerContext.create(local, create_app("source", local))
+    return worker_context(settings, tmp_path, "source")
 
 
 @pytest.fixture

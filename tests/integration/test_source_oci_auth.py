@@ -14,7 +14,6 @@ import pytest
 
 from services.source.ocirepository import OCI_REPOSITORY
 from services.source.reconcile import reconcile_source
-from shared.celeryapp import create_app
 from shared.keys import ObjectKey
 from shared.oci import (
     AuthenticationError,
@@ -28,6 +27,7 @@ from shared.scheduler import DUE
 from shared.settings import Settings
 from shared.tarball import build_tarball
 from shared.worker import WorkerContext
+from tests.fixtures.workers import worker_context
 from tests.servers.registry import OciRegistry
 from tests.servers.registryauth import RegistryTls, TokenService
 from tests.sluicecli import SLUICE, run_sluice, sluice_env
@@ -38,10 +38,7 @@ PASSWORD = "t0ken-s3cret"
 
 @pytest.fixture
 def ctx(settings: Settings, tmp_path: Path) -> WorkerContext:
-    local = settings.with_overrides(
-        cache_dir=tmp_path / "cache", artifact_dir=tmp_path / "artifacts"
-    )
-    return WorkerContext.create(local, create_app("source", local))
+    return worker_context(settings, tmp_path, "source")
 
 
 @pytest.fixture

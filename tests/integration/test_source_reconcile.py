@@ -15,11 +15,11 @@ import pytest
 from services.source.gitrepository import GIT_REPOSITORY
 from services.source.reconcile import reconcile_source
 from shared.backoff import MIN_DELAY
-from shared.celeryapp import create_app
 from shared.keys import ObjectKey
 from shared.scheduler import DUE, due_at
 from shared.settings import Settings
 from shared.worker import WorkerContext
+from tests.fixtures.workers import worker_context
 from tests.servers.git import BareRepo
 
 NS = "flux-system"
@@ -28,10 +28,7 @@ FAR = 4_000_000_000.0
 
 @pytest.fixture
 def ctx(settings: Settings, tmp_path: Path) -> WorkerContext:
-    local = settings.with_overrides(
-        cache_dir=tmp_path / "cache", artifact_dir=tmp_path / "artifacts"
-    )
-    return WorkerContext.create(local, create_app("source", local))
+    return worker_context(settings, tmp_path, "source")
 
 
 def _repository(ctx: WorkerContext, url: str, **ref: str) -> ObjectKey:

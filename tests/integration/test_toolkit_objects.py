@@ -23,7 +23,6 @@ from kubernetes import client as k8s
 from services.kustomize.cluster import KUSTOMIZE
 from services.kustomize.reconcile import reconcile_kustomization
 from shared.api.conditions import get_condition
-from shared.celeryapp import create_app
 from shared.fleet.run import run_on_cluster
 from shared.keys import ObjectKey
 from shared.sandbox import ClusterInfo
@@ -31,6 +30,7 @@ from shared.settings import Settings
 from shared.store import owner_of
 from shared.worker import WorkerContext
 from tests.fixtures.cluster import api_client
+from tests.fixtures.workers import worker_context
 from tests.kube import register_cluster, unreachable_kubeconfig
 
 pytestmark = pytest.mark.cluster
@@ -40,8 +40,7 @@ NS = "flux-system"
 
 @pytest.fixture
 def ctx(settings: Settings, tmp_path: Path) -> WorkerContext:
-    local = settings.with_overrides(cache_dir=tmp_path / "cache")
-    return WorkerContext.create(local, create_app("kustomize", local))
+    return worker_context(settings, tmp_path, "kustomize")
 
 
 class Artifacts:

@@ -20,7 +20,6 @@ from kubernetes import client as k8s
 from services.kustomize.cluster import KUSTOMIZE
 from services.kustomize.reconcile import content_key
 from shared.api.conditions import get_condition
-from shared.celeryapp import create_app
 from shared.fleet.run import run_on_cluster
 from shared.fleet.state import Desired, FleetState
 from shared.keys import ObjectKey
@@ -28,6 +27,7 @@ from shared.sandbox import ClusterInfo
 from shared.settings import Settings
 from shared.worker import WorkerContext
 from tests.fixtures.cluster import api_client, create_namespace, delete_namespace
+from tests.fixtures.workers import worker_context
 
 pytestmark = pytest.mark.cluster
 
@@ -37,8 +37,7 @@ GOOD, BAD = "main@sha1:1111", "main@sha1:2222"
 
 @pytest.fixture
 def ctx(settings: Settings, tmp_path: Path) -> WorkerContext:
-    local = settings.with_overrides(cache_dir=tmp_path / "cache")
-    return WorkerContext.create(local, create_app("kustomize", local))
+    return worker_context(settings, tmp_path, "kustomize")
 
 
 @pytest.fixture
