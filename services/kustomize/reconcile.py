@@ -96,6 +96,9 @@ def _source(ctx: WorkerContext, key: ObjectKey, ks: Kustomization) -> SourceArti
     wait = ctx.settings.requeue_dependency
     if doc is None:
         message = f"{ref.kind} '{key.namespace}/{key.name}' not found"
+        if ref.kind == "ExternalArtifact":
+            # Nobody applies one by hand: say who makes it.
+            message += ": an ArtifactGenerator (or another producer) creates it; waiting for it"
         raise Waiting(ARTIFACT_FAILED, message, retry_after=wait)
     artifact = (doc.get("status") or {}).get("artifact")
     if not artifact:

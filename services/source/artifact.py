@@ -105,16 +105,20 @@ def collect_sourceignores(root: Path) -> dict[str, str]:
     return found
 
 
-def build_tarball(root: Path, dest: Path, *, ignore: str | None = None) -> Tarball:
+def build_tarball(
+    root: Path, dest: Path, *, ignore: str | None = None, matcher: IgnoreMatcher | None = None
+) -> Tarball:
     """Archive `root` into `dest` (written atomically), leaving out ignored paths.
 
     `ignore` is `spec.ignore` (None when unset); `.sourceignore` files in the
-    tree are honoured as Flux does.
+    tree are honoured as Flux does. A kind whose tree is not a user's checkout
+    (a generated artifact) gives its own `matcher` instead.
     """
     if not root.is_dir():
         raise ArchiveError(f"cannot archive {root}: not a directory")
     real_root = Path(os.path.realpath(root))
-    matcher = build_matcher(spec_ignore=ignore, sourceignores=collect_sourceignores(real_root))
+    if matcher is None:
+        matcher = build_matcher(spec_ignore=ignore, sourceignores=collect_sourceignores(real_root))
     dest.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     tmp = Path(tmp_name)

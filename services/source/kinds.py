@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from services.source.artifactgenerator import ARTIFACT_GENERATOR
 from services.source.gitrepository import GIT_REPOSITORY
 from services.source.reconcile import SourceKind
 
@@ -12,5 +13,6 @@ SOURCE_KINDS: dict[str, SourceKind] = {
     source.kind: source
     for source in [
         GIT_REPOSITORY,
+        ARTIFACT_GENERATOR,
     ]
 }

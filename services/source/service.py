@@ -10,8 +10,19 @@ SERVICE = Service(
     name="source",
     kinds=(
         KindFacts(kind="GitRepository", command=("source", "git"), revision="artifact.revision"),
+        # The generator keeps no artifact: its REVISION column stays empty.
+        KindFacts(
+            kind="ArtifactGenerator",
+            command=("artifact", "generator"),
+            revision="artifact.revision",
+        ),
+        KindFacts(
+            kind="ExternalArtifact", command=("source", "external"), revision="artifact.revision"
+        ),
     ),
     tasks=("services.source.tasks",),
+    # A source's new artifact wakes the ArtifactGenerators that read it.
+    subscriptions=("artifact-ready",),
     # Threads: a reconcile waits on git (a subprocess) and gzip (which drops
     # the GIL); see shared/celeryapp.py for the measurements.
     worker=WorkerShape(pool="threads", concurrency=2),

@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING, Any
 from shared.api.kinds import KindInfo, is_store_object, known_kinds, lookup_kind, resolve_kind
 
 if TYPE_CHECKING:
-    from shared.api import core, fleet, kustomize, source
+    from shared.api import artifactgenerator, core, externalartifact, fleet, kustomize, source
+    from shared.api.artifactgenerator import ArtifactGenerator
     from shared.api.core import ConfigMap, Secret
     from shared.api.errors import FieldError, InvalidObjects
+    from shared.api.externalartifact import ExternalArtifact
     from shared.api.fleet import Cluster
     from shared.api.kustomize import Kustomization
     from shared.api.meta import ApiObject
@@ -35,16 +37,20 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ApiObject",
+    "ArtifactGenerator",
     "Cluster",
     "ConfigMap",
+    "ExternalArtifact",
     "FieldError",
     "GitRepository",
     "InvalidObjects",
     "KindInfo",
     "Kustomization",
     "Secret",
+    "artifactgenerator",
     "core",
     "dump_object",
+    "externalartifact",
     "fleet",
     "is_store_object",
     "known_kinds",
@@ -63,7 +69,9 @@ __all__ = [
 
 # Where each lazily imported name lives (a submodule itself when it maps to None).
 _LAZY: dict[str, tuple[str, str | None]] = {
+    "artifactgenerator": ("shared.api.artifactgenerator", None),
     "core": ("shared.api.core", None),
+    "externalartifact": ("shared.api.externalartifact", None),
     "fleet": ("shared.api.fleet", None),
     "kustomize": ("shared.api.kustomize", None),
     "source": ("shared.api.source", None),
@@ -75,6 +83,8 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "Kustomization": ("shared.api.kustomize", "Kustomization"),
     "ApiObject": ("shared.api.meta", "ApiObject"),
     "GitRepository": ("shared.api.source", "GitRepository"),
+    "ArtifactGenerator": ("shared.api.artifactgenerator", "ArtifactGenerator"),
+    "ExternalArtifact": ("shared.api.externalartifact", "ExternalArtifact"),
     **{
         name: ("shared.api.validation", name)
         for name in (
