@@ -50,12 +50,14 @@ def _inside(root: Path, path: Path) -> Path:
     """``path`` resolved, refused when it leaves ``root`` (through a symlink)."""
     real = Path(os.path.realpath(path))
     if os.path.commonpath([str(root), str(real)]) != str(root):
-        raise CopyError(f"'{path.relative_to(root)}' links outside its tree: refused")
+        raise CopyError(f"'{os.path.relpath(path, root)}' links outside its tree: refused")
     return real
 
 
 def _target(staging: Path, dest: str) -> Path:
     """The staged path for ``dest``; its directory must resolve inside the staging root."""
+    if dest in ("", "."):
+        return staging
     target = staging / dest
     _inside(staging, target.parent)
     if target.is_symlink():

@@ -166,8 +166,9 @@ def publish(
 ) -> Published:
     """Store the artifact of ExternalArtifact ``name`` unless it holds these bytes already.
 
-    The same digest (and revision) as the stored one changes nothing: no new
-    file, no new ``lastUpdateTime``, ``changed`` False.
+    The same digest and revision as the stored one make nothing new: no new
+    file, no new ``lastUpdateTime``, ``changed`` False (only the origin revision
+    in ``metadata`` is brought up to date).
     """
     key = ObjectKey(EXTERNAL_ARTIFACT, run.key.namespace, name, run.key.scope)
     current = run.ctx.store.get(key)
@@ -185,11 +186,14 @@ def publish(
     unchanged = (
         previous.get("digest") == digest
         and previous.get("revision") == revision
-        and (previous.get("metadata") or {}) == metadata
         and run.storage.verify(str(previous.get("path", "")), digest)
     )
     if unchanged:
-        artifact = dict(previous)
+        # The origin revision (the monorepo's commit) follows the source, as in
+        # source-watcher, without making the artifact new.
+        artifact = {k: v for k, v in previous.items() if k != "metadata"}
+        if metadata:
+            artifact["metadata"] = metadata
     else:
         path, digest, size = _store_file(run, key, file, filename=filename)
         artifact = {
