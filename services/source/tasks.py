@@ -20,7 +20,7 @@ from shared.celeryapp import create_app, task_name
 from shared.dependents import DependentsIndex
 from shared.events import Event, event_handler
 from shared.keys import ObjectKey
-from shared.lease import request_reconcile
+from shared.lease import clear_pending, request_reconcile
 from shared.metrics import timed_reconcile
 from shared.runtime import subscribe_services
 from shared.settings import load_settings
@@ -56,6 +56,7 @@ def reconcile(self: Any, key_text: str) -> None:
     key = ObjectKey.parse(key_text)
     ctx = _context()
     if key.kind == EXTERNAL_ARTIFACT:
+        clear_pending(ctx.client, key, task_name=RECONCILE)
         for producer in producers_of(ctx.store, key):
             _request(ctx, producer)
         return
