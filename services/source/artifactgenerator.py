@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from services.source.artifact import ArchiveError, build_tarball
 from services.source.copying import apply_steps, content_hash, scan_tree
 from services.source.copyplan import CopyError, SourceTree, plan_copy
 from services.source.externalartifacts import (
@@ -33,7 +32,6 @@ from services.source.externalartifacts import (
     produced_by,
     publish,
 )
-from services.source.ignore import VCS_EXCLUDES, IgnoreMatcher, Layer
 from services.source.reconcile import Produced, SourceKind, SourceRun, storage_for
 from shared.api import InvalidObjects, parse_as
 from shared.api.artifactgenerator import ArtifactGenerator, OutputArtifact
@@ -43,6 +41,8 @@ from shared.dependents import DependentsIndex
 from shared.keys import ObjectKey
 from shared.reconcile import Transient, Waiting
 from shared.scopes import candidates, resolve
+from shared.sourceignore import VCS_EXCLUDES, IgnoreMatcher, Layer
+from shared.tarball import ArchiveError, build_tarball
 from shared.tenancy import refuse_cross_namespace
 from shared.worker import WorkerContext
 

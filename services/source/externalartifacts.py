@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from services.source.artifact import file_digest
 from services.source.reconcile import SourceRun, storage_kind
 from services.source.storage import Storage, StorageError
 from shared.api.artifactgenerator import ArtifactGenerator
@@ -32,6 +31,7 @@ from shared.api.kinds import GENERATOR_GROUP, SOURCE_GROUP
 from shared.keys import ObjectKey
 from shared.reconcile import Transient
 from shared.store import Store
+from shared.tarball import file_digest
 from shared.worker import requested_at
 
 __all__ = [

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from services.source.artifactgenerator import ARTIFACT_GENERATOR
 from services.source.gitrepository import GIT_REPOSITORY
+from services.source.helmrepository import HELM_REPOSITORY
+from services.source.ocirepository import OCI_REPOSITORY
 from services.source.reconcile import SourceKind
 
 __all__ = ["SOURCE_KINDS"]
@@ -14,5 +16,7 @@ SOURCE_KINDS: dict[str, SourceKind] = {
     for source in [
         GIT_REPOSITORY,
         ARTIFACT_GENERATOR,
+        HELM_REPOSITORY,
+        OCI_REPOSITORY,
     ]
 }

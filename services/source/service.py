@@ -19,6 +19,8 @@ SERVICE = Service(
         KindFacts(
             kind="ExternalArtifact", command=("source", "external"), revision="artifact.revision"
         ),
+        KindFacts(kind="HelmRepository", command=("source", "helm"), revision="artifact.revision"),
+        KindFacts(kind="OCIRepository", command=("source", "oci"), revision="artifact.revision"),
     ),
     tasks=("services.source.tasks",),
     # A source's new artifact wakes the ArtifactGenerators that read it.

@@ -112,6 +112,29 @@ class Storage:
             path=rel, local_path=local, digest=file_digest(local), size=local.stat().st_size
         )
 
+    def symlink(self, path: str, *, alias: str) -> str:
+        """Point ``alias`` beside artifact ``path`` at it, as Flux's ``Storage.Symlink``.
+
+        The link (``index.yaml``, ``latest.tar.gz``) is relative and replaced
+        atomically; collection skips links. Returns the alias's relative path.
+        """
+        local = self.local_path(path)
+        rel = self.artifact_path(
+            kind=local.parent.parent.parent.name,
+            namespace=local.parent.parent.name,
+            name=local.parent.name,
+            filename=alias,
+        )
+        tmp = local.parent / f".{alias}.{os.getpid()}.{time.monotonic_ns()}.tmp"
+        try:
+            os.symlink(local.name, tmp)
+            os.replace(tmp, self.root / rel)
+        except OSError as err:
+            raise StorageError(f"cannot link {alias}: {err.strerror or err}") from err
+        finally:
+            tmp.unlink(missing_ok=True)
+        return rel
+
     def collect(
         self, *, kind: str, namespace: str, name: str, keep: Iterable[str] = ()
     ) -> list[str]:

@@ -21,8 +21,10 @@ if TYPE_CHECKING:
     from shared.api.errors import FieldError, InvalidObjects
     from shared.api.externalartifact import ExternalArtifact
     from shared.api.fleet import Cluster
+    from shared.api.helmrepository import HelmRepository
     from shared.api.kustomize import Kustomization
     from shared.api.meta import ApiObject
+    from shared.api.ocirepository import OCIRepository
     from shared.api.source import GitRepository
     from shared.api.validation import (
         dump_object,
@@ -43,9 +45,11 @@ __all__ = [
     "ExternalArtifact",
     "FieldError",
     "GitRepository",
+    "HelmRepository",
     "InvalidObjects",
     "KindInfo",
     "Kustomization",
+    "OCIRepository",
     "Secret",
     "artifactgenerator",
     "core",
@@ -85,6 +89,8 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "GitRepository": ("shared.api.source", "GitRepository"),
     "ArtifactGenerator": ("shared.api.artifactgenerator", "ArtifactGenerator"),
     "ExternalArtifact": ("shared.api.externalartifact", "ExternalArtifact"),
+    "HelmRepository": ("shared.api.helmrepository", "HelmRepository"),
+    "OCIRepository": ("shared.api.ocirepository", "OCIRepository"),
     **{
         name: ("shared.api.validation", name)
         for name in (

@@ -43,6 +43,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "shared.cli.run": ("worker", "scheduler"),
     "shared.cli.up": ("up",),
     "shared.cli.artifacts": ("artifact-server",),
+    "shared.cli.oci": ("push", "pull"),
     "shared.cli.metrics": ("metrics",),
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,11 +19,25 @@ class BackgroundServer:
 
     @classmethod
     def start(
-        cls, handler: type[BaseHTTPRequestHandler], *, port: int, owner: object, name: str
+        cls,
+        handler: type[BaseHTTPRequestHandler],
+        *,
+        port: int,
+        owner: object,
+        name: str,
+        tls: ssl.SSLContext | None = None,
     ) -> BackgroundServer:
-        """Bind 127.0.0.1:``port`` (0: a free one) and serve; handlers read ``server.owner``."""
+        """Bind 127.0.0.1:``port`` (0: a free one) and serve; handlers read ``server.owner``.
+
+        With ``tls``, connections are HTTPS; each handshake runs in its
+        request's thread, so one stalled client never holds up accept().
+        """
         httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
         httpd.daemon_threads = True
+        if tls is not None:
+            httpd.socket = tls.wrap_socket(
+                httpd.socket, server_side=True, do_handshake_on_connect=False
+            )
         httpd.owner = owner  # type: ignore[attr-defined]
         thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), name=name, daemon=True)
         thread.start()

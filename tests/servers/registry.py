@@ -65,6 +65,8 @@ class OciRegistry:
     state_dir: Path
     username: str | None = None
     password: str | None = None
+    # Log every request (combined log format) to registry.log, for tests that count them.
+    access_log: bool = False
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
@@ -176,6 +178,13 @@ class OciRegistry:
         with self.client() as client:
             client.delete(f"/v2/{repo}/manifests/{digest}").raise_for_status()
 
+    def requests(self, method: str, path_part: str) -> int:
+        """How many ``method`` requests for a path containing ``path_part`` were served
+        (needs ``access_log``)."""
+        log = self.state_dir / "registry.log"
+        text = log.read_text(errors="replace") if log.exists() else ""
+        return sum(1 for line in text.splitlines() if f'"{method} ' in line and path_part in line)
+
     def _upload_blob(self, client: httpx.Client, repo: str, blob: bytes) -> None:
         digest = _digest(blob)
         if client.head(f"/v2/{repo}/blobs/{digest}").status_code == 200:
@@ -193,7 +202,7 @@ class OciRegistry:
     def _config(self) -> dict[str, Any]:
         config: dict[str, Any] = {
             "version": 0.1,
-            "log": {"level": "warn", "accesslog": {"disabled": True}},
+            "log": {"level": "warn", "accesslog": {"disabled": not self.access_log}},
             "storage": {
                 "filesystem": {"rootdirectory": str(self.state_dir / "data")},
                 "delete": {"enabled": True},

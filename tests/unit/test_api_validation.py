@@ -452,11 +452,6 @@ def test_sluice_accepts_http_ssh_git_and_file_urls(url: str) -> None:
         ({"kind": "gitrepository"}, "kind", 'did you mean "GitRepository"?'),
         ({"kind": "GitRepo"}, "kind", 'did you mean "GitRepository"?'),
         (
-            {"kind": "HelmRepository"},
-            "kind",
-            'kind "HelmRepository" of source.toolkit.fluxcd.io is not supported',
-        ),
-        (
             {"apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Alert"},
             "kind",
             'kind "Alert" of notification.toolkit.fluxcd.io is not supported by sluice (yet)',

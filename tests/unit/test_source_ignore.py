@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.source.ignore import build_matcher
+from shared.sourceignore import build_matcher
 
 NONE: dict[str, str] = {}
 

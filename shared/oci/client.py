@@ -1,0 +1,499 @@
+"""A client of the OCI distribution API over httpx: tags, manifests, blobs, pushes.
+
+Why httpx and not a registry library: httpx is already sluice's HTTP client,
+and PyPI's OCI client (``oras``, on requests) has no per-registry client
+certificate, gives no control over the cheap ``HEAD`` that resolves a tag, and
+does not verify what it downloads against the digest it asked for. The part of
+the distribution API a GitOps source needs is small: it is all here.
+
+One client talks to one repository. Authentication follows the registry's
+``WWW-Authenticate`` challenge on the first 401: ``Basic`` with the
+credentials, or ``Bearer`` with a token from the challenge's realm (asked with
+the credentials, anonymous when there are none), scoped to the repository
+(``pull``, plus ``push`` for a pushing client). HTTPS is tried first; a
+registry on loopback, ``localhost`` or a private address that does not speak
+TLS is then reached over HTTP (as go-containerregistry does), and
+``insecure=True`` means plain HTTP. Every manifest and blob read is checked
+against its digest; credentials never appear in a message.
+
+Exceptions::
+
+    OciError
+     ├── AuthenticationError   401/403: missing or wrong credentials
+     ├── NotFoundError         no such repository, tag, manifest or blob
+     ├── DigestMismatchError   content that does not match its digest or size
+     └── RegistryError         any other answer, or the registry unreachable
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import ssl
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import httpx
+
+from shared.oci.auth import Challenge, RegistryCredentials, TlsMaterial, parse_challenge
+from shared.oci.reference import DIGEST_PATTERN, OciReference
+
+__all__ = [
+    "MANIFEST_MEDIA_TYPES",
+    "AuthenticationError",
+    "Descriptor",
+    "DigestMismatchError",
+    "Manifest",
+    "NotFoundError",
+    "OciError",
+    "RegistryClient",
+    "RegistryError",
+    "sha256_digest",
+]
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+MANIFEST_MEDIA_TYPES = (OCI_MANIFEST, DOCKER_MANIFEST)
+_ACCEPT = ", ".join((OCI_MANIFEST, DOCKER_MANIFEST, OCI_INDEX, DOCKER_LIST))
+_MAX_MANIFEST_BYTES = 4 << 20  # the distribution spec's recommended limit
+MAX_BLOB_BYTES = 1 << 30
+_CHUNK = 1 << 16
+_USER_AGENT = "sluice"
+
+
+class OciError(RuntimeError):
+    """A registry operation failed; the message says which and why, without credentials."""
+
+
+class AuthenticationError(OciError):
+    """The registry refused the credentials (or wants some)."""
+
+
+class NotFoundError(OciError):
+    """The repository, tag, manifest or blob does not exist."""
+
+
+class DigestMismatchError(OciError):
+    """Downloaded content does not match the digest (or size) it was asked for by."""
+
+
+class RegistryError(OciError):
+    """Any other failure: an unexpected answer, a timeout, an unreachable registry."""
+
+
+def sha256_digest(data: bytes) -> str:
+    """``sha256:<hex>`` of ``data``."""
+    return f"sha256:{hashlib.sha256(data).hexdigest()}"
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    """A content descriptor: what a manifest says of its config and each layer."""
+
+    media_type: str
+    digest: str
+    size: int
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, doc: object, where: str) -> Descriptor:
+        """A descriptor from manifest JSON; OciError when it is malformed."""
+        if not isinstance(doc, dict):
+            raise OciError(f"{where}: a descriptor is not a JSON object")
+        digest, size = doc.get("digest"), doc.get("size")
+        if not isinstance(digest, str) or not DIGEST_PATTERN.match(digest):
+            raise OciError(f"{where}: unsupported digest {digest!r} (sha256 expected)")
+        if not isinstance(size, int) or size < 0:
+            raise OciError(f"{where}: invalid size {size!r}")
+        annotations = doc.get("annotations") or {}
+        return cls(str(doc.get("mediaType", "")), digest, size, dict(annotations))
+
+    def to_json(self) -> dict[str, Any]:
+        """The descriptor as manifest JSON."""
+        doc: dict[str, Any] = {
+            "mediaType": self.media_type,
+            "digest": self.digest,
+            "size": self.size,
+        }
+        if self.annotations:
+            doc["annotations"] = dict(self.annotations)
+        return doc
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """An image manifest: its digest, config, layers and annotations."""
+
+    digest: str
+    media_type: str
+    config: Descriptor
+    layers: tuple[Descriptor, ...]
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, content: bytes, *, digest: str, media_type: str, where: str) -> Manifest:
+        """An image manifest from its bytes; an index or a malformed manifest is an OciError."""
+        try:
+            doc = json.loads(content)
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise OciError(f"{where}: the manifest is not valid JSON") from err
+        if not isinstance(doc, dict):
+            raise OciError(f"{where}: the manifest is not a JSON object")
+        kind = str(doc.get("mediaType") or media_type)
+        if kind in (OCI_INDEX, DOCKER_LIST) or "manifests" in doc:
+            raise OciError(
+                f"{where} is an image index (several platforms), not an artifact: "
+                "point the reference at one manifest"
+            )
+        layers = doc.get("layers")
+        if not isinstance(layers, list):
+            raise OciError(f"{where}: the manifest has no layers list")
+        return cls(
+            digest=digest,
+            media_type=kind,
+            config=Descriptor.parse(doc.get("config"), where),
+            layers=tuple(Descriptor.parse(layer, where) for layer in layers),
+            annotations=dict(doc.get("annotations") or {}),
+        )
+
+
+class RegistryClient:
+    """The distribution API of one repository; use as a context manager."""
+
+    def __init__(
+        self,
+        repository: OciReference,
+        *,
+        credentials: RegistryCredentials | None = None,
+        tls: TlsMaterial | None = None,
+        insecure: bool = False,
+        push: bool = False,
+        timeout: float = 60.0,
+    ) -> None:
+        self.repository = repository
+        self._credentials = credentials or RegistryCredentials()
+        self._actions = "pull,push" if push else "pull"
+        self._authorization = ""
+        self._schemes = (
+            ("http",)
+            if insecure
+            else (("https", "http") if repository.plain_http_allowed else ("https",))
+        )
+        self._scheme = ""
+        verify: ssl.SSLContext | bool = tls.context() if tls else True
+        self._http = httpx.Client(
+            verify=verify, timeout=timeout, headers={"User-Agent": _USER_AGENT}
+        )
+
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connections."""
+        self._http.close()
+
+    # --- reading -------------------------------------------------------------
+
+    def tags(self) -> list[str]:
+        """Every tag of the repository (following the ``Link`` pages)."""
+        found: list[str] = []
+        path = f"/v2/{self.repository.repository}/tags/list?n=1000"
+        while path:
+            with self._open("GET", path, what="list tags of") as response:
+                response.read()
+                doc = _json(response, f"tags of {self.repository.repository_url}")
+                found += [str(t) for t in (doc.get("tags") or [])]
+                path = _next_page(response.headers.get("Link", ""))
+        return found
+
+    def resolve(self, reference: str) -> str:
+        """The manifest digest ``reference`` (a tag) points at, from one ``HEAD``."""
+        path = f"/v2/{self.repository.repository}/manifests/{reference}"
+        with self._open("HEAD", path, headers={"Accept": _ACCEPT}, what="resolve") as response:
+            digest = str(response.headers.get("Docker-Content-Digest", ""))
+        if DIGEST_PATTERN.match(digest):
+            return digest
+        return self.manifest(reference).digest  # a registry that does not say: read it
+
+    def manifest(self, reference: str) -> Manifest:
+        """The image manifest at ``reference`` (tag or digest), checked against its digest."""
+        path = f"/v2/{self.repository.repository}/manifests/{reference}"
+        where = (
+            f"{self.repository.repository_url}@{reference}"
+            if reference.startswith("sha256:")
+            else f"{self.repository.repository_url}:{reference}"
+        )
+        with self._open(
+            "GET", path, headers={"Accept": _ACCEPT}, what="get manifest of"
+        ) as response:
+            content = _read_limited(response, _MAX_MANIFEST_BYTES, where)
+            media_type = response.headers.get("Content-Type", "").split(";")[0]
+        digest = sha256_digest(content)
+        expected = reference if reference.startswith("sha256:") else ""
+        if expected and digest != expected:
+            raise DigestMismatchError(f"{where}: manifest content has digest {digest}")
+        return Manifest.parse(content, digest=digest, media_type=media_type, where=where)
+
+    def fetch_blob(
+        self, descriptor: Descriptor, dest: Path, *, max_bytes: int = MAX_BLOB_BYTES
+    ) -> None:
+        """Download a blob to ``dest``, checking its size and digest as it streams."""
+        path = f"/v2/{self.repository.repository}/blobs/{descriptor.digest}"
+        where = f"blob {descriptor.digest} of {self.repository.repository_url}"
+        limit = min(max_bytes, descriptor.size)
+        if descriptor.size > max_bytes:
+            raise RegistryError(f"{where} is {descriptor.size} bytes, more than {max_bytes}")
+        digest = hashlib.sha256()
+        size = 0
+        with self._open("GET", path, what="get", follow=True) as response, dest.open("wb") as out:
+            for chunk in response.iter_bytes(_CHUNK):
+                size += len(chunk)
+                if size > limit:
+                    raise DigestMismatchError(
+                        f"{where}: more than the {descriptor.size} bytes declared"
+                    )
+                digest.update(chunk)
+                out.write(chunk)
+        got = f"sha256:{digest.hexdigest()}"
+        if got != descriptor.digest or size != descriptor.size:
+            raise DigestMismatchError(f"{where}: downloaded content has digest {got}, {size} bytes")
+
+    # --- writing -------------------------------------------------------------
+
+    def push_blob(self, data: bytes | Path, *, digest: str = "") -> Descriptor:
+        """Upload a blob (bytes, or a file streamed from disk) unless the registry has it."""
+        if isinstance(data, bytes):
+            digest, size = digest or sha256_digest(data), len(data)
+        else:
+            digest, size = digest or _file_digest(data), data.stat().st_size
+        repo = self.repository.repository
+        with self._open(
+            "HEAD", f"/v2/{repo}/blobs/{digest}", what="check blob of", allow=(404,)
+        ) as head:
+            if head.status_code == 200:
+                return Descriptor("", digest, size)
+        with self._open("POST", f"/v2/{repo}/blobs/uploads/", what="start upload to") as started:
+            location = started.headers.get("Location", "")
+        if not location:
+            raise RegistryError(
+                f"{self.repository.repository_url}: upload started without a Location"
+            )
+        target = httpx.URL(self._base()).join(location).copy_merge_params({"digest": digest})
+        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
+        if isinstance(data, bytes):
+            with self._open("PUT", str(target), headers=headers, content=data, what="upload to"):
+                pass
+        else:
+            with (
+                data.open("rb") as handle,
+                self._open(
+                    "PUT", str(target), headers=headers, content=_chunks(handle), what="upload to"
+                ),
+            ):
+                pass
+        return Descriptor("", digest, size)
+
+    def push_manifest(self, tag: str, content: bytes, *, media_type: str) -> str:
+        """Put a manifest under ``tag``; return its digest."""
+        path = f"/v2/{self.repository.repository}/manifests/{tag}"
+        headers = {"Content-Type": media_type}
+        with self._open("PUT", path, headers=headers, content=content, what="push manifest to"):
+            pass
+        return sha256_digest(content)
+
+    # --- transport -----------------------------------------------------------
+
+    def _base(self) -> str:
+        return f"{self._scheme or self._schemes[0]}://{self.repository.api_host}"
+
+    @contextmanager
+    def _open(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        headers: Mapping[str, str] | None = None,
+        content: bytes | Iterator[bytes] | None = None,
+        follow: bool = False,
+        allow: tuple[int, ...] = (),
+    ) -> Iterator[httpx.Response]:
+        """Send a request (authorizing on a 401 once), yield the streamed response."""
+        response = self._send(method, path, headers, content, follow)
+        if response.status_code == 401:
+            challenge = parse_challenge(response.headers.get("WWW-Authenticate", ""))
+            response.close()
+            if isinstance(content, Iterator):
+                raise AuthenticationError(f"{method} {self._shown(path)}: authentication required")
+            self._authorize(challenge)
+            response = self._send(method, path, headers, content, follow)
+        try:
+            if response.status_code >= 300 and response.status_code not in allow:
+                response.read()
+                raise self._failure(method, path, response, what)
+            yield response
+        finally:
+            response.close()
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        headers: Mapping[str, str] | None,
+        content: bytes | Iterator[bytes] | None,
+        follow: bool,
+    ) -> httpx.Response:
+        sent = dict(headers or {})
+        if self._authorization:
+            sent["Authorization"] = self._authorization
+        last: Exception | None = None
+        for scheme in [self._scheme] if self._scheme else list(self._schemes):
+            url = path if "://" in path else f"{scheme}://{self.repository.api_host}{path}"
+            request = self._http.build_request(method, url, headers=sent, content=content)
+            try:
+                response = self._http.send(request, stream=True, follow_redirects=follow)
+            except httpx.ConnectError as err:
+                last = err
+                if isinstance(
+                    err.__context__, ssl.SSLCertVerificationError
+                ) or "CERTIFICATE" in str(err):
+                    break  # TLS is spoken but not trusted: HTTP would not help
+                continue
+            except httpx.HTTPError as err:
+                raise RegistryError(
+                    f"{method} {self._shown(path)}: {type(err).__name__}: {err}"
+                ) from err
+            self._scheme = scheme
+            return response
+        raise RegistryError(f"{method} {self._shown(path)}: {last}") from last
+
+    def _authorize(self, challenge: Challenge | None) -> None:
+        creds = self._credentials
+        if challenge is None or challenge.scheme == "basic":
+            if creds.empty:
+                raise AuthenticationError(
+                    f"{self.repository.repository_url}: authentication required, and no "
+                    "credentials were given"
+                )
+            pair = f"{creds.username}:{creds.password}".encode()
+            self._authorization = "Basic " + base64.b64encode(pair).decode()
+            return
+        if challenge.scheme != "bearer" or not challenge.params.get("realm"):
+            raise AuthenticationError(
+                f"{self.repository.repository_url}: unsupported authentication scheme "
+                f"{challenge.scheme!r}"
+            )
+        self._authorization = "Bearer " + self._token(challenge)
+
+    def _token(self, challenge: Challenge) -> str:
+        realm = challenge.params["realm"]
+        scope = f"repository:{self.repository.repository}:{self._actions}"
+        params = {"scope": scope}
+        if challenge.params.get("service"):
+            params["service"] = challenge.params["service"]
+        creds = self._credentials
+        try:
+            if creds.identity_token:
+                response = self._http.post(
+                    realm,
+                    data={
+                        **params,
+                        "grant_type": "refresh_token",
+                        "refresh_token": creds.identity_token,
+                        "client_id": _USER_AGENT,
+                    },
+                )
+            else:
+                auth = (creds.username, creds.password) if not creds.empty else None
+                response = self._http.get(realm, params=params, auth=auth)
+        except httpx.HTTPError as err:
+            raise RegistryError(f"token request to {realm}: {type(err).__name__}: {err}") from err
+        if response.status_code in (401, 403):
+            raise AuthenticationError(
+                f"{self.repository.repository_url}: the token service {realm} refused the "
+                f"credentials (HTTP {response.status_code})"
+            )
+        if response.status_code != 200:
+            raise RegistryError(f"token request to {realm}: HTTP {response.status_code}")
+        doc = _json(response, f"token from {realm}")
+        token = doc.get("token") or doc.get("access_token")
+        if not isinstance(token, str) or not token:
+            raise AuthenticationError(f"token service {realm} answered without a token")
+        return token
+
+    def _shown(self, path: str) -> str:
+        return path if "://" in path else f"{self._base()}{path}"
+
+    def _failure(self, method: str, path: str, response: httpx.Response, what: str) -> OciError:
+        status = response.status_code
+        detail = _registry_errors(response) or f"HTTP {status}"
+        message = f"{method} {self._shown(path).split('?')[0]}: {detail}"
+        if status in (401, 403):
+            return AuthenticationError(message)
+        if status == 404:
+            return NotFoundError(message)
+        return RegistryError(message)
+
+
+def _registry_errors(response: httpx.Response) -> str:
+    """``CODE: message`` of the registry's JSON error body, as go-containerregistry shows it."""
+    try:
+        doc = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+        return ""
+    errors = doc.get("errors") if isinstance(doc, dict) else None
+    if not isinstance(errors, list):
+        return ""
+    return "; ".join(
+        f"{e.get('code', '')}: {e.get('message', '')}" for e in errors if isinstance(e, dict)
+    )
+
+
+def _json(response: httpx.Response, where: str) -> dict[str, Any]:
+    try:
+        doc = json.loads(response.content)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise RegistryError(f"{where}: the answer is not JSON") from err
+    if not isinstance(doc, dict):
+        raise RegistryError(f"{where}: the answer is not a JSON object")
+    return doc
+
+
+def _next_page(link: str) -> str:
+    """The path of a ``Link: <...>; rel="next"`` header, or ""."""
+    for part in link.split(","):
+        target, _, rel = part.partition(";")
+        if 'rel="next"' in rel.replace(" ", ""):
+            return target.strip().strip("<>")
+    return ""
+
+
+def _read_limited(response: httpx.Response, limit: int, where: str) -> bytes:
+    data = bytearray()
+    for chunk in response.iter_bytes(_CHUNK):
+        data += chunk
+        if len(data) > limit:
+            raise RegistryError(f"{where}: the manifest is larger than {limit} bytes")
+    return bytes(data)
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return f"sha256:{digest.hexdigest()}"
+
+
+def _chunks(handle: BinaryIO) -> Iterator[bytes]:
+    while chunk := handle.read(_CHUNK):
+        yield chunk
