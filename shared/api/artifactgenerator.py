@@ -37,6 +37,9 @@ __all__ = [
 ]
 
 ARTIFACT_ROOT = "artifact"  # the alias of the generated artifact in `to`
+# The generator has no spec.interval; source-watcher runs each one hourly besides
+# reacting to its sources, which also bounds the backoff of a failing one.
+REQUEUE_SECONDS = 3600.0
 
 _ALIAS = r"[a-z0-9]([a-z0-9_-]*[a-z0-9])?"
 _ALIAS_RE = re.compile(_ALIAS)
@@ -151,6 +154,11 @@ class ArtifactGeneratorSpec(ApiModel):
     # Not in Flux's API: sluice's `suspend` / `resume` write it. Flux's own way,
     # the annotation source.extensions.fluxcd.io/reconcile: disabled, works too.
     suspend: bool = False
+
+    @property
+    def interval_seconds(self) -> float:
+        """How often the generator runs with no news from its sources: source-watcher's hour."""
+        return REQUEUE_SECONDS
 
     @field_validator("path_pattern")
     @classmethod

@@ -116,7 +116,7 @@ KINDS = (
         singular="artifactgenerator",
         short_names=("ag",),
         namespaced=True,
-        has_interval=False,
+        has_interval=True,  # hourly, as source-watcher (no spec.interval field)
         model_ref="shared.api.artifactgenerator:ArtifactGenerator",
     ),
     KindInfo(

@@ -79,10 +79,10 @@ def _applies(gitops: GitOps, name: str) -> int:
 
 def _sluice(gitops: GitOps, *args: str) -> str:
     result = subprocess.run(
-        [SLUICE, *args], env=gitops.env, capture_output=True, text=True, check=False
+        [SLUICE, *args], env=gitops.env, capture_output=True, text=True, check=False, timeout=120
     )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+    assert result.returncode == 0, result.stderr + gitops.logs()
+    return result.stdout + result.stderr
 
 
 def test_a_commit_to_one_path_reapplies_only_the_kustomization_of_that_path(
@@ -122,7 +122,11 @@ def test_a_commit_to_one_path_reapplies_only_the_kustomization_of_that_path(
 
     listing = _sluice(gitops, "get", "externalartifacts", "-n", NS)
     assert "frontend" in listing and "backend" in listing and revision in listing
-    assert "apps" in _sluice(gitops, "get", "artifactgenerators", "-n", NS)
+    assert "generated 2 artifact(s)" in _sluice(gitops, "get", "artifactgenerators", "-n", NS)
+    # flux's words: `reconcile artifact generator`; an ExternalArtifact asks its producer.
+    _sluice(gitops, "reconcile", "artifact", "generator", "apps", "-n", NS, "--timeout", "60s")
+    said = _sluice(gitops, "reconcile", "source", "external", "frontend", "-n", NS)
+    assert revision in said
 
     gitops.wait_idle(not_due_within=0)
     backend_applies = _applies(gitops, "backend")
