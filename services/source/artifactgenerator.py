@@ -35,7 +35,7 @@ from services.source.externalartifacts import (
 from services.source.reconcile import Produced, SourceKind, SourceRun, storage_for
 from shared.api import InvalidObjects, parse_as
 from shared.api.artifactgenerator import ArtifactGenerator, OutputArtifact
-from shared.api.conditions import BUILD_FAILED, STORAGE_OPERATION_FAILED
+from shared.api.conditions import BUILD_FAILED, READY, STORAGE_OPERATION_FAILED, is_true
 from shared.artifacts import ArtifactError, fetch_artifact
 from shared.dependents import DependentsIndex
 from shared.keys import ObjectKey
@@ -145,7 +145,8 @@ def _up_to_date(run: SourceRun, generator: ArtifactGenerator, digest: str) -> bo
     status = run.status
     if status.get("observedSourcesDigest") != digest:
         return False
-    if status.get("observedGeneration") != run.generation:
+    # A failed run also observes its generation: only a successful one built this spec.
+    if status.get("observedGeneration") != run.generation or not is_true(status, READY):
         return False
     inventory = {e.get("name"): e for e in status.get("inventory") or []}
     if set(inventory) != {a.name for a in generator.spec.artifacts}:

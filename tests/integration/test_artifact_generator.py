@@ -257,6 +257,9 @@ def test_a_copy_that_matches_nothing_fails_the_build_and_keeps_the_last_artifact
     assert (ready["status"], ready["reason"]) == ("False", "BuildFailed")
     assert "no files match pattern 'missing/*.yaml' in source 'repo'" in ready["message"]
     assert _artifact(ctx, FRONTEND) == kept
+    # Its retry builds again: the same sources are no reason to call a failed spec done.
+    reconcile_source(ctx, GEN, ARTIFACT_GENERATOR)
+    assert _ready(ctx, GEN)["reason"] == "BuildFailed"
 
 
 def _chart() -> bytes:
