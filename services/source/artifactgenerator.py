@@ -23,6 +23,7 @@ from typing import Any
 
 from services.source.copying import apply_steps, content_hash, scan_tree
 from services.source.copyplan import CopyError, SourceTree, plan_copy
+from services.source.expand import ArtifactRequest, ExpandError, artifact_requests
 from services.source.externalartifacts import (
     EXTERNAL_ARTIFACT,
     ORIGIN_REVISION,
@@ -34,12 +35,12 @@ from services.source.externalartifacts import (
 )
 from services.source.reconcile import Produced, SourceKind, SourceRun, storage_for
 from shared.api import InvalidObjects, parse_as
-from shared.api.artifactgenerator import ArtifactGenerator, OutputArtifact
+from shared.api.artifactgenerator import ArtifactGenerator
 from shared.api.conditions import BUILD_FAILED, READY, STORAGE_OPERATION_FAILED, is_true
 from shared.artifacts import ArtifactError, fetch_artifact
 from shared.dependents import DependentsIndex
 from shared.keys import ObjectKey
-from shared.reconcile import Transient, Waiting
+from shared.reconcile import Stalled, Transient, Waiting
 from shared.scopes import candidates, resolve
 from shared.sourceignore import VCS_EXCLUDES, IgnoreMatcher, Layer
 from shared.tarball import ArchiveError, build_tarball
@@ -149,7 +150,9 @@ def _up_to_date(run: SourceRun, generator: ArtifactGenerator, digest: str) -> bo
     if status.get("observedGeneration") != run.generation or not is_true(status, READY):
         return False
     inventory = {e.get("name"): e for e in status.get("inventory") or []}
-    if set(inventory) != {a.name for a in generator.spec.artifacts}:
+    # With pathPattern the names come from the sources, whose digest is unchanged.
+    listed = {a.name for a in generator.spec.artifacts}
+    if not generator.spec.path_pattern and set(inventory) != listed:
         return False
     for name, entry in inventory.items():
         doc = run.ctx.store.get(_artifact_key(run.key, str(name)))
@@ -183,16 +186,18 @@ class _Built:
     filename: str
     revision: str
     origin_revision: str
+    labels: dict[str, str]
 
 
 def _build(
-    artifact: OutputArtifact,
+    request: ArtifactRequest,
     *,
     trees: dict[str, Path],
     listings: dict[str, SourceTree],
     observed: dict[str, ObservedSource],
     scratch: Path,
 ) -> _Built:
+    artifact = request.artifact
     staging = scratch / "staging" / artifact.name
     staging.mkdir(parents=True)
     try:
@@ -217,7 +222,7 @@ def _build(
     if artifact.origin_revision:
         source = observed[artifact.origin_revision.removeprefix("@")]
         origin = source.origin_revision or source.revision
-    return _Built(artifact.name, tarball.path, filename, revision, origin)
+    return _Built(artifact.name, tarball.path, filename, revision, origin, request.labels)
 
 
 def _disabled(generator: ArtifactGenerator) -> bool:
@@ -234,20 +239,23 @@ def _produce(run: SourceRun) -> Produced:
     refuse_cross_namespace(run.ctx.settings, run.key, refs)
     observed = _observe(run, generator)
     digest = hash_sources(observed)
-    count = len(generator.spec.artifacts)
-    message = f"reconciliation succeeded, generated {count} artifact(s)"
     if _up_to_date(run, generator, digest):
-        for artifact in generator.spec.artifacts:
-            answer_request(run.ctx.store, _artifact_key(run.key, artifact.name))
-        return Produced(digest, changed=False, artifact=False, ready_message=message)
+        names = [str(e.get("name")) for e in run.status.get("inventory") or []]
+        for name in names:
+            answer_request(run.ctx.store, _artifact_key(run.key, name))
+        return Produced(digest, changed=False, artifact=False, ready_message=_succeeded(names))
     trees = _fetch(run, observed)
     listings = {alias: scan_tree(tree) for alias, tree in trees.items()}
+    try:
+        requests = artifact_requests(generator.spec, listings)
+    except ExpandError as err:
+        raise Stalled(BUILD_FAILED, f"failed to expand path pattern: {err}") from err
     with tempfile.TemporaryDirectory(prefix="sluice-generator-") as scratch:
         # Every artifact is built before any is published: a copy that fails
         # leaves all of them as they were.
         built = [
-            _build(a, trees=trees, listings=listings, observed=observed, scratch=Path(scratch))
-            for a in generator.spec.artifacts
+            _build(r, trees=trees, listings=listings, observed=observed, scratch=Path(scratch))
+            for r in requests
         ]
         published = [
             publish(
@@ -257,6 +265,7 @@ def _produce(run: SourceRun) -> Produced:
                 filename=b.filename,
                 revision=b.revision,
                 origin_revision=b.origin_revision,
+                labels=b.labels,
             )
             for b in built
         ]
@@ -266,7 +275,12 @@ def _produce(run: SourceRun) -> Produced:
     changed = [p for p in published if p.changed]
     for item in changed:
         _announce(run.ctx, item)
+    message = _succeeded([b.name for b in built])
     return Produced(digest, changed=bool(changed), artifact=False, ready_message=message)
+
+
+def _succeeded(names: list[str]) -> str:
+    return f"reconciliation succeeded, generated {len(names)} artifact(s)"
 
 
 def _inventory_entry(published: Published) -> dict[str, Any]:

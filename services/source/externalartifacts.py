@@ -114,9 +114,11 @@ def answer_request(store: Store, key: ObjectKey) -> None:
         write_status(store, key, status["artifact"])
 
 
-def _document(generator: ArtifactGenerator, key: ObjectKey, name: str) -> dict[str, Any]:
+def _document(
+    generator: ArtifactGenerator, key: ObjectKey, name: str, captured: dict[str, str]
+) -> dict[str, Any]:
     common = generator.spec.common_metadata
-    labels = dict(common.labels) if common else {}
+    labels = {**(common.labels if common else {}), **captured}
     # Reserved: common metadata cannot override who manages the object.
     labels[MANAGED_BY_LABEL] = MANAGER
     labels[GENERATOR_LABEL] = generator.metadata.uid or key.name
@@ -163,6 +165,7 @@ def publish(
     filename: str,
     revision: str,
     origin_revision: str,
+    labels: dict[str, str],
 ) -> Published:
     """Store the artifact of ExternalArtifact ``name`` unless it holds these bytes already.
 
@@ -206,7 +209,7 @@ def publish(
         }
         if metadata:
             artifact["metadata"] = metadata
-    run.ctx.store.apply(_document(run.obj, run.key, name), scope=key.scope)
+    run.ctx.store.apply(_document(run.obj, run.key, name, labels), scope=key.scope)
     write_status(run.ctx.store, key, artifact)
     changed = (previous.get("digest"), previous.get("revision")) != (digest, revision)
     return Published(key, artifact, changed)

@@ -9,8 +9,9 @@ language is source-watcher's: ``from: "@alias/glob"``, ``to: "@artifact/path"``,
 Checked here, so ``sluice apply`` refuses them with the field: an alias used
 but not declared, an alias or artifact name given twice, and any ``..`` or
 absolute path in ``from`` / ``to`` (a copy never leaves the source or the
-artifact root). ``pathPattern`` (directory discovery) is refused: sluice does
-not implement it yet.
+artifact root). With ``pathPattern`` (one set of artifacts per matched
+directory) the artifacts are templates: their ``{captures}`` must be the
+pattern's.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from shared.api.kinds import GENERATOR_GROUP
-from shared.api.meta import Annotations, ApiModel, ApiObject, Labels, Name, Namespace
+from shared.api.meta import Annotations, ApiModel, ApiObject, Labels, Name, Namespace, check_name
+from shared.api.pathpattern import PathPattern, TemplateError, parse_path_pattern, template_names
 
 __all__ = [
     "ARTIFACT_ROOT",
@@ -136,9 +138,13 @@ class CopyOperation(ApiModel):
 
 
 class OutputArtifact(ApiModel):
-    """``spec.artifacts[]``: one generated ExternalArtifact."""
+    """``spec.artifacts[]``: one generated ExternalArtifact (a template of them with pathPattern).
 
-    name: Name
+    ``name`` is checked with the spec: an object name, or with ``pathPattern`` a
+    template whose captures the pattern defines.
+    """
+
+    name: str = Field(min_length=1, max_length=253)
     revision: AliasRef | None = None
     origin_revision: AliasRef | None = None
     copy_: list[CopyOperation] = Field(alias="copy", min_length=1)
@@ -162,12 +168,11 @@ class ArtifactGeneratorSpec(ApiModel):
 
     @field_validator("path_pattern")
     @classmethod
-    def _no_path_pattern(cls, value: str | None) -> str | None:
-        if value:
-            raise ValueError(
-                "pathPattern (one artifact per matched directory) is not supported by sluice "
-                "yet: list the artifacts by name"
-            )
+    def _path_pattern(cls, value: str | None) -> str | None:
+        if value is not None:
+            if len(value) > 1024:
+                raise ValueError("pathPattern: at most 1024 characters")
+            parse_path_pattern(value)
         return value
 
     @model_validator(mode="after")
@@ -175,7 +180,14 @@ class ArtifactGeneratorSpec(ApiModel):
         problems = _duplicates("alias", [s.alias for s in self.sources])
         problems += _duplicates("artifact name", [a.name for a in self.artifacts])
         aliases = {s.alias for s in self.sources}
+        known = ", ".join(sorted(aliases))
+        pattern = parse_path_pattern(self.path_pattern) if self.path_pattern else None
+        if pattern is not None and pattern.alias not in aliases:
+            problems.append(
+                f'pathPattern: alias "@{pattern.alias}" is not one of spec.sources ({known})'
+            )
         for i, artifact in enumerate(self.artifacts):
+            problems += _template_problems(f"artifacts[{i}]", artifact, pattern)
             used = [
                 (f"artifacts[{i}].{field}", ref.removeprefix("@"))
                 for field, ref in (
@@ -188,7 +200,6 @@ class ArtifactGeneratorSpec(ApiModel):
                 (f"artifacts[{i}].copy[{j}].from", op.source_alias)
                 for j, op in enumerate(artifact.copy_)
             ]
-            known = ", ".join(sorted(aliases))
             problems += [
                 f'{field}: alias "@{alias}" is not one of spec.sources ({known})'
                 for field, alias in used
@@ -197,6 +208,30 @@ class ArtifactGeneratorSpec(ApiModel):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+
+def _template_problems(
+    where: str, artifact: OutputArtifact, pattern: PathPattern | None
+) -> list[str]:
+    """An artifact's name must be an object name; with pathPattern, its captures must exist."""
+    if pattern is None:
+        try:
+            check_name(artifact.name)
+        except ValueError as err:
+            return [f"{where}.name: {err}"]
+        return []
+    fields = [(f"{where}.name", artifact.name)]
+    for j, op in enumerate(artifact.copy_):
+        fields += [(f"{where}.copy[{j}].from", op.from_), (f"{where}.copy[{j}].to", op.to)]
+    problems = []
+    for field, template in fields:
+        try:
+            unknown = [n for n in template_names(template) if n not in pattern.names]
+        except TemplateError as err:
+            problems.append(f"{field}: {err}")
+            continue
+        problems += [f'{field}: "{{{n}}}" is not captured by pathPattern' for n in unknown]
+    return problems
 
 
 def _duplicates(what: str, names: list[str]) -> list[str]:

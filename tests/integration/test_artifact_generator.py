@@ -65,7 +65,7 @@ def _split(*names: str) -> list[dict[str, Any]]:
     ]
 
 
-def _apply(ctx: WorkerContext, url: str, artifacts: list[dict[str, Any]]) -> None:
+def _apply(ctx: WorkerContext, url: str, artifacts: list[dict[str, Any]], **more: str) -> None:
     ctx.store.apply(
         {
             "apiVersion": "source.toolkit.fluxcd.io/v1",
@@ -83,6 +83,7 @@ def _apply(ctx: WorkerContext, url: str, artifacts: list[dict[str, Any]]) -> Non
                 "commonMetadata": {"labels": {"team": "web"}},
                 "sources": [{"alias": "repo", "kind": "GitRepository", "name": REPO.name}],
                 "artifacts": artifacts,
+                **more,
             },
         }
     )
@@ -303,3 +304,48 @@ def test_extract_a_chart_and_merge_values_into_it(ctx: WorkerContext, git_repo: 
         "replicas": 3,
         "image": {"tag": "6.7.1", "pullPolicy": "IfNotPresent"},
     }
+
+
+def test_a_path_pattern_makes_one_artifact_per_directory_and_drops_removed_ones(
+    ctx: WorkerContext, git_repo: BareRepo
+) -> None:
+    git_repo.commit(
+        {
+            "apps/web/envs/prod/app.yaml": "kind: ConfigMap\nmetadata: {name: web}\n",
+            "apps/api/envs/prod/app.yaml": "kind: ConfigMap\nmetadata: {name: api}\n",
+        }
+    )
+    template = {
+        "name": "{app}-{env}",
+        "copy": [{"from": "@repo/apps/{app}/envs/{env}/**", "to": "@artifact/"}],
+    }
+    _apply(ctx, git_repo.url, [template], pathPattern="@repo/apps/{app}/envs/{env}")
+    _run(ctx)
+    web = ctx.store.get(ObjectKey("ExternalArtifact", NS, "web-prod"))
+    assert web is not None
+    labels = web["metadata"]["labels"]
+    assert (labels["app"], labels["env"], labels["team"]) == ("web", "prod", "web")
+    assert _files(ctx, ObjectKey("ExternalArtifact", NS, "api-prod")) == {
+        "app.yaml": "kind: ConfigMap\nmetadata: {name: api}\n"
+    }
+
+    git_repo.commit({"apps/api/envs/prod/app.yaml": None})
+    _run(ctx)
+    assert ctx.store.get(ObjectKey("ExternalArtifact", NS, "api-prod")) is None
+    assert ctx.store.get(ObjectKey("ExternalArtifact", NS, "web-prod")) is not None
+    assert _ready(ctx, GEN)["message"] == "reconciliation succeeded, generated 1 artifact(s)"
+
+
+def test_two_directories_giving_one_name_stall_the_generator(
+    ctx: WorkerContext, git_repo: BareRepo
+) -> None:
+    git_repo.commit({"apps/Web/a.yaml": "a: 1\n", "apps/web/a.yaml": "a: 2\n"})
+    template = {"name": "{app}", "copy": [{"from": "@repo/apps/{app}/**", "to": "@artifact/"}]}
+    _apply(ctx, git_repo.url, [template], pathPattern="@repo/apps/{app}")
+    _run(ctx)
+    doc = ctx.store.get(GEN)
+    assert doc is not None
+    conditions = {c["type"]: c for c in doc["status"]["conditions"]}
+    assert conditions["Stalled"]["status"] == "True"
+    assert conditions["Ready"]["reason"] == "BuildFailed"
+    assert 'both resolve to artifact name "web"' in conditions["Ready"]["message"]

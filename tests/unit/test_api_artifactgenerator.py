@@ -70,7 +70,12 @@ def _with(path: list[Any], value: Any) -> dict[str, Any]:
         (["artifacts", 0, "name"], "Not_A_Name", "invalid name"),
         (["sources", 0, "alias"], "Repo", "invalid alias"),
         (["sources", 0, "kind"], "HelmRepository", "GitRepository"),
-        (["pathPattern"], "@repo/apps/{app}", "pathPattern"),
+        (["pathPattern"], "@nope/apps/{app}", 'pathPattern: alias "@nope" is not one of'),
+        (["pathPattern"], "@repo/apps/{app", "has no closing brace"),
+        (["pathPattern"], "@repo/{a}/{a}", 'capture "{a}" is used twice'),
+        (["pathPattern"], "@repo/{_a}", "is not a valid label key"),
+        (["pathPattern"], "@repo/../{a}", "must stay inside @repo"),
+        (["pathPattern"], "apps/{app}", 'expected "@<alias>/<pattern>"'),
         (["artifacts", 0, "copy"], [], "at least 1"),
     ],
 )
@@ -102,3 +107,17 @@ def test_an_external_artifact_of_another_producer_is_accepted() -> None:
     }
     artifact = parse_as(doc, ExternalArtifact)
     assert artifact.spec.source_ref is not None and artifact.spec.source_ref.kind == "Source"
+
+
+def test_with_a_path_pattern_artifacts_are_templates_of_its_captures() -> None:
+    doc = _with(["pathPattern"], "@repo/apps/{app}/envs/{env}")
+    doc["spec"]["artifacts"] = [
+        {
+            "name": "{app}-{env}",
+            "copy": [{"from": "@repo/apps/{app}/envs/{env}/**", "to": "@artifact/"}],
+        }
+    ]
+    assert validate(doc) == []
+    doc["spec"]["artifacts"][0]["name"] = "{app}-{region}"
+    [error] = validate(doc)
+    assert 'artifacts[0].name: "{region}" is not captured by pathPattern' in error.message
