@@ -154,6 +154,9 @@ def _up_to_date(run: SourceRun, generator: ArtifactGenerator, digest: str) -> bo
     listed = {a.name for a in generator.spec.artifacts}
     if not generator.spec.path_pattern and set(inventory) != listed:
         return False
+    # An ExternalArtifact of this generator deleted or added by hand is drift too.
+    if {k.name for k in produced_by(run.ctx.store, run.key)} != set(inventory):
+        return False
     for name, entry in inventory.items():
         doc = run.ctx.store.get(_artifact_key(run.key, str(name)))
         artifact = ((doc or {}).get("status") or {}).get("artifact") or {}

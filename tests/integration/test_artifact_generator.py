@@ -6,6 +6,7 @@ revision until its own content changes, and only a changed one is announced.
 
 from __future__ import annotations
 
+import copy
 import io
 import tarfile
 from collections.abc import Iterator
@@ -208,6 +209,27 @@ def test_an_unchanged_generator_rebuilds_nothing(ctx: WorkerContext, git_repo: B
     reconcile_source(ctx, GEN, ARTIFACT_GENERATOR)
     assert ctx.store.get(FRONTEND) == before
     assert [e.type for _, e in ctx.events.read(count=1000)[seen:]] == []
+
+
+def test_an_external_artifact_deleted_by_hand_is_made_again(
+    ctx: WorkerContext, git_repo: BareRepo
+) -> None:
+    git_repo.commit(FILES)
+    _apply(ctx, git_repo.url, _split("frontend"))
+    _run(ctx)
+    revision = _artifact(ctx, FRONTEND)["revision"]
+    ctx.store.delete(FRONTEND)
+    seen = len(ctx.events.read(count=1000))
+    reconcile_source(ctx, GEN, ARTIFACT_GENERATOR)
+    assert _artifact(ctx, FRONTEND)["revision"] == revision
+    assert _announced(ctx, seen) == ["frontend"]
+
+    # One claiming to be the generator's, that it does not list, goes.
+    stray = {**copy.deepcopy(ctx.store.get(FRONTEND)), "status": {}}
+    stray["metadata"] = {"name": "stray", "namespace": NS}
+    ctx.store.apply(stray)
+    reconcile_source(ctx, GEN, ARTIFACT_GENERATOR)
+    assert ctx.store.get(ObjectKey("ExternalArtifact", NS, "stray")) is None
 
 
 def test_dropped_artifacts_and_a_deleted_generator_take_their_external_artifacts(
