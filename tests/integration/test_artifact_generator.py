@@ -211,7 +211,7 @@ def test_an_unchanged_generator_rebuilds_nothing(ctx: WorkerContext, git_repo: B
     assert [e.type for _, e in ctx.events.read(count=1000)[seen:]] == []
 
 
-def test_an_external_artifact_deleted_by_hand_is_made_again(
+def test_an_external_artifact_deleted_or_added_by_hand_is_put_right(
     ctx: WorkerContext, git_repo: BareRepo
 ) -> None:
     git_repo.commit(FILES)
