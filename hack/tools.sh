@@ -2,7 +2,8 @@
 # Build the pinned upstream tools into the tool cache, in the envtest layout
 # (etcd, kube-apiserver, kubectl side by side in one bin folder), plus the
 # control-plane parts and simulated nodes a workload-capable sandbox runs
-# (kube-controller-manager, kube-scheduler, kwok).
+# (kube-controller-manager, kube-scheduler, kwok), and the S3-compatible server
+# the Bucket tests run (versitygw).
 # Each tool lands in $SLUICE_TOOLS_DIR/bin; a stamp file records the version
 # it was built at, so a warm run does nothing.
 set -euo pipefail
@@ -201,6 +202,9 @@ main() {
   go_install age-keygen "filippo.io/age/cmd/age-keygen@v$AGE_VERSION" "$AGE_VERSION"
   # kwok carries its version in its source (`kwok --version`).
   go_install kwok "sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION" "$KWOK_VERSION"
+  # versitygw prints the version stamped here (`versitygw --version`).
+  go_install versitygw "github.com/versity/versitygw/cmd/versitygw@v$VERSITYGW_VERSION" \
+    "$VERSITYGW_VERSION" "-X main.Version=v$VERSITYGW_VERSION"
   wait "$k8s_pid" || { log "kubernetes build failed"; exit 1; }
   log "all tools in $bin"
 }

@@ -105,6 +105,11 @@ TOOLS: tuple[ToolSpec, ...] = (
     _built("kustomize", ("version",), _SEMVER, "KUSTOMIZE_VERSION"),
     _built("helm", ("version", "--short"), _SEMVER, "HELM_VERSION"),
     _built("sops", ("--version",), "sops " + _SEMVER, "SOPS_VERSION"),
+    # The S3-compatible server of the Bucket tests; sluice itself never runs it.
+    replace(
+        _built("versitygw", ("--version",), r"Version\s*:\s*" + _SEMVER, "VERSITYGW_VERSION"),
+        required=False,
+    ),
     # sops reads age keys itself; the age CLI only makes keys by hand.
     replace(_built("age", ("--version",), _SEMVER, "AGE_VERSION"), required=False),
     _debian("redis-server", ("--version",), r"v=(\d+\.\d+\.\d+)", "redis-server"),

@@ -5,6 +5,7 @@ pytest_plugins = [
     "tests.fixtures.cluster",
     "tests.fixtures.git",
     "tests.fixtures.registry",
+    "tests.fixtures.s3",
     "tests.fixtures.sink",
     "tests.fixtures.workers",
     "tests.fixtures.gitops",

@@ -14,6 +14,7 @@ from tests.fixtures.cluster import api_client
 
 __all__ = [
     "configmap_data",
+    "namespace_exists",
     "namespaced_names",
     "owned_objects",
     "register_cluster",
@@ -47,6 +48,20 @@ def secret_data(kubeconfig: Path, name: str, namespace: str) -> dict[str, str] |
     finally:
         api.api_client.close()
     return {k: base64.b64decode(v).decode() for k, v in data.items()}
+
+
+def namespace_exists(kubeconfig: Path, name: str) -> bool:
+    """Whether the Namespace exists on the cluster."""
+    api = k8s.CoreV1Api(api_client(kubeconfig))
+    try:
+        api.read_namespace(name)
+        return True
+    except k8s.ApiException as exc:
+        if exc.status == 404:
+            return False
+        raise
+    finally:
+        api.api_client.close()
 
 
 def namespaced_names(kubeconfig: Path, namespace: str) -> set[str]:

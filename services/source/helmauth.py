@@ -2,11 +2,10 @@
 
 Read as Flux's ``getter.GetClientOpts`` reads them:
 
-- ``spec.secretRef``: ``username`` and ``password`` (both or neither); for
-  the default type, TLS keys in the same Secret are still read (deprecated,
-  Flux logs a warning) when there is no ``certSecretRef``; for type oci the
-  Secret may instead be a ``.dockerconfigjson`` whose entry for the
-  registry's host gives the login.
+- ``spec.secretRef``: ``username`` and ``password`` (both or neither); TLS
+  keys in the same Secret are still read (deprecated, Flux logs a warning)
+  when there is no ``certSecretRef``; for type oci the Secret may instead be
+  a ``.dockerconfigjson`` whose entry for the registry's host gives the login.
 - ``spec.certSecretRef``: ``tls.crt`` + ``tls.key`` (a client certificate)
   and/or ``ca.crt`` (added to the system's CAs, as Flux does); the legacy
   names ``certFile``, ``keyFile``, ``caFile`` are read when the new ones are
@@ -17,20 +16,16 @@ Read as Flux's ``getter.GetClientOpts`` reads them:
   :meth:`RepositoryAuth.credentials_for`.
 
 :func:`repository_auth` is the one entry point; HelmChart calls it too with
-the HelmRepository it pulls from. The values never leave this module's
+the HelmRepository it pulls from. TLS keys and Docker configs are read by
+``shared.oci`` (one reader for every kind that has them). The values never leave this module's
 objects in a message, a repr or a file name: :meth:`RepositoryAuth.fingerprint`
 is what a cache may be keyed by.
 """
 
 from __future__ import annotations
 
-import base64
 import functools
 import hashlib
-import json
-import os
-import ssl
-import tempfile
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
@@ -39,59 +34,22 @@ import httpx
 from services.source.reconcile import SourceRun
 from shared.api.conditions import AUTHENTICATION_FAILED, FETCH_FAILED
 from shared.api.helmrepository import HelmRepository
+from shared.oci import (
+    CredentialsError,
+    RegistryCredentials,
+    TlsMaterial,
+    credentials_from_dockerconfig,
+)
 from shared.reconcile import Transient
 
 __all__ = [
     "RepositoryAuth",
-    "RepositoryTLS",
-    "TLSConfigError",
     "normalize_url",
     "repository_auth",
     "same_origin",
 ]
 
 _DOCKER_CONFIG = ".dockerconfigjson"
-# New name first: Flux's fluxcd/pkg reads the legacy name only when the new one is absent.
-_TLS_KEYS = {
-    "cert": ("tls.crt", "certFile"),
-    "key": ("tls.key", "keyFile"),
-    "ca": ("ca.crt", "caFile"),
-}
-
-
-class TLSConfigError(ValueError):
-    """The TLS material of a Secret cannot be used (a cert without its key, a bad PEM)."""
-
-
-@dataclass(frozen=True)
-class RepositoryTLS:
-    """PEM material from a Secret: a client certificate pair and/or a CA."""
-
-    cert: bytes = field(default=b"", repr=False)
-    key: bytes = field(default=b"", repr=False)
-    ca: bytes = field(default=b"", repr=False)
-
-    def context(self) -> ssl.SSLContext:
-        """An SSL context trusting the system's CAs plus ``ca``, presenting the pair if any."""
-        context = ssl.create_default_context()
-        try:
-            if self.ca:
-                context.load_verify_locations(cadata=self.ca.decode("ascii", "replace"))
-            if self.cert:
-                _load_pair(context, self.cert, self.key)
-        except (ssl.SSLError, ValueError) as err:
-            raise TLSConfigError(f"failed to construct Helm client's TLS config: {err}") from err
-        return context
-
-
-def _load_pair(context: ssl.SSLContext, cert: bytes, key: bytes) -> None:
-    """Load a PEM pair: ssl only reads files, so a private 0600 file lives for the call."""
-    with tempfile.TemporaryDirectory(prefix="sluice-tls-") as scratch:
-        path = os.path.join(scratch, "pair.pem")
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as file:
-            file.write(cert.rstrip(b"\n") + b"\n" + key)
-        context.load_cert_chain(path)
 
 
 @dataclass(frozen=True)
@@ -101,7 +59,7 @@ class RepositoryAuth:
     url: str
     username: str = ""
     password: str = field(default="", repr=False)
-    tls: RepositoryTLS | None = None
+    tls: TlsMaterial | None = None
     pass_credentials: bool = False
     insecure: bool = False
     timeout: float = 60.0
@@ -135,16 +93,20 @@ class RepositoryAuth:
     def fingerprint(self) -> bytes:
         """A digest of everything that changes what the server answers: URL and credentials."""
         digest = hashlib.sha256()
-        tls = self.tls or RepositoryTLS()
+        tls = self.tls or TlsMaterial()
         for part in (self.url, self.username, self.password):
             digest.update(part.encode() + b"\0")
-        for blob in (tls.cert, tls.key, tls.ca):
+        for blob in (tls.client_cert, tls.client_key, tls.ca_cert):
             digest.update(hashlib.sha256(blob).digest())
         return digest.digest()
 
+    def registry_credentials(self) -> RegistryCredentials:
+        """The login as shared/oci's client takes it (type oci)."""
+        return RegistryCredentials(self.username, self.password)
+
 
 @functools.lru_cache(maxsize=64)
-def _client(tls: RepositoryTLS | None, timeout: float) -> httpx.Client:
+def _client(tls: TlsMaterial | None, timeout: float) -> httpx.Client:
     return httpx.Client(
         verify=tls.context() if tls is not None else True,
         timeout=timeout,
@@ -180,25 +142,28 @@ def repository_auth(run: SourceRun, repo: HelmRepository) -> RepositoryAuth:
     """
     spec = repo.spec
     username = password = ""
-    tls: RepositoryTLS | None = None
+    tls: TlsMaterial | None = None
+    tls_from = ""
     if spec.cert_secret_ref is not None:
-        name = spec.cert_secret_ref.name
-        tls = _tls_from(run.secret(name, field="spec.certSecretRef"), f"{repo.namespace}/{name}")
+        tls_from = f"{repo.namespace}/{spec.cert_secret_ref.name}"
+        data = run.secret(spec.cert_secret_ref.name, field="spec.certSecretRef")
+        tls = _tls_from(data, tls_from)
     if spec.secret_ref is not None:
-        name = spec.secret_ref.name
-        data = run.secret(name, field="spec.secretRef")
-        where = f"{repo.namespace}/{name}"
+        where = f"{repo.namespace}/{spec.secret_ref.name}"
+        data = run.secret(spec.secret_ref.name, field="spec.secretRef")
         if spec.is_oci and _DOCKER_CONFIG in data:
-            username, password = _docker_login(data[_DOCKER_CONFIG], spec.url, where)
+            username, password = _docker_login(data, spec.url, where)
         else:
             username, password = _basic_auth(data, where)
-        if tls is None and not spec.is_oci:
-            tls = _tls_from(data, where, required=False)
+        if tls is None:  # deprecated, still read: TLS keys in secretRef
+            tls, tls_from = _tls_from(data, where, required=False), where
     if tls is not None:
         try:
-            tls.context()  # refuse unusable material here, with the Secret's name
-        except TLSConfigError as err:
-            raise _auth_failed(str(err)) from err
+            _client(tls, spec.timeout_seconds)  # unusable material fails here, named
+        except CredentialsError as err:
+            raise _auth_failed(
+                f"failed to construct Helm client's TLS config from secret '{tls_from}': {err}"
+            ) from err
     return RepositoryAuth(
         url=normalize_url(spec.url),
         username=username,
@@ -224,51 +189,38 @@ def _basic_auth(data: dict[str, bytes], where: str) -> tuple[str, str]:
     return data.get("username", b"").decode(), data.get("password", b"").decode()
 
 
-def _tls_from(data: dict[str, bytes], where: str, *, required: bool = True) -> RepositoryTLS | None:
-    found = {
-        what: next((data[k] for k in keys if k in data), b"") for what, keys in _TLS_KEYS.items()
-    }
-    if found["cert"] and not found["key"]:
+def _tls_from(data: dict[str, bytes], where: str, *, required: bool = True) -> TlsMaterial | None:
+    """The TLS keys of a Secret (legacy names too), with Flux's words for what is missing."""
+    tls = TlsMaterial.from_secret(data)
+    if tls.client_cert and not tls.client_key:
         raise _auth_failed(f"secret '{where}' contains 'tls.crt' but missing 'tls.key'")
-    if found["key"] and not found["cert"]:
+    if tls.client_key and not tls.client_cert:
         raise _auth_failed(f"secret '{where}' contains 'tls.key' but missing 'tls.crt'")
-    if not (found["cert"] or found["ca"]):
+    if not (tls.client_cert or tls.ca_cert):
         if required:
             raise _auth_failed(
                 f"secret '{where}' has no CA certificate ('ca.crt') "
                 "or client certificate pair ('tls.crt' and 'tls.key')"
             )
         return None
-    return RepositoryTLS(cert=found["cert"], key=found["key"], ca=found["ca"])
+    return tls
 
 
-def _docker_login(config: bytes, url: str, where: str) -> tuple[str, str]:
-    """The login for ``url``'s host in a Docker config, as Flux's KeychainFromSecret finds it."""
+def _docker_login(data: dict[str, bytes], url: str, where: str) -> tuple[str, str]:
+    """The login for ``url``'s registry in a dockerconfigjson Secret.
+
+    Flux's HelmRepository (KeychainFromSecret) refuses a config without an
+    entry for the registry, where an OCIRepository goes anonymous.
+    """
     host = urlsplit(url).netloc.lower()
     try:
-        auths = json.loads(config).get("auths") or {}
-    except (ValueError, AttributeError) as err:
-        raise _auth_failed(f"unable to load Docker config from Secret '{where}'") from err
-    for server, entry in auths.items() if isinstance(auths, dict) else ():
-        if _hostname(server) != host or not isinstance(entry, dict):
-            continue
-        username, password = str(entry.get("username") or ""), str(entry.get("password") or "")
-        if entry.get("auth") and not (username or password):
-            try:
-                username, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
-            except (ValueError, UnicodeDecodeError) as err:
-                raise _auth_failed(f"invalid 'auth' for '{host}' in Secret '{where}'") from err
-        if bool(username) != bool(password):
-            raise _auth_failed(
-                f"invalid '{where}' secret data: required fields 'username' and 'password'"
-            )
-        return username, password
-    raise _auth_failed(f"no auth config for '{host}' in the docker-registry Secret '{where}'")
-
-
-def _hostname(server: str) -> str:
-    """Docker's ConvertToHostname: ``https://host:5000/v1/`` -> ``host:5000``."""
-    text = server.lower()
-    for prefix in ("http://", "https://"):
-        text = text.removeprefix(prefix)
-    return text.partition("/")[0]
+        found = credentials_from_dockerconfig(data, host, where=f"secret '{where}'")
+    except CredentialsError as err:
+        raise _auth_failed(str(err)) from err
+    if found.empty:
+        raise _auth_failed(f"no auth config for '{host}' in the docker-registry Secret '{where}'")
+    if not (found.username and found.password):
+        raise _auth_failed(
+            f"invalid '{where}' secret data: required fields 'username' and 'password'"
+        )
+    return found.username, found.password

@@ -8,6 +8,8 @@ the server's validators (``ETag``, ``Last-Modified``); the next fetch is a
 conditional GET, so an unchanged index costs the server a 304 and no body.
 A lock per entry makes concurrent reconciles of one URL (on this machine)
 take turns: the second one sees the first one's download and gets its 304.
+The artifact made of an index is kept with it, so N objects parse a new
+revision once. An entry no fetch used for a week goes when a new entry is made.
 
 ::
 
@@ -24,9 +26,11 @@ import hmac
 import json
 import os
 import secrets
+import shutil
 import ssl
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -37,6 +41,7 @@ from services.source.helmauth import RepositoryAuth
 
 __all__ = [
     "MAX_INDEX_SIZE",
+    "UNUSED_TTL",
     "IndexFetch",
     "IndexFetchError",
     "IndexTooLarge",
@@ -46,9 +51,12 @@ __all__ = [
 
 # Flux's default --helm-index-max-size.
 MAX_INDEX_SIZE = 50 << 20
+# A cache entry unused this long is removed when a new one is made.
+UNUSED_TTL = 7 * 24 * 3600.0
 _CHUNK = 1 << 16
 _INDEX = "index.yaml"
 _VALIDATORS = "validators.json"
+_CONVERTED = "converted-"
 
 
 class IndexFetchError(RuntimeError):
@@ -61,14 +69,15 @@ class IndexTooLarge(IndexFetchError):
 
 @dataclass(frozen=True)
 class IndexFetch:
-    """The repository's current index: its revision, and its bytes when the caller lacks them.
+    """The repository's current index: its revision, and the artifact when the caller lacks it.
 
-    ``data`` is None when ``revision`` is the one the caller said it has;
-    ``downloaded`` says a body came over the wire this time (not a 304).
+    ``artifact`` (the index as ``convert`` made it) is None when ``revision``
+    is the one the caller said it has; ``downloaded`` says a body came over
+    the wire this time (not a 304).
     """
 
     revision: str
-    data: bytes | None
+    artifact: bytes | None
     downloaded: bool
 
 
@@ -78,16 +87,28 @@ def index_url(url: str) -> str:
     return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/" + _INDEX))
 
 
-def fetch_index(auth: RepositoryAuth, *, cache_dir: Path, have_revision: str = "") -> IndexFetch:
+def fetch_index(
+    auth: RepositoryAuth,
+    *,
+    cache_dir: Path,
+    convert: Callable[[bytes], bytes],
+    have_revision: str = "",
+) -> IndexFetch:
     """The current index of ``auth.url``: a conditional GET against the cached copy.
 
-    Raises IndexFetchError (with a message fit for a condition) when the
-    server cannot be reached, refuses the credentials, or answers anything
-    but 200 or 304.
+    ``convert`` turns a new index into the artifact's bytes (and raises when
+    it is no index); its result is cached with the index, so the objects
+    that share a repository parse each revision once. Raises
+    IndexFetchError (with a message fit for a condition) when the server
+    cannot be reached, refuses the credentials, or answers anything but 200
+    or 304.
     """
     entry = cache_dir / _entry_name(cache_dir, auth)
-    entry.mkdir(parents=True, exist_ok=True)
+    if not entry.is_dir():
+        _sweep(cache_dir)
+        entry.mkdir(parents=True, exist_ok=True)
     with _locked(entry):
+        os.utime(entry)  # in use: the sweep keeps it
         cached = _cached(entry)
         fresh = _download(auth, entry, cached)
         if fresh is None:  # 304: the cached copy is current
@@ -95,8 +116,20 @@ def fetch_index(auth: RepositoryAuth, *, cache_dir: Path, have_revision: str = "
             revision, downloaded = cached.revision, False
         else:
             revision, downloaded = fresh, True
-        data = None if revision == have_revision else (entry / _INDEX).read_bytes()
-    return IndexFetch(revision=revision, data=data, downloaded=downloaded)
+        artifact = None if revision == have_revision else _converted(entry, revision, convert)
+    return IndexFetch(revision=revision, artifact=artifact, downloaded=downloaded)
+
+
+def _converted(entry: Path, revision: str, convert: Callable[[bytes], bytes]) -> bytes:
+    """``convert`` of the entry's index, made once per revision and kept beside it."""
+    path = entry / f"{_CONVERTED}{revision.removeprefix('sha256:')}"
+    with contextlib.suppress(FileNotFoundError):
+        return path.read_bytes()
+    artifact = convert((entry / _INDEX).read_bytes())
+    for old in entry.glob(f"{_CONVERTED}*"):
+        old.unlink(missing_ok=True)
+    _write_atomically(path, artifact)
+    return artifact
 
 
 @dataclass(frozen=True)
@@ -126,6 +159,16 @@ def _cache_key(cache_dir: Path) -> bytes:
     finally:
         os.unlink(tmp)
     return path.read_bytes()
+
+
+def _sweep(cache_dir: Path, *, now: float | None = None) -> None:
+    """Remove entries no fetch used for :data:`UNUSED_TTL` (deleted repositories, old logins)."""
+    limit = (time.time() if now is None else now) - UNUSED_TTL
+    with contextlib.suppress(FileNotFoundError):
+        for child in cache_dir.iterdir():
+            with contextlib.suppress(OSError):
+                if child.is_dir() and child.stat().st_mtime < limit:
+                    shutil.rmtree(child)
 
 
 @contextlib.contextmanager
@@ -160,6 +203,8 @@ def _download(auth: RepositoryAuth, entry: Path, cached: _Cached | None) -> str 
         if cached.last_modified:
             headers["If-Modified-Since"] = cached.last_modified
     credentials = auth.credentials_for(url)
+    # httpx's timeout bounds each read; spec.timeout bounds the whole fetch, as Go's does.
+    deadline = time.monotonic() + auth.timeout
     try:
         with auth.client().stream("GET", url, headers=headers, auth=credentials) as response:
             if response.status_code == 304 and cached is not None:
@@ -168,7 +213,7 @@ def _download(auth: RepositoryAuth, entry: Path, cached: _Cached | None) -> str 
                 raise IndexFetchError(
                     f"failed to fetch {url} : {response.status_code} {response.reason_phrase}"
                 )
-            revision = _receive(response, entry)
+            revision = _receive(response, entry, deadline=deadline)
             validators = {
                 "revision": revision,
                 "etag": response.headers.get("ETag", ""),
@@ -180,7 +225,7 @@ def _download(auth: RepositoryAuth, entry: Path, cached: _Cached | None) -> str 
     return revision
 
 
-def _receive(response: httpx.Response, entry: Path) -> str:
+def _receive(response: httpx.Response, entry: Path, *, deadline: float) -> str:
     """Stream the body into ``entry/index.yaml`` (atomically); its ``sha256:<hex>``."""
     digest = hashlib.sha256()
     size = 0
@@ -192,6 +237,10 @@ def _receive(response: httpx.Response, entry: Path) -> str:
                 if size > MAX_INDEX_SIZE:
                     raise IndexTooLarge(
                         f"index exceeds the maximum index file size of {MAX_INDEX_SIZE} bytes"
+                    )
+                if time.monotonic() > deadline:
+                    raise IndexFetchError(
+                        f"{response.url}: the index did not arrive within the timeout"
                     )
                 digest.update(chunk)
                 out.write(chunk)

@@ -3,13 +3,15 @@
 Default type, as Flux's HelmRepositoryReconciler: fetch ``<url>/index.yaml``
 (a conditional GET against the machine's cache, see ``helmindex.py``); when
 its digest is the stored artifact's revision, nothing else happens;
-otherwise the index is checked (``chartindex.py``) and stored as
-``index-<hex>.yaml`` with revision ``sha256:<hex>`` of the fetched bytes, and
-``index.yaml`` beside it points at it: ``status.url``.
+otherwise the index is checked (``chartindex.py``) and stored, written as
+JSON as Flux writes it, as ``index-<hex>.yaml`` with revision
+``sha256:<hex>`` of the fetched bytes, and ``index.yaml`` beside it points
+at it: ``status.url``.
 
 Type oci, as Flux's HelmRepositoryOCIReconciler did before it made the
 kind static: no artifact; the registry must answer and, when credentials
-are given, accept them (``ociping.py``); Ready says "Helm repository is ready".
+are given, accept them (shared/oci's ``RegistryClient.login``); Ready says
+"Helm repository is ready".
 """
 
 from __future__ import annotations
@@ -20,11 +22,17 @@ from pathlib import Path
 from services.source.chartindex import InvalidIndex, parse_index
 from services.source.helmauth import RepositoryAuth, repository_auth
 from services.source.helmindex import IndexFetchError, fetch_index
-from services.source.ociping import RegistryLoginError, RegistryUnreachable, check_registry
 from services.source.reconcile import Produced, SourceKind, SourceRun, storage_kind
 from shared.api import HelmRepository
-from shared.api.conditions import AUTHENTICATION_FAILED, FAILED, FETCH_FAILED
-from shared.reconcile import Transient
+from shared.api.conditions import AUTHENTICATION_FAILED, FAILED, FETCH_FAILED, URL_INVALID
+from shared.oci import (
+    AuthenticationError,
+    InvalidReferenceError,
+    OciError,
+    RegistryClient,
+    parse_repository_url,
+)
+from shared.reconcile import Stalled, Transient
 
 __all__ = ["HELM_REPOSITORY", "INDEXATION_FAILED", "OCI_READY_MESSAGE"]
 
@@ -45,27 +53,28 @@ def _fetch_index(run: SourceRun, auth: RepositoryAuth) -> Produced:
     have = str(stored.get("revision", "")) if stored else ""
     try:
         fetched = fetch_index(
-            auth, cache_dir=run.ctx.settings.cache_dir / "helm-index", have_revision=have
+            auth,
+            cache_dir=run.ctx.settings.cache_dir / "helm-index",
+            convert=_artifact_of,
+            have_revision=have,
         )
     except IndexFetchError as err:
         raise Transient(
             FAILED, f"failed to fetch Helm repository index: {err}", condition=FETCH_FAILED
         ) from err
-    if fetched.data is None:
-        return Produced(fetched.revision, changed=False)
-    try:
-        index = parse_index(fetched.data)
     except InvalidIndex as err:
         raise Transient(
             INDEXATION_FAILED,
             f"failed to load Helm repository from index YAML: failed to load index: {err}",
             condition=FETCH_FAILED,
         ) from err
+    if fetched.artifact is None:
+        return Produced(fetched.revision, changed=False)
     revision = fetched.revision
     filename = f"index-{revision.removeprefix('sha256:')}.yaml"
     with tempfile.TemporaryDirectory(prefix="sluice-helm-index-") as scratch:
         file = Path(scratch) / filename
-        file.write_bytes(index.to_json())
+        file.write_bytes(fetched.artifact)
         artifact = run.store(file, filename=filename, revision=revision)
     run.status["url"] = _link(run, str(artifact["path"]))
     size = int(artifact["size"])
@@ -74,6 +83,11 @@ def _fetch_index(run: SourceRun, auth: RepositoryAuth) -> Produced:
         changed=True,
         news=f"stored fetched index of size {_human(size)} from '{auth.url}'",
     )
+
+
+def _artifact_of(index: bytes) -> bytes:
+    """The artifact of a fetched index: checked, sorted, as JSON (InvalidIndex when it is none)."""
+    return parse_index(index).to_json()
 
 
 def _link(run: SourceRun, path: str) -> str:
@@ -88,12 +102,25 @@ def _check_registry(run: SourceRun, auth: RepositoryAuth) -> Produced:
     run.storage.remove_all(kind=storage_kind(key), namespace=key.namespace, name=key.name)
     run.status.pop("url", None)
     try:
-        check_registry(auth)
-    except RegistryLoginError as err:
-        raise Transient(
-            AUTHENTICATION_FAILED, f"failed to login to registry '{auth.url}': {err}"
-        ) from err
-    except RegistryUnreachable as err:
+        repository = parse_repository_url(auth.url)
+    except InvalidReferenceError as err:
+        raise Stalled(URL_INVALID, f"failed to parse URL '{auth.url}': {err}") from err
+    try:
+        with RegistryClient(
+            repository,
+            credentials=auth.registry_credentials(),
+            tls=auth.tls,
+            insecure=auth.insecure,
+            timeout=auth.timeout,
+        ) as client:
+            client.login()
+    except AuthenticationError as err:
+        # Without credentials Flux does not log in: a registry that answers is enough.
+        if auth.has_login:
+            raise Transient(
+                AUTHENTICATION_FAILED, f"failed to login to registry '{auth.url}': {err}"
+            ) from err
+    except OciError as err:
         raise Transient(FAILED, f"failed to reach registry '{auth.url}': {err}") from err
     return Produced("", changed=True, artifact=False, ready_message=OCI_READY_MESSAGE)
 

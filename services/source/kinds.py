@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from services.source.artifactgenerator import ARTIFACT_GENERATOR
+from services.source.bucket import BUCKET
 from services.source.gitrepository import GIT_REPOSITORY
 from services.source.helmrepository import HELM_REPOSITORY
 from services.source.ocirepository import OCI_REPOSITORY
@@ -16,6 +17,7 @@ SOURCE_KINDS: dict[str, SourceKind] = {
     for source in [
         GIT_REPOSITORY,
         ARTIFACT_GENERATOR,
+        BUCKET,
         HELM_REPOSITORY,
         OCI_REPOSITORY,
     ]

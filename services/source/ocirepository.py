@@ -7,17 +7,20 @@ is the stored artifact's, built with the same ``ignore`` and
 the layer chosen (the first, or the first of ``layerSelector.mediaType``) and
 downloaded against its digest; ``extract`` (the default) unpacks it safely and
 re-archives the tree with the ignore rules as a deterministic tarball, ``copy``
-keeps the layer as it is. Failures carry source-controller's reasons.
+keeps the layer as it is; ``status.url`` names ``latest.tar.gz``, a link to
+the newest artifact. Failures carry source-controller's reasons.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from services.source.reconcile import Produced, SourceKind, SourceRun
+from services.source.storage import StorageError
 from shared.api import OCIRepository
 from shared.api.conditions import AUTHENTICATION_FAILED, FETCH_FAILED, STORAGE_OPERATION_FAILED
 from shared.api.ocirepository import LAYER_COPY, OCIRepositorySpec
@@ -39,6 +42,8 @@ from shared.semver import InvalidConstraint, highest_matching
 from shared.tarball import ArchiveError, build_tarball
 
 __all__ = ["OCI_REPOSITORY", "pick_tag"]
+
+log = logging.getLogger(__name__)
 
 # source-controller's reasons for this kind (api/v1 ocirepository_types.go).
 OCI_PULL_FAILED = "OCIArtifactPullFailed"
@@ -87,7 +92,7 @@ def _produce(run: SourceRun) -> Produced:
             return Produced(revision, changed=False, ready_message=_stored_message(revision))
         metadata = _pull_and_store(run, client, spec, digest=digest, revision=revision)
     run.status["artifact"]["metadata"] = metadata
-    run.status["url"] = run.status["artifact"]["url"]
+    _link_latest(run, str(run.status["artifact"]["path"]))
     run.status["observedIgnore"] = spec.ignore
     run.status["observedLayerSelector"] = _selector(spec)
     shown = repository.with_tag(tag) if tag else repository.with_digest(digest)
@@ -97,6 +102,16 @@ def _produce(run: SourceRun) -> Produced:
         news=f"new revision '{revision}' for '{shown}'",
         ready_message=_stored_message(revision),
     )
+
+
+def _link_latest(run: SourceRun, path: str) -> None:
+    """``latest.tar.gz`` beside the artifact, its URL as ``status.url`` (best effort, as Flux)."""
+    try:
+        alias = run.storage.symlink(path, alias="latest.tar.gz")
+    except StorageError as err:
+        log.warning("%s: cannot update latest.tar.gz: %s", run.key, err)
+        return
+    run.status["url"] = f"{run.ctx.settings.artifact_url.rstrip('/')}/{alias}"
 
 
 def _stored_message(revision: str) -> str:

@@ -19,6 +19,7 @@ SERVICE = Service(
         KindFacts(
             kind="ExternalArtifact", command=("source", "external"), revision="artifact.revision"
         ),
+        KindFacts(kind="Bucket", command=("source", "bucket"), revision="artifact.revision"),
         KindFacts(kind="HelmRepository", command=("source", "helm"), revision="artifact.revision"),
         KindFacts(kind="OCIRepository", command=("source", "oci"), revision="artifact.revision"),
     ),

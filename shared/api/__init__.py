@@ -15,8 +15,17 @@ from typing import TYPE_CHECKING, Any
 from shared.api.kinds import KindInfo, is_store_object, known_kinds, lookup_kind, resolve_kind
 
 if TYPE_CHECKING:
-    from shared.api import artifactgenerator, core, externalartifact, fleet, kustomize, source
+    from shared.api import (
+        artifactgenerator,
+        bucket,
+        core,
+        externalartifact,
+        fleet,
+        kustomize,
+        source,
+    )
     from shared.api.artifactgenerator import ArtifactGenerator
+    from shared.api.bucket import Bucket
     from shared.api.core import ConfigMap, Secret
     from shared.api.errors import FieldError, InvalidObjects
     from shared.api.externalartifact import ExternalArtifact
@@ -40,6 +49,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ApiObject",
     "ArtifactGenerator",
+    "Bucket",
     "Cluster",
     "ConfigMap",
     "ExternalArtifact",
@@ -52,6 +62,7 @@ __all__ = [
     "OCIRepository",
     "Secret",
     "artifactgenerator",
+    "bucket",
     "core",
     "dump_object",
     "externalartifact",
@@ -74,6 +85,8 @@ __all__ = [
 # Where each lazily imported name lives (a submodule itself when it maps to None).
 _LAZY: dict[str, tuple[str, str | None]] = {
     "artifactgenerator": ("shared.api.artifactgenerator", None),
+    "bucket": ("shared.api.bucket", None),
+    "Bucket": ("shared.api.bucket", "Bucket"),
     "core": ("shared.api.core", None),
     "externalartifact": ("shared.api.externalartifact", None),
     "fleet": ("shared.api.fleet", None),

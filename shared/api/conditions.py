@@ -24,6 +24,7 @@ __all__ = [
     "ARTIFACT_OUTDATED",
     "ARTIFACT_UP_TO_DATE",
     "AUTHENTICATION_FAILED",
+    "BUCKET_OPERATION_FAILED",
     "BUILD_FAILED",
     "DEPENDENCY_NOT_READY",
     "FAILED",
@@ -110,6 +111,7 @@ GIT_OPERATION_SUCCEEDED = "GitOperationSucceeded"
 GIT_OPERATION_FAILED = "GitOperationFailed"
 ARTIFACT_UP_TO_DATE = "ArtifactUpToDate"
 NEW_REVISION = "NewRevision"
+BUCKET_OPERATION_FAILED = "BucketOperationFailed"
 
 # kustomize-controller caps condition messages at this length.
 MAX_MESSAGE_LENGTH = 20_000

@@ -120,6 +120,17 @@ KINDS = (
         model_ref="shared.api.artifactgenerator:ArtifactGenerator",
     ),
     KindInfo(
+        kind="Bucket",
+        group=SOURCE_GROUP,
+        versions=("v1", "v1beta2"),
+        plural="buckets",
+        singular="bucket",
+        short_names=(),
+        namespaced=True,
+        has_interval=True,
+        model_ref="shared.api.bucket:Bucket",
+    ),
+    KindInfo(
         kind="HelmRepository",
         group=SOURCE_GROUP,
         versions=("v1", "v1beta2", "v1beta1"),

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -110,10 +111,19 @@ def _annotations(out: Output, pairs: list[str]) -> dict[str, str]:
 
 
 def _archive(out: Output, path: Path, dest: Path, ignore_paths: str) -> Path:
-    """The tarball of ``path`` (a directory, or one file staged alone) at ``dest``."""
+    """The tarball of ``path`` (a directory, one file staged alone, or ``-``) at ``dest``.
+
+    ``-`` is standard input (``kustomize build . | sluice push artifact ... -f -``),
+    archived as the one file ``stdin.yaml`` (flux names it at random, which
+    changes the digest on every push).
+    """
     ignore = "\n".join(p.strip() for p in ignore_paths.split(",") if p.strip())
     root = path
-    if path.is_file():
+    if str(path) == "-":
+        root = dest.parent / "stage"
+        root.mkdir()
+        (root / "stdin.yaml").write_bytes(sys.stdin.buffer.read().rstrip(b"\r\n"))
+    elif path.is_file():
         root = dest.parent / "stage"
         root.mkdir()
         shutil.copy2(path, root / path.name)
@@ -139,7 +149,9 @@ def register(app: typer.Typer) -> None:
     @push.command("artifact")
     def push_artifact_command(
         url: str = typer.Argument(..., help="oci://registry/repository:tag"),
-        path: Path = typer.Option(..., "--path", "-f", help="Directory or file to push."),
+        path: Path = typer.Option(
+            ..., "--path", "-f", help="Directory or file to push; - reads standard input."
+        ),
         source: str = typer.Option(..., "--source", help="The source address, e.g. the Git URL."),
         revision: str = typer.Option(
             ..., "--revision", help="The source revision, e.g. main@sha1:<commit>."

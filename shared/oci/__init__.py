@@ -3,8 +3,9 @@
 Used by the source service (OCIRepository) and by the CLI (``sluice push
 artifact``, ``sluice pull artifact``), which may not import a service:
 ``reference`` parses ``oci://`` names, ``auth`` reads credentials and TLS
-material, ``client`` speaks the distribution API, ``artifact`` knows Flux's
-media types and annotations.
+material, ``client`` speaks the distribution API (``manifest`` holds its
+values, ``errors`` its exceptions), ``artifact`` knows Flux's media types and
+annotations.
 """
 
 from __future__ import annotations
@@ -26,16 +27,15 @@ from shared.oci.auth import (
     credentials_from_dockerconfig,
     parse_creds_line,
 )
-from shared.oci.client import (
+from shared.oci.client import RegistryClient
+from shared.oci.errors import (
     AuthenticationError,
-    Descriptor,
     DigestMismatchError,
-    Manifest,
     NotFoundError,
     OciError,
-    RegistryClient,
     RegistryError,
 )
+from shared.oci.manifest import Descriptor, Manifest
 from shared.oci.reference import (
     InvalidReferenceError,
     OciReference,

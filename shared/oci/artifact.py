@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from shared.oci.client import OCI_MANIFEST, Descriptor, Manifest, OciError, RegistryClient
+from shared.oci.client import RegistryClient
+from shared.oci.errors import OciError
+from shared.oci.manifest import OCI_MANIFEST, Descriptor, Manifest
 
 __all__ = [
     "CREATED_ANNOTATION",

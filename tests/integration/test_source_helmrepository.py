@@ -8,15 +8,24 @@ it sends, so "fetched only when it changed" is measured on the wire.
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
 import json
 import logging
+import os
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from services.source.helmindex import UNUSED_TTL
 from services.source.helmrepository import HELM_REPOSITORY
 from services.source.reconcile import reconcile_source, storage_for
 from shared.celeryapp import create_app
@@ -27,6 +36,7 @@ from shared.settings import Settings
 from shared.worker import WorkerContext
 from tests.servers.helmrepo import HelmRepoServer
 from tests.servers.registry import OciRegistry
+from tests.servers.registrytoken import TokenRegistry, TokenServer
 
 NS = "flux-system"
 FAR = 4_000_000_000.0
@@ -180,6 +190,33 @@ def test_two_repositories_of_one_url_share_one_download(
     assert len(cached) == 1 and PASSWORD not in cached[0].name
 
 
+def test_concurrent_reconciles_of_one_url_take_turns_for_one_download(
+    ctx: WorkerContext, charts: HelmRepoServer
+) -> None:
+    keys = [_with_login(ctx, f"repo-{i}", charts.url) for i in range(4)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda key: reconcile_source(ctx, key, HELM_REPOSITORY), keys))
+    assert charts.downloads() == 1
+    assert charts.not_modified() == 3
+    assert {_status(ctx, k)["artifact"]["revision"] for k in keys} == {_index_digest(charts)}
+
+
+def test_a_cache_entry_unused_for_a_week_is_removed(
+    ctx: WorkerContext, charts: HelmRepoServer
+) -> None:
+    old = _with_login(ctx, "old", charts.url)
+    reconcile_source(ctx, old, HELM_REPOSITORY)
+    cache = ctx.settings.cache_dir / "helm-index"
+    (entry,) = [p for p in cache.iterdir() if p.is_dir()]
+    week_ago = time.time() - UNUSED_TTL - 60
+    os.utime(entry, (week_ago, week_ago))
+    key = _helm_repository(ctx, "anonymous", charts.url)  # another login, another entry
+    reconcile_source(ctx, key, HELM_REPOSITORY)
+    assert not entry.exists()
+    reconcile_source(ctx, old, HELM_REPOSITORY)
+    assert charts.downloads() == 2
+
+
 def test_wrong_password_fails_as_flux_without_the_secret(
     ctx: WorkerContext, charts: HelmRepoServer, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -199,6 +236,23 @@ def test_wrong_password_fails_as_flux_without_the_secret(
     events = [e for _, e in ctx.events.read()]
     everything = str(_status(ctx, key)) + str(events) + caplog.text
     assert "wrong-pw-123" not in everything and PASSWORD not in everything
+
+
+def test_an_index_slower_than_the_timeout_fails_the_fetch(
+    ctx: WorkerContext, tmp_path: Path
+) -> None:
+    # Every piece arrives well within the timeout; the whole index does not.
+    server = HelmRepoServer(tmp_path / "slow", slow_seconds=3.0)
+    server.start()
+    try:
+        server.add_chart("app", "1.0.0")
+        key = _helm_repository(ctx, "slow", server.url, timeout="1s")
+        reconcile_source(ctx, key, HELM_REPOSITORY)
+    finally:
+        server.stop()
+    conditions = _conditions(ctx, key)
+    assert conditions["FetchFailed"][:2] == ("True", "Failed")
+    assert "the index did not arrive within the timeout" in conditions["Ready"][2]
 
 
 def test_a_missing_secret_is_authentication_failed(
@@ -255,6 +309,82 @@ def test_tls_without_the_ca_fails_with_a_clear_message(
     message = conditions["Ready"][2]
     assert "TLS certificate verification failed" in message
     assert "ca.crt in the Secret named by spec.certSecretRef" in message
+
+
+def _client_pair(ca_cert: Path, ca_key: Path) -> tuple[bytes, bytes]:
+    """A client certificate and key signed by the sandbox CA, as PEM."""
+    ca = x509.load_pem_x509_certificate(ca_cert.read_bytes())
+    signer = serialization.load_pem_private_key(ca_key.read_bytes(), password=None)
+    assert isinstance(signer, ec.EllipticCurvePrivateKey)
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sluice")]))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .sign(signer, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return cert.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+def test_a_client_certificate_from_cert_secret_ref_passes_mutual_tls(
+    ctx: WorkerContext, tmp_path: Path
+) -> None:
+    creds = write_credentials(tmp_path / "pki")
+    server = HelmRepoServer(
+        tmp_path / "mtls",
+        cert_file=creds.serving_cert,
+        key_file=creds.serving_key,
+        client_ca_file=creds.ca_cert,
+    )
+    server.start()
+    try:
+        server.add_chart("secure", "0.1.0")
+        cert, key = _client_pair(creds.ca_cert, tmp_path / "pki" / "ca.key")
+        ca = creds.ca_cert.read_bytes()
+        _secret(ctx, "with-pair", **{"ca.crt": ca, "tls.crt": cert, "tls.key": key})
+        _secret(ctx, "ca-only", **{"ca.crt": ca})
+        paired = _helm_repository(ctx, "paired", server.url, certSecretRef={"name": "with-pair"})
+        unpaired = _helm_repository(ctx, "unpaired", server.url, certSecretRef={"name": "ca-only"})
+        reconcile_source(ctx, paired, HELM_REPOSITORY)
+        reconcile_source(ctx, unpaired, HELM_REPOSITORY)
+    finally:
+        server.stop()
+    assert _conditions(ctx, paired)["Ready"][:2] == ("True", "Succeeded")
+    assert _conditions(ctx, unpaired)["Ready"][:2] == ("False", "Failed")
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"tls.crt": b"x"}, "secret 'flux-system/tls' contains 'tls.crt' but missing 'tls.key'"),
+        (
+            {"ca.crt": b"not a certificate"},
+            "failed to construct Helm client's TLS config from secret 'flux-system/tls': "
+            "cannot load the TLS certificates",
+        ),
+        ({"username": b"u"}, "has no CA certificate ('ca.crt') or client certificate pair"),
+    ],
+)
+def test_unusable_tls_material_is_authentication_failed(
+    ctx: WorkerContext, data: dict[str, bytes], message: str
+) -> None:
+    _secret(ctx, "tls", **data)
+    key = _helm_repository(ctx, "tls", "https://127.0.0.1:1/charts", certSecretRef={"name": "tls"})
+    reconcile_source(ctx, key, HELM_REPOSITORY)
+    conditions = _conditions(ctx, key)
+    assert conditions["FetchFailed"][:2] == ("True", "AuthenticationFailed")
+    assert message in conditions["Ready"][2]
 
 
 @pytest.mark.parametrize(
@@ -342,11 +472,45 @@ def test_a_wrong_oci_password_is_authentication_failed_without_the_secret(
     status, reason, message = _conditions(ctx, key)["Ready"]
     assert (status, reason) == ("False", "AuthenticationFailed")
     assert message == (
-        f"failed to login to registry 'oci://{registry.host}/charts': login attempt to "
-        f"http://{registry.host}/v2/ failed with status: 401 Unauthorized"
+        f"failed to login to registry 'oci://{registry.host}/charts': "
+        f"GET http://{registry.host}/v2/: UNAUTHORIZED: authentication required"
     )
     everything = str(_status(ctx, key)) + str([e for _, e in ctx.events.read()]) + caplog.text
     assert "wrong-pw-456" not in everything and PASSWORD not in everything
+
+
+@pytest.fixture
+def token_registry(tmp_path: Path) -> Iterator[tuple[TokenRegistry, TokenServer]]:
+    tokens = TokenServer(USER, PASSWORD)
+    tokens.start()
+    server = TokenRegistry(tmp_path / "token-registry", tokens=tokens)
+    server.start()
+    yield server, tokens
+    server.stop()
+    tokens.stop()
+
+
+@pytest.mark.parametrize(("password", "ready"), [(PASSWORD, True), ("wrong-pw-789", False)])
+def test_an_oci_login_through_a_token_service_is_checked(
+    ctx: WorkerContext,
+    token_registry: tuple[TokenRegistry, TokenServer],
+    password: str,
+    ready: bool,
+) -> None:
+    registry, tokens = token_registry
+    _secret(ctx, "registry-auth", username=USER, password=password)
+    key = _oci(ctx, registry, "registry-auth")
+    reconcile_source(ctx, key, HELM_REPOSITORY)
+    status, reason, message = _conditions(ctx, key)["Ready"]
+    if ready:
+        assert (status, reason, message) == ("True", "Succeeded", "Helm repository is ready")
+        assert tokens.issued == 1  # and the registry took the token it issued
+    else:
+        assert (status, reason) == ("False", "AuthenticationFailed")
+        assert message.endswith(
+            f"the token service {tokens.realm} refused the credentials (HTTP 401)"
+        )
+        assert tokens.issued == 0 and password not in str(_status(ctx, key))
 
 
 def test_an_oci_registry_that_does_not_answer_is_not_ready(
@@ -371,3 +535,11 @@ def test_a_repository_turned_oci_drops_its_index_artifact(
     reconcile_source(ctx, key, HELM_REPOSITORY)
     assert "artifact" not in _status(ctx, key) and "url" not in _status(ctx, key)
     assert not (ctx.settings.artifact_dir / "helmrepository" / NS / "oci-charts").exists()
+
+
+def test_an_oci_url_without_a_repository_path_stalls(ctx: WorkerContext) -> None:
+    key = _helm_repository(ctx, "bare", "oci://127.0.0.1:5000", type="oci")
+    reconcile_source(ctx, key, HELM_REPOSITORY)
+    conditions = _conditions(ctx, key)
+    assert conditions["Stalled"][:2] == ("True", "URLInvalid")
+    assert conditions["Ready"][:2] == ("False", "URLInvalid")

@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from services.source.ocirepository import OCI_REPOSITORY
 from services.source.reconcile import reconcile_source
@@ -194,7 +195,9 @@ def test_an_artifact_pushed_by_sluice_is_ready_with_flux_revision_and_content(
     assert artifact["path"] == f"ocirepository/{NS}/app/{digest.removeprefix('sha256:')}.tar.gz"
     assert artifact["metadata"]["org.opencontainers.image.source"] == "https://github.com/org/fleet"
     assert artifact["metadata"]["org.opencontainers.image.revision"] == f"main@sha1:{'a' * 40}"
-    assert status["url"] == artifact["url"]
+    assert status["url"] == artifact["url"].rsplit("/", 1)[0] + "/latest.tar.gz"
+    latest = ctx.settings.artifact_dir / f"ocirepository/{NS}/app/latest.tar.gz"
+    assert latest.read_bytes() == (ctx.settings.artifact_dir / artifact["path"]).read_bytes()
     files = _artifact_files(ctx, key, tmp_path / "out")
     assert files == {"apps/cm.yaml": "kind: ConfigMap\n", ".sourceignore": "secret/\n"}
 
@@ -304,6 +307,11 @@ def test_a_layer_entry_escaping_its_root_is_refused(
     assert "leaves the destination" in ready["message"]
     assert "artifact" not in _status(ctx, key)
     assert not list(tmp_path.rglob("escape.yaml"))
+    env = sluice_env("redis://127.0.0.1:1/0", tmp_path)
+    pulled = run_sluice(env, "pull", "artifact", f"oci://{registry.host}/evil/app:latest",
+                        "--output", str(tmp_path / "pulled"))  # fmt: skip
+    assert pulled.returncode == 1 and "leaves the destination" in pulled.stderr
+    assert not list(tmp_path.rglob("escape.yaml"))
     linked = _tar_gz({"ok.yaml": b"a: 1\n"}, links={"passwd": "/etc/passwd"})
     _push_by_hand(registry, "evil/link", "latest", linked)
     key = _oci_repository(ctx, f"oci://{registry.host}/evil/link", "link")
@@ -344,3 +352,61 @@ def test_a_helm_chart_pushed_by_helm_is_copied_by_its_layer_media_type(
     stored = ctx.settings.artifact_dir / status["artifact"]["path"]
     assert stored.read_bytes() == tgz.read_bytes()
     assert status["observedLayerSelector"] == {"mediaType": HELM_CHART, "operation": "copy"}
+
+
+EXAMPLE = Path(__file__).parents[1] / "data" / "flux2-kustomize-helm-example"
+
+
+def _helm_push(helm: str, tmp_path: Path, *, name: str, version: str, to: str) -> None:
+    chart = tmp_path / "charts" / f"{name}-{version}"
+    chart.mkdir(parents=True)
+    (chart / "Chart.yaml").write_text(f"apiVersion: v2\nname: {name}\nversion: {version}\n")
+    env = {"HOME": str(tmp_path), "HELM_CACHE_HOME": str(tmp_path / "helm-cache")}
+    run = {"env": env, "capture_output": True, "text": True, "timeout": 60, "check": False}
+    packaged = subprocess.run([helm, "package", str(chart), "-d", str(chart.parent)], **run)
+    assert packaged.returncode == 0, packaged.stderr
+    tgz = chart.parent / f"{name}-{version}.tgz"
+    pushed = subprocess.run([helm, "push", str(tgz), to, "--plain-http"], **run)
+    assert pushed.returncode == 0, pushed.stderr
+
+
+@pytest.mark.parametrize(
+    ("document", "registry_path", "chart", "versions", "expected"),
+    [
+        ("cert-manager.yaml", "quay.io/jetstack/charts", "cert-manager",
+         ["v1.18.2", "v1.19.1", "v2.0.0-alpha.1"], "v1.19.1"),
+        ("envoy-gateway.yaml", "docker.io/envoyproxy", "gateway-helm",
+         ["0.0.0-latest", "v1.7.2", "v1.8.0-rc.1", "v1.8.0"], "v1.8.0"),
+    ],
+)  # fmt: skip
+def test_the_flux_example_repository_oci_repositories_read_helm_pushed_charts(
+    ctx: WorkerContext,
+    registry: OciRegistry,
+    tmp_path: Path,
+    document: str,
+    registry_path: str,
+    chart: str,
+    versions: list[str],
+    expected: str,
+) -> None:
+    """The example's exact documents, their public registry swapped for the local one."""
+    helm = str(require_tool("helm"))
+    namespace_of = registry_path.split("/", 1)[1]
+    for version in versions:
+        _helm_push(helm, tmp_path, name=chart, version=version,
+                   to=f"oci://{registry.host}/{namespace_of}")  # fmt: skip
+    text = (EXAMPLE / "infrastructure" / "controllers" / document).read_text()
+    (doc,) = [d for d in yaml.safe_load_all(text) if d and d["kind"] == "OCIRepository"]
+    doc["spec"]["url"] = doc["spec"]["url"].replace(
+        f"oci://{registry_path}", f"oci://{registry.host}/{namespace_of}"
+    )
+    ctx.store.apply(doc)
+    key = ObjectKey("OCIRepository", doc["metadata"]["namespace"], doc["metadata"]["name"])
+    ctx.client.zadd(DUE, {str(key): FAR})
+    reconcile_source(ctx, key, OCI_REPOSITORY)
+    status = _status(ctx, key)
+    assert _ready(ctx, key)["status"] == "True", _ready(ctx, key)
+    assert status["artifact"]["revision"].startswith(f"{expected}@sha256:")
+    stored = ctx.settings.artifact_dir / status["artifact"]["path"]
+    with tarfile.open(stored) as chart_tgz:
+        assert f"{chart}/Chart.yaml" in chart_tgz.getnames()

@@ -3,9 +3,11 @@ and the Flux-style commands (get, reconcile, suspend, resume) work on ``source o
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 from pathlib import Path
 
+import httpx
 from kubernetes import client as k8s
 
 from shared.sandbox import ClusterInfo
@@ -98,6 +100,10 @@ def test_a_kustomization_applies_an_oci_artifact_and_follows_new_pushes(
     assert f"✔ fetched revision production@{second}" in fetched.stderr
     gitops.wait_ready("Kustomization", name, revision=f"production@{second}", timeout=90)
     assert _greeting(sandbox_cluster, ns) == "two"
+    status = gitops.get("OCIRepository", name)["status"]
+    served = httpx.get(status["url"], timeout=30)  # latest.tar.gz, from the artifact server
+    assert status["url"].endswith(f"/ocirepository/{NAMESPACE}/{name}/latest.tar.gz")
+    assert f"sha256:{hashlib.sha256(served.content).hexdigest()}" == status["artifact"]["digest"]
 
     suspended = sluice(gitops, "suspend", "source", "oci", name)
     assert suspended.returncode == 0, suspended.stderr

@@ -18,6 +18,7 @@ import os
 import ssl
 import subprocess
 import threading
+import time
 from dataclasses import dataclass, field
 from email.utils import formatdate, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler
@@ -52,8 +53,12 @@ class HelmRepoServer:
     password: str | None = None
     cert_file: Path | None = None
     key_file: Path | None = None
+    # With TLS: require a client certificate signed by this CA (mutual TLS).
+    client_ca_file: Path | None = None
     # Off: the server sends no ETag/Last-Modified, as some static hosts do.
     validators: bool = True
+    # Above 0: each body is sent in 8 pieces spread over this many seconds (a slow link).
+    slow_seconds: float = 0.0
     _records: list[HelmRepoRequest] = field(default_factory=list, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _server: BackgroundServer | None = field(default=None, init=False, repr=False)
@@ -73,6 +78,9 @@ class HelmRepoServer:
         if self.cert_file is not None:
             tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             tls.load_cert_chain(self.cert_file, self.key_file)
+            if self.client_ca_file is not None:
+                tls.load_verify_locations(self.client_ca_file)
+                tls.verify_mode = ssl.CERT_REQUIRED
         self._server = BackgroundServer.start(
             _Handler, port=0, owner=self, name="helm-repo", tls=tls
         )
@@ -192,8 +200,18 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.end_headers()
         if body:
-            self.wfile.write(data)
+            self._send(data, owner.slow_seconds)
         owner._record(HelmRepoRequest(self.command, name, 200, body, authorized))
+
+    def _send(self, data: bytes, seconds: float) -> None:
+        if seconds <= 0:
+            self.wfile.write(data)
+            return
+        piece = max(len(data) // 8, 1)
+        for start in range(0, len(data), piece):
+            self.wfile.write(data[start : start + piece])
+            self.wfile.flush()
+            time.sleep(seconds / 8)
 
     def _unchanged(self, etag: str, mtime: float) -> bool:
         match = self.headers.get("If-None-Match")

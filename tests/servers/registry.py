@@ -9,6 +9,7 @@ import json
 import os
 import secrets
 import shutil
+import ssl
 import subprocess
 import tarfile
 import warnings
@@ -20,6 +21,7 @@ import httpx
 
 from shared.redisserver import free_port
 from tests.servers.process import ServerStartError, start_process, stop_process, wait_until_ready
+from tests.servers.registryauth import RegistryTls, TokenService
 
 __all__ = [
     "CONFIG_MEDIA_TYPE",
@@ -67,6 +69,9 @@ class OciRegistry:
     password: str | None = None
     # Log every request (combined log format) to registry.log, for tests that count them.
     access_log: bool = False
+    # Bearer tokens from this service instead of htpasswd, and TLS with client certificates.
+    token: TokenService | None = None
+    tls: RegistryTls | None = None
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
@@ -78,7 +83,7 @@ class OciRegistry:
     @property
     def url(self) -> str:
         """The registry's base URL."""
-        return f"http://{self.host}"
+        return f"{'https' if self.tls else 'http'}://{self.host}"
 
     def image(self, repo: str, tag: str | None = None) -> str:
         """An image reference such as ``127.0.0.1:PORT/app:1.0.0``."""
@@ -218,11 +223,29 @@ class OciRegistry:
             htpasswd = self.state_dir / "htpasswd"
             htpasswd.write_text(f"{self.username}:{hashed}\n")
             config["auth"] = {"htpasswd": {"realm": REALM, "path": str(htpasswd)}}
+        if self.token is not None:
+            config["auth"] = self.token.registry_config()
+        if self.tls is not None:
+            config["http"]["tls"] = self.tls.registry_config()
         return config
 
     def _answers(self) -> bool:
+        if self.tls is not None:
+            return self._answers_tls()
         try:
             response = httpx.get(f"{self.url}/v2/", timeout=1)
+        except httpx.HTTPError:
+            return False
+        return response.status_code in (200, 401)
+
+    def _answers_tls(self) -> bool:
+        assert self.tls is not None
+        cert = (str(self.tls.directory / "client.crt"), str(self.tls.directory / "client.key"))
+        context = ssl.create_default_context(cafile=str(self.tls.directory / "ca.crt"))
+        if self.tls.client_auth:
+            context.load_cert_chain(*cert)
+        try:
+            response = httpx.get(f"{self.url}/v2/", timeout=1, verify=context)
         except httpx.HTTPError:
             return False
         return response.status_code in (200, 401)

@@ -123,12 +123,19 @@ def test_a_malformed_inventory_id_is_refused() -> None:
         (["kustomizations", "app"], ["Kustomization"], "app"),
         (["sources", "git"], ["GitRepository"], None),
         (["source", "git", "app"], ["GitRepository"], "app"),
-        (["sources", "all"], ["GitRepository"], None),
+        (["sources", "helm", "podinfo"], ["HelmRepository"], "podinfo"),
     ],
 )
 def test_kind_words_follow_flux(words: list[str], kinds: list[str], name: str | None) -> None:
     infos, got = kinds_and_name(words)
     assert ([i.kind for i in infos], got) == (kinds, name)
+
+
+def test_sources_all_is_every_source_kind_sluice_serves() -> None:
+    infos, name = kinds_and_name(["sources", "all"])
+    kinds = {i.kind for i in infos}
+    assert name is None and {"GitRepository", "HelmRepository"} <= kinds
+    assert all(i.group == "source.toolkit.fluxcd.io" for i in infos)
 
 
 @pytest.mark.parametrize(

@@ -15,10 +15,14 @@ from shared.cli.oci import CREDS_ENV, cli_credentials
 from shared.oci import (
     CredentialsError,
     InvalidReferenceError,
+    LayerNotFoundError,
+    Manifest,
+    OciError,
     OciReference,
     credentials_from_dockerconfig,
     parse_reference,
     parse_repository_url,
+    select_layer,
 )
 from shared.oci.auth import parse_challenge
 
@@ -228,3 +232,41 @@ def test_fields_sluice_does_not_do_are_refused_at_apply(
     errors = validate(_oci(**spec))
     assert [e.field for e in errors] == [f"spec.{field}"], errors
     assert message in errors[0].message
+
+
+def _manifest_bytes(layers: list[dict[str, Any]], **extra: Any) -> bytes:
+    config = {"mediaType": "application/vnd.cncf.flux.config.v1+json", "digest": DIGEST, "size": 2}
+    return json.dumps({"schemaVersion": 2, "config": config, "layers": layers, **extra}).encode()
+
+
+def _layer(media_type: str) -> dict[str, Any]:
+    return {"mediaType": media_type, "digest": DIGEST, "size": 10}
+
+
+def test_a_layer_is_chosen_as_source_controller_chooses_it() -> None:
+    content = _manifest_bytes([_layer("application/vnd.oci.image.config"), _layer(HELM)])
+    manifest = Manifest.parse(content, digest=DIGEST, media_type="", where="x")
+    assert select_layer(manifest).media_type == "application/vnd.oci.image.config"
+    assert select_layer(manifest, HELM).media_type == HELM
+    with pytest.raises(LayerNotFoundError, match="failed to find layer with media type 'x/y'"):
+        select_layer(manifest, "x/y")
+    empty = Manifest.parse(_manifest_bytes([]), digest=DIGEST, media_type="", where="x")
+    with pytest.raises(LayerNotFoundError, match="no layers found in artifact"):
+        select_layer(empty)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (json.dumps({"schemaVersion": 2, "manifests": []}).encode(), "is an image index"),
+        (b"not json", "not valid JSON"),
+        (
+            _manifest_bytes([{"mediaType": "m", "digest": "md5:abc", "size": 1}]),
+            "unsupported digest",
+        ),
+        (_manifest_bytes([{"mediaType": "m", "digest": DIGEST, "size": -1}]), "invalid size"),
+    ],
+)
+def test_manifests_that_are_not_one_artifact_are_refused(content: bytes, message: str) -> None:
+    with pytest.raises(OciError, match=message):
+        Manifest.parse(content, digest=DIGEST, media_type="", where="oci://r/app:v1")
