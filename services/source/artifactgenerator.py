@@ -235,7 +235,8 @@ def _disabled(generator: ArtifactGenerator) -> bool:
 def _produce(run: SourceRun) -> Produced:
     generator: ArtifactGenerator = run.obj
     if _disabled(generator):
-        return Produced("", changed=False, artifact=False, ready_message="reconciliation disabled")
+        said = f"reconciliation disabled by the annotation {RECONCILE_ANNOTATION}"
+        return Produced("", changed=False, artifact=False, ready_message=said)
     refs = source_keys(generator, run.key)
     uses = [c for ref in refs.values() for c in candidates(ref, run.key.scope)]
     DependentsIndex(run.ctx.client).set_uses(run.key, uses)

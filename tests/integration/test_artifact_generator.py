@@ -371,3 +371,22 @@ def test_two_directories_giving_one_name_stall_the_generator(
     assert conditions["Stalled"]["status"] == "True"
     assert conditions["Ready"]["reason"] == "BuildFailed"
     assert 'both resolve to artifact name "web"' in conditions["Ready"]["message"]
+
+
+def test_flux_reconcile_annotation_disabled_leaves_the_artifacts_alone(
+    ctx: WorkerContext, git_repo: BareRepo
+) -> None:
+    git_repo.commit(FILES)
+    _apply(ctx, git_repo.url, _split("frontend"))
+    _run(ctx)
+    kept = _artifact(ctx, FRONTEND)
+    doc = ctx.store.get(GEN)
+    assert doc is not None
+    doc["metadata"]["annotations"] = {"source.extensions.fluxcd.io/reconcile": "Disabled"}
+    ctx.store.update(doc)
+    git_repo.commit({"deploy/frontend/app.yaml": "kind: ConfigMap\nmetadata: {name: x}\n"})
+    _run(ctx)
+    assert _artifact(ctx, FRONTEND) == kept
+    assert _ready(ctx, GEN)["message"] == (
+        "reconciliation disabled by the annotation source.extensions.fluxcd.io/reconcile"
+    )
