@@ -24,11 +24,10 @@ API model, so no step can name a path outside the source or the artifact.
 from __future__ import annotations
 
 import posixpath
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import cache
 
+from services.source.globs import GlobError, glob_match, has_glob
 from shared.api.artifactgenerator import CopyOperation, split_copy_path
 
 __all__ = [
@@ -39,12 +38,10 @@ __all__ = [
     "SourceTree",
     "Step",
     "excluded",
-    "glob_regex",
     "is_tarball",
     "plan_copy",
 ]
 
-_GLOB_CHARS = frozenset("*?[]")
 _TARBALLS = (".tar.gz", ".tgz")
 
 
@@ -116,85 +113,9 @@ def _join(*parts: str) -> str:
     return posixpath.normpath(posixpath.join(*kept)) if kept else "."
 
 
-def _has_glob(pattern: str) -> bool:
-    return any(c in _GLOB_CHARS for c in pattern)
-
-
 def is_tarball(path: str) -> bool:
     """Whether ``path`` names a gzipped tarball (``.tar.gz``, ``.tgz``, any case)."""
     return path.lower().endswith(_TARBALLS)
-
-
-def _segment(text: str, *, braces: bool) -> str:
-    """The regex of one glob segment: ``*``, ``?``, ``[...]``, ``\\x``, doublestar's ``{a,b}``."""
-    out: list[str] = []
-    i = 0
-    depth = 0
-    while i < len(text):
-        c = text[i]
-        if c == "*":
-            while i + 1 < len(text) and text[i + 1] == "*":
-                i += 1
-            out.append("[^/]*")
-        elif c == "?":
-            out.append("[^/]")
-        elif c == "\\" and i + 1 < len(text):
-            i += 1
-            out.append(re.escape(text[i]))
-        elif c == "[":
-            end = text.find("]", i + 2 if text[i + 1 : i + 2] in ("^", "!") else i + 1)
-            if end < 0:
-                raise CopyError(f"unclosed '[' in glob {text!r}")
-            body = text[i + 1 : end]
-            negate = body[:1] in ("^", "!")
-            body = body[1:] if negate else body
-            out.append(f"[{'^/' if negate else ''}{body.replace(chr(92), chr(92) * 2)}]")
-            i = end
-        elif c == "{" and braces:
-            depth += 1
-            out.append("(?:")
-        elif c == "}" and braces and depth:
-            depth -= 1
-            out.append(")")
-        elif c == "," and braces and depth:
-            out.append("|")
-        else:
-            out.append(re.escape(c))
-        i += 1
-    if depth:
-        raise CopyError(f"unclosed '{{' in glob {text!r}")
-    return "".join(out)
-
-
-@cache
-def glob_regex(pattern: str, *, doublestar: bool) -> re.Pattern[str]:
-    """The regex matching the paths ``pattern`` matches.
-
-    ``doublestar``: a ``**`` segment spans any number of directories (and
-    ``dir/**`` matches ``dir`` too), ``{a,b}`` alternates; otherwise Go's
-    ``path.Match`` rules, segment by segment.
-    """
-    segments = pattern.strip("/").split("/")
-    regex = ""
-    last = len(segments) - 1
-    for i, segment in enumerate(segments):
-        if doublestar and segment == "**":
-            if i < last:
-                regex += "(?:[^/]+/)*"
-            elif i == 0:
-                regex += "(?:[^/]+(?:/[^/]+)*)?"
-            else:
-                regex = regex.removesuffix("/") + "(?:/[^/]+)*"
-            continue
-        regex += _segment(segment, braces=doublestar) + ("/" if i < last else "")
-    try:
-        return re.compile(regex, re.DOTALL)
-    except re.error as err:
-        raise CopyError(f"invalid glob {pattern!r}: {err}") from err
-
-
-def _matches(pattern: str, path: str) -> bool:
-    return glob_regex(pattern, doublestar=True).fullmatch(path) is not None
 
 
 def excluded(path: str, *, base: str, patterns: Iterable[str]) -> bool:
@@ -210,7 +131,9 @@ def excluded(path: str, *, base: str, patterns: Iterable[str]) -> bool:
     for candidate in candidates:
         name = posixpath.basename(candidate)
         for pattern in patterns:
-            if _matches(pattern, candidate) or ("/" not in pattern and _matches(pattern, name)):
+            if glob_match(pattern, candidate, doublestar=True):
+                return True
+            if "/" not in pattern and glob_match(pattern, name, doublestar=True):
                 return True
     return False
 
@@ -219,7 +142,7 @@ def _selection_root(pattern: str) -> str:
     """The literal directories of ``pattern`` before its first glob segment ("." for none)."""
     literal = []
     for part in posixpath.normpath(pattern).split("/"):
-        if _has_glob(part):
+        if has_glob(part):
             break
         literal.append(part)
     return _join(*literal)
@@ -261,14 +184,21 @@ def plan_copy(
     """
     alias, pattern = split_copy_path(op.from_)
     _, dest = split_copy_path(op.to)
+    for exclude in op.exclude:
+        try:
+            glob_match(exclude, ".", doublestar=True)
+        except GlobError as err:
+            raise CopyError(f"invalid exclude pattern '{exclude}': {err}") from err
     into_dir = op.to.endswith("/")
     extract = op.strategy == "Extract"
-    if not _has_glob(pattern):
+    if not has_glob(pattern):
         return _plan_single(
             op, tree, _join(pattern), dest, into_dir=into_dir, staged_dir=staged_dir
         )
-    regex = glob_regex(pattern, doublestar=extract)
-    matches = [p for p in tree.below(".") if regex.fullmatch(p)]
+    try:
+        matches = [p for p in tree.below(".") if glob_match(pattern, p, doublestar=extract)]
+    except GlobError as err:
+        raise CopyError(f"invalid glob pattern '{pattern}': {err}") from err
     if not matches:
         raise CopyError(f"no files match pattern '{pattern}' in source '{alias}'")
     base = _selection_root(pattern)

@@ -16,9 +16,9 @@ from services.source.copyplan import (
     SourceTree,
     Step,
     excluded,
-    glob_regex,
     plan_copy,
 )
+from services.source.globs import GlobError, glob_match
 from shared.api.artifactgenerator import CopyOperation
 
 TREE = SourceTree.of(
@@ -186,10 +186,16 @@ def test_a_glob_whose_matches_are_all_excluded_is_an_error() -> None:
         ("[^a]*.yaml", False, "b.yaml", True),
         ("[^a]*.yaml", False, "a.yaml", False),
         ("*", False, "a/b", False),
+        ("[!a]*.yaml", True, "a.yaml", False),
+        ("[a-c]?.yaml", False, "bx.yaml", True),
+        (r"\*.yaml", False, "x.yaml", False),
+        (r"\*.yaml", False, "*.yaml", True),
+        ("{a,{b,c}}/*.yaml", True, "c/x.yaml", True),
+        ("{a/b,c}/x", True, "a/b/x", True),
     ],
 )
 def test_globs(pattern: str, doublestar: bool, path: str, matches: bool) -> None:
-    assert (glob_regex(pattern, doublestar=doublestar).fullmatch(path) is not None) is matches
+    assert glob_match(pattern, path, doublestar=doublestar) is matches
 
 
 @pytest.mark.parametrize(
@@ -220,3 +226,29 @@ def test_merge_is_helms_values_merge(
     base: dict[str, Any], overlay: dict[str, Any], merged: dict[str, Any]
 ) -> None:
     assert merge_values(base, overlay) == merged
+
+
+def test_a_hostile_glob_costs_its_length_not_an_exponential_backtrack() -> None:
+    name = "a" * 200
+    assert not glob_match("*a" * 40 + "b", name, doublestar=True)
+    deep = "/".join(["d"] * 60)
+    assert not glob_match("/".join(["**"] * 30) + "/x", deep, doublestar=True)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "says"),
+    [
+        ("[abc", "unclosed '['"),
+        ("{a,b", "unclosed '{'"),
+        ("{a,b}" * 9, "more than 256 alternatives"),
+    ],
+)
+def test_unreadable_globs_are_errors(pattern: str, says: str) -> None:
+    with pytest.raises(GlobError, match=re.escape(says)):
+        glob_match(pattern, "x", doublestar=True)
+
+
+def test_an_unreadable_exclude_fails_the_copy() -> None:
+    op = _op("@s/configs/*.yaml", "@artifact/", exclude=["{a,b"])
+    with pytest.raises(CopyError, match="invalid exclude pattern"):
+        plan_copy(op, TREE, staged_dir=lambda _: False)
