@@ -16,8 +16,10 @@ hostile pattern costs at most pattern length times path length.
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from functools import cache
+from itertools import accumulate
 
 __all__ = ["GlobError", "glob_match", "has_glob"]
 
@@ -185,17 +187,20 @@ def _split_top(body: str) -> list[str]:
 
 
 def _path_match(segments: tuple[str, ...], parts: tuple[str, ...], *, doublestar: bool) -> bool:
-    """Match segment by segment; a doublestar ``**`` spans zero or more parts."""
+    """Match segment by segment; a doublestar ``**`` spans zero or more parts.
 
-    @cache
-    def match(s: int, p: int) -> bool:
-        if s == len(segments):
-            return p == len(parts)
-        if doublestar and segments[s] == "**":
-            return match(s + 1, p) or (p < len(parts) and match(s, p + 1))
-        return p < len(parts) and _segment_match(segments[s], parts[p]) and match(s + 1, p + 1)
-
-    return match(0, 0)
+    ``reached[p]``: the segments so far match the first ``p`` parts of the path.
+    """
+    reached = [True] + [False] * len(parts)
+    for segment in segments:
+        if doublestar and segment == "**":
+            # Once a prefix is reached, `**` reaches every longer one.
+            reached = list(accumulate(reached, operator.or_))
+            continue
+        reached = [False] + [
+            reached[p] and _segment_match(segment, parts[p]) for p in range(len(parts))
+        ]
+    return reached[-1]
 
 
 def glob_match(pattern: str, path: str, *, doublestar: bool) -> bool:
