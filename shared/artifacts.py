@@ -19,7 +19,7 @@ import httpx
 
 from shared.archive import extract_tarball
 
-__all__ = ["ArtifactError", "fetch_artifact"]
+__all__ = ["ArtifactError", "fetch_artifact", "fetch_file"]
 
 _CHUNK = 1 << 16
 # Refuse artifacts past this size rather than fill the disk (Flux has no
@@ -101,3 +101,43 @@ def _collect(root: Path, *, keep: Path, max_entries: int = 64) -> None:
     for old in trees[: max(0, len(trees) - max_entries)]:
         if old != keep:
             shutil.rmtree(old, ignore_errors=True)
+
+
+def _check_digest(digest: str) -> str:
+    """The hex part of a ``sha256:<hex>`` digest; ArtifactError for any other form."""
+    algo, _, hexdigest = digest.partition(":")
+    if (
+        algo != "sha256"
+        or len(hexdigest) != 64
+        or not all(c in "0123456789abcdef" for c in hexdigest)
+    ):
+        raise ArtifactError(f"artifact digest {digest!r}: expected sha256:<64 hex digits>")
+    return hexdigest
+
+
+def fetch_file(url: str, digest: str, *, cache_dir: Path, timeout: float = 60.0) -> Path:
+    """The artifact file at ``url`` whose digest must be ``digest``, as it is (not extracted).
+
+    For artifacts that are no tarball of a tree: a HelmRepository's index, a
+    packaged chart. Kept once per digest, like extracted trees; never modified.
+    """
+    hexdigest = _check_digest(digest)
+    root = cache_dir / "artifact-files"
+    folder = root / hexdigest
+    if (folder / "artifact").is_file():
+        return folder / "artifact"
+    root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".fetch-", dir=root) as scratch:
+        staging = Path(scratch) / "folder"
+        staging.mkdir()
+        got = _download(url, staging / "artifact", timeout=timeout)
+        if got != digest:
+            raise ArtifactError(f"GET {url}: digest {got} does not match {digest}")
+        try:
+            os.rename(staging, folder)
+        except OSError:
+            # Another worker fetched the same digest first: theirs is identical.
+            if not folder.is_dir():
+                raise
+    _collect(root, keep=folder)
+    return folder / "artifact"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from services.source.artifactgenerator import ARTIFACT_GENERATOR
 from services.source.bucket import BUCKET
 from services.source.gitrepository import GIT_REPOSITORY
+from services.source.helmchart import HELM_CHART
 from services.source.helmrepository import HELM_REPOSITORY
 from services.source.ocirepository import OCI_REPOSITORY
 from services.source.reconcile import SourceKind
@@ -17,6 +18,7 @@ SOURCE_KINDS: dict[str, SourceKind] = {
     for source in [
         GIT_REPOSITORY,
         ARTIFACT_GENERATOR,
+        HELM_CHART,
         BUCKET,
         HELM_REPOSITORY,
         OCI_REPOSITORY,

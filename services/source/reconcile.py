@@ -97,6 +97,9 @@ class Produced:
     # type oci, an ArtifactGenerator): Ready then says ``ready_message``.
     artifact: bool = True
     ready_message: str = ""
+    # The kind's own success reason for Ready and ArtifactInStorage, as Flux's
+    # HelmChart says ChartPullSucceeded / ChartPackageSucceeded ("": the generic ones).
+    reason: str = ""
 
     @property
     def message(self) -> str:
@@ -248,7 +251,8 @@ def _succeeded(status: dict[str, Any], produced: Produced, generation: int) -> N
         remove_condition(status, condition)
     message = produced.message
     if produced.artifact:
-        set_condition(status, ARTIFACT_IN_STORAGE, TRUE, SUCCEEDED, message, generation)
+        reason = produced.reason or SUCCEEDED
+        set_condition(status, ARTIFACT_IN_STORAGE, TRUE, reason, message, generation)
     else:
         remove_condition(status, ARTIFACT_IN_STORAGE)
         status.pop("artifact", None)
@@ -256,7 +260,7 @@ def _succeeded(status: dict[str, Any], produced: Produced, generation: int) -> N
         status,
         Outcome.SUCCEEDED,
         message=message,
-        reason=SUCCEEDED if produced.changed else ARTIFACT_UP_TO_DATE,
+        reason=produced.reason or (SUCCEEDED if produced.changed else ARTIFACT_UP_TO_DATE),
         generation=generation,
     )
 

@@ -1,7 +1,7 @@
 """Celery entry points of sluice-source: decode arguments, take the lease, call the reconcile.
 
-A source kind that reads other sources (an ArtifactGenerator) is woken by
-their ``artifact-ready`` events, through the dependents index its reconcile
+A source kind that reads other sources (a HelmChart, an ArtifactGenerator) is
+woken by their ``artifact-ready`` events, through the dependents index its reconcile
 keeps. An ExternalArtifact is not reconciled by itself: a request for one
 (its store write, ``sluice reconcile source external``) goes to its producer.
 """
@@ -13,6 +13,7 @@ from typing import Any
 
 from services.source.artifactgenerator import index_generators
 from services.source.externalartifacts import EXTERNAL_ARTIFACT, producers_of
+from services.source.helmchart import index_charts
 from services.source.kinds import SOURCE_KINDS
 from services.source.reconcile import reconcile_source
 from services.source.serving import serve_when_ready
@@ -41,6 +42,7 @@ def _context() -> WorkerContext:
     ctx = WorkerContext.create(settings, app)
     subscribe_services(ctx.events)
     index_generators(ctx)
+    index_charts(ctx)
     return ctx
 
 
@@ -71,11 +73,20 @@ def reconcile(self: Any, key_text: str) -> None:
 
 @event_handler(app, SERVICE)
 def on_event(event: Event) -> None:
-    """Reconcile the sources (ArtifactGenerators) that read the source with a new artifact."""
-    # No dedupe on event.id: a redelivered event only re-requests reconciles, which coalesce.
+    """Reconcile the source objects built from the one that has a new artifact.
+
+    A HelmChart or an ArtifactGenerator records its sources as it runs
+    (``shared.dependents``), so a new commit of its GitRepository rebuilds it
+    at once, as Flux's watch on the source's artifact revision does.
+    """
     if event.type != "artifact-ready":
         return
     ctx = _context()
-    for key in DependentsIndex(ctx.client).dependents(event.object):
-        if key.kind in SOURCE_KINDS:
-            _request(ctx, key)
+    index = DependentsIndex(ctx.client)
+    for key in index.dependents(event.object):
+        if key.kind not in SOURCE_KINDS:
+            continue
+        if ctx.store.get(key) is None:
+            index.drop(key)  # a deleted chart or generator: its edges go with it
+            continue
+        _request(ctx, key)

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from shared.api.errors import FieldError, InvalidObjects
     from shared.api.externalartifact import ExternalArtifact
     from shared.api.fleet import Cluster
+    from shared.api.helmchart import HelmChart
     from shared.api.helmrepository import HelmRepository
     from shared.api.kustomize import Kustomization
     from shared.api.meta import ApiObject
@@ -55,6 +56,7 @@ __all__ = [
     "ExternalArtifact",
     "FieldError",
     "GitRepository",
+    "HelmChart",
     "HelmRepository",
     "InvalidObjects",
     "KindInfo",
@@ -102,6 +104,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "GitRepository": ("shared.api.source", "GitRepository"),
     "ArtifactGenerator": ("shared.api.artifactgenerator", "ArtifactGenerator"),
     "ExternalArtifact": ("shared.api.externalartifact", "ExternalArtifact"),
+    "HelmChart": ("shared.api.helmchart", "HelmChart"),
     "HelmRepository": ("shared.api.helmrepository", "HelmRepository"),
     "OCIRepository": ("shared.api.ocirepository", "OCIRepository"),
     **{

@@ -120,6 +120,17 @@ KINDS = (
         model_ref="shared.api.artifactgenerator:ArtifactGenerator",
     ),
     KindInfo(
+        kind="HelmChart",
+        group=SOURCE_GROUP,
+        versions=("v1", "v1beta2", "v1beta1"),
+        plural="helmcharts",
+        singular="helmchart",
+        short_names=("hc",),
+        namespaced=True,
+        has_interval=True,
+        model_ref="shared.api.helmchart:HelmChart",
+    ),
+    KindInfo(
         kind="Bucket",
         group=SOURCE_GROUP,
         versions=("v1", "v1beta2"),

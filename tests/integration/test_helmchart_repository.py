@@ -1,0 +1,421 @@
+"""HelmChart from a HelmRepository (HTTP and OCI), in-process, against real servers and helm.
+
+The Helm repository serves charts packaged by the pinned helm behind Basic
+auth and counts what it sends; the OCI registry holds charts pushed by
+``helm push``. The HelmRepository is reconciled first (its index artifact
+served by a real artifact server), then the HelmChart.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import subprocess
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from services.source.gitrepository import GIT_REPOSITORY
+from services.source.helmchart import HELM_CHART
+from services.source.helmrepository import HELM_REPOSITORY
+from services.source.reconcile import reconcile_source
+from shared.celeryapp import create_app
+from shared.keys import ObjectKey
+from shared.settings import Settings
+from shared.tools import require_tool
+from shared.worker import WorkerContext
+from tests.leaks import file_bytes
+from tests.servers.git import BareRepo
+from tests.servers.helmrepo import HelmRepoServer
+from tests.servers.registry import OciRegistry
+
+NS = "flux-system"
+USER, PASSWORD = "charts", "s3cret-helm-pw"
+
+
+@pytest.fixture
+def ctx(gitops_settings: Settings) -> WorkerContext:
+    return WorkerContext.create(gitops_settings, create_app("source", gitops_settings))
+
+
+@pytest.fixture
+def charts(tmp_path: Path) -> Iterator[HelmRepoServer]:
+    server = HelmRepoServer(tmp_path / "charts", username=USER, password=PASSWORD)
+    server.start()
+    server.add_chart("podinfo", "6.0.0")
+    server.add_chart("podinfo", "6.1.0")
+    yield server
+    server.stop()
+
+
+def apply(ctx: WorkerContext, kind: str, name: str, spec: dict[str, Any]) -> ObjectKey:
+    ctx.store.apply(
+        {
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": kind,
+            "metadata": {"name": name, "namespace": NS},
+            "spec": spec,
+        }
+    )
+    return ObjectKey(kind, NS, name)
+
+
+def secret(ctx: WorkerContext, name: str, **data: str) -> None:
+    encoded = {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
+    meta = {"name": name, "namespace": NS}
+    ctx.store.apply({"apiVersion": "v1", "kind": "Secret", "metadata": meta, "data": encoded})
+
+
+def helm_repository(ctx: WorkerContext, url: str, *, password: str = PASSWORD) -> ObjectKey:
+    secret(ctx, "charts-auth", username=USER, password=password)
+    return apply(
+        ctx,
+        "HelmRepository",
+        "charts",
+        {"interval": "1h", "url": url, "secretRef": {"name": "charts-auth"}},
+    )
+
+
+def helm_chart(ctx: WorkerContext, name: str = "podinfo", **spec: Any) -> ObjectKey:
+    return apply(
+        ctx,
+        "HelmChart",
+        name,
+        {
+            "interval": "1h",
+            "chart": "podinfo",
+            "sourceRef": {"kind": "HelmRepository", "name": "charts"},
+            **spec,
+        },
+    )
+
+
+def reconcile(ctx: WorkerContext, repo: ObjectKey, chart: ObjectKey) -> dict[str, Any]:
+    reconcile_source(ctx, repo, HELM_REPOSITORY)
+    reconcile_source(ctx, chart, HELM_CHART)
+    doc = ctx.store.get(chart)
+    assert doc is not None
+    return doc
+
+
+def conditions(doc: dict[str, Any]) -> dict[str, tuple[str, str, str]]:
+    return {
+        c["type"]: (c["status"], c["reason"], c["message"])
+        for c in doc["status"].get("conditions", [])
+    }
+
+
+def packaged(doc: dict[str, Any]) -> dict[str, bytes]:
+    got = httpx.get(doc["status"]["artifact"]["url"])
+    assert got.status_code == 200
+    with tarfile.open(fileobj=io.BytesIO(got.content), mode="r:gz") as tar:
+        return {
+            m.name: data.read()
+            for m in tar.getmembers()
+            if m.isreg() and (data := tar.extractfile(m)) is not None
+        }
+
+
+def test_the_newest_matching_version_is_pulled_once_and_a_new_one_is_a_new_artifact(
+    ctx: WorkerContext, charts: HelmRepoServer
+) -> None:
+    repo, chart = helm_repository(ctx, charts.url), helm_chart(ctx, version="6.x")
+    doc = reconcile(ctx, repo, chart)
+    assert conditions(doc)["Ready"][:2] == ("True", "ChartPullSucceeded")
+    assert conditions(doc)["Ready"][2] == "pulled 'podinfo' chart with version '6.1.0'"
+    artifact = doc["status"]["artifact"]
+    assert artifact["revision"] == "6.1.0"
+    assert artifact["path"] == "helmchart/flux-system/podinfo/podinfo-6.1.0.tgz"
+    assert doc["status"]["observedChartName"] == "podinfo"
+    repo_doc = ctx.store.get(repo)
+    assert repo_doc is not None
+    revision = repo_doc["status"]["artifact"]["revision"]
+    assert doc["status"]["observedSourceArtifactRevision"] == revision
+    # Pulled as published: the very bytes the repository serves.
+    assert httpx.get(artifact["url"]).content == (charts.root / "podinfo-6.1.0.tgz").read_bytes()
+    assert charts.downloads("podinfo-6.1.0.tgz") == 1
+
+    # An unchanged interval downloads no chart again.
+    again = reconcile(ctx, repo, chart)
+    assert again["status"]["artifact"] == artifact
+    assert charts.downloads("podinfo-6.1.0.tgz") == 1
+
+    charts.add_chart("podinfo", "6.2.0")
+    newer = reconcile(ctx, repo, chart)
+    assert newer["status"]["artifact"]["revision"] == "6.2.0"
+    assert newer["status"]["observedSourceArtifactRevision"] != revision
+
+
+def test_values_files_from_the_chart_are_merged_and_the_chart_repackaged(
+    ctx: WorkerContext, charts: HelmRepoServer
+) -> None:
+    # A chart that carries an alternative values file, published with relative URLs.
+    source = charts.root.parent / "src" / "web"
+    (source / "templates").mkdir(parents=True)
+    (source / "Chart.yaml").write_text("apiVersion: v2\nname: web\nversion: 1.0.0\n")
+    (source / "values.yaml").write_text("message: hello\nreplicas: 1\n")
+    (source / "values-prod.yaml").write_text("replicas: 3\n")
+    helm = str(require_tool("helm"))
+    env = {"HOME": str(charts.root.parent), "PATH": "/usr/bin:/bin"}
+    subprocess.run([helm, "package", str(source), "-d", str(charts.root)], check=True, env=env)
+    subprocess.run([helm, "repo", "index", str(charts.root)], check=True, env=env)
+
+    repo = helm_repository(ctx, charts.url)
+    chart = helm_chart(ctx, "web", chart="web", valuesFiles=["values.yaml", "values-prod.yaml"])
+    doc = reconcile(ctx, repo, chart)
+    assert conditions(doc)["Ready"][0] == "True", conditions(doc)
+    assert doc["status"]["artifact"]["revision"] == "1.0.0+1"
+    files = packaged(doc)
+    assert yaml.safe_load(files["web/values.yaml"]) == {"message": "hello", "replicas": 3}
+    assert yaml.safe_load(files["web/Chart.yaml"])["version"] == "1.0.0+1"
+
+
+def test_no_matching_version_names_the_range(ctx: WorkerContext, charts: HelmRepoServer) -> None:
+    repo, chart = helm_repository(ctx, charts.url), helm_chart(ctx, version=">=9.0.0")
+    found = conditions(reconcile(ctx, repo, chart))
+    assert found["FetchFailed"][:2] == ("True", "InvalidChartReference")
+    assert "no 'podinfo' chart with version matching '>=9.0.0' found" in found["Ready"][2]
+
+
+def test_credentials_are_sent_only_to_the_repository_host(
+    ctx: WorkerContext, charts: HelmRepoServer, tmp_path: Path
+) -> None:
+    # The index points the chart at another host (localhost, not 127.0.0.1):
+    # without passCredentials the password does not go there, and it is refused.
+    index = charts.root / "index.yaml"
+    port = charts.url.rsplit(":", 1)[1]
+    index.write_text(index.read_text().replace(charts.url, f"http://localhost:{port}"))
+    repo, chart = helm_repository(ctx, charts.url), helm_chart(ctx)
+    found = conditions(reconcile(ctx, repo, chart))
+    assert found["FetchFailed"][:2] == ("True", "AuthenticationFailed")
+    assert PASSWORD not in str(found)
+
+    ctx.store.apply(
+        {
+            **(ctx.store.get(repo) or {}),
+            "spec": {
+                "interval": "1h",
+                "url": charts.url,
+                "secretRef": {"name": "charts-auth"},
+                "passCredentials": True,
+            },
+        }
+    )
+    doc = reconcile(ctx, repo, chart)
+    assert conditions(doc)["Ready"][0] == "True", conditions(doc)
+
+
+def test_a_chart_pushed_to_an_oci_repository_is_pulled(
+    ctx: WorkerContext, oci_registry: OciRegistry, tmp_path: Path
+) -> None:
+    helm = str(require_tool("helm"))
+    env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    for version in ("1.0.0", "1.1.0"):
+        source = tmp_path / f"src-{version}" / "oci-app"
+        (source / "templates").mkdir(parents=True)
+        (source / "Chart.yaml").write_text(f"apiVersion: v2\nname: oci-app\nversion: {version}\n")
+        (source / "values.yaml").write_text("x: 1\n")
+        subprocess.run([helm, "package", str(source), "-d", str(tmp_path)], check=True, env=env)
+        subprocess.run(
+            [helm, "push", str(tmp_path / f"oci-app-{version}.tgz"),
+             f"oci://{oci_registry.host}/charts", "--plain-http"],
+            check=True, env=env, capture_output=True,
+        )  # fmt: skip
+    repo = apply(
+        ctx,
+        "HelmRepository",
+        "charts",
+        {"type": "oci", "url": f"oci://{oci_registry.host}/charts", "insecure": True},
+    )
+    chart = helm_chart(ctx, "oci-app", chart="oci-app", version="1.x")
+    doc = reconcile(ctx, repo, chart)
+    assert conditions(doc)["Ready"][0] == "True", conditions(doc)
+    assert doc["status"]["artifact"]["revision"] == "1.1.0"
+    assert yaml.safe_load(packaged(doc)["oci-app/Chart.yaml"])["version"] == "1.1.0"
+
+
+def test_a_git_chart_dependency_from_a_helm_repository_uses_its_credentials(
+    ctx: WorkerContext, charts: HelmRepoServer, git_repo: BareRepo
+) -> None:
+    deps = f"dependencies:\n- name: podinfo\n  version: '6.0.x'\n  repository: {charts.url}\n"
+    git_repo.commit(
+        {
+            "charts/app/Chart.yaml": f"apiVersion: v2\nname: app\nversion: 0.1.0\n{deps}",
+            "charts/app/values.yaml": "x: 1\n",
+        }
+    )
+    helm_repository(ctx, charts.url + "/")  # a trailing / still matches (Flux normalizes)
+    git = apply(
+        ctx,
+        "GitRepository",
+        "fleet",
+        {"interval": "1h", "url": git_repo.url, "ref": {"branch": "main"}},
+    )
+    chart = apply(
+        ctx,
+        "HelmChart",
+        "app",
+        {
+            "interval": "1h",
+            "chart": "charts/app",
+            "sourceRef": {"kind": "GitRepository", "name": "fleet"},
+        },
+    )
+    reconcile_source(ctx, git, GIT_REPOSITORY)
+    reconcile_source(ctx, chart, HELM_CHART)
+    doc = ctx.store.get(chart)
+    assert doc is not None
+    assert conditions(doc)["Ready"][0] == "True", conditions(doc)
+    files = packaged(doc)
+    assert yaml.safe_load(files["app/charts/podinfo/Chart.yaml"])["version"] == "6.0.0"
+    assert charts.downloads("podinfo-6.0.0.tgz") == 1
+    # The password reached helm through a private file only: not in any log line.
+    assert PASSWORD not in str(doc)
+
+
+def test_a_git_chart_dependency_with_wrong_credentials_fails_without_the_secret(
+    ctx: WorkerContext, charts: HelmRepoServer, git_repo: BareRepo
+) -> None:
+    deps = f"dependencies:\n- name: podinfo\n  version: '*'\n  repository: {charts.url}\n"
+    git_repo.commit(
+        {
+            "charts/app/Chart.yaml": f"apiVersion: v2\nname: app\nversion: 0.1.0\n{deps}",
+            "charts/app/values.yaml": "x: 1\n",
+        }
+    )
+    helm_repository(ctx, charts.url, password="wrong-pass-123")
+    git = apply(
+        ctx,
+        "GitRepository",
+        "fleet",
+        {"interval": "1h", "url": git_repo.url, "ref": {"branch": "main"}},
+    )
+    chart = apply(
+        ctx,
+        "HelmChart",
+        "app",
+        {
+            "interval": "1h",
+            "chart": "charts/app",
+            "sourceRef": {"kind": "GitRepository", "name": "fleet"},
+        },
+    )
+    reconcile_source(ctx, git, GIT_REPOSITORY)
+    reconcile_source(ctx, chart, HELM_CHART)
+    doc = ctx.store.get(chart)
+    assert doc is not None
+    found = conditions(doc)
+    assert found["BuildFailed"][:2] == ("True", "DependencyBuildError"), found
+    assert "401 Unauthorized" in found["BuildFailed"][2]
+    assert "wrong-pass-123" not in str(doc)
+
+
+def test_a_chart_name_helm_cannot_have_stalls(ctx: WorkerContext, charts: HelmRepoServer) -> None:
+    repo, chart = helm_repository(ctx, charts.url), helm_chart(ctx, chart="Pod_Info")
+    found = conditions(reconcile(ctx, repo, chart))
+    assert found["Stalled"][:2] == ("True", "InvalidChartReference")
+    assert "invalid chart name 'Pod_Info'" in found["Ready"][2]
+    assert charts.downloads("podinfo-6.1.0.tgz") == 0
+
+
+def test_a_git_chart_dependency_from_an_oci_repository_is_pulled(
+    ctx: WorkerContext, oci_registry: OciRegistry, git_repo: BareRepo, tmp_path: Path
+) -> None:
+    helm = str(require_tool("helm"))
+    env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    source = tmp_path / "src" / "lib"
+    (source / "templates").mkdir(parents=True)
+    (source / "Chart.yaml").write_text("apiVersion: v2\nname: lib\nversion: 2.0.0\n")
+    subprocess.run([helm, "package", str(source), "-d", str(tmp_path)], check=True, env=env)
+    subprocess.run(
+        [helm, "push", str(tmp_path / "lib-2.0.0.tgz"), f"oci://{oci_registry.host}/charts",
+         "--plain-http"],
+        check=True, env=env, capture_output=True,
+    )  # fmt: skip
+    url = f"oci://{oci_registry.host}/charts"
+    deps = f"dependencies:\n- name: lib\n  version: '2.x'\n  repository: {url}\n"
+    git_repo.commit(
+        {
+            "charts/app/Chart.yaml": f"apiVersion: v2\nname: app\nversion: 0.1.0\n{deps}",
+            "charts/app/values.yaml": "x: 1\n",
+        }
+    )
+    # A HelmRepository of the namespace names the registry (its settings reach helm).
+    apply(ctx, "HelmRepository", "registry", {"type": "oci", "url": url, "insecure": True})
+    git = apply(
+        ctx,
+        "GitRepository",
+        "fleet",
+        {"interval": "1h", "url": git_repo.url, "ref": {"branch": "main"}},
+    )
+    chart = apply(
+        ctx,
+        "HelmChart",
+        "app",
+        {
+            "interval": "1h",
+            "chart": "charts/app",
+            "sourceRef": {"kind": "GitRepository", "name": "fleet"},
+        },
+    )
+    reconcile_source(ctx, git, GIT_REPOSITORY)
+    reconcile_source(ctx, chart, HELM_CHART)
+    doc = ctx.store.get(chart)
+    assert doc is not None
+    assert conditions(doc)["Ready"][0] == "True", conditions(doc)
+    assert yaml.safe_load(packaged(doc)["app/charts/lib/Chart.yaml"])["version"] == "2.0.0"
+
+
+def test_a_chart_from_a_private_oci_repository_uses_the_secret_and_never_shows_it(
+    ctx: WorkerContext, tmp_path: Path
+) -> None:
+    registry = OciRegistry(tmp_path / "private", username=USER, password=PASSWORD)
+    registry.start()
+    try:
+        helm = str(require_tool("helm"))
+        home = tmp_path / "pusher"
+        env = {"HOME": str(home), "PATH": "/usr/bin:/bin"}
+        source = tmp_path / "src" / "private-app"
+        (source / "templates").mkdir(parents=True)
+        (source / "Chart.yaml").write_text("apiVersion: v2\nname: private-app\nversion: 3.0.0\n")
+        subprocess.run([helm, "package", str(source), "-d", str(tmp_path)], check=True, env=env)
+        subprocess.run(
+            [helm, "registry", "login", registry.host, "--username", USER, "--password-stdin",
+             "--plain-http"],
+            input=PASSWORD.encode(), check=True, env=env, capture_output=True,
+        )  # fmt: skip
+        subprocess.run(
+            [helm, "push", str(tmp_path / "private-app-3.0.0.tgz"),
+             f"oci://{registry.host}/charts", "--plain-http"],
+            check=True, env=env, capture_output=True,
+        )  # fmt: skip
+        url = f"oci://{registry.host}/charts"
+        secret(ctx, "registry-auth", username=USER, password="wrong-registry-pw")
+        spec = {"type": "oci", "url": url, "insecure": True, "secretRef": {"name": "registry-auth"}}
+        repo = apply(ctx, "HelmRepository", "charts", spec)
+        chart = helm_chart(ctx, "private-app", chart="private-app")
+        reconcile_source(ctx, chart, HELM_CHART)
+        doc = ctx.store.get(chart)
+        assert doc is not None
+        found = conditions(doc)
+        assert found["FetchFailed"][:2] == ("True", "AuthenticationFailed"), found
+        assert "wrong-registry-pw" not in str(doc)
+
+        secret(ctx, "registry-auth", username=USER, password=PASSWORD)
+        doc = reconcile(ctx, repo, chart)
+        assert conditions(doc)["Ready"][0] == "True", conditions(doc)
+        assert doc["status"]["artifact"]["revision"] == "3.0.0"
+        assert PASSWORD not in str(doc)
+        # What helm was given does not outlive its run: in no cache or artifact file,
+        # and its private home (the registry config) is gone.
+        for root in (ctx.settings.cache_dir, ctx.settings.artifact_dir):
+            assert PASSWORD.encode() not in file_bytes(root), root
+        assert list(Path(tempfile.gettempdir()).glob("sluice-helm-*")) == []
+    finally:
+        registry.stop()
