@@ -89,7 +89,7 @@ def test_a_commit_to_one_path_reapplies_only_the_kustomization_of_that_path(
     gitops: GitOps, git_repo: BareRepo, sandbox_cluster: ClusterInfo
 ) -> None:
     fe, be = unique("fe"), unique("be")
-    git_repo.commit(
+    first = git_repo.commit(
         {
             "deploy/frontend/ns.yaml": namespace_yaml(fe),
             "deploy/frontend/app.yaml": configmap_yaml("app", fe, version="1"),
@@ -111,6 +111,8 @@ def test_a_commit_to_one_path_reapplies_only_the_kustomization_of_that_path(
     assert configmap_data(sandbox_cluster.kubeconfig, "app", be) == {"version": "1"}
     revision = gitops.get("ExternalArtifact", "frontend")["status"]["artifact"]["revision"]
     assert frontend["status"]["lastAppliedRevision"] == revision
+    # The monorepo's commit, from the artifact's originRevision, as Flux reports it.
+    assert frontend["status"]["lastAppliedOriginRevision"] == f"main@sha1:{first}"
     assert revision.startswith("latest@sha256:")
     # A Kustomization whose ExternalArtifact no generator makes says so.
     gitops.wait_failed(
