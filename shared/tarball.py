@@ -79,22 +79,29 @@ def collect_sourceignores(root: Path) -> dict[str, str]:
 
 
 def build_tarball(
-    root: Path, dest: Path, *, ignore: str | None = None, filtered: bool = False
+    root: Path,
+    dest: Path,
+    *,
+    ignore: str | None = None,
+    filtered: bool = False,
+    matcher: IgnoreMatcher | None = None,
 ) -> Tarball:
     """Archive `root` into `dest` (written atomically), leaving out ignored paths.
 
     `ignore` is `spec.ignore` (None when unset); `.sourceignore` files in the
     tree are honoured as Flux does. `filtered` archives every file of a tree
-    the caller already filtered (a Bucket's index has its own rules).
+    the caller already filtered (a Bucket's index has its own rules); a tree
+    that is not a user's checkout (a generated artifact) gives its own `matcher`.
     """
     if not root.is_dir():
         raise ArchiveError(f"cannot archive {root}: not a directory")
     real_root = Path(os.path.realpath(root))
-    matcher = (
-        IgnoreMatcher(layers=())
-        if filtered
-        else build_matcher(spec_ignore=ignore, sourceignores=collect_sourceignores(real_root))
-    )
+    if matcher is None:
+        matcher = (
+            IgnoreMatcher(layers=())
+            if filtered
+            else build_matcher(spec_ignore=ignore, sourceignores=collect_sourceignores(real_root))
+        )
     dest.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     tmp = Path(tmp_name)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared import yaml
+from shared.api.kinds import is_store_object
 
 __all__ = [
     "SLUICE_GROUP",
@@ -120,9 +121,12 @@ def api_group(api_version: str) -> str:
 
 
 def is_toolkit_object(obj: Mapping[str, Any]) -> bool:
-    """True for Flux toolkit kinds and sluice's own kinds: those live in the sluice store."""
-    group = api_group(str(obj.get("apiVersion", "")))
-    return group.endswith(TOOLKIT_GROUP_SUFFIX) or group == SLUICE_GROUP
+    """True for every Flux API group's kinds and sluice's own: those live in the sluice store.
+
+    The one rule is ``shared.api.is_store_object``; a Flux kind sluice lacks is
+    then refused by validation with its kind and group, never sent to a cluster.
+    """
+    return is_store_object(str(obj.get("apiVersion", "")), str(obj.get("kind") or ""))
 
 
 @dataclass(frozen=True)

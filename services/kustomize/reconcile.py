@@ -77,6 +77,8 @@ __all__ = ["RequestApply", "SourceArtifact", "index_all", "reconcile_kustomizati
 
 RequestApply = Callable[[ObjectKey, str], None]
 SERVICE = "kustomize"
+# Where a source artifact's metadata names the revision it was made from.
+ORIGIN_REVISION = "org.opencontainers.image.revision"
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +90,7 @@ class SourceArtifact:
     revision: str
     url: str
     digest: str
+    origin_revision: str = ""
 
 
 def _source(ctx: WorkerContext, key: ObjectKey, ks: Kustomization) -> SourceArtifact:
@@ -96,12 +99,18 @@ def _source(ctx: WorkerContext, key: ObjectKey, ks: Kustomization) -> SourceArti
     wait = ctx.settings.requeue_dependency
     if doc is None:
         message = f"{ref.kind} '{key.namespace}/{key.name}' not found"
+        if ref.kind == "ExternalArtifact":
+            # Nobody applies one by hand: say who makes it.
+            message += ": an ArtifactGenerator (or another producer) creates it; waiting for it"
         raise Waiting(ARTIFACT_FAILED, message, retry_after=wait)
     artifact = (doc.get("status") or {}).get("artifact")
     if not artifact:
         message = f"{ref.kind} '{key.namespace}/{key.name}' has no artifact yet; waiting for it"
         raise Waiting(ARTIFACT_FAILED, message, retry_after=wait)
-    return SourceArtifact(str(artifact["revision"]), str(artifact["url"]), str(artifact["digest"]))
+    origin = str((artifact.get("metadata") or {}).get(ORIGIN_REVISION, ""))
+    return SourceArtifact(
+        str(artifact["revision"]), str(artifact["url"]), str(artifact["digest"]), origin
+    )
 
 
 def _ready_expr(text: str | None) -> Expression | None:
@@ -309,6 +318,7 @@ def _steps(ctx: WorkerContext, key: ObjectKey, ks: Kustomization, doc: dict[str,
         deletion=str(deletion),
         timeout=ks.spec.timeout_seconds,
         store_key=store_key,
+        origin_revision=artifact.origin_revision,
     )
     previous = state.publish(key, desired, {store_key: toolkit, build_key: cluster_objects})
     if not cluster_objects or not targets:

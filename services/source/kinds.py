@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from services.source.artifactgenerator import ARTIFACT_GENERATOR
 from services.source.bucket import BUCKET
 from services.source.gitrepository import GIT_REPOSITORY
 from services.source.helmchart import HELM_CHART
@@ -16,6 +17,7 @@ SOURCE_KINDS: dict[str, SourceKind] = {
     source.kind: source
     for source in [
         GIT_REPOSITORY,
+        ARTIFACT_GENERATOR,
         HELM_CHART,
         BUCKET,
         HELM_REPOSITORY,

@@ -195,11 +195,16 @@ class SourceRun:
 
 @dataclass(frozen=True)
 class SourceKind:
-    """One source kind: its model and the step that produces its artifact."""
+    """One source kind: its model and the step that produces its artifact.
+
+    ``deleted`` runs once the object is gone, for a kind that made more than its
+    own artifact (an ArtifactGenerator's ExternalArtifacts).
+    """
 
     kind: str
     model: type[ApiObject]
     produce: Callable[[SourceRun], Produced]
+    deleted: Callable[[WorkerContext, ObjectKey], None] | None = None
 
 
 def reconcile_source(ctx: WorkerContext, key: ObjectKey, source: SourceKind) -> None:
@@ -208,6 +213,8 @@ def reconcile_source(ctx: WorkerContext, key: ObjectKey, source: SourceKind) -> 
     doc = ctx.store.get(key)
     if doc is None:
         storage.remove_all(kind=storage_kind(key), namespace=key.namespace, name=key.name)
+        if source.deleted is not None:
+            source.deleted(ctx, key)
         return
     obj = parse_or_stall(ctx, key, doc, source.model)
     spec = getattr(obj, "spec", None)

@@ -10,14 +10,24 @@ SERVICE = Service(
     name="source",
     kinds=(
         KindFacts(kind="GitRepository", command=("source", "git"), revision="artifact.revision"),
+        # The generator keeps no artifact: its REVISION column stays empty.
+        KindFacts(
+            kind="ArtifactGenerator",
+            command=("artifact", "generator"),
+            revision="artifact.revision",
+        ),
+        KindFacts(
+            kind="ExternalArtifact", command=("source", "external"), revision="artifact.revision"
+        ),
         KindFacts(kind="HelmChart", command=("source", "chart"), revision="artifact.revision"),
         KindFacts(kind="Bucket", command=("source", "bucket"), revision="artifact.revision"),
         KindFacts(kind="HelmRepository", command=("source", "helm"), revision="artifact.revision"),
         KindFacts(kind="OCIRepository", command=("source", "oci"), revision="artifact.revision"),
     ),
     tasks=("services.source.tasks",),
-    # A source built from another (a HelmChart from its GitRepository) is
-    # rebuilt when that one has a new artifact (tasks.on_event).
+    # A source built from others (a HelmChart from its GitRepository, an
+    # ArtifactGenerator from its sources) is rebuilt when one has a new
+    # artifact (tasks.on_event).
     subscriptions=("artifact-ready",),
     # Threads: a reconcile waits on git (a subprocess) and gzip (which drops
     # the GIL); see shared/celeryapp.py for the measurements.

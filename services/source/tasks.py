@@ -1,10 +1,18 @@
-"""Celery entry points of sluice-source: decode arguments, take the lease, call the reconcile."""
+"""Celery entry points of sluice-source: decode arguments, take the lease, call the reconcile.
+
+A source kind that reads other sources (a HelmChart, an ArtifactGenerator) is
+woken by their ``artifact-ready`` events, through the dependents index its reconcile
+keeps. An ExternalArtifact is not reconciled by itself: a request for one
+(its store write, ``sluice reconcile source external``) goes to its producer.
+"""
 
 from __future__ import annotations
 
 from functools import cache
 from typing import Any
 
+from services.source.artifactgenerator import index_generators
+from services.source.externalartifacts import EXTERNAL_ARTIFACT, producers_of
 from services.source.helmchart import index_charts
 from services.source.kinds import SOURCE_KINDS
 from services.source.reconcile import reconcile_source
@@ -13,7 +21,7 @@ from shared.celeryapp import create_app, task_name
 from shared.dependents import DependentsIndex
 from shared.events import Event, event_handler
 from shared.keys import ObjectKey
-from shared.lease import request_reconcile
+from shared.lease import clear_pending, request_reconcile
 from shared.metrics import timed_reconcile
 from shared.runtime import subscribe_services
 from shared.settings import load_settings
@@ -33,18 +41,30 @@ serve_when_ready(settings)
 def _context() -> WorkerContext:
     ctx = WorkerContext.create(settings, app)
     subscribe_services(ctx.events)
+    index_generators(ctx)
     index_charts(ctx)
     return ctx
+
+
+def _request(ctx: WorkerContext, key: ObjectKey) -> None:
+    request_reconcile(
+        ctx.client, app, key, task_name=RECONCILE, stale_after=settings.pending_stale_after
+    )
 
 
 @app.task(name=RECONCILE, bind=True)
 def reconcile(self: Any, key_text: str) -> None:
     """Reconcile one source object (Kind/namespace/name), one worker at a time."""
     key = ObjectKey.parse(key_text)
+    ctx = _context()
+    if key.kind == EXTERNAL_ARTIFACT:
+        clear_pending(ctx.client, key, task_name=RECONCILE)
+        for producer in producers_of(ctx.store, key):
+            _request(ctx, producer)
+        return
     source = SOURCE_KINDS.get(key.kind)
     if source is None:
         raise ValueError(f"{key}: sluice-source does not reconcile {key.kind}")
-    ctx = _context()
     with ctx.exclusive(app, key, task_name=RECONCILE, holder=self.request.hostname) as lease:
         if lease is not None:
             with timed_reconcile(ctx.client, key.kind, lambda: ctx.store.get(key)):
@@ -55,9 +75,9 @@ def reconcile(self: Any, key_text: str) -> None:
 def on_event(event: Event) -> None:
     """Reconcile the source objects built from the one that has a new artifact.
 
-    A HelmChart records its source as it runs (``shared.dependents``), so a new
-    commit of its GitRepository rebuilds it at once, as Flux's watch on the
-    source's artifact revision does.
+    A HelmChart or an ArtifactGenerator records its sources as it runs
+    (``shared.dependents``), so a new commit of its GitRepository rebuilds it
+    at once, as Flux's watch on the source's artifact revision does.
     """
     if event.type != "artifact-ready":
         return
@@ -67,8 +87,6 @@ def on_event(event: Event) -> None:
         if key.kind not in SOURCE_KINDS:
             continue
         if ctx.store.get(key) is None:
-            index.drop(key)  # a deleted chart: its edge goes with it
+            index.drop(key)  # a deleted chart or generator: its edges go with it
             continue
-        request_reconcile(
-            ctx.client, app, key, task_name=RECONCILE, stale_after=settings.pending_stale_after
-        )
+        _request(ctx, key)

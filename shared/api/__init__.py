@@ -15,10 +15,20 @@ from typing import TYPE_CHECKING, Any
 from shared.api.kinds import KindInfo, is_store_object, known_kinds, lookup_kind, resolve_kind
 
 if TYPE_CHECKING:
-    from shared.api import bucket, core, fleet, kustomize, source
+    from shared.api import (
+        artifactgenerator,
+        bucket,
+        core,
+        externalartifact,
+        fleet,
+        kustomize,
+        source,
+    )
+    from shared.api.artifactgenerator import ArtifactGenerator
     from shared.api.bucket import Bucket
     from shared.api.core import ConfigMap, Secret
     from shared.api.errors import FieldError, InvalidObjects
+    from shared.api.externalartifact import ExternalArtifact
     from shared.api.fleet import Cluster
     from shared.api.helmchart import HelmChart
     from shared.api.helmrepository import HelmRepository
@@ -39,9 +49,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ApiObject",
+    "ArtifactGenerator",
     "Bucket",
     "Cluster",
     "ConfigMap",
+    "ExternalArtifact",
     "FieldError",
     "GitRepository",
     "HelmChart",
@@ -51,9 +63,11 @@ __all__ = [
     "Kustomization",
     "OCIRepository",
     "Secret",
+    "artifactgenerator",
     "bucket",
     "core",
     "dump_object",
+    "externalartifact",
     "fleet",
     "is_store_object",
     "known_kinds",
@@ -72,9 +86,11 @@ __all__ = [
 
 # Where each lazily imported name lives (a submodule itself when it maps to None).
 _LAZY: dict[str, tuple[str, str | None]] = {
+    "artifactgenerator": ("shared.api.artifactgenerator", None),
     "bucket": ("shared.api.bucket", None),
     "Bucket": ("shared.api.bucket", "Bucket"),
     "core": ("shared.api.core", None),
+    "externalartifact": ("shared.api.externalartifact", None),
     "fleet": ("shared.api.fleet", None),
     "kustomize": ("shared.api.kustomize", None),
     "source": ("shared.api.source", None),
@@ -86,6 +102,8 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "Kustomization": ("shared.api.kustomize", "Kustomization"),
     "ApiObject": ("shared.api.meta", "ApiObject"),
     "GitRepository": ("shared.api.source", "GitRepository"),
+    "ArtifactGenerator": ("shared.api.artifactgenerator", "ArtifactGenerator"),
+    "ExternalArtifact": ("shared.api.externalartifact", "ExternalArtifact"),
     "HelmChart": ("shared.api.helmchart", "HelmChart"),
     "HelmRepository": ("shared.api.helmrepository", "HelmRepository"),
     "OCIRepository": ("shared.api.ocirepository", "OCIRepository"),

@@ -20,10 +20,13 @@ if TYPE_CHECKING:
 __all__ = [
     "CORE_GROUP",
     "FLEET_GROUP",
+    "FLUX_DOMAIN",
+    "GENERATOR_GROUP",
     "KINDS",
     "KUSTOMIZE_GROUP",
     "SOURCE_GROUP",
     "KindInfo",
+    "is_flux_group",
     "is_store_object",
     "known_kinds",
     "lookup_kind",
@@ -37,7 +40,8 @@ SOURCE_GROUP = "source.toolkit.fluxcd.io"
 KUSTOMIZE_GROUP = "kustomize.toolkit.fluxcd.io"
 FLEET_GROUP = "fleet.sluice.dev"
 
-_FLUX_SUFFIX = ".toolkit.fluxcd.io"
+FLUX_DOMAIN = "fluxcd.io"
+GENERATOR_GROUP = "source.extensions.fluxcd.io"
 _SLUICE_SUFFIX = ".sluice.dev"
 
 
@@ -92,6 +96,28 @@ KINDS = (
         namespaced=True,
         has_interval=True,
         model_ref="shared.api.source:GitRepository",
+    ),
+    KindInfo(
+        kind="ExternalArtifact",
+        group=SOURCE_GROUP,
+        versions=("v1",),
+        plural="externalartifacts",
+        singular="externalartifact",
+        short_names=("ea",),
+        namespaced=True,
+        has_interval=False,
+        model_ref="shared.api.externalartifact:ExternalArtifact",
+    ),
+    KindInfo(
+        kind="ArtifactGenerator",
+        group=GENERATOR_GROUP,
+        versions=("v1beta1",),
+        plural="artifactgenerators",
+        singular="artifactgenerator",
+        short_names=("ag",),
+        namespaced=True,
+        has_interval=True,  # hourly, as source-watcher (no spec.interval field)
+        model_ref="shared.api.artifactgenerator:ArtifactGenerator",
     ),
     KindInfo(
         kind="HelmChart",
@@ -221,15 +247,22 @@ def split_api_version(api_version: str) -> tuple[str, str]:
     return group, version
 
 
+def is_flux_group(group: str) -> bool:
+    """Whether ``group`` is one of Flux's API groups (``*.fluxcd.io``: toolkit, extensions)."""
+    return group.endswith(f".{FLUX_DOMAIN}")
+
+
 def is_store_object(api_version: str, kind: str) -> bool:
     """Whether a built object goes to sluice's store rather than to the clusters.
 
-    True for every Flux toolkit group and sluice's own groups, known kind or
-    not; Secrets and ConfigMaps that sluice objects reference are the caller's
+    True for every Flux API group (``*.fluxcd.io``: the toolkit's and
+    ``source.extensions.fluxcd.io``) and sluice's own groups, known kind or not:
+    an unknown one is then refused by validation, never sent to a cluster.
+    Secrets and ConfigMaps that sluice objects reference are the caller's
     decision (they usually belong on the cluster too).
     """
     group, _ = split_api_version(api_version)
-    return bool(kind) and (group.endswith(_FLUX_SUFFIX) or group.endswith(_SLUICE_SUFFIX))
+    return bool(kind) and (is_flux_group(group) or group.endswith(_SLUICE_SUFFIX))
 
 
 for _info in KINDS:

@@ -17,7 +17,13 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from shared.api.errors import FieldError, InvalidObjects, field_errors
-from shared.api.kinds import KindInfo, known_kinds, lookup_kind, split_api_version
+from shared.api.kinds import (
+    KindInfo,
+    is_flux_group,
+    known_kinds,
+    lookup_kind,
+    split_api_version,
+)
 from shared.api.meta import ApiObject
 from shared.jsondoc import load_json
 from shared.store.limits import object_size, object_too_big
@@ -91,7 +97,8 @@ def _unknown_kind(kind: str, api_version: object) -> str:
                 "(kind takes the exact, case-sensitive name)"
             )
     group = split_api_version(api_version)[0] if isinstance(api_version, str) else ""
-    if group.endswith(".toolkit.fluxcd.io"):
+    if is_flux_group(group):
+        # A Flux kind goes to the store, never to a cluster: say it is Flux's, not unknown.
         return f'kind "{kind}" of {group} is not supported by sluice (yet): expected one of {names}'
     return f'unknown kind "{kind}": expected one of {names}'
 

@@ -60,6 +60,8 @@ class Desired:
     timeout: float = 0.0
     # The build's objects for sluice's store, kept apart ("": none, nothing to commit).
     store_key: str = ""
+    # The source's origin revision (the commit an OCI or generated artifact came from).
+    origin_revision: str = ""
 
     @property
     def token(self) -> str:
@@ -82,6 +84,7 @@ class Desired:
             str(data.get("deletion", "")),
             float(data.get("timeout", 0.0)),
             str(data.get("store_key", "")),
+            str(data.get("origin_revision", "")),
         )
 
 

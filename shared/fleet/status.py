@@ -55,6 +55,11 @@ def summarize_into(
         remove_condition(status, HEALTHY)
     if summary.last_applied_revision is not None:
         status["lastAppliedRevision"] = summary.last_applied_revision
+        # Flux's lastAppliedOriginRevision: the commit behind an OCI or generated artifact.
+        if desired.origin_revision:
+            status["lastAppliedOriginRevision"] = desired.origin_revision
+        else:
+            status.pop("lastAppliedOriginRevision", None)
     ordered = [results[t] for t in desired.targets if t in results]
     status["clusters"] = [r.to_status() for r in ordered]
     # Flux's single inventory, for tools that read it: the one cluster's, when one.

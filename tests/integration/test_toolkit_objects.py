@@ -326,3 +326,50 @@ def test_a_child_moved_to_another_parent_in_git_is_handed_over_as_it_is(
     # Handed over, never deleted and created again (which would prune its workloads).
     assert after["metadata"]["uid"] == before["metadata"]["uid"]
     assert ctx.store.list_owned(infra) == []
+
+
+# -- Every Flux group goes to the store --------------------------------------------------
+
+
+def _generator(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "source.extensions.fluxcd.io/v1beta1",
+        "kind": "ArtifactGenerator",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {
+            "sources": [{"alias": "repo", "kind": "GitRepository", "name": "fleet"}],
+            "artifacts": [
+                {"name": "apps", "copy": [{"from": "@repo/apps/**", "to": "@artifact/"}]}
+            ],
+        },
+    }
+
+
+def test_an_artifact_generator_in_a_build_is_stored_never_sent_to_the_cluster(
+    ctx: WorkerContext, artifacts: Artifacts
+) -> None:
+    artifacts.commit({"infra/artifacts.yaml": [_generator("split")]})
+    parent = _store_kustomization(ctx, "infra", "./infra")
+    _reconcile(ctx, parent)
+    stored = ctx.store.get(ObjectKey("ArtifactGenerator", NS, "split"))
+    assert stored is not None and owner_of(stored) == parent
+
+
+@pytest.mark.parametrize(
+    ("api_version", "kind"),
+    [
+        ("notification.toolkit.fluxcd.io/v1beta3", "Alert"),
+        ("source.extensions.fluxcd.io/v1beta1", "Composer"),
+    ],
+)
+def test_a_flux_kind_sluice_lacks_fails_the_build_naming_kind_and_group(
+    ctx: WorkerContext, artifacts: Artifacts, api_version: str, kind: str
+) -> None:
+    unknown = {"apiVersion": api_version, "kind": kind, "metadata": {"name": "x", "namespace": NS}}
+    artifacts.commit({"infra/all.yaml": [_configmap("default", "settings"), unknown]})
+    parent = _store_kustomization(ctx, "infra", "./infra")
+    assert _reconcile(ctx, parent) == []
+    status, reason, message = _ready(ctx, parent)
+    assert (status, reason) == ("False", "BuildFailed")
+    group = api_version.split("/")[0]
+    assert f'kind "{kind}" of {group} is not supported by sluice (yet)' in message

@@ -96,9 +96,15 @@ def test_lookup_is_by_exact_kind() -> None:
         ("v1", "ConfigMap", False),
         ("kustomize.config.k8s.io/v1beta1", "Kustomization", False),
         ("toolkit.fluxcd.io.example.com/v1", "Thing", False),
+        ("source.extensions.fluxcd.io/v1beta1", "ArtifactGenerator", True),
+        ("source.toolkit.fluxcd.io/v1", "ExternalArtifact", True),
+        ("image.extensions.fluxcd.io/v1alpha1", "Future", True),
+        ("fluxcd.io/v1", "NoGroupPrefix", False),
+        ("notfluxcd.io/v1", "Lookalike", False),
+        ("source.extensions.fluxcd.io/v1beta1", "", False),
     ],
 )
-def test_store_objects_are_toolkit_and_sluice_groups(
+def test_store_objects_are_every_flux_group_and_sluice_groups(
     api_version: str, kind: str, stored: bool
 ) -> None:
     assert is_store_object(api_version, kind) is stored

@@ -447,14 +447,19 @@ def test_sluice_accepts_http_ssh_git_and_file_urls(url: str) -> None:
         (
             {"apiVersion": "example.com/v1", "kind": "Repository"},
             "kind",
-            'unknown kind "Repository": expected one of Bucket, Cluster, ConfigMap, ',
+            'unknown kind "Repository": expected one of ',
         ),
         ({"kind": "gitrepository"}, "kind", 'did you mean "GitRepository"?'),
         ({"kind": "GitRepo"}, "kind", 'did you mean "GitRepository"?'),
         (
             {"apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Alert"},
             "kind",
-            'kind "Alert" of notification.toolkit.fluxcd.io is not supported',
+            'kind "Alert" of notification.toolkit.fluxcd.io is not supported by sluice (yet)',
+        ),
+        (
+            {"apiVersion": "source.extensions.fluxcd.io/v1beta1", "kind": "Composer"},
+            "kind",
+            'kind "Composer" of source.extensions.fluxcd.io is not supported by sluice (yet)',
         ),
         ({"apiVersion": None}, "apiVersion", "required field is missing"),
         ({"kind": 3}, "kind", "expected a non-empty string"),

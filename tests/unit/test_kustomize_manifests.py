@@ -35,10 +35,14 @@ def obj(api_version: str, kind: str, name: str = "x", namespace: str = "") -> di
         ("fleet.sluice.dev/v1alpha1", "Cluster", True),
         ("v1", "ConfigMap", False),
         ("apps/v1", "Deployment", False),
-        ("toolkit.fluxcd.io/v1", "Odd", False),
+        ("toolkit.fluxcd.io/v1", "Odd", True),  # *.fluxcd.io: refused by validation
         ("evil.toolkit.fluxcd.io.example.com/v1", "Trick", False),
-        ("sub.fleet.sluice.dev/v1", "Trick", False),
-        ("source.extensions.fluxcd.io/v1beta1", "ArtifactGenerator", False),
+        # sluice's domain: stored, where validation refuses a kind sluice lacks.
+        ("sub.fleet.sluice.dev/v1", "Trick", True),
+        # Every Flux group, not only the toolkit's (issue 11: it reached the cluster).
+        ("source.extensions.fluxcd.io/v1beta1", "ArtifactGenerator", True),
+        ("future.fluxcd.io/v1", "Anything", True),
+        ("fluxcd.io.example.com/v1", "Trick", False),
     ],
 )
 def test_toolkit_objects_go_to_the_store_and_the_rest_to_clusters(

@@ -1,0 +1,81 @@
+"""Copy steps on real files: reads stay in the source, writes in the artifact, names as Flux's."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from services.source.copying import apply_steps, content_hash, scan_tree
+from services.source.copyplan import CopyError, CopyFile, MakeDir
+
+
+def _tree(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
+
+
+def test_the_file_name_is_source_watchers_dirhash(tmp_path: Path) -> None:
+    tree = _tree(tmp_path / "t", {"a.yaml": "a: 1\n", "sub/b.yaml": "kind: ConfigMap\n"})
+    # Computed by Go: golang.org/x/mod/sumdb/dirhash.HashDir(tree, "frontend", source-watcher's
+    # Adler-32 hash) over these two files.
+    assert content_hash(tree, prefix="frontend") == "3585085773"
+
+
+def test_a_symlink_out_of_the_source_is_refused(tmp_path: Path) -> None:
+    secret = _tree(tmp_path / "outside", {"secret": "s3cr3t"}) / "secret"
+    source = _tree(tmp_path / "src", {"ok.yaml": "x: 1\n"})
+    os.symlink(secret, source / "leak.yaml")
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    with pytest.raises(CopyError, match="links outside its tree"):
+        apply_steps([CopyFile("leak.yaml", "leak.yaml")], source_root=source, staging=staging)
+    assert not (staging / "leak.yaml").exists()
+
+
+def test_a_staged_symlink_is_replaced_not_written_through(tmp_path: Path) -> None:
+    source = _tree(tmp_path / "src", {"new.yaml": "new\n"})
+    staging = _tree(tmp_path / "staging", {"target.yaml": "kept\n"})
+    os.symlink("target.yaml", staging / "link.yaml")
+    apply_steps([CopyFile("new.yaml", "link.yaml")], source_root=source, staging=staging)
+    assert (staging / "target.yaml").read_text() == "kept\n"
+    assert not (staging / "link.yaml").is_symlink()
+    assert (staging / "link.yaml").read_text() == "new\n"
+
+
+def test_merge_deep_merges_yaml_into_the_staged_file(tmp_path: Path) -> None:
+    source = _tree(tmp_path / "src", {"prod.yaml": "image: {tag: '2'}\nreplicas: 3\n"})
+    staging = _tree(tmp_path / "staging", {"values.yaml": "image: {tag: '1', pull: Always}\n"})
+    apply_steps(
+        [CopyFile("prod.yaml", "values.yaml", merge=True)], source_root=source, staging=staging
+    )
+    assert (staging / "values.yaml").read_text() == (
+        "image:\n  pull: Always\n  tag: '2'\nreplicas: 3\n"
+    )
+
+
+def test_merging_a_non_mapping_document_says_so(tmp_path: Path) -> None:
+    source = _tree(tmp_path / "src", {"list.yaml": "- a\n- b\n"})
+    staging = _tree(tmp_path / "staging", {"values.yaml": "a: 1\n"})
+    with pytest.raises(CopyError, match="a YAML document is not a mapping"):
+        apply_steps(
+            [CopyFile("list.yaml", "values.yaml", merge=True)], source_root=source, staging=staging
+        )
+
+
+def test_a_scanned_tree_leaves_out_directory_symlinks(tmp_path: Path) -> None:
+    source = _tree(tmp_path / "src", {"d/a.yaml": "a\n"})
+    os.symlink("d", source / "loop")
+    tree = scan_tree(source)
+    assert tree.files == {"d/a.yaml"} and tree.dirs == {"d"}
+
+
+def test_a_directory_cannot_replace_a_staged_file(tmp_path: Path) -> None:
+    source = _tree(tmp_path / "src", {"x": ""})
+    staging = _tree(tmp_path / "staging", {"apps": "a file\n"})
+    with pytest.raises(CopyError, match="a file is there"):
+        apply_steps([MakeDir("apps")], source_root=source, staging=staging)
