@@ -33,6 +33,7 @@ __all__ = [
     "dump_object",
     "load_file",
     "load_path",
+    "load_text",
     "object_files",
     "parse_as",
     "parse_documents",
@@ -243,7 +244,13 @@ def _load_one(path: Path) -> tuple[list[tuple[str, int, dict[str, Any]]], list[F
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
         return [], [FieldError(source, None, None, "", f"cannot read file: {reason}")]
-    if path.suffix == ".json":
+    return _load_text(text, source, json=path.suffix == ".json")
+
+
+def _load_text(
+    text: str, source: str, *, json: bool
+) -> tuple[list[tuple[str, int, dict[str, Any]]], list[FieldError]]:
+    if json:
         try:
             docs: list[object] = [load_json(text, source=source)]
             errors: list[FieldError] = []
@@ -284,6 +291,15 @@ def load_file(path: str | Path) -> list[dict[str, Any]]:
     if not Path(path).is_file():
         raise _unreadable(Path(path))
     return load_path(path)
+
+
+def load_text(text: str, *, source: str) -> list[dict[str, Any]]:
+    """Validated, normalized documents of YAML (or JSON) text, as ``load_file`` of a file."""
+    valid, errors = _load_text(text, source, json=False)
+    errors += _duplicates(valid)
+    if errors:
+        raise InvalidObjects(errors)
+    return [doc for _, _, doc in valid]
 
 
 def load_path(path: str | Path) -> list[dict[str, Any]]:

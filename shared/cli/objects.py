@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from shared.keys import ObjectKey
 from shared.plugins import kind_facts, load_services
 from shared.secrets import SecretKeyError, redact
 from shared.store import Store, StoreError
-from shared.store.limits import file_too_big
+from shared.store.limits import MAX_FILE_BYTES, file_too_big
 
 __all__ = [
     "FLEET_LABEL",
@@ -30,6 +31,7 @@ __all__ = [
 ]
 
 FLUX_NAMESPACE = "flux-system"
+STDIN = "<stdin>"
 FLEET_LABEL = "*"  # the fleet-wide scope in a CLUSTER column
 # flux's words for source kinds (`flux get sources git`); the served ones are
 # those a service declares as `source <word>`.
@@ -82,35 +84,56 @@ def _resource_name(info: KindInfo) -> str:
     return f"{info.singular}.{info.group}" if info.group else info.singular
 
 
+def _stdin_documents() -> list[dict[str, Any]]:
+    """The objects of standard input (``-f -``), read up to the size of one file."""
+    from shared.api.errors import FieldError, InvalidObjects
+    from shared.api.validation import load_text
+
+    data = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
+    problem = file_too_big(len(data))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        problem = problem or "not UTF-8 text"
+    if problem:
+        raise InvalidObjects([FieldError(STDIN, None, None, "", problem)])
+    return load_text(text, source=STDIN)
+
+
 def apply_files(store: Store, path: Path, out: Output) -> int:
-    """Store each file's objects all-or-nothing; return the number of files refused."""
+    """Store each file's objects all-or-nothing; return the number of files refused.
+
+    ``-`` reads standard input, as ``kubectl apply -f -``.
+    """
     # Here, not at the top: validation builds pydantic models, which `get` never needs.
     from shared.api.errors import InvalidObjects
     from shared.api.validation import load_file, object_files
 
-    files = object_files(path) if path.is_dir() else [path]
+    stdin = str(path) == "-"
+    files = [path] if stdin else object_files(path) if path.is_dir() else [path]
     if not files:
         out.error(f"error: {path}: no *.yaml, *.yml or *.json files found")
         return 1
     refused = 0
     for file in files:
-        problem = file_too_big(file.stat().st_size) if file.is_file() else None
+        name = STDIN if stdin else str(file)
+        problem = file_too_big(file.stat().st_size) if not stdin and file.is_file() else None
         if problem:
             refused += 1
-            out.error(f"error: {file}: {problem}; nothing from this file stored")
+            out.error(f"error: {name}: {problem}; nothing from this file stored")
             continue
         try:
-            docs = load_file(file)
+            docs = _stdin_documents() if stdin else load_file(file)
             results = store.apply_all(docs, scope=cli_scope())
         except InvalidObjects as exc:
             refused += 1
-            out.error(f"error: {file}: {len(exc.errors)} invalid, nothing from this file stored")
+            out.error(f"error: {name}: {len(exc.errors)} invalid, nothing from this file stored")
             for err in exc.errors:
                 out.error(f"  {err}")
             continue
         except (StoreError, SecretKeyError) as exc:
             refused += 1
-            out.error(f"error: {file}: {exc}; nothing from this file stored")
+            out.error(f"error: {name}: {exc}; nothing from this file stored")
             continue
         for result, doc in results:
             info = resolve_kind(doc["kind"])
@@ -216,7 +239,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def apply(
         filename: Path = typer.Option(
-            ..., "-f", "--filename", help="File or directory (recursive)."
+            ..., "-f", "--filename", help="File, directory (recursive), or - for standard input."
         ),
         redis_url: str | None = RedisUrl,
     ) -> None:

@@ -24,8 +24,8 @@ def sluice(redis_server: RedisServer, tmp_path: Path):
     runner = CliRunner()
     env = {"SLUICE_REDIS_URL": redis_server.url, "SLUICE_SECRET_KEY_FILE": str(tmp_path / "key")}
 
-    def run(*args: str) -> tuple[int, str, str]:
-        result = runner.invoke(app, list(args), env=env)
+    def run(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
+        result = runner.invoke(app, list(args), env=env, input=stdin)
         return result.exit_code, result.stdout, result.stderr
 
     return run
@@ -75,6 +75,19 @@ def test_directory_apply_stores_good_files_and_refuses_bad_ones(sluice, tmp_path
     assert "secret/creds created" in out
     assert "bad.yaml: 3 invalid" in err
     assert sluice("get", "gitrepo", "podinfo", "-n", "flux-system")[0] == 0
+
+
+def test_apply_reads_standard_input_as_one_file(sluice, settings) -> None:
+    code, out, _ = sluice("apply", "-f", "-", stdin=(DATA / "flux-system.yaml").read_text())
+    assert code == 0
+    assert "kustomization.kustomize.toolkit.fluxcd.io/apps created" in out
+    code, out, err = sluice("apply", "-f", "-", stdin=(DATA / "three-broken.yaml").read_text())
+    assert (code, out) == (1, "")
+    assert "error: <stdin>: 3 invalid, nothing from this file stored" in err
+    assert "<stdin>: document 2 (GitRepository/default/Bad_Name): metadata.name" in err
+    assert (
+        Store.from_settings(settings).get(ObjectKey("GitRepository", "default", "ok-one")) is None
+    )
 
 
 def test_get_lists_by_short_name_and_shows_flux_status_as_json(sluice) -> None:

@@ -151,7 +151,7 @@ def test_the_staging_cluster_of_flux_example_repository_runs_up_to_its_first_hel
         repo = doc["spec"]["url"].split("/", 3)[3].rsplit("/", 1)[0]
         _push_chart(oci_registry, tmp_path, repo=repo, name=name, version=CHARTS[name])
     applied = _sluice(gitops, "-c", SCOPE, "apply", "-f", "-", stdin=yaml.safe_dump_all(docs))
-    assert applied.returncode == 0, applied.stderr
+    assert applied.returncode == 0, applied.stdout + applied.stderr
     for doc in docs:
         meta = doc["metadata"]
         key = ObjectKey("OCIRepository", meta["namespace"], meta["name"], SCOPE)
