@@ -59,37 +59,47 @@ def _download(url: str, dest: Path, *, timeout: float) -> str:
 
 def fetch_artifact(url: str, digest: str, *, cache_dir: Path, timeout: float = 60.0) -> Path:
     """The extracted tree of the artifact at ``url`` whose digest must be ``digest``."""
-    algo, _, hexdigest = digest.partition(":")
-    if (
-        algo != "sha256"
-        or len(hexdigest) != 64
-        or not all(c in "0123456789abcdef" for c in hexdigest)
-    ):
-        raise ArtifactError(f"artifact digest {digest!r}: expected sha256:<64 hex digits>")
-    root = cache_dir / "artifacts"
-    tree = root / hexdigest
-    if tree.is_dir():
-        return tree
+    return _fetched(url, digest, root=cache_dir / "artifacts", timeout=timeout, unpack=True)
+
+
+def fetch_file(url: str, digest: str, *, cache_dir: Path, timeout: float = 60.0) -> Path:
+    """The artifact file at ``url`` whose digest must be ``digest``, as it is (not extracted).
+
+    For artifacts that are no tarball of a tree: a HelmRepository's index, a
+    packaged chart. Kept once per digest, like extracted trees; never modified.
+    """
+    folder = _fetched(url, digest, root=cache_dir / "artifact-files", timeout=timeout, unpack=False)
+    return folder / "artifact"
+
+
+def _fetched(url: str, digest: str, *, root: Path, timeout: float, unpack: bool) -> Path:
+    """``root/<hex>``: the artifact downloaded once per digest, extracted when ``unpack``."""
+    folder = root / _check_digest(digest)
+    if folder.is_dir():
+        return folder
     root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".fetch-", dir=root) as scratch:
-        archive = Path(scratch) / "artifact.tar.gz"
+        archive = Path(scratch) / "artifact"
         got = _download(url, archive, timeout=timeout)
         if got != digest:
             raise ArtifactError(f"GET {url}: digest {got} does not match {digest}")
-        staging = Path(scratch) / "tree"
+        staging = Path(scratch) / "folder"
         staging.mkdir()
+        if unpack:
+            try:
+                extract_tarball(archive, staging)
+            except Exception as err:
+                raise ArtifactError(f"artifact {digest}: {err}") from err
+        else:
+            os.rename(archive, staging / "artifact")
         try:
-            extract_tarball(archive, staging)
-        except Exception as err:
-            raise ArtifactError(f"artifact {digest}: {err}") from err
-        try:
-            os.rename(staging, tree)
+            os.rename(staging, folder)
         except OSError:
-            # Another worker extracted the same digest first: theirs is identical.
-            if not tree.is_dir():
+            # Another worker fetched the same digest first: theirs is identical.
+            if not folder.is_dir():
                 raise
-    _collect(root, keep=tree)
-    return tree
+    _collect(root, keep=folder)
+    return folder
 
 
 def _collect(root: Path, *, keep: Path, max_entries: int = 64) -> None:
@@ -113,31 +123,3 @@ def _check_digest(digest: str) -> str:
     ):
         raise ArtifactError(f"artifact digest {digest!r}: expected sha256:<64 hex digits>")
     return hexdigest
-
-
-def fetch_file(url: str, digest: str, *, cache_dir: Path, timeout: float = 60.0) -> Path:
-    """The artifact file at ``url`` whose digest must be ``digest``, as it is (not extracted).
-
-    For artifacts that are no tarball of a tree: a HelmRepository's index, a
-    packaged chart. Kept once per digest, like extracted trees; never modified.
-    """
-    hexdigest = _check_digest(digest)
-    root = cache_dir / "artifact-files"
-    folder = root / hexdigest
-    if (folder / "artifact").is_file():
-        return folder / "artifact"
-    root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".fetch-", dir=root) as scratch:
-        staging = Path(scratch) / "folder"
-        staging.mkdir()
-        got = _download(url, staging / "artifact", timeout=timeout)
-        if got != digest:
-            raise ArtifactError(f"GET {url}: digest {got} does not match {digest}")
-        try:
-            os.rename(staging, folder)
-        except OSError:
-            # Another worker fetched the same digest first: theirs is identical.
-            if not folder.is_dir():
-                raise
-    _collect(root, keep=folder)
-    return folder / "artifact"
