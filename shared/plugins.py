@@ -70,6 +70,8 @@ class KindFacts:
     (``status.clusters``). ``inventory``: status records what it applied, so
     ``sluice tree`` can show it. ``reruns_on``: kinds whose change re-runs this
     kind's objects in the same namespace (a new Cluster, a changed Secret).
+    ``suspendable``: ``spec.suspend`` exists, so ``sluice suspend`` applies
+    (not to an ExternalArtifact, whose producer decides).
     """
 
     kind: str
@@ -79,6 +81,7 @@ class KindFacts:
     fans_out: bool = False
     inventory: bool = False
     reruns_on: tuple[str, ...] = ()
+    suspendable: bool = True
 
     def revision_of(self, doc: dict[str, Any]) -> str:
         """The revision ``doc``'s status shows, or ""."""

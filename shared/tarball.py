@@ -27,6 +27,7 @@ __all__ = [
     "DIR_MODE",
     "EXEC_MODE",
     "FILE_MODE",
+    "KEEP_ALL",
     "ArchiveError",
     "Tarball",
     "build_tarball",
@@ -38,6 +39,8 @@ DIR_MODE = 0o750
 FILE_MODE = 0o600
 EXEC_MODE = 0o700
 _CHUNK = 1 << 16
+# Archive every file: for a tree its producer already filtered.
+KEEP_ALL = IgnoreMatcher(layers=())
 
 
 class ArchiveError(RuntimeError):
@@ -83,25 +86,20 @@ def build_tarball(
     dest: Path,
     *,
     ignore: str | None = None,
-    filtered: bool = False,
     matcher: IgnoreMatcher | None = None,
 ) -> Tarball:
     """Archive `root` into `dest` (written atomically), leaving out ignored paths.
 
     `ignore` is `spec.ignore` (None when unset); `.sourceignore` files in the
-    tree are honoured as Flux does. `filtered` archives every file of a tree
-    the caller already filtered (a Bucket's index has its own rules); a tree
-    that is not a user's checkout (a generated artifact) gives its own `matcher`.
+    tree are honoured as Flux does. A tree that is not a user's checkout gives
+    its own `matcher` instead: :data:`KEEP_ALL` for one the caller already
+    filtered (a Bucket's index has its own rules), or a generated artifact's.
     """
     if not root.is_dir():
         raise ArchiveError(f"cannot archive {root}: not a directory")
     real_root = Path(os.path.realpath(root))
     if matcher is None:
-        matcher = (
-            IgnoreMatcher(layers=())
-            if filtered
-            else build_matcher(spec_ignore=ignore, sourceignores=collect_sourceignores(real_root))
-        )
+        matcher = build_matcher(spec_ignore=ignore, sourceignores=collect_sourceignores(real_root))
     dest.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     tmp = Path(tmp_name)

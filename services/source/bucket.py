@@ -36,7 +36,7 @@ from shared.api.conditions import (
 from shared.oci.auth import CredentialsError, TlsMaterial
 from shared.reconcile import Transient
 from shared.sourceignore import SOURCEIGNORE
-from shared.tarball import ArchiveError, build_tarball
+from shared.tarball import KEEP_ALL, ArchiveError, build_tarball
 
 __all__ = ["BUCKET"]
 
@@ -125,7 +125,7 @@ def _archive(run: SourceRun, mirror: BucketMirror, index: EtagIndex) -> None:
         tree = Path(scratch) / "tree"
         tree.mkdir()
         mirror.stage(index, tree)
-        tarball = build_tarball(tree, Path(scratch) / "artifact.tar.gz", filtered=True)
+        tarball = build_tarball(tree, Path(scratch) / "artifact.tar.gz", matcher=KEEP_ALL)
         filename = f"{revision.partition(':')[2]}.tar.gz"
         run.store(tarball.path, filename=filename, revision=revision)
 

@@ -16,8 +16,12 @@ SERVICE = Service(
             command=("artifact", "generator"),
             revision="artifact.revision",
         ),
+        # Its producer (an ArtifactGenerator) reconciles and suspends it.
         KindFacts(
-            kind="ExternalArtifact", command=("source", "external"), revision="artifact.revision"
+            kind="ExternalArtifact",
+            command=("source", "external"),
+            revision="artifact.revision",
+            suspendable=False,
         ),
         KindFacts(kind="HelmChart", command=("source", "chart"), revision="artifact.revision"),
         KindFacts(kind="Bucket", command=("source", "bucket"), revision="artifact.revision"),

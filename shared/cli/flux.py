@@ -330,12 +330,23 @@ def _declared_kinds() -> list[KindFacts]:
 
 
 def _commands(
-    app: typer.Typer, verb: str, help_text: str, make: Callable[[str], Callable[..., None]]
+    app: typer.Typer,
+    verb: str,
+    help_text: str,
+    make: Callable[[str], Callable[..., None]],
+    *,
+    suspending: bool = False,
 ) -> None:
     group = flux_group(app, verb, f"{help_text}.")
     for facts in _declared_kinds():
+        if suspending and not facts.suspendable:
+            continue
+        article = "an" if facts.kind[0] in "AEIOU" else "a"
         on_kind(
-            group, facts.kind, command=make(facts.kind), help_text=f"{help_text} (a {facts.kind})."
+            group,
+            facts.kind,
+            command=make(facts.kind),
+            help_text=f"{help_text} ({article} {facts.kind}).",
         )
 
 
@@ -377,8 +388,10 @@ def register(app: typer.Typer) -> None:
         return make
 
     _commands(app, "reconcile", "Ask for a reconcile now and wait for it", reconciler)
-    _commands(app, "suspend", "Stop reconciling an object", suspender(True))
-    _commands(app, "resume", "Reconcile a suspended object again", suspender(False))
+    _commands(app, "suspend", "Stop reconciling an object", suspender(True), suspending=True)
+    _commands(
+        app, "resume", "Reconcile a suspended object again", suspender(False), suspending=True
+    )
     tree_group = flux_group(app, "tree", "Show what an object applied, per cluster.")
 
     def tree_of(kind: str) -> Callable[..., None]:

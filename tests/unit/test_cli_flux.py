@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from shared.cli.columns import cluster_columns, cluster_rows, columns_for
 from shared.cli.flux import export_document, inventory_ref, request_token, settled
+from shared.cli.main import app
 from shared.cli.objects import kinds_and_name
 from shared.secrets import REDACTED
 
@@ -182,3 +184,13 @@ def test_clusters_table_has_one_row_per_cluster_and_one_for_a_kustomization_with
         ["flux-system", "app", "c2", "", "False", "unreachable"],
         ["flux-system", "broken", "-", "", "False", "spec.path not found"],
     ]
+
+
+def test_an_external_artifact_is_reconciled_but_never_suspended_by_hand() -> None:
+    runner = CliRunner()
+    assert runner.invoke(app, ["reconcile", "source", "external", "--help"]).exit_code == 0
+    for verb in ("suspend", "resume"):
+        refused = runner.invoke(app, [verb, "source", "external", "apps"])
+        assert refused.exit_code == 2
+        assert "No such command 'external'" in refused.stderr
+    assert runner.invoke(app, ["suspend", "source", "oci", "--help"]).exit_code == 0
