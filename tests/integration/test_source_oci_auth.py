@@ -26,6 +26,7 @@ from shared.settings import Settings
 from shared.tarball import build_tarball
 from shared.worker import WorkerContext
 from tests import sources
+from tests.fixtures.registry import token_registry_at
 from tests.fixtures.workers import worker_context
 from tests.servers.registry import OciRegistry
 from tests.servers.registryauth import RegistryTls, TokenService
@@ -42,13 +43,8 @@ def ctx(settings: Settings, tmp_path: Path) -> WorkerContext:
 
 @pytest.fixture
 def token_registry(tmp_path: Path) -> Iterator[tuple[OciRegistry, TokenService]]:
-    service = TokenService(tmp_path / "token", username="ci-bot", password=PASSWORD)
-    service.start()
-    registry = OciRegistry(tmp_path / "registry", token=service)
-    registry.start()
-    yield registry, service
-    registry.stop()
-    service.stop()
+    with token_registry_at(tmp_path, username="ci-bot", password=PASSWORD) as running:
+        yield running
 
 
 @pytest.fixture
