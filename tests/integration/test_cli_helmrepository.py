@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.gitops import NAMESPACE, SLUICE, GitOps, secret_yaml, unique
-from tests.servers.helmrepo import HelmRepoServer
+from tests.servers.helmrepo import HelmRepoServer, podinfo_repository
 
 USER, PASSWORD = "charts", "cli-helm-s3cret"
 
@@ -25,11 +25,9 @@ def sluice(gitops: GitOps, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def charts(tmp_path: Path) -> Iterator[HelmRepoServer]:
-    server = HelmRepoServer(tmp_path / "charts", username=USER, password=PASSWORD)
-    server.start()
-    server.add_chart("podinfo", "6.0.0")
-    yield server
-    server.stop()
+    root = tmp_path / "charts"
+    with podinfo_repository(root, username=USER, password=PASSWORD) as server:
+        yield server
 
 
 def _helm_repository_yaml(name: str, url: str) -> str:

@@ -28,7 +28,7 @@ from shared.tools import require_tool
 from shared.worker import WorkerContext
 from tests.leaks import file_bytes
 from tests.servers.git import BareRepo
-from tests.servers.helmrepo import HelmRepoServer
+from tests.servers.helmrepo import HelmRepoServer, podinfo_repository
 from tests.servers.registry import OciRegistry
 from tests.sources import (
     apply_secret,
@@ -48,12 +48,11 @@ def ctx(gitops_settings: Settings) -> WorkerContext:
 
 @pytest.fixture
 def charts(tmp_path: Path) -> Iterator[HelmRepoServer]:
-    server = HelmRepoServer(tmp_path / "charts", username=USER, password=PASSWORD)
-    server.start()
-    server.add_chart("podinfo", "6.0.0")
-    server.add_chart("podinfo", "6.1.0")
-    yield server
-    server.stop()
+    root = tmp_path / "charts"
+    with podinfo_repository(
+        root, username=USER, password=PASSWORD, versions=("6.0.0", "6.1.0")
+    ) as server:
+        yield server
 
 
 def helm_repository(ctx: WorkerContext, url: str, *, password: str = PASSWORD) -> ObjectKey:
