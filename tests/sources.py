@@ -25,6 +25,7 @@ from shared.worker import WorkerContext
 __all__ = [
     "NOT_DUE",
     "NS",
+    "apply_helm_chart",
     "apply_secret",
     "apply_source",
     "conditions",
@@ -68,6 +69,18 @@ def apply_source(
     if tracked:
         ctx.client.zadd(DUE, {str(key): NOT_DUE})
     return key
+
+
+def apply_helm_chart(
+    ctx: WorkerContext, name: str, *, source: tuple[str, str], **spec: Any
+) -> ObjectKey:
+    """Apply HelmChart ``name``, hourly, of a chart in ``source`` (kind, name).
+
+    ``spec`` holds ``chart`` and any other field; a ``sourceRef`` there overrides ``source``.
+    """
+    kind, source_name = source
+    defaults = {"interval": "1h", "sourceRef": {"kind": kind, "name": source_name}}
+    return apply_source(ctx, "HelmChart", name, {**defaults, **spec})
 
 
 def apply_secret(

@@ -29,6 +29,7 @@ from tests.servers.git import BareRepo
 from tests.servers.s3 import S3Server
 from tests.sources import (
     NS,
+    apply_helm_chart,
     apply_secret,
     apply_source,
     conditions,
@@ -65,17 +66,9 @@ def apply_git(ctx: WorkerContext, url: str) -> ObjectKey:
 
 
 def apply_chart(ctx: WorkerContext, name: str = "app", **spec: Any) -> ObjectKey:
-    return apply_source(
-        ctx,
-        "HelmChart",
-        name,
-        {
-            "interval": "1h",
-            "chart": "./charts/app",
-            "sourceRef": {"kind": "GitRepository", "name": "charts"},
-            **spec,
-        },
-    )
+    """HelmChart ``name`` of ./charts/app in GitRepository ``charts``; ``spec`` overrides."""
+    spec.setdefault("chart", "./charts/app")
+    return apply_helm_chart(ctx, name, source=("GitRepository", "charts"), **spec)
 
 
 def reconcile(ctx: WorkerContext, git: ObjectKey, chart: ObjectKey) -> dict[str, Any]:

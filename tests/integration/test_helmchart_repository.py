@@ -31,6 +31,7 @@ from tests.servers.git import BareRepo
 from tests.servers.helmrepo import HelmRepoServer, podinfo_repository
 from tests.servers.registry import OciRegistry
 from tests.sources import (
+    apply_helm_chart,
     apply_secret,
     apply_source,
     conditions,
@@ -66,17 +67,9 @@ def helm_repository(ctx: WorkerContext, url: str, *, password: str = PASSWORD) -
 
 
 def helm_chart(ctx: WorkerContext, name: str = "podinfo", **spec: Any) -> ObjectKey:
-    return apply_source(
-        ctx,
-        "HelmChart",
-        name,
-        {
-            "interval": "1h",
-            "chart": "podinfo",
-            "sourceRef": {"kind": "HelmRepository", "name": "charts"},
-            **spec,
-        },
-    )
+    """HelmChart ``name`` of podinfo in HelmRepository ``charts``; ``spec`` overrides."""
+    spec.setdefault("chart", "podinfo")
+    return apply_helm_chart(ctx, name, source=("HelmRepository", "charts"), **spec)
 
 
 def reconcile(ctx: WorkerContext, repo: ObjectKey, chart: ObjectKey) -> dict[str, Any]:
