@@ -244,25 +244,19 @@ def tls_charts(tmp_path: Path) -> Iterator[tuple[HelmRepoServer, bytes]]:
     server.stop()
 
 
-def test_tls_with_the_ca_from_cert_secret_ref_works(
-    ctx: WorkerContext, tls_charts: tuple[HelmRepoServer, bytes]
+@pytest.mark.parametrize(
+    ("data_key", "ref"),
+    [("ca.crt", "certSecretRef"), ("caFile", "secretRef")],  # caFile: the deprecated key
+)
+def test_tls_with_the_ca_from_cert_secret_ref_or_the_deprecated_ca_file_key_works(
+    ctx: WorkerContext, tls_charts: tuple[HelmRepoServer, bytes], data_key: str, ref: str
 ) -> None:
     server, ca = tls_charts
-    apply_secret(ctx, "charts-ca", {"ca.crt": ca})
-    key = _helm_repository(ctx, "secure", server.url, certSecretRef={"name": "charts-ca"})
+    apply_secret(ctx, "charts-ca", {data_key: ca})
+    key = _helm_repository(ctx, "secure", server.url, **{ref: {"name": "charts-ca"}})
     reconcile_source(ctx, key, HELM_REPOSITORY)
     assert _conditions(ctx, key)["Ready"][:2] == ("True", "Succeeded")
     assert sources.status(ctx, key)["artifact"]["revision"] == _index_digest(server)
-
-
-def test_tls_with_the_deprecated_ca_file_key_in_secret_ref_works(
-    ctx: WorkerContext, tls_charts: tuple[HelmRepoServer, bytes]
-) -> None:
-    server, ca = tls_charts
-    apply_secret(ctx, "legacy", {"caFile": ca})
-    key = _helm_repository(ctx, "secure", server.url, secretRef={"name": "legacy"})
-    reconcile_source(ctx, key, HELM_REPOSITORY)
-    assert _conditions(ctx, key)["Ready"][:2] == ("True", "Succeeded")
 
 
 def test_tls_without_the_ca_fails_with_a_clear_message(
