@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import base64
 import socket
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import yaml
 from kubernetes import client as k8s
 
 from shared.store import Store
 from tests.fixtures.cluster import api_client
+
+T = TypeVar("T")
 
 __all__ = [
     "configmap_data",
@@ -23,45 +27,39 @@ __all__ = [
 ]
 
 
-def configmap_data(kubeconfig: Path, name: str, namespace: str) -> dict[str, str] | None:
-    """A ConfigMap's data, or None when it does not exist."""
+def _read_or_none(kubeconfig: Path, read: Callable[[k8s.CoreV1Api], T]) -> T | None:
+    """``read`` on the cluster's core API; None when it answers 404 (no such object)."""
     api = k8s.CoreV1Api(api_client(kubeconfig))
     try:
-        return dict(api.read_namespaced_config_map(name, namespace).data or {})
+        return read(api)
     except k8s.ApiException as exc:
         if exc.status == 404:
             return None
         raise
     finally:
         api.api_client.close()
+
+
+def configmap_data(kubeconfig: Path, name: str, namespace: str) -> dict[str, str] | None:
+    """A ConfigMap's data, or None when it does not exist."""
+    return _read_or_none(
+        kubeconfig, lambda api: dict(api.read_namespaced_config_map(name, namespace).data or {})
+    )
 
 
 def secret_data(kubeconfig: Path, name: str, namespace: str) -> dict[str, str] | None:
     """A Secret's data, decoded, or None when it does not exist."""
-    api = k8s.CoreV1Api(api_client(kubeconfig))
-    try:
-        data = api.read_namespaced_secret(name, namespace).data or {}
-    except k8s.ApiException as exc:
-        if exc.status == 404:
-            return None
-        raise
-    finally:
-        api.api_client.close()
+    data = _read_or_none(
+        kubeconfig, lambda api: api.read_namespaced_secret(name, namespace).data or {}
+    )
+    if data is None:
+        return None
     return {k: base64.b64decode(v).decode() for k, v in data.items()}
 
 
 def namespace_exists(kubeconfig: Path, name: str) -> bool:
     """Whether the Namespace exists on the cluster."""
-    api = k8s.CoreV1Api(api_client(kubeconfig))
-    try:
-        api.read_namespace(name)
-        return True
-    except k8s.ApiException as exc:
-        if exc.status == 404:
-            return False
-        raise
-    finally:
-        api.api_client.close()
+    return _read_or_none(kubeconfig, lambda api: api.read_namespace(name)) is not None
 
 
 def namespaced_names(kubeconfig: Path, namespace: str) -> set[str]:

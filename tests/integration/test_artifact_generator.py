@@ -95,6 +95,14 @@ def _run(ctx: WorkerContext) -> None:
     reconcile_source(ctx, GEN, ARTIFACT_GENERATOR)
 
 
+def _generated(ctx: WorkerContext, git_repo: BareRepo, *names: str) -> str:
+    """FILES committed, split into ``names`` by a generator, both reconciled; the commit."""
+    commit = git_repo.commit(FILES)
+    _apply(ctx, git_repo.url, _split(*names))
+    _run(ctx)
+    return commit
+
+
 def _artifact(ctx: WorkerContext, key: ObjectKey) -> dict[str, Any]:
     doc = ctx.store.get(key)
     assert doc is not None, f"{key} not stored"
@@ -129,9 +137,7 @@ def _ready(ctx: WorkerContext, key: ObjectKey) -> dict[str, Any]:
 def test_one_repository_becomes_two_external_artifacts(
     ctx: WorkerContext, git_repo: BareRepo
 ) -> None:
-    commit = git_repo.commit(FILES)
-    _apply(ctx, git_repo.url, _split("frontend", "backend"))
-    _run(ctx)
+    commit = _generated(ctx, git_repo, "frontend", "backend")
 
     assert _files(ctx, FRONTEND) == {"app.yaml": FILES["deploy/frontend/app.yaml"]}
     assert _files(ctx, BACKEND) == {
@@ -172,9 +178,7 @@ def test_one_repository_becomes_two_external_artifacts(
 def test_a_commit_touching_one_path_changes_only_that_artifact(
     ctx: WorkerContext, git_repo: BareRepo
 ) -> None:
-    git_repo.commit(FILES)
-    _apply(ctx, git_repo.url, _split("frontend", "backend"))
-    _run(ctx)
+    _generated(ctx, git_repo, "frontend", "backend")
     backend = _artifact(ctx, BACKEND)
     frontend = _artifact(ctx, FRONTEND)
     seen = len(ctx.events.read(count=1000))
@@ -201,9 +205,7 @@ def test_a_commit_touching_one_path_changes_only_that_artifact(
 
 
 def test_an_unchanged_generator_rebuilds_nothing(ctx: WorkerContext, git_repo: BareRepo) -> None:
-    git_repo.commit(FILES)
-    _apply(ctx, git_repo.url, _split("frontend"))
-    _run(ctx)
+    _generated(ctx, git_repo, "frontend")
     before = ctx.store.get(FRONTEND)
     seen = len(ctx.events.read(count=1000))
     reconcile_source(ctx, GEN, ARTIFACT_GENERATOR)
@@ -214,9 +216,7 @@ def test_an_unchanged_generator_rebuilds_nothing(ctx: WorkerContext, git_repo: B
 def test_an_external_artifact_deleted_or_added_by_hand_is_put_right(
     ctx: WorkerContext, git_repo: BareRepo
 ) -> None:
-    git_repo.commit(FILES)
-    _apply(ctx, git_repo.url, _split("frontend"))
-    _run(ctx)
+    _generated(ctx, git_repo, "frontend")
     revision = _artifact(ctx, FRONTEND)["revision"]
     ctx.store.delete(FRONTEND)
     seen = len(ctx.events.read(count=1000))
@@ -235,9 +235,7 @@ def test_an_external_artifact_deleted_or_added_by_hand_is_put_right(
 def test_dropped_artifacts_and_a_deleted_generator_take_their_external_artifacts(
     ctx: WorkerContext, git_repo: BareRepo
 ) -> None:
-    git_repo.commit(FILES)
-    _apply(ctx, git_repo.url, _split("frontend", "backend"))
-    _run(ctx)
+    _generated(ctx, git_repo, "frontend", "backend")
     backend_file = ctx.settings.artifact_dir / _artifact(ctx, BACKEND)["path"]
     assert backend_file.is_file()
 
@@ -268,9 +266,7 @@ def test_a_missing_source_waits_with_source_fetch_failed(
 def test_a_copy_that_matches_nothing_fails_the_build_and_keeps_the_last_artifacts(
     ctx: WorkerContext, git_repo: BareRepo
 ) -> None:
-    git_repo.commit(FILES)
-    _apply(ctx, git_repo.url, _split("frontend"))
-    _run(ctx)
+    _generated(ctx, git_repo, "frontend")
     kept = _artifact(ctx, FRONTEND)
     broken = _split("frontend")
     broken[0]["copy"].append({"from": "@repo/missing/*.yaml", "to": "@artifact/"})
@@ -376,9 +372,7 @@ def test_two_directories_giving_one_name_stall_the_generator(
 def test_flux_reconcile_annotation_disabled_leaves_the_artifacts_alone(
     ctx: WorkerContext, git_repo: BareRepo
 ) -> None:
-    git_repo.commit(FILES)
-    _apply(ctx, git_repo.url, _split("frontend"))
-    _run(ctx)
+    _generated(ctx, git_repo, "frontend")
     kept = _artifact(ctx, FRONTEND)
     doc = ctx.store.get(GEN)
     assert doc is not None

@@ -3,15 +3,16 @@ Kustomizations; a commit to one app's path re-applies that app only."""
 
 from __future__ import annotations
 
-import subprocess
-
 from shared.events import EventBus
 from shared.sandbox import ClusterInfo
 from tests.fixtures.gitops import (
-    SLUICE,
+    NAMESPACE,
     GitOps,
     configmap_yaml,
+    flux_yaml,
+    kustomization_yaml,
     namespace_yaml,
+    sluice,
     source_yaml,
     unique,
 )
@@ -19,7 +20,7 @@ from tests.helpers import eventually
 from tests.kube import configmap_data
 from tests.servers.git import BareRepo
 
-NS = "flux-system"
+NS = NAMESPACE
 
 
 def _generator(*apps: str) -> str:
@@ -33,39 +34,22 @@ def _generator(*apps: str) -> str:
 """
         for app in apps
     )
-    return f"""\
-apiVersion: source.extensions.fluxcd.io/v1beta1
-kind: ArtifactGenerator
-metadata:
-  name: apps
-  namespace: {NS}
-spec:
+    spec = f"""\
   sources:
     - alias: repo
       kind: GitRepository
       name: monorepo
   artifacts:
-{artifacts}---
-"""
+{artifacts}"""
+    return flux_yaml(
+        "ArtifactGenerator", "apps", spec, api_version="source.extensions.fluxcd.io/v1beta1"
+    )
 
 
 def _kustomization(name: str, artifact: str) -> str:
-    return f"""\
-apiVersion: kustomize.toolkit.fluxcd.io/v1
-kind: Kustomization
-metadata:
-  name: {name}
-  namespace: {NS}
-spec:
-  interval: 10m
-  retryInterval: 2s
-  path: ./
-  prune: true
-  sourceRef:
-    kind: ExternalArtifact
-    name: {artifact}
----
-"""
+    return kustomization_yaml(
+        name, source=artifact, path="./", interval="10m", source_kind="ExternalArtifact"
+    )
 
 
 def _applies(gitops: GitOps, name: str) -> int:
@@ -78,9 +62,7 @@ def _applies(gitops: GitOps, name: str) -> int:
 
 
 def _sluice(gitops: GitOps, *args: str) -> str:
-    result = subprocess.run(
-        [SLUICE, *args], env=gitops.env, capture_output=True, text=True, check=False, timeout=120
-    )
+    result = sluice(gitops, *args)
     assert result.returncode == 0, result.stderr + gitops.logs()
     return result.stdout + result.stderr
 

@@ -8,19 +8,19 @@ kube-apiserver: an object put in the bucket ends up in the cluster.
 from __future__ import annotations
 
 import base64
-import subprocess
 
 from kubernetes import client as k8s
 
 from shared.sandbox import ClusterInfo
 from tests.fixtures.cluster import api_client
 from tests.fixtures.gitops import (
-    NAMESPACE,
-    SLUICE,
     GitOps,
     configmap_yaml,
+    flux_yaml,
+    kustomization_yaml,
     namespace_yaml,
     secret_yaml,
+    sluice,
     unique,
 )
 from tests.helpers import eventually
@@ -28,24 +28,9 @@ from tests.leaks import file_bytes, redis_bytes
 from tests.servers.s3 import S3Server
 
 
-def sluice(gitops: GitOps, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run the real ``sluice`` command against the test's installation."""
-    return subprocess.run(
-        [SLUICE, *args], env=gitops.env, capture_output=True, text=True, timeout=180
-    )
-
-
 def _objects(name: str, server: S3Server, bucket: str) -> str:
     keys = {"accesskey": server.access_key, "secretkey": server.secret_key}
-    return (
-        secret_yaml(f"{name}-keys", keys)
-        + f"""\
-apiVersion: source.toolkit.fluxcd.io/v1beta2
-kind: Bucket
-metadata:
-  name: {name}
-  namespace: {NAMESPACE}
-spec:
+    spec = f"""\
   interval: 10m
   provider: generic
   endpoint: {server.endpoint}
@@ -53,21 +38,11 @@ spec:
   insecure: true
   secretRef:
     name: {name}-keys
----
-apiVersion: kustomize.toolkit.fluxcd.io/v1
-kind: Kustomization
-metadata:
-  name: {name}
-  namespace: {NAMESPACE}
-spec:
-  interval: 10m
-  retryInterval: 2s
-  path: ./app
-  prune: true
-  sourceRef:
-    kind: Bucket
-    name: {name}
 """
+    return (
+        secret_yaml(f"{name}-keys", keys)
+        + flux_yaml("Bucket", name, spec, api_version="source.toolkit.fluxcd.io/v1beta2")
+        + kustomization_yaml(name, source=name, path="./app", interval="10m", source_kind="Bucket")
     )
 
 

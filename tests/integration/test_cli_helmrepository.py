@@ -4,40 +4,27 @@ reconcile source helm, suspend and resume, against running sluice workers."""
 from __future__ import annotations
 
 import hashlib
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.fixtures.gitops import NAMESPACE, SLUICE, GitOps, secret_yaml, unique
-from tests.servers.helmrepo import HelmRepoServer
+from tests.fixtures.gitops import NAMESPACE, GitOps, flux_yaml, secret_yaml, sluice, unique
+from tests.servers.helmrepo import HelmRepoServer, podinfo_repository
 
 USER, PASSWORD = "charts", "cli-helm-s3cret"
 
 
-def sluice(gitops: GitOps, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run the real ``sluice`` command against the test's installation."""
-    return subprocess.run(
-        [SLUICE, *args], env=gitops.env, capture_output=True, text=True, timeout=180
-    )
-
-
 @pytest.fixture
 def charts(tmp_path: Path) -> Iterator[HelmRepoServer]:
-    server = HelmRepoServer(tmp_path / "charts", username=USER, password=PASSWORD)
-    server.start()
-    server.add_chart("podinfo", "6.0.0")
-    yield server
-    server.stop()
+    root = tmp_path / "charts"
+    with podinfo_repository(root, username=USER, password=PASSWORD) as server:
+        yield server
 
 
 def _helm_repository_yaml(name: str, url: str) -> str:
-    return (
-        "apiVersion: source.toolkit.fluxcd.io/v1beta2\nkind: HelmRepository\n"
-        f"metadata:\n  name: {name}\n  namespace: {NAMESPACE}\n"
-        f"spec:\n  interval: 10m\n  url: {url}\n  secretRef:\n    name: {name}-auth\n---\n"
-    )
+    spec = f"  interval: 10m\n  url: {url}\n  secretRef:\n    name: {name}-auth\n"
+    return flux_yaml("HelmRepository", name, spec, api_version="source.toolkit.fluxcd.io/v1beta2")
 
 
 def _revision(server: HelmRepoServer) -> str:

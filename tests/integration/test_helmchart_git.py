@@ -7,10 +7,7 @@ packaged chart back over HTTP as a user (or the helm service) would.
 
 from __future__ import annotations
 
-import base64
-import io
 import subprocess
-import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +27,16 @@ from shared.tools import require_tool
 from shared.worker import WorkerContext
 from tests.servers.git import BareRepo
 from tests.servers.s3 import S3Server
-
-NS = "flux-system"
+from tests.sources import (
+    NS,
+    apply_helm_chart,
+    apply_secret,
+    apply_source,
+    conditions,
+    downloaded_files,
+    reconciled,
+    stored,
+)
 
 
 @pytest.fixture
@@ -56,60 +61,18 @@ def chart_files(
 
 
 def apply_git(ctx: WorkerContext, url: str) -> ObjectKey:
-    ctx.store.apply(
-        {
-            "apiVersion": "source.toolkit.fluxcd.io/v1",
-            "kind": "GitRepository",
-            "metadata": {"name": "charts", "namespace": NS},
-            "spec": {"interval": "1h", "url": url, "ref": {"branch": "main"}},
-        }
-    )
-    return ObjectKey("GitRepository", NS, "charts")
+    spec = {"interval": "1h", "url": url, "ref": {"branch": "main"}}
+    return apply_source(ctx, "GitRepository", "charts", spec)
 
 
 def apply_chart(ctx: WorkerContext, name: str = "app", **spec: Any) -> ObjectKey:
-    ctx.store.apply(
-        {
-            "apiVersion": "source.toolkit.fluxcd.io/v1",
-            "kind": "HelmChart",
-            "metadata": {"name": name, "namespace": NS},
-            "spec": {
-                "interval": "1h",
-                "chart": "./charts/app",
-                "sourceRef": {"kind": "GitRepository", "name": "charts"},
-                **spec,
-            },
-        }
-    )
-    return ObjectKey("HelmChart", NS, name)
+    """HelmChart ``name`` of ./charts/app in GitRepository ``charts``; ``spec`` overrides."""
+    spec.setdefault("chart", "./charts/app")
+    return apply_helm_chart(ctx, name, source=("GitRepository", "charts"), **spec)
 
 
 def reconcile(ctx: WorkerContext, git: ObjectKey, chart: ObjectKey) -> dict[str, Any]:
-    reconcile_source(ctx, git, GIT_REPOSITORY)
-    reconcile_source(ctx, chart, HELM_CHART)
-    doc = ctx.store.get(chart)
-    assert doc is not None
-    return doc
-
-
-def conditions(doc: dict[str, Any]) -> dict[str, tuple[str, str, str]]:
-    return {
-        c["type"]: (c["status"], c["reason"], c["message"])
-        for c in doc["status"].get("conditions", [])
-    }
-
-
-def packaged(doc: dict[str, Any]) -> dict[str, bytes]:
-    """The files of the chart artifact, downloaded from its URL, by path in the archive."""
-    got = httpx.get(doc["status"]["artifact"]["url"])
-    assert got.status_code == 200
-    files = {}
-    with tarfile.open(fileobj=io.BytesIO(got.content), mode="r:gz") as tar:
-        for member in tar.getmembers():
-            data = tar.extractfile(member) if member.isreg() else None
-            if data is not None:
-                files[member.name] = data.read()
-    return files
+    return reconciled(ctx, (git, GIT_REPOSITORY), (chart, HELM_CHART))
 
 
 def chart_events(ctx: WorkerContext, chart: ObjectKey) -> list[str]:
@@ -135,7 +98,7 @@ def test_a_chart_in_git_is_packaged_at_its_version_and_served(
     assert status["artifact"]["url"].endswith("/helmchart/flux-system/app/app-0.1.0.tgz")
     assert status["observedChartName"] == "app"
     assert status["observedSourceArtifactRevision"] == f"main@sha1:{head}"
-    files = packaged(doc)
+    files = downloaded_files(doc)
     assert yaml.safe_load(files["app/Chart.yaml"])["version"] == "0.1.0"
     assert "app/templates/cm.yaml" in files
     assert chart_events(ctx, chart) == ["revision-changed", "artifact-ready"]
@@ -162,7 +125,7 @@ def test_a_commit_that_keeps_the_chart_version_makes_no_new_artifact_a_bump_does
     bumped = reconcile(ctx, git, chart)
     assert bumped["status"]["artifact"]["revision"] == "0.2.0"
     assert bumped["status"]["artifact"]["path"].endswith("/app-0.2.0.tgz")
-    assert "app/templates/extra.yaml" in packaged(bumped)
+    assert "app/templates/extra.yaml" in downloaded_files(bumped)
     assert chart_events(ctx, chart).count("artifact-ready") == 2
 
 
@@ -175,7 +138,9 @@ def test_revision_strategy_adds_the_commit_and_makes_an_artifact_per_commit(
     doc = reconcile(ctx, git, chart)
     assert doc["status"]["artifact"]["revision"] == f"0.1.0+{head[:12]}"
     assert doc["status"]["artifact"]["path"].endswith(f"/app-0.1.0+{head[:12]}.tgz")
-    assert yaml.safe_load(packaged(doc)["app/Chart.yaml"])["version"] == f"0.1.0+{head[:12]}"
+    assert (
+        yaml.safe_load(downloaded_files(doc)["app/Chart.yaml"])["version"] == f"0.1.0+{head[:12]}"
+    )
     second = git_repo.commit({"README.md": "unrelated\n"})
     doc = reconcile(ctx, git, chart)
     assert doc["status"]["artifact"]["revision"] == f"0.1.0+{second[:12]}"
@@ -200,7 +165,7 @@ def test_values_files_are_merged_in_order_into_the_packaged_values(
         "packaged 'app' chart with version '0.1.0+1' and merged values files "
         "[env/base.yaml env/prod.yaml]"
     )
-    values = yaml.safe_load(packaged(doc)["app/values.yaml"])
+    values = yaml.safe_load(downloaded_files(doc)["app/values.yaml"])
     assert values == {
         "image": {"tag": "v2", "pullPolicy": "Always"},
         "labels": ["c"],
@@ -227,7 +192,7 @@ def test_a_missing_values_file_fails_the_build_unless_ignored(
     doc = reconcile(ctx, git, chart)
     assert conditions(doc)["Ready"][0] == "True"
     assert doc["status"]["observedValuesFiles"] == ["env/prod.yaml"]
-    assert yaml.safe_load(packaged(doc)["app/values.yaml"]) == {"replicaCount": 5}
+    assert yaml.safe_load(downloaded_files(doc)["app/values.yaml"]) == {"replicaCount": 5}
 
 
 @pytest.mark.parametrize("path", ["../outside", "charts/../../etc"])
@@ -268,7 +233,7 @@ def test_a_local_file_dependency_is_packaged_into_the_chart(
     git, chart = apply_git(ctx, git_repo.url), apply_chart(ctx)
     doc = reconcile(ctx, git, chart)
     assert conditions(doc)["Ready"][0] == "True", conditions(doc)
-    files = packaged(doc)
+    files = downloaded_files(doc)
     assert yaml.safe_load(files["app/charts/common/Chart.yaml"])["version"] == "0.3.0"
     # As Flux: the dependencies are added, no Chart.lock is written into the chart.
     assert "app/Chart.lock" not in files
@@ -361,7 +326,7 @@ def test_a_packaged_chart_in_git_is_used_as_it_is_or_repackaged_with_values(
     doc = reconcile(ctx, git, chart)
     assert conditions(doc)["Ready"][:2] == ("True", "ChartPackageSucceeded"), conditions(doc)
     assert doc["status"]["artifact"]["revision"] == "0.1.0+1"
-    assert yaml.safe_load(packaged(doc)["app/values.yaml"]) == {"replicaCount": 7}
+    assert yaml.safe_load(downloaded_files(doc)["app/values.yaml"]) == {"replicaCount": 7}
 
 
 def test_a_chart_file_linked_from_elsewhere_in_the_source_is_packaged_with_its_content(
@@ -375,7 +340,7 @@ def test_a_chart_file_linked_from_elsewhere_in_the_source_is_packaged_with_its_c
     git, chart = apply_git(ctx, git_repo.url), apply_chart(ctx)
     doc = reconcile(ctx, git, chart)
     assert conditions(doc)["Ready"][0] == "True", conditions(doc)
-    assert packaged(doc)["app/templates/_helpers.tpl"].decode() == helpers
+    assert downloaded_files(doc)["app/templates/_helpers.tpl"].decode() == helpers
 
 
 def test_a_chart_in_a_bucket_gets_the_bucket_revision_with_the_revision_strategy(
@@ -383,40 +348,25 @@ def test_a_chart_in_a_bucket_gets_the_bucket_revision_with_the_revision_strategy
 ) -> None:
     s3_server.create_bucket("charts")
     s3_server.put_all("charts", chart_files("charts/app"))
-    ctx.store.apply(
+    keys = {"accesskey": s3_server.access_key, "secretkey": s3_server.secret_key}
+    apply_secret(ctx, "s3-keys", keys)
+    bucket = apply_source(
+        ctx,
+        "Bucket",
+        "charts",
         {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": "s3-keys", "namespace": NS},
-            "data": {
-                "accesskey": base64.b64encode(s3_server.access_key.encode()).decode(),
-                "secretkey": base64.b64encode(s3_server.secret_key.encode()).decode(),
-            },
-        }
-    )
-    bucket = ObjectKey("Bucket", NS, "charts")
-    ctx.store.apply(
-        {
-            "apiVersion": "source.toolkit.fluxcd.io/v1",
-            "kind": "Bucket",
-            "metadata": {"name": "charts", "namespace": NS},
-            "spec": {
-                "interval": "1h",
-                "endpoint": s3_server.endpoint,
-                "bucketName": "charts",
-                "insecure": not s3_server.tls,
-                "secretRef": {"name": "s3-keys"},
-            },
-        }
+            "interval": "1h",
+            "endpoint": s3_server.endpoint,
+            "bucketName": "charts",
+            "insecure": not s3_server.tls,
+            "secretRef": {"name": "s3-keys"},
+        },
     )
     chart = apply_chart(
         ctx, sourceRef={"kind": "Bucket", "name": "charts"}, reconcileStrategy="Revision"
     )
-    reconcile_source(ctx, bucket, BUCKET)
-    reconcile_source(ctx, chart, HELM_CHART)
-    doc = ctx.store.get(chart)
-    source = ctx.store.get(bucket)
-    assert doc is not None and source is not None
+    doc = reconciled(ctx, (bucket, BUCKET), (chart, HELM_CHART))
+    source = stored(ctx, bucket)
     assert conditions(doc)["Ready"][0] == "True", conditions(doc)
     revision = source["status"]["artifact"]["revision"]  # sha256:<hex> of the listing
     assert doc["status"]["observedSourceArtifactRevision"] == revision

@@ -2,33 +2,19 @@
 
 from __future__ import annotations
 
-import subprocess
-
-from tests.fixtures.gitops import NAMESPACE, SLUICE, GitOps, source_yaml, unique
+from tests.fixtures.gitops import GitOps, flux_yaml, sluice, source_yaml, unique
 from tests.servers.git import BareRepo
 
 
-def sluice(gitops: GitOps, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [SLUICE, *args], env=gitops.env, capture_output=True, text=True, timeout=180
-    )
-
-
 def helmchart_yaml(name: str, *, source: str, chart: str, extra: str = "") -> str:
-    return f"""\
-apiVersion: source.toolkit.fluxcd.io/v1
-kind: HelmChart
-metadata:
-  name: {name}
-  namespace: {NAMESPACE}
-spec:
+    spec = f"""\
   interval: 1h
   chart: {chart}
   sourceRef:
     kind: GitRepository
     name: {source}
-{extra}---
-"""
+{extra}"""
+    return flux_yaml("HelmChart", name, spec)
 
 
 def chart(version: str, tag: str) -> dict[str, str]:

@@ -8,10 +8,7 @@ served by a real artifact server), then the HelmChart.
 
 from __future__ import annotations
 
-import base64
-import io
 import subprocess
-import tarfile
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +21,6 @@ import yaml
 from services.source.gitrepository import GIT_REPOSITORY
 from services.source.helmchart import HELM_CHART
 from services.source.helmrepository import HELM_REPOSITORY
-from services.source.reconcile import reconcile_source
 from shared.celeryapp import create_app
 from shared.keys import ObjectKey
 from shared.settings import Settings
@@ -32,10 +28,17 @@ from shared.tools import require_tool
 from shared.worker import WorkerContext
 from tests.leaks import file_bytes
 from tests.servers.git import BareRepo
-from tests.servers.helmrepo import HelmRepoServer
+from tests.servers.helmrepo import HelmRepoServer, podinfo_repository
 from tests.servers.registry import OciRegistry
+from tests.sources import (
+    apply_helm_chart,
+    apply_secret,
+    apply_source,
+    conditions,
+    downloaded_files,
+    reconciled,
+)
 
-NS = "flux-system"
 USER, PASSWORD = "charts", "s3cret-helm-pw"
 
 
@@ -46,35 +49,16 @@ def ctx(gitops_settings: Settings) -> WorkerContext:
 
 @pytest.fixture
 def charts(tmp_path: Path) -> Iterator[HelmRepoServer]:
-    server = HelmRepoServer(tmp_path / "charts", username=USER, password=PASSWORD)
-    server.start()
-    server.add_chart("podinfo", "6.0.0")
-    server.add_chart("podinfo", "6.1.0")
-    yield server
-    server.stop()
-
-
-def apply(ctx: WorkerContext, kind: str, name: str, spec: dict[str, Any]) -> ObjectKey:
-    ctx.store.apply(
-        {
-            "apiVersion": "source.toolkit.fluxcd.io/v1",
-            "kind": kind,
-            "metadata": {"name": name, "namespace": NS},
-            "spec": spec,
-        }
-    )
-    return ObjectKey(kind, NS, name)
-
-
-def secret(ctx: WorkerContext, name: str, **data: str) -> None:
-    encoded = {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
-    meta = {"name": name, "namespace": NS}
-    ctx.store.apply({"apiVersion": "v1", "kind": "Secret", "metadata": meta, "data": encoded})
+    root = tmp_path / "charts"
+    with podinfo_repository(
+        root, username=USER, password=PASSWORD, versions=("6.0.0", "6.1.0")
+    ) as server:
+        yield server
 
 
 def helm_repository(ctx: WorkerContext, url: str, *, password: str = PASSWORD) -> ObjectKey:
-    secret(ctx, "charts-auth", username=USER, password=password)
-    return apply(
+    apply_secret(ctx, "charts-auth", {"username": USER, "password": password})
+    return apply_source(
         ctx,
         "HelmRepository",
         "charts",
@@ -83,43 +67,60 @@ def helm_repository(ctx: WorkerContext, url: str, *, password: str = PASSWORD) -
 
 
 def helm_chart(ctx: WorkerContext, name: str = "podinfo", **spec: Any) -> ObjectKey:
-    return apply(
-        ctx,
-        "HelmChart",
-        name,
-        {
-            "interval": "1h",
-            "chart": "podinfo",
-            "sourceRef": {"kind": "HelmRepository", "name": "charts"},
-            **spec,
-        },
-    )
+    """HelmChart ``name`` of podinfo in HelmRepository ``charts``; ``spec`` overrides."""
+    spec.setdefault("chart", "podinfo")
+    return apply_helm_chart(ctx, name, source=("HelmRepository", "charts"), **spec)
 
 
 def reconcile(ctx: WorkerContext, repo: ObjectKey, chart: ObjectKey) -> dict[str, Any]:
-    reconcile_source(ctx, repo, HELM_REPOSITORY)
-    reconcile_source(ctx, chart, HELM_CHART)
-    doc = ctx.store.get(chart)
-    assert doc is not None
-    return doc
+    return reconciled(ctx, (repo, HELM_REPOSITORY), (chart, HELM_CHART))
 
 
-def conditions(doc: dict[str, Any]) -> dict[str, tuple[str, str, str]]:
-    return {
-        c["type"]: (c["status"], c["reason"], c["message"])
-        for c in doc["status"].get("conditions", [])
-    }
-
-
-def packaged(doc: dict[str, Any]) -> dict[str, bytes]:
-    got = httpx.get(doc["status"]["artifact"]["url"])
-    assert got.status_code == 200
-    with tarfile.open(fileobj=io.BytesIO(got.content), mode="r:gz") as tar:
-        return {
-            m.name: data.read()
-            for m in tar.getmembers()
-            if m.isreg() and (data := tar.extractfile(m)) is not None
+def git_chart_with(
+    ctx: WorkerContext, git_repo: BareRepo, dependency: str
+) -> tuple[ObjectKey, ObjectKey]:
+    """A chart ``app`` in Git depending on ``dependency``; its GitRepository and HelmChart."""
+    deps = f"dependencies:\n{dependency}"
+    git_repo.commit(
+        {
+            "charts/app/Chart.yaml": f"apiVersion: v2\nname: app\nversion: 0.1.0\n{deps}",
+            "charts/app/values.yaml": "x: 1\n",
         }
+    )
+    git = apply_source(
+        ctx,
+        "GitRepository",
+        "fleet",
+        {"interval": "1h", "url": git_repo.url, "ref": {"branch": "main"}},
+    )
+    chart = apply_source(
+        ctx,
+        "HelmChart",
+        "app",
+        {
+            "interval": "1h",
+            "chart": "charts/app",
+            "sourceRef": {"kind": "GitRepository", "name": "fleet"},
+        },
+    )
+    return git, chart
+
+
+def helm_push(
+    tmp_path: Path, env: dict[str, str], *, name: str, version: str, to: str, values: str = ""
+) -> None:
+    """``helm package`` a chart ``name`` at ``version`` and ``helm push`` it to ``to``."""
+    helm = str(require_tool("helm"))
+    source = tmp_path / f"src-{version}" / name
+    (source / "templates").mkdir(parents=True)
+    (source / "Chart.yaml").write_text(f"apiVersion: v2\nname: {name}\nversion: {version}\n")
+    if values:
+        (source / "values.yaml").write_text(values)
+    subprocess.run([helm, "package", str(source), "-d", str(tmp_path)], check=True, env=env)
+    subprocess.run(
+        [helm, "push", str(tmp_path / f"{name}-{version}.tgz"), to, "--plain-http"],
+        check=True, env=env, capture_output=True,
+    )  # fmt: skip
 
 
 def test_the_newest_matching_version_is_pulled_once_and_a_new_one_is_a_new_artifact(
@@ -171,7 +172,7 @@ def test_values_files_from_the_chart_are_merged_and_the_chart_repackaged(
     doc = reconcile(ctx, repo, chart)
     assert conditions(doc)["Ready"][0] == "True", conditions(doc)
     assert doc["status"]["artifact"]["revision"] == "1.0.0+1"
-    files = packaged(doc)
+    files = downloaded_files(doc)
     assert yaml.safe_load(files["web/values.yaml"]) == {"message": "hello", "replicas": 3}
     assert yaml.safe_load(files["web/Chart.yaml"])["version"] == "1.0.0+1"
 
@@ -214,20 +215,11 @@ def test_credentials_are_sent_only_to_the_repository_host(
 def test_a_chart_pushed_to_an_oci_repository_is_pulled(
     ctx: WorkerContext, oci_registry: OciRegistry, tmp_path: Path
 ) -> None:
-    helm = str(require_tool("helm"))
     env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    to = f"oci://{oci_registry.host}/charts"
     for version in ("1.0.0", "1.1.0"):
-        source = tmp_path / f"src-{version}" / "oci-app"
-        (source / "templates").mkdir(parents=True)
-        (source / "Chart.yaml").write_text(f"apiVersion: v2\nname: oci-app\nversion: {version}\n")
-        (source / "values.yaml").write_text("x: 1\n")
-        subprocess.run([helm, "package", str(source), "-d", str(tmp_path)], check=True, env=env)
-        subprocess.run(
-            [helm, "push", str(tmp_path / f"oci-app-{version}.tgz"),
-             f"oci://{oci_registry.host}/charts", "--plain-http"],
-            check=True, env=env, capture_output=True,
-        )  # fmt: skip
-    repo = apply(
+        helm_push(tmp_path, env, name="oci-app", version=version, to=to, values="x: 1\n")
+    repo = apply_source(
         ctx,
         "HelmRepository",
         "charts",
@@ -237,42 +229,18 @@ def test_a_chart_pushed_to_an_oci_repository_is_pulled(
     doc = reconcile(ctx, repo, chart)
     assert conditions(doc)["Ready"][0] == "True", conditions(doc)
     assert doc["status"]["artifact"]["revision"] == "1.1.0"
-    assert yaml.safe_load(packaged(doc)["oci-app/Chart.yaml"])["version"] == "1.1.0"
+    assert yaml.safe_load(downloaded_files(doc)["oci-app/Chart.yaml"])["version"] == "1.1.0"
 
 
 def test_a_git_chart_dependency_from_a_helm_repository_uses_its_credentials(
     ctx: WorkerContext, charts: HelmRepoServer, git_repo: BareRepo
 ) -> None:
-    deps = f"dependencies:\n- name: podinfo\n  version: '6.0.x'\n  repository: {charts.url}\n"
-    git_repo.commit(
-        {
-            "charts/app/Chart.yaml": f"apiVersion: v2\nname: app\nversion: 0.1.0\n{deps}",
-            "charts/app/values.yaml": "x: 1\n",
-        }
-    )
+    dependency = f"- name: podinfo\n  version: '6.0.x'\n  repository: {charts.url}\n"
+    git, chart = git_chart_with(ctx, git_repo, dependency)
     helm_repository(ctx, charts.url + "/")  # a trailing / still matches (Flux normalizes)
-    git = apply(
-        ctx,
-        "GitRepository",
-        "fleet",
-        {"interval": "1h", "url": git_repo.url, "ref": {"branch": "main"}},
-    )
-    chart = apply(
-        ctx,
-        "HelmChart",
-        "app",
-        {
-            "interval": "1h",
-            "chart": "charts/app",
-            "sourceRef": {"kind": "GitRepository", "name": "fleet"},
-        },
-    )
-    reconcile_source(ctx, git, GIT_REPOSITORY)
-    reconcile_source(ctx, chart, HELM_CHART)
-    doc = ctx.store.get(chart)
-    assert doc is not None
+    doc = reconciled(ctx, (git, GIT_REPOSITORY), (chart, HELM_CHART))
     assert conditions(doc)["Ready"][0] == "True", conditions(doc)
-    files = packaged(doc)
+    files = downloaded_files(doc)
     assert yaml.safe_load(files["app/charts/podinfo/Chart.yaml"])["version"] == "6.0.0"
     assert charts.downloads("podinfo-6.0.0.tgz") == 1
     # The password reached helm through a private file only: not in any log line.
@@ -282,34 +250,10 @@ def test_a_git_chart_dependency_from_a_helm_repository_uses_its_credentials(
 def test_a_git_chart_dependency_with_wrong_credentials_fails_without_the_secret(
     ctx: WorkerContext, charts: HelmRepoServer, git_repo: BareRepo
 ) -> None:
-    deps = f"dependencies:\n- name: podinfo\n  version: '*'\n  repository: {charts.url}\n"
-    git_repo.commit(
-        {
-            "charts/app/Chart.yaml": f"apiVersion: v2\nname: app\nversion: 0.1.0\n{deps}",
-            "charts/app/values.yaml": "x: 1\n",
-        }
-    )
+    dependency = f"- name: podinfo\n  version: '*'\n  repository: {charts.url}\n"
+    git, chart = git_chart_with(ctx, git_repo, dependency)
     helm_repository(ctx, charts.url, password="wrong-pass-123")
-    git = apply(
-        ctx,
-        "GitRepository",
-        "fleet",
-        {"interval": "1h", "url": git_repo.url, "ref": {"branch": "main"}},
-    )
-    chart = apply(
-        ctx,
-        "HelmChart",
-        "app",
-        {
-            "interval": "1h",
-            "chart": "charts/app",
-            "sourceRef": {"kind": "GitRepository", "name": "fleet"},
-        },
-    )
-    reconcile_source(ctx, git, GIT_REPOSITORY)
-    reconcile_source(ctx, chart, HELM_CHART)
-    doc = ctx.store.get(chart)
-    assert doc is not None
+    doc = reconciled(ctx, (git, GIT_REPOSITORY), (chart, HELM_CHART))
     found = conditions(doc)
     assert found["BuildFailed"][:2] == ("True", "DependencyBuildError"), found
     assert "401 Unauthorized" in found["BuildFailed"][2]
@@ -327,49 +271,16 @@ def test_a_chart_name_helm_cannot_have_stalls(ctx: WorkerContext, charts: HelmRe
 def test_a_git_chart_dependency_from_an_oci_repository_is_pulled(
     ctx: WorkerContext, oci_registry: OciRegistry, git_repo: BareRepo, tmp_path: Path
 ) -> None:
-    helm = str(require_tool("helm"))
     env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
-    source = tmp_path / "src" / "lib"
-    (source / "templates").mkdir(parents=True)
-    (source / "Chart.yaml").write_text("apiVersion: v2\nname: lib\nversion: 2.0.0\n")
-    subprocess.run([helm, "package", str(source), "-d", str(tmp_path)], check=True, env=env)
-    subprocess.run(
-        [helm, "push", str(tmp_path / "lib-2.0.0.tgz"), f"oci://{oci_registry.host}/charts",
-         "--plain-http"],
-        check=True, env=env, capture_output=True,
-    )  # fmt: skip
     url = f"oci://{oci_registry.host}/charts"
-    deps = f"dependencies:\n- name: lib\n  version: '2.x'\n  repository: {url}\n"
-    git_repo.commit(
-        {
-            "charts/app/Chart.yaml": f"apiVersion: v2\nname: app\nversion: 0.1.0\n{deps}",
-            "charts/app/values.yaml": "x: 1\n",
-        }
-    )
+    helm_push(tmp_path, env, name="lib", version="2.0.0", to=url)
+    dependency = f"- name: lib\n  version: '2.x'\n  repository: {url}\n"
+    git, chart = git_chart_with(ctx, git_repo, dependency)
     # A HelmRepository of the namespace names the registry (its settings reach helm).
-    apply(ctx, "HelmRepository", "registry", {"type": "oci", "url": url, "insecure": True})
-    git = apply(
-        ctx,
-        "GitRepository",
-        "fleet",
-        {"interval": "1h", "url": git_repo.url, "ref": {"branch": "main"}},
-    )
-    chart = apply(
-        ctx,
-        "HelmChart",
-        "app",
-        {
-            "interval": "1h",
-            "chart": "charts/app",
-            "sourceRef": {"kind": "GitRepository", "name": "fleet"},
-        },
-    )
-    reconcile_source(ctx, git, GIT_REPOSITORY)
-    reconcile_source(ctx, chart, HELM_CHART)
-    doc = ctx.store.get(chart)
-    assert doc is not None
+    apply_source(ctx, "HelmRepository", "registry", {"type": "oci", "url": url, "insecure": True})
+    doc = reconciled(ctx, (git, GIT_REPOSITORY), (chart, HELM_CHART))
     assert conditions(doc)["Ready"][0] == "True", conditions(doc)
-    assert yaml.safe_load(packaged(doc)["app/charts/lib/Chart.yaml"])["version"] == "2.0.0"
+    assert yaml.safe_load(downloaded_files(doc)["app/charts/lib/Chart.yaml"])["version"] == "2.0.0"
 
 
 def test_a_chart_from_a_private_oci_repository_uses_the_secret_and_never_shows_it(
@@ -381,33 +292,23 @@ def test_a_chart_from_a_private_oci_repository_uses_the_secret_and_never_shows_i
         helm = str(require_tool("helm"))
         home = tmp_path / "pusher"
         env = {"HOME": str(home), "PATH": "/usr/bin:/bin"}
-        source = tmp_path / "src" / "private-app"
-        (source / "templates").mkdir(parents=True)
-        (source / "Chart.yaml").write_text("apiVersion: v2\nname: private-app\nversion: 3.0.0\n")
-        subprocess.run([helm, "package", str(source), "-d", str(tmp_path)], check=True, env=env)
         subprocess.run(
             [helm, "registry", "login", registry.host, "--username", USER, "--password-stdin",
              "--plain-http"],
             input=PASSWORD.encode(), check=True, env=env, capture_output=True,
         )  # fmt: skip
-        subprocess.run(
-            [helm, "push", str(tmp_path / "private-app-3.0.0.tgz"),
-             f"oci://{registry.host}/charts", "--plain-http"],
-            check=True, env=env, capture_output=True,
-        )  # fmt: skip
         url = f"oci://{registry.host}/charts"
-        secret(ctx, "registry-auth", username=USER, password="wrong-registry-pw")
+        helm_push(tmp_path, env, name="private-app", version="3.0.0", to=url)
+        apply_secret(ctx, "registry-auth", {"username": USER, "password": "wrong-registry-pw"})
         spec = {"type": "oci", "url": url, "insecure": True, "secretRef": {"name": "registry-auth"}}
-        repo = apply(ctx, "HelmRepository", "charts", spec)
+        repo = apply_source(ctx, "HelmRepository", "charts", spec)
         chart = helm_chart(ctx, "private-app", chart="private-app")
-        reconcile_source(ctx, chart, HELM_CHART)
-        doc = ctx.store.get(chart)
-        assert doc is not None
+        doc = reconciled(ctx, (chart, HELM_CHART))
         found = conditions(doc)
         assert found["FetchFailed"][:2] == ("True", "AuthenticationFailed"), found
         assert "wrong-registry-pw" not in str(doc)
 
-        secret(ctx, "registry-auth", username=USER, password=PASSWORD)
+        apply_secret(ctx, "registry-auth", {"username": USER, "password": PASSWORD})
         doc = reconcile(ctx, repo, chart)
         assert conditions(doc)["Ready"][0] == "True", conditions(doc)
         assert doc["status"]["artifact"]["revision"] == "3.0.0"

@@ -20,15 +20,14 @@ import pytest
 from services.source.bucket import BUCKET
 from services.source.reconcile import reconcile_source, storage_for
 from shared.keys import ObjectKey
-from shared.scheduler import DUE
 from shared.settings import Settings
 from shared.worker import WorkerContext
+from tests import sources
 from tests.fixtures.workers import worker_context
 from tests.leaks import redis_bytes
 from tests.servers.s3 import S3Server
+from tests.sources import NS, apply_secret, apply_source, conditions, stored
 
-NS = "flux-system"
-FAR = 4_000_000_000.0
 NAME = "fleet-bucket"
 APP = {
     "apps/config.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n",
@@ -42,58 +41,34 @@ def ctx(settings: Settings, tmp_path: Path) -> WorkerContext:
     return worker_context(settings, tmp_path, "source")
 
 
-def _secret(ctx: WorkerContext, name: str, data: dict[str, str | bytes]) -> None:
-    encoded = {
-        k: base64.b64encode(v if isinstance(v, bytes) else v.encode()).decode()
-        for k, v in data.items()
-    }
-    ctx.store.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": name, "namespace": NS},
-            "data": encoded,
-        }
-    )
-
-
 def _bucket(ctx: WorkerContext, server: S3Server, bucket: str, **spec: Any) -> ObjectKey:
-    _secret(ctx, "s3-keys", {"accesskey": server.access_key, "secretkey": server.secret_key})
-    ctx.store.apply(
-        {
-            "apiVersion": "source.toolkit.fluxcd.io/v1",
-            "kind": "Bucket",
-            "metadata": {"name": NAME, "namespace": NS},
-            "spec": {
-                "interval": "5m",
-                "endpoint": server.endpoint,
-                "bucketName": bucket,
-                "insecure": not server.tls,
-                "secretRef": {"name": "s3-keys"},
-                **spec,
-            },
-        }
-    )
-    key = ObjectKey("Bucket", NS, NAME)
-    ctx.client.zadd(DUE, {str(key): FAR})  # as the scheduler tracks every object
+    apply_secret(ctx, "s3-keys", {"accesskey": server.access_key, "secretkey": server.secret_key})
+    spec = {
+        "interval": "5m",
+        "endpoint": server.endpoint,
+        "bucketName": bucket,
+        "insecure": not server.tls,
+        "secretRef": {"name": "s3-keys"},
+        **spec,
+    }
+    return apply_source(ctx, "Bucket", NAME, spec, tracked=True)
+
+
+def _reconciled_bucket(ctx: WorkerContext, server: S3Server, objects: dict[str, str]) -> ObjectKey:
+    """Bucket ``fleet`` on ``server`` holding ``objects``; its Bucket object, reconciled once."""
+    server.create_bucket("fleet")
+    server.put_all("fleet", objects)
+    key = _bucket(ctx, server, "fleet")
+    reconcile_source(ctx, key, BUCKET)
     return key
 
 
-def _status(ctx: WorkerContext, key: ObjectKey) -> dict[str, Any]:
-    doc = ctx.store.get(key)
-    assert doc is not None
-    return dict(doc.get("status") or {})
-
-
 def _conditions(ctx: WorkerContext, key: ObjectKey) -> dict[str, tuple[str, str, str]]:
-    return {
-        c["type"]: (c["status"], c["reason"], c["message"])
-        for c in _status(ctx, key).get("conditions", [])
-    }
+    return conditions(stored(ctx, key))
 
 
 def _artifact_files(ctx: WorkerContext, key: ObjectKey) -> dict[str, str]:
-    artifact = _status(ctx, key)["artifact"]
+    artifact = sources.status(ctx, key)["artifact"]
     path = storage_for(ctx).local_path(artifact["path"])
     with tarfile.open(path) as tar:
         return {
@@ -114,14 +89,11 @@ def _flux_revision(server: S3Server, bucket: str, *, prefix: str | None = None) 
 def test_a_bucket_becomes_ready_with_its_objects_at_fluxs_revision(
     ctx: WorkerContext, s3_server: S3Server
 ) -> None:
-    s3_server.create_bucket("fleet")
-    s3_server.put_all("fleet", APP)
-    key = _bucket(ctx, s3_server, "fleet")
-    reconcile_source(ctx, key, BUCKET)
+    key = _reconciled_bucket(ctx, s3_server, APP)
     conditions = _conditions(ctx, key)
     assert conditions["Ready"][:2] == ("True", "Succeeded")
     assert conditions["ArtifactInStorage"][:2] == ("True", "Succeeded")
-    artifact = _status(ctx, key)["artifact"]
+    artifact = sources.status(ctx, key)["artifact"]
     revision = _flux_revision(s3_server, "fleet")
     assert artifact["revision"] == revision
     assert artifact["path"].endswith(f"/{revision.removeprefix('sha256:')}.tar.gz")
@@ -132,34 +104,28 @@ def test_a_bucket_becomes_ready_with_its_objects_at_fluxs_revision(
 def test_an_unchanged_interval_downloads_no_object_body(
     ctx: WorkerContext, s3_server: S3Server
 ) -> None:
-    s3_server.create_bucket("fleet")
-    s3_server.put_all("fleet", {**APP, ".sourceignore": "*.md\n"})
-    key = _bucket(ctx, s3_server, "fleet")
-    reconcile_source(ctx, key, BUCKET)
+    key = _reconciled_bucket(ctx, s3_server, {**APP, ".sourceignore": "*.md\n"})
     first = s3_server.body_gets("fleet")
     assert first == 3  # two manifests and the .sourceignore; README.md is ignored
-    revision = _status(ctx, key)["artifact"]["revision"]
+    revision = sources.status(ctx, key)["artifact"]["revision"]
 
     for _ in range(2):
         reconcile_source(ctx, key, BUCKET)
     assert s3_server.body_gets("fleet") == first
     assert _conditions(ctx, key)["Ready"][:2] == ("True", "ArtifactUpToDate")
-    assert _status(ctx, key)["artifact"]["revision"] == revision
+    assert sources.status(ctx, key)["artifact"]["revision"] == revision
     assert len(ctx.events.read()) == 2  # only the first run's revision-changed and artifact-ready
 
 
 def test_each_change_is_a_new_revision_and_only_the_changed_object_is_downloaded(
     ctx: WorkerContext, s3_server: S3Server
 ) -> None:
-    s3_server.create_bucket("fleet")
-    s3_server.put_all("fleet", APP)
-    key = _bucket(ctx, s3_server, "fleet")
-    reconcile_source(ctx, key, BUCKET)
-    seen = {_status(ctx, key)["artifact"]["revision"]}
+    key = _reconciled_bucket(ctx, s3_server, APP)
+    seen = {sources.status(ctx, key)["artifact"]["revision"]}
 
     def run_after(change: str) -> dict[str, str]:
         reconcile_source(ctx, key, BUCKET)
-        revision = _status(ctx, key)["artifact"]["revision"]
+        revision = sources.status(ctx, key)["artifact"]["revision"]
         assert revision not in seen, f"{change}: no new revision"
         assert revision == _flux_revision(s3_server, "fleet")
         seen.add(revision)
@@ -187,10 +153,7 @@ def test_each_change_is_a_new_revision_and_only_the_changed_object_is_downloaded
 def test_a_key_that_became_a_folder_is_archived_as_the_folder(
     ctx: WorkerContext, s3_server: S3Server
 ) -> None:
-    s3_server.create_bucket("fleet")
-    s3_server.put_all("fleet", {"conf": "flat", "apps/a.yaml": "a"})
-    key = _bucket(ctx, s3_server, "fleet")
-    reconcile_source(ctx, key, BUCKET)
+    key = _reconciled_bucket(ctx, s3_server, {"conf": "flat", "apps/a.yaml": "a"})
     assert _artifact_files(ctx, key) == {"conf": "flat", "apps/a.yaml": "a"}
     s3_server.delete("fleet", "conf")
     s3_server.delete("fleet", "apps/a.yaml")
@@ -203,10 +166,7 @@ def test_a_key_that_became_a_folder_is_archived_as_the_folder(
 def test_two_bucket_objects_on_one_bucket_download_each_object_once(
     ctx: WorkerContext, s3_server: S3Server
 ) -> None:
-    s3_server.create_bucket("fleet")
-    s3_server.put_all("fleet", APP)
-    first = _bucket(ctx, s3_server, "fleet")
-    reconcile_source(ctx, first, BUCKET)
+    first = _reconciled_bucket(ctx, s3_server, APP)
     ctx.store.apply({**ctx.store.get(first), "metadata": {"name": "again", "namespace": NS}})
     second = ObjectKey("Bucket", NS, "again")
     reconcile_source(ctx, second, BUCKET)
@@ -233,7 +193,7 @@ def test_prefix_sourceignore_and_spec_ignore_choose_the_objects(
     key = _bucket(ctx, s3_server, "fleet", prefix="prod/", ignore="*.enc\n!notes.md\n")
     reconcile_source(ctx, key, BUCKET)
     assert _artifact_files(ctx, key) == {"prod/app.yaml": "a", "prod/notes.md": "b"}
-    status = _status(ctx, key)
+    status = sources.status(ctx, key)
     assert status["observedIgnore"] == "*.enc\n!notes.md\n"
     gets = s3_server.body_gets("fleet")
 
@@ -241,11 +201,11 @@ def test_prefix_sourceignore_and_spec_ignore_choose_the_objects(
     _bucket(ctx, s3_server, "fleet", prefix="prod/", ignore="*.enc\n")
     reconcile_source(ctx, key, BUCKET)
     assert _artifact_files(ctx, key) == {"prod/app.yaml": "a"}
-    assert _status(ctx, key)["artifact"]["revision"] != status["artifact"]["revision"]
+    assert sources.status(ctx, key)["artifact"]["revision"] != status["artifact"]["revision"]
     _bucket(ctx, s3_server, "fleet", prefix="prod/", ignore="*.enc\n*.tgz\n")
     reconcile_source(ctx, key, BUCKET)
     assert _conditions(ctx, key)["Ready"][:2] == ("True", "ArtifactUpToDate")
-    assert _status(ctx, key)["observedIgnore"] == "*.enc\n*.tgz\n"
+    assert sources.status(ctx, key)["observedIgnore"] == "*.enc\n*.tgz\n"
     assert s3_server.body_gets("fleet") == gets
 
 
@@ -255,7 +215,7 @@ def test_wrong_keys_fail_with_fluxs_reason_and_never_show_the_secret(
     s3_server.create_bucket("fleet")
     key = _bucket(ctx, s3_server, "fleet")
     wrong = "wr0ng-" + s3_server.secret_key[:12]
-    _secret(ctx, "s3-keys", {"accesskey": s3_server.access_key, "secretkey": wrong})
+    apply_secret(ctx, "s3-keys", {"accesskey": s3_server.access_key, "secretkey": wrong})
     reconcile_source(ctx, key, BUCKET)
     conditions = _conditions(ctx, key)
     assert conditions["FetchFailed"][:2] == ("True", "BucketOperationFailed")
@@ -280,7 +240,7 @@ def test_a_secret_without_the_keys_is_an_authentication_failure(
 ) -> None:
     s3_server.create_bucket("fleet")
     key = _bucket(ctx, s3_server, "fleet")
-    _secret(ctx, "s3-keys", {"username": "x"})
+    apply_secret(ctx, "s3-keys", {"username": "x"})
     reconcile_source(ctx, key, BUCKET)
     assert _conditions(ctx, key)["Ready"] == (
         "False",
@@ -292,15 +252,12 @@ def test_a_secret_without_the_keys_is_an_authentication_failure(
 def test_an_https_endpoint_is_trusted_through_cert_secret_ref(
     ctx: WorkerContext, s3_tls_server: S3Server
 ) -> None:
-    s3_tls_server.create_bucket("fleet")
-    s3_tls_server.put_all("fleet", APP)
-    key = _bucket(ctx, s3_tls_server, "fleet")
-    reconcile_source(ctx, key, BUCKET)
+    key = _reconciled_bucket(ctx, s3_tls_server, APP)
     ready = _conditions(ctx, key)["Ready"]
     assert ready[:2] == ("False", "BucketOperationFailed")
     assert "certificate verify failed" in ready[2]
 
-    _secret(ctx, "s3-ca", {"ca.crt": "not a certificate"})
+    apply_secret(ctx, "s3-ca", {"ca.crt": "not a certificate"})
     _bucket(ctx, s3_tls_server, "fleet", certSecretRef={"name": "s3-ca"})
     reconcile_source(ctx, key, BUCKET)
     ready = _conditions(ctx, key)["Ready"]
@@ -308,7 +265,7 @@ def test_an_https_endpoint_is_trusted_through_cert_secret_ref(
     assert ready[2].startswith("failed to get TLS config: secret 's3-ca': ")
     assert "not a certificate" not in ready[2]
 
-    _secret(ctx, "s3-ca", {"ca.crt": s3_tls_server.ca_cert.read_bytes()})
+    apply_secret(ctx, "s3-ca", {"ca.crt": s3_tls_server.ca_cert.read_bytes()})
     reconcile_source(ctx, key, BUCKET)
     assert _conditions(ctx, key)["Ready"][:2] == ("True", "Succeeded")
     assert _artifact_files(ctx, key) == APP
@@ -317,11 +274,8 @@ def test_an_https_endpoint_is_trusted_through_cert_secret_ref(
 def test_a_deleted_bucket_object_removes_its_artifacts(
     ctx: WorkerContext, s3_server: S3Server
 ) -> None:
-    s3_server.create_bucket("fleet")
-    s3_server.put_all("fleet", APP)
-    key = _bucket(ctx, s3_server, "fleet")
-    reconcile_source(ctx, key, BUCKET)
-    path = storage_for(ctx).local_path(_status(ctx, key)["artifact"]["path"])
+    key = _reconciled_bucket(ctx, s3_server, APP)
+    path = storage_for(ctx).local_path(sources.status(ctx, key)["artifact"]["path"])
     assert path.exists()
     ctx.store.delete(key)
     reconcile_source(ctx, key, BUCKET)

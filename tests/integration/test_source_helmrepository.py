@@ -30,16 +30,16 @@ from services.source.helmrepository import HELM_REPOSITORY
 from services.source.reconcile import reconcile_source, storage_for
 from shared.keys import ObjectKey
 from shared.sandbox.certs import write_credentials
-from shared.scheduler import DUE
 from shared.settings import Settings
 from shared.worker import WorkerContext
+from tests import sources
+from tests.fixtures.registry import token_registry_at
 from tests.fixtures.workers import worker_context
-from tests.servers.helmrepo import HelmRepoServer
+from tests.servers.helmrepo import HelmRepoServer, podinfo_repository
 from tests.servers.registry import OciRegistry
 from tests.servers.registryauth import TokenService
+from tests.sources import NS, apply_secret, apply_source, conditions, stored
 
-NS = "flux-system"
-FAR = 4_000_000_000.0
 USER, PASSWORD = "charts", "s3cret-helm-pw"
 
 
@@ -50,55 +50,25 @@ def ctx(settings: Settings, tmp_path: Path) -> WorkerContext:
 
 @pytest.fixture
 def charts(tmp_path: Path) -> Iterator[HelmRepoServer]:
-    server = HelmRepoServer(tmp_path / "charts", username=USER, password=PASSWORD)
-    server.start()
-    server.add_chart("podinfo", "6.0.0")
-    yield server
-    server.stop()
-
-
-def _secret(ctx: WorkerContext, name: str, **data: bytes | str) -> None:
-    encoded = {
-        k: base64.b64encode(v if isinstance(v, bytes) else v.encode()).decode()
-        for k, v in data.items()
-    }
-    meta = {"name": name, "namespace": NS}
-    ctx.store.apply({"apiVersion": "v1", "kind": "Secret", "metadata": meta, "data": encoded})
+    root = tmp_path / "charts"
+    with podinfo_repository(root, username=USER, password=PASSWORD) as server:
+        yield server
 
 
 def _helm_repository(
     ctx: WorkerContext, name: str, url: str, *, api_version: str = "v1", **spec: Any
 ) -> ObjectKey:
-    ctx.store.apply(
-        {
-            "apiVersion": f"source.toolkit.fluxcd.io/{api_version}",
-            "kind": "HelmRepository",
-            "metadata": {"name": name, "namespace": NS},
-            "spec": {"interval": "5m", "url": url, **spec},
-        }
-    )
-    key = ObjectKey("HelmRepository", NS, name)
-    ctx.client.zadd(DUE, {str(key): FAR})  # as the scheduler tracks every object
-    return key
+    spec = {"interval": "5m", "url": url, **spec}
+    return apply_source(ctx, "HelmRepository", name, spec, api_version=api_version, tracked=True)
 
 
 def _with_login(ctx: WorkerContext, name: str, url: str, **spec: Any) -> ObjectKey:
-    _secret(ctx, "charts-auth", username=USER, password=PASSWORD)
+    apply_secret(ctx, "charts-auth", {"username": USER, "password": PASSWORD})
     return _helm_repository(ctx, name, url, secretRef={"name": "charts-auth"}, **spec)
 
 
-def _status(ctx: WorkerContext, key: ObjectKey) -> dict[str, Any]:
-    doc = ctx.store.get(key)
-    assert doc is not None
-    status: dict[str, Any] = doc.get("status") or {}
-    return status
-
-
 def _conditions(ctx: WorkerContext, key: ObjectKey) -> dict[str, tuple[str, str, str]]:
-    return {
-        c["type"]: (c["status"], c["reason"], c["message"])
-        for c in _status(ctx, key).get("conditions", [])
-    }
+    return conditions(stored(ctx, key))
 
 
 def _index_digest(server: HelmRepoServer) -> str:
@@ -113,7 +83,7 @@ def test_the_index_is_stored_with_its_digest_as_revision(
     conditions = _conditions(ctx, key)
     assert conditions["Ready"][:2] == ("True", "Succeeded")
     assert conditions["ArtifactInStorage"][:2] == ("True", "Succeeded")
-    status = _status(ctx, key)
+    status = sources.status(ctx, key)
     revision = _index_digest(charts)
     artifact = status["artifact"]
     assert artifact["revision"] == revision
@@ -134,10 +104,10 @@ def test_a_new_chart_version_is_a_new_artifact_and_revision(
 ) -> None:
     key = _with_login(ctx, "podinfo", charts.url)
     reconcile_source(ctx, key, HELM_REPOSITORY)
-    first = _status(ctx, key)["artifact"]
+    first = sources.status(ctx, key)["artifact"]
     charts.add_chart("podinfo", "6.1.0")
     reconcile_source(ctx, key, HELM_REPOSITORY)
-    second = _status(ctx, key)["artifact"]
+    second = sources.status(ctx, key)["artifact"]
     assert second["revision"] == _index_digest(charts) != first["revision"]
     stored = json.loads(storage_for(ctx).local_path(second["path"]).read_bytes())
     assert [v["version"] for v in stored["entries"]["podinfo"]] == ["6.1.0", "6.0.0"]
@@ -180,7 +150,7 @@ def test_two_repositories_of_one_url_share_one_download(
     reconcile_source(ctx, first, HELM_REPOSITORY)
     reconcile_source(ctx, second, HELM_REPOSITORY)
     assert charts.downloads() == 1
-    revisions = {_status(ctx, k)["artifact"]["revision"] for k in (first, second)}
+    revisions = {sources.status(ctx, k)["artifact"]["revision"] for k in (first, second)}
     assert revisions == {_index_digest(charts)}
     # One cached copy on this machine, in a folder whose name is no secret.
     cached = [p for p in (ctx.settings.cache_dir / "helm-index").iterdir() if p.is_dir()]
@@ -195,7 +165,7 @@ def test_concurrent_reconciles_of_one_url_take_turns_for_one_download(
         list(pool.map(lambda key: reconcile_source(ctx, key, HELM_REPOSITORY), keys))
     assert charts.downloads() == 1
     assert charts.not_modified() == 3
-    assert {_status(ctx, k)["artifact"]["revision"] for k in keys} == {_index_digest(charts)}
+    assert {sources.status(ctx, k)["artifact"]["revision"] for k in keys} == {_index_digest(charts)}
 
 
 def test_a_cache_entry_unused_for_a_week_is_removed(
@@ -217,7 +187,7 @@ def test_a_cache_entry_unused_for_a_week_is_removed(
 def test_wrong_password_fails_as_flux_without_the_secret(
     ctx: WorkerContext, charts: HelmRepoServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    _secret(ctx, "bad-auth", username=USER, password="wrong-pw-123")
+    apply_secret(ctx, "bad-auth", {"username": USER, "password": "wrong-pw-123"})
     key = _helm_repository(ctx, "podinfo", charts.url, secretRef={"name": "bad-auth"})
     with caplog.at_level(logging.DEBUG):
         reconcile_source(ctx, key, HELM_REPOSITORY)
@@ -231,7 +201,7 @@ def test_wrong_password_fails_as_flux_without_the_secret(
     )
     assert conditions["Reconciling"][:2] == ("True", "ProgressingWithRetry")
     events = [e for _, e in ctx.events.read()]
-    everything = str(_status(ctx, key)) + str(events) + caplog.text
+    everything = str(sources.status(ctx, key)) + str(events) + caplog.text
     assert "wrong-pw-123" not in everything and PASSWORD not in everything
 
 
@@ -274,25 +244,19 @@ def tls_charts(tmp_path: Path) -> Iterator[tuple[HelmRepoServer, bytes]]:
     server.stop()
 
 
-def test_tls_with_the_ca_from_cert_secret_ref_works(
-    ctx: WorkerContext, tls_charts: tuple[HelmRepoServer, bytes]
+@pytest.mark.parametrize(
+    ("data_key", "ref"),
+    [("ca.crt", "certSecretRef"), ("caFile", "secretRef")],  # caFile: the deprecated key
+)
+def test_tls_with_the_ca_from_cert_secret_ref_or_the_deprecated_ca_file_key_works(
+    ctx: WorkerContext, tls_charts: tuple[HelmRepoServer, bytes], data_key: str, ref: str
 ) -> None:
     server, ca = tls_charts
-    _secret(ctx, "charts-ca", **{"ca.crt": ca})
-    key = _helm_repository(ctx, "secure", server.url, certSecretRef={"name": "charts-ca"})
+    apply_secret(ctx, "charts-ca", {data_key: ca})
+    key = _helm_repository(ctx, "secure", server.url, **{ref: {"name": "charts-ca"}})
     reconcile_source(ctx, key, HELM_REPOSITORY)
     assert _conditions(ctx, key)["Ready"][:2] == ("True", "Succeeded")
-    assert _status(ctx, key)["artifact"]["revision"] == _index_digest(server)
-
-
-def test_tls_with_the_deprecated_ca_file_key_in_secret_ref_works(
-    ctx: WorkerContext, tls_charts: tuple[HelmRepoServer, bytes]
-) -> None:
-    server, ca = tls_charts
-    _secret(ctx, "legacy", caFile=ca)
-    key = _helm_repository(ctx, "secure", server.url, secretRef={"name": "legacy"})
-    reconcile_source(ctx, key, HELM_REPOSITORY)
-    assert _conditions(ctx, key)["Ready"][:2] == ("True", "Succeeded")
+    assert sources.status(ctx, key)["artifact"]["revision"] == _index_digest(server)
 
 
 def test_tls_without_the_ca_fails_with_a_clear_message(
@@ -349,8 +313,8 @@ def test_a_client_certificate_from_cert_secret_ref_passes_mutual_tls(
         server.add_chart("secure", "0.1.0")
         cert, key = _client_pair(creds.ca_cert, tmp_path / "pki" / "ca.key")
         ca = creds.ca_cert.read_bytes()
-        _secret(ctx, "with-pair", **{"ca.crt": ca, "tls.crt": cert, "tls.key": key})
-        _secret(ctx, "ca-only", **{"ca.crt": ca})
+        apply_secret(ctx, "with-pair", {"ca.crt": ca, "tls.crt": cert, "tls.key": key})
+        apply_secret(ctx, "ca-only", {"ca.crt": ca})
         paired = _helm_repository(ctx, "paired", server.url, certSecretRef={"name": "with-pair"})
         unpaired = _helm_repository(ctx, "unpaired", server.url, certSecretRef={"name": "ca-only"})
         reconcile_source(ctx, paired, HELM_REPOSITORY)
@@ -376,7 +340,7 @@ def test_a_client_certificate_from_cert_secret_ref_passes_mutual_tls(
 def test_unusable_tls_material_is_authentication_failed(
     ctx: WorkerContext, data: dict[str, bytes], message: str
 ) -> None:
-    _secret(ctx, "tls", **data)
+    apply_secret(ctx, "tls", data)
     key = _helm_repository(ctx, "tls", "https://127.0.0.1:1/charts", certSecretRef={"name": "tls"})
     reconcile_source(ctx, key, HELM_REPOSITORY)
     conditions = _conditions(ctx, key)
@@ -410,7 +374,7 @@ def test_a_bad_index_is_indexation_failed(
     assert (status, reason) == ("False", "IndexationFailed")
     assert message.startswith("failed to load Helm repository from index YAML: ")
     assert why in message
-    assert "artifact" not in _status(ctx, key)
+    assert "artifact" not in sources.status(ctx, key)
 
 
 def test_a_v1beta2_document_is_read(ctx: WorkerContext, charts: HelmRepoServer) -> None:
@@ -437,13 +401,13 @@ def _oci(ctx: WorkerContext, registry: OciRegistry, secret: str | None) -> Objec
 def test_an_oci_repository_is_ready_when_the_registry_takes_the_login(
     ctx: WorkerContext, registry: OciRegistry
 ) -> None:
-    _secret(ctx, "registry-auth", username=USER, password=PASSWORD)
+    apply_secret(ctx, "registry-auth", {"username": USER, "password": PASSWORD})
     key = _oci(ctx, registry, "registry-auth")
     reconcile_source(ctx, key, HELM_REPOSITORY)
     conditions = _conditions(ctx, key)
     assert conditions["Ready"] == ("True", "Succeeded", "Helm repository is ready")
     assert "ArtifactInStorage" not in conditions and "Reconciling" not in conditions
-    status = _status(ctx, key)
+    status = sources.status(ctx, key)
     assert "artifact" not in status and "url" not in status
     assert not (ctx.settings.artifact_dir / "helmrepository").exists()
 
@@ -453,7 +417,7 @@ def test_an_oci_login_from_a_dockerconfigjson_secret_works(
 ) -> None:
     login = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
     config = {"auths": {f"http://{registry.host}": {"auth": login}}}
-    _secret(ctx, "registry-config", **{".dockerconfigjson": json.dumps(config)})
+    apply_secret(ctx, "registry-config", {".dockerconfigjson": json.dumps(config)})
     key = _oci(ctx, registry, "registry-config")
     reconcile_source(ctx, key, HELM_REPOSITORY)
     assert _conditions(ctx, key)["Ready"][:2] == ("True", "Succeeded")
@@ -462,7 +426,7 @@ def test_an_oci_login_from_a_dockerconfigjson_secret_works(
 def test_a_wrong_oci_password_is_authentication_failed_without_the_secret(
     ctx: WorkerContext, registry: OciRegistry, caplog: pytest.LogCaptureFixture
 ) -> None:
-    _secret(ctx, "registry-auth", username=USER, password="wrong-pw-456")
+    apply_secret(ctx, "registry-auth", {"username": USER, "password": "wrong-pw-456"})
     key = _oci(ctx, registry, "registry-auth")
     with caplog.at_level(logging.DEBUG):
         reconcile_source(ctx, key, HELM_REPOSITORY)
@@ -472,19 +436,16 @@ def test_a_wrong_oci_password_is_authentication_failed_without_the_secret(
         f"failed to login to registry 'oci://{registry.host}/charts': "
         f"GET http://{registry.host}/v2/: UNAUTHORIZED: authentication required"
     )
-    everything = str(_status(ctx, key)) + str([e for _, e in ctx.events.read()]) + caplog.text
+    everything = (
+        str(sources.status(ctx, key)) + str([e for _, e in ctx.events.read()]) + caplog.text
+    )
     assert "wrong-pw-456" not in everything and PASSWORD not in everything
 
 
 @pytest.fixture
 def token_registry(tmp_path: Path) -> Iterator[tuple[OciRegistry, TokenService]]:
-    tokens = TokenService(tmp_path / "token", username=USER, password=PASSWORD)
-    tokens.start()
-    server = OciRegistry(tmp_path / "token-registry", token=tokens)
-    server.start()
-    yield server, tokens
-    server.stop()
-    tokens.stop()
+    with token_registry_at(tmp_path, username=USER, password=PASSWORD) as running:
+        yield running
 
 
 @pytest.mark.parametrize(("password", "ready"), [(PASSWORD, True), ("wrong-pw-789", False)])
@@ -495,7 +456,7 @@ def test_an_oci_login_through_a_token_service_is_checked(
     ready: bool,
 ) -> None:
     registry, tokens = token_registry
-    _secret(ctx, "registry-auth", username=USER, password=password)
+    apply_secret(ctx, "registry-auth", {"username": USER, "password": password})
     key = _oci(ctx, registry, "registry-auth")
     reconcile_source(ctx, key, HELM_REPOSITORY)
     status, reason, message = _conditions(ctx, key)["Ready"]
@@ -507,7 +468,7 @@ def test_an_oci_login_through_a_token_service_is_checked(
         assert message.endswith(
             f"the token service {tokens.realm} refused the credentials (HTTP 401)"
         )
-        assert tokens.issued == 0 and password not in str(_status(ctx, key))
+        assert tokens.issued == 0 and password not in str(sources.status(ctx, key))
 
 
 def test_an_oci_registry_that_does_not_answer_is_not_ready(
@@ -525,12 +486,12 @@ def test_a_repository_turned_oci_drops_its_index_artifact(
     ctx: WorkerContext, charts: HelmRepoServer, registry: OciRegistry
 ) -> None:
     key = _helm_repository(ctx, "oci-charts", charts.url, secretRef={"name": "registry-auth"})
-    _secret(ctx, "registry-auth", username=USER, password=PASSWORD)
+    apply_secret(ctx, "registry-auth", {"username": USER, "password": PASSWORD})
     reconcile_source(ctx, key, HELM_REPOSITORY)
-    assert "artifact" in _status(ctx, key)
+    assert "artifact" in sources.status(ctx, key)
     _oci(ctx, registry, "registry-auth")
     reconcile_source(ctx, key, HELM_REPOSITORY)
-    assert "artifact" not in _status(ctx, key) and "url" not in _status(ctx, key)
+    assert "artifact" not in sources.status(ctx, key) and "url" not in sources.status(ctx, key)
     assert not (ctx.settings.artifact_dir / "helmrepository" / NS / "oci-charts").exists()
 
 

@@ -30,12 +30,12 @@ from shared.scheduler import DUE
 from shared.settings import Settings
 from shared.tools import require_tool
 from shared.worker import WorkerContext
+from tests import sources
 from tests.fixtures.workers import worker_context
 from tests.servers.registry import OciRegistry
 from tests.sluicecli import run_sluice, sluice_env
+from tests.sources import NOT_DUE, NS, apply_secret, apply_source
 
-NS = "flux-system"
-FAR = 4_000_000_000.0
 FLUX_CONFIG = "application/vnd.cncf.flux.config.v1+json"
 FLUX_CONTENT = "application/vnd.cncf.flux.content.v1.tar+gzip"
 HELM_CHART = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
@@ -65,32 +65,12 @@ def private_registry(tmp_path: Path) -> Any:
 
 
 def _oci_repository(ctx: WorkerContext, url: str, name: str = "app", **spec: Any) -> ObjectKey:
-    ctx.store.apply(
-        {
-            "apiVersion": "source.toolkit.fluxcd.io/v1",
-            "kind": "OCIRepository",
-            "metadata": {"name": name, "namespace": NS},
-            "spec": {"interval": "5m", "url": url, **spec},
-        }
-    )
-    key = ObjectKey("OCIRepository", NS, name)
-    ctx.client.zadd(DUE, {str(key): FAR})
-    return key
-
-
-def _status(ctx: WorkerContext, key: ObjectKey) -> dict[str, Any]:
-    doc = ctx.store.get(key)
-    assert doc is not None
-    return dict(doc["status"])
-
-
-def _ready(ctx: WorkerContext, key: ObjectKey) -> dict[str, Any]:
-    (ready,) = [c for c in _status(ctx, key)["conditions"] if c["type"] == "Ready"]
-    return dict(ready)
+    spec = {"interval": "5m", "url": url, **spec}
+    return apply_source(ctx, "OCIRepository", name, spec, tracked=True)
 
 
 def _artifact_files(ctx: WorkerContext, key: ObjectKey, into: Path) -> dict[str, str]:
-    artifact = _status(ctx, key)["artifact"]
+    artifact = sources.status(ctx, key)["artifact"]
     extract_tarball(ctx.settings.artifact_dir / artifact["path"], into)
     return {
         p.relative_to(into).as_posix(): p.read_text()
@@ -185,8 +165,8 @@ def test_an_artifact_pushed_by_sluice_is_ready_with_flux_revision_and_content(
     )
     key = _oci_repository(ctx, f"oci://{registry.host}/fleet/apps", ref={"tag": "v1.0.0"})
     reconcile_source(ctx, key, OCI_REPOSITORY)
-    assert _ready(ctx, key)["status"] == "True"
-    status = _status(ctx, key)
+    assert sources.ready(ctx, key)["status"] == "True"
+    status = sources.status(ctx, key)
     artifact = status["artifact"]
     assert artifact["revision"] == f"v1.0.0@{digest}"
     assert artifact["path"] == f"ocirepository/{NS}/app/{digest.removeprefix('sha256:')}.tar.gz"
@@ -206,7 +186,7 @@ def test_an_artifact_built_by_hand_in_flux_layout_is_read(
     digest = _push_by_hand(registry, "by/hand", "latest", layer)
     key = _oci_repository(ctx, f"oci://{registry.host}/by/hand", ignore="*.png\n")
     reconcile_source(ctx, key, OCI_REPOSITORY)
-    status = _status(ctx, key)
+    status = sources.status(ctx, key)
     assert status["artifact"]["revision"] == f"latest@{digest}"
     assert status["observedIgnore"] == "*.png\n"
     assert _artifact_files(ctx, key, tmp_path / "out") == {"deploy/app.yaml": "kind: Deployment\n"}
@@ -221,14 +201,14 @@ def test_a_new_semver_tag_and_a_new_push_to_the_same_tag_are_new_artifacts(
         ctx, f"oci://{registry.host}/fleet/apps", ref={"semver": "1.x", "tag": "2.0.0"}
     )
     reconcile_source(ctx, key, OCI_REPOSITORY)
-    assert _status(ctx, key)["artifact"]["revision"].startswith("1.0.0@sha256:")
+    assert sources.status(ctx, key)["artifact"]["revision"].startswith("1.0.0@sha256:")
     newer = _sluice_push(tmp_path, registry, "1.1.0", {"a.yaml": "v: 1.1\n"})
     reconcile_source(ctx, key, OCI_REPOSITORY)
-    assert _status(ctx, key)["artifact"]["revision"] == f"1.1.0@{newer}"
+    assert sources.status(ctx, key)["artifact"]["revision"] == f"1.1.0@{newer}"
     again = _sluice_push(tmp_path, registry, "1.1.0", {"a.yaml": "v: 1.1.1\n"})
     assert again != newer
     reconcile_source(ctx, key, OCI_REPOSITORY)
-    assert _status(ctx, key)["artifact"]["revision"] == f"1.1.0@{again}"
+    assert sources.status(ctx, key)["artifact"]["revision"] == f"1.1.0@{again}"
     assert _artifact_files(ctx, key, tmp_path / "out") == {"a.yaml": "v: 1.1.1\n"}
     events = [e.type for _, e in ctx.events.read() if e.object == key]
     assert events.count("artifact-ready") == 3
@@ -242,14 +222,14 @@ def test_an_unchanged_interval_downloads_no_blob(
     reconcile_source(ctx, key, OCI_REPOSITORY)
     blobs, manifests = registry.requests("GET", "/blobs/"), registry.requests("GET", "/manifests/")
     assert blobs == 1  # the layer, once
-    before = _status(ctx, key)["artifact"]
+    before = sources.status(ctx, key)["artifact"]
     for _ in range(3):
         reconcile_source(ctx, key, OCI_REPOSITORY)
     assert registry.requests("GET", "/blobs/") == blobs
     assert registry.requests("GET", "/manifests/") == manifests
     assert registry.requests("HEAD", "/manifests/stable") >= 4
-    assert _status(ctx, key)["artifact"] == before
-    assert _ready(ctx, key)["reason"] == "ArtifactUpToDate"
+    assert sources.status(ctx, key)["artifact"] == before
+    assert sources.ready(ctx, key)["reason"] == "ArtifactUpToDate"
 
 
 def test_credentials_from_a_dockerconfigjson_secret_and_wrong_ones_never_shown(
@@ -260,36 +240,29 @@ def test_credentials_from_a_dockerconfigjson_secret_and_wrong_ones_never_shown(
     def secret(name: str, password: str) -> None:
         auth = base64.b64encode(f"bot:{password}".encode()).decode()
         config = json.dumps({"auths": {private_registry.host: {"auth": auth}}}).encode()
-        ctx.store.apply(
-            {
-                "apiVersion": "v1",
-                "kind": "Secret",
-                "metadata": {"name": name, "namespace": NS},
-                "type": "kubernetes.io/dockerconfigjson",
-                "data": {".dockerconfigjson": base64.b64encode(config).decode()},
-            }
-        )
+        data = {".dockerconfigjson": config}
+        apply_secret(ctx, name, data, type="kubernetes.io/dockerconfigjson")
 
     secret("good", "s3cret-pass")
     secret("bad", "not-the-pass")
     url = f"oci://{private_registry.host}/private/app"
     good = _oci_repository(ctx, url, "good", secretRef={"name": "good"})
     reconcile_source(ctx, good, OCI_REPOSITORY)
-    assert _ready(ctx, good)["status"] == "True"
+    assert sources.ready(ctx, good)["status"] == "True"
     bad = _oci_repository(ctx, url, "bad", secretRef={"name": "bad"})
     reconcile_source(ctx, bad, OCI_REPOSITORY)
-    ready = _ready(ctx, bad)
+    ready = sources.ready(ctx, bad)
     assert (ready["status"], ready["reason"]) == ("False", "OCIArtifactPullFailed")
     assert "UNAUTHORIZED" in ready["message"] or "401" in ready["message"]
-    conditions = {c["type"]: c for c in _status(ctx, bad)["conditions"]}
+    conditions = {c["type"]: c for c in sources.status(ctx, bad)["conditions"]}
     assert conditions["FetchFailed"]["reason"] == "OCIArtifactPullFailed"
-    shown = json.dumps(_status(ctx, bad)) + "".join(e.message for _, e in ctx.events.read())
+    shown = json.dumps(sources.status(ctx, bad)) + "".join(e.message for _, e in ctx.events.read())
     assert (
         "not-the-pass" not in shown and base64.b64encode(b"bot:not-the-pass").decode() not in shown
     )
     anonymous = _oci_repository(ctx, url, "anonymous")
     reconcile_source(ctx, anonymous, OCI_REPOSITORY)
-    assert _ready(ctx, anonymous)["reason"] == "OCIArtifactPullFailed"
+    assert sources.ready(ctx, anonymous)["reason"] == "OCIArtifactPullFailed"
 
 
 def test_a_layer_entry_escaping_its_root_is_refused(
@@ -299,10 +272,10 @@ def test_a_layer_entry_escaping_its_root_is_refused(
     _push_by_hand(registry, "evil/app", "latest", layer)
     key = _oci_repository(ctx, f"oci://{registry.host}/evil/app")
     reconcile_source(ctx, key, OCI_REPOSITORY)
-    ready = _ready(ctx, key)
+    ready = sources.ready(ctx, key)
     assert (ready["status"], ready["reason"]) == ("False", "OCIArtifactLayerOperationFailed")
     assert "leaves the destination" in ready["message"]
-    assert "artifact" not in _status(ctx, key)
+    assert "artifact" not in sources.status(ctx, key)
     assert not list(tmp_path.rglob("escape.yaml"))
     env = sluice_env("redis://127.0.0.1:1/0", tmp_path)
     pulled = run_sluice(env, "pull", "artifact", f"oci://{registry.host}/evil/app:latest",
@@ -313,7 +286,7 @@ def test_a_layer_entry_escaping_its_root_is_refused(
     _push_by_hand(registry, "evil/link", "latest", linked)
     key = _oci_repository(ctx, f"oci://{registry.host}/evil/link", "link")
     reconcile_source(ctx, key, OCI_REPOSITORY)
-    assert _ready(ctx, key)["reason"] == "OCIArtifactLayerOperationFailed"
+    assert sources.ready(ctx, key)["reason"] == "OCIArtifactLayerOperationFailed"
 
 
 def test_a_helm_chart_pushed_by_helm_is_copied_by_its_layer_media_type(
@@ -344,7 +317,7 @@ def test_a_helm_chart_pushed_by_helm_is_copied_by_its_layer_media_type(
         layerSelector={"mediaType": HELM_CHART, "operation": "copy"},
     )
     reconcile_source(ctx, key, OCI_REPOSITORY)
-    status = _status(ctx, key)
+    status = sources.status(ctx, key)
     assert status["artifact"]["revision"].startswith("6.5.0@sha256:")
     stored = ctx.settings.artifact_dir / status["artifact"]["path"]
     assert stored.read_bytes() == tgz.read_bytes()
@@ -399,10 +372,10 @@ def test_the_flux_example_repository_oci_repositories_read_helm_pushed_charts(
     )
     ctx.store.apply(doc)
     key = ObjectKey("OCIRepository", doc["metadata"]["namespace"], doc["metadata"]["name"])
-    ctx.client.zadd(DUE, {str(key): FAR})
+    ctx.client.zadd(DUE, {str(key): NOT_DUE})
     reconcile_source(ctx, key, OCI_REPOSITORY)
-    status = _status(ctx, key)
-    assert _ready(ctx, key)["status"] == "True", _ready(ctx, key)
+    status = sources.status(ctx, key)
+    assert sources.ready(ctx, key)["status"] == "True", sources.ready(ctx, key)
     assert status["artifact"]["revision"].startswith(f"{expected}@sha256:")
     stored = ctx.settings.artifact_dir / status["artifact"]["path"]
     with tarfile.open(stored) as chart_tgz:

@@ -3,7 +3,6 @@ certificates from certSecretRef, and ``sluice push/pull artifact`` credentials."
 
 from __future__ import annotations
 
-import base64
 import json
 import subprocess
 from collections.abc import Iterator
@@ -23,16 +22,17 @@ from shared.oci import (
     parse_reference,
     push_artifact,
 )
-from shared.scheduler import DUE
 from shared.settings import Settings
 from shared.tarball import build_tarball
 from shared.worker import WorkerContext
+from tests import sources
+from tests.fixtures.registry import token_registry_at
 from tests.fixtures.workers import worker_context
 from tests.servers.registry import OciRegistry
 from tests.servers.registryauth import RegistryTls, TokenService
 from tests.sluicecli import SLUICE, run_sluice, sluice_env
+from tests.sources import apply_secret, apply_source, dockerconfigjson
 
-NS = "flux-system"
 PASSWORD = "t0ken-s3cret"
 
 
@@ -43,13 +43,8 @@ def ctx(settings: Settings, tmp_path: Path) -> WorkerContext:
 
 @pytest.fixture
 def token_registry(tmp_path: Path) -> Iterator[tuple[OciRegistry, TokenService]]:
-    service = TokenService(tmp_path / "token", username="ci-bot", password=PASSWORD)
-    service.start()
-    registry = OciRegistry(tmp_path / "registry", token=service)
-    registry.start()
-    yield registry, service
-    registry.stop()
-    service.stop()
+    with token_registry_at(tmp_path, username="ci-bot", password=PASSWORD) as running:
+        yield running
 
 
 @pytest.fixture
@@ -60,45 +55,9 @@ def tls_registry(tmp_path: Path) -> Iterator[OciRegistry]:
     registry.stop()
 
 
-def _secret(ctx: WorkerContext, name: str, data: dict[str, bytes]) -> None:
-    ctx.store.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": name, "namespace": NS},
-            "data": {k: base64.b64encode(v).decode() for k, v in data.items()},
-        }
-    )
-
-
-def _dockerconfig(host: str, user: str, password: str) -> dict[str, bytes]:
-    entry = {"username": user, "password": password}
-    return {".dockerconfigjson": json.dumps({"auths": {host: entry}}).encode()}
-
-
 def _oci_repository(ctx: WorkerContext, url: str, name: str, **spec: Any) -> ObjectKey:
-    ctx.store.apply(
-        {
-            "apiVersion": "source.toolkit.fluxcd.io/v1",
-            "kind": "OCIRepository",
-            "metadata": {"name": name, "namespace": NS},
-            "spec": {"interval": "5m", "url": url, **spec},
-        }
-    )
-    key = ObjectKey("OCIRepository", NS, name)
-    ctx.client.zadd(DUE, {str(key): 4_000_000_000.0})
-    return key
-
-
-def _status(ctx: WorkerContext, key: ObjectKey) -> dict[str, Any]:
-    doc = ctx.store.get(key)
-    assert doc is not None
-    return dict(doc["status"])
-
-
-def _ready(ctx: WorkerContext, key: ObjectKey) -> dict[str, Any]:
-    (ready,) = [c for c in _status(ctx, key)["conditions"] if c["type"] == "Ready"]
-    return dict(ready)
+    spec = {"interval": "5m", "url": url, **spec}
+    return apply_source(ctx, "OCIRepository", name, spec, tracked=True)
 
 
 def _tree(tmp_path: Path) -> Path:
@@ -128,19 +87,19 @@ def test_bearer_tokens_for_push_and_pull_and_a_wrong_password_never_shown(
     digest = pushed.stdout.strip()
     assert tokens.issued >= 1
 
-    _secret(ctx, "good", _dockerconfig(registry.host, "ci-bot", PASSWORD))
+    apply_secret(ctx, "good", dockerconfigjson(registry.host, "ci-bot", PASSWORD))
     good = _oci_repository(ctx, url, "good", ref={"tag": "v1"}, secretRef={"name": "good"})
     reconcile_source(ctx, good, OCI_REPOSITORY)
-    assert _ready(ctx, good)["status"] == "True"
-    assert _status(ctx, good)["artifact"]["revision"] == f"v1@{digest}"
+    assert sources.ready(ctx, good)["status"] == "True"
+    assert sources.status(ctx, good)["artifact"]["revision"] == f"v1@{digest}"
 
-    _secret(ctx, "bad", _dockerconfig(registry.host, "ci-bot", "wrong-password"))
+    apply_secret(ctx, "bad", dockerconfigjson(registry.host, "ci-bot", "wrong-password"))
     bad = _oci_repository(ctx, url, "bad", ref={"tag": "v1"}, secretRef={"name": "bad"})
     reconcile_source(ctx, bad, OCI_REPOSITORY)
-    ready = _ready(ctx, bad)
+    ready = sources.ready(ctx, bad)
     assert (ready["status"], ready["reason"]) == ("False", "OCIArtifactPullFailed")
     assert "refused the credentials" in ready["message"]
-    shown = json.dumps(_status(ctx, bad)) + "".join(e.message for _, e in ctx.events.read())
+    shown = json.dumps(sources.status(ctx, bad)) + "".join(e.message for _, e in ctx.events.read())
     assert "wrong-password" not in shown and PASSWORD not in shown
     ref = parse_reference(url)
     with RegistryClient(ref, credentials=RegistryCredentials("ci-bot", PASSWORD)) as client:
@@ -167,7 +126,7 @@ def test_tls_with_a_client_certificate_from_cert_secret_ref(
     with RegistryClient(ref, tls=material, push=True) as client:
         pushed = push_artifact(client, tarball.path, tag="latest", source="s", revision="r")
     url = f"oci://{tls_registry.host}/secure/app"
-    _secret(
+    apply_secret(
         ctx,
         "registry-tls",
         {
@@ -178,16 +137,16 @@ def test_tls_with_a_client_certificate_from_cert_secret_ref(
     )
     key = _oci_repository(ctx, url, "mtls", certSecretRef={"name": "registry-tls"})
     reconcile_source(ctx, key, OCI_REPOSITORY)
-    assert _ready(ctx, key)["status"] == "True", _ready(ctx, key)
-    assert _status(ctx, key)["artifact"]["revision"] == f"latest@{pushed.digest}"
+    assert sources.ready(ctx, key)["status"] == "True", sources.ready(ctx, key)
+    assert sources.status(ctx, key)["artifact"]["revision"] == f"latest@{pushed.digest}"
 
-    _secret(ctx, "ca-only", {"ca.crt": material.ca_cert})
+    apply_secret(ctx, "ca-only", {"ca.crt": material.ca_cert})
     no_client = _oci_repository(ctx, url, "ca-only", certSecretRef={"name": "ca-only"})
     reconcile_source(ctx, no_client, OCI_REPOSITORY)
-    assert _ready(ctx, no_client)["reason"] == "OCIArtifactPullFailed"
+    assert sources.ready(ctx, no_client)["reason"] == "OCIArtifactPullFailed"
     untrusted = _oci_repository(ctx, url, "untrusted")
     reconcile_source(ctx, untrusted, OCI_REPOSITORY)
-    ready = _ready(ctx, untrusted)
+    ready = sources.ready(ctx, untrusted)
     assert ready["reason"] == "OCIArtifactPullFailed"
     assert "CERTIFICATE_VERIFY_FAILED" in ready["message"], ready["message"]
 
@@ -206,10 +165,10 @@ def test_insecure_accepts_a_certificate_no_ca_vouches_for(
         url = f"oci://{registry.host}/self-signed/app"
         strict = _oci_repository(ctx, url, "strict")
         reconcile_source(ctx, strict, OCI_REPOSITORY)
-        assert "CERTIFICATE_VERIFY_FAILED" in _ready(ctx, strict)["message"]
+        assert "CERTIFICATE_VERIFY_FAILED" in sources.ready(ctx, strict)["message"]
         insecure = _oci_repository(ctx, url, "insecure", insecure=True)
         reconcile_source(ctx, insecure, OCI_REPOSITORY)
-        assert _ready(ctx, insecure)["status"] == "True"
+        assert sources.ready(ctx, insecure)["status"] == "True"
     finally:
         registry.stop()
 

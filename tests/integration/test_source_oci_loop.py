@@ -4,7 +4,6 @@ and the Flux-style commands (get, reconcile, suspend, resume) work on ``source o
 from __future__ import annotations
 
 import hashlib
-import subprocess
 from pathlib import Path
 
 import httpx
@@ -14,20 +13,15 @@ from shared.sandbox import ClusterInfo
 from tests.fixtures.cluster import api_client
 from tests.fixtures.gitops import (
     NAMESPACE,
-    SLUICE,
     GitOps,
     configmap_yaml,
+    flux_yaml,
+    kustomization_yaml,
     namespace_yaml,
+    sluice,
     unique,
 )
 from tests.servers.registry import OciRegistry
-
-
-def sluice(gitops: GitOps, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run the real ``sluice`` command against the test's installation."""
-    return subprocess.run(
-        [SLUICE, *args], env=gitops.env, capture_output=True, text=True, timeout=180
-    )
 
 
 def _push(gitops: GitOps, registry: OciRegistry, tmp_path: Path, ns: str, greeting: str) -> str:
@@ -47,32 +41,17 @@ def _push(gitops: GitOps, registry: OciRegistry, tmp_path: Path, ns: str, greeti
 
 
 def _objects(name: str, registry: OciRegistry) -> str:
-    return f"""\
-apiVersion: source.toolkit.fluxcd.io/v1beta2
-kind: OCIRepository
-metadata:
-  name: {name}
-  namespace: {NAMESPACE}
-spec:
+    spec = f"""\
   interval: 10m
   url: oci://{registry.host}/fleet/app
   ref:
     tag: production
----
-apiVersion: kustomize.toolkit.fluxcd.io/v1
-kind: Kustomization
-metadata:
-  name: {name}
-  namespace: {NAMESPACE}
-spec:
-  interval: 10m
-  retryInterval: 2s
-  path: ./
-  prune: true
-  sourceRef:
-    kind: OCIRepository
-    name: {name}
 """
+    return flux_yaml(
+        "OCIRepository", name, spec, api_version="source.toolkit.fluxcd.io/v1beta2"
+    ) + kustomization_yaml(
+        name, source=name, path="./", interval="10m", source_kind="OCIRepository"
+    )
 
 
 def _greeting(info: ClusterInfo, namespace: str) -> str:

@@ -19,6 +19,8 @@ import ssl
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.utils import formatdate, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler
@@ -28,7 +30,7 @@ from urllib.parse import unquote, urlsplit
 from shared.tools import require_tool
 from tests.servers.background import BackgroundServer
 
-__all__ = ["HelmRepoRequest", "HelmRepoServer"]
+__all__ = ["HelmRepoRequest", "HelmRepoServer", "podinfo_repository"]
 
 REALM = "sluice-test-helm"
 
@@ -158,6 +160,21 @@ class HelmRepoServer:
         return hmac.compare_digest(user, self.username) and hmac.compare_digest(
             password, self.password
         )
+
+
+@contextmanager
+def podinfo_repository(
+    root: Path, *, username: str, password: str, versions: tuple[str, ...] = ("6.0.0",)
+) -> Iterator[HelmRepoServer]:
+    """A running repository at ``root`` behind Basic auth, serving podinfo at ``versions``."""
+    server = HelmRepoServer(root, username=username, password=password)
+    server.start()
+    try:
+        for version in versions:
+            server.add_chart("podinfo", version)
+        yield server
+    finally:
+        server.stop()
 
 
 class _Handler(BaseHTTPRequestHandler):
