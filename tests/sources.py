@@ -11,8 +11,10 @@ from __future__ import annotations
 import base64
 import io
 import json
+import subprocess
 import tarfile
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,6 +22,7 @@ import httpx
 from services.source.reconcile import SourceKind, reconcile_source
 from shared.keys import ObjectKey
 from shared.scheduler import DUE
+from shared.tools import require_tool
 from shared.worker import WorkerContext
 
 __all__ = [
@@ -31,6 +34,7 @@ __all__ = [
     "conditions",
     "dockerconfigjson",
     "downloaded_files",
+    "push_chart",
     "ready",
     "reconciled",
     "status",
@@ -151,3 +155,42 @@ def downloaded_files(doc: dict[str, Any]) -> dict[str, bytes]:
             for m in tar.getmembers()
             if m.isreg() and (data := tar.extractfile(m)) is not None
         }
+
+
+def push_chart(
+    workdir: Path,
+    *,
+    name: str,
+    version: str,
+    to: str,
+    values: str = "",
+    env: Mapping[str, str] | None = None,
+) -> Path:
+    """``helm package`` a small chart and ``helm push`` it to ``to`` (``oci://HOST/PATH``).
+
+    ``env`` is helm's environment (a logged-in registry's HOME); by default a
+    fresh one under ``workdir``. Returns the packaged ``.tgz``.
+    """
+    helm = str(require_tool("helm"))
+    chart = workdir / "charts" / f"{name}-{version}" / name
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text(f"apiVersion: v2\nname: {name}\nversion: {version}\n")
+    (chart / "templates" / "cm.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\n"
+    )
+    if values:
+        (chart / "values.yaml").write_text(values)
+    home = {"HOME": str(workdir), "HELM_CACHE_HOME": str(workdir / "helm-cache")}
+    run: dict[str, Any] = {
+        "env": dict(env) if env is not None else home,
+        "capture_output": True,
+        "text": True,
+        "timeout": 60,
+        "check": False,
+    }
+    packaged = subprocess.run([helm, "package", str(chart), "-d", str(chart.parent)], **run)
+    assert packaged.returncode == 0, packaged.stderr
+    tgz = chart.parent / f"{name}-{version}.tgz"
+    pushed = subprocess.run([helm, "push", str(tgz), to, "--plain-http"], **run)
+    assert pushed.returncode == 0, pushed.stderr
+    return tgz

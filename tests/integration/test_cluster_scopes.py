@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
 from typing import Any
 
 from shared.api.conditions import get_condition
@@ -17,10 +16,11 @@ from shared.keys import ObjectKey
 from shared.lease import request_reconcile
 from shared.sandbox import ControlPlane
 from tests.fixtures.gitops import (
-    SLUICE,
     GitOps,
+    bootstrap,
     configmap_yaml,
     namespace_yaml,
+    sluice,
     source_yaml,
     unique,
 )
@@ -70,31 +70,6 @@ def _fleet(ns: str) -> dict[str, str]:
     return files
 
 
-def _sluice(gitops: GitOps, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [SLUICE, *args], env=gitops.env, capture_output=True, text=True, input=stdin, timeout=300
-    )
-
-
-def _bootstrap(gitops: GitOps, url: str, cluster: str, *more: str) -> str:
-    result = _sluice(
-        gitops,
-        "bootstrap",
-        "git",
-        "--url",
-        url,
-        "--path",
-        f"clusters/{cluster}",
-        "--cluster",
-        cluster,
-        "--timeout",
-        "3m",
-        *more,
-    )
-    assert result.returncode == 0, result.stderr + gitops.logs()
-    return result.stderr
-
-
 def _wait_ready(
     gitops: GitOps, scope: str, name: str, *, revision: str, kind: str = "Kustomization"
 ) -> dict[str, Any]:
@@ -130,7 +105,7 @@ def test_two_clusters_bootstrapped_from_one_fleet_repo_each_run_their_own_folder
     for cluster, info in infos.items():
         gitops.register_cluster(info, cluster)
     for cluster in CLUSTERS:
-        said = _bootstrap(gitops, git_repo.url, cluster)
+        said = bootstrap(gitops, git_repo.url, cluster)
         assert "Kustomization flux-system/flux-system created" in said
         assert "Kustomization reconciliation completed" in said
 
@@ -152,14 +127,14 @@ def test_two_clusters_bootstrapped_from_one_fleet_repo_each_run_their_own_folder
 
     # `sluice -c NAME get ks` is flux's `flux get ks` against that cluster.
     for cluster in CLUSTERS:
-        table = _sluice(gitops, "-c", cluster, "get", "ks", "-n", FS)
+        table = sluice(gitops, "-c", cluster, "get", "ks", "-n", FS)
         assert table.returncode == 0, table.stderr
         assert {"flux-system", "infra", "apps"} <= {
             line.split()[0] for line in table.stdout.splitlines()[1:]
         }
-        one = _sluice(gitops, "-c", cluster, "get", "ks", "apps", "-n", FS, "-o", "json")
+        one = sluice(gitops, "-c", cluster, "get", "ks", "apps", "-n", FS, "-o", "json")
         assert json.loads(one.stdout)["spec"]["path"] == f"./apps/{cluster}"
-    every = _sluice(gitops, "--all-clusters", "get", "ks", "apps", "-n", FS)
+    every = sluice(gitops, "--all-clusters", "get", "ks", "apps", "-n", FS)
     rows = [line.split() for line in every.stdout.splitlines()]
     assert rows[0][:2] == ["CLUSTER", "NAME"]
     assert sorted(r[0] for r in rows[1:]) == ["production", "staging"]
@@ -211,7 +186,7 @@ def test_bootstrap_twice_changes_nothing_and_commit_leaves_the_sync_in_the_repo(
     gitops.register_cluster(control_plane_3.cluster_info()[0], "staging")
     before = git_repo.head()
 
-    said = _bootstrap(gitops, git_repo.url, "staging", "--commit")
+    said = bootstrap(gitops, git_repo.url, "staging", "--commit")
     head = git_repo.head()
     assert head != before
     assert "committed sync manifests" in said
@@ -228,7 +203,7 @@ def test_bootstrap_twice_changes_nothing_and_commit_leaves_the_sync_in_the_repo(
     assert source["metadata"]["generation"] == 1
     _wait_ready(gitops, "staging", "infra", revision=f"main@sha1:{head}")
 
-    again = _bootstrap(gitops, git_repo.url, "staging", "--commit")
+    again = bootstrap(gitops, git_repo.url, "staging", "--commit")
     assert git_repo.head() == head
     assert "sync manifests are up to date" in again
     assert "GitRepository flux-system/flux-system unchanged" in again
@@ -238,14 +213,14 @@ def test_bootstrap_twice_changes_nothing_and_commit_leaves_the_sync_in_the_repo(
     assert source_again["metadata"]["generation"] == 1
 
     # The flux commands work in the scope with -c.
-    done = _sluice(gitops, "-c", "staging", "reconcile", "ks", "infra", "--timeout", "2m")
+    done = sluice(gitops, "-c", "staging", "reconcile", "ks", "infra", "--timeout", "2m")
     assert done.returncode == 0, done.stderr
     assert f"applied revision main@sha1:{head}" in done.stderr
-    tree = _sluice(gitops, "-c", "staging", "tree", "ks", "flux-system")
+    tree = sluice(gitops, "-c", "staging", "tree", "ks", "flux-system")
     assert "staging:Kustomization/flux-system/infra" in tree.stdout
-    events = _sluice(gitops, "-c", "staging", "events", "--for", "Kustomization/flux-system/infra")
+    events = sluice(gitops, "-c", "staging", "events", "--for", "Kustomization/flux-system/infra")
     assert "staging:Kustomization/flux-system/infra" in events.stdout
-    missing = _sluice(gitops, "reconcile", "ks", "infra", "--timeout", "10s")
+    missing = sluice(gitops, "reconcile", "ks", "infra", "--timeout", "10s")
     assert missing.returncode == 1
     assert "Kustomization 'flux-system/infra' not found" in missing.stderr
 
@@ -254,7 +229,7 @@ def test_bootstrap_refuses_a_cluster_that_is_not_registered(
     gitops: GitOps, git_repo: BareRepo
 ) -> None:
     git_repo.commit({"clusters/nowhere/README": "x\n"})
-    result = _sluice(
+    result = sluice(
         gitops,
         "bootstrap",
         "git",
@@ -284,7 +259,7 @@ def test_bootstrap_reads_the_password_from_stdin_and_keeps_the_secret_in_the_sco
     gitops.register_cluster(control_plane_3.cluster_info()[0], "staging")
     url = git_http.url_for(git_repo)
     assert git_http.password is not None
-    result = _sluice(
+    result = sluice(
         gitops,
         "-c",
         "staging",
@@ -331,7 +306,7 @@ def test_a_scope_uses_a_shared_fleet_wide_source_but_never_another_scopes_depend
         + "---\n"
         + _kustomization_of("waits", "shared", path="./app", depends_on="infra")
     )
-    result = _sluice(gitops, "-c", "staging", "apply", "-f", str(path))
+    result = sluice(gitops, "-c", "staging", "apply", "-f", str(path))
     assert result.returncode == 0, result.stderr
 
     _wait_ready(gitops, "staging", "app", revision=f"main@sha1:{head}")

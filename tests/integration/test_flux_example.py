@@ -12,7 +12,6 @@ with ``helm push`` (no internet here), fetch their charts.
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +20,12 @@ import yaml
 from shared.api.conditions import get_condition
 from shared.keys import ObjectKey
 from shared.sandbox import ClusterInfo
-from shared.tools import require_tool
-from tests.fixtures.gitops import SLUICE, GitOps
+from tests.fixtures.gitops import GitOps, bootstrap, sluice
 from tests.helpers import eventually
 from tests.kube import namespace_exists
 from tests.servers.git import BareRepo
 from tests.servers.registry import OciRegistry
+from tests.sources import push_chart
 
 EXAMPLE = Path(__file__).parents[1] / "data" / "flux2-kustomize-helm-example"
 FS = "flux-system"
@@ -43,12 +42,6 @@ def _files() -> dict[str, str]:
     }
 
 
-def _sluice(gitops: GitOps, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [SLUICE, *args], env=gitops.env, capture_output=True, text=True, input=stdin, timeout=300
-    )
-
-
 def _condition(gitops: GitOps, key: ObjectKey, wanted: str) -> dict[str, Any]:
     """The object's Ready condition once its status is ``wanted`` ("True"/"False")."""
 
@@ -62,28 +55,6 @@ def _condition(gitops: GitOps, key: ObjectKey, wanted: str) -> dict[str, Any]:
     except AssertionError as exc:
         doc = gitops.store.get(key) or {}
         raise AssertionError(f"{key}: {doc.get('status')}\n{gitops.logs()}") from exc
-
-
-def _push_chart(
-    registry: OciRegistry, tmp_path: Path, *, repo: str, name: str, version: str
-) -> None:
-    helm = str(require_tool("helm"))
-    chart = tmp_path / "charts" / name
-    (chart / "templates").mkdir(parents=True)
-    (chart / "Chart.yaml").write_text(f"apiVersion: v2\nname: {name}\nversion: {version}\n")
-    (chart / "templates" / "cm.yaml").write_text(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\n"
-    )
-    env = {"HOME": str(tmp_path), "HELM_CACHE_HOME": str(tmp_path / "helm-cache")}
-    run: dict[str, Any] = {"env": env, "capture_output": True, "text": True, "timeout": 60}
-    packaged = subprocess.run(
-        [helm, "package", str(chart), "-d", str(tmp_path)], check=False, **run
-    )
-    assert packaged.returncode == 0, packaged.stderr
-    tgz = tmp_path / f"{name}-{version}.tgz"
-    target = f"oci://{registry.host}/{repo}"
-    pushed = subprocess.run([helm, "push", str(tgz), target, "--plain-http"], check=False, **run)
-    assert pushed.returncode == 0, pushed.stderr
 
 
 def _oci_repositories(registry: OciRegistry) -> list[dict[str, Any]]:
@@ -107,21 +78,8 @@ def test_the_staging_cluster_of_flux_example_repository_runs_up_to_its_first_hel
 ) -> None:
     head = git_repo.commit(_files())
     gitops.register_cluster(sandbox_cluster, SCOPE)
-    said = _sluice(
-        gitops,
-        "bootstrap",
-        "git",
-        "--url",
-        git_repo.url,
-        "--path",
-        f"clusters/{SCOPE}",
-        "--cluster",
-        SCOPE,
-        "--timeout",
-        "3m",
-    )
-    assert said.returncode == 0, said.stderr + gitops.logs()
-    assert "Kustomization reconciliation completed" in said.stderr
+    said = bootstrap(gitops, git_repo.url, SCOPE)
+    assert "Kustomization reconciliation completed" in said
 
     # The ArtifactGenerator splits the repository; both ExternalArtifacts carry its commit.
     _condition(gitops, ObjectKey("ArtifactGenerator", FS, FS, SCOPE), "True")
@@ -149,8 +107,9 @@ def test_the_staging_cluster_of_flux_example_repository_runs_up_to_its_first_hel
     for doc in docs:
         name = doc["metadata"]["name"]
         repo = doc["spec"]["url"].split("/", 3)[3].rsplit("/", 1)[0]
-        _push_chart(oci_registry, tmp_path, repo=repo, name=name, version=CHARTS[name])
-    applied = _sluice(gitops, "-c", SCOPE, "apply", "-f", "-", stdin=yaml.safe_dump_all(docs))
+        to = f"oci://{oci_registry.host}/{repo}"
+        push_chart(tmp_path, name=name, version=CHARTS[name], to=to)
+    applied = sluice(gitops, "-c", SCOPE, "apply", "-f", "-", stdin=yaml.safe_dump_all(docs))
     assert applied.returncode == 0, applied.stdout + applied.stderr
     for doc in docs:
         meta = doc["metadata"]

@@ -36,6 +36,7 @@ from tests.sources import (
     apply_source,
     conditions,
     downloaded_files,
+    push_chart,
     reconciled,
 )
 
@@ -104,23 +105,6 @@ def git_chart_with(
         },
     )
     return git, chart
-
-
-def helm_push(
-    tmp_path: Path, env: dict[str, str], *, name: str, version: str, to: str, values: str = ""
-) -> None:
-    """``helm package`` a chart ``name`` at ``version`` and ``helm push`` it to ``to``."""
-    helm = str(require_tool("helm"))
-    source = tmp_path / f"src-{version}" / name
-    (source / "templates").mkdir(parents=True)
-    (source / "Chart.yaml").write_text(f"apiVersion: v2\nname: {name}\nversion: {version}\n")
-    if values:
-        (source / "values.yaml").write_text(values)
-    subprocess.run([helm, "package", str(source), "-d", str(tmp_path)], check=True, env=env)
-    subprocess.run(
-        [helm, "push", str(tmp_path / f"{name}-{version}.tgz"), to, "--plain-http"],
-        check=True, env=env, capture_output=True,
-    )  # fmt: skip
 
 
 def test_the_newest_matching_version_is_pulled_once_and_a_new_one_is_a_new_artifact(
@@ -218,7 +202,7 @@ def test_a_chart_pushed_to_an_oci_repository_is_pulled(
     env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
     to = f"oci://{oci_registry.host}/charts"
     for version in ("1.0.0", "1.1.0"):
-        helm_push(tmp_path, env, name="oci-app", version=version, to=to, values="x: 1\n")
+        push_chart(tmp_path, name="oci-app", version=version, to=to, values="x: 1\n", env=env)
     repo = apply_source(
         ctx,
         "HelmRepository",
@@ -273,7 +257,7 @@ def test_a_git_chart_dependency_from_an_oci_repository_is_pulled(
 ) -> None:
     env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
     url = f"oci://{oci_registry.host}/charts"
-    helm_push(tmp_path, env, name="lib", version="2.0.0", to=url)
+    push_chart(tmp_path, name="lib", version="2.0.0", to=url, env=env)
     dependency = f"- name: lib\n  version: '2.x'\n  repository: {url}\n"
     git, chart = git_chart_with(ctx, git_repo, dependency)
     # A HelmRepository of the namespace names the registry (its settings reach helm).
@@ -298,7 +282,7 @@ def test_a_chart_from_a_private_oci_repository_uses_the_secret_and_never_shows_i
             input=PASSWORD.encode(), check=True, env=env, capture_output=True,
         )  # fmt: skip
         url = f"oci://{registry.host}/charts"
-        helm_push(tmp_path, env, name="private-app", version="3.0.0", to=url)
+        push_chart(tmp_path, name="private-app", version="3.0.0", to=url, env=env)
         apply_secret(ctx, "registry-auth", {"username": USER, "password": "wrong-registry-pw"})
         spec = {"type": "oci", "url": url, "insecure": True, "secretRef": {"name": "registry-auth"}}
         repo = apply_source(ctx, "HelmRepository", "charts", spec)

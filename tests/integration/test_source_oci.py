@@ -13,7 +13,6 @@ import gzip
 import hashlib
 import io
 import json
-import subprocess
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -28,13 +27,12 @@ from shared.archive import extract_tarball
 from shared.keys import ObjectKey
 from shared.scheduler import DUE
 from shared.settings import Settings
-from shared.tools import require_tool
 from shared.worker import WorkerContext
 from tests import sources
 from tests.fixtures.workers import worker_context
 from tests.servers.registry import OciRegistry
 from tests.sluicecli import run_sluice, sluice_env
-from tests.sources import NOT_DUE, NS, apply_secret, apply_source
+from tests.sources import NOT_DUE, NS, apply_secret, apply_source, push_chart
 
 FLUX_CONFIG = "application/vnd.cncf.flux.config.v1+json"
 FLUX_CONTENT = "application/vnd.cncf.flux.content.v1.tar+gzip"
@@ -292,24 +290,8 @@ def test_a_layer_entry_escaping_its_root_is_refused(
 def test_a_helm_chart_pushed_by_helm_is_copied_by_its_layer_media_type(
     ctx: WorkerContext, registry: OciRegistry, tmp_path: Path
 ) -> None:
-    helm = str(require_tool("helm"))
-    chart = tmp_path / "podinfo"
-    (chart / "templates").mkdir(parents=True)
-    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: podinfo\nversion: 6.5.0\n")
-    (chart / "templates" / "cm.yaml").write_text("kind: ConfigMap\n")
-    env = {"HOME": str(tmp_path), "HELM_CACHE_HOME": str(tmp_path / "helm-cache")}
-    run = {"env": env, "capture_output": True, "text": True, "timeout": 60}
-    packaged = subprocess.run(
-        [helm, "package", str(chart), "-d", str(tmp_path)], check=False, **run
-    )
-    assert packaged.returncode == 0, packaged.stderr
-    tgz = tmp_path / "podinfo-6.5.0.tgz"
-    pushed = subprocess.run(
-        [helm, "push", str(tgz), f"oci://{registry.host}/charts", "--plain-http"],
-        check=False,
-        **run,
-    )
-    assert pushed.returncode == 0, pushed.stderr
+    to = f"oci://{registry.host}/charts"
+    tgz = push_chart(tmp_path, name="podinfo", version="6.5.0", to=to)
     key = _oci_repository(
         ctx,
         f"oci://{registry.host}/charts/podinfo",
@@ -325,19 +307,6 @@ def test_a_helm_chart_pushed_by_helm_is_copied_by_its_layer_media_type(
 
 
 EXAMPLE = Path(__file__).parents[1] / "data" / "flux2-kustomize-helm-example"
-
-
-def _helm_push(helm: str, tmp_path: Path, *, name: str, version: str, to: str) -> None:
-    chart = tmp_path / "charts" / f"{name}-{version}"
-    chart.mkdir(parents=True)
-    (chart / "Chart.yaml").write_text(f"apiVersion: v2\nname: {name}\nversion: {version}\n")
-    env = {"HOME": str(tmp_path), "HELM_CACHE_HOME": str(tmp_path / "helm-cache")}
-    run = {"env": env, "capture_output": True, "text": True, "timeout": 60, "check": False}
-    packaged = subprocess.run([helm, "package", str(chart), "-d", str(chart.parent)], **run)
-    assert packaged.returncode == 0, packaged.stderr
-    tgz = chart.parent / f"{name}-{version}.tgz"
-    pushed = subprocess.run([helm, "push", str(tgz), to, "--plain-http"], **run)
-    assert pushed.returncode == 0, pushed.stderr
 
 
 @pytest.mark.parametrize(
@@ -360,11 +329,11 @@ def test_the_flux_example_repository_oci_repositories_read_helm_pushed_charts(
     expected: str,
 ) -> None:
     """The example's exact documents, their public registry swapped for the local one."""
-    helm = str(require_tool("helm"))
     namespace_of = registry_path.split("/", 1)[1]
     for version in versions:
-        _helm_push(helm, tmp_path, name=chart, version=version,
-                   to=f"oci://{registry.host}/{namespace_of}")  # fmt: skip
+        push_chart(
+            tmp_path, name=chart, version=version, to=f"oci://{registry.host}/{namespace_of}"
+        )
     text = (EXAMPLE / "infrastructure" / "controllers" / document).read_text()
     (doc,) = [d for d in yaml.safe_load_all(text) if d and d["kind"] == "OCIRepository"]
     doc["spec"]["url"] = doc["spec"]["url"].replace(
