@@ -111,6 +111,7 @@ def test_flower_lists_each_task_by_name_with_the_object_and_cluster_it_works_on(
         "kustomize.reconcile": "'Kustomization/flux-system/app'",
         "kustomize.apply": "'Kustomization/flux-system/app@c",
         "kustomize.on_event": "'kind': 'GitRepository', 'namespace': 'flux-system', 'name': 'app'",
+        "source.on_event": "'kind': 'GitRepository', 'namespace': 'flux-system', 'name': 'app'",
     }
 
     def seen() -> dict[str, list[dict[str, Any]]]:
