@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from services.source.artifactgenerator import ARTIFACT_GENERATOR
-from services.source.bucket import BUCKET
-from services.source.gitrepository import GIT_REPOSITORY
-from services.source.helmchart import HELM_CHART
-from services.source.helmrepository import HELM_REPOSITORY
-from services.source.ocirepository import OCI_REPOSITORY
+from services.source.bucket.bucket import BUCKET
+from services.source.generator.artifactgenerator import ARTIFACT_GENERATOR
+from services.source.git.gitrepository import GIT_REPOSITORY
+from services.source.helm.helmchart import HELM_CHART
+from services.source.helm.helmrepository import HELM_REPOSITORY
+from services.source.oci.ocirepository import OCI_REPOSITORY
 from services.source.reconcile import SourceKind
 
 __all__ = ["SOURCE_KINDS"]

@@ -11,9 +11,9 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from services.source.artifactgenerator import index_generators
-from services.source.externalartifacts import EXTERNAL_ARTIFACT, producers_of
-from services.source.helmchart import index_charts
+from services.source.generator.artifactgenerator import index_generators
+from services.source.generator.externalartifacts import EXTERNAL_ARTIFACT, producers_of
+from services.source.helm.helmchart import index_charts
 from services.source.kinds import SOURCE_KINDS
 from services.source.reconcile import reconcile_source
 from services.source.serving import serve_when_ready

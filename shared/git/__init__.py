@@ -8,7 +8,7 @@
   condition reason it maps to.
 
 What to fetch and where to keep it is the caller's business (GitRepository's
-mirrors live in services/source/git.py).
+mirrors live in services/source/git/mirror.py).
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from services.source.artifactgenerator import ARTIFACT_GENERATOR
-from services.source.gitrepository import GIT_REPOSITORY
+from services.source.generator.artifactgenerator import ARTIFACT_GENERATOR
+from services.source.git.gitrepository import GIT_REPOSITORY
 from services.source.reconcile import reconcile_source
 from shared import yaml
 from shared.artifacts import fetch_artifact

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from services.source.git import fetch
-from services.source.refs import GitRef
+from services.source.git.mirror import fetch
+from services.source.git.refs import GitRef
 from shared.git import GitOperationFailed
 from shared.toolrun import ToolLimits
 from tests.servers.git import BareRepo

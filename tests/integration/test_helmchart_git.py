@@ -15,9 +15,9 @@ import httpx
 import pytest
 import yaml
 
-from services.source.bucket import BUCKET
-from services.source.gitrepository import GIT_REPOSITORY
-from services.source.helmchart import HELM_CHART, index_charts
+from services.source.bucket.bucket import BUCKET
+from services.source.git.gitrepository import GIT_REPOSITORY
+from services.source.helm.helmchart import HELM_CHART, index_charts
 from services.source.reconcile import reconcile_source
 from shared.celeryapp import create_app
 from shared.dependents import DependentsIndex

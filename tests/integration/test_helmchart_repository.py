@@ -18,9 +18,9 @@ import httpx
 import pytest
 import yaml
 
-from services.source.gitrepository import GIT_REPOSITORY
-from services.source.helmchart import HELM_CHART
-from services.source.helmrepository import HELM_REPOSITORY
+from services.source.git.gitrepository import GIT_REPOSITORY
+from services.source.helm.helmchart import HELM_CHART
+from services.source.helm.helmrepository import HELM_REPOSITORY
 from shared.celeryapp import create_app
 from shared.keys import ObjectKey
 from shared.settings import Settings

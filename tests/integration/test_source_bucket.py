@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from services.source.bucket import BUCKET
+from services.source.bucket.bucket import BUCKET
 from services.source.reconcile import reconcile_source, storage_for
 from shared.keys import ObjectKey
 from shared.settings import Settings

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from services.source.git import archive_commit, fetch
-from services.source.refs import GitRef
+from services.source.git.mirror import archive_commit, fetch
+from services.source.git.refs import GitRef
 from shared.git import (
     AuthenticationFailed,
     GitAuth,

@@ -25,8 +25,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from services.source.helmindex import UNUSED_TTL
-from services.source.helmrepository import HELM_REPOSITORY
+from services.source.helm.helmindex import UNUSED_TTL
+from services.source.helm.helmrepository import HELM_REPOSITORY
 from services.source.reconcile import reconcile_source, storage_for
 from shared.keys import ObjectKey
 from shared.sandbox.certs import write_credentials

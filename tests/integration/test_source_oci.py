@@ -21,7 +21,7 @@ import httpx
 import pytest
 import yaml
 
-from services.source.ocirepository import OCI_REPOSITORY
+from services.source.oci.ocirepository import OCI_REPOSITORY
 from services.source.reconcile import reconcile_source
 from shared.archive import extract_tarball
 from shared.keys import ObjectKey

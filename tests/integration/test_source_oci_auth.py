@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from services.source.ocirepository import OCI_REPOSITORY
+from services.source.oci.ocirepository import OCI_REPOSITORY
 from services.source.reconcile import reconcile_source
 from shared.keys import ObjectKey
 from shared.oci import (

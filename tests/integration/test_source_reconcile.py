@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from services.source.gitrepository import GIT_REPOSITORY
+from services.source.git.gitrepository import GIT_REPOSITORY
 from services.source.reconcile import reconcile_source
 from shared.backoff import MIN_DELAY
 from shared.keys import ObjectKey

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from services.source.ocirepository import pick_tag
+from services.source.oci.ocirepository import pick_tag
 from shared.api import OCIRepository, parse_object, validate
 from shared.cli.oci import CREDS_ENV, cli_credentials
 from shared.oci import (

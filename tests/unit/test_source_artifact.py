@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from services.source.artifact import artifact_filename, git_revision, revision_commit
+from services.source.git.revision import artifact_filename, git_revision, revision_commit
 from services.source.storage import Storage, StorageError
 from shared.archive import UnsafeArchiveError, extract_tarball
 from shared.tarball import build_tarball, file_digest

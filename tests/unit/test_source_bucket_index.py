@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from services.source.bucketindex import EtagIndex, UnsafeKey, bucket_matcher, build_index
+from services.source.bucket.bucketindex import EtagIndex, UnsafeKey, bucket_matcher, build_index
 
 
 def _index(listing: dict[str, str], *, sourceignore: str | None = None, ignore: str | None = None):

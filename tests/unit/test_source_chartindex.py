@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from services.source.chartindex import InvalidIndex, parse_index
+from services.source.helm.chartindex import InvalidIndex, parse_index
 
 INDEX = b"""apiVersion: v1
 entries:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from services.source.chartbuild import ChartBuildError
-from services.source.chartindex import ChartVersion
-from services.source.chartremote import pick_version, resolve_chart_url
+from services.source.helm.chartbuild import ChartBuildError
+from services.source.helm.chartindex import ChartVersion
+from services.source.helm.chartremote import pick_version, resolve_chart_url
 
 
 def entries(*versions: str) -> list[ChartVersion]:

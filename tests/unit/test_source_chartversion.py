@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from services.source.chartvalues import merge_maps
-from services.source.chartversion import (
+from services.source.helm.chartvalues import merge_maps
+from services.source.helm.chartversion import (
     InvalidChartVersion,
     build_summary,
     effective_values_files,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from services.source.copying import apply_steps, content_hash, scan_tree
-from services.source.copyplan import CopyError, CopyFile, MakeDir
+from services.source.generator.copying import apply_steps, content_hash, scan_tree
+from services.source.generator.copyplan import CopyError, CopyFile, MakeDir
 
 
 def _tree(root: Path, files: dict[str, str]) -> Path:

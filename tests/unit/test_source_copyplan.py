@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from services.source.copying import merge_values
-from services.source.copyplan import (
+from services.source.generator.copying import merge_values
+from services.source.generator.copyplan import (
     CopyError,
     CopyFile,
     Extract,
@@ -18,7 +18,7 @@ from services.source.copyplan import (
     excluded,
     plan_copy,
 )
-from services.source.globs import GlobError, glob_match
+from services.source.generator.globs import GlobError, glob_match
 from shared.api.artifactgenerator import CopyOperation
 
 TREE = SourceTree.of(

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from services.source.copyplan import SourceTree
-from services.source.expand import ExpandError, artifact_requests
+from services.source.generator.copyplan import SourceTree
+from services.source.generator.expand import ExpandError, artifact_requests
 from shared.api.artifactgenerator import ArtifactGeneratorSpec
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.source.helmauth import RepositoryAuth, normalize_url, same_origin
+from services.source.helm.helmauth import RepositoryAuth, normalize_url, same_origin
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.source.refs import (
+from services.source.git.refs import (
     GitRef,
     InvalidRefError,
     RefKind,

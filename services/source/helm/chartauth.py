@@ -5,7 +5,7 @@ source-controller's ``namespacedChartRepositoryCallback``: a dependency's
 repository URL is matched (normalized: one trailing ``/`` for HTTP, none for
 OCI) against ``spec.url`` of the HelmRepository objects in the HelmChart's
 namespace (its scope first, then the fleet-wide scope); the first match lends
-its Secrets (``services.source.helmauth``), which reach helm only as a
+its Secrets (``services.source.helm.helmauth``), which reach helm only as a
 :class:`RepositoryLogin` written to private files. A dependency with no match
 is fetched without credentials.
 """
@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from services.source.chart import Dependency
-from services.source.helmauth import RepositoryAuth, normalize_url, repository_auth
-from services.source.helmtool import RepositoryLogin
+from services.source.helm.chart import Dependency
+from services.source.helm.helmauth import RepositoryAuth, normalize_url, repository_auth
+from services.source.helm.helmtool import RepositoryLogin
 from services.source.reconcile import SourceRun
 from shared.api import HelmRepository, InvalidObjects, parse_as
 from shared.keys import FLEET

@@ -37,7 +37,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 from filelock import FileLock
 
-from services.source.helmauth import RepositoryAuth
+from services.source.helm.helmauth import RepositoryAuth
 
 __all__ = [
     "MAX_INDEX_SIZE",

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from services.source.chart import (
+from services.source.helm.chart import (
     MAX_CHART_BYTES,
     ChartError,
     ChartMeta,
@@ -34,15 +34,15 @@ from services.source.chart import (
     read_dir,
     unresolved,
 )
-from services.source.chartvalues import ValuesFilesError, inside, merge_values_files
-from services.source.chartversion import (
+from services.source.helm.chartvalues import ValuesFilesError, inside, merge_values_files
+from services.source.helm.chartversion import (
     InvalidChartVersion,
     build_summary,
     chart_filename,
     effective_values_files,
     with_metadata,
 )
-from services.source.helmtool import HelmError, RepositoryLogin, build_dependencies, package
+from services.source.helm.helmtool import HelmError, RepositoryLogin, build_dependencies, package
 from shared.api.conditions import BUILD_FAILED, FETCH_FAILED
 from shared.archive import UnsafeArchiveError, extract_tarball
 from shared.toolrun import ToolLimits

@@ -27,7 +27,7 @@ import posixpath
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from services.source.globs import GlobError, glob_match, has_glob
+from services.source.generator.globs import GlobError, glob_match, has_glob
 from shared.api.artifactgenerator import CopyOperation, split_copy_path
 
 __all__ = [

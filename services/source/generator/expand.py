@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from services.source.copyplan import SourceTree
+from services.source.generator.copyplan import SourceTree
 from shared.api.artifactgenerator import ArtifactGeneratorSpec, OutputArtifact
 from shared.api.meta import check_label_value, check_name
 from shared.api.pathpattern import TemplateError, parse_path_pattern, render

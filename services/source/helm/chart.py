@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from services.source.chartvalues import inside
+from services.source.helm.chartvalues import inside
 from shared.semver import parse_version
 from shared.yaml import DocumentError, load
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from services.source.artifact import artifact_filename, revision_commit
-from services.source.git import archive_commit, fetch
+from services.source.git.mirror import archive_commit, fetch
+from services.source.git.refs import GitRef
+from services.source.git.revision import artifact_filename, revision_commit
 from services.source.reconcile import Produced, SourceKind, SourceRun
-from services.source.refs import GitRef
 from shared.api import GitRepository
 from shared.api.conditions import FETCH_FAILED
 from shared.git import GitAuth, GitError, InvalidSourceError

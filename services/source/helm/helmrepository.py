@@ -19,9 +19,9 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from services.source.chartindex import InvalidIndex, parse_index
-from services.source.helmauth import RepositoryAuth, repository_auth
-from services.source.helmindex import IndexFetchError, fetch_index
+from services.source.helm.chartindex import InvalidIndex, parse_index
+from services.source.helm.helmauth import RepositoryAuth, repository_auth
+from services.source.helm.helmindex import IndexFetchError, fetch_index
 from services.source.reconcile import Produced, SourceKind, SourceRun, storage_kind
 from shared.api import HelmRepository
 from shared.api.conditions import AUTHENTICATION_FAILED, FAILED, FETCH_FAILED, URL_INVALID

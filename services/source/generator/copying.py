@@ -20,7 +20,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from services.source.copyplan import CopyError, CopyFile, Extract, MakeDir, SourceTree, Step
+from services.source.generator.copyplan import (
+    CopyError,
+    CopyFile,
+    Extract,
+    MakeDir,
+    SourceTree,
+    Step,
+)
 from shared import yaml
 from shared.archive import UnsafeArchiveError, extract_tarball
 

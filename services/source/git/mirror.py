@@ -23,7 +23,7 @@ from pathlib import Path
 from filelock import FileLock
 from filelock import Timeout as LockTimeout
 
-from services.source.refs import (
+from services.source.git.refs import (
     GitRef,
     InvalidRefError,
     RefKind,

@@ -25,7 +25,7 @@ from pathlib import Path
 from filelock import FileLock
 from filelock import Timeout as LockTimeout
 
-from services.source.bucketindex import EtagIndex, key_parts
+from services.source.bucket.bucketindex import EtagIndex, key_parts
 
 __all__ = ["BucketMirror", "Download", "MirrorLockTimeout", "Synced", "mirror_for"]
 

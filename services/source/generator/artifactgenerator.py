@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from services.source.copying import apply_steps, content_hash, scan_tree
-from services.source.copyplan import CopyError, SourceTree, plan_copy
-from services.source.expand import ArtifactRequest, ExpandError, artifact_requests
-from services.source.externalartifacts import (
+from services.source.generator.copying import apply_steps, content_hash, scan_tree
+from services.source.generator.copyplan import CopyError, SourceTree, plan_copy
+from services.source.generator.expand import ArtifactRequest, ExpandError, artifact_requests
+from services.source.generator.externalartifacts import (
     EXTERNAL_ARTIFACT,
     ORIGIN_REVISION,
     Published,

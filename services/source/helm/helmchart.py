@@ -25,8 +25,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from services.source.chartauth import dependency_logins, repository_of
-from services.source.chartbuild import (
+from services.source.helm.chartauth import dependency_logins, repository_of
+from services.source.helm.chartbuild import (
     CHART_PULL_ERROR,
     INVALID_CHART_REFERENCE,
     ChartBuild,
@@ -34,7 +34,7 @@ from services.source.chartbuild import (
     LocalBuild,
     build_local,
 )
-from services.source.chartremote import (
+from services.source.helm.chartremote import (
     RemoteBuild,
     RepositoryAuthError,
     chart_versions,
@@ -46,8 +46,8 @@ from services.source.chartremote import (
     pull_chart,
     resolve_chart_url,
 )
-from services.source.chartversion import chart_filename, version_metadata
-from services.source.helmauth import repository_auth
+from services.source.helm.chartversion import chart_filename, version_metadata
+from services.source.helm.helmauth import repository_auth
 from services.source.reconcile import Produced, SourceKind, SourceRun
 from services.source.storage import StorageError
 from shared.api import HelmChart, InvalidObjects, parse_as

@@ -21,10 +21,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from services.source.bucketindex import EtagIndex, UnsafeKey, bucket_matcher, build_index
-from services.source.bucketmirror import BucketMirror, Download, MirrorLockTimeout, mirror_for
+from services.source.bucket.bucketindex import EtagIndex, UnsafeKey, bucket_matcher, build_index
+from services.source.bucket.bucketmirror import (
+    BucketMirror,
+    Download,
+    MirrorLockTimeout,
+    mirror_for,
+)
+from services.source.bucket.s3 import BucketError, S3Bucket, S3Keys
 from services.source.reconcile import Produced, SourceKind, SourceRun
-from services.source.s3 import BucketError, S3Bucket, S3Keys
 from shared.api import Bucket
 from shared.api.bucket import BucketSpec
 from shared.api.conditions import (

@@ -25,9 +25,9 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from services.source.chart import MAX_CHART_BYTES, ChartError, read_archive
-from services.source.chartauth import login_for
-from services.source.chartbuild import (
+from services.source.helm.chart import MAX_CHART_BYTES, ChartError, read_archive
+from services.source.helm.chartauth import login_for
+from services.source.helm.chartbuild import (
     CHART_PACKAGE_ERROR,
     CHART_PULL_ERROR,
     INVALID_CHART_REFERENCE,
@@ -37,16 +37,16 @@ from services.source.chartbuild import (
     ChartBuildError,
     reuse_cached,
 )
-from services.source.chartindex import ChartVersion, InvalidIndex, parse_index
-from services.source.chartvalues import ValuesFilesError, merge_values_files
-from services.source.chartversion import (
+from services.source.helm.chartindex import ChartVersion, InvalidIndex, parse_index
+from services.source.helm.chartvalues import ValuesFilesError, merge_values_files
+from services.source.helm.chartversion import (
     InvalidChartVersion,
     chart_filename,
     effective_values_files,
     with_metadata,
 )
-from services.source.helmauth import RepositoryAuth
-from services.source.helmtool import HelmError, package, pull_oci
+from services.source.helm.helmauth import RepositoryAuth
+from services.source.helm.helmtool import HelmError, package, pull_oci
 from shared.archive import UnsafeArchiveError, extract_tarball
 from shared.oci import AuthenticationError as RegistryAuthenticationError
 from shared.oci import OciError, RegistryClient, RegistryCredentials

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from services.source.artifact import git_revision
+from services.source.git.revision import git_revision
 from shared.semver import InvalidConstraint, highest_matching, parse_constraint
 
 __all__ = [

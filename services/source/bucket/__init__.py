@@ -1,0 +1,1 @@
+"""Bucket: S3-compatible buckets through the generic provider."""

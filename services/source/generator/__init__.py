@@ -1,0 +1,1 @@
+"""ArtifactGenerator: ExternalArtifacts copied out of other sources (Flux 2.7's source-watcher)."""

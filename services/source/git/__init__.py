@@ -1,0 +1,1 @@
+"""GitRepository: the Git mirror, ref resolution and revisions."""

@@ -1,0 +1,1 @@
+"""HelmRepository and HelmChart: Helm indexes, chart builds with the pinned helm."""

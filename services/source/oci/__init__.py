@@ -1,0 +1,1 @@
+"""OCIRepository: artifacts and charts from OCI registries (client in shared/oci)."""
