@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import ClassVar
 
 from services.helm.remediation import Attempts, ReleasePolicy, active_remediation
 
@@ -83,6 +84,8 @@ class HookPhase(StrEnum):
 @dataclass(frozen=True)
 class TestHook:
     """One test hook's last run (``history[].testHooks.<name>.phase``)."""
+
+    __test__: ClassVar[bool] = False  # a Flux name, not a pytest test class
 
     name: str
     phase: HookPhase

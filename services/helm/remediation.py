@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import ClassVar
 
 __all__ = [
     "DEFAULT_RETRY_INTERVAL",
@@ -153,6 +154,8 @@ class ActionPolicy:
 @dataclass(frozen=True)
 class TestPolicy:
     """``spec.test``: run ``helm test`` after each install and upgrade."""
+
+    __test__: ClassVar[bool] = False  # a Flux name, not a pytest test class
 
     enable: bool = False
     ignore_failures: bool = False
