@@ -44,7 +44,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from services.helm.release_state import Assessment, Recorded, Release, ReleaseState, previous
+from services.helm.release_state import (
+    Assessment,
+    Recorded,
+    Release,
+    ReleaseState,
+    keep_newest,
+    previous,
+    truncate,
+)
 from services.helm.remediation import (
     Attempts,
     DriftMode,
@@ -129,8 +137,9 @@ class NextAction:
     """``RetriesExceeded`` or ``MissingRollbackTarget`` when ``action`` is STALL."""
     rollback_to: Release | None = None
     """The verified revision a ROLLBACK goes back to."""
-    clear_history: bool = False
-    """The recorded history no longer describes the release (Unmanaged): drop it first."""
+    history: tuple[Release, ...] | None = None
+    """The ``status.history`` to record before acting, None to keep it: ``()`` when it no
+    longer describes the release (Unmanaged), else cut down to the rollback target."""
 
 
 def next_action(
@@ -150,9 +159,12 @@ def next_action(
     state, why = assessment.state, assessment.reason
     attempts = recorded.attempts
     if state == ReleaseState.IN_SYNC:
+        history = _in_sync_history(recorded, policy)
         if force_requested:
-            return NextAction(Action.UPGRADE, "forcing upgrade for in-sync release")
-        return NextAction(Action.NONE, "release in-sync with desired state")
+            return NextAction(
+                Action.UPGRADE, "forcing upgrade for in-sync release", history=history
+            )
+        return NextAction(Action.NONE, "release in-sync with desired state", history=history)
     if state == ReleaseState.LOCKED:
         return NextAction(Action.UNLOCK, f"release locked: {why}")
     if state == ReleaseState.ABSENT:
@@ -160,9 +172,7 @@ def next_action(
             return _stall(policy, attempts, "cannot install release")
         return NextAction(Action.INSTALL, f"release not installed: {why}")
     if state == ReleaseState.UNMANAGED:
-        return NextAction(
-            Action.UPGRADE, f"release not managed by object: {why}", clear_history=True
-        )
+        return NextAction(Action.UPGRADE, f"release not managed by object: {why}", history=())
     if state == ReleaseState.OUT_OF_SYNC:
         if policy.upgrade.remediation.retries_exhausted(attempts) and not force_requested:
             return _stall(policy, attempts, "cannot upgrade release")
@@ -178,12 +188,28 @@ def next_action(
     return NextAction(Action.ERROR, why or f"unknown release state {state}")
 
 
+def _in_sync_history(recorded: Recorded, policy: ReleasePolicy) -> tuple[Release, ...]:
+    # Keep the revision before the current one: with tests enabled, a later
+    # test failure must still find something to roll back to.
+    if active_retry(policy, recorded.attempts) is not None:
+        return keep_newest(recorded.history)
+    ignore = policy.test.ignore_failures
+    remediation = active_remediation(policy, recorded.attempts)
+    if remediation is not None:
+        ignore = remediation.must_ignore_test_failures(ignore)
+    return truncate(recorded.history, ignore_test_failures=ignore)
+
+
 def _for_failed(
     stored: Sequence[Release], *, recorded: Recorded, policy: ReleasePolicy, force: bool
 ) -> NextAction:
     attempts = recorded.attempts
     if active_retry(policy, attempts) is not None:
-        return NextAction(Action.UPGRADE, "retrying upgrade for failed release")
+        return NextAction(
+            Action.UPGRADE,
+            "retrying upgrade for failed release",
+            history=keep_newest(recorded.history),
+        )
     remediation = active_remediation(policy, attempts)
     if remediation is None:
         return NextAction(Action.UPGRADE, "no active remediation strategy")
@@ -196,24 +222,37 @@ def _for_failed(
     if remediation.retries_exhausted(attempts) and not remediation.must_remediate_last_failure:
         return _stall(policy, attempts, "cannot remediate failed release")
 
-    if remediation.effective_strategy == RemediationStrategy.UNINSTALL:
-        return NextAction(Action.UNINSTALL, "remediating failed release by uninstall")
+    # Drop the snapshots older than the rollback target, so that a run of
+    # failures does not grow the status without bound.
     ignore_tests = remediation.must_ignore_test_failures(policy.test.ignore_failures)
-    target = previous(recorded.history, ignore_test_failures=ignore_tests)
+    history = truncate(recorded.history, ignore_test_failures=ignore_tests)
+    if remediation.effective_strategy == RemediationStrategy.UNINSTALL:
+        return NextAction(
+            Action.UNINSTALL, "remediating failed release by uninstall", history=history
+        )
+    target = previous(history, ignore_test_failures=ignore_tests)
     if target is None:
         return NextAction(
             Action.STALL,
             "Failed to perform remediation: missing target release for rollback",
             stalled_reason=MISSING_ROLLBACK_TARGET,
+            history=history,
         )
     in_storage = next((r for r in stored if r.version == target.version), None)
     # A target gone from storage (maxHistory) or altered there cannot be
     # trusted: the most correct remediation is to attempt the upgrade again.
     if in_storage is None:
-        return NextAction(Action.UPGRADE, "rollback target disappeared from storage")
+        return NextAction(
+            Action.UPGRADE, "rollback target disappeared from storage", history=history
+        )
     if in_storage.digest != target.digest:
-        return NextAction(Action.UPGRADE, "rollback target changed in storage")
-    return NextAction(Action.ROLLBACK, f"rolling back to {target.full_name}", rollback_to=target)
+        return NextAction(Action.UPGRADE, "rollback target changed in storage", history=history)
+    return NextAction(
+        Action.ROLLBACK,
+        f"rolling back to {target.full_name}",
+        rollback_to=target,
+        history=history,
+    )
 
 
 def _stall(policy: ReleasePolicy, attempts: Attempts, why: str) -> NextAction:

@@ -35,6 +35,7 @@ from typing import ClassVar
 from services.helm.remediation import Attempts, ReleasePolicy, active_remediation
 
 __all__ = [
+    "MAX_HISTORY",
     "Assessment",
     "Desired",
     "HelmStatus",
@@ -44,9 +45,14 @@ __all__ = [
     "ReleaseState",
     "TestHook",
     "determine_state",
+    "keep_newest",
     "latest",
     "previous",
+    "truncate",
 ]
+
+MAX_HISTORY = 5
+"""Snapshots ``status.history`` keeps when no earlier deployed one bounds it."""
 
 
 class HelmStatus(StrEnum):
@@ -142,11 +148,33 @@ def previous(history: Sequence[Release], *, ignore_test_failures: bool) -> Relea
 
     A revision with a failed test is skipped unless test failures are ignored.
     """
-    older = sorted(history, key=lambda r: r.version, reverse=True)[1:]
+    older = _newest_first(history)[1:]
     for release in older:
         if release.was_deployed and (ignore_test_failures or not release.has_failed_test):
             return release
     return None
+
+
+def _newest_first(history: Sequence[Release]) -> list[Release]:
+    return sorted(history, key=lambda r: r.version, reverse=True)
+
+
+def keep_newest(history: Sequence[Release]) -> tuple[Release, ...]:
+    """The :data:`MAX_HISTORY` newest snapshots, newest first."""
+    return tuple(_newest_first(history)[:MAX_HISTORY])
+
+
+def truncate(history: Sequence[Release], *, ignore_test_failures: bool) -> tuple[Release, ...]:
+    """The snapshots down to the rollback target (:func:`previous`), newest first.
+
+    Without a target, the :data:`MAX_HISTORY` newest: a run of failures never
+    grows the status without bound.
+    """
+    ordered = _newest_first(history)
+    target = previous(ordered, ignore_test_failures=ignore_test_failures)
+    if target is None:
+        return tuple(ordered[:MAX_HISTORY])
+    return tuple(ordered[: ordered.index(target) + 1])
 
 
 @dataclass(frozen=True)

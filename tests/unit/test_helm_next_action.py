@@ -220,7 +220,7 @@ def test_an_unmanaged_release_drops_the_history_it_no_longer_matches() -> None:
     got = next_action(
         Assessment(ReleaseState.UNMANAGED), stored=(rel(1),), recorded=Recorded(), policy=policy()
     )
-    assert got.clear_history
+    assert got.history == ()
 
 
 def test_a_rollback_goes_to_the_previous_deployed_revision_as_stored() -> None:
@@ -231,7 +231,10 @@ def test_a_rollback_goes_to_the_previous_deployed_revision_as_stored() -> None:
         policy=policy(upgrade_retries=1),
     )
     assert got == NextAction(
-        Action.ROLLBACK, "rolling back to apps/podinfo.v1", rollback_to=rel(1, SUPERSEDED)
+        Action.ROLLBACK,
+        "rolling back to apps/podinfo.v1",
+        rollback_to=rel(1, SUPERSEDED),
+        history=FAILED_UPGRADE,
     )
     assert got.action.kind == ActionKind.REMEDIATE
 
@@ -400,7 +403,7 @@ def test_a_release_left_pending_upgrade_by_a_killed_worker_is_unlocked_then_upgr
     # Unlocked: v2 is failed now; it is not in our history, so it is taken over.
     stored = (replace(v1, status=SUPERSEDED), rel(2, FAILED))
     second = decide(stored, status, spec)
-    assert (second.action, second.clear_history) == (Action.UPGRADE, True)
+    assert (second.action, second.history) == (Action.UPGRADE, ())
     done = (first.action,)
     assert (
         before_action(second.action, done=done, policy=spec, attempts=status.attempts)
@@ -527,3 +530,34 @@ def test_a_chart_or_values_change_upgrades_and_nothing_else_does(
 ) -> None:
     status = Recorded(history=stored, attempts=tried(UPGRADE), observed_generation=2)
     assert decide(stored, status, policy()).action == action
+
+
+def test_history_is_cut_down_to_the_rollback_target_when_remediating_or_in_sync() -> None:
+    history = (rel(5, FAILED), rel(4, FAILED), rel(3, SUPERSEDED), rel(2, SUPERSEDED))
+    failing = recorded(tried(UPGRADE, 2), *history)
+    remedy = next_action(
+        Assessment(ReleaseState.FAILED),
+        stored=history,
+        recorded=failing,
+        policy=policy(upgrade_retries=3),
+    )
+    assert remedy.history == history[:3]
+    in_sync = (rel(6), *history)
+    done = next_action(
+        Assessment(ReleaseState.IN_SYNC),
+        stored=in_sync,
+        recorded=recorded(tried(UPGRADE), *in_sync),
+        policy=policy(),
+    )
+    assert done.history == (rel(6), rel(5, FAILED), rel(4, FAILED), rel(3, SUPERSEDED))
+
+
+def test_with_retry_on_failure_history_keeps_the_five_newest() -> None:
+    history = tuple(rel(v, FAILED) for v in range(1, 9))
+    got = next_action(
+        Assessment(ReleaseState.FAILED),
+        stored=history,
+        recorded=recorded(tried(UPGRADE, 8), *history),
+        policy=policy(retry_upgrade=True),
+    )
+    assert [r.version for r in got.history or ()] == [8, 7, 6, 5, 4]

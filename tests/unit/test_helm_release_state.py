@@ -14,8 +14,10 @@ from services.helm.release_state import (
     ReleaseState,
     TestHook,
     determine_state,
+    keep_newest,
     latest,
     previous,
+    truncate,
 )
 from services.helm.remediation import (
     ActionPolicy,
@@ -405,3 +407,30 @@ def test_the_rollback_target_is_the_newest_earlier_deployed_revision(
 ) -> None:
     found = previous(history, ignore_test_failures=ignore)
     assert (found.version if found else None) == target
+
+
+@pytest.mark.parametrize(
+    ("history", "ignore", "kept"),
+    [
+        ((), False, []),
+        ((rel(1),), False, [1]),
+        ((rel(1, SUPERSEDED), rel(3, FAILED), rel(2, FAILED)), False, [3, 2, 1]),
+        ((rel(4), rel(3, SUPERSEDED), rel(2, SUPERSEDED), rel(1, SUPERSEDED)), False, [4, 3]),
+        (
+            (rel(3, FAILED), rel(2, SUPERSEDED, hooks={"t": BAD}), rel(1, SUPERSEDED)),
+            False,
+            [3, 2, 1],
+        ),
+        ((rel(3, FAILED), rel(2, SUPERSEDED, hooks={"t": BAD}), rel(1, SUPERSEDED)), True, [3, 2]),
+        (tuple(rel(v, FAILED) for v in range(1, 8)), False, [7, 6, 5, 4, 3]),
+    ],
+)
+def test_history_is_kept_down_to_the_rollback_target_or_five_revisions(
+    history: tuple[Release, ...], ignore: bool, kept: list[int]
+) -> None:
+    assert [r.version for r in truncate(history, ignore_test_failures=ignore)] == kept
+
+
+def test_keep_newest_keeps_five_newest_first() -> None:
+    history = tuple(rel(v) for v in (3, 9, 1, 7, 5, 2, 8))
+    assert [r.version for r in keep_newest(history)] == [9, 8, 7, 5, 3]
