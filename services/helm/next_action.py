@@ -129,7 +129,7 @@ _KINDS = {
 
 @dataclass(frozen=True)
 class NextAction:
-    """The chosen action and why."""
+    """The chosen action and why (for STALL, the ``Stalled`` condition's message)."""
 
     action: Action
     reason: str = ""
@@ -169,13 +169,13 @@ def next_action(
         return NextAction(Action.UNLOCK, f"release locked: {why}")
     if state == ReleaseState.ABSENT:
         if policy.install.remediation.retries_exhausted(attempts) and not force_requested:
-            return _stall(policy, attempts, "cannot install release")
+            return _stall(policy, attempts)
         return NextAction(Action.INSTALL, f"release not installed: {why}")
     if state == ReleaseState.UNMANAGED:
         return NextAction(Action.UPGRADE, f"release not managed by object: {why}", history=())
     if state == ReleaseState.OUT_OF_SYNC:
         if policy.upgrade.remediation.retries_exhausted(attempts) and not force_requested:
-            return _stall(policy, attempts, "cannot upgrade release")
+            return _stall(policy, attempts)
         return NextAction(Action.UPGRADE, f"release out-of-sync with desired state: {why}")
     if state == ReleaseState.DRIFTED:
         if policy.drift == DriftMode.ENABLED:
@@ -220,7 +220,7 @@ def _for_failed(
     if force:
         return NextAction(Action.UPGRADE, "forcing upgrade for failed release")
     if remediation.retries_exhausted(attempts) and not remediation.must_remediate_last_failure:
-        return _stall(policy, attempts, "cannot remediate failed release")
+        return _stall(policy, attempts)
 
     # Drop the snapshots older than the rollback target, so that a run of
     # failures does not grow the status without bound.
@@ -234,7 +234,8 @@ def _for_failed(
     if target is None:
         return NextAction(
             Action.STALL,
-            "Failed to perform remediation: missing target release for rollback",
+            "Failed to perform remediation: missing target release for rollback: "
+            "cannot remediate failed release",
             stalled_reason=MISSING_ROLLBACK_TARGET,
             history=history,
         )
@@ -255,19 +256,15 @@ def _for_failed(
     )
 
 
-def _stall(policy: ReleasePolicy, attempts: Attempts, why: str) -> NextAction:
-    return NextAction(
-        Action.STALL,
-        f"{why}: {_retries_message(policy, attempts)}",
-        stalled_reason=RETRIES_EXCEEDED,
-    )
-
-
-def _retries_message(policy: ReleasePolicy, attempts: Attempts) -> str:
-    """Flux's Stalled message: ``Failed to <action> after <n> attempt(s)``."""
+def _stall(policy: ReleasePolicy, attempts: Attempts) -> NextAction:
+    """Stalled ``RetriesExceeded``: ``Failed to <action> after <n> attempt(s)``, as Flux says."""
     remediation = active_remediation(policy, attempts)
     count = remediation.failure_count(attempts) if remediation else 0
-    return f"Failed to {attempts.action or 'release'} after {count} attempt(s)"
+    return NextAction(
+        Action.STALL,
+        f"Failed to {attempts.action or 'release'} after {count} attempt(s)",
+        stalled_reason=RETRIES_EXCEEDED,
+    )
 
 
 class LoopStep(StrEnum):
@@ -295,6 +292,8 @@ def before_action(
     An action of a kind already run stops the loop, so one reconcile never
     upgrades twice (Flux's ``cleanReleaseStrategy.MustContinue``).
     """
+    if action.kind is None:
+        raise ValueError(f"{action} is an outcome, not a Helm action to run")
     if action.kind not in {a.kind for a in done}:
         return LoopStep.RUN
     if active_retry(policy, attempts) is not None:

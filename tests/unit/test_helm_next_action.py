@@ -287,7 +287,7 @@ def test_a_stall_says_which_action_failed_how_often() -> None:
     )
     assert got == NextAction(
         Action.STALL,
-        "cannot upgrade release: Failed to upgrade after 2 attempt(s)",
+        "Failed to upgrade after 2 attempt(s)",
         stalled_reason=RETRIES_EXCEEDED,
     )
 
@@ -365,6 +365,11 @@ def test_a_remediation_ends_the_reconcile(
     action: Action, spec: ReleasePolicy, attempts: Attempts, step: LoopStep
 ) -> None:
     assert after_action(action, policy=spec, attempts=attempts) == step
+
+
+def test_only_helm_actions_go_through_the_loop() -> None:
+    with pytest.raises(ValueError, match="stall is an outcome"):
+        before_action(Action.STALL, done=(), policy=policy(), attempts=tried(None))
 
 
 def test_an_action_that_wrote_no_release_is_retried_with_backoff_or_after_the_retry_interval() -> (
