@@ -6,10 +6,11 @@ stored object as Flux's ``release.Digest`` does), and :func:`determine_state`
 classifies the newest one against the HelmRelease's recorded history and the
 desired chart and values, in Flux's order (``DetermineReleaseState``):
 
-1. no revision, or an uninstalled one we never released → ``Absent``;
+1. no revision → ``Absent``;
 2. a ``pending-*`` revision (a worker killed mid-action) → ``Locked``;
-3. a revision the history does not hold, or whose digest differs from the
-   one recorded (someone else changed it) → ``Unmanaged``;
+3. an empty history: an uninstalled revision → ``Absent``, any other →
+   ``Unmanaged``; a revision whose digest differs from the newest snapshot
+   (made or changed by someone else) → ``Unmanaged``;
 4. ``failed`` → ``Failed``; ``uninstalled`` → ``Absent``;
 5. ``deployed`` with another chart name/version or values digest, or (on a
    new generation) other post-renderers or common metadata → ``OutOfSync``;
