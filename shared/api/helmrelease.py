@@ -1,12 +1,12 @@
 """HelmRelease (``helm.toolkit.fluxcd.io/v2``), FLUX-API §4, plus sluice fan-out.
 
-The chart comes from exactly one of ``spec.chart`` (a template of the
-HelmChart sluice creates, ``<namespace>-<name>`` in the source's namespace) or
-``spec.chartRef`` (an OCIRepository, HelmChart or ExternalArtifact). The
-per-action blocks (install, upgrade, test, rollback, uninstall) are in
-``helmactions``; the fields sluice refuses are listed in ``helmsupport``;
-the Helm Operator's ``helm.fluxcd.io/v1`` kind is converted in ``helmoperator``.
-Fan-out (``clusters``, ``clusterSelector``, ``kubeConfig``) is ``fleet.FanOutSpec``.
+The model is split by concept: where the chart comes from (``spec.chart`` or
+``spec.chartRef``) is ``helmchartref``; the per-action blocks (install,
+upgrade, test, rollback, uninstall) are ``helmactions``; the fields sluice
+refuses are one table in ``helmsupport``; fan-out (``clusters``,
+``clusterSelector``, ``kubeConfig``) is ``fleet.FanOutSpec``. The Helm
+Operator's ``helm.fluxcd.io/v1`` kind is modelled in ``helmoperator`` and
+converted to this one in ``helmmigration``.
 
 v2beta2 and v2beta1 documents are read as v2 (:meth:`HelmRelease.convert_from`):
 ``chart.spec.valuesFile`` leads ``valuesFiles``, and the post-renderers'
@@ -36,7 +36,7 @@ from shared.api.durations import parse_duration
 from shared.api.errors import FieldError, InvalidObjects, field_errors
 from shared.api.fleet import FanOutSpec
 from shared.api.helmactions import Install, Rollback, Test, Uninstall, Upgrade
-from shared.api.helmchart import HelmChartVerification, check_values_files, check_version_range
+from shared.api.helmchartref import ChartReference, HelmChartTemplate
 from shared.api.helmsupport import unsupported
 from shared.api.kustomize import (
     CommonMetadata,
@@ -48,12 +48,10 @@ from shared.api.kustomize import (
     fold_legacy_patches,
 )
 from shared.api.meta import (
-    Annotations,
     ApiModel,
     ApiObject,
     Duration,
     Interval,
-    Labels,
     Name,
     Namespace,
 )
@@ -64,12 +62,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "HELM_GROUP",
     "OLDER_API_VERSIONS",
-    "ChartReference",
     "DriftDetection",
-    "HelmChartTemplate",
-    "HelmChartTemplateMetadata",
-    "HelmChartTemplateSourceReference",
-    "HelmChartTemplateSpec",
     "HelmRelease",
     "HelmReleaseSpec",
     "PostRenderer",
@@ -95,61 +88,6 @@ def shorten_release_name(name: str) -> str:
         return name
     digest = hashlib.sha256(name.encode()).hexdigest()[:_SHORT_HASH]
     return f"{name[: MAX_RELEASE_NAME - _SHORT_HASH - 1]}-{digest}"
-
-
-class HelmChartTemplateSourceReference(ApiModel):
-    """``chart.spec.sourceRef``: the chart's source; namespace defaults to the HelmRelease's."""
-
-    api_version: str | None = None
-    kind: Literal["HelmRepository", "GitRepository", "Bucket"]
-    name: Name
-    namespace: Namespace | None = None
-
-
-class HelmChartTemplateSpec(ApiModel):
-    """``chart.spec``: the spec of the HelmChart sluice creates for the release."""
-
-    chart: str = Field(min_length=1, max_length=2048)
-    version: str = "*"
-    source_ref: HelmChartTemplateSourceReference
-    interval: Interval | None = None
-    reconcile_strategy: Literal["ChartVersion", "Revision"] = "ChartVersion"
-    values_files: list[str] = Field(default_factory=list)
-    ignore_missing_values_files: bool = False
-    verify: Annotated[HelmChartVerification | None, unsupported("chart.spec.verify")] = None
-
-    @field_validator("version")
-    @classmethod
-    def _semver_range(cls, value: str) -> str:
-        return check_version_range(value)
-
-    @field_validator("values_files")
-    @classmethod
-    def _relative_values_files(cls, value: list[str]) -> list[str]:
-        return check_values_files(value)
-
-
-class HelmChartTemplateMetadata(ApiModel):
-    """``chart.metadata``: labels and annotations of the created HelmChart."""
-
-    labels: Labels = Field(default_factory=dict)
-    annotations: Annotations = Field(default_factory=dict)
-
-
-class HelmChartTemplate(ApiModel):
-    """``spec.chart``: the HelmChart template."""
-
-    metadata: HelmChartTemplateMetadata | None = None
-    spec: HelmChartTemplateSpec
-
-
-class ChartReference(ApiModel):
-    """``spec.chartRef``: a source object holding the chart; namespace defaults to the HR's."""
-
-    api_version: str | None = None
-    kind: Literal["OCIRepository", "HelmChart", "ExternalArtifact"]
-    name: Name
-    namespace: Namespace | None = None
 
 
 _VALUES_KEY = re.compile(r"[\-._a-zA-Z0-9]{1,253}")
@@ -388,7 +326,7 @@ def parse_helmrelease(
     elif api_version != API_VERSION:
         also = ", ".join(OLDER_API_VERSIONS)
         hint = (
-            ": a Helm Operator (Flux v1) HelmRelease, read with helmoperator.convert_helm_operator"
+            ": a Helm Operator (Flux v1) HelmRelease, read with helmmigration.convert_helm_operator"
             if api_version == "helm.fluxcd.io/v1"
             else ""
         )

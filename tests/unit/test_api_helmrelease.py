@@ -11,7 +11,7 @@ import pytest
 from shared import yaml
 from shared.api import validate
 from shared.api.errors import InvalidObjects
-from shared.api.helmoperator import convert_helm_operator, source_name
+from shared.api.helmmigration import convert_helm_operator, source_name
 from shared.api.helmrelease import HelmRelease, parse_helmrelease, shorten_release_name
 from shared.api.helmsupport import UNSUPPORTED
 
