@@ -227,6 +227,11 @@ class HelmReleaseSpec(FanOutSpec):
         return DEFAULT_MAX_HISTORY if self.max_history is None else self.max_history
 
     @property
+    def uses_persistent_client(self) -> bool:
+        """``persistentClient``, true when unset (one client per reconcile, not per action)."""
+        return self.persistent_client is not False
+
+    @property
     def drift(self) -> DriftDetection:
         """``driftDetection``, disabled when unset."""
         return self.drift_detection or DriftDetection()

@@ -86,6 +86,7 @@ def test_the_example_podinfo_release_parses_with_flux_defaults() -> None:
     assert hr.spec.values is not None and hr.spec.values["redis"]["tag"] == "8.6.2"
     assert hr.spec.interval_seconds == 3000 and hr.spec.timeout_seconds == 300
     assert hr.spec.history_limit == 5 and hr.spec.drift.mode == "disabled"
+    assert hr.spec.uses_persistent_client
     assert hr.spec.install_or_default.crds_policy == "Create"
     assert hr.spec.upgrade_or_default.crds_policy == "Create"
     assert hr.spec.upgrade_or_default.remediation is None
@@ -107,6 +108,41 @@ def test_the_example_overlays_patch_into_valid_releases(
     assert hr.spec.chart is not None and hr.spec.chart.spec.version == version
     assert hr.spec.values is not None
     assert hr.spec.values["httpRoute"]["hostnames"] == [hostname]
+
+
+DOCS = Path(__file__).parents[1] / "data" / "helm-controller-docs" / "helmreleases.yaml"
+DOC_EXAMPLES = list(yaml.load_all(DOCS.read_text(), source=str(DOCS)))
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        pytest.param(d, id=f"{i}-{d['metadata']['name']}")
+        for i, d in enumerate(DOC_EXAMPLES)
+        if d["metadata"]["name"] != "sealed-secrets"
+    ],
+)
+def test_flux_s_documented_examples_parse(doc: dict[str, Any]) -> None:
+    hr = parse_helmrelease(doc)
+    assert (hr.spec.chart is None) != (hr.spec.chart_ref is None)
+    assert hr.spec.interval_seconds > 0
+
+
+def test_the_documented_health_check_example_is_refused_as_unsupported() -> None:
+    (doc,) = [d for d in DOC_EXAMPLES if d["metadata"]["name"] == "sealed-secrets"]
+    assert errors_of(doc) == [("spec.healthCheckExprs", UNSUPPORTED["healthCheckExprs"].why)]
+
+
+def test_documented_fields_keep_their_meaning() -> None:
+    first = parse_helmrelease(DOC_EXAMPLES[0])
+    assert first.spec.drift.mode == "enabled"
+    (rule,) = first.spec.drift.ignore
+    assert rule.paths == ["/spec/replicas"] and rule.target is not None
+    assert rule.target.kind == "Deployment"
+    assert first.spec.test is not None and first.spec.test.enable
+    webapp = parse_helmrelease(next(d for d in DOC_EXAMPLES if d["metadata"]["name"] == "webapp"))
+    assert webapp.spec.upgrade is not None and webapp.spec.upgrade.crds_policy == "CreateReplace"
+    assert [v.kind for v in webapp.spec.values_from] == ["ConfigMap", "Secret"]
 
 
 # Defaults and derived names ------------------------------------------------
@@ -214,6 +250,7 @@ def test_every_supported_field_is_accepted() -> None:
     assert hr.spec.values_from[1].target_path == "db.auth[0].password"
     assert hr.spec.upgrade is not None and hr.spec.upgrade.crds_policy == "Skip"
     assert hr.spec.history_limit == 0 and hr.spec.drift.detects
+    assert not hr.spec.uses_persistent_client
 
 
 # Validation: each error names its field ------------------------------------
@@ -307,6 +344,11 @@ def test_every_supported_field_is_accepted() -> None:
             "cannot be combined with spec.kubeConfig",
         ),
         ({"kubeConfig": {}}, "spec.kubeConfig", "exactly one of secretRef or configMapRef"),
+        (
+            {"clusters": ["a"], "clusterSelector": {"matchLabels": {"env": "prod"}}},
+            "spec.clusterSelector",
+            "cannot be combined with spec.clusters",
+        ),
         (
             {"postRenderers": [{"kustomize": {"patches": [{"patch": ""}]}}]},
             "spec.postRenderers[0].kustomize.patches[0].patch",
@@ -548,6 +590,8 @@ def test_a_git_chart_converts_to_a_git_repository_and_a_chart_path() -> None:
         },
         valuesFrom=[{"chartFileRef": {"path": "values-prod.yaml", "optional": True}}],
     )
+    doc["metadata"] |= {"uid": "1234", "resourceVersion": "42", "generation": 3}
+    doc["status"] = {"phase": "Succeeded", "releaseName": "default-web-podinfo", "revision": "1"}
     migrated = convert_helm_operator(doc)
     assert migrated.source["kind"] == "GitRepository"
     assert migrated.source["metadata"]["name"] == "github-com-org-charts"
@@ -560,6 +604,11 @@ def test_a_git_chart_converts_to_a_git_repository_and_a_chart_path() -> None:
     assert validate(migrated.source) == []
     hr = parse_helmrelease(migrated.release)
     assert hr.release_name == "default-web-podinfo" and hr.release_namespace == "web"
+    assert "status" not in migrated.release and migrated.release["metadata"].keys() == {
+        "name",
+        "namespace",
+        "labels",
+    }
     assert hr.spec.chart is not None
     template = hr.spec.chart.spec
     assert template.chart == "./charts/app" and template.reconcile_strategy == "Revision"
