@@ -13,7 +13,9 @@ before:
 - ``maxHistory``: 10; failed installs are uninstalled and retried
   (``install.remediation.retries: -1``); upgrades leave CRDs alone (Helm 3);
 - ``wait``: unset means "wait only with rollback or tests enabled";
-  ``resetValues: false`` means reuse the previous values; timeouts are seconds;
+  ``resetValues: false`` means reuse the previous values; timeouts are seconds,
+  300 for rollback and test whatever ``spec.timeout`` says; a failed test
+  never uninstalls a new release;
 - ``rollback.enable`` (+ ``retry``, ``maxRetries`` 5, 0 = unlimited) becomes
   upgrade remediation by rollback; ``valueFileSecrets`` lead ``valuesFrom``;
   ``chartFileRef`` becomes ``chart.spec.valuesFiles`` after the chart's own
@@ -49,6 +51,7 @@ RELEASE_INTERVAL = "5m"
 SOURCE_INTERVAL = "10m"
 OPERATOR_MAX_HISTORY = 10
 OPERATOR_MAX_RETRIES = 5
+OPERATOR_TIMEOUT = 300  # seconds, of every action
 DEFAULT_GIT_REF = "master"
 _COMMIT = re.compile(r"[0-9a-f]{40}")
 
@@ -107,8 +110,8 @@ def _ssh_url(url: str) -> str:
     return f"ssh://{user_host}/{path}"
 
 
-def _seconds(value: int | None) -> str | None:
-    return None if value is None else f"{value}s"
+def _seconds(value: int) -> str:
+    return f"{value}s"
 
 
 def _git_ref(ref: str | None) -> dict[str, str]:
@@ -242,18 +245,23 @@ def _release_spec(hr: HelmOperatorRelease, template: dict[str, Any]) -> dict[str
             "remediateLastFailure": True,
             "strategy": "rollback",
         }
-        block = {"disableWait": not rollback.wait, "disableHooks": rollback.disable_hooks}
-        block["force"] = rollback.force
-        if rollback.timeout is not None:
-            block["timeout"] = _seconds(rollback.timeout)
-        out["rollback"] = block
+        # The operator's rollback and test timeouts were their own (300s), never spec.timeout.
+        out["rollback"] = {
+            "timeout": _seconds(rollback.timeout or OPERATOR_TIMEOUT),
+            "disableWait": not rollback.wait,
+            "disableHooks": rollback.disable_hooks,
+            "force": rollback.force,
+        }
     if spec.test.enable:
-        test: dict[str, Any] = {"enable": True}
+        test: dict[str, Any] = {
+            "enable": True,
+            "timeout": _seconds(spec.test.timeout or OPERATOR_TIMEOUT),
+        }
         if spec.test.ignore_failures is not None:
             test["ignoreFailures"] = spec.test.ignore_failures
-        if spec.test.timeout is not None:
-            test["timeout"] = _seconds(spec.test.timeout)
         out["test"] = test
+        # A failed test never made the operator uninstall a new release.
+        install["remediation"]["ignoreTestFailures"] = True
     if refs:
         out["valuesFrom"] = refs
     if spec.values is not None:

@@ -657,6 +657,8 @@ def test_operator_behaviour_is_written_out_in_v2_terms() -> None:
     )
     assert spec.test is not None and spec.test.enable and spec.test.ignore_failures
     assert spec.test.timeout == "60s"
+    assert spec.install.remediation is not None and spec.install.remediation.retries == -1
+    assert spec.install.remediation.ignore_test_failures
     assert [(v.kind, v.name, v.values_key, v.optional) for v in spec.values_from] == [
         ("Secret", "legacy", "values.yaml", False),
         ("ConfigMap", "common", "common.yaml", False),
@@ -670,6 +672,7 @@ def test_rollback_without_retry_remediates_once() -> None:
     assert hr.spec.upgrade.remediation.retries == 0
     assert hr.spec.upgrade.remediation.remediates_last_failure
     assert hr.spec.rollback is not None and hr.spec.rollback.disable_wait
+    assert hr.spec.rollback.timeout == "300s"
 
 
 @pytest.mark.parametrize(
