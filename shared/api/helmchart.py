@@ -24,9 +24,34 @@ __all__ = [
     "HelmChartSourceReference",
     "HelmChartSpec",
     "HelmChartVerification",
+    "check_values_files",
+    "check_version_range",
 ]
 
 CHART_SOURCE_KINDS = ("HelmRepository", "GitRepository", "Bucket")
+
+
+def check_version_range(value: str) -> str:
+    """Accept a chart version semver range (empty means ``*``), else raise ValueError."""
+    try:
+        parse_constraint(value or "*")
+    except InvalidConstraint as err:
+        raise ValueError(
+            f'invalid version "{value}": expected a semver range such as "*", "1.2.x" '
+            f'or ">=1.0.0 <2.0.0" ({err})'
+        ) from None
+    return value or "*"
+
+
+def check_values_files(paths: list[str]) -> list[str]:
+    """Accept values file paths relative to the source root, else raise ValueError."""
+    for path in paths:
+        if not path or path.startswith("/"):
+            raise ValueError(
+                f'values file "{path}": expected a path relative to the source root, '
+                'e.g. "values-prod.yaml" or "charts/app/values-prod.yaml"'
+            )
+    return paths
 
 
 class HelmChartSourceReference(ApiModel):
@@ -63,25 +88,12 @@ class HelmChartSpec(ApiModel):
     @field_validator("version")
     @classmethod
     def _semver_range(cls, value: str) -> str:
-        try:
-            parse_constraint(value or "*")
-        except InvalidConstraint as err:
-            raise ValueError(
-                f'invalid version "{value}": expected a semver range such as "*", "1.2.x" '
-                f'or ">=1.0.0 <2.0.0" ({err})'
-            ) from None
-        return value or "*"
+        return check_version_range(value)
 
     @field_validator("values_files")
     @classmethod
     def _relative_values_files(cls, value: list[str]) -> list[str]:
-        for path in value:
-            if not path or path.startswith("/"):
-                raise ValueError(
-                    f'values file "{path}": expected a path relative to the source root, '
-                    'e.g. "values-prod.yaml" or "charts/app/values-prod.yaml"'
-                )
-        return value
+        return check_values_files(value)
 
     # Fields of Flux's API that sluice does not act on yet are refused, never
     # stored and ignored.

@@ -44,6 +44,7 @@ __all__ = [
     "Selector",
     "SourceReference",
     "SubstituteReference",
+    "fold_legacy_patches",
 ]
 
 _VAR_NAME = re.compile(r"[_a-zA-Z][_a-zA-Z0-9]*")
@@ -279,6 +280,30 @@ def _patch_text(value: object) -> str:
     return yaml.dump(value)
 
 
+def fold_legacy_patches(block: dict[str, Any]) -> dict[str, Any]:
+    """``patchesStrategicMerge`` / ``patchesJson6902`` of a beta document, moved into ``patches``.
+
+    Kustomization v1beta* specs and HelmRelease v2beta* post-renderers carry the
+    same two removed fields; both become ``patches`` entries after the existing ones.
+    """
+    block = dict(block)
+    patches = list(block.get("patches") or [])
+    smp = block.pop("patchesStrategicMerge", None)
+    json6902 = block.pop("patchesJson6902", None)
+    if isinstance(smp, list):
+        patches += [{"patch": _patch_text(p)} for p in smp]
+    if isinstance(json6902, list):
+        for item in json6902:
+            if isinstance(item, dict):
+                patch: dict[str, Any] = {"patch": _patch_text(item.get("patch"))}
+                if "target" in item:
+                    patch["target"] = item["target"]
+                patches.append(patch)
+    if patches:
+        block["patches"] = patches
+    return block
+
+
 class Kustomization(ApiObject):
     """Build a path of a source artifact with kustomize and apply it to clusters."""
 
@@ -293,18 +318,4 @@ class Kustomization(ApiObject):
             return doc
         spec = dict(spec)
         spec.pop("validation", None)
-        patches = list(spec.get("patches") or [])
-        smp = spec.pop("patchesStrategicMerge", None)
-        json6902 = spec.pop("patchesJson6902", None)
-        if isinstance(smp, list):
-            patches += [{"patch": _patch_text(p)} for p in smp]
-        if isinstance(json6902, list):
-            for item in json6902:
-                if isinstance(item, dict):
-                    patch: dict[str, Any] = {"patch": _patch_text(item.get("patch"))}
-                    if "target" in item:
-                        patch["target"] = item["target"]
-                    patches.append(patch)
-        if patches:
-            spec["patches"] = patches
-        return {**doc, "spec": spec}
+        return {**doc, "spec": fold_legacy_patches(spec)}
