@@ -195,8 +195,8 @@ main() {
   local k8s_pid=$!
   build_etcd
   go_install kustomize "sigs.k8s.io/kustomize/kustomize/v5@v$KUSTOMIZE_VERSION" "$KUSTOMIZE_VERSION"
-  go_install helm "helm.sh/helm/v3/cmd/helm@v$HELM_VERSION" "$HELM_VERSION" \
-    "-X helm.sh/helm/v3/internal/version.version=v$HELM_VERSION"
+  go_install helm "helm.sh/helm/v4/cmd/helm@v$HELM_VERSION" "$HELM_VERSION" \
+    "-X helm.sh/helm/v4/internal/version.version=v$HELM_VERSION"
   go_install sops "github.com/getsops/sops/v3/cmd/sops@v$SOPS_VERSION" "$SOPS_VERSION"
   go_install age "filippo.io/age/cmd/age@v$AGE_VERSION" "$AGE_VERSION"
   go_install age-keygen "filippo.io/age/cmd/age-keygen@v$AGE_VERSION" "$AGE_VERSION"

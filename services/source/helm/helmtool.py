@@ -100,6 +100,9 @@ def _env(home: Path) -> dict[str, str]:
         "HOME": str(home),
         "TMPDIR": str(home),
         "HELM_CACHE_HOME": str(home / "cache"),
+        # Helm 4's cache of the charts it pulls (new in 4): it defaults under
+        # HELM_CACHE_HOME, named here so every folder helm writes is listed.
+        "HELM_CONTENT_CACHE": str(home / "cache" / "content"),
         "HELM_CONFIG_HOME": str(home / "config"),
         "HELM_DATA_HOME": str(home / "data"),
         "HELM_REPOSITORY_CONFIG": str(home / "repositories.yaml"),
