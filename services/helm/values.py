@@ -1,0 +1,158 @@
+"""A HelmRelease's chart values, composed as helm-controller composes them.
+
+This is fluxcd/pkg ``chartutil.ChartValuesFromReferences``: each
+``spec.valuesFrom`` entry in order, then the inline ``spec.values`` merged
+last. The ConfigMaps and Secrets are read by the caller and handed in as
+:class:`ValuesObject` (pure code: no store, no Helm).
+
+- an entry without ``targetPath`` parses the key's text as a YAML mapping and
+  merges it over what came before (:func:`merge_maps`, Flux's ``MergeMaps``:
+  mappings merge key by key, anything else replaces);
+- an entry with ``targetPath`` first merges the inline values in (so a
+  targetPath overrides them too, as Flux documents), then sets the key's text
+  at that path in Helm's ``--set`` syntax (:mod:`services.helm.strvals`).
+  As in Flux the text is typed the way ``--set`` types it (``true`` is a
+  bool, ``8080`` an int, ``null`` removes nothing but sets null) unless it is
+  wrapped in quotes, which makes it a string;
+- a missing object or key is skipped when the entry is ``optional``, and an
+  error otherwise.
+
+Errors are :class:`ValuesReferenceError`, whose message names the kind, the
+object, the key and the reason, never the data (a Secret's content).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from services.helm.strvals import SetError, parse_into
+from shared.api.helmrelease import ValuesReference
+from shared.yaml import DocumentError, load
+
+__all__ = [
+    "ValuesObject",
+    "ValuesReferenceError",
+    "compose_values",
+    "merge_maps",
+    "replace_path_value",
+]
+
+Values = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ValuesObject:
+    """A ConfigMap or Secret of the HelmRelease's namespace, as read by the caller.
+
+    ``data`` holds the decoded text of each key (a Secret's ``data`` already
+    base64-decoded, its ``stringData`` folded in).
+    """
+
+    kind: str
+    name: str
+    data: Mapping[str, str]
+
+
+class ValuesReferenceError(Exception):
+    """A ``valuesFrom`` entry cannot be resolved; the message says which and why, never the data."""
+
+    def __init__(self, ref: ValuesReference, namespace: str, reason: str) -> None:
+        self.kind = ref.kind
+        self.name = ref.name
+        self.key = ref.values_key
+        self.optional = ref.optional
+        self.reason = reason
+        optional = " optional" if ref.optional else ""
+        super().__init__(
+            f"could not resolve{optional} {ref.kind} chart values reference "
+            f"'{namespace}/{ref.name}' with key '{ref.values_key}': {reason}"
+        )
+
+
+def merge_maps(a: Mapping[str, Any], b: Mapping[str, Any]) -> Values:
+    """``b`` merged over ``a`` as Flux's MergeMaps: nested mappings merge, any other value replaces.
+
+    Neither argument is changed; nested mappings of the result are new.
+    """
+    out: Values = dict(a)
+    for key, value in b.items():
+        current = out.get(key)
+        if isinstance(value, Mapping) and isinstance(current, Mapping):
+            out[key] = merge_maps(current, value)
+        else:
+            out[key] = value
+    return out
+
+
+def replace_path_value(values: Values, path: str, value: str) -> None:
+    """Set ``value`` at ``path`` in ``values`` as Flux's ReplacePathValue (``--set path=value``).
+
+    A value wrapped in single or double quotes loses every leading and
+    trailing quote (Go's ``strings.Trim``) and stays a string (``--set-string``);
+    any other is typed as ``--set`` types it. Raises SetError.
+    """
+    quoted = (value.startswith("'") and value.endswith("'")) or (
+        value.startswith('"') and value.endswith('"')
+    )
+    if quoted:
+        parse_into(f"{path}={value.strip(chr(39) + chr(34))}", values, as_string=True)
+    else:
+        parse_into(f"{path}={value}", values, as_string=False)
+
+
+def _read_values(text: str, source: str) -> Values:
+    # Helm's ReadValues: an empty document is an empty mapping; anything but a mapping is refused.
+    doc = load(text, source=source)
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise DocumentError(f"expected a mapping, found {type(doc).__name__}", source=source)
+    return doc
+
+
+def compose_values(
+    values: Mapping[str, Any] | None,
+    refs: Sequence[ValuesReference],
+    *,
+    objects: Sequence[ValuesObject],
+    namespace: str,
+) -> Values:
+    """A HelmRelease's chart values: ``refs`` resolved from ``objects`` in order, ``values`` last.
+
+    ``objects`` are the ConfigMaps and Secrets the caller found; one that is
+    not there is missing. Raises ValuesReferenceError.
+    """
+    found = {(obj.kind, obj.name): obj for obj in objects}
+    inline: Values = dict(values or {})
+    result: Values = {}
+    for ref in refs:
+        obj = found.get((ref.kind, ref.name))
+        if obj is None:
+            if ref.optional:
+                continue
+            raise ValuesReferenceError(ref, namespace, "resource not found")
+        text = obj.data.get(ref.values_key)
+        if text is None:
+            if ref.optional:
+                continue
+            raise ValuesReferenceError(ref, namespace, "key not found")
+        if ref.target_path:
+            result = merge_maps(result, inline)
+            try:
+                replace_path_value(result, ref.target_path, text)
+            except SetError as exc:
+                raise ValuesReferenceError(
+                    ref, namespace, f"failed to merge value: {exc}"
+                ) from None
+            continue
+        try:
+            data = _read_values(text, f"{ref.kind} {ref.name} key {ref.values_key}")
+        except DocumentError as exc:
+            # DocumentError never quotes the text: safe for a Secret.
+            raise ValuesReferenceError(
+                ref, namespace, f"failed to read values data: {exc.message}"
+            ) from None
+        result = merge_maps(result, data)
+    return merge_maps(result, inline)
