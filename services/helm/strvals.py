@@ -110,6 +110,9 @@ class _Parser:
             if ended:
                 raise _EOF
         elif last == "=":
+            if not k:
+                # Helm's tests refuse ``name1.=name2``: a value needs a key.
+                raise SetError("a value has no key")
             try:
                 _set(data, k, self.value_list())
             except _EOF:
