@@ -15,8 +15,9 @@ single-quoted; one with a newline is a literal block (``|-``); one with a
 character libyaml does not print (a tab, a control character) is double-quoted
 with escapes.
 
-Not reproduced: go-yaml folds plain and quoted strings longer than 80
-columns at spaces; such strings are written on one line here.
+A plain or single-quoted string running past column 80 is folded at a single
+space, as libyaml does. Not reproduced: the folding of long double-quoted
+strings, and the ``? key`` form of keys longer than 128 characters.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ _TIMESTAMP = re.compile(
     r"(?:[Tt ][0-9]{1,2}:[0-9]{1,2}:[0-9]{1,2}(?:\.[0-9]+)?(?:Z|[-+][0-9]{1,2}:[0-9]{2})?)?"
 )
 
-_FLOW = set(",?[]{}")
+_BEST_WIDTH = 80
 _LEADING = set("#,[]{}&*!|>'\"%@`")
 _ESCAPES = {
     "\0": "0",
@@ -85,7 +86,7 @@ def _printable(ch: str) -> bool:
 
 
 def _resolves_to_string(s: str) -> bool:
-    if s in _NULL or s in _BOOL or s in _SPECIAL_FLOAT or s == "<<":
+    if s in _NULL or s in _BOOL or s in _SPECIAL_FLOAT:
         return False
     if _INT.fullmatch(s) or _FLOAT.fullmatch(s) or _BASE60.fullmatch(s):
         return False
@@ -96,7 +97,7 @@ def _plain_allowed(s: str) -> bool:
     """libyaml's yaml_emitter_analyze_scalar, block context: may ``s`` be written plain?"""
     if not s or s[0] == " " or s[-1] == " ":
         return False
-    if s.startswith(("---", "...")) and (len(s) == 3 or s[3] in " \t"):
+    if s.startswith(("---", "...")):
         return False
     for i, ch in enumerate(s):
         if not _printable(ch) or ch == "\n":
@@ -167,7 +168,30 @@ def go_float(value: float) -> str:
     return f"{minus}{digits[:point]}.{digits[point:]}"
 
 
-def _scalar(value: Any, indent: int) -> str:
+def _fold(text: str, indent: int, column: int, *, quoted: bool = False) -> str:
+    """libyaml's plain and single-quoted writers: past column 80, a lone space breaks the line."""
+    out = []
+    spaces = False
+    for i, ch in enumerate(text):
+        if ch == " ":
+            nxt = text[i + 1] if i + 1 < len(text) else ""
+            # A quoted scalar never breaks at its first or last character.
+            ends = quoted and i in (0, len(text) - 1)
+            if not spaces and column > _BEST_WIDTH and nxt != " " and not ends:
+                out.append("\n" + " " * indent)
+                column = indent
+            else:
+                out.append(ch)
+                column += 1
+            spaces = True
+        else:
+            out.append(ch)
+            column += 1
+            spaces = False
+    return "".join(out)
+
+
+def _scalar(value: Any, indent: int, column: int | None = None) -> str:
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -187,8 +211,12 @@ def _scalar(value: Any, indent: int) -> str:
     if not _resolves_to_string(text):
         return _double_quoted(text)
     if _plain_allowed(text):
-        return text
-    return "'" + text.replace("'", "''") + "'"
+        # A key (column None) is a simple key, which never breaks.
+        return text if column is None else _fold(text, indent, column)
+    quoted = text.replace("'", "''")
+    if column is not None:
+        quoted = _fold(quoted, indent, column + 1, quoted=True)
+    return "'" + quoted + "'"
 
 
 def _mapping(doc: Mapping[str, Any], indent: int) -> str:
@@ -202,7 +230,7 @@ def _mapping(doc: Mapping[str, Any], indent: int) -> str:
         elif isinstance(value, Sequence) and not isinstance(value, str) and value:
             out.append(head + "\n" + _sequence(value, indent))
         else:
-            out.append(_line(head + " " + _inline(value, indent + 2)))
+            out.append(_line(head + " " + _inline(value, indent + 2, len(head) + 1)))
     return "".join(out)
 
 
@@ -215,16 +243,16 @@ def _sequence(items: Sequence[Any], indent: int) -> str:
         elif isinstance(item, Sequence) and not isinstance(item, str) and item:
             out.append(pad + "- " + _sequence(item, indent + 2)[indent + 2 :])
         else:
-            out.append(_line(pad + "- " + _inline(item, indent + 2)))
+            out.append(_line(pad + "- " + _inline(item, indent + 2, indent + 2)))
     return "".join(out)
 
 
-def _inline(value: Any, indent: int) -> str:
+def _inline(value: Any, indent: int, column: int) -> str:
     if isinstance(value, Mapping):
         return "{}"
     if isinstance(value, Sequence) and not isinstance(value, str):
         return "[]"
-    return _scalar(value, indent)
+    return _scalar(value, indent, column)
 
 
 def _line(text: str) -> str:
