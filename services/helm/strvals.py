@@ -6,7 +6,8 @@ dot, ``a[0].b`` indexes a list (grown with nulls), ``a={x,y}`` is a list, and
 ``,`` separates assignments (so a value holding a comma starts another
 ``key=value``). ``--set`` typing: ``true``/``false`` (any case) are booleans,
 ``null`` is null, a decimal not starting with ``0`` (or ``0`` itself) an int;
-everything else, and everything with ``as_string``, a string.
+everything else, and everything with ``as_string``, a string. Setting through a
+key that holds another type (``a=1,a.b=2``) is an error, as Helm reports it.
 
 Errors never quote the text: it may come from a Secret.
 """
@@ -103,8 +104,7 @@ class _Parser:
             raise SetError("a key has no value")
         if last == "[":
             index = self.index()
-            current = data.get(k)
-            items = current if isinstance(current, list) else []
+            items = _existing(data, k, list)
             items, ended = self.list_item(items, index, level)
             _set(data, k, items)
             if ended:
@@ -133,8 +133,7 @@ class _Parser:
                     "value name nested level is greater than maximum supported "
                     f"nested level of {MAX_NESTED_NAME_LEVEL}"
                 )
-            current = data.get(k)
-            inner = current if isinstance(current, dict) else {}
+            inner = _existing(data, k, dict)
             try:
                 self.key(inner, level)
             finally:
@@ -190,8 +189,9 @@ class _Parser:
         if last == "[":
             nxt = self.index()
             existing = items[index] if len(items) > index else None
-            nested = existing if isinstance(existing, list) else []
-            nested, ended = self.list_item(nested, nxt, level)
+            if existing is not None and not isinstance(existing, list):
+                raise SetError(f"index {index} holds a {_kind(existing)}, not a list")
+            nested, ended = self.list_item(existing or [], nxt, level)
             return _set_index(items, index, nested), ended
         existing = items[index] if len(items) > index else None
         inner = existing if isinstance(existing, dict) else {}
@@ -201,6 +201,25 @@ class _Parser:
             # Helm's tests pin it: ``list[0].foo=bar`` at the end of the text sets the element.
             return _set_index(items, index, inner), True
         return _set_index(items, index, inner), False
+
+
+def _kind(value: Any) -> str:
+    return {dict: "map", list: "list", str: "string", bool: "bool", int: "int"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _existing(data: dict[str, Any], key: str, kind: type) -> Any:
+    """The collection already at ``key``, or a new one; another type is an error.
+
+    Helm's parser panics (and reports it) when a key holds something else: ``a=1,a.b=2``.
+    """
+    if key not in data:
+        return kind()
+    current = data[key]
+    if not isinstance(current, kind):
+        raise SetError(f"key holds a {_kind(current)}, not a {_kind(kind())}")
+    return current
 
 
 def _set(data: dict[str, Any], key: str, value: Any) -> None:

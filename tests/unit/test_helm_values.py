@@ -1,6 +1,8 @@
 """HelmRelease chart values as helm-controller composes them.
 
-Rows from fluxcd/pkg chartutil and Helm strvals tests.
+Rows from fluxcd/pkg chartutil and Helm strvals tests. Every --set row (good
+and bad) was also run through helm.sh/helm/v4 v4.3.2 pkg/strvals.ParseInto by
+a small Go program, with the same results.
 """
 
 from __future__ import annotations
@@ -240,6 +242,12 @@ ERROR_ROWS: list[tuple[str, list[ValuesObject], list[ValuesReference], list[str]
         ["'pw'", "failed to merge value"],
     ),
     (
+        "a targetPath through a key the inline values hold as a string",
+        [ValuesObject(CM, "v", {"tag": "1.0"})],
+        [ref(CM, "v", valuesKey="tag", targetPath="image.tag")],
+        ["'tag'", "failed to merge value"],
+    ),
+    (
         "an optional reference that is present but broken is still an error",
         [ValuesObject(CM, "values", {"values.yaml": "- a list\n"})],
         [ref(CM, "values", optional=True)],
@@ -257,7 +265,7 @@ def test_compose_values_errors(
     objects: list[ValuesObject], refs: list[ValuesReference], words: list[str]
 ) -> None:
     with pytest.raises(ValuesReferenceError) as caught:
-        compose_values(None, refs, objects=objects, namespace="apps")
+        compose_values({"image": "nginx"}, refs, objects=objects, namespace="apps")
     message = str(caught.value)
     for word in words:
         assert word in message
@@ -353,6 +361,11 @@ SET_ERROR_ROWS = [
     "list[65537]=foo",
     "list[x]=foo",
     "list[0]x=foo",
+    # A key that already holds another type: Helm's parser panics and reports it.
+    "x=y,x.z=1",
+    "list[0]=1,list.a=2",
+    "a=1,a[0]=2",
+    "nested[0]=x,nested[0][0]=y",
     "a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.q.r.s.t.u.v.w.x.y.z.aa.ab.ac.ad.ae.af=1",
 ]
 
