@@ -8,10 +8,15 @@ last. The ConfigMaps and Secrets are read by the caller and handed in as
 - an entry without ``targetPath`` parses the key's text as a YAML mapping and
   merges it over what came before (:func:`merge_maps`, Flux's ``MergeMaps``:
   mappings merge key by key, anything else replaces);
-- an entry with ``targetPath`` first merges the inline values in (so a
-  targetPath overrides them too, as Flux documents), then sets the key's text
-  at that path in Helm's ``--set`` syntax (:mod:`services.helm.strvals`).
-  As in Flux the text is typed the way ``--set`` types it (``true`` is a
+- an entry with ``targetPath`` first merges the inline values in, then sets
+  the key's text at that path in Helm's ``--set`` syntax
+  (:mod:`services.helm.strvals`). Flux documents that a targetPath overrides
+  everything; in its code that holds because the merge shares the inline
+  values' nested mappings and lists, so the ``--set`` writes into them and the
+  final merge of the inline values repeats it. A top-level key is not shared:
+  there the inline value wins (``values: {tag: "1"}`` beats ``targetPath:
+  tag``). :func:`merge_maps` shares the same way, so the results are Flux's.
+  The text is typed the way ``--set`` types it (``true`` is a
   bool, ``8080`` an int, ``null`` removes nothing but sets null) unless it is
   wrapped in quotes, which makes it a string;
 - a missing object or key is skipped when the entry is ``optional``, and an
@@ -23,6 +28,7 @@ object, the key and the reason, never the data (a Secret's content).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -74,7 +80,8 @@ class ValuesReferenceError(Exception):
 def merge_maps(a: Mapping[str, Any], b: Mapping[str, Any]) -> Values:
     """``b`` merged over ``a`` as Flux's MergeMaps: nested mappings merge, any other value replaces.
 
-    Neither argument is changed; nested mappings of the result are new.
+    Neither argument is changed. As in Flux, a value taken whole from either
+    side (a list, or a mapping the other side lacks) is shared, not copied.
     """
     out: Values = dict(a)
     for key, value in b.items():
@@ -125,7 +132,9 @@ def compose_values(
     not there is missing. Raises ValuesReferenceError.
     """
     found = {(obj.kind, obj.name): obj for obj in objects}
-    inline: Values = dict(values or {})
+    # A deep copy: the targetPath step below writes through the inline values (see the
+    # module docstring), which must not reach the caller's HelmRelease.
+    inline: Values = copy.deepcopy(dict(values or {}))
     result: Values = {}
     for ref in refs:
         obj = found.get((ref.kind, ref.name))

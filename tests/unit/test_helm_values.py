@@ -171,6 +171,36 @@ COMPOSE_ROWS: list[tuple[str, list[ValuesObject], list[ValuesReference], Any, di
 ]
 
 
+# (inline values, targetPath, want) -- outcomes of Flux's targetPath branch and final
+# merge, run in Go with fluxcd/pkg MergeMaps and helm v4.3.2 strvals.ParseInto.
+TARGET_PATH_ROWS: list[tuple[dict[str, Any], str, dict[str, Any]]] = [
+    ({"image": {"tag": "1.0"}}, "image.tag", {"image": {"tag": "2.0"}}),
+    ({"tag": "1.0"}, "tag", {"tag": "1.0"}),
+    (
+        {"nested": {"configuration": ["list", "item", "option"]}},
+        "nested.configuration[0]",
+        {"nested": {"configuration": ["2.0", "item", "option"]}},
+    ),
+    (
+        {"nested": {"configuration": ["list"]}},
+        "nested.configuration[2]",
+        {"nested": {"configuration": ["list", None, "2.0"]}},
+    ),
+    ({"other": "x"}, "image.tag", {"image": {"tag": "2.0"}, "other": "x"}),
+]
+
+
+@pytest.mark.parametrize(("inline", "path", "want"), TARGET_PATH_ROWS)
+def test_target_path_against_inline_values(
+    inline: dict[str, Any], path: str, want: dict[str, Any]
+) -> None:
+    before = repr(inline)
+    objects = [ValuesObject(CM, "v", {"tag": "2.0"})]
+    refs = [ref(CM, "v", valuesKey="tag", targetPath=path)]
+    assert compose_values(inline, refs, objects=objects, namespace="apps") == want
+    assert repr(inline) == before
+
+
 @pytest.mark.parametrize(
     ("objects", "refs", "inline", "want"),
     [row[1:] for row in COMPOSE_ROWS],
