@@ -308,15 +308,19 @@ def _status(text: str) -> HelmStatus:
 
 
 def _digest(status: Mapping[str, Any]) -> str:
-    """Digest of the stored revision, without the live objects and the hooks' last runs.
+    """Digest of the stored revision, without the live objects, test hooks and hook runs.
 
-    ``info.resources`` is read from the cluster, not storage; a hook's
-    ``last_run`` changes with a manual ``helm test``, which must not look like
-    someone else changed the release.
+    ``info.resources`` is read from the cluster, not storage. A ``helm test``
+    rewrites the test hooks (their last run, and the delete policy Helm
+    defaults when it runs them): like Flux (``IgnoreHookTestEvents``), test
+    hooks are left out, so a manual test does not look like someone else
+    changed the release.
     """
     stored = dict(status)
     stored["info"] = {k: v for k, v in (status.get("info") or {}).items() if k != "resources"}
     stored["hooks"] = [
-        {k: v for k, v in hook.items() if k != "last_run"} for hook in status.get("hooks") or []
+        {k: v for k, v in hook.items() if k != "last_run"}
+        for hook in status.get("hooks") or []
+        if "test" not in (hook.get("events") or [])
     ]
     return config_digest(stored)

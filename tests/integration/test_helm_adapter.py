@@ -19,11 +19,12 @@ from kubernetes import client as k8s
 from services.helm.actionoptions import (
     InstallOptions,
     RollbackOptions,
+    TestOptions,
     UninstallOptions,
     UpgradeOptions,
 )
 from services.helm.helm import Helm, HelmError, ReleaseRef, config_digest
-from services.helm.release_state import HelmStatus
+from services.helm.release_state import HelmStatus, HookPhase, TestHook
 from shared.sandbox import ClusterInfo
 from shared.toolrun import ToolLimits
 from shared.tools import require_tool
@@ -64,6 +65,22 @@ data:
   greeting: {{ .Values.greeting | quote }}
 """
 
+_TEST_HOOK = """\
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: {{ .Release.Name }}-smoke
+  annotations:
+    helm.sh/hook: test
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+        - name: smoke
+          image: busybox:1.36
+"""
+
 
 @pytest.fixture
 def api(workload_cluster: ClusterInfo) -> Iterator[k8s.ApiClient]:
@@ -80,13 +97,14 @@ def ns(api: k8s.ApiClient, request: pytest.FixtureRequest) -> Iterator[str]:
 
 @pytest.fixture
 def chart(tmp_path: Path) -> Path:
-    """``helm package`` of a chart "webapp" 0.1.0: a ConfigMap and a Deployment."""
+    """``helm package`` of a chart "webapp" 0.1.0: a ConfigMap, a Deployment, a test Job."""
     source = tmp_path / "src" / "webapp"
     (source / "templates").mkdir(parents=True)
     (source / "Chart.yaml").write_text("apiVersion: v2\nname: webapp\nversion: 0.1.0\n")
     (source / "values.yaml").write_text("greeting: hello\nnodeSelector: {}\n")
     (source / "templates" / "configmap.yaml").write_text(_CONFIGMAP)
     (source / "templates" / "deployment.yaml").write_text(_DEPLOYMENT)
+    (source / "templates" / "smoke-test.yaml").write_text(_TEST_HOOK)
     env = {"HOME": str(tmp_path), "PATH": os.environ.get("PATH", "")}
     done = subprocess.run(
         [str(require_tool("helm")), "package", str(source), "-d", str(tmp_path)],
@@ -203,6 +221,23 @@ def test_install_upgrade_rollback_and_uninstall_write_the_revisions_helm_reports
     assert helm_list(workload_cluster, ns, tmp_path) == []
     configmaps = k8s.CoreV1Api(api).list_namespaced_config_map(ns).items
     assert "web-settings" not in {c.metadata.name for c in configmaps}
+
+
+def test_a_test_run_is_read_back_as_its_hooks_phases_and_keeps_the_digest(
+    helm: Helm, chart: Path, ns: str, scratch: Path
+) -> None:
+    ref = ReleaseRef(name="web", namespace=ns)
+    installed = helm.install(ref, chart=chart, values={}, options=WAIT)
+    assert not installed.has_been_tested
+
+    tested = helm.test(ref, options=TestOptions(timeout=ROLLOUT))
+
+    assert list(scratch.iterdir()) == []
+    assert tested.test_hooks == (TestHook(name="web-smoke", phase=HookPhase.SUCCEEDED),)
+    assert tested.has_been_tested
+    assert not tested.has_failed_test
+    # A test run is not a change by someone else: the stored revision's digest holds.
+    assert (tested.version, tested.digest) == (1, installed.digest)
 
 
 def test_an_install_whose_deployment_never_becomes_ready_is_stored_as_failed(
