@@ -76,6 +76,9 @@ spec:
   template:
     spec:
       restartPolicy: Never
+      {{- with .Values.testNodeSelector }}
+      nodeSelector: {{ toJson . }}
+      {{- end }}
       containers:
         - name: smoke
           image: busybox:1.36
@@ -240,6 +243,25 @@ def test_a_test_run_is_read_back_as_its_hooks_phases_and_keeps_the_digest(
     assert (tested.version, tested.digest) == (1, installed.digest)
 
 
+def test_a_test_that_does_not_finish_in_time_is_read_back_as_failed(
+    helm: Helm, chart: Path, ns: str, scratch: Path
+) -> None:
+    ref = ReleaseRef(name="web", namespace=ns)
+    # The test Job's pod can go nowhere: it never runs, the test times out.
+    values = {"testNodeSelector": {"sluice.test/nowhere": "true"}}
+    helm.install(ref, chart=chart, values=values, options=WAIT)
+
+    with pytest.raises(HelmError):
+        helm.test(ref, options=TestOptions(timeout=5))
+
+    assert list(scratch.iterdir()) == []
+    tested = helm.read(ref)
+    assert tested is not None
+    assert tested.test_hooks == (TestHook(name="web-smoke", phase=HookPhase.FAILED),)
+    assert tested.has_failed_test
+    assert (tested.version, tested.status) == (1, HelmStatus.DEPLOYED)
+
+
 def test_an_install_whose_deployment_never_becomes_ready_is_stored_as_failed(
     helm: Helm, chart: Path, ns: str, scratch: Path
 ) -> None:
@@ -251,6 +273,7 @@ def test_an_install_whose_deployment_never_becomes_ready_is_stored_as_failed(
         helm.install(ref, chart=chart, values=values, options=InstallOptions(timeout=5))
 
     assert list(scratch.iterdir()) == []
+    assert "web-web not ready" in str(failed.value)  # helm says which object held it up
     assert str(scratch) not in str(failed.value)
     release = helm.read(ref)
     assert release is not None
