@@ -40,12 +40,13 @@ from services.helm.actionoptions import (
     UninstallOptions,
     UpgradeOptions,
 )
+from services.helm.digest import values_digest
 from services.helm.release_state import HelmStatus, HookPhase, Release, TestHook
 from shared.toolrun import ToolLimitExceeded, ToolLimits, run_tool
 from shared.tools import require_tool
 from shared.yaml import DocumentError, load
 
-__all__ = ["Helm", "HelmError", "HelmLimitError", "ReleaseRef", "config_digest"]
+__all__ = ["Helm", "HelmError", "HelmLimitError", "ReleaseRef"]
 
 _MAX_MESSAGE = 2000
 # helm's own --timeout bounds the wait; the wall-clock cap leaves it room to finish.
@@ -69,9 +70,9 @@ class ReleaseRef:
     namespace: str
 
 
-def config_digest(values: Mapping[str, Any]) -> str:
-    """``sha256:<hex>`` of the values as compact, key-sorted JSON (Go's json.Marshal)."""
-    text = json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+def _json_digest(doc: Mapping[str, Any]) -> str:
+    """``sha256:<hex>`` of a document as compact, key-sorted JSON."""
+    text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -286,7 +287,8 @@ def _release(meta: Mapping[str, Any], status: Mapping[str, Any]) -> Release:
         status=_status(str(meta.get("status", ""))),
         chart_name=str(meta.get("chart", "")),
         chart_version=str(meta.get("version", "")),
-        config_digest=config_digest(status.get("config") or {}),
+        # Flux's snapshot configDigest: the same digest as lastAttemptedConfigDigest.
+        config_digest=values_digest(status.get("config") or {}),
         digest=_digest(status),
         # No hook has run: the release was never tested (Helm keeps no other record).
         test_hooks=tuple(phases) if phases else None,
@@ -323,4 +325,4 @@ def _digest(status: Mapping[str, Any]) -> str:
         for hook in status.get("hooks") or []
         if "test" not in (hook.get("events") or [])
     ]
-    return config_digest(stored)
+    return _json_digest(stored)

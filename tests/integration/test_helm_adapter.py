@@ -23,7 +23,8 @@ from services.helm.actionoptions import (
     UninstallOptions,
     UpgradeOptions,
 )
-from services.helm.helm import Helm, HelmError, ReleaseRef, config_digest
+from services.helm.digest import values_digest
+from services.helm.helm import Helm, HelmError, ReleaseRef
 from services.helm.release_state import HelmStatus, HookPhase, TestHook
 from shared.sandbox import ClusterInfo
 from shared.toolrun import ToolLimits
@@ -179,7 +180,7 @@ def test_install_upgrade_rollback_and_uninstall_write_the_revisions_helm_reports
     assert list(scratch.iterdir()) == []  # the kubeconfig and values files are gone
     assert (installed.version, installed.status) == (1, HelmStatus.DEPLOYED)
     assert (installed.chart_name, installed.chart_version) == ("webapp", "0.1.0")
-    assert installed.config_digest == config_digest({"greeting": "hi"})
+    assert installed.config_digest == values_digest({"greeting": "hi"})
     assert installed.test_hooks is None
     assert [(r.version, r.status) for r in helm.history(ref)] == [(1, HelmStatus.DEPLOYED)]
     listed = helm_list(workload_cluster, ns, tmp_path)
@@ -195,7 +196,7 @@ def test_install_upgrade_rollback_and_uninstall_write_the_revisions_helm_reports
     )
     assert list(scratch.iterdir()) == []
     assert (upgraded.version, upgraded.status) == (2, HelmStatus.DEPLOYED)
-    assert upgraded.config_digest == config_digest({"greeting": "bonjour"})
+    assert upgraded.config_digest == values_digest({"greeting": "bonjour"})
     assert greeting(api, ns) == "bonjour"
     assert [(r.version, r.status) for r in helm.history(ref)] == [
         (2, HelmStatus.DEPLOYED),
@@ -278,7 +279,7 @@ def test_an_install_whose_deployment_never_becomes_ready_is_stored_as_failed(
     release = helm.read(ref)
     assert release is not None
     assert (release.version, release.status) == (1, HelmStatus.FAILED)
-    assert release.config_digest == config_digest(values)
+    assert release.config_digest == values_digest(values)
 
 
 def test_a_release_never_installed_has_no_history(helm: Helm, ns: str, scratch: Path) -> None:
