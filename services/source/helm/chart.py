@@ -82,6 +82,12 @@ def _parse(documents: dict[str, bytes], where: str) -> ChartMeta:
     name, version = merged.get("name"), merged.get("version")
     if not isinstance(name, str) or not name:
         raise ChartError(f"validation: chart.metadata.name is required ({where}/Chart.yaml)")
+    if name != PurePosixPath(name).name or "\\" in name:
+        # Helm's rule: the name becomes a file name (<name>-<version>.tgz), so a
+        # path in it would write the chart outside the folder it is built in.
+        raise ChartError(
+            f'validation: chart.metadata.name "{name}" is invalid ({where}/Chart.yaml)'
+        )
     if not isinstance(version, str) or parse_version(version) is None:
         raise ChartError(
             f"validation: chart.metadata.version {version!r} is invalid: expected SemVer "

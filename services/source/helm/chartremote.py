@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import ssl
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -181,6 +182,8 @@ def download_chart(url: str, dest: Path, *, auth: RepositoryAuth) -> Path:
     """GET the chart archive at ``url`` into ``dest``; credentials only where helm sends them."""
     login = auth.credentials_for(url)
     size = 0
+    # httpx's timeout bounds each read; the repository's timeout bounds the whole download.
+    deadline = time.monotonic() + auth.timeout
     try:
         with auth.client().stream(
             "GET", url, auth=httpx.BasicAuth(*login) if login else None
@@ -203,6 +206,12 @@ def download_chart(url: str, dest: Path, *, auth: RepositoryAuth) -> Path:
                     if size > MAX_CHART_BYTES:
                         raise ChartBuildError(
                             CHART_PULL_ERROR, f"chart at {url} is larger than {MAX_CHART_BYTES}"
+                        )
+                    if time.monotonic() > deadline:
+                        raise ChartBuildError(
+                            CHART_PULL_ERROR,
+                            f"failed to download chart for remote reference: GET {url}: "
+                            f"the chart did not arrive within the timeout ({auth.timeout:g}s)",
                         )
                     out.write(chunk)
     except ssl.SSLError as err:
