@@ -122,6 +122,7 @@ def oci_versions(url: str, name: str, *, auth: RepositoryAuth) -> tuple[ChartVer
             tls=auth.tls,
             insecure=auth.insecure,
             timeout=auth.timeout,
+            deadline=time.monotonic() + auth.timeout,
         ) as client:
             tags = client.tags()
     except RegistryAuthenticationError as err:
