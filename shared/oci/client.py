@@ -284,12 +284,14 @@ class RegistryClient:
         content: bytes | Iterator[bytes] | None,
         follow: bool,
     ) -> httpx.Response:
-        sent = dict(headers or {})
-        if self._authorization:
-            sent["Authorization"] = self._authorization
         last: Exception | None = None
         for scheme in [self._scheme] if self._scheme else list(self._schemes):
             url = path if "://" in path else f"{scheme}://{self.repository.api_host}{path}"
+            sent = dict(headers or {})
+            # The login is the registry's own: an upload Location on another host
+            # (a storage service) gets none, as go-containerregistry's transports.
+            if self._authorization and _same_host(url, f"{scheme}://{self.repository.api_host}"):
+                sent["Authorization"] = self._authorization
             self._check_deadline(f"{method} {self._shown(path)}")
             request = self._http.build_request(
                 method, url, headers=sent, content=content, timeout=self._timeout()
@@ -410,6 +412,15 @@ class RegistryClient:
         if status == 404:
             return NotFoundError(message)
         return RegistryError(message)
+
+
+def _same_host(url: str, base: str) -> bool:
+    """Whether ``url`` is on ``base``'s host and port (a default port written or not)."""
+    left, right = httpx.URL(url), httpx.URL(base)
+    defaults = {"http": 80, "https": 443}
+    return left.host.lower() == right.host.lower() and (left.port or defaults.get(left.scheme)) == (
+        right.port or defaults.get(right.scheme)
+    )
 
 
 def _registry_errors(body: bytes) -> str:

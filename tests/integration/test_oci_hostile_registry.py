@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.oci import RegistryClient, RegistryError, parse_repository_url
+from shared.oci import RegistryClient, RegistryCredentials, RegistryError, parse_repository_url
 from shared.oci.errors import OciError
 from shared.oci.manifest import Descriptor
 from tests.servers.hostileregistry import HostileRegistry
@@ -98,3 +98,25 @@ def test_a_dripping_blob_stops_at_the_deadline(registry: HostileRegistry, tmp_pa
             oci.fetch_blob(Descriptor(layer.media_type, layer.digest, layer.size), tmp_path / "l")
     assert time.monotonic() - started < 3
     assert "did not answer within the timeout" in str(caught.value)
+
+
+def test_a_push_sends_no_credentials_to_an_upload_location_on_another_host(
+    registry: HostileRegistry,
+) -> None:
+    # The registry sends the upload elsewhere (as to a storage host); the login is its own.
+    elsewhere = HostileRegistry()
+    elsewhere.start()
+    try:
+        registry.basic = True
+        registry.upload_location = f"http://{elsewhere.host}/upload/1"
+        with RegistryClient(
+            parse_repository_url(f"oci://{registry.host}/app"),
+            credentials=RegistryCredentials("pusher", "push-s3cret"),
+            push=True,
+        ) as oci:
+            oci.push_blob(b"some content")
+    finally:
+        elsewhere.stop()
+    assert [(m, p) for m, p, _ in elsewhere.seen] == [("PUT", "/upload/1")]
+    assert elsewhere.seen[0][2] == ""
+    assert any(auth.startswith("Basic ") for _, _, auth in registry.seen)

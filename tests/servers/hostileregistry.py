@@ -52,7 +52,13 @@ class HostileRegistry:
     drip_seconds: float = 0.0
     # A Bearer challenge whose realm is this server's /token.
     bearer: bool = False
+    # A Basic challenge until the request carries any Authorization.
+    basic: bool = False
+    # Where an upload goes (the POST's Location): another host's URL, say.
+    upload_location: str = ""
     pages_served: int = 0
+    # (method, path, Authorization header) of every request.
+    seen: list[tuple[str, str, str]] = field(default_factory=list)
     _server: BackgroundServer | None = field(default=None, init=False, repr=False)
 
     @property
@@ -87,9 +93,28 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._route(body=True)
 
+    def do_POST(self) -> None:
+        self._route(body=True)
+
+    def do_PUT(self) -> None:
+        self._route(body=True)
+
     def _route(self, *, body: bool) -> None:
         owner = self._owner
         path = self.path.split("?")[0]
+        owner.seen.append((self.command, path, self.headers.get("Authorization", "")))
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        if owner.basic and not self.headers.get("Authorization"):
+            self._send(401, b"", {"WWW-Authenticate": 'Basic realm="x"'})
+            return
+        if self.command == "PUT":
+            self._send(201, b"", {})
+            return
+        if self.command == "POST" and path == "/v2/app/blobs/uploads/":
+            self._send(202, b"", {"Location": owner.upload_location or "/upload/1"})
+            return
         if path.startswith("/token"):
             self._huge_or(200, b'{"token": "t"}')
             return
