@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -345,19 +346,23 @@ def test_a_chart_named_as_a_path_is_refused_and_written_nowhere(
 
 
 def test_a_chart_download_slower_than_the_timeout_fails(ctx: WorkerContext, tmp_path: Path) -> None:
-    # Every piece of the chart arrives within the repository's timeout; the whole does not.
+    # Pieces of the chart come every 1.5 s (within the 2 s timeout of each read)
+    # for 12 s: the download must give up at the timeout, not when the body ends.
     server = HelmRepoServer(tmp_path / "slow")
     server.start()
     try:
         server.add_chart("app", "1.0.0")
         repo = apply_source(
-            ctx, "HelmRepository", "charts", {"interval": "1h", "url": server.url, "timeout": "1s"}
+            ctx, "HelmRepository", "charts", {"interval": "1h", "url": server.url, "timeout": "2s"}
         )
         chart = helm_chart(ctx, "app", chart="app")
         reconciled(ctx, (repo, HELM_REPOSITORY))
-        server.slow_seconds = 4.0
+        server.slow_seconds = 12.0
+        started = time.monotonic()
         found = conditions(reconcile(ctx, repo, chart))
+        elapsed = time.monotonic() - started
     finally:
         server.stop()
     assert found["FetchFailed"][:2] == ("True", "ChartPullError"), found
     assert "did not arrive within the timeout" in found["Ready"][2]
+    assert elapsed < 8, elapsed

@@ -70,7 +70,6 @@ __all__ = [
 
 # Flux's --helm-index-max-size default.
 MAX_INDEX_BYTES = 50 << 20
-_CHUNK = 1 << 16
 # What source-controller reads as an authentication failure in a fetch error.
 _AUTH_MARKERS = ("401", "unauthorized", "authentication required", "tls", "certificate")
 
@@ -202,7 +201,8 @@ def download_chart(url: str, dest: Path, *, auth: RepositoryAuth) -> Path:
                     f"HTTP {response.status_code}",
                 )
             with dest.open("wb") as out:
-                for chunk in response.iter_bytes(_CHUNK):
+                # Each read as it comes: a chunk size would wait for 64 KiB past the deadline.
+                for chunk in response.iter_bytes():
                     size += len(chunk)
                     if size > MAX_CHART_BYTES:
                         raise ChartBuildError(
