@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from services.source.helm.chartbuild import ChartBuildError
+from services.source.helm.chartremote import pull_chart
+from services.source.helm.helmauth import RepositoryAuth
 from shared.oci import RegistryClient, RegistryCredentials, RegistryError, parse_repository_url
 from shared.oci.errors import OciError
 from shared.oci.manifest import Descriptor
@@ -120,3 +123,23 @@ def test_a_push_sends_no_credentials_to_an_upload_location_on_another_host(
     assert [(m, p) for m, p, _ in elsewhere.seen] == [("PUT", "/upload/1")]
     assert elsewhere.seen[0][2] == ""
     assert any(auth.startswith("Basic ") for _, _, auth in registry.seen)
+
+
+def test_a_chart_layer_larger_than_helm_allows_is_not_downloaded(
+    registry: HostileRegistry, tmp_path: Path
+) -> None:
+    # Helm's (and Flux's) limit for a chart is 10 MiB: a 64 MiB layer is refused
+    # from its descriptor, and nothing of it reaches the disk.
+    registry.chart_layer_bytes = 64 << 20
+    auth = RepositoryAuth(url=f"oci://{registry.host}", insecure=True, timeout=30.0)
+    with pytest.raises(ChartBuildError) as caught:
+        pull_chart(
+            auth.url,
+            "app",
+            version="1.0.0",
+            dest=tmp_path / "pull",
+            auth=auth,
+        )
+    assert caught.value.reason == "ChartPullError"
+    assert "more than 10485760" in str(caught.value)
+    assert sum(f.stat().st_size for f in tmp_path.rglob("*") if f.is_file()) == 0

@@ -56,6 +56,8 @@ class HostileRegistry:
     basic: bool = False
     # Where an upload goes (the POST's Location): another host's URL, say.
     upload_location: str = ""
+    # Above 0: tag 1.0.0 is a Helm chart whose layer is this many bytes (of zeros).
+    chart_layer_bytes: int = 0
     pages_served: int = 0
     # (method, path, Authorization header) of every request.
     seen: list[tuple[str, str, str]] = field(default_factory=list)
@@ -136,6 +138,17 @@ class _Handler(BaseHTTPRequestHandler):
                 "Docker-Content-Digest": _digest(_MANIFEST),
             }
             self._send(200, _MANIFEST if body else b"", headers, length=len(_MANIFEST))
+        elif path == "/v2/app/manifests/1.0.0" and owner.chart_layer_bytes:
+            manifest = _chart_manifest(owner.chart_layer_bytes)
+            headers = {
+                "Content-Type": "application/vnd.oci.image.manifest.v1+json",
+                "Docker-Content-Digest": _digest(manifest),
+            }
+            self._send(200, manifest if body else b"", headers, length=len(manifest))
+        elif owner.chart_layer_bytes and path == f"/v2/app/blobs/{_zeros(owner.chart_layer_bytes)}":
+            self._drip(bytes(owner.chart_layer_bytes), 0.0)
+        elif path == f"/v2/app/blobs/{_digest(b'{}')}":
+            self._send(200, b"{}" if body else b"", {}, length=2)
         elif path == f"/v2/app/blobs/{_LAYER_DIGEST}":
             self._drip(LAYER, owner.drip_seconds)
         else:
@@ -162,11 +175,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
+        step = 1024 if seconds else 1 << 16
         try:
-            for start in range(0, len(data), 1024):
-                self.wfile.write(data[start : start + 1024])
-                self.wfile.flush()
-                time.sleep(seconds)
+            for start in range(0, len(data), step):
+                self.wfile.write(data[start : start + step])
+                if seconds:
+                    self.wfile.flush()
+                    time.sleep(seconds)
         except OSError:
             pass
         self.close_connection = True
@@ -184,3 +199,29 @@ class _Handler(BaseHTTPRequestHandler):
 
 def _digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _zeros(size: int) -> str:
+    return _digest(bytes(size))
+
+
+def _chart_manifest(size: int) -> bytes:
+    """A Helm chart's manifest (as ``helm push`` writes it) whose layer is ``size`` zeros."""
+    return json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.cncf.helm.config.v1+json",
+                "digest": _digest(b"{}"),
+                "size": 2,
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.cncf.helm.chart.content.v1.tar+gzip",
+                    "digest": _zeros(size),
+                    "size": size,
+                }
+            ],
+        }
+    ).encode()
