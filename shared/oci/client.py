@@ -399,14 +399,15 @@ class RegistryClient:
         return bytes(data)
 
     def _shown(self, path: str) -> str:
-        return path if "://" in path else f"{self._base()}{path}"
+        """The URL for a message, without its query (an upload's signed state)."""
+        return (path if "://" in path else f"{self._base()}{path}").split("?")[0]
 
     def _failure(
         self, method: str, path: str, response: httpx.Response, what: str, body: bytes
     ) -> OciError:
         status = response.status_code
         detail = _registry_errors(body) or f"HTTP {status}"
-        message = f"{method} {self._shown(path).split('?')[0]}: {detail}"
+        message = f"{method} {self._shown(path)}: {detail}"
         if status in (401, 403):
             return AuthenticationError(message)
         if status == 404:

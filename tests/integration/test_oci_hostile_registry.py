@@ -143,3 +143,18 @@ def test_a_chart_layer_larger_than_helm_allows_is_not_downloaded(
     assert caught.value.reason == "ChartPullError"
     assert "more than 10485760" in str(caught.value)
     assert sum(f.stat().st_size for f in tmp_path.rglob("*") if f.is_file()) == 0
+
+
+def test_an_upload_that_cannot_be_sent_names_its_url_without_the_query(
+    registry: HostileRegistry,
+) -> None:
+    # An upload URL's query is the registry's signed state (or a presigned
+    # storage URL): a grant to write, not something to print in an error.
+    registry.upload_location = "http://127.0.0.1:1/upload/1?_state=signed-upload-state"
+    with (
+        RegistryClient(parse_repository_url(f"oci://{registry.host}/app"), push=True) as oci,
+        pytest.raises(RegistryError) as caught,
+    ):
+        oci.push_blob(b"some content")
+    assert "http://127.0.0.1:1/upload/1" in str(caught.value)
+    assert "signed-upload-state" not in str(caught.value)
