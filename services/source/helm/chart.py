@@ -21,6 +21,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from services.source.helm.chartvalues import inside
+from shared.archive import MAX_ENTRIES
 from shared.semver import parse_version
 from shared.yaml import DocumentError, load
 
@@ -132,7 +133,11 @@ def read_archive(archive: Path) -> ChartMeta:
     documents: dict[str, bytes] = {}
     try:
         with tarfile.open(archive, mode="r:gz") as tar:
-            for member in tar:
+            for count, member in enumerate(tar, start=1):
+                if count > MAX_ENTRIES:
+                    raise ChartError(
+                        f"chart archive '{archive.name}' holds more than {MAX_ENTRIES} entries"
+                    )
                 parts = PurePosixPath(member.name).parts
                 if member.name.startswith("/") or ".." in parts:
                     raise ChartError("chart illegally references a path outside its directory")
