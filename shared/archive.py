@@ -13,9 +13,14 @@ import stat
 import tarfile
 from pathlib import Path, PurePosixPath
 
-__all__ = ["UnsafeArchiveError", "extract_tarball"]
+__all__ = ["MAX_ENTRIES", "UnsafeArchiveError", "extract_tarball"]
 
 _CHUNK = 1 << 16
+# Entries one archive may hold. An empty entry compresses to ~6 bytes but
+# costs ~420 bytes of memory once read (measured: 200,000 take 83 MiB), so
+# without a count a 1 GiB layer could ask for ~70 GiB; 250,000 files is far
+# more than a GitOps tree or a chart has, and about 100 MiB.
+MAX_ENTRIES = 250_000
 
 
 class UnsafeArchiveError(RuntimeError):
@@ -35,7 +40,11 @@ def extract_tarball(path: Path, dest: Path, *, max_bytes: int | None = None) -> 
     root = Path(os.path.realpath(dest))
     try:
         with tarfile.open(path, mode="r:*") as tar:
-            members = tar.getmembers()
+            members: list[tarfile.TarInfo] = []
+            for member in tar:
+                if len(members) == MAX_ENTRIES:
+                    raise UnsafeArchiveError(f"{path.name} holds more than {MAX_ENTRIES} entries")
+                members.append(member)
             for member in members:
                 _check_member(member)
             _Extractor(tar, root, max_bytes).run(members)

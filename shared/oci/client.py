@@ -26,6 +26,7 @@ import base64
 import hashlib
 import json
 import ssl
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import cache
@@ -48,6 +49,12 @@ from shared.oci.reference import DIGEST_PATTERN, OciReference
 __all__ = ["MAX_BLOB_BYTES", "RegistryClient"]
 
 _MAX_MANIFEST_BYTES = 4 << 20  # the distribution spec's recommended limit
+# A registry's other answers are read up to these sizes, never whole: a
+# hostile one must not fill the worker's memory with a tag list, a token or an error.
+_MAX_TAGS_BYTES = 32 << 20  # all pages together: ~250,000 tags of 128 characters
+_MAX_TAG_PAGES = 1000
+_MAX_TOKEN_BYTES = 1 << 20
+_MAX_ERROR_BYTES = 64 << 10
 MAX_BLOB_BYTES = 1 << 30
 _CHUNK = 1 << 16
 _USER_AGENT = "sluice"
@@ -72,8 +79,13 @@ class RegistryClient:
         insecure: bool = False,
         push: bool = False,
         timeout: float = 60.0,
+        deadline: float | None = None,
     ) -> None:
+        """``timeout`` bounds each connect and read; ``deadline`` (a ``time.monotonic()``
+        value) bounds every call, however slowly the registry answers, as Flux's
+        ``spec.timeout`` bounds a whole pull."""
         self.repository = repository
+        self._deadline = deadline
         self._credentials = credentials or RegistryCredentials()
         self._actions = "pull,push" if push else "pull"
         self._authorization = ""
@@ -113,10 +125,16 @@ class RegistryClient:
         """Every tag of the repository (following the ``Link`` pages)."""
         found: list[str] = []
         path = f"/v2/{self.repository.repository}/tags/list?n=1000"
+        where = f"tags of {self.repository.repository_url}"
+        budget, pages = _MAX_TAGS_BYTES, 0
         while path:
+            pages += 1
+            if pages > _MAX_TAG_PAGES:
+                raise RegistryError(f"{where}: more than {_MAX_TAG_PAGES} pages")
             with self._open("GET", path, what="list tags of") as response:
-                response.read()
-                doc = _json(response, f"tags of {self.repository.repository_url}")
+                content = self._read_limited(response, budget, where)
+                budget -= len(content)
+                doc = _json(content, where)
                 found += [str(t) for t in (doc.get("tags") or [])]
                 path = _next_page(response.headers.get("Link", ""))
         return found
@@ -143,7 +161,7 @@ class RegistryClient:
         with self._open(
             "GET", path, headers={"Accept": ACCEPTED_MANIFESTS}, what="get manifest of"
         ) as response:
-            content = _read_limited(response, _MAX_MANIFEST_BYTES, where)
+            content = self._read_limited(response, _MAX_MANIFEST_BYTES, where)
             media_type = response.headers.get("Content-Type", "").split(";")[0]
         digest = sha256_digest(content)
         expected = reference if reference.startswith("sha256:") else ""
@@ -163,7 +181,8 @@ class RegistryClient:
         digest = hashlib.sha256()
         size = 0
         with self._open("GET", path, what="get", follow=True) as response, dest.open("wb") as out:
-            for chunk in response.iter_bytes(_CHUNK):
+            for chunk in response.iter_bytes():
+                self._check_deadline(where)
                 size += len(chunk)
                 if size > limit:
                     raise DigestMismatchError(
@@ -246,9 +265,14 @@ class RegistryClient:
             response = self._send(method, path, headers, content, follow)
         try:
             if response.status_code >= 300 and response.status_code not in allow:
-                response.read()
-                raise self._failure(method, path, response, what)
+                body = _read_prefix(response, _MAX_ERROR_BYTES)
+                raise self._failure(method, path, response, what, body)
             yield response
+        except httpx.HTTPError as err:  # while the body streams
+            self._check_deadline(f"{method} {self._shown(path)}")
+            raise RegistryError(
+                f"{method} {self._shown(path)}: {type(err).__name__}: {err}"
+            ) from err
         finally:
             response.close()
 
@@ -260,13 +284,18 @@ class RegistryClient:
         content: bytes | Iterator[bytes] | None,
         follow: bool,
     ) -> httpx.Response:
-        sent = dict(headers or {})
-        if self._authorization:
-            sent["Authorization"] = self._authorization
         last: Exception | None = None
         for scheme in [self._scheme] if self._scheme else list(self._schemes):
             url = path if "://" in path else f"{scheme}://{self.repository.api_host}{path}"
-            request = self._http.build_request(method, url, headers=sent, content=content)
+            sent = dict(headers or {})
+            # The login is the registry's own: an upload Location on another host
+            # (a storage service) gets none, as go-containerregistry's transports.
+            if self._authorization and _same_host(url, f"{scheme}://{self.repository.api_host}"):
+                sent["Authorization"] = self._authorization
+            self._check_deadline(f"{method} {self._shown(path)}")
+            request = self._http.build_request(
+                method, url, headers=sent, content=content, timeout=self._timeout()
+            )
             try:
                 response = self._http.send(request, stream=True, follow_redirects=follow)
             except httpx.ConnectError as err:
@@ -309,42 +338,76 @@ class RegistryClient:
         if challenge.params.get("service"):
             params["service"] = challenge.params["service"]
         creds = self._credentials
+        auth: tuple[str, str] | None = None
+        if creds.identity_token:
+            refresh = {"grant_type": "refresh_token", "refresh_token": creds.identity_token}
+            request = self._http.build_request(
+                "POST",
+                realm,
+                data={**params, **refresh, "client_id": _USER_AGENT},
+                timeout=self._timeout(),
+            )
+        else:
+            auth = (creds.username, creds.password) if not creds.empty else None
+            request = self._http.build_request("GET", realm, params=params, timeout=self._timeout())
         try:
-            if creds.identity_token:
-                response = self._http.post(
-                    realm,
-                    data={
-                        **params,
-                        "grant_type": "refresh_token",
-                        "refresh_token": creds.identity_token,
-                        "client_id": _USER_AGENT,
-                    },
-                )
-            else:
-                auth = (creds.username, creds.password) if not creds.empty else None
-                response = self._http.get(realm, params=params, auth=auth)
+            response = self._http.send(request, stream=True, auth=auth)
+            try:
+                if response.status_code in (401, 403):
+                    raise AuthenticationError(
+                        f"{self.repository.repository_url}: the token service {realm} refused "
+                        f"the credentials (HTTP {response.status_code})"
+                    )
+                if response.status_code != 200:
+                    raise RegistryError(f"token request to {realm}: HTTP {response.status_code}")
+                content = self._read_limited(response, _MAX_TOKEN_BYTES, f"token from {realm}")
+            finally:
+                response.close()
         except httpx.HTTPError as err:
             raise RegistryError(f"token request to {realm}: {type(err).__name__}: {err}") from err
-        if response.status_code in (401, 403):
-            raise AuthenticationError(
-                f"{self.repository.repository_url}: the token service {realm} refused the "
-                f"credentials (HTTP {response.status_code})"
-            )
-        if response.status_code != 200:
-            raise RegistryError(f"token request to {realm}: HTTP {response.status_code}")
-        doc = _json(response, f"token from {realm}")
+        doc = _json(content, f"token from {realm}")
         token = doc.get("token") or doc.get("access_token")
         if not isinstance(token, str) or not token:
             raise AuthenticationError(f"token service {realm} answered without a token")
         return token
 
-    def _shown(self, path: str) -> str:
-        return path if "://" in path else f"{self._base()}{path}"
+    def _check_deadline(self, where: str) -> None:
+        if self._deadline is not None and time.monotonic() > self._deadline:
+            raise RegistryError(f"{where}: the registry did not answer within the timeout")
 
-    def _failure(self, method: str, path: str, response: httpx.Response, what: str) -> OciError:
+    def _timeout(self) -> httpx.Timeout:
+        """The client's timeout, cut to what is left before the deadline."""
+        timeout = self._http.timeout
+        if self._deadline is None:
+            return timeout
+        left = max(self._deadline - time.monotonic(), 0.001)
+        return httpx.Timeout(
+            connect=min(timeout.connect or left, left),
+            read=min(timeout.read or left, left),
+            write=min(timeout.write or left, left),
+            pool=min(timeout.pool or left, left),
+        )
+
+    def _read_limited(self, response: httpx.Response, limit: int, where: str) -> bytes:
+        """The body, refused past ``limit`` bytes or the deadline."""
+        data = bytearray()
+        for chunk in response.iter_bytes():
+            self._check_deadline(where)
+            data += chunk
+            if len(data) > limit:
+                raise RegistryError(f"{where}: the answer is larger than {limit} bytes")
+        return bytes(data)
+
+    def _shown(self, path: str) -> str:
+        """The URL for a message, without its query (an upload's signed state)."""
+        return (path if "://" in path else f"{self._base()}{path}").split("?")[0]
+
+    def _failure(
+        self, method: str, path: str, response: httpx.Response, what: str, body: bytes
+    ) -> OciError:
         status = response.status_code
-        detail = _registry_errors(response) or f"HTTP {status}"
-        message = f"{method} {self._shown(path).split('?')[0]}: {detail}"
+        detail = _registry_errors(body) or f"HTTP {status}"
+        message = f"{method} {self._shown(path)}: {detail}"
         if status in (401, 403):
             return AuthenticationError(message)
         if status == 404:
@@ -352,11 +415,20 @@ class RegistryClient:
         return RegistryError(message)
 
 
-def _registry_errors(response: httpx.Response) -> str:
+def _same_host(url: str, base: str) -> bool:
+    """Whether ``url`` is on ``base``'s host and port (a default port written or not)."""
+    left, right = httpx.URL(url), httpx.URL(base)
+    defaults = {"http": 80, "https": 443}
+    return left.host.lower() == right.host.lower() and (left.port or defaults.get(left.scheme)) == (
+        right.port or defaults.get(right.scheme)
+    )
+
+
+def _registry_errors(body: bytes) -> str:
     """``CODE: message`` of the registry's JSON error body, as go-containerregistry shows it."""
     try:
-        doc = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+        doc = json.loads(body)
+    except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         return ""
     errors = doc.get("errors") if isinstance(doc, dict) else None
     if not isinstance(errors, list):
@@ -366,10 +438,10 @@ def _registry_errors(response: httpx.Response) -> str:
     )
 
 
-def _json(response: httpx.Response, where: str) -> dict[str, Any]:
+def _json(content: bytes, where: str) -> dict[str, Any]:
     try:
-        doc = json.loads(response.content)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        doc = json.loads(content)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
         raise RegistryError(f"{where}: the answer is not JSON") from err
     if not isinstance(doc, dict):
         raise RegistryError(f"{where}: the answer is not a JSON object")
@@ -385,13 +457,14 @@ def _next_page(link: str) -> str:
     return ""
 
 
-def _read_limited(response: httpx.Response, limit: int, where: str) -> bytes:
+def _read_prefix(response: httpx.Response, limit: int) -> bytes:
+    """At most ``limit`` bytes of the body (an error's explanation), the rest left unread."""
     data = bytearray()
-    for chunk in response.iter_bytes(_CHUNK):
+    for chunk in response.iter_bytes():
         data += chunk
-        if len(data) > limit:
-            raise RegistryError(f"{where}: the manifest is larger than {limit} bytes")
-    return bytes(data)
+        if len(data) >= limit:
+            break
+    return bytes(data[:limit])
 
 
 def _file_digest(path: Path) -> str:

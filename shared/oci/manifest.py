@@ -90,7 +90,7 @@ class Manifest:
         """An image manifest from its bytes; an index or a malformed manifest is an OciError."""
         try:
             doc = json.loads(content)
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
             raise OciError(f"{where}: the manifest is not valid JSON") from err
         if not isinstance(doc, dict):
             raise OciError(f"{where}: the manifest is not a JSON object")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -304,3 +305,64 @@ def test_a_chart_from_a_private_oci_repository_uses_the_secret_and_never_shows_i
         assert list(Path(tempfile.gettempdir()).glob("sluice-helm-*")) == []
     finally:
         registry.stop()
+
+
+def _hostile_chart(root: Path, *, chart: str, name: str) -> None:
+    """An index listing ``chart`` whose entry and archive name the chart ``name``."""
+    with tempfile.TemporaryDirectory() as work:
+        folder = Path(work) / chart
+        folder.mkdir()
+        (folder / "Chart.yaml").write_text(f"apiVersion: v2\nname: {name}\nversion: 1.0.0\n")
+        subprocess.run(
+            ["tar", "-czf", str(root / f"{chart}-1.0.0.tgz"), "-C", work, chart], check=True
+        )
+    entry = {"name": name, "version": "1.0.0", "urls": [f"{chart}-1.0.0.tgz"]}
+    index = {"apiVersion": "v1", "entries": {chart: [entry]}}
+    (root / "index.yaml").write_text(yaml.safe_dump(index))
+
+
+def test_a_chart_named_as_a_path_is_refused_and_written_nowhere(
+    ctx: WorkerContext, tmp_path: Path
+) -> None:
+    # A hostile repository names its chart "../<x>": the download must not be
+    # moved out of the build's scratch folder (into the temp folder) by that name.
+    escape = f"escaped-{tmp_path.name}"
+    root = tmp_path / "hostile"
+    root.mkdir()
+    _hostile_chart(root, chart="evil", name=f"../{escape}")
+    server = HelmRepoServer(root)
+    server.start()
+    try:
+        repo = apply_source(ctx, "HelmRepository", "charts", {"interval": "1h", "url": server.url})
+        found = conditions(reconcile(ctx, repo, helm_chart(ctx, "evil", chart="evil")))
+    finally:
+        server.stop()
+    leaked = Path(tempfile.gettempdir()) / f"{escape}-1.0.0.tgz"
+    exists = leaked.exists()
+    leaked.unlink(missing_ok=True)
+    assert not exists
+    assert found["FetchFailed"][:2] == ("True", "ChartPullError"), found
+    assert f'chart.metadata.name "../{escape}" is invalid' in found["Ready"][2]
+
+
+def test_a_chart_download_slower_than_the_timeout_fails(ctx: WorkerContext, tmp_path: Path) -> None:
+    # Pieces of the chart come every 1.5 s (within the 2 s timeout of each read)
+    # for 12 s: the download must give up at the timeout, not when the body ends.
+    server = HelmRepoServer(tmp_path / "slow")
+    server.start()
+    try:
+        server.add_chart("app", "1.0.0")
+        repo = apply_source(
+            ctx, "HelmRepository", "charts", {"interval": "1h", "url": server.url, "timeout": "2s"}
+        )
+        chart = helm_chart(ctx, "app", chart="app")
+        reconciled(ctx, (repo, HELM_REPOSITORY))
+        server.slow_seconds = 12.0
+        started = time.monotonic()
+        found = conditions(reconcile(ctx, repo, chart))
+        elapsed = time.monotonic() - started
+    finally:
+        server.stop()
+    assert found["FetchFailed"][:2] == ("True", "ChartPullError"), found
+    assert "did not arrive within the timeout" in found["Ready"][2]
+    assert elapsed < 8, elapsed

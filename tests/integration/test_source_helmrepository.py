@@ -222,6 +222,25 @@ def test_an_index_slower_than_the_timeout_fails_the_fetch(
     assert "the index did not arrive within the timeout" in conditions["Ready"][2]
 
 
+def test_an_index_that_drips_stops_at_the_timeout_not_at_its_end(
+    ctx: WorkerContext, tmp_path: Path
+) -> None:
+    # Pieces come every 1.5 s (within the 2 s timeout of each read) for 12 s:
+    # the fetch must give up at the timeout, not when the body ends (or never).
+    server = HelmRepoServer(tmp_path / "drip", slow_seconds=12.0)
+    server.start()
+    try:
+        server.add_chart("app", "1.0.0")
+        key = _helm_repository(ctx, "drip", server.url, timeout="2s")
+        started = time.monotonic()
+        reconcile_source(ctx, key, HELM_REPOSITORY)
+        elapsed = time.monotonic() - started
+    finally:
+        server.stop()
+    assert "the index did not arrive within the timeout" in _conditions(ctx, key)["Ready"][2]
+    assert elapsed < 8, elapsed
+
+
 def test_a_missing_secret_is_authentication_failed(
     ctx: WorkerContext, charts: HelmRepoServer
 ) -> None:

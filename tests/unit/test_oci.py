@@ -260,6 +260,8 @@ def test_a_layer_is_chosen_as_source_controller_chooses_it() -> None:
     [
         (json.dumps({"schemaVersion": 2, "manifests": []}).encode(), "is an image index"),
         (b"not json", "not valid JSON"),
+        # A hostile registry's deeply nested JSON: an OciError, not a RecursionError.
+        (b"[" * 100_000, "not valid JSON"),
         (
             _manifest_bytes([{"mediaType": "m", "digest": "md5:abc", "size": 1}]),
             "unsupported digest",

@@ -13,7 +13,7 @@ import pytest
 
 from services.source.git.revision import artifact_filename, git_revision, revision_commit
 from services.source.storage import Storage, StorageError
-from shared.archive import UnsafeArchiveError, extract_tarball
+from shared.archive import MAX_ENTRIES, UnsafeArchiveError, extract_tarball
 from shared.tarball import build_tarball, file_digest
 
 SHA = "1f2e3d4c5b6a79880716253443526170a9b8c7d6"
@@ -288,3 +288,22 @@ def test_hard_links_to_extracted_files_are_copied(tmp_path: Path) -> None:
     extract_tarball(archive, tmp_path / "out")
     assert (tmp_path / "out/b.yaml").read_bytes() == b"xxx"
     assert not (tmp_path / "out/b.yaml").samefile(tmp_path / "out/a.yaml")
+
+
+def _many_entries(path: Path, count: int) -> Path:
+    """A tarball of ``count`` empty files (a few bytes each once compressed)."""
+    with tarfile.open(path, mode="w:gz") as tar:
+        for index in range(count):
+            tar.addfile(tarfile.TarInfo(f"f{index}"))
+    return path
+
+
+def test_extract_refuses_more_entries_than_the_limit_before_holding_them_all(
+    tmp_path: Path,
+) -> None:
+    # ~6 bytes per empty entry compressed but ~420 bytes of memory each read:
+    # a 1 GiB layer of them would take ~70 GiB, so the count is capped.
+    archive = _many_entries(tmp_path / "many.tgz", MAX_ENTRIES + 1)
+    with pytest.raises(UnsafeArchiveError, match=f"more than {MAX_ENTRIES} entries"):
+        extract_tarball(archive, tmp_path / "out")
+    assert list((tmp_path / "out").iterdir()) == []

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import io
+import tarfile
+from pathlib import Path
+
 import pytest
 
+from services.source.helm.chart import ChartError, read_archive
 from services.source.helm.chartbuild import ChartBuildError
 from services.source.helm.chartindex import ChartVersion
 from services.source.helm.chartremote import pick_version, resolve_chart_url
+from shared.archive import MAX_ENTRIES
 
 
 def entries(*versions: str) -> list[ChartVersion]:
@@ -58,3 +64,17 @@ def test_no_matching_version_names_the_chart_and_range() -> None:
 )
 def test_chart_urls_resolve_as_helm_does(repository: str, reference: str, url: str) -> None:
     assert resolve_chart_url(repository, reference) == url
+
+
+def test_a_chart_archive_of_too_many_entries_is_refused(tmp_path: Path) -> None:
+    # A 10 MiB chart of empty entries would be ~1.7 million members held in memory.
+    archive = tmp_path / "app-1.0.0.tgz"
+    with tarfile.open(archive, mode="w:gz") as tar:
+        chart = b"apiVersion: v2\nname: app\nversion: 1.0.0\n"
+        info = tarfile.TarInfo("app/Chart.yaml")
+        info.size = len(chart)
+        tar.addfile(info, io.BytesIO(chart))
+        for index in range(MAX_ENTRIES + 1):
+            tar.addfile(tarfile.TarInfo(f"app/f{index}"))
+    with pytest.raises(ChartError, match=f"more than {MAX_ENTRIES} entries"):
+        read_archive(archive)

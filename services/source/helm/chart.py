@@ -21,6 +21,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from services.source.helm.chartvalues import inside
+from shared.archive import MAX_ENTRIES
 from shared.semver import parse_version
 from shared.yaml import DocumentError, load
 
@@ -82,6 +83,12 @@ def _parse(documents: dict[str, bytes], where: str) -> ChartMeta:
     name, version = merged.get("name"), merged.get("version")
     if not isinstance(name, str) or not name:
         raise ChartError(f"validation: chart.metadata.name is required ({where}/Chart.yaml)")
+    if name != PurePosixPath(name).name or "\\" in name:
+        # Helm's rule: the name becomes a file name (<name>-<version>.tgz), so a
+        # path in it would write the chart outside the folder it is built in.
+        raise ChartError(
+            f'validation: chart.metadata.name "{name}" is invalid ({where}/Chart.yaml)'
+        )
     if not isinstance(version, str) or parse_version(version) is None:
         raise ChartError(
             f"validation: chart.metadata.version {version!r} is invalid: expected SemVer "
@@ -126,7 +133,11 @@ def read_archive(archive: Path) -> ChartMeta:
     documents: dict[str, bytes] = {}
     try:
         with tarfile.open(archive, mode="r:gz") as tar:
-            for member in tar:
+            for count, member in enumerate(tar, start=1):
+                if count > MAX_ENTRIES:
+                    raise ChartError(
+                        f"chart archive '{archive.name}' holds more than {MAX_ENTRIES} entries"
+                    )
                 parts = PurePosixPath(member.name).parts
                 if member.name.startswith("/") or ".." in parts:
                     raise ChartError("chart illegally references a path outside its directory")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import ssl
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,6 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from services.source.helm.chart import MAX_CHART_BYTES, ChartError, read_archive
-from services.source.helm.chartauth import login_for
 from services.source.helm.chartbuild import (
     CHART_PACKAGE_ERROR,
     CHART_PULL_ERROR,
@@ -46,10 +46,17 @@ from services.source.helm.chartversion import (
     with_metadata,
 )
 from services.source.helm.helmauth import RepositoryAuth
-from services.source.helm.helmtool import HelmError, package, pull_oci
+from services.source.helm.helmtool import HelmError, package
 from shared.archive import UnsafeArchiveError, extract_tarball
+from shared.oci import (
+    HELM_CHART_MEDIA_TYPE,
+    LayerNotFoundError,
+    OciError,
+    RegistryClient,
+    RegistryCredentials,
+)
 from shared.oci import AuthenticationError as RegistryAuthenticationError
-from shared.oci import OciError, RegistryClient, RegistryCredentials
+from shared.oci.manifest import Descriptor, Manifest
 from shared.oci.reference import InvalidReferenceError, parse_repository_url
 from shared.semver import InvalidConstraint, Version, parse_constraint, parse_version
 from shared.toolrun import ToolLimits
@@ -69,9 +76,7 @@ __all__ = [
 
 # Flux's --helm-index-max-size default.
 MAX_INDEX_BYTES = 50 << 20
-_CHUNK = 1 << 16
-# What source-controller reads as an authentication failure in a fetch error.
-_AUTH_MARKERS = ("401", "unauthorized", "authentication required", "tls", "certificate")
+_LEGACY_CHART_MEDIA_TYPE = "application/tar+gzip"
 
 
 class RepositoryAuthError(ChartBuildError):
@@ -121,6 +126,7 @@ def oci_versions(url: str, name: str, *, auth: RepositoryAuth) -> tuple[ChartVer
             tls=auth.tls,
             insecure=auth.insecure,
             timeout=auth.timeout,
+            deadline=time.monotonic() + auth.timeout,
         ) as client:
             tags = client.tags()
     except RegistryAuthenticationError as err:
@@ -181,6 +187,8 @@ def download_chart(url: str, dest: Path, *, auth: RepositoryAuth) -> Path:
     """GET the chart archive at ``url`` into ``dest``; credentials only where helm sends them."""
     login = auth.credentials_for(url)
     size = 0
+    # httpx's timeout bounds each read; the repository's timeout bounds the whole download.
+    deadline = time.monotonic() + auth.timeout
     try:
         with auth.client().stream(
             "GET", url, auth=httpx.BasicAuth(*login) if login else None
@@ -198,11 +206,18 @@ def download_chart(url: str, dest: Path, *, auth: RepositoryAuth) -> Path:
                     f"HTTP {response.status_code}",
                 )
             with dest.open("wb") as out:
-                for chunk in response.iter_bytes(_CHUNK):
+                # Each read as it comes: a chunk size would wait for 64 KiB past the deadline.
+                for chunk in response.iter_bytes():
                     size += len(chunk)
                     if size > MAX_CHART_BYTES:
                         raise ChartBuildError(
                             CHART_PULL_ERROR, f"chart at {url} is larger than {MAX_CHART_BYTES}"
+                        )
+                    if time.monotonic() > deadline:
+                        raise ChartBuildError(
+                            CHART_PULL_ERROR,
+                            f"failed to download chart for remote reference: GET {url}: "
+                            f"the chart did not arrive within the timeout ({auth.timeout:g}s)",
                         )
                     out.write(chunk)
     except ssl.SSLError as err:
@@ -216,30 +231,55 @@ def download_chart(url: str, dest: Path, *, auth: RepositoryAuth) -> Path:
     return dest
 
 
-def pull_chart(
-    url: str, chart: str, *, version: str, dest: Path, auth: RepositoryAuth, limits: ToolLimits
-) -> Path:
-    """``helm pull`` of ``chart`` at ``version`` from the OCI repository ``url``."""
+def pull_chart(url: str, chart: str, *, version: str, dest: Path, auth: RepositoryAuth) -> Path:
+    """The chart layer of ``chart`` at ``version`` in the OCI repository ``url``, as ``helm pull``.
+
+    Read with shared/oci rather than ``helm pull``, which has no size limit: the
+    layer is refused past Helm's chart size limit before a byte of it is written,
+    checked against its digest, and the whole pull ends within the repository's timeout.
+    """
     reference = f"{url.rstrip('/')}/{chart}"
-    login = login_for(auth, url=reference) if auth.has_login or auth.tls else None
     try:
-        return pull_oci(
-            reference,
-            version=version,
-            dest=dest,
-            login=login,
+        repository = parse_repository_url(reference)
+    except InvalidReferenceError as err:
+        raise ChartBuildError(INVALID_CHART_REFERENCE, str(err), spec_error=True) from None
+    dest.mkdir(parents=True, exist_ok=True)
+    tgz = dest / "chart.tgz"
+    try:
+        with RegistryClient(
+            repository,
+            credentials=auth.registry_credentials(),
+            tls=auth.tls,
             insecure=auth.insecure,
-            limits=limits,
-        )
-    except HelmError as err:
+            timeout=auth.timeout,
+            deadline=time.monotonic() + auth.timeout,
+        ) as client:
+            manifest = client.manifest(version.replace("+", "_"))  # helm push's tag
+            client.fetch_blob(_chart_layer(manifest), tgz, max_bytes=MAX_CHART_BYTES)
+    except RegistryAuthenticationError as err:
+        raise RepositoryAuthError(
+            CHART_PULL_ERROR, f"failed to authenticate with the Helm repository: {err}"
+        ) from None
+    except OciError as err:
+        tgz.unlink(missing_ok=True)
         text = str(err)
-        if any(marker in text.lower() for marker in _AUTH_MARKERS):
+        if any(marker in text.lower() for marker in ("tls", "certificate")):
             raise RepositoryAuthError(
                 CHART_PULL_ERROR, f"failed to authenticate with the Helm repository: {text}"
             ) from None
         raise ChartBuildError(
             CHART_PULL_ERROR, f"failed to pull chart '{reference}': {text}"
         ) from None
+    return tgz
+
+
+def _chart_layer(manifest: Manifest) -> Descriptor:
+    """The chart layer (Helm also reads the legacy ``application/tar+gzip`` one)."""
+    for media_type in (HELM_CHART_MEDIA_TYPE, _LEGACY_CHART_MEDIA_TYPE):
+        for layer in manifest.layers:
+            if layer.media_type == media_type:
+                return layer
+    raise LayerNotFoundError(f"manifest {manifest.digest} has no Helm chart layer")
 
 
 def finish_remote(

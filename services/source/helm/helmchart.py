@@ -237,7 +237,6 @@ def _build_from_repository(
             version=entry.version,
             dest=scratch / "pull",
             auth=auth,
-            limits=limits,
         )
     elif not entry.urls:
         raise ChartBuildError(CHART_PULL_ERROR, f"chart '{entry.name}' has no downloadable URLs")

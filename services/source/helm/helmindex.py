@@ -222,7 +222,8 @@ def _receive(response: httpx.Response, entry: Path, *, deadline: float) -> str:
     handle, tmp = tempfile.mkstemp(dir=entry, prefix=".index.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as out:
-            for chunk in response.iter_bytes(_CHUNK):
+            # Each read as it comes: a chunk size would wait for 64 KiB past the deadline.
+            for chunk in response.iter_bytes():
                 size += len(chunk)
                 if size > MAX_INDEX_SIZE:
                     raise IndexTooLarge(

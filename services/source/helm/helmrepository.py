@@ -17,6 +17,7 @@ are given, accept them (shared/oci's ``RegistryClient.login``); Ready says
 from __future__ import annotations
 
 import tempfile
+import time
 from pathlib import Path
 
 from services.source.helm.chartindex import InvalidIndex, parse_index
@@ -112,6 +113,7 @@ def _check_registry(run: SourceRun, auth: RepositoryAuth) -> Produced:
             tls=auth.tls,
             insecure=auth.insecure,
             timeout=auth.timeout,
+            deadline=time.monotonic() + auth.timeout,
         ) as client:
             client.login()
     except AuthenticationError as err:

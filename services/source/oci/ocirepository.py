@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import re
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,8 @@ def _produce(run: SourceRun) -> Produced:
         tls=tls,
         insecure=spec.insecure,
         timeout=spec.timeout_seconds,
+        # spec.timeout bounds the whole pull (Flux's context), not each read.
+        deadline=time.monotonic() + spec.timeout_seconds,
     ) as client:
         tag, digest = _resolve(client, spec)
         revision = f"{tag}@{digest}" if tag else digest
