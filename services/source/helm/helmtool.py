@@ -1,4 +1,4 @@
-"""The pinned ``helm`` binary: package a chart, build its dependencies, pull a chart.
+"""The pinned ``helm`` binary: package a chart and build its dependencies.
 
 Every run goes through ``shared.toolrun`` (memory, CPU and time caps) with a
 private, owner-only home: helm's cache, config and data directories, and the
@@ -36,7 +36,6 @@ __all__ = [
     "RepositoryLogin",
     "build_dependencies",
     "package",
-    "pull_oci",
 ]
 
 _MAX_MESSAGE = 2000
@@ -231,41 +230,4 @@ def package(chart_dir: Path, *, version: str, dest: Path, limits: ToolLimits) ->
     written = [p for p in dest.iterdir() if p not in before and p.suffix == ".tgz"]
     if len(written) != 1:
         raise HelmError(f"helm package wrote {len(written)} archives, expected one")
-    return written[0]
-
-
-def pull_oci(
-    reference: str,
-    *,
-    version: str,
-    dest: Path,
-    login: RepositoryLogin | None,
-    insecure: bool,
-    limits: ToolLimits,
-) -> Path:
-    """``helm pull oci://...`` of the newest version matching ``version``; the .tgz written."""
-    dest.mkdir(parents=True, exist_ok=True)
-    before = set(dest.iterdir())
-    args = ["pull", reference, "--destination", str(dest)]
-    if version and version != "*":
-        args += ["--version", version]
-    if insecure:
-        args.append("--plain-http")
-    with _private_home() as home:
-        _registry_file(home, [login] if login else [])
-        if login is not None and login.ca_pem:
-            args += ["--ca-file", str(_write_private(home / "ca.crt", login.ca_pem))]
-        if login is not None and login.cert_pem and login.key_pem:
-            args += ["--cert-file", str(_write_private(home / "tls.crt", login.cert_pem))]
-            args += ["--key-file", str(_write_private(home / "tls.key", login.key_pem))]
-        _run(
-            args,
-            home=home,
-            limits=limits,
-            cwd=dest,
-            secrets=login.secrets if login else (),
-        )
-    written = [p for p in dest.iterdir() if p not in before and p.suffix == ".tgz"]
-    if len(written) != 1:
-        raise HelmError(f"helm pull wrote {len(written)} archives, expected one")
     return written[0]
