@@ -19,7 +19,7 @@ import httpx
 
 from shared.archive import extract_tarball
 
-__all__ = ["ArtifactError", "fetch_artifact", "fetch_file"]
+__all__ = ["MAX_ARTIFACT_BYTES", "ArtifactError", "fetch_artifact", "fetch_file"]
 
 _CHUNK = 1 << 16
 # Refuse artifacts past this size rather than fill the disk (Flux has no
