@@ -79,3 +79,11 @@ def test_a_directory_cannot_replace_a_staged_file(tmp_path: Path) -> None:
     staging = _tree(tmp_path / "staging", {"apps": "a file\n"})
     with pytest.raises(CopyError, match="a file is there"):
         apply_steps([MakeDir("apps")], source_root=source, staging=staging)
+
+
+def test_a_source_tree_that_vanished_is_an_error_not_an_empty_source(tmp_path: Path) -> None:
+    # A cached tree evicted by another worker between its fetch and its scan must
+    # not read as a source with no files: a pathPattern would then match nothing
+    # and the generator would delete every ExternalArtifact it made.
+    with pytest.raises(CopyError, match="cannot read source tree"):
+        scan_tree(tmp_path / "evicted")

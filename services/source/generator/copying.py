@@ -42,10 +42,16 @@ def scan_tree(root: Path) -> SourceTree:
     """The files and directories under ``root``; a symlink to a file counts as that file.
 
     A symlink to a directory is left out (never followed, so no loop and no way out).
+    A tree that cannot be read (gone from the cache) is a :class:`CopyError`, never
+    an empty source.
     """
     files: list[str] = []
     dirs: list[str] = []
-    for directory, dirnames, filenames in os.walk(root):
+
+    def refuse(err: OSError) -> None:
+        raise CopyError(f"cannot read source tree: {err.strerror or err}") from err
+
+    for directory, dirnames, filenames in os.walk(root, onerror=refuse):
         rel = Path(directory).relative_to(root).as_posix()
         prefix = "" if rel == "." else f"{rel}/"
         dirs.extend(prefix + d for d in dirnames if not os.path.islink(Path(directory) / d))
