@@ -268,3 +268,13 @@ def test_excluding_many_files_of_a_big_tree_takes_linear_time() -> None:
     copied = [s for s in steps if isinstance(s, CopyFile)]
     assert len(copied) == 20_000
     assert all(step.dest.endswith(".yaml") for step in copied)
+
+
+def test_copying_each_of_a_thousand_directories_does_not_rescan_the_tree() -> None:
+    files = [f"apps/app{i % 1000}/file{i}.yaml" for i in range(50_000)]
+    tree = SourceTree.of(files)
+    started = time.monotonic()
+    steps = plan_copy(_op("@repo/apps/*", "@artifact/"), tree, staged_dir=lambda _: False)
+    assert time.monotonic() - started < 10.0  # about 1 s; a scan per directory took 15
+    assert _files(steps)["apps/app7/file7.yaml"] == "apps/app7/file7.yaml"
+    assert len(_files(steps)) == 50_000
