@@ -8,6 +8,7 @@ Kustomizations of one revision share one copy, and they are never modified.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -19,7 +20,7 @@ import httpx
 
 from shared.archive import extract_tarball
 
-__all__ = ["ArtifactError", "fetch_artifact", "fetch_file"]
+__all__ = ["MAX_ARTIFACT_BYTES", "ArtifactError", "fetch_artifact", "fetch_file"]
 
 _CHUNK = 1 << 16
 # Refuse artifacts past this size rather than fill the disk (Flux has no
@@ -76,6 +77,10 @@ def _fetched(url: str, digest: str, *, root: Path, timeout: float, unpack: bool)
     """``root/<hex>``: the artifact downloaded once per digest, extracted when ``unpack``."""
     folder = root / _check_digest(digest)
     if folder.is_dir():
+        # Used now: the cache drops the least recently used trees, not a hot one
+        # that many consumers read (and may be reading while it is dropped).
+        with contextlib.suppress(OSError):
+            os.utime(folder)
         return folder
     root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".fetch-", dir=root) as scratch:
@@ -103,7 +108,7 @@ def _fetched(url: str, digest: str, *, root: Path, timeout: float, unpack: bool)
 
 
 def _collect(root: Path, *, keep: Path, max_entries: int = 64) -> None:
-    """Drop the least recently extracted trees past ``max_entries``."""
+    """Drop the least recently used trees past ``max_entries``."""
     trees = sorted(
         (p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
         key=lambda p: p.stat().st_mtime,

@@ -9,7 +9,8 @@ then `spec.ignore`. The last pattern that matches a path decides, so a later
 excluded directory (go-git semantics, which Flux uses).
 
 Each layer is matched by the `pathspec` library's GitIgnoreSpec (git's
-wildmatch rules); this module only orders the layers and scopes them.
+wildmatch rules) on its RE2 backend (`google-re2`: linear time, whatever the
+patterns); this module only orders the layers and scopes them.
 """
 
 from __future__ import annotations
@@ -48,7 +49,9 @@ class Layer:
     @classmethod
     def parse(cls, lines: Sequence[str], domain: Sequence[str] = ()) -> Layer:
         """A layer from .gitignore-syntax lines; comments and blank lines give no pattern."""
-        return cls(GitIgnoreSpec.from_lines(lines), tuple(domain))
+        # RE2, never Python's backtracking re: the lines come with the source, and
+        # `*a*a*a...b` would otherwise take hours on one long path.
+        return cls(GitIgnoreSpec.from_lines(lines, backend="re2"), tuple(domain))
 
     @property
     def size(self) -> int:

@@ -66,18 +66,68 @@ def render(template: str, values: dict[str, str]) -> str:
 
 
 class PathPattern:
-    """A parsed ``pathPattern``: the alias it reads, and the regex of the directories it matches."""
+    """A parsed ``pathPattern``: the alias it reads, and the directories it matches.
 
-    def __init__(self, alias: str, pattern: str, regex: re.Pattern[str], names: list[str]) -> None:
+    ``pieces`` are the pattern's literal texts and ``{name}`` captures; a capture
+    matches one or more characters but ``/``. Adjacent or repeated captures make a
+    backtracking regex try every split of a name (exponential in the number of
+    captures), so :meth:`captures` matches in linear time instead, with the
+    submatches Go's regexp (RE2, leftmost-first and greedy) gives source-watcher.
+    """
+
+    def __init__(self, alias: str, pattern: str, pieces: list[tuple[str, bool]]) -> None:
         self.alias = alias
         self.pattern = pattern
-        self.regex = regex
-        self.names = names
+        self.pieces = pieces
+        self.names = [text for text, capture in pieces if capture]
 
     def captures(self, directory: str) -> dict[str, str] | None:
         """The captured segments when ``directory`` (relative, ``/``-separated) matches."""
-        match = self.regex.fullmatch(directory)
-        return None if match is None else {n: match.group(n) for n in self.names}
+        feasible = self._feasible(directory)
+        if not feasible[0][0]:
+            return None
+        found: dict[str, str] = {}
+        at = 0
+        for i, (text, capture) in enumerate(self.pieces):
+            if not capture:
+                at += len(text)
+                continue
+            # Greedy, as RE2's leftmost-first submatches: the longest capture the rest can follow.
+            end = max(
+                k for k in range(at + 1, _segment_end(directory, at) + 1) if feasible[i + 1][k]
+            )
+            found[text] = directory[at:end]
+            at = end
+        return found
+
+    def _feasible(self, text: str) -> list[list[bool]]:
+        """``[i][j]``: pieces ``i..`` match ``text[j:]`` exactly; O(pieces x len(text))."""
+        n = len(text)
+        rows = [[False] * (n + 1) for _ in range(len(self.pieces) + 1)]
+        rows[-1][n] = True
+        for i in range(len(self.pieces) - 1, -1, -1):
+            piece, capture = self.pieces[i]
+            after, row = rows[i + 1], rows[i]
+            if not capture:
+                for j in range(n + 1):
+                    row[j] = text.startswith(piece, j) and after[j + len(piece)]
+                continue
+            # A capture at j can end at any k in (j, end of j's segment]: count
+            # reachable ends from the right so each j is O(1).
+            reachable = 0
+            for j in range(n, -1, -1):
+                if j < n and text[j] == "/":
+                    reachable = 0
+                row[j] = reachable > 0
+                if after[j] and j > 0 and text[j - 1] != "/":
+                    reachable += 1
+        return rows
+
+
+def _segment_end(text: str, start: int) -> int:
+    """The index of the first ``/`` at or after ``start`` (``len(text)`` when none)."""
+    end = text.find("/", start)
+    return len(text) if end < 0 else end
 
 
 def parse_path_pattern(text: str) -> PathPattern:
@@ -88,17 +138,15 @@ def parse_path_pattern(text: str) -> PathPattern:
     alias, pattern = match.group(1), match.group(3)
     if pattern.startswith("/") or ".." in pattern.split("/"):
         raise TemplateError(f'"{text}": the pattern must stay inside @{alias}')
-    regex = ""
     names: list[str] = []
-    for piece, capture in _pieces(pattern):
+    pieces = _pieces(pattern)
+    for piece, capture in pieces:
         if not capture:
-            regex += re.escape(piece)
-        elif piece in names:
+            continue
+        if piece in names:
             raise TemplateError(f'"{text}": capture "{{{piece}}}" is used twice')
-        elif not _LABEL_KEY.fullmatch(piece) or len(piece) > 63:
+        if not _LABEL_KEY.fullmatch(piece) or len(piece) > 63:
             # Each capture labels the generated ExternalArtifacts: a label key.
             raise TemplateError(f'"{text}": capture "{{{piece}}}" is not a valid label key')
-        else:
-            names.append(piece)
-            regex += f"(?P<{piece}>[^/]+)"
-    return PathPattern(alias, pattern, re.compile(regex), names)
+        names.append(piece)
+    return PathPattern(alias, pattern, pieces)

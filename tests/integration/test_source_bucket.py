@@ -280,3 +280,22 @@ def test_a_deleted_bucket_object_removes_its_artifacts(
     ctx.store.delete(key)
     reconcile_source(ctx, key, BUCKET)
     assert not path.exists()
+
+
+def test_a_bucket_larger_than_an_artifact_may_be_is_refused_before_any_download(
+    ctx: WorkerContext, s3_server: S3Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The limit (1 GiB, what consumers accept) made small, so the test needs no gigabyte.
+    monkeypatch.setattr("services.source.bucket.bucket.MAX_BUCKET_BYTES", 100)
+    key = _reconciled_bucket(ctx, s3_server, {"big.yaml": "x" * 80, "more.yaml": "y" * 40})
+    ready = _conditions(ctx, key)["Ready"]
+    assert ready[:2] == ("False", "BucketOperationFailed")
+    assert "hold 120 bytes, more than the 100 an artifact may hold" in ready[2]
+    assert s3_server.body_gets("fleet") == 0
+    assert "artifact" not in sources.status(ctx, key)
+
+    # Ignoring one object brings the artifact under the limit.
+    _bucket(ctx, s3_server, "fleet", ignore="more.yaml\n")
+    reconcile_source(ctx, key, BUCKET)
+    assert _conditions(ctx, key)["Ready"][:2] == ("True", "Succeeded")
+    assert _artifact_files(ctx, key) == {"big.yaml": "x" * 80}

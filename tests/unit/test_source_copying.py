@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import os
+import tarfile
 from pathlib import Path
 
 import pytest
 
 from services.source.generator.copying import apply_steps, content_hash, scan_tree
-from services.source.generator.copyplan import CopyError, CopyFile, MakeDir
+from services.source.generator.copyplan import CopyError, CopyFile, Extract, MakeDir
 
 
 def _tree(root: Path, files: dict[str, str]) -> Path:
@@ -79,3 +81,33 @@ def test_a_directory_cannot_replace_a_staged_file(tmp_path: Path) -> None:
     staging = _tree(tmp_path / "staging", {"apps": "a file\n"})
     with pytest.raises(CopyError, match="a file is there"):
         apply_steps([MakeDir("apps")], source_root=source, staging=staging)
+
+
+def test_a_source_tree_that_vanished_is_an_error_not_an_empty_source(tmp_path: Path) -> None:
+    # A cached tree evicted by another worker between its fetch and its scan must
+    # not read as a source with no files: a pathPattern would then match nothing
+    # and the generator would delete every ExternalArtifact it made.
+    with pytest.raises(CopyError, match="cannot read source tree"):
+        scan_tree(tmp_path / "evicted")
+
+
+def _tarball(path: Path, files: dict[str, bytes]) -> None:
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+def test_extracted_tarballs_together_may_not_exceed_the_artifact_limit(tmp_path: Path) -> None:
+    # Each tarball alone is under the limit; a glob matching many of them (gzip
+    # bombs, ~1000:1) must not fill the disk one limit at a time.
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in ("a", "b", "c"):
+        _tarball(source / f"{name}.tgz", {f"{name}/data": b"\0" * 600})
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    steps = [Extract(f"{name}.tgz", ".") for name in ("a", "b", "c")]
+    with pytest.raises(CopyError, match="may hold 1000 bytes in all"):
+        apply_steps(steps, source_root=source, staging=staging, max_extract_bytes=1000)

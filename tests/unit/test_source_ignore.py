@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from shared.sourceignore import build_matcher
@@ -138,3 +140,14 @@ def test_a_negated_anchored_directory_pattern_re_includes_only_that_directory() 
 def test_inclusions_are_reported_so_walkers_keep_descending() -> None:
     assert not build_matcher(spec_ignore="build/").has_inclusions
     assert build_matcher(spec_ignore="build/\n!build/keep").has_inclusions
+
+
+def test_a_hostile_pattern_cannot_hang_the_worker() -> None:
+    # A .sourceignore comes with the source (a repository, a bucket): a line of
+    # stars and letters made Python's backtracking regex run for hours on one
+    # long path. Matched by RE2 (as Flux's Go matcher, linear), it is instant.
+    rules = build_matcher(sourceignores={"": "*a" * 8 + "b\n"})
+    started = time.monotonic()
+    assert not rules.ignored("a" * 60)
+    assert rules.ignored("a" * 60 + "b")
+    assert time.monotonic() - started < 2.0

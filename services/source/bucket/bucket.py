@@ -28,7 +28,7 @@ from services.source.bucket.bucketmirror import (
     MirrorLockTimeout,
     mirror_for,
 )
-from services.source.bucket.s3 import BucketError, S3Bucket, S3Keys
+from services.source.bucket.s3 import BucketError, Listed, S3Bucket, S3Keys
 from services.source.reconcile import Produced, SourceKind, SourceRun
 from shared.api import Bucket
 from shared.api.bucket import BucketSpec
@@ -38,12 +38,18 @@ from shared.api.conditions import (
     FETCH_FAILED,
     STORAGE_OPERATION_FAILED,
 )
+from shared.artifacts import MAX_ARTIFACT_BYTES
 from shared.oci.auth import CredentialsError, TlsMaterial
 from shared.reconcile import Transient
 from shared.sourceignore import SOURCEIGNORE
 from shared.tarball import KEEP_ALL, ArchiveError, build_tarball
 
-__all__ = ["BUCKET"]
+__all__ = ["BUCKET", "MAX_BUCKET_BYTES"]
+
+# The objects one artifact may hold, in bytes: what every consumer of an
+# artifact accepts (a bigger one could never be applied), and a bound on the
+# disk a hostile or runaway bucket can fill. Flux has no limit.
+MAX_BUCKET_BYTES = MAX_ARTIFACT_BYTES
 
 
 def _produce(run: SourceRun) -> Produced:
@@ -89,11 +95,23 @@ def _fetch_and_store(
     stored = run.stored()
     if stored is not None and stored.get("revision") == index.revision:
         return Produced(index.revision, changed=False)
+    _check_size(spec, listing, index)
     listed = {obj.key for obj in listing} | ({SOURCEIGNORE} if ignore_etag else set())
     synced = mirror.sync(index, listed=listed, download=_bounded(client, spec, deadline))
     _archive(run, mirror, synced.index)
     revision = synced.index.revision
     return Produced(revision, changed=True, news=f"new upstream revision '{revision}'")
+
+
+def _check_size(spec: BucketSpec, listing: list[Listed], index: EtagIndex) -> None:
+    """Refuse, before any download, objects that add up to more than an artifact may hold."""
+    total = sum(obj.size for obj in listing if obj.key in index.entries)
+    if total > MAX_BUCKET_BYTES:
+        raise BucketError(
+            f"the objects selected from bucket '{spec.bucket_name}' hold {total} bytes, "
+            f"more than the {MAX_BUCKET_BYTES} an artifact may hold: narrow spec.prefix "
+            "or spec.ignore"
+        )
 
 
 def _bounded(client: S3Bucket, spec: BucketSpec, deadline: float) -> Download:
@@ -105,7 +123,7 @@ def _bounded(client: S3Bucket, spec: BucketSpec, deadline: float) -> Download:
                 f"fetch from bucket '{spec.bucket_name}' failed: not done within "
                 f"spec.timeout ({spec.timeout or '60s'})"
             )
-        return client.download(key, dest)
+        return client.download(key, dest, max_bytes=MAX_BUCKET_BYTES)
 
     return download
 

@@ -107,6 +107,12 @@ class BucketMirror:
             for key, etag in sorted(index.entries.items())
             if manifest.get(key) != etag or not self.path_of(key).is_file()
         ]
+        # Forgotten before any file is replaced: a sync that fails or is killed
+        # part-way leaves these keys unknown (downloaded again), never a new
+        # body under the old etag that a reverted bucket would then match.
+        for key in stale:
+            manifest.pop(key, None)
+        self._save(manifest)
         result = index
         try:
             with ThreadPoolExecutor(max_workers=_PARALLEL_DOWNLOADS) as pool:
@@ -126,8 +132,10 @@ class BucketMirror:
 
     def put(self, key: str, download: Download) -> str | None:
         """Download one object into the mirror and record it; None when it is gone."""
-        etag = self._fetch(key, download)
         manifest = self.manifest()
+        manifest.pop(key, None)
+        self._save(manifest)
+        etag = self._fetch(key, download)
         if etag is None:
             manifest.pop(key, None)
         else:

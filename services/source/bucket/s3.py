@@ -50,10 +50,11 @@ class S3Keys:
 
 @dataclass(frozen=True)
 class Listed:
-    """One object of a listing: its key and etag (quotes removed, as Flux's client does)."""
+    """One object of a listing: its key, etag (quotes removed, as Flux's client does) and size."""
 
     key: str
     etag: str
+    size: int = 0
 
 
 def _describe(err: Exception) -> str:
@@ -121,7 +122,7 @@ class S3Bucket:
         try:
             objects = self._client.list_objects(self.bucket, prefix=prefix or None, recursive=True)
             return [
-                Listed(str(obj.object_name), str(obj.etag or ""))
+                Listed(str(obj.object_name), str(obj.etag or ""), int(obj.size or 0))
                 for obj in objects
                 if obj.object_name and not obj.object_name.endswith("/")
             ]
@@ -143,12 +144,21 @@ class S3Bucket:
             raise BucketError(f"failed to get Etag for '{key}' object: {_describe(err)}") from None
         return str(stat.etag or "").replace('"', "")
 
-    def download(self, key: str, dest: Path) -> str:
-        """Write object ``key`` to ``dest`` (atomically); return the etag the server sent."""
+    def download(self, key: str, dest: Path, *, max_bytes: int | None = None) -> str:
+        """Write object ``key`` to ``dest`` (atomically); return the etag the server sent.
+
+        A body longer than ``max_bytes`` is refused, whatever the listing said.
+        """
         dest.parent.mkdir(parents=True, exist_ok=True)
+        written = 0
         try:
             with self._response(key) as response, _atomic(dest) as out:
                 for chunk in response.stream(_CHUNK):
+                    written += len(chunk)
+                    if max_bytes is not None and written > max_bytes:
+                        raise BucketError(
+                            f"object '{key}' is larger than {max_bytes} bytes: refused"
+                        )
                     out.write(chunk)
                 etag = str(response.headers.get("ETag", "")).replace('"', "")
         except S3Error as err:

@@ -249,7 +249,10 @@ def _produce(run: SourceRun) -> Produced:
             answer_request(run.ctx.store, _artifact_key(run.key, name))
         return Produced(digest, changed=False, artifact=False, ready_message=_succeeded(names))
     trees = _fetch(run, observed)
-    listings = {alias: scan_tree(tree) for alias, tree in trees.items()}
+    try:
+        listings = {alias: scan_tree(tree) for alias, tree in trees.items()}
+    except CopyError as err:
+        raise Transient(SOURCE_FETCH_FAILED, f"fetch sources failed: {err}") from err
     try:
         requests = artifact_requests(generator.spec, listings)
     except ExpandError as err:

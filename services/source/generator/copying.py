@@ -34,7 +34,8 @@ from shared.archive import UnsafeArchiveError, extract_tarball
 __all__ = ["apply_steps", "content_hash", "merge_values", "scan_tree"]
 
 _CHUNK = 1 << 16
-# A tarball inside a source may not unpack to more than this (a gzip bomb).
+# The tarballs one artifact extracts may not unpack to more than this, all
+# together (gzip bombs, one per glob match): what a consumer accepts.
 MAX_EXTRACT_BYTES = 1 << 30
 
 
@@ -42,10 +43,16 @@ def scan_tree(root: Path) -> SourceTree:
     """The files and directories under ``root``; a symlink to a file counts as that file.
 
     A symlink to a directory is left out (never followed, so no loop and no way out).
+    A tree that cannot be read (gone from the cache) is a :class:`CopyError`, never
+    an empty source.
     """
     files: list[str] = []
     dirs: list[str] = []
-    for directory, dirnames, filenames in os.walk(root):
+
+    def refuse(err: OSError) -> None:
+        raise CopyError(f"cannot read source tree: {err.strerror or err}") from err
+
+    for directory, dirnames, filenames in os.walk(root, onerror=refuse):
         rel = Path(directory).relative_to(root).as_posix()
         prefix = "" if rel == "." else f"{rel}/"
         dirs.extend(prefix + d for d in dirnames if not os.path.islink(Path(directory) / d))
@@ -115,23 +122,49 @@ def _copy_file(source_root: Path, staging: Path, step: CopyFile) -> None:
     os.chmod(target, 0o700 if executable else 0o600)
 
 
-def _extract(source_root: Path, staging: Path, step: Extract) -> None:
+def _extract(source_root: Path, staging: Path, step: Extract, *, max_bytes: int, limit: int) -> int:
+    """Unpack the tarball into the staged ``dest``; return the bytes of content it held.
+
+    ``max_bytes`` is what is left of the artifact's ``limit`` after earlier tarballs.
+    """
     source = _inside(source_root, source_root / step.source)
     target = _target(staging, step.dest)
     with tempfile.TemporaryDirectory(prefix=".extract-", dir=staging.parent) as scratch:
         unpacked = Path(scratch) / "tree"
         try:
-            extract_tarball(source, unpacked, max_bytes=MAX_EXTRACT_BYTES)
+            extract_tarball(source, unpacked, max_bytes=max_bytes)
         except UnsafeArchiveError as err:
-            raise CopyError(f"failed to extract tarball '{step.source}': {err}") from err
+            shared = f" (the tarballs of one artifact may hold {limit} bytes in all)"
+            note = shared if max_bytes < limit else ""
+            raise CopyError(f"failed to extract tarball '{step.source}': {err}{note}") from err
+        size = _content_bytes(unpacked)
         # Into what earlier steps staged: later files win, as with tar -x.
         shutil.copytree(unpacked, target, symlinks=True, dirs_exist_ok=True)
+    return size
 
 
-def apply_steps(steps: Iterable[Step], *, source_root: Path, staging: Path) -> None:
-    """Carry out ``steps`` in order, reading ``source_root`` and writing ``staging``."""
+def _content_bytes(root: Path) -> int:
+    return sum(
+        os.lstat(Path(directory) / name).st_size
+        for directory, _dirs, files in os.walk(root)
+        for name in files
+    )
+
+
+def apply_steps(
+    steps: Iterable[Step],
+    *,
+    source_root: Path,
+    staging: Path,
+    max_extract_bytes: int = MAX_EXTRACT_BYTES,
+) -> None:
+    """Carry out ``steps`` in order, reading ``source_root`` and writing ``staging``.
+
+    The tarballs extracted may hold ``max_extract_bytes`` of content in all.
+    """
     source_root = Path(os.path.realpath(source_root))
     staging = Path(os.path.realpath(staging))
+    budget = max_extract_bytes
     for step in steps:
         if isinstance(step, MakeDir):
             target = _target(staging, step.dest)
@@ -141,7 +174,9 @@ def apply_steps(steps: Iterable[Step], *, source_root: Path, staging: Path) -> N
         elif isinstance(step, CopyFile):
             _copy_file(source_root, staging, step)
         else:
-            _extract(source_root, staging, step)
+            budget -= _extract(
+                source_root, staging, step, max_bytes=budget, limit=max_extract_bytes
+            )
 
 
 def _adler32(path: Path) -> int:
