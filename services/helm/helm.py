@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -42,6 +41,7 @@ from services.helm.actionoptions import (
 )
 from services.helm.digest import values_digest
 from services.helm.release_state import HelmStatus, HookPhase, Release, TestHook
+from shared.private import mask, private_dir, write_private
 from shared.toolrun import ToolLimitExceeded, ToolLimits, run_tool
 from shared.tools import require_tool
 from shared.yaml import DocumentError, load
@@ -123,7 +123,7 @@ class Helm:
         A failed install raises HelmError; its failed revision stays in storage.
         """
         with self._home() as home:
-            values_file = _write_private(home / "values.yaml", json.dumps(values).encode())
+            values_file = write_private(home / "values.yaml", json.dumps(values).encode())
             args = ["install", ref.name, str(chart), *_where(ref), "-f", str(values_file)]
             self._run([*args, *options.flags()], home=home, wait=options.timeout)
         return self._read_required(ref)
@@ -138,7 +138,7 @@ class Helm:
     ) -> Release:
         """``helm upgrade`` to ``chart`` with exactly ``values``; the revision it wrote."""
         with self._home() as home:
-            values_file = _write_private(home / "values.yaml", json.dumps(values).encode())
+            values_file = write_private(home / "values.yaml", json.dumps(values).encode())
             args = ["upgrade", ref.name, str(chart), *_where(ref), "-f", str(values_file)]
             self._run([*args, *options.flags()], home=home, wait=options.timeout)
         return self._read_required(ref)
@@ -216,12 +216,9 @@ class Helm:
 
     @contextmanager
     def _home(self) -> Iterator[Path]:
-        with tempfile.TemporaryDirectory(prefix="sluice-helm-", dir=self._scratch) as home:
-            # mkdtemp makes it 0700; chmod says so and survives a umask change.
-            os.chmod(home, 0o700)
-            path = Path(home)
-            _write_private(path / "kubeconfig", self._kubeconfig)
-            yield path
+        with private_dir("sluice-helm-", parent=self._scratch) as home:
+            write_private(home / "kubeconfig", self._kubeconfig)
+            yield home
 
     def _run(self, args: Sequence[str], *, home: Path, wait: float = 0.0) -> str:
         helm = require_tool("helm")
@@ -239,19 +236,12 @@ class Helm:
             text = done.stderr.decode("utf-8", errors="replace").strip().removeprefix("Error: ")
             # Private paths change every run and mean nothing to the reader.
             text = text.replace(str(home), "$HELM_HOME")
-            raise HelmError(_mask(text, self._secrets))
+            raise HelmError(mask(text, self._secrets, limit=_MAX_MESSAGE))
         return done.stdout.decode("utf-8", errors="replace")
 
 
 def _where(ref: ReleaseRef) -> list[str]:
     return ["--namespace", ref.namespace]
-
-
-def _write_private(path: Path, data: bytes) -> Path:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
-    return path
 
 
 def _env(home: Path) -> dict[str, str]:
@@ -265,12 +255,6 @@ def _env(home: Path) -> dict[str, str]:
         "HELM_CONFIG_HOME": str(home / "config"),
         "HELM_DATA_HOME": str(home / "data"),
     }
-
-
-def _mask(text: str, secrets: Sequence[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return text if len(text) <= _MAX_MESSAGE else text[:_MAX_MESSAGE] + "…"
 
 
 def _release(meta: Mapping[str, Any], status: Mapping[str, Any]) -> Release:

@@ -21,6 +21,7 @@ from pathlib import Path
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from shared.git.errors import InvalidSourceError
+from shared.private import write_private
 
 __all__ = [
     "SCHEMES",
@@ -150,7 +151,7 @@ def credentials_env(remote: Remote, auth: GitAuth) -> Iterator[dict[str, str]]:
             files = {"sslCAInfo": auth.ca_cert, "sslCert": auth.tls_cert, "sslKey": auth.tls_key}
             for option, pem in files.items():
                 if pem:
-                    config[f"http.{option}"] = str(_secret_file(scratch, option, pem))
+                    config[f"http.{option}"] = str(write_private(scratch / option, pem))
         if remote.scheme == "ssh":
             env.update(GIT_SSH_COMMAND=_ssh_command(scratch, auth, env), GIT_SSH_VARIANT="ssh")
         env["GIT_CONFIG_COUNT"] = str(len(config))
@@ -162,8 +163,8 @@ def credentials_env(remote: Remote, auth: GitAuth) -> Iterator[dict[str, str]]:
 
 
 def _ssh_command(scratch: Path, auth: GitAuth, env: dict[str, str]) -> str:
-    key = _secret_file(scratch, "identity", auth.identity.rstrip(b"\n") + b"\n")
-    known_hosts = _secret_file(scratch, "known_hosts", auth.known_hosts)
+    key = write_private(scratch / "identity", auth.identity.rstrip(b"\n") + b"\n")
+    known_hosts = write_private(scratch / "known_hosts", auth.known_hosts)
     options = {
         "IdentitiesOnly": "yes", "IdentityAgent": "none",
         "UserKnownHostsFile": str(known_hosts), "GlobalKnownHostsFile": os.devnull,
@@ -182,13 +183,6 @@ def _ssh_command(scratch: Path, auth: GitAuth, env: dict[str, str]) -> str:
     for name, value in options.items():
         args += ["-o", f"{name}={value}"]
     return shlex.join(args)
-
-
-def _secret_file(scratch: Path, name: str, data: bytes) -> Path:
-    path = scratch / name
-    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
-        out.write(data)
-    return path
 
 
 def base_env() -> dict[str, str]:

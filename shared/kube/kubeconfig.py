@@ -23,9 +23,7 @@ naming the field and what to use instead:
 from __future__ import annotations
 
 import base64
-import os
 import ssl
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +35,7 @@ from shared import yaml
 from shared.kube.client import KubeClient
 from shared.kube.errors import KubeconfigError
 from shared.kube.parallel import POOL_SIZE
+from shared.private import private_dir, write_private
 
 __all__ = ["ServiceAccount", "check_kubeconfig", "client_from_dict", "client_from_kubeconfig"]
 
@@ -132,13 +131,10 @@ def _ssl_context(cluster: Mapping[str, Any], user: Mapping[str, Any]) -> ssl.SSL
         )
     if cert and key:
         # ssl reads a key only from a file: keep it owner-only and only until loaded.
-        with tempfile.TemporaryDirectory(prefix="sluice-tls-") as tmp:  # mode 0700
-            path = os.path.join(tmp, "tls.pem")
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(cert.rstrip() + b"\n" + key)
+        with private_dir("sluice-tls-") as tmp:
+            path = write_private(tmp / "tls.pem", cert.rstrip() + b"\n" + key)
             try:
-                ctx.load_cert_chain(path)
+                ctx.load_cert_chain(str(path))
             except ssl.SSLError as exc:
                 raise KubeconfigError("user: client certificate or key is not valid") from exc
     return ctx

@@ -14,13 +14,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
 import re
 import ssl
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+
+from shared.private import private_dir, write_private
 
 __all__ = [
     "Challenge",
@@ -182,12 +181,6 @@ class TlsMaterial:
 
 def _load_pair(context: ssl.SSLContext, cert: bytes, key: bytes) -> None:
     # ssl only loads a client pair from files: private ones, removed at once.
-    with tempfile.TemporaryDirectory(prefix="sluice-tls-") as scratch:
-        paths = []
-        for name, data in (("tls.crt", cert), ("tls.key", key)):
-            path = Path(scratch) / name
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-            paths.append(str(path))
-        context.load_cert_chain(paths[0], paths[1])
+    with private_dir("sluice-tls-") as scratch:
+        crt = write_private(scratch / "tls.crt", cert)
+        context.load_cert_chain(str(crt), str(write_private(scratch / "tls.key", key)))

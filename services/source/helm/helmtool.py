@@ -19,13 +19,12 @@ from __future__ import annotations
 import base64
 import json
 import os
-import tempfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from shared.private import mask, private_dir, write_private
 from shared.toolrun import ToolLimitExceeded, ToolLimits, run_tool
 from shared.tools import require_tool
 from shared.yaml import dump
@@ -77,22 +76,6 @@ class RepositoryLogin:
         return tuple(s for s in (self.password, self.key_pem.decode(errors="replace")) if s)
 
 
-@contextmanager
-def _private_home() -> Iterator[Path]:
-    # mkdtemp makes the directory 0700: other users on the machine cannot
-    # read the credentials written below it.
-    with tempfile.TemporaryDirectory(prefix="sluice-helm-") as home:
-        os.chmod(home, 0o700)
-        yield Path(home)
-
-
-def _write_private(path: Path, data: bytes) -> Path:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
-    return path
-
-
 def _env(home: Path) -> dict[str, str]:
     env = {
         "PATH": os.environ.get("PATH", ""),
@@ -116,13 +99,6 @@ def _env(home: Path) -> dict[str, str]:
     return env
 
 
-def _mask(text: str, secrets: Sequence[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    text = text.strip()
-    return text if len(text) <= _MAX_MESSAGE else text[:_MAX_MESSAGE] + "…"
-
-
 def _run(
     args: Sequence[str], *, home: Path, limits: ToolLimits, cwd: Path, secrets: Sequence[str]
 ) -> str:
@@ -142,7 +118,7 @@ def _run(
         text = "; ".join([*_warnings(stdout), stderr.strip()])
         # Private paths change every run and mean nothing to the reader.
         text = text.replace(str(home), "$HELM_HOME").replace(str(cwd), "<chart>")
-        raise HelmError(_mask(text, secrets))
+        raise HelmError(mask(text, secrets, limit=_MAX_MESSAGE))
     return stdout
 
 
@@ -174,10 +150,10 @@ def _repositories_file(home: Path, logins: Sequence[RepositoryLogin]) -> None:
             ("keyFile", login.key_pem, "tls.key"),
         ):
             if pem:
-                entry[field] = str(_write_private(home / f"repo-{index}-{suffix}", pem))
+                entry[field] = str(write_private(home / f"repo-{index}-{suffix}", pem))
         entries.append(entry)
     document = {"apiVersion": "", "generated": "0001-01-01T00:00:00Z", "repositories": entries}
-    _write_private(home / "repositories.yaml", dump(document).encode())
+    write_private(home / "repositories.yaml", dump(document).encode())
 
 
 def _registry_file(home: Path, logins: Sequence[RepositoryLogin]) -> None:
@@ -188,7 +164,7 @@ def _registry_file(home: Path, logins: Sequence[RepositoryLogin]) -> None:
             # Registries are keyed by host: oci://host:5000/charts logs in to host:5000.
             host = urlsplit(login.url).netloc if "://" in login.url else login.url
             auths[host] = {"auth": token}
-    _write_private(home / "registry.json", json.dumps({"auths": auths}).encode())
+    write_private(home / "registry.json", json.dumps({"auths": auths}).encode())
 
 
 def build_dependencies(
@@ -200,7 +176,7 @@ def build_dependencies(
     dependency from any other repository is fetched without credentials.
     """
     secrets = [s for login in logins for s in login.secrets]
-    with _private_home() as home:
+    with private_dir("sluice-helm-") as home:
         _repositories_file(home, [lg for lg in logins if not lg.url.startswith("oci://")])
         _registry_file(home, [lg for lg in logins if lg.url.startswith("oci://")])
         args = ["dependency", "build", str(chart_dir)]
@@ -219,7 +195,7 @@ def package(chart_dir: Path, *, version: str, dest: Path, limits: ToolLimits) ->
     """``helm package`` of ``chart_dir`` at ``version`` into ``dest``; the .tgz written."""
     dest.mkdir(parents=True, exist_ok=True)
     before = set(dest.iterdir())
-    with _private_home() as home:
+    with private_dir("sluice-helm-") as home:
         _run(
             ["package", str(chart_dir), "--version", version, "--destination", str(dest)],
             home=home,

@@ -1,0 +1,46 @@
+"""Owner-only files for credentials that a tool or library reads only from a path.
+
+Kubeconfigs, TLS keys, registry logins and values files reach helm, git, ssh
+and Python's ssl as files. Each lives in a fresh directory of mode 0700, is
+created 0600 with ``O_EXCL`` (never through a file or link already there),
+and goes with its directory when the block ends. What a tool echoes back is
+masked before it leaves sluice.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+__all__ = ["mask", "private_dir", "write_private"]
+
+MASK = "***"
+
+
+@contextmanager
+def private_dir(prefix: str, *, parent: Path | None = None) -> Iterator[Path]:
+    """A fresh owner-only directory, removed with everything in it when the block ends."""
+    with tempfile.TemporaryDirectory(prefix=prefix, dir=parent) as path:
+        # mkdtemp makes it 0700; chmod says so and survives an odd umask.
+        os.chmod(path, 0o700)
+        yield Path(path)
+
+
+def write_private(path: Path, data: bytes) -> Path:
+    """Create ``path`` owner-only (0600) holding ``data``; an existing path is an error."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+    return path
+
+
+def mask(text: str, secrets: Iterable[str], *, limit: int = 2000) -> str:
+    """``text`` with every secret replaced by ``***``, stripped and cut to ``limit`` characters."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, MASK)
+    text = text.strip()
+    return text if len(text) <= limit else text[:limit] + "…"
