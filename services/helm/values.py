@@ -6,7 +6,7 @@ last. The ConfigMaps and Secrets are read by the caller and handed in as
 :class:`ValuesObject` (pure code: no store, no Helm).
 
 - an entry without ``targetPath`` parses the key's text as a YAML mapping and
-  merges it over what came before (:func:`merge_maps`, Flux's ``MergeMaps``:
+  merges it over what came before (:func:`shared.helmvalues.merge_maps`, Flux's ``MergeMaps``:
   mappings merge key by key, anything else replaces);
 - an entry with ``targetPath`` first merges the inline values in, then sets
   the key's text at that path in Helm's ``--set`` syntax
@@ -15,7 +15,7 @@ last. The ConfigMaps and Secrets are read by the caller and handed in as
   values' nested mappings and lists, so the ``--set`` writes into them and the
   final merge of the inline values repeats it. A top-level key is not shared:
   there the inline value wins (``values: {tag: "1"}`` beats ``targetPath:
-  tag``). :func:`merge_maps` shares the same way, so the results are Flux's.
+  tag``). ``merge_maps`` shares the same way, so the results are Flux's.
   The text is typed the way ``--set`` types it (``true`` is a
   bool, ``8080`` an int, ``null`` removes nothing but sets null) unless it is
   wrapped in quotes, which makes it a string;
@@ -35,13 +35,13 @@ from typing import Any
 
 from services.helm.strvals import SetError, parse_into
 from shared.api.helmrelease import ValuesReference
+from shared.helmvalues import merge_maps
 from shared.yaml import DocumentError, load
 
 __all__ = [
     "ValuesObject",
     "ValuesReferenceError",
     "compose_values",
-    "merge_maps",
     "replace_path_value",
 ]
 
@@ -75,22 +75,6 @@ class ValuesReferenceError(Exception):
             f"could not resolve{optional} {ref.kind} chart values reference "
             f"'{namespace}/{ref.name}' with key '{ref.values_key}': {reason}"
         )
-
-
-def merge_maps(a: Mapping[str, Any], b: Mapping[str, Any]) -> Values:
-    """``b`` merged over ``a`` as Flux's MergeMaps: nested mappings merge, any other value replaces.
-
-    Neither argument is changed. As in Flux, a value taken whole from either
-    side (a list, or a mapping the other side lacks) is shared, not copied.
-    """
-    out: Values = dict(a)
-    for key, value in b.items():
-        current = out.get(key)
-        if isinstance(value, Mapping) and isinstance(current, Mapping):
-            out[key] = merge_maps(current, value)
-        else:
-            out[key] = value
-    return out
 
 
 def replace_path_value(values: Values, path: str, value: str) -> None:

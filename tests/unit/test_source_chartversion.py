@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from services.source.helm.chartvalues import merge_maps
+from shared.helmvalues import merge_maps
 from services.source.helm.chartversion import (
     InvalidChartVersion,
     build_summary,

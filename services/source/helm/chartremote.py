@@ -52,8 +52,6 @@ from shared.oci import (
     HELM_CHART_MEDIA_TYPE,
     LayerNotFoundError,
     OciError,
-    RegistryClient,
-    RegistryCredentials,
 )
 from shared.oci import AuthenticationError as RegistryAuthenticationError
 from shared.oci.manifest import Descriptor, Manifest
@@ -120,14 +118,7 @@ def oci_versions(url: str, name: str, *, auth: RepositoryAuth) -> tuple[ChartVer
     except InvalidReferenceError as err:
         raise ChartBuildError(INVALID_CHART_REFERENCE, str(err), spec_error=True) from None
     try:
-        with RegistryClient(
-            repository,
-            credentials=RegistryCredentials(username=auth.username, password=auth.password),
-            tls=auth.tls,
-            insecure=auth.insecure,
-            timeout=auth.timeout,
-            deadline=time.monotonic() + auth.timeout,
-        ) as client:
+        with auth.registry_client(repository) as client:
             tags = client.tags()
     except RegistryAuthenticationError as err:
         raise RepositoryAuthError(
@@ -246,14 +237,7 @@ def pull_chart(url: str, chart: str, *, version: str, dest: Path, auth: Reposito
     dest.mkdir(parents=True, exist_ok=True)
     tgz = dest / "chart.tgz"
     try:
-        with RegistryClient(
-            repository,
-            credentials=auth.registry_credentials(),
-            tls=auth.tls,
-            insecure=auth.insecure,
-            timeout=auth.timeout,
-            deadline=time.monotonic() + auth.timeout,
-        ) as client:
+        with auth.registry_client(repository) as client:
             manifest = client.manifest(version.replace("+", "_"))  # helm push's tag
             client.fetch_blob(_chart_layer(manifest), tgz, max_bytes=MAX_CHART_BYTES)
     except RegistryAuthenticationError as err:

@@ -16,14 +16,15 @@ Exceptions::
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shared.helmvalues import merge_maps
 from shared.yaml import DocumentError, dump, load
 
-__all__ = ["MergedValues", "ValuesFilesError", "inside", "merge_maps", "merge_values_files"]
+__all__ = ["MergedValues", "ValuesFilesError", "inside", "merge_values_files"]
 
 # Flux's limit for one chart file (helm.MaxChartFileSize).
 MAX_VALUES_FILE_BYTES = 5 << 20
@@ -43,18 +44,6 @@ class MergedValues:
     def encode(self) -> bytes:
         """The values.yaml bytes: empty for no values, else YAML with sorted keys."""
         return dump(self.values, sort_keys=True).encode() if self.values else b""
-
-
-def merge_maps(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
-    """``overlay`` over ``base``: nested maps merge, every other value replaces."""
-    out = dict(base)
-    for key, value in overlay.items():
-        current = out.get(key)
-        if isinstance(value, Mapping) and isinstance(current, Mapping):
-            out[key] = merge_maps(current, value)
-        else:
-            out[key] = value
-    return out
 
 
 def inside(root: Path, relative: str) -> Path | None:

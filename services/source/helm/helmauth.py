@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
@@ -36,6 +37,8 @@ from shared.api.conditions import AUTHENTICATION_FAILED, FETCH_FAILED
 from shared.api.helmrepository import HelmRepository
 from shared.oci import (
     CredentialsError,
+    OciReference,
+    RegistryClient,
     RegistryCredentials,
     TlsMaterial,
     credentials_from_dockerconfig,
@@ -103,6 +106,17 @@ class RepositoryAuth:
     def registry_credentials(self) -> RegistryCredentials:
         """The login as shared/oci's client takes it (type oci)."""
         return RegistryCredentials(self.username, self.password)
+
+    def registry_client(self, repository: OciReference) -> RegistryClient:
+        """A client of ``repository`` with this login, bound by the timeout as a whole."""
+        return RegistryClient(
+            repository,
+            credentials=self.registry_credentials(),
+            tls=self.tls,
+            insecure=self.insecure,
+            timeout=self.timeout,
+            deadline=time.monotonic() + self.timeout,
+        )
 
 
 @functools.lru_cache(maxsize=64)

@@ -17,7 +17,6 @@ are given, accept them (shared/oci's ``RegistryClient.login``); Ready says
 from __future__ import annotations
 
 import tempfile
-import time
 from pathlib import Path
 
 from services.source.helm.chartindex import InvalidIndex, parse_index
@@ -30,7 +29,6 @@ from shared.oci import (
     AuthenticationError,
     InvalidReferenceError,
     OciError,
-    RegistryClient,
     parse_repository_url,
 )
 from shared.reconcile import Stalled, Transient
@@ -107,14 +105,7 @@ def _check_registry(run: SourceRun, auth: RepositoryAuth) -> Produced:
     except InvalidReferenceError as err:
         raise Stalled(URL_INVALID, f"failed to parse URL '{auth.url}': {err}") from err
     try:
-        with RegistryClient(
-            repository,
-            credentials=auth.registry_credentials(),
-            tls=auth.tls,
-            insecure=auth.insecure,
-            timeout=auth.timeout,
-            deadline=time.monotonic() + auth.timeout,
-        ) as client:
+        with auth.registry_client(repository) as client:
             client.login()
     except AuthenticationError as err:
         # Without credentials Flux does not log in: a registry that answers is enough.
