@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-from shared.helmvalues import merge_maps
 from services.source.helm.chartversion import (
     InvalidChartVersion,
     build_summary,
@@ -14,6 +13,7 @@ from services.source.helm.chartversion import (
     version_metadata,
     with_metadata,
 )
+from shared.helmvalues import merge_maps
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 DIGEST = "sha256:" + "f" * 12 + "0" * 52
