@@ -8,12 +8,12 @@ signatures), cloud ``provider`` logins, ``serviceAccountName`` and
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
 from shared.api.meta import ApiModel, ApiObject, FetchSpec, LocalObjectReference
+from shared.goregexp import InvalidRegexp, compile_go
 from shared.oci.reference import DIGEST_PATTERN, InvalidReferenceError, parse_repository_url
 from shared.semver import InvalidConstraint, parse_constraint
 
@@ -68,8 +68,8 @@ class OCIRepositoryRef(ApiModel):
     def _filter(cls, value: str | None) -> str | None:
         if value is not None:
             try:
-                re.compile(value)
-            except re.error as err:
+                compile_go(value)
+            except InvalidRegexp as err:
                 raise ValueError(f'invalid semverFilter "{value}": {err}') from None
         return value
 

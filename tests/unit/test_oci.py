@@ -186,6 +186,12 @@ def test_a_semver_ref_picks_the_highest_matching_tag(
     )
 
 
+def test_a_filter_that_would_backtrack_forever_in_python_matches_at_once() -> None:
+    # (a*)*b against a long run of a's takes exponential time with Python's re.
+    tags = ["a" * 5000 + "c", "1.0.0"]
+    assert pick_tag(tags, semver="*", semver_filter=r"^(a*)*b$|^1\.") == "1.0.0"
+
+
 def test_no_matching_tag_says_so() -> None:
     with pytest.raises(ValueError, match=r"no match found for semver: >=3\.0\.0"):
         pick_tag(["1.0.0"], semver=">=3.0.0")
@@ -223,6 +229,8 @@ def test_an_oci_repository_parses_with_flux_defaults() -> None:
         ({"ref": {"digest": "sha256:xyz"}}, "ref.digest", "invalid digest"),
         ({"ref": {"semver": "not a range"}}, "ref.semver", "invalid semver range"),
         ({"ref": {"semverFilter": "("}}, "ref.semverFilter", "invalid semverFilter"),
+        # Go's regexp (RE2) has no backreferences: Flux refuses this filter too.
+        ({"ref": {"semverFilter": r"(a)\1"}}, "ref.semverFilter", "invalid escape sequence"),
         ({"layerSelector": {"operation": "unpack"}}, "layerSelector.operation", ""),
     ],
 )  # fmt: skip

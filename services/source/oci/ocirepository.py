@@ -14,7 +14,6 @@ the newest artifact. Failures carry source-controller's reasons.
 from __future__ import annotations
 
 import logging
-import re
 import tempfile
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ from shared.api import OCIRepository
 from shared.api.conditions import AUTHENTICATION_FAILED, FETCH_FAILED, STORAGE_OPERATION_FAILED
 from shared.api.ocirepository import LAYER_COPY, OCIRepositorySpec
 from shared.archive import UnsafeArchiveError, extract_tarball
+from shared.goregexp import compile_go
 from shared.oci import (
     HELM_CHART_MEDIA_TYPE,
     CredentialsError,
@@ -63,7 +63,7 @@ def pick_tag(tags: list[str], *, semver: str, semver_filter: str = "", media_typ
     Raises ValueError when no tag matches.
     """
     helm = media_type == HELM_CHART_MEDIA_TYPE
-    pattern = re.compile(semver_filter) if semver_filter else None
+    pattern = compile_go(semver_filter) if semver_filter else None
     candidates = [t for t in tags if pattern is None or pattern.search(t)]
     as_versions = {(t.replace("_", "+") if helm else t): t for t in candidates}
     try:
