@@ -282,6 +282,19 @@ def test_a_deleted_bucket_object_removes_its_artifacts(
     assert not path.exists()
 
 
+def test_a_bucket_of_more_objects_than_an_artifact_may_hold_is_refused_before_any_download(
+    ctx: WorkerContext, s3_server: S3Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The limit (250,000 entries, what consumers extract) made small.
+    monkeypatch.setattr("services.source.bucket.bucket.MAX_BUCKET_OBJECTS", 2)
+    key = _reconciled_bucket(ctx, s3_server, {"a.yaml": "a", "b.yaml": "b", "c.yaml": "c"})
+    ready = _conditions(ctx, key)["Ready"]
+    assert ready[:2] == ("False", "BucketOperationFailed")
+    assert "holds more than 2 objects" in ready[2] and "narrow spec.prefix" in ready[2]
+    assert s3_server.body_gets("fleet") == 0
+    assert "artifact" not in sources.status(ctx, key)
+
+
 def test_a_bucket_larger_than_an_artifact_may_be_is_refused_before_any_download(
     ctx: WorkerContext, s3_server: S3Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -38,18 +38,21 @@ from shared.api.conditions import (
     FETCH_FAILED,
     STORAGE_OPERATION_FAILED,
 )
+from shared.archive import MAX_ENTRIES
 from shared.artifacts import MAX_ARTIFACT_BYTES
 from shared.oci.auth import CredentialsError, TlsMaterial
 from shared.reconcile import Transient
 from shared.sourceignore import SOURCEIGNORE
 from shared.tarball import KEEP_ALL, ArchiveError, build_tarball
 
-__all__ = ["BUCKET", "MAX_BUCKET_BYTES"]
+__all__ = ["BUCKET", "MAX_BUCKET_BYTES", "MAX_BUCKET_OBJECTS"]
 
 # The objects one artifact may hold, in bytes: what every consumer of an
 # artifact accepts (a bigger one could never be applied), and a bound on the
 # disk a hostile or runaway bucket can fill. Flux has no limit.
 MAX_BUCKET_BYTES = MAX_ARTIFACT_BYTES
+# Consumers refuse an archive of more entries (shared.archive.MAX_ENTRIES).
+MAX_BUCKET_OBJECTS = MAX_ENTRIES
 
 
 def _produce(run: SourceRun) -> Produced:
@@ -81,7 +84,7 @@ def _fetch_and_store(
     spec = bucket.spec
     client.confirm()
     sourceignore, ignore_etag = _sourceignore(client, mirror)
-    listing = client.list(spec.prefix)
+    listing = client.list(spec.prefix, max_objects=MAX_BUCKET_OBJECTS)
     index = build_index(
         ((obj.key, obj.etag) for obj in listing),
         matcher=bucket_matcher(sourceignore=sourceignore, spec_ignore=spec.ignore),

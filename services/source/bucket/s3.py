@@ -117,15 +117,25 @@ class S3Bucket:
         if not exists:
             raise BucketError(f"bucket '{self.bucket}' not found")
 
-    def list(self, prefix: str | None = None) -> list[Listed]:
-        """Every object under ``prefix`` (all of them when None), directory markers left out."""
+    def list(self, prefix: str | None = None, *, max_objects: int) -> list[Listed]:
+        """Every object under ``prefix`` (all of them when None), directory markers left out.
+
+        More than ``max_objects`` is refused as soon as the listing passes it,
+        before the rest is held in memory.
+        """
+        found: list[Listed] = []
         try:
             objects = self._client.list_objects(self.bucket, prefix=prefix or None, recursive=True)
-            return [
-                Listed(str(obj.object_name), str(obj.etag or ""), int(obj.size or 0))
-                for obj in objects
-                if obj.object_name and not obj.object_name.endswith("/")
-            ]
+            for obj in objects:
+                if not obj.object_name or obj.object_name.endswith("/"):
+                    continue
+                if len(found) == max_objects:
+                    raise BucketError(
+                        f"bucket '{self.bucket}' holds more than {max_objects} objects under "
+                        f"'{prefix or ''}', more than an artifact may hold: narrow spec.prefix"
+                    )
+                found.append(Listed(str(obj.object_name), str(obj.etag or ""), int(obj.size or 0)))
+            return found
         except (MinioException, urllib3.exceptions.HTTPError) as err:
             raise BucketError(
                 f"indexation of objects from bucket '{self.bucket}' failed: "
