@@ -36,96 +36,63 @@ class WaitStrategy(StrEnum):
     LEGACY = "legacy"
 
 
-def _common(
-    *, timeout: float, wait: WaitStrategy, wait_for_jobs: bool, disable_hooks: bool
-) -> list[str]:
-    args = [f"--timeout={timeout:g}s", f"--wait={wait}"]
-    # Helm ignores --wait-for-jobs unless it waits for resources.
-    if wait_for_jobs and wait is not WaitStrategy.HOOK_ONLY:
-        args.append("--wait-for-jobs")
-    if disable_hooks:
-        args.append("--no-hooks")
-    return args
-
-
-def _described(description: str) -> list[str]:
-    return [f"--description={description}"] if description else []
-
-
 @dataclass(frozen=True)
-class InstallOptions:
-    """``spec.install`` as Helm flags; ``timeout`` in seconds (``spec.timeout``)."""
+class _Waiting:
+    """What every action that changes a release shares: timeout, wait, hooks, description."""
 
     timeout: float = 300.0
     wait: WaitStrategy = WaitStrategy.WATCHER
     wait_for_jobs: bool = False
     disable_hooks: bool = False
+    description: str = ""
+
+    def _flags(self, *more: str) -> list[str]:
+        args = [f"--timeout={self.timeout:g}s", f"--wait={self.wait}"]
+        # Helm ignores --wait-for-jobs unless it waits for resources.
+        if self.wait_for_jobs and self.wait is not WaitStrategy.HOOK_ONLY:
+            args.append("--wait-for-jobs")
+        if self.disable_hooks:
+            args.append("--no-hooks")
+        args += more
+        return args + ([f"--description={self.description}"] if self.description else [])
+
+
+@dataclass(frozen=True)
+class InstallOptions(_Waiting):
+    """``spec.install`` as Helm flags; ``timeout`` in seconds (``spec.timeout``)."""
+
     create_namespace: bool = False
     skip_crds: bool = False
     """``crds: Skip``; Helm installs a chart's crds/ only when they are absent."""
-    description: str = ""
 
     def flags(self) -> list[str]:
         """The ``helm install`` flags."""
-        args = _common(
-            timeout=self.timeout,
-            wait=self.wait,
-            wait_for_jobs=self.wait_for_jobs,
-            disable_hooks=self.disable_hooks,
-        )
-        if self.create_namespace:
-            args.append("--create-namespace")
-        if self.skip_crds:
-            args.append("--skip-crds")
-        return args + _described(self.description)
+        more = ["--create-namespace"] if self.create_namespace else []
+        return self._flags(*more, *(["--skip-crds"] if self.skip_crds else []))
 
 
 @dataclass(frozen=True)
-class UpgradeOptions:
+class UpgradeOptions(_Waiting):
     """``spec.upgrade`` as Helm flags. Values are always reset to the chart's plus the given."""
 
-    timeout: float = 300.0
-    wait: WaitStrategy = WaitStrategy.WATCHER
-    wait_for_jobs: bool = False
-    disable_hooks: bool = False
     max_history: int = 5
     """``spec.maxHistory`` (Flux's default 5; 0 = unlimited)."""
-    description: str = ""
 
     def flags(self) -> list[str]:
         """The ``helm upgrade`` flags."""
-        args = _common(
-            timeout=self.timeout,
-            wait=self.wait,
-            wait_for_jobs=self.wait_for_jobs,
-            disable_hooks=self.disable_hooks,
-        )
         # Without --reset-values an upgrade given no values reuses the last ones.
-        args += ["--reset-values", f"--history-max={self.max_history}"]
-        return args + _described(self.description)
+        return self._flags("--reset-values", f"--history-max={self.max_history}")
 
 
 @dataclass(frozen=True)
-class RollbackOptions:
+class RollbackOptions(_Waiting):
     """``spec.rollback`` as Helm flags."""
 
-    timeout: float = 300.0
-    wait: WaitStrategy = WaitStrategy.WATCHER
-    wait_for_jobs: bool = False
-    disable_hooks: bool = False
     max_history: int = 5
-    description: str = ""
 
     def flags(self) -> list[str]:
         """The ``helm rollback`` flags."""
-        args = _common(
-            timeout=self.timeout,
-            wait=self.wait,
-            wait_for_jobs=self.wait_for_jobs,
-            disable_hooks=self.disable_hooks,
-        )
-        args.append(f"--history-max={self.max_history}")
-        return args + _described(self.description)
+        return self._flags(f"--history-max={self.max_history}")
 
 
 @dataclass(frozen=True)
@@ -146,7 +113,7 @@ class UninstallOptions:
             args.append("--no-hooks")
         if self.keep_history:
             args.append("--keep-history")
-        return args + _described(self.description)
+        return args + ([f"--description={self.description}"] if self.description else [])
 
 
 @dataclass(frozen=True)

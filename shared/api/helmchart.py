@@ -10,9 +10,9 @@ never enforced by Flux, is dropped.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
 from shared.api.durations import parse_duration
 from shared.api.meta import ApiModel, ApiObject, Interval, LocalObjectReference, Name
@@ -24,6 +24,8 @@ __all__ = [
     "HelmChartSourceReference",
     "HelmChartSpec",
     "HelmChartVerification",
+    "ValuesFiles",
+    "VersionRange",
     "check_values_files",
     "check_version_range",
 ]
@@ -54,6 +56,11 @@ def check_values_files(paths: list[str]) -> list[str]:
     return paths
 
 
+# The two fields a HelmChart and a HelmRelease's chart template share.
+VersionRange = Annotated[str, AfterValidator(check_version_range)]
+ValuesFiles = Annotated[list[str], AfterValidator(check_values_files)]
+
+
 class HelmChartSourceReference(ApiModel):
     """``spec.sourceRef``: the source in the chart's namespace (LocalHelmChartSourceReference)."""
 
@@ -76,24 +83,14 @@ class HelmChartSpec(ApiModel):
     """``HelmChart.spec``."""
 
     chart: str = Field(min_length=1)
-    version: str = "*"
+    version: VersionRange = "*"
     source_ref: HelmChartSourceReference
     interval: Interval
     reconcile_strategy: Literal["ChartVersion", "Revision"] = "ChartVersion"
-    values_files: list[str] = Field(default_factory=list)
+    values_files: ValuesFiles = Field(default_factory=list)
     ignore_missing_values_files: bool = False
     suspend: bool = False
     verify: HelmChartVerification | None = None
-
-    @field_validator("version")
-    @classmethod
-    def _semver_range(cls, value: str) -> str:
-        return check_version_range(value)
-
-    @field_validator("values_files")
-    @classmethod
-    def _relative_values_files(cls, value: list[str]) -> list[str]:
-        return check_values_files(value)
 
     # Fields of Flux's API that sluice does not act on yet are refused, never
     # stored and ignored.

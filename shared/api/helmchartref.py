@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from shared.api.helmchart import HelmChartVerification, check_values_files, check_version_range
+from shared.api.helmchart import HelmChartVerification, ValuesFiles, VersionRange
 from shared.api.helmsupport import unsupported
 from shared.api.meta import Annotations, ApiModel, Interval, Labels, Name, Namespace
 
@@ -39,23 +39,13 @@ class HelmChartTemplateSpec(ApiModel):
     """``chart.spec``: the spec of the HelmChart sluice creates for the release."""
 
     chart: str = Field(min_length=1, max_length=2048)
-    version: str = "*"
+    version: VersionRange = "*"
     source_ref: HelmChartTemplateSourceReference
     interval: Interval | None = None
     reconcile_strategy: Literal["ChartVersion", "Revision"] = "ChartVersion"
-    values_files: list[str] = Field(default_factory=list)
+    values_files: ValuesFiles = Field(default_factory=list)
     ignore_missing_values_files: bool = False
     verify: Annotated[HelmChartVerification | None, unsupported("chart.spec.verify")] = None
-
-    @field_validator("version")
-    @classmethod
-    def _semver_range(cls, value: str) -> str:
-        return check_version_range(value)
-
-    @field_validator("values_files")
-    @classmethod
-    def _relative_values_files(cls, value: list[str]) -> list[str]:
-        return check_values_files(value)
 
 
 class HelmChartTemplateMetadata(ApiModel):
