@@ -12,7 +12,9 @@ pays one round trip for each. With ``--peer flux`` the same runs on Flux.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from functools import partial
+from typing import Any, Protocol
 
 from bench.compare import Compared
 from bench.manifests import app_files, git_repository, kustomization
@@ -34,62 +36,87 @@ def round_trips(took: float, rtt_ms: float) -> float:
     return took / (rtt_ms / 1000.0)
 
 
+class _Applier(Protocol):
+    """What both stacks offer a scenario: store objects, wait, read readiness."""
+
+    def apply(self, docs: list[dict[str, Any]]) -> None: ...
+
+    def wait(
+        self, what: str, check: Callable[[], bool], *, timeout: float, interval: float = ...
+    ) -> Any: ...
+
+    def is_ready(self, kind: str, name: str, revision: str) -> bool: ...
+
+
+def _time_first_applies(
+    ctx: Context,
+    stack: _Applier,
+    *,
+    url: str,
+    revision: str,
+    repeats: int,
+    label: str,
+    kustomization_of: Callable[[str], dict[str, Any]],
+) -> list[float]:
+    """Wait for the source, then time each new Kustomization from its creation to Ready."""
+    stack.apply([git_repository("app", url, interval="30m")])
+    stack.wait(
+        f"{label} GitRepository app Ready",
+        partial(stack.is_ready, "GitRepository", "app", revision),
+        timeout=ctx.timeout,
+    )
+    times: list[float] = []
+    for n in range(repeats):
+        name = f"first{n}"
+        doc = kustomization_of(name)
+        began = time.monotonic()
+        stack.apply([doc])
+        stack.wait(
+            f"{label} Kustomization {name} Ready",
+            partial(stack.is_ready, "Kustomization", name, revision),
+            timeout=ctx.timeout,
+            interval=POLL,
+        )
+        times.append(time.monotonic() - began)
+        ctx.say(f"  {label} {name}: Ready after {times[-1]:.2f}s")
+    return times
+
+
 def _sluice(ctx: Context, repeats: int) -> list[float]:
     topology = Topology(clusters=1, rtt_ms=RTT_MS, git_http=ctx.flux)
-    times: list[float] = []
     with Stack(topology, ctx.work / "sluice", timeout=ctx.timeout, say=ctx.say) as stack:
         repo, url = stack.repo(ctx.work / "sluice-git", "app")
         push = repo.push(app_files(OBJECTS, "v0"), "v0")
         stack.register_clusters(lambda _n: {})
-        stack.apply([git_repository("app", url, interval="30m")])
-        stack.wait(
-            "GitRepository app Ready",
-            partial(stack.is_ready, "GitRepository", "app", push.revision),
-            timeout=ctx.timeout,
+        return _time_first_applies(
+            ctx,
+            stack,
+            url=url,
+            revision=push.revision,
+            repeats=repeats,
+            label="sluice",
+            kustomization_of=lambda name: kustomization(
+                name, source="app", interval="30m", name_prefix=f"{name}-"
+            ),
         )
-        for n in range(repeats):
-            name = f"first{n}"
-            began = time.monotonic()
-            stack.apply([kustomization(name, source="app", interval="30m", name_prefix=f"{name}-")])
-            stack.wait(
-                f"Kustomization {name} Ready",
-                partial(stack.is_ready, "Kustomization", name, push.revision),
-                timeout=ctx.timeout,
-                interval=POLL,
-            )
-            times.append(time.monotonic() - began)
-            ctx.say(f"  sluice {name}: Ready after {times[-1]:.2f}s")
-    return times
 
 
 def _flux(ctx: Context, repeats: int) -> list[float]:
     topology = FluxTopology(clusters=1, rtt_ms=RTT_MS)
-    times: list[float] = []
     with FluxStack(topology, ctx.work / "flux", timeout=ctx.timeout, say=ctx.say) as flux:
         repo, url = flux.repo("app")
         push = repo.push(app_files(OBJECTS, "v0"), "v0")
-        flux.apply([git_repository("app", url, interval="30m")])
-        flux.wait(
-            "GitRepository app Ready",
-            partial(flux.is_ready, "GitRepository", "app", push.revision),
-            timeout=ctx.timeout,
-        )
-        for n in range(repeats):
-            name = f"first{n}"
-            doc = fluxdocs.kustomization(
+        return _time_first_applies(
+            ctx,
+            flux,
+            url=url,
+            revision=push.revision,
+            repeats=repeats,
+            label="Flux",
+            kustomization_of=lambda name: fluxdocs.kustomization(
                 name, source="app", interval="30m", cluster=1, name_prefix=f"{name}-"
-            )
-            began = time.monotonic()
-            flux.apply([doc])
-            flux.wait(
-                f"Flux Kustomization {name} Ready",
-                partial(flux.is_ready, "Kustomization", name, push.revision),
-                timeout=ctx.timeout,
-                interval=POLL,
-            )
-            times.append(time.monotonic() - began)
-            ctx.say(f"  Flux {name}: Ready after {times[-1]:.2f}s")
-    return times
+            ),
+        )
 
 
 def run(ctx: Context) -> Result:
