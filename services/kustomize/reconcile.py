@@ -51,6 +51,7 @@ from shared.fleet.connect import clusters_for
 from shared.fleet.state import Desired, FleetState
 from shared.fleet.status import summarize_into
 from shared.fleet.targets import TargetSelection, select_targets
+from shared.fleet.tasks import RequestApply
 from shared.keys import ObjectKey
 from shared.kube.customhealth import CustomHealth, InvalidHealthChecks
 from shared.metrics import BUILD_CACHE, count
@@ -73,9 +74,8 @@ from shared.toolrun import ToolLimits
 from shared.tools import ToolMissingError
 from shared.worker import WorkerContext, requested_at
 
-__all__ = ["RequestApply", "SourceArtifact", "index_all", "reconcile_kustomization", "uses"]
+__all__ = ["SourceArtifact", "index_all", "reconcile_kustomization", "uses"]
 
-RequestApply = Callable[[ObjectKey, str], None]
 SERVICE = "kustomize"
 # Where a source artifact's metadata names the revision it was made from.
 ORIGIN_REVISION = "org.opencontainers.image.revision"

@@ -9,6 +9,7 @@ callers don't close it.
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass, field
 
 from shared.api import Cluster, parse_as
 from shared.fleet.targets import DEFAULT_CLUSTER, Target
@@ -21,7 +22,7 @@ from shared.scopes import resolve, scope_cluster
 from shared.settings import Settings
 from shared.store import Store
 
-__all__ = ["clusters_for", "connect_target"]
+__all__ = ["TargetAccess", "clusters_for", "connect_target", "target_access"]
 
 
 def clusters_for(store: Store, key: ObjectKey) -> tuple[list[Cluster], str]:
@@ -37,7 +38,29 @@ def clusters_for(store: Store, key: ObjectKey) -> tuple[list[Cluster], str]:
     return ([] if doc is None else [parse_as(doc, Cluster)]), key.scope
 
 
-def connect_target(
+@dataclass(frozen=True)
+class TargetAccess:
+    """How to reach a target: its kubeconfig text and the service account to act as.
+
+    For a tool that needs the kubeconfig itself (``helm``), written to a private file.
+    """
+
+    kubeconfig: str = field(repr=False)
+    impersonate: ServiceAccount | None
+    allow_http: bool
+    timeout: float
+
+    def client(self) -> KubeClient:
+        """The worker's shared client for this access (not to be closed by the caller)."""
+        return cached_client(
+            self.kubeconfig,
+            impersonate=self.impersonate,
+            allow_http=self.allow_http,
+            timeout=self.timeout,
+        )
+
+
+def target_access(
     store: Store,
     namespace: str,
     target: Target,
@@ -45,8 +68,8 @@ def connect_target(
     service_account: str | None,
     settings: Settings,
     scope: str = FLEET,
-) -> KubeClient:
-    """The shared client for ``target``, impersonating ``service_account`` of ``namespace``.
+) -> TargetAccess:
+    """``target``'s kubeconfig from the store, impersonating ``service_account`` of ``namespace``.
 
     Without one, the installation's ``default_service_account`` is impersonated when
     set (Flux's --default-service-account), so a tenant can't apply as the
@@ -64,10 +87,25 @@ def connect_target(
     if value is None:
         raise KubeconfigError(f"{where} has no key '{target.secret_key}'")
     account = service_account or settings.default_service_account
-    impersonate = ServiceAccount(namespace, account) if account else None
-    return cached_client(
+    return TargetAccess(
         base64.b64decode(value).decode(),
-        impersonate=impersonate,
-        allow_http=settings.allow_http_clusters,
-        timeout=settings.cluster_timeout,
+        ServiceAccount(namespace, account) if account else None,
+        settings.allow_http_clusters,
+        settings.cluster_timeout,
     )
+
+
+def connect_target(
+    store: Store,
+    namespace: str,
+    target: Target,
+    *,
+    service_account: str | None,
+    settings: Settings,
+    scope: str = FLEET,
+) -> KubeClient:
+    """The shared client for ``target`` (``target_access``)."""
+    access = target_access(
+        store, namespace, target, service_account=service_account, settings=settings, scope=scope
+    )
+    return access.client()

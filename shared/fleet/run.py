@@ -50,7 +50,7 @@ from shared.api.fleet import FanOutSpec
 from shared.backoff import failure_delay, reset_failures
 from shared.celeryapp import task_limits
 from shared.fleet.commit import CommitExpired, commit_when_applied
-from shared.fleet.connect import clusters_for, connect_target
+from shared.fleet.connect import TargetAccess, clusters_for, target_access
 from shared.fleet.state import Desired, FleetState, cluster_key
 from shared.fleet.status import write_summary
 from shared.fleet.summary import ClusterResult
@@ -86,6 +86,8 @@ class ClusterFailure(Exception):
     """One cluster's run failed with a Flux ``reason``; ``inventory`` is what to record.
 
     ``applied``: the build was applied before the failure (a health check or prune).
+    ``extra`` and ``conditions``: the service's own status of this cluster (``Acted``).
+    ``stalled``: no retry can help until the object changes, so none is scheduled.
     """
 
     def __init__(
@@ -95,12 +97,18 @@ class ClusterFailure(Exception):
         inventory: Inventory | None = None,
         *,
         applied: bool = False,
+        extra: Mapping[str, Any] | None = None,
+        conditions: tuple[Mapping[str, Any], ...] = (),
+        stalled: bool = False,
     ) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
         self.inventory = inventory
         self.applied = applied
+        self.extra = dict(extra or {})
+        self.conditions = conditions
+        self.stalled = stalled
 
 
 @dataclass(frozen=True)
@@ -121,6 +129,7 @@ class ClusterRun:
     cluster: str
     client: KubeClient
     inventory: Inventory  # recorded by the last run here
+    access: TargetAccess | None = None  # the kubeconfig, for a tool that needs it (helm)
     doc: dict[str, Any] | None = None  # None: the object was deleted (release)
     desired: Desired | None = None
     objects: list[dict[str, Any]] = field(default_factory=list)
@@ -135,11 +144,21 @@ class ClusterRun:
 
 @dataclass(frozen=True)
 class Acted:
-    """What an act step did: the inventory now on the cluster and one line per change."""
+    """What an act step did: the inventory now on the cluster and one line per change.
+
+    A service with its own words for success sets ``reason`` and ``message`` (the
+    cluster's Ready), ``extra`` and ``conditions`` (its own status of the cluster,
+    ``ClusterResult``); ``announced``: it emitted its own events, so the run adds none.
+    """
 
     inventory: Inventory
     summary: str = ""
     health: str = ""  # the passed health check's message; "" when none ran
+    reason: str = ""
+    message: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    conditions: tuple[Mapping[str, Any], ...] = ()
+    announced: bool = False
 
 
 @dataclass(frozen=True)
@@ -153,6 +172,9 @@ class FleetService:
     # Whether a cluster left behind (or a deleted object's) is to be released.
     releases: Callable[[dict[str, Any] | None, Desired | None], bool]
     applied_metadata: Mapping[str, str] = field(default_factory=dict)
+    # Whether a cluster is released only when its last run recorded an inventory
+    # (kustomize: nothing to prune otherwise); helm's release is the Helm release.
+    needs_inventory: bool = True
 
 
 def _now() -> str:
@@ -161,9 +183,9 @@ def _now() -> str:
 
 def _connect(
     ctx: WorkerContext, key: ObjectKey, target: Target, service_account: str | None
-) -> KubeClient:
+) -> TargetAccess:
     try:
-        return connect_target(
+        return target_access(
             ctx.store,
             key.namespace,
             target,
@@ -171,6 +193,13 @@ def _connect(
             settings=ctx.settings,
             scope=key.scope,
         )
+    except KubeError as err:
+        raise ClusterFailure(RECONCILIATION_FAILED, str(err)) from err
+
+
+def _client(access: TargetAccess) -> KubeClient:
+    try:
+        return access.client()
     except KubeError as err:
         raise ClusterFailure(RECONCILIATION_FAILED, str(err)) from err
 
@@ -215,31 +244,34 @@ def _release(
     known = {c.name: c for c in clusters_for(ctx.store, key)[0]}
     if (
         previous is not None
-        and previous.inventory
+        and (previous.inventory or not service.needs_inventory)
         and cluster in known
         and service.releases(doc, desired)
     ):
         account = (doc or {}).get("spec", {}).get("serviceAccountName")
-        client = _connect(ctx, key, cluster_target(known[cluster]), account)
+        access = _connect(ctx, key, cluster_target(known[cluster]), account)
         old = Inventory.from_status({"entries": list(previous.inventory)})
         run = ClusterRun(
             ctx=ctx,
             key=key,
             cluster=cluster,
-            client=client,
+            client=_client(access),
             inventory=old,
+            access=access,
             doc=doc,
             desired=desired,
+            previous=previous,
         )
         acted = _act(service.release, run)
         count(ctx.client, APPLIES, {"result": SUCCESS})
-        ctx.emit(
-            "applied",
-            key,
-            reason="Pruned",
-            cluster=cluster,
-            message=acted.summary or "nothing to prune",
-        )
+        if not acted.announced:
+            ctx.emit(
+                "applied",
+                key,
+                reason="Pruned",
+                cluster=cluster,
+                message=acted.summary or "nothing to prune",
+            )
         on_applied(key)
     state.drop_result(key, cluster)
     if doc is None and not state.results(key):
@@ -327,7 +359,8 @@ def run_on_cluster(
         if objects is None:
             raise ClusterFailure(RECONCILIATION_FAILED, "build expired; rebuilding", old)
         target = _selected(ctx, key, fan_out.spec, cluster)
-        client = _connect(ctx, key, target, fan_out.spec.service_account_name)
+        access = _connect(ctx, key, target, fan_out.spec.service_account_name)
+        client = _client(access)
         interrupted = state.start_apply(key, cluster, desired.revision)
         run = ClusterRun(
             ctx=ctx,
@@ -335,6 +368,7 @@ def run_on_cluster(
             cluster=cluster,
             client=client,
             inventory=old,
+            access=access,
             doc=doc,
             desired=desired,
             objects=objects,
@@ -362,9 +396,13 @@ def run_on_cluster(
             time=_now(),
             healthy=FALSE if health_failed else "",
             health_message=failure.message if health_failed else "",
+            extra=failure.extra,
+            conditions=failure.conditions,
         )
         _record(ctx, state, key, result)
         _failed(ctx, key, cluster, failure, desired.revision)
+        if failure.stalled:
+            return
         # This cluster alone: requeueing the object would re-apply every cluster.
         scope = f"{service.name}-cluster"
         delay = failure_delay(
@@ -373,11 +411,11 @@ def run_on_cluster(
         retry(key, cluster, delay)
         return
     reset_failures(ctx.client, cluster_key(key, cluster), scope=f"{service.name}-cluster")
-    message = f"Applied revision: {desired.revision}"
+    message = acted.message or f"Applied revision: {desired.revision}"
     result = ClusterResult(
         cluster,
         TRUE,
-        RECONCILIATION_SUCCEEDED,
+        acted.reason or RECONCILIATION_SUCCEEDED,
         message,
         last_attempted_revision=desired.revision,
         last_applied_revision=desired.revision,
@@ -385,9 +423,14 @@ def run_on_cluster(
         time=_now(),
         healthy=TRUE if acted.health else "",
         health_message=acted.health,
+        extra=acted.extra,
+        conditions=acted.conditions,
     )
     _record(ctx, state, key, result)
     count(ctx.client, APPLIES, {"result": SUCCESS})
+    if acted.announced:
+        applied(key)
+        return
     first = previous is None or previous.ready != TRUE
     new_revision = previous is None or previous.last_applied_revision != desired.revision
     if acted.summary or first or new_revision:

@@ -62,9 +62,28 @@ def summarize_into(
             status.pop("lastAppliedOriginRevision", None)
     ordered = [results[t] for t in desired.targets if t in results]
     status["clusters"] = [r.to_status() for r in ordered]
-    # Flux's single inventory, for tools that read it: the one cluster's, when one.
-    if len(ordered) == 1:
-        status["inventory"] = ordered[0].to_status()["inventory"]
+    # Flux's single inventory, for tools that read it: the one cluster's, when one;
+    # so are a service's own fields and conditions (helm's history, Released).
+    if len(ordered) == 1 and len(desired.targets) == 1:
+        only = ordered[0]
+        status["inventory"] = only.to_status()["inventory"]
+        status.update(only.extra)
+        for cond in only.conditions:
+            set_condition(
+                status,
+                str(cond["type"]),
+                str(cond["status"]),
+                str(cond.get("reason", "")),
+                str(cond.get("message", "")),
+                generation,
+            )
+    else:
+        # Per cluster only: a one-cluster value left at the top would be stale.
+        for result in ordered:
+            for name in result.extra:
+                status.pop(name, None)
+            for cond in result.conditions:
+                remove_condition(status, str(cond["type"]))
 
 
 def write_summary(store: Store, state: FleetState, key: ObjectKey) -> dict[str, Any] | None:

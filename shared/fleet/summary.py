@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -21,6 +21,10 @@ from shared.api.conditions import (
 __all__ = ["ClusterResult", "Condition", "Summary", "summarize_clusters"]
 
 HEALTH_PASSED = "Health check passed"
+# The fields of a status.clusters[] entry that every service writes.
+_ENTRY_FIELDS = frozenset(
+    ("name", "conditions", "lastAttemptedRevision", "lastAppliedRevision", "inventory")
+)
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,10 @@ class ClusterResult:
     # The health check's verdict ("True"/"False"), "" when none ran on this cluster.
     healthy: str = ""
     health_message: str = ""
+    # A service's own fields of the entry (helm: history, failure counters) and its
+    # conditions past Ready and Healthy (helm: Released, TestSuccess, Remediated).
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    conditions: tuple[Mapping[str, Any], ...] = ()
 
     def to_status(self) -> dict[str, Any]:
         """The entry in ``status.clusters[]``."""
@@ -61,7 +69,9 @@ class ClusterResult:
                     "lastTransitionTime": self.time,
                 }
             )
+        conditions += [dict(c) for c in self.conditions]
         return {
+            **self.extra,
             "name": self.cluster,
             "conditions": conditions,
             "lastAttemptedRevision": self.last_attempted_revision,
@@ -75,6 +85,7 @@ class ClusterResult:
         conditions = entry.get("conditions") or [{}]
         cond = conditions[0]
         health: dict[str, Any] = next((c for c in conditions[1:] if c.get("type") == HEALTHY), {})
+        more = tuple(c for c in conditions[1:] if c.get("type") != HEALTHY)
         return cls(
             cluster=str(entry["name"]),
             ready=str(cond.get("status", UNKNOWN)),
@@ -86,6 +97,8 @@ class ClusterResult:
             time=str(cond.get("lastTransitionTime", "")),
             healthy=str(health.get("status", "")),
             health_message=str(health.get("message", "")),
+            extra={k: v for k, v in entry.items() if k not in _ENTRY_FIELDS},
+            conditions=more,
         )
 
 

@@ -1,0 +1,147 @@
+"""The Celery tasks of a fan-out service: reconcile once per object, then apply per cluster.
+
+``<service>.reconcile`` decides once (kustomize: builds; helm: resolves the chart
+and values) and routes; each target cluster is then run under its own lease
+(``Kind/ns/name@cluster``). All but one of the clusters get a ``<service>.apply``
+task each, which any worker runs in parallel; the last one is run by the
+reconcile task itself once the object's lease is released: one queue hop less
+for the common single-cluster case, and the same guarantees, as the reconcile's
+message is acked only after that run (``task_acks_late``), so a worker lost
+during it re-delivers the reconcile, which asks for the run again.
+
+An object's ``applied`` events come only from its own service, so the runs that
+emit one wake its dependents (``dependsOn``) themselves, right after the event,
+instead of a subscription sending every ``applied`` event back to the queue as
+one more task.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from celery import Celery
+
+from shared.celeryapp import task_name
+from shared.dependents import DependentsIndex
+from shared.fleet.run import FleetService, run_on_cluster, task_deadline
+from shared.fleet.state import cluster_key, split_cluster_key
+from shared.keys import ObjectKey
+from shared.lease import request_reconcile
+from shared.metrics import timed_reconcile
+from shared.settings import Settings
+from shared.worker import WorkerContext
+
+__all__ = ["FanOutTasks", "Reconcile", "RequestApply"]
+
+RequestApply = Callable[[ObjectKey, str], None]
+# The object-level step: decide once, then ask for a run per cluster.
+Reconcile = Callable[[WorkerContext, ObjectKey, RequestApply], None]
+
+
+class FanOutTasks:
+    """Registers ``<service>.reconcile`` and ``<service>.apply`` for ``kind`` on ``app``."""
+
+    def __init__(
+        self,
+        app: Celery,
+        *,
+        settings: Settings,
+        kind: str,
+        fleet: FleetService,
+        context: Callable[[], WorkerContext],
+        reconcile: Reconcile,
+    ) -> None:
+        self._app = app
+        self._settings = settings
+        self._kind = kind
+        self._fleet = fleet
+        self._context = context
+        self._reconcile = reconcile
+        self.reconcile_task = task_name(fleet.name, "reconcile")
+        self.apply_task = task_name(fleet.name, "apply")
+
+        # Plain functions: Celery binds the task itself as their first argument.
+        def reconcile(task: Any, key_text: str) -> None:
+            self._reconcile_task(task, key_text)
+
+        def apply(task: Any, key_text: str) -> None:
+            self._apply_task(task, key_text)
+
+        app.task(name=self.reconcile_task, bind=True)(reconcile)
+        app.task(name=self.apply_task, bind=True)(apply)
+
+    def _request_apply(self, key: ObjectKey, cluster: str) -> None:
+        request_reconcile(
+            self._context().client,
+            self._app,
+            cluster_key(key, cluster),
+            task_name=self.apply_task,
+            stale_after=self._settings.pending_stale_after,
+        )
+
+    def _retry_apply(self, key: ObjectKey, cluster: str, delay: float) -> None:
+        # Not coalesced with a pending request: the run re-reads the desired state,
+        # so an extra one is harmless. An ETA message is held unacked until it runs,
+        # so the delay stays well below the visibility timeout.
+        countdown = min(delay, self._settings.visibility_timeout / 2)
+        self._app.send_task(
+            self.apply_task, args=[str(cluster_key(key, cluster))], countdown=countdown
+        )
+
+    def _apply(self, leased: ObjectKey, *, holder: str, deadline: float | None = None) -> None:
+        """One cluster's run under its lease; re-requested shortly when another worker holds it."""
+        key, cluster = split_cluster_key(leased)
+        ctx = self._context()
+        with ctx.exclusive(self._app, leased, task_name=self.apply_task, holder=holder) as lease:
+            if lease is not None:
+                run_on_cluster(
+                    ctx,
+                    key,
+                    cluster=cluster,
+                    service=self._fleet,
+                    retry=self._retry_apply,
+                    deadline=deadline,
+                    on_applied=self.wake_dependents,
+                )
+
+    def _reconcile_task(self, task: Any, key_text: str) -> None:
+        """Decide an object's desired state once and fan it out to its clusters."""
+        started = time.monotonic()
+        key = ObjectKey.parse(key_text)
+        ctx = self._context()
+        clusters: list[str] = []
+        holder = task.request.hostname
+        with ctx.exclusive(self._app, key, task_name=self.reconcile_task, holder=holder) as lease:
+            if lease is not None:
+                with timed_reconcile(ctx.client, key.kind, lambda: ctx.store.get(key)):
+                    self._reconcile(ctx, key, lambda _key, cluster: clusters.append(cluster))
+        if not clusters:
+            return
+        *queued, here = clusters
+        for cluster in queued:
+            self._request_apply(key, cluster)
+        deadline = task_deadline(ctx, started)
+        self._apply(cluster_key(key, here), holder=holder, deadline=deadline)
+
+    def _apply_task(self, task: Any, key_text: str) -> None:
+        """Bring one cluster to an object's desired state (key ``Kind/ns/name@cluster``)."""
+        self._apply(ObjectKey.parse(key_text), holder=task.request.hostname)
+
+    def trigger(self, key: ObjectKey) -> None:
+        """Ask for a reconcile of ``key`` (coalesced with one already pending)."""
+        request_reconcile(
+            self._context().client,
+            self._app,
+            key,
+            task_name=self.reconcile_task,
+            stale_after=self._settings.pending_stale_after,
+        )
+
+    def wake_dependents(self, used: ObjectKey) -> None:
+        """Reconcile this service's objects that use ``used`` (a source, a dependsOn)."""
+        ctx = self._context()
+        for key in DependentsIndex(ctx.client).dependents(used):
+            if key.kind == self._kind:
+                self.trigger(key)
