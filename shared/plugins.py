@@ -52,7 +52,7 @@ Pool = Literal["prefork", "threads", "solo"]
 POOLS: tuple[Pool, ...] = ("prefork", "threads", "solo")
 # Where a kind's status keeps the revision a user asks about: an applier's
 # last applied revision, or a source's artifact revision.
-RevisionField = Literal["lastAppliedRevision", "artifact.revision"]
+RevisionField = Literal["lastAppliedRevision", "lastAttemptedRevision", "artifact.revision"]
 _NAME = re.compile(r"^[a-z][a-z0-9-]*$")
 
 

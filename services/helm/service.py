@@ -1,9 +1,29 @@
-"""sluice-helm's declaration: no kinds and no tasks yet, so no worker runs for it."""
+"""sluice-helm's declaration: what shared/ knows of it without importing it."""
 
 from __future__ import annotations
 
-from shared.plugins import Service
+from shared.plugins import KindFacts, Service, WorkerShape
 
 __all__ = ["SERVICE"]
 
-SERVICE = Service(name="helm")
+SERVICE = Service(
+    name="helm",
+    kinds=(
+        KindFacts(
+            kind="HelmRelease",
+            command=("helmrelease",),
+            aliases=("hr",),
+            revision="lastAttemptedRevision",
+            fans_out=True,
+            # A new matching Cluster, a rotated kubeconfig or a changed values
+            # ConfigMap or Secret re-runs the namespace's HelmReleases.
+            reruns_on=("Cluster", "Secret", "ConfigMap"),
+        ),
+    ),
+    tasks=("services.helm.tasks",),
+    # A HelmChart's or OCIRepository's new chart; "applied" of a dependency is
+    # sent by this service's own runs (shared.fleet.tasks).
+    subscriptions=("artifact-ready",),
+    # Threads: a run mostly waits on helm (a subprocess) and the cluster's API.
+    worker=WorkerShape(pool="threads", concurrency=8),
+)

@@ -30,7 +30,6 @@ from typing import Any
 from services.kustomize.build import ArtifactPathError, BuildCache, BuildOptions, build_cached
 from services.kustomize.decrypt import decryption_keys
 from services.kustomize.deletion import OnDeletion, deletion_of, on_deletion
-from services.kustomize.dependencies import compile_ready_expr, not_ready_reason
 from services.kustomize.generate import BuildSpec
 from services.kustomize.manifests import BuildFailed, classify
 from services.kustomize.variables import MissingVariables, post_build_variables
@@ -46,6 +45,7 @@ from shared.artifacts import ArtifactError, fetch_artifact
 from shared.cel import EvaluationError, Expression, InvalidExpression
 from shared.celeryapp import task_limits
 from shared.dependents import DependentsIndex
+from shared.dependson import compile_ready_expr, not_ready_reason
 from shared.fleet.commit import commit, released_by
 from shared.fleet.connect import clusters_for
 from shared.fleet.state import Desired, FleetState

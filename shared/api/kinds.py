@@ -42,6 +42,7 @@ FLEET_GROUP = "fleet.sluice.dev"
 
 FLUX_DOMAIN = "fluxcd.io"
 GENERATOR_GROUP = "source.extensions.fluxcd.io"
+HELM_GROUP = "helm.toolkit.fluxcd.io"
 _SLUICE_SUFFIX = ".sluice.dev"
 
 
@@ -118,6 +119,17 @@ KINDS = (
         namespaced=True,
         has_interval=True,  # hourly, as source-watcher (no spec.interval field)
         model_ref="shared.api.artifactgenerator:ArtifactGenerator",
+    ),
+    KindInfo(
+        kind="HelmRelease",
+        group=HELM_GROUP,
+        versions=("v2", "v2beta2", "v2beta1"),
+        plural="helmreleases",
+        singular="helmrelease",
+        short_names=("hr",),
+        namespaced=True,
+        has_interval=True,
+        model_ref="shared.api.helmrelease:HelmRelease",
     ),
     KindInfo(
         kind="HelmChart",

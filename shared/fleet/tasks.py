@@ -63,14 +63,14 @@ class FanOutTasks:
         self.apply_task = task_name(fleet.name, "apply")
 
         # Plain functions: Celery binds the task itself as their first argument.
-        def reconcile(task: Any, key_text: str) -> None:
+        def reconcile_one(task: Any, key_text: str) -> None:
             self._reconcile_task(task, key_text)
 
-        def apply(task: Any, key_text: str) -> None:
+        def apply_one(task: Any, key_text: str) -> None:
             self._apply_task(task, key_text)
 
-        app.task(name=self.reconcile_task, bind=True)(reconcile)
-        app.task(name=self.apply_task, bind=True)(apply)
+        app.task(name=self.reconcile_task, bind=True)(reconcile_one)
+        app.task(name=self.apply_task, bind=True)(apply_one)
 
     def _request_apply(self, key: ObjectKey, cluster: str) -> None:
         request_reconcile(

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from services.kustomize.dependencies import compile_ready_expr, not_ready_reason
 from shared.cel import EvaluationError, InvalidExpression
+from shared.dependson import compile_ready_expr, not_ready_reason
 
 REVISION = "main@sha1:" + "a" * 40
 

@@ -1,10 +1,12 @@
-"""Whether one ``dependsOn`` entry lets a Kustomization go ahead (§3.3 step 3), as Flux decides.
+"""Whether one ``dependsOn`` entry lets an object go ahead (§3.3 step 3), as Flux decides.
 
 Pure: the two documents as the store holds them go in, a reason to wait (or
 None) comes out. The built-in check wants the dependency Ready at its current
-generation and, when both read the same source, applied at the revision about
-to be built. A ``readyExpr`` replaces that check: a CEL expression over
-``self`` (the Kustomization being reconciled) and ``dep`` (the dependency)
+generation and, when both read the same source (Kustomizations), applied at the
+revision about to be built; a HelmRelease has no sourceRef, so for it only the
+first half applies, as in helm-controller. A ``readyExpr`` replaces that
+check: a CEL expression over ``self`` (the object being reconciled) and ``dep``
+(the dependency)
 that must be true. With ``additive`` (Flux's ``AdditiveCELDependencyCheck``
 gate) both must pass.
 
@@ -32,9 +34,11 @@ def compile_ready_expr(text: str) -> Expression:
     return compile_bool(text, variables=READY_EXPR_VARIABLES)
 
 
-def source_of(doc: Mapping[str, Any]) -> tuple[str, str, str]:
-    """The (kind, namespace, name) of a Kustomization document's source."""
-    ref = doc["spec"]["sourceRef"]
+def source_of(doc: Mapping[str, Any]) -> tuple[str, str, str] | None:
+    """The (kind, namespace, name) of a Kustomization document's source; None without one."""
+    ref = doc["spec"].get("sourceRef")
+    if not isinstance(ref, Mapping):
+        return None
     return ref["kind"], ref.get("namespace") or doc["metadata"]["namespace"], ref["name"]
 
 
@@ -49,7 +53,9 @@ def _builtin(self_doc: Mapping[str, Any], dep: Mapping[str, Any], revision: str)
     ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
     if not (conditions and current and ready):
         return f"dependency '{_label(dep)}' is not ready"
-    if source_of(dep) == source_of(self_doc) and status.get("lastAppliedRevision") != revision:
+    source = source_of(self_doc)
+    same_source = source is not None and source_of(dep) == source
+    if same_source and status.get("lastAppliedRevision") != revision:
         return f"dependency '{_label(dep)}' is not ready at revision {revision}"
     return None
 

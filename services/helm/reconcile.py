@@ -1,0 +1,330 @@
+"""Reconcile a HelmRelease: chart, dependencies, values once, then one release run per cluster.
+
+Steps follow helm-controller's (guards, HelmChart, dependsOn, chart artifact,
+values), except that the release itself is fanned out: this step records the
+*plan* (chart artifact + composed values, ``releaseplan``) and asks for one
+``helm.apply`` per target cluster, which the per-cluster runs
+(``shared.fleet.run`` with the helm loop in ``release.py``) carry out in
+parallel, each with its own Helm release, history and result.
+
+Shape: guards (deleted, suspended, stalled at this generation), then the steps
+in a ``try``; whatever happens, the status is written once in the ``finally``;
+then the failure, if any, is emitted and requeued by its kind (``shared.reconcile``).
+
+Helm keeps a release's storage in the namespace ``helm`` is run for, which is
+also where the chart's objects go: ``storageNamespace`` is therefore the release
+namespace (``targetNamespace``, else the HelmRelease's), and a storageNamespace
+set to another one is refused at apply (``shared.api.helmsupport``).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from dataclasses import dataclass, replace
+from typing import Any
+
+from services.helm.chart import (
+    ChartArtifact,
+    ChartError,
+    chart_root,
+    chart_source_key,
+    helmchart_document,
+    read_artifact,
+    read_chart_metadata,
+)
+from services.helm.digest import common_metadata_digest, post_renderers_digest, values_digest
+from services.helm.release import KEEP, SERVICE
+from services.helm.releaseplan import ReleasePlan
+from services.helm.values import ValuesObject, ValuesReferenceError, compose_values
+from shared.api import InvalidObjects, parse_as
+from shared.api.conditions import (
+    ARTIFACT_FAILED,
+    DEPENDENCY_NOT_READY,
+    INVALID_CEL_EXPRESSION,
+    RECONCILIATION_FAILED,
+)
+from shared.api.helmrelease import HelmRelease
+from shared.artifacts import ArtifactError, fetch_artifact
+from shared.cel import EvaluationError, Expression, InvalidExpression
+from shared.dependents import DependentsIndex
+from shared.dependson import compile_ready_expr, not_ready_reason
+from shared.fleet.connect import clusters_for
+from shared.fleet.state import Desired, FleetState
+from shared.fleet.status import summarize_into
+from shared.fleet.targets import TargetSelection, select_targets
+from shared.fleet.tasks import RequestApply
+from shared.keys import ObjectKey
+from shared.reconcile import (
+    ReconcileError,
+    Stalled,
+    Transient,
+    Waiting,
+    as_failure,
+    conclude,
+    parse_or_stall,
+    record_failure,
+    stalled_at_generation,
+    update_status,
+)
+from shared.scopes import candidates, resolve
+from shared.store import OwnedByAnother
+from shared.tenancy import refuse_cross_namespace
+from shared.worker import WorkerContext, requested_at
+
+__all__ = ["index_all", "reconcile_helmrelease", "uses"]
+
+VALUES_FAILED = "InitFailed"
+
+log = logging.getLogger(__name__)
+
+
+def _references(hr: HelmRelease) -> dict[str, ObjectKey]:
+    """The objects a HelmRelease's reconcile reads, by the field that names them."""
+    refs: dict[str, ObjectKey] = {}
+    if hr.spec.chart is not None:
+        source = hr.spec.chart.spec.source_ref
+        refs["spec.chart.spec.sourceRef"] = ObjectKey(
+            source.kind, source.namespace or hr.namespace, source.name
+        )
+    refs["spec.chartRef" if hr.spec.chart_ref else "spec.chart"] = chart_source_key(hr)
+    for i, dep in enumerate(hr.spec.depends_on):
+        refs[f"spec.dependsOn[{i}]"] = ObjectKey(
+            "HelmRelease", dep.namespace or hr.namespace, dep.name
+        )
+    for i, ref in enumerate(hr.spec.values_from):
+        refs[f"spec.valuesFrom[{i}]"] = ObjectKey(ref.kind, hr.namespace, ref.name)
+    return refs
+
+
+def uses(hr: HelmRelease, scope: str = "") -> list[ObjectKey]:
+    """What a HelmRelease of ``scope`` reads: its chart's source and its dependencies."""
+    return [c for ref in _references(hr).values() for c in candidates(ref, scope)]
+
+
+def index_all(ctx: WorkerContext) -> None:
+    """Record every HelmRelease's edges once, at worker start (as kustomize does)."""
+    index = DependentsIndex(ctx.client)
+    for scope in ("", *ctx.store.scopes()):
+        for doc in ctx.store.list("HelmRelease", scope=scope):
+            try:
+                key = ObjectKey.of(doc, scope)
+                index.set_uses(key, uses(parse_as(doc, HelmRelease), scope))
+            except InvalidObjects:
+                continue  # its reconcile reports it
+
+
+def _helmchart(ctx: WorkerContext, key: ObjectKey, hr: HelmRelease) -> None:
+    """Create or update the HelmChart ``spec.chart`` asks for, owned by the HelmRelease."""
+    doc = helmchart_document(hr)
+    if doc is None:
+        return
+    try:
+        ctx.store.apply(doc, owner=key, scope=key.scope)
+    except OwnedByAnother as err:
+        raise Stalled(RECONCILIATION_FAILED, f"HelmChart: {err}") from err
+    except InvalidObjects as err:
+        problems = "; ".join(f"{e.field}: {e.message}" for e in err.errors)
+        raise Stalled(RECONCILIATION_FAILED, f"spec.chart: {problems}") from err
+
+
+def _ready_expr(text: str | None) -> Expression | None:
+    if text is None:
+        return None
+    try:
+        return compile_ready_expr(text)
+    except InvalidExpression as err:
+        raise Stalled(INVALID_CEL_EXPRESSION, f"dependsOn readyExpr: {err}") from err
+
+
+def _check_dependencies(
+    ctx: WorkerContext, own: ObjectKey, hr: HelmRelease, doc: dict[str, Any]
+) -> None:
+    wait = ctx.settings.requeue_dependency
+    for dep in hr.spec.depends_on:
+        ref = ObjectKey("HelmRelease", dep.namespace or hr.namespace, dep.name)
+        key, dep_doc = resolve(ctx.store, ref, own.scope)
+        expr = _ready_expr(dep.ready_expr)
+        if dep_doc is None:
+            raise Waiting(DEPENDENCY_NOT_READY, f"dependency '{key}' not found", retry_after=wait)
+        try:
+            reason = not_ready_reason(doc, dep_doc, revision="", ready_expr=expr)
+        except EvaluationError as err:
+            reason = f"dependency '{key}': {err}"
+        if reason is not None:
+            raise Waiting(DEPENDENCY_NOT_READY, reason, retry_after=wait)
+
+
+def _values_objects(ctx: WorkerContext, key: ObjectKey, hr: HelmRelease) -> list[ValuesObject]:
+    found = []
+    for ref in hr.spec.values_from:
+        _, doc = resolve(ctx.store, ObjectKey(ref.kind, hr.namespace, ref.name), key.scope)
+        if doc is None:
+            continue  # compose_values says whether that is an error
+        data = {str(k): str(v) for k, v in (doc.get("data") or {}).items()}
+        if ref.kind == "Secret":
+            data = {k: base64.b64decode(v).decode() for k, v in data.items()}
+        found.append(ValuesObject(ref.kind, ref.name, data))
+    return found
+
+
+def _values(ctx: WorkerContext, key: ObjectKey, hr: HelmRelease) -> dict[str, Any]:
+    try:
+        return compose_values(
+            hr.spec.values,
+            hr.spec.values_from,
+            objects=_values_objects(ctx, key, hr),
+            namespace=hr.namespace,
+        )
+    except ValuesReferenceError as err:
+        # Flux: a missing values reference waits for it (reason InitFailed).
+        raise Waiting(VALUES_FAILED, str(err), retry_after=ctx.settings.requeue_dependency) from err
+
+
+def _targets(ctx: WorkerContext, key: ObjectKey, hr: HelmRelease) -> TargetSelection:
+    clusters, default = clusters_for(ctx.store, key)
+    try:
+        return select_targets(hr.spec, clusters, default=default)
+    except ValueError as err:
+        raise Stalled(RECONCILIATION_FAILED, str(err)) from err
+
+
+def _plan(
+    ctx: WorkerContext, key: ObjectKey, hr: HelmRelease, doc: dict[str, Any], chart: ChartArtifact
+) -> ReleasePlan:
+    try:
+        unpacked = fetch_artifact(chart.url, chart.digest, cache_dir=ctx.settings.cache_dir)
+        meta = read_chart_metadata(chart_root(unpacked))
+    except (ArtifactError, ChartError) as err:
+        raise Transient(ARTIFACT_FAILED, f"{chart.source}: {err}") from err
+    values = _values(ctx, key, hr)
+    document = {k: v for k, v in doc.items() if k != "status"}
+    return ReleasePlan(
+        chart_url=chart.url,
+        chart_digest=chart.digest,
+        chart_revision=chart.revision,
+        chart_name=meta.name,
+        chart_version=meta.version,
+        values=values,
+        config_digest=values_digest(values),
+        generation=int(doc["metadata"].get("generation", 1)),
+        release_name=hr.release_name,
+        release_namespace=hr.release_namespace,
+        storage_namespace=hr.release_namespace,
+        post_renderers_digest=post_renderers_digest(hr.spec.post_renderers)
+        if hr.spec.post_renderers
+        else "",
+        common_metadata_digest=common_metadata_digest(hr.spec.common_metadata)
+        if hr.spec.common_metadata
+        else "",
+        document=document,
+    )
+
+
+@dataclass(frozen=True)
+class _Routed:
+    """What the steps decided: the chart version, and the clusters to ask for a run."""
+
+    revision: str
+    clusters: tuple[str, ...]
+
+
+def _steps(ctx: WorkerContext, key: ObjectKey, hr: HelmRelease, doc: dict[str, Any]) -> _Routed:
+    state = FleetState(ctx.client, service=SERVICE, cipher=ctx.store.cipher)
+    refuse_cross_namespace(ctx.settings, key, _references(hr))
+    selection = _targets(ctx, key, hr)
+    _helmchart(ctx, key, hr)
+    _check_dependencies(ctx, key, hr, doc)
+    retry = ctx.settings.requeue_dependency
+    chart = read_artifact(ctx.store, chart_source_key(hr), scope=key.scope, retry_after=retry)
+    plan = _plan(ctx, key, hr, doc, chart)
+    targets = tuple(t.name for t in selection.targets) + selection.missing
+    desired = Desired(
+        plan.chart_version,
+        plan.key,
+        targets,
+        plan.generation,
+        timeout=hr.spec.timeout_seconds,
+        origin_revision=chart.revision,
+    )
+    previous = state.publish(key, desired, {plan.key: plan.to_objects()})
+    gone = set(previous.targets) - set(targets) if previous else set()
+    return _Routed(plan.chart_version, tuple(sorted(set(targets) | gone)))
+
+
+def reconcile_helmrelease(ctx: WorkerContext, key: ObjectKey, request_apply: RequestApply) -> None:
+    """Resolve the chart and values once and ask each target cluster to release them."""
+    state = FleetState(ctx.client, service=SERVICE, cipher=ctx.store.cipher)
+    index = DependentsIndex(ctx.client)
+    doc = ctx.store.get(key)
+    if doc is None:
+        index.drop(key)
+        _deleted(ctx, state, key, request_apply)
+        return
+    hr = parse_or_stall(ctx, key, doc, HelmRelease)
+    if hr is None:
+        return
+    index.set_uses(key, uses(hr, key.scope))
+    if hr.spec.suspend:
+        _suspended(state, key)
+        return
+    if stalled_at_generation(doc):
+        return
+    token = requested_at(doc)
+    routed: _Routed | None = None
+    failure: ReconcileError | None = None
+    try:
+        routed = _steps(ctx, key, hr, doc)
+    except Exception as err:
+        failure = as_failure(err)
+        if failure is not err:
+            log.exception("reconcile of %s failed unexpectedly", key)
+    finally:
+        _write_status(ctx, state, key, failure=failure, routed=routed, token=token)
+    conclude(ctx, key, failure=failure, retry_interval=hr.spec.interval_seconds)
+    if routed is None:
+        return
+    for cluster in routed.clusters:
+        request_apply(key, cluster)
+
+
+def _write_status(
+    ctx: WorkerContext,
+    state: FleetState,
+    key: ObjectKey,
+    *,
+    failure: ReconcileError | None,
+    routed: _Routed | None,
+    token: str | None,
+) -> None:
+    """The one status write of a reconcile: its failure, or the clusters' progress."""
+
+    def change(doc: dict[str, Any], status: dict[str, Any]) -> None:
+        if token is not None:
+            status["lastHandledReconcileAt"] = token
+        if failure is not None:
+            generation = int(doc["metadata"].get("generation", 1))
+            record_failure(status, failure, generation=generation)
+            return
+        if routed is not None:
+            status["lastAttemptedRevision"] = routed.revision
+        summarize_into(doc, status, state=state, key=key)
+
+    update_status(ctx.store, key, change)
+
+
+def _suspended(state: FleetState, key: ObjectKey) -> None:
+    """Deleting a suspended HelmRelease leaves its releases, as helm-controller does."""
+    desired = state.desired(key)
+    if desired is not None and desired.deletion != KEEP:
+        state.set_desired(key, replace(desired, deletion=KEEP))
+
+
+def _deleted(
+    ctx: WorkerContext, state: FleetState, key: ObjectKey, request_apply: RequestApply
+) -> None:
+    # The HelmChart made from spec.chart goes with it; each cluster's run uninstalls.
+    for owned in ctx.store.list_owned(key):
+        ctx.store.delete(owned)
+    for cluster in state.results(key):
+        request_apply(key, cluster)

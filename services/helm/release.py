@@ -1,0 +1,602 @@
+"""Helm's act step on one cluster: observe the release, choose the next action, act, observe again.
+
+This is helm-controller's atomic release loop (``internal/reconcile/atomic_release.go``)
+run on each target cluster: Helm's storage on the cluster is read, the release
+state classified (``release_state``), the next action chosen (``next_action``)
+and run with the pinned ``helm`` (``helm.py``), until no action is left, the
+same kind of action comes round twice, or a remediation ran. What Flux keeps in
+the HelmRelease's status (the history snapshots, the failure counters, the
+conditions Released, TestSuccess and Remediated) is kept per cluster
+(``history.ClusterRecord``) and summed up by the fan-out kit.
+
+A failed install or upgrade that wrote a release is observed again in the same
+run, so its remediation follows at once, as in Flux; one that wrote nothing
+ends the run with an error, retried with backoff. A stall (retries exhausted,
+no rollback target) is recorded as ``Stalled`` and not retried until the
+HelmRelease changes. A release left pending by a killed worker is unlocked.
+Each action emits one event with Flux's reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from services.helm.actionoptions import UninstallOptions
+from services.helm.chart import ChartError, chart_root
+from services.helm.helm import Helm, HelmError, ReleaseRef
+from services.helm.history import ClusterRecord
+from services.helm.next_action import (
+    Action,
+    LoopStep,
+    NextAction,
+    after_action,
+    after_error,
+    before_action,
+    next_action,
+)
+from services.helm.options import (
+    install_options,
+    release_policy,
+    rollback_options,
+    test_options,
+    uninstall_options,
+    upgrade_options,
+)
+from services.helm.release_state import Desired, Recorded, Release, determine_state, latest
+from services.helm.releaseplan import ReleasePlan
+from services.helm.remediation import ReleaseAction, failures_reset_reason
+from services.helm.target import Target, must_reinstall, target_change
+from shared.api import InvalidObjects, parse_as
+from shared.api.conditions import (
+    ARTIFACT_FAILED,
+    FALSE,
+    RECONCILIATION_FAILED,
+    STALLED,
+    TRUE,
+)
+from shared.api.helmrelease import HelmRelease
+from shared.artifacts import ArtifactError, fetch_artifact
+from shared.celeryapp import task_limits
+from shared.fleet.run import Acted, ClusterFailure, ClusterRun, FanOut, FleetService
+from shared.fleet.state import Desired as DesiredState
+from shared.fleet.state import FleetState
+from shared.kube.inventory import Inventory
+from shared.toolrun import ToolLimits
+from shared.worker import requested_at
+from shared.yaml import dump, load
+
+__all__ = ["HELM", "KEEP", "act", "release"]
+
+log = logging.getLogger(__name__)
+
+SERVICE = "helm"
+# Desired.deletion of a suspended HelmRelease: deleting it leaves its releases (Flux).
+KEEP = "keep"
+RELEASED = "Released"
+TEST_SUCCESS = "TestSuccess"
+REMEDIATED = "Remediated"
+FORCE_AT = "reconcile.fluxcd.io/forceAt"
+RESET_AT = "reconcile.fluxcd.io/resetAt"
+# A reconcile runs at most one action of each kind; five kinds, plus the observations.
+_MAX_STEPS = 12
+
+
+def _chart(run: ClusterRun, plan: ReleasePlan) -> Path:
+    try:
+        unpacked = fetch_artifact(
+            plan.chart_url, plan.chart_digest, cache_dir=run.ctx.settings.cache_dir
+        )
+        return chart_root(unpacked)
+    except (ArtifactError, ChartError) as err:
+        raise ClusterFailure(ARTIFACT_FAILED, f"chart {plan.chart_name}: {err}") from err
+
+
+def helm_for(run: ClusterRun) -> Helm:
+    """The Helm adapter for the run's cluster, as the run's identity."""
+    assert run.access is not None
+    kubeconfig = run.access.kubeconfig
+    if run.access.impersonate is not None:
+        kubeconfig = _impersonating(kubeconfig, run.access.impersonate.username)
+    soft, _ = task_limits(run.ctx.settings)
+    limits = ToolLimits.from_settings(run.ctx.settings, timeout=run.time_left(soft))
+    return Helm(kubeconfig.encode(), limits=limits)
+
+
+def _impersonating(kubeconfig: str, username: str) -> str:
+    """The kubeconfig with every user acting as ``username`` (kubectl's ``as``)."""
+    doc = load(kubeconfig.encode(), source="kubeconfig") or {}
+    for entry in doc.get("users") or []:
+        (entry.setdefault("user", {}) or {})["as"] = username
+    return dump(doc)
+
+
+@dataclass
+class _Conditions:
+    """The cluster's Released, TestSuccess and Remediated conditions, as the run moves them."""
+
+    by_type: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, run: ClusterRun) -> _Conditions:
+        previous = run.previous.conditions if run.previous else ()
+        kept = (RELEASED, TEST_SUCCESS, REMEDIATED)
+        return cls({str(c["type"]): dict(c) for c in previous if c.get("type") in kept})
+
+    def set(self, type_: str, status: str, reason: str, message: str) -> None:
+        self.by_type[type_] = {
+            "type": type_,
+            "status": status,
+            "reason": reason,
+            "message": message,
+        }
+
+    def drop(self, type_: str) -> None:
+        self.by_type.pop(type_, None)
+
+    def get(self, type_: str) -> dict[str, Any] | None:
+        return self.by_type.get(type_)
+
+    def listed(self) -> tuple[dict[str, Any], ...]:
+        order = (RELEASED, TEST_SUCCESS, REMEDIATED, STALLED)
+        return tuple(self.by_type[t] for t in order if t in self.by_type)
+
+
+class _Loop:
+    """One run of the atomic release loop on one cluster."""
+
+    def __init__(self, run: ClusterRun, hr: HelmRelease, plan: ReleasePlan, chart: Path) -> None:
+        self.run = run
+        self.hr = hr
+        self.plan = plan
+        self.chart = chart
+        self.helm = helm_for(run)
+        self.ref = ReleaseRef(plan.release_name, plan.storage_namespace)
+        self.policy = release_policy(hr)
+        self.conds = _Conditions.of(run)
+        self.conds.drop(STALLED)
+        self.record = ClusterRecord.from_extra(run.previous.extra if run.previous else {})
+        self.recorded = self.record.recorded
+        self.done: list[Action] = []
+        self.wanted = Desired(
+            chart_name=plan.chart_name,
+            chart_version=plan.chart_version,
+            config_digest=plan.config_digest,
+            generation=plan.generation,
+            post_renderers_digest=plan.post_renderers_digest,
+            common_metadata_digest=plan.common_metadata_digest,
+        )
+        token = requested_at(run.doc or {})
+        annotations = (run.doc or {}).get("metadata", {}).get("annotations") or {}
+        force = annotations.get(FORCE_AT)
+        reset = annotations.get(RESET_AT)
+        self.force = bool(force) and force == token and force != self.record.last_handled_force_at
+        self.reset = bool(reset) and reset == token and reset != self.record.last_handled_reset_at
+        self.force_token = str(force or "")
+        self.reset_token = str(reset or "")
+
+    # -- what the run leaves behind -------------------------------------------
+
+    def _extra(self) -> dict[str, Any]:
+        record = replace(
+            self.record,
+            recorded=self.recorded,
+            storage_namespace=self.plan.storage_namespace,
+            helm_chart=self._helm_chart(),
+        )
+        return record.to_extra()
+
+    def _helm_chart(self) -> str:
+        if self.hr.spec.chart is None:
+            return ""
+        return f"{self.hr.helm_chart_namespace}/{self.hr.helm_chart_name}"
+
+    def _failure(self, reason: str, message: str, *, stalled: bool = False) -> ClusterFailure:
+        if stalled:
+            self.conds.set(STALLED, TRUE, reason, message)
+        return ClusterFailure(
+            reason,
+            message,
+            Inventory(),
+            extra=self._extra(),
+            conditions=self.conds.listed(),
+            stalled=stalled,
+        )
+
+    def _emit(self, reason: str, message: str, *, failed: bool = False) -> None:
+        self.run.ctx.emit(
+            "reconcile-failed" if failed else "applied",
+            self.run.key,
+            reason=reason,
+            message=message,
+            revision=self.plan.chart_version,
+            severity="error" if failed else "info",
+            cluster=self.run.cluster,
+        )
+
+    def _chart_label(self) -> str:
+        return f"{self.plan.chart_name}@{self.plan.chart_version}"
+
+    # -- the loop ------------------------------------------------------------
+
+    def go(self) -> Acted:
+        self._moved()
+        self._reset_counters()
+        for _ in range(_MAX_STEPS):
+            stored = self.helm.history(self.ref)
+            assessment = determine_state(
+                stored, desired=self.wanted, recorded=self.recorded, policy=self.policy
+            )
+            chosen = next_action(
+                assessment,
+                stored=stored,
+                recorded=self.recorded,
+                policy=self.policy,
+                force_requested=self.force,
+            )
+            if chosen.history is not None:
+                self.recorded = replace(self.recorded, history=chosen.history)
+            if chosen.action == Action.NONE:
+                return self._settled()
+            if chosen.action == Action.STALL:
+                raise self._failure(chosen.stalled_reason, chosen.reason, stalled=True)
+            if chosen.action == Action.ERROR:
+                raise self._failure(RECONCILIATION_FAILED, chosen.reason)
+            step = before_action(
+                chosen.action, done=self.done, policy=self.policy, attempts=self.recorded.attempts
+            )
+            if step != LoopStep.RUN:
+                return self._stop(step)
+            self.done.append(chosen.action)
+            step = self._do(chosen, stored)
+            if step != LoopStep.RUN:
+                return self._stop(step)
+        raise self._failure(RECONCILIATION_FAILED, "the release loop did not settle")
+
+    def _moved(self) -> None:
+        """Uninstall the release where it was when its name or namespaces changed (Flux)."""
+        newest = latest(self.recorded.history)
+        wanted = Target(
+            storage_namespace=self.plan.storage_namespace,
+            release_namespace=self.plan.release_namespace,
+            release_name=self.plan.release_name,
+            chart_name=self.plan.chart_name,
+        )
+        change = target_change(
+            newest, recorded_storage_namespace=self.record.storage_namespace, wanted=wanted
+        )
+        if newest is None or not must_reinstall(change):
+            return
+        old = ReleaseRef(newest.name, self.record.storage_namespace)
+        try:
+            self.helm.uninstall(old, options=uninstall_options(self.hr, timeout=self._time()))
+        except HelmError as err:
+            message = f"release target changed ({change}): {err}"
+            raise self._failure("UninstallFailed", message) from err
+        self._emit("UninstallSucceeded", f"Helm uninstall of moved release {old.name} ({change})")
+        self.recorded = Recorded()
+
+    def _reset_counters(self) -> None:
+        attempts = self.recorded.attempts
+        why = failures_reset_reason(
+            attempts,
+            generation=self.plan.generation,
+            revision=self.plan.chart_version,
+            config_digest=self.plan.config_digest,
+            reset_requested=self.reset,
+        )
+        if self.reset:
+            self.record = replace(self.record, last_handled_reset_at=self.reset_token)
+        if why is not None and (attempts.install_failures or attempts.upgrade_failures):
+            log.info("%s on %s: failure counters reset: %s", self.run.key, self.run.cluster, why)
+            self.recorded = replace(
+                self.recorded, attempts=replace(attempts, install_failures=0, upgrade_failures=0)
+            )
+
+    def _time(self) -> float:
+        return self.run.time_left(self.hr.spec.timeout_seconds)
+
+    def _settled(self) -> Acted:
+        """The release is as wanted: Ready as its conditions say."""
+        remediated = self.conds.get(REMEDIATED)
+        if remediated is not None and remediated["status"] == TRUE:
+            raise self._failure(str(remediated["reason"]), str(remediated["message"]))
+        for type_ in (TEST_SUCCESS, RELEASED):
+            cond = self.conds.get(type_)
+            if cond is not None and cond["status"] == FALSE:
+                raise self._failure(str(cond["reason"]), str(cond["message"]))
+        shown = self.conds.get(TEST_SUCCESS) or self.conds.get(RELEASED)
+        newest = latest(self.recorded.history)
+        if shown is None:
+            where = newest.full_name if newest else self.ref.name
+            self.conds.set(RELEASED, TRUE, "InstallSucceeded", f"Helm release {where} in sync")
+            shown = self.conds.get(RELEASED)
+        assert shown is not None
+        self.recorded = replace(
+            self.recorded,
+            observed_generation=self.plan.generation,
+            observed_post_renderers_digest=self.plan.post_renderers_digest,
+            observed_common_metadata_digest=self.plan.common_metadata_digest,
+        )
+        return Acted(
+            Inventory(),
+            reason=str(shown["reason"]),
+            message=str(shown["message"]),
+            extra=self._extra(),
+            conditions=self.conds.listed(),
+            announced=True,
+        )
+
+    def _stop(self, step: LoopStep) -> Acted:
+        """The loop ends before the release is as wanted: say why, retried as the step says."""
+        if step == LoopStep.STALL:
+            count = self.recorded.attempts
+            action = count.action or "release"
+            raise self._failure(
+                "RetriesExceeded", f"Failed to {action} after retries were exhausted", stalled=True
+            )
+        if step == LoopStep.DONE:
+            return self._settled()
+        # REQUEUE and RETRY_AFTER_INTERVAL: not ready yet, tried again by the run's backoff.
+        cond = self.conds.get(REMEDIATED) or self.conds.get(RELEASED)
+        reason = str(cond["reason"]) if cond else RECONCILIATION_FAILED
+        message = str(cond["message"]) if cond else "release not ready; retrying"
+        raise self._failure(reason, message)
+
+    # -- the actions ---------------------------------------------------------
+
+    def _do(self, chosen: NextAction, stored: tuple[Release, ...]) -> LoopStep:
+        action = chosen.action
+        if action in (Action.INSTALL, Action.UPGRADE):
+            return self._release(action)
+        if action == Action.TEST:
+            return self._test()
+        if action == Action.ROLLBACK:
+            assert chosen.rollback_to is not None
+            return self._rollback(chosen.rollback_to)
+        if action == Action.UNINSTALL:
+            return self._uninstall_remediation()
+        if action == Action.UNLOCK:
+            return self._unlock(stored)
+        raise self._failure(RECONCILIATION_FAILED, f"action {action} is not supported")
+
+    def _attempt(self, action: ReleaseAction) -> None:
+        attempts = replace(
+            self.recorded.attempts,
+            action=action,
+            generation=self.plan.generation,
+            revision=self.plan.chart_version,
+            config_digest=self.plan.config_digest,
+        )
+        self.recorded = replace(self.recorded, attempts=attempts)
+        if self.force:
+            self.record = replace(self.record, last_handled_force_at=self.force_token)
+            self.force = False
+
+    def _count_failure(self, action: ReleaseAction) -> None:
+        attempts = self.recorded.attempts
+        if action == ReleaseAction.INSTALL:
+            attempts = replace(attempts, install_failures=attempts.install_failures + 1)
+        else:
+            attempts = replace(attempts, upgrade_failures=attempts.upgrade_failures + 1)
+        self.recorded = replace(self.recorded, attempts=attempts)
+
+    def _remember(self, release: Release) -> None:
+        """Put ``release`` in the history: a new revision first, an observed one replaced."""
+        others = tuple(r for r in self.recorded.history if r.version != release.version)
+        history = tuple(sorted((release, *others), key=lambda r: r.version, reverse=True))
+        self.recorded = replace(self.recorded, history=history)
+
+    def _release(self, action: Action) -> LoopStep:
+        install = action == Action.INSTALL
+        kind = ReleaseAction.INSTALL if install else ReleaseAction.UPGRADE
+        word = "install" if install else "upgrade"
+        self._attempt(kind)
+        self.conds.drop(TEST_SUCCESS)
+        before = latest(self.helm.history(self.ref)) if not install else None
+        try:
+            if install:
+                written = self.helm.install(
+                    self.ref,
+                    chart=self.chart,
+                    values=self.plan.values,
+                    options=install_options(self.hr, timeout=self._time()),
+                )
+            else:
+                written = self.helm.upgrade(
+                    self.ref,
+                    chart=self.chart,
+                    values=self.plan.values,
+                    options=upgrade_options(self.hr, timeout=self._time()),
+                )
+        except HelmError as err:
+            self._count_failure(kind)
+            reason = "InstallFailed" if install else "UpgradeFailed"
+            message = (
+                f"Helm {word} failed for release {self._where()} "
+                f"with chart {self._chart_label()}: {err}"
+            )
+            self.conds.set(RELEASED, FALSE, reason, message)
+            self._emit(reason, message, failed=True)
+            now = latest(self.helm.history(self.ref))
+            if now is not None and (before is None or now.version != before.version):
+                self._remember(now)  # the failed revision: remediated on the next pass
+                return LoopStep.RUN
+            step = after_error(policy=self.policy, attempts=self.recorded.attempts)
+            if step == LoopStep.ERROR:
+                raise self._failure(reason, message) from err
+            return step
+        self._remember(written)
+        self.conds.drop(REMEDIATED)
+        reason = "InstallSucceeded" if install else "UpgradeSucceeded"
+        message = (
+            f"Helm {word} succeeded for release {written.full_name} "
+            f"with chart {self._chart_label()}"
+        )
+        self.conds.set(RELEASED, TRUE, reason, message)
+        self._emit(reason, message)
+        return after_action(action, policy=self.policy, attempts=self.recorded.attempts)
+
+    def _where(self) -> str:
+        return f"{self.ref.namespace}/{self.ref.name}"
+
+    def _test(self) -> LoopStep:
+        try:
+            tested = self.helm.test(self.ref, options=test_options(self.hr, timeout=self._time()))
+        except HelmError as err:
+            now = self.helm.read(self.ref)
+            if now is not None:
+                self._remember(now)
+            message = (
+                f"Helm test failed for release {self._where()} "
+                f"with chart {self._chart_label()}: {err}"
+            )
+            self.conds.set(TEST_SUCCESS, FALSE, "TestFailed", message)
+            self._emit("TestFailed", message, failed=True)
+            if not self.policy.test.ignore_failures:
+                action = self.recorded.attempts.action or ReleaseAction.INSTALL
+                self._count_failure(action)
+            return LoopStep.RUN
+        self._remember(tested)
+        hooks = len(tested.test_hooks or ())
+        message = (
+            f"Helm test succeeded for release {tested.full_name} with chart "
+            f"{self._chart_label()}: {hooks} test hook(s) completed successfully"
+            if hooks
+            else f"Helm test succeeded for release {tested.full_name} with chart "
+            f"{self._chart_label()}: no test hooks"
+        )
+        self.conds.set(TEST_SUCCESS, TRUE, "TestSucceeded", message)
+        self._emit("TestSucceeded", message)
+        return after_action(Action.TEST, policy=self.policy, attempts=self.recorded.attempts)
+
+    def _rollback(self, target: Release) -> LoopStep:
+        try:
+            written = self.helm.rollback(
+                self.ref,
+                to=target.version,
+                options=rollback_options(self.hr, timeout=self._time()),
+            )
+        except HelmError as err:
+            message = (
+                f"Helm rollback to previous release {target.full_name} with chart "
+                f"{target.chart_name}@{target.chart_version} failed: {err}"
+            )
+            self.conds.set(REMEDIATED, FALSE, "RollbackFailed", message)
+            self._emit("RollbackFailed", message, failed=True)
+            raise self._failure("RollbackFailed", message) from err
+        self._remember(written)
+        message = (
+            f"Helm rollback to previous release {target.full_name} with chart "
+            f"{target.chart_name}@{target.chart_version} succeeded"
+        )
+        self.conds.set(REMEDIATED, TRUE, "RollbackSucceeded", message)
+        self._emit("RollbackSucceeded", message)
+        return after_action(Action.ROLLBACK, policy=self.policy, attempts=self.recorded.attempts)
+
+    def _uninstall_remediation(self) -> LoopStep:
+        newest = latest(self.recorded.history)
+        try:
+            self.helm.uninstall(self.ref, options=uninstall_options(self.hr, timeout=self._time()))
+        except HelmError as err:
+            message = f"Helm uninstall failed for release {self._where()}: {err}"
+            self.conds.set(REMEDIATED, FALSE, "UninstallFailed", message)
+            self._emit("UninstallFailed", message, failed=True)
+            raise self._failure("UninstallFailed", message) from err
+        label = newest.full_name if newest else self._where()
+        message = f"Helm uninstall succeeded for release {label} with chart {self._chart_label()}"
+        self.conds.set(REMEDIATED, TRUE, "UninstallSucceeded", message)
+        self._emit("UninstallSucceeded", message)
+        return after_action(Action.UNINSTALL, policy=self.policy, attempts=self.recorded.attempts)
+
+    def _unlock(self, stored: tuple[Release, ...]) -> LoopStep:
+        pending = latest(stored)
+        assert pending is not None
+        # TODO(storage merge): ReleaseStorage.unlock
+        raise self._failure(RECONCILIATION_FAILED, f"release {pending.full_name} is locked")
+        message = f"Unlocked Helm release {pending.full_name} from stale '{pending.status}' state"
+        self._emit("PendingRelease", message)
+        return LoopStep.RUN
+
+
+def act(run: ClusterRun) -> Acted:
+    """Bring the HelmRelease's release on one cluster to its plan; ClusterFailure if not."""
+    assert run.doc is not None
+    hr = parse_as(run.doc, HelmRelease)
+    try:
+        plan = ReleasePlan.from_objects(run.objects)
+    except ValueError as err:
+        raise ClusterFailure(RECONCILIATION_FAILED, f"release plan unreadable: {err}") from err
+    return _Loop(run, hr, plan, _chart(run, plan)).go()
+
+
+def release(run: ClusterRun) -> Acted:
+    """Uninstall the release from a cluster that is no longer a target, or on deletion.
+
+    The uninstall options are the HelmRelease's, or once it is deleted those of
+    its last plan; Flux's defaults when that expired too.
+    """
+    record = ClusterRecord.from_extra(run.previous.extra if run.previous else {})
+    newest = latest(record.recorded.history)
+    if newest is None or not record.storage_namespace:
+        return Acted(Inventory(), "no Helm release to uninstall")
+    hr = _document_of(run)
+    options = UninstallOptions()
+    if hr is not None:
+        options = uninstall_options(hr, timeout=run.time_left(hr.spec.timeout_seconds))
+    ref = ReleaseRef(newest.name, record.storage_namespace)
+    try:
+        helm_for(run).uninstall(ref, options=options)
+    except HelmError as err:
+        message = f"Helm uninstall failed for release {ref.namespace}/{ref.name}: {err}"
+        raise ClusterFailure("UninstallFailed", message) from err
+    message = (
+        f"Helm uninstall succeeded for release {newest.full_name} "
+        f"with chart {newest.chart_name}@{newest.chart_version}"
+    )
+    run.ctx.emit(
+        "applied", run.key, reason="UninstallSucceeded", message=message, cluster=run.cluster
+    )
+    return Acted(Inventory(), message, announced=True)
+
+
+def _document_of(run: ClusterRun) -> HelmRelease | None:
+    """The HelmRelease as it is, or as its last plan kept it once deleted."""
+    if run.doc is not None:
+        return parse_as(run.doc, HelmRelease)
+    if run.desired is None:
+        return None
+    state = FleetState(run.ctx.client, service=SERVICE, cipher=run.ctx.store.cipher)
+    objects = state.build(run.desired.build_key)
+    if not objects:
+        return None
+    try:
+        document = ReleasePlan.from_objects(objects).document
+        return parse_as(document, HelmRelease) if document else None
+    except (ValueError, InvalidObjects):
+        return None  # a plan of an older sluice: Flux's default options
+
+
+def _releases(doc: dict[str, Any] | None, desired: DesiredState | None) -> bool:
+    # A cluster left behind is uninstalled; a deleted HelmRelease's releases too,
+    # unless it was suspended when deleted (Flux skips the uninstall then).
+    if doc is not None:
+        return not bool(doc["spec"].get("suspend"))
+    return desired is not None and desired.deletion != KEEP
+
+
+def _read(doc: dict[str, Any]) -> FanOut:
+    hr = parse_as(doc, HelmRelease)
+    return FanOut(hr.spec, hr.spec.suspend, hr.spec.interval_seconds)
+
+
+HELM = FleetService(
+    name=SERVICE,
+    read=_read,
+    act=act,
+    release=release,
+    releases=_releases,
+    needs_inventory=False,
+)
