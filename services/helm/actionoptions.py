@@ -135,11 +135,16 @@ class UpgradeOptions(_Applying):
 
     max_history: int = 5
     """``spec.maxHistory`` (Flux's default 5; 0 = unlimited)."""
-    reuse_values: bool = False
-    """``preserveValues``: the last release's values under the given ones (``--reuse-values``).
+    preserve_values: bool = False
+    """``preserveValues``: the last revision's values under the given ones.
 
-    Otherwise ``--reset-values``: without it, an upgrade given no values
-    would reuse the last ones.
+    Mapped to ``--reset-then-reuse-values``: the new chart's defaults, then
+    the last revision's user values, then the given. helm-controller sets
+    Helm's ``ReuseValues`` (``--reuse-values``), which also keeps the *old*
+    chart's defaults, so a new chart version whose templates read a new
+    default renders without it (or fails); the user values kept are the same.
+    Without preserveValues, ``--reset-values``: an upgrade given no values
+    would otherwise reuse the last ones.
     """
     force: bool = False
     """Replace objects instead of patching them; client-side apply only, as Flux."""
@@ -147,7 +152,7 @@ class UpgradeOptions(_Applying):
 
     def flags(self) -> list[str]:
         """The ``helm upgrade`` flags."""
-        more = ["--reuse-values" if self.reuse_values else "--reset-values"]
+        more = ["--reset-then-reuse-values" if self.preserve_values else "--reset-values"]
         more.append(f"--history-max={self.max_history}")
         if self.cleanup_on_fail:
             more.append("--cleanup-on-fail")

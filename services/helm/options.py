@@ -16,9 +16,12 @@ Pure: helm-controller's ``newInstall`` / ``newUpgrade`` / ``newRollback`` /
   (``helm get metadata -o json``: ``"ssa"``, ``"csa"`` or ``""``);
 - ``createNamespace`` only counts with a ``targetNamespace`` (Flux ignores
   it otherwise);
-- ``preserveValues`` is Helm's ``--reuse-values``, as Flux sets
-  ``ReuseValues``: the release keeps the last revision's values under the
-  new ones (and Helm reuses the last revision's chart defaults too).
+- ``preserveValues`` keeps the last revision's user values under the new
+  ones (``--reset-then-reuse-values``; see ``UpgradeOptions.preserve_values``
+  for why not Flux's ``--reuse-values``). The revision's values are then
+  not the HelmRelease's alone, so their digest differs from the desired
+  one: compare against ``merge_maps(last.values, desired)`` for such a
+  release, or it upgrades every reconcile (fluxcd/helm-controller#1371).
 """
 
 from __future__ import annotations
@@ -117,7 +120,7 @@ def upgrade_options(hr: HelmRelease, *, apply_method: str) -> UpgradeOptions:
         take_ownership=not block.disable_take_ownership,
         server_side=resolve_server_side(block.server_side_apply, apply_method),
         max_history=hr.spec.history_limit,
-        reuse_values=block.preserve_values,
+        preserve_values=block.preserve_values,
         force=block.force,
         cleanup_on_fail=block.cleanup_on_fail,
     )

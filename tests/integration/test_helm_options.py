@@ -388,3 +388,47 @@ def test_crds_policies_create_skip_and_replace_the_chart_s_crds(
         )
         assert _schema_properties(api, name) == properties, crds
     extensions.delete_custom_resource_definition(name)
+
+
+def test_preserve_values_keeps_the_last_values_under_the_new_and_the_new_chart_defaults(
+    helm: Helm, api: k8s.ApiClient, ns: str, tmp_path: Path
+) -> None:
+    template = """\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-settings
+data:
+  greeting: {{ .Values.greeting | quote }}
+  name: {{ .Values.name | quote }}
+  {{- with .Values.added }}
+  added: {{ . | quote }}
+  {{- end }}
+"""
+    v1 = package(
+        tmp_path,
+        "web",
+        "0.1.0",
+        {"templates/cm.yaml": template, "values.yaml": "greeting: hello\nname: one\n"},
+    )
+    v2 = package(
+        tmp_path,
+        "web",
+        "0.2.0",
+        {"templates/cm.yaml": template, "values.yaml": "greeting: hello\nname: one\nadded: new\n"},
+    )
+    ref = ReleaseRef(name="web", namespace=ns)
+    helm.install(ref, chart=v1, values={"greeting": "hi"}, options=options.install_options(hr(ns)))
+
+    keeping = options.upgrade_options(hr(ns, upgrade={"preserveValues": True}), apply_method="ssa")
+    helm.upgrade(ref, chart=v2, values={"name": "two"}, options=keeping)
+
+    data = k8s.CoreV1Api(api).read_namespaced_config_map("web-settings", ns).data
+    # The last user values stay under the new ones; the new chart's defaults count.
+    assert data == {"greeting": "hi", "name": "two", "added": "new"}
+    assert helm.values(ref) == {"greeting": "hi", "name": "two"}
+
+    resetting = options.upgrade_options(hr(ns), apply_method="ssa")
+    helm.upgrade(ref, chart=v2, values={"name": "three"}, options=resetting)
+    data = k8s.CoreV1Api(api).read_namespaced_config_map("web-settings", ns).data
+    assert data == {"greeting": "hello", "name": "three", "added": "new"}

@@ -71,13 +71,13 @@ _SSA = ["--take-ownership", "--server-side=true", "--force-conflicts"]
                 *_SSA,
             ],
         ),
-        # preserveValues, force under client-side apply: --reuse-values, --force-replace.
+        # preserveValues, force under client-side apply: the last values reused, replace.
         (
             UpgradeOptions(
                 max_history=0,
                 wait=WaitStrategy.LEGACY,
                 wait_for_jobs=False,
-                reuse_values=True,
+                preserve_values=True,
                 force=True,
                 cleanup_on_fail=True,
                 server_side=False,
@@ -86,7 +86,7 @@ _SSA = ["--take-ownership", "--server-side=true", "--force-conflicts"]
             [
                 "--timeout=300s",
                 "--wait=legacy",
-                "--reuse-values",
+                "--reset-then-reuse-values",
                 "--history-max=0",
                 "--cleanup-on-fail",
                 "--force-replace",

@@ -119,7 +119,7 @@ def test_install_options(spec: dict[str, Any], expected: InstallOptions) -> None
             UpgradeOptions(
                 timeout=60,
                 max_history=0,
-                reuse_values=True,
+                preserve_values=True,
                 force=True,
                 cleanup_on_fail=True,
                 wait=WaitStrategy.HOOK_ONLY,
