@@ -77,8 +77,15 @@ def resolve_server_side(mode: Literal["enabled", "disabled", "auto"], apply_meth
     return mode == "enabled"
 
 
-def _timeout(hr: HelmRelease, own: str | None) -> float:
-    return parse_duration(own) if own else hr.spec.timeout_seconds
+def _timeout(hr: HelmRelease, own: str | None, left: float | None) -> float:
+    wanted = parse_duration(own) if own else hr.spec.timeout_seconds
+    return wanted if left is None else min(wanted, left)
+
+
+def _method(apply_method: str | None) -> str:
+    # Unknown: assume server-side, Helm 4's and Flux's default; a client-side
+    # release then moves to server-side apply, which Helm supports.
+    return _SSA if apply_method is None else apply_method
 
 
 def _wait(hr: HelmRelease, *, disabled: bool) -> WaitStrategy:
@@ -90,11 +97,14 @@ def _wait(hr: HelmRelease, *, disabled: bool) -> WaitStrategy:
     return WaitStrategy.WATCHER
 
 
-def install_options(hr: HelmRelease) -> InstallOptions:
-    """``spec.install`` (and the spec-wide defaults) as ``helm install`` options."""
+def install_options(hr: HelmRelease, *, timeout: float | None = None) -> InstallOptions:
+    """``spec.install`` (and the spec-wide defaults) as ``helm install`` options.
+
+    ``timeout`` (seconds), when given, bounds the action's own (the time the task has left).
+    """
     block = hr.spec.install_or_default
     return InstallOptions(
-        timeout=_timeout(hr, block.timeout),
+        timeout=_timeout(hr, block.timeout, timeout),
         wait=_wait(hr, disabled=block.disable_wait),
         wait_for_jobs=not block.disable_wait_for_jobs,
         disable_hooks=block.disable_hooks,
@@ -107,18 +117,24 @@ def install_options(hr: HelmRelease) -> InstallOptions:
     )
 
 
-def upgrade_options(hr: HelmRelease, *, apply_method: str) -> UpgradeOptions:
-    """``spec.upgrade`` as ``helm upgrade`` options; ``apply_method`` is the last revision's."""
+def upgrade_options(
+    hr: HelmRelease, *, timeout: float | None = None, apply_method: str | None = None
+) -> UpgradeOptions:
+    """``spec.upgrade`` as ``helm upgrade`` options.
+
+    ``apply_method`` is the last revision's (``"ssa"``, ``"csa"``, ``""``;
+    None: unknown, taken as ``"ssa"``); ``timeout`` bounds the action's own.
+    """
     block = hr.spec.upgrade_or_default
     return UpgradeOptions(
-        timeout=_timeout(hr, block.timeout),
+        timeout=_timeout(hr, block.timeout, timeout),
         wait=_wait(hr, disabled=block.disable_wait),
         wait_for_jobs=not block.disable_wait_for_jobs,
         disable_hooks=block.disable_hooks,
         disable_openapi_validation=block.disable_open_api_validation,
         skip_schema_validation=block.disable_schema_validation,
         take_ownership=not block.disable_take_ownership,
-        server_side=resolve_server_side(block.server_side_apply, apply_method),
+        server_side=resolve_server_side(block.server_side_apply, _method(apply_method)),
         max_history=hr.spec.history_limit,
         preserve_values=block.preserve_values,
         force=block.force,
@@ -126,35 +142,41 @@ def upgrade_options(hr: HelmRelease, *, apply_method: str) -> UpgradeOptions:
     )
 
 
-def rollback_options(hr: HelmRelease, *, apply_method: str) -> RollbackOptions:
-    """``spec.rollback`` as ``helm rollback`` options; ``apply_method`` is the target revision's."""
+def rollback_options(
+    hr: HelmRelease, *, timeout: float | None = None, apply_method: str | None = None
+) -> RollbackOptions:
+    """``spec.rollback`` as ``helm rollback`` options.
+
+    ``apply_method`` is the *target* revision's (None: unknown, taken as
+    ``"ssa"``); ``timeout`` bounds the action's own.
+    """
     block = hr.spec.rollback
     if block is None:
         return RollbackOptions(
-            timeout=hr.spec.timeout_seconds,
+            timeout=_timeout(hr, None, timeout),
             wait=_wait(hr, disabled=False),
             max_history=hr.spec.history_limit,
-            server_side=resolve_server_side("auto", apply_method),
+            server_side=resolve_server_side("auto", _method(apply_method)),
         )
     return RollbackOptions(
-        timeout=_timeout(hr, block.timeout),
+        timeout=_timeout(hr, block.timeout, timeout),
         wait=_wait(hr, disabled=block.disable_wait),
         wait_for_jobs=not block.disable_wait_for_jobs,
         disable_hooks=block.disable_hooks,
         max_history=hr.spec.history_limit,
-        server_side=resolve_server_side(block.server_side_apply, apply_method),
+        server_side=resolve_server_side(block.server_side_apply, _method(apply_method)),
         force=block.force,
         cleanup_on_fail=block.cleanup_on_fail,
     )
 
 
-def uninstall_options(hr: HelmRelease) -> UninstallOptions:
+def uninstall_options(hr: HelmRelease, *, timeout: float | None = None) -> UninstallOptions:
     """``spec.uninstall`` as ``helm uninstall`` options (deletion and remediation alike)."""
     block = hr.spec.uninstall
     if block is None:
-        return UninstallOptions(timeout=hr.spec.timeout_seconds, wait=_wait(hr, disabled=False))
+        return UninstallOptions(timeout=_timeout(hr, None, timeout), wait=_wait(hr, disabled=False))
     return UninstallOptions(
-        timeout=_timeout(hr, block.timeout),
+        timeout=_timeout(hr, block.timeout, timeout),
         disable_hooks=block.disable_hooks,
         keep_history=block.keep_history,
         wait=_wait(hr, disabled=block.disable_wait),
@@ -162,13 +184,13 @@ def uninstall_options(hr: HelmRelease) -> UninstallOptions:
     )
 
 
-def test_options(hr: HelmRelease) -> TestOptions:
+def test_options(hr: HelmRelease, *, timeout: float | None = None) -> TestOptions:
     """``spec.test`` as ``helm test`` options (whether to test at all is the policy's)."""
     block = hr.spec.test
     if block is None:
-        return TestOptions(timeout=hr.spec.timeout_seconds)
+        return TestOptions(timeout=_timeout(hr, None, timeout))
     filters = tuple(TestFilter(f.name, exclude=f.exclude) for f in block.filters or ())
-    return TestOptions(timeout=_timeout(hr, block.timeout), filters=filters)
+    return TestOptions(timeout=_timeout(hr, block.timeout, timeout), filters=filters)
 
 
 test_options.__test__ = False  # type: ignore[attr-defined]  # a builder, not a pytest test

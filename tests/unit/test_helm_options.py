@@ -314,3 +314,22 @@ def test_resolve_server_side() -> None:
     assert not options.resolve_server_side("auto", "csa")
     assert options.resolve_server_side("enabled", "")
     assert not options.resolve_server_side("disabled", "ssa")
+
+
+def test_the_time_left_bounds_every_action_s_timeout() -> None:
+    release = hr(timeout="10m", install={"timeout": "1m"})
+    assert options.install_options(release, timeout=30).timeout == 30
+    assert options.install_options(release, timeout=600).timeout == 60  # its own is shorter
+    assert options.upgrade_options(release, timeout=45).timeout == 45
+    assert options.rollback_options(release, timeout=45).timeout == 45
+    assert options.uninstall_options(release, timeout=45).timeout == 45
+    assert options.test_options(release, timeout=45).timeout == 45
+    assert options.upgrade_options(release).timeout == 600
+
+
+def test_an_unknown_apply_method_is_taken_as_server_side() -> None:
+    # Helm 4 and Flux install server-side: --server-side=true never fails on a
+    # client-side release (Helm moves it over), --force-conflicts would under false.
+    assert options.upgrade_options(hr()).server_side
+    assert options.rollback_options(hr()).server_side
+    assert not options.upgrade_options(hr(), apply_method="csa").server_side
