@@ -85,16 +85,17 @@ spec:
 """
 
 
-def _crd(group: str, *, with_color: bool) -> str:
+def _crd(group: str, *, kind: str = "Widget", with_color: bool = False) -> str:
     color = "\n                color: {type: string}" if with_color else ""
+    plural = f"{kind.lower()}s"
     return f"""\
 apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
 metadata:
-  name: widgets.{group}
+  name: {plural}.{group}
 spec:
   group: {group}
-  names: {{kind: Widget, plural: widgets, singular: widget, listKind: WidgetList}}
+  names: {{kind: {kind}, plural: {plural}, singular: {kind.lower()}, listKind: {kind}List}}
   scope: Namespaced
   versions:
     - name: v1
@@ -338,56 +339,67 @@ def test_crds_policies_create_skip_and_replace_the_chart_s_crds(
     helm: Helm, kube: KubeClient, api: k8s.ApiClient, ns: str, tmp_path: Path
 ) -> None:
     group = f"g{uuid.uuid4().hex[:8]}.sluice.test"
-    name = f"widgets.{group}"
+    widgets, gadgets = f"widgets.{group}", f"gadgets.{group}"
     templates = {"templates/cm.yaml": _CONFIGMAP, "templates/widget.yaml": _widget(group)}
-    v1 = package(
-        tmp_path, "web", "0.1.0", {**templates, "crds/widget.yaml": _crd(group, with_color=False)}
-    )
+    v1 = package(tmp_path, "web", "0.1.0", {**templates, "crds/widget.yaml": _crd(group)})
+    # The new version changes the Widget schema (spec.color) and brings a Gadget CRD.
     v2 = package(
-        tmp_path, "web", "0.2.0", {**templates, "crds/widget.yaml": _crd(group, with_color=True)}
+        tmp_path,
+        "web",
+        "0.2.0",
+        {
+            **templates,
+            "crds/widget.yaml": _crd(group, with_color=True),
+            "crds/gadget.yaml": _crd(group, kind="Gadget"),
+        },
     )
     ref = ReleaseRef(name="web", namespace=ns)
     owner = Owner.helm_release("web", ns)
     extensions = k8s.ApiextensionsV1Api(api)
 
-    # Skip on install: helm is run with --skip-crds and nothing else creates them.
-    assert apply_chart_crds(kube, v1, "Skip", owner=owner) == []
-    skipping = hr(ns, install={"crds": "Skip"})
-    helm.install(ref, chart=v1, values={}, options=options.install_options(skipping))
-    assert name not in {c.metadata.name for c in extensions.list_custom_resource_definition().items}
-    helm.uninstall(ref, options=options.uninstall_options(hr(ns)))
+    def present() -> set[str]:
+        names = {c.metadata.name for c in extensions.list_custom_resource_definition().items}
+        return names & {widgets, gadgets}
 
-    # Create (the default): created, Established, labelled; the release's Widget applies.
-    release = hr(ns, values={"widget": True})
-    policy = options.crds_policy(release, ReleaseAction.INSTALL)
-    assert apply_chart_crds(kube, v1, policy, owner=owner) == [name]
-    helm.install(ref, chart=v1, values={"widget": True}, options=options.install_options(release))
-    crd = extensions.read_custom_resource_definition(name)
-    assert crd.metadata.labels["helm.toolkit.fluxcd.io/name"] == "web"
-    assert crd.metadata.labels["helm.toolkit.fluxcd.io/namespace"] == ns
-    widget = k8s.CustomObjectsApi(api).get_namespaced_custom_object(
-        group, "v1", ns, "widgets", "web-widget"
-    )
-    assert widget["spec"] == {"size": 3}
+    try:
+        # Skip on install: helm runs with --skip-crds and nothing else creates them.
+        assert apply_chart_crds(kube, v1, "Skip", owner=owner) == []
+        skipping = hr(ns, install={"crds": "Skip"})
+        helm.install(ref, chart=v1, values={}, options=options.install_options(skipping))
+        assert present() == set()
+        helm.uninstall(ref, options=options.uninstall_options(hr(ns)))
 
-    # The new chart's schema adds spec.color: only CreateReplace updates a present CRD.
-    for crds, changed, properties in [
-        ("Skip", [], {"size"}),
-        ("Create", [], {"size"}),
-        ("CreateReplace", [name], {"size", "color"}),
-        ("CreateReplace", [], {"size", "color"}),  # applied already: nothing changes
-    ]:
-        upgrading = hr(ns, upgrade={"crds": crds})
-        policy = options.crds_policy(upgrading, ReleaseAction.UPGRADE)
-        assert apply_chart_crds(kube, v2, policy, owner=owner) == changed
-        helm.upgrade(
-            ref,
-            chart=v2,
-            values={"widget": True},
-            options=options.upgrade_options(upgrading, apply_method="ssa"),
+        # Create (the default): created, Established, labelled; the release's Widget applies.
+        release = hr(ns, values={"widget": True})
+        policy = options.crds_policy(release, ReleaseAction.INSTALL)
+        assert apply_chart_crds(kube, v1, policy, owner=owner) == [widgets]
+        install = options.install_options(release)
+        helm.install(ref, chart=v1, values={"widget": True}, options=install)
+        crd = extensions.read_custom_resource_definition(widgets)
+        assert crd.metadata.labels["helm.toolkit.fluxcd.io/name"] == "web"
+        assert crd.metadata.labels["helm.toolkit.fluxcd.io/namespace"] == ns
+        widget = k8s.CustomObjectsApi(api).get_namespaced_custom_object(
+            group, "v1", ns, "widgets", "web-widget"
         )
-        assert _schema_properties(api, name) == properties, crds
-    extensions.delete_custom_resource_definition(name)
+        assert widget["spec"] == {"size": 3}
+
+        # Upgrades to v2: Create adds the new CRD only; CreateReplace updates the present one.
+        for crds, changed, gone, properties in [
+            ("Skip", [], {gadgets}, {"size"}),
+            ("Create", [gadgets], set(), {"size"}),
+            ("CreateReplace", [widgets], set(), {"size", "color"}),
+            ("CreateReplace", [], set(), {"size", "color"}),  # in place already
+        ]:
+            upgrading = hr(ns, upgrade={"crds": crds})
+            policy = options.crds_policy(upgrading, ReleaseAction.UPGRADE)
+            assert apply_chart_crds(kube, v2, policy, owner=owner) == changed, crds
+            upgrade = options.upgrade_options(upgrading, apply_method="ssa")
+            helm.upgrade(ref, chart=v2, values={"widget": True}, options=upgrade)
+            assert present() == {widgets, gadgets} - gone, crds
+            assert _schema_properties(api, widgets) == properties, crds
+    finally:
+        for name in present():
+            extensions.delete_custom_resource_definition(name)
 
 
 def test_preserve_values_keeps_the_last_values_under_the_new_and_the_new_chart_defaults(
