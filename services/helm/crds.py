@@ -44,11 +44,12 @@ from shared.kube.inventory import Action
 from shared.kube.owner import Owner
 from shared.yaml import DocumentError, load, load_all
 
-__all__ = ["CRD_WAIT", "ChartCrdsError", "apply_chart_crds", "chart_crds"]
+__all__ = ["CRD_WAIT", "MAX_CHART_BYTES", "ChartCrdsError", "apply_chart_crds", "chart_crds"]
 
 CRD_WAIT = 60.0
 """How long applied CRDs may take to be Established (Flux's fixed 60s)."""
-_MAX_CHART_BYTES = 100 << 20  # Helm's MaxDecompressedChartSize
+MAX_CHART_BYTES = 100 << 20
+"""The most a chart may hold once extracted (Helm's MaxDecompressedChartSize)."""
 _MAX_DEPTH = 10  # subcharts of subcharts: far deeper than any real chart
 _MANIFEST = (".yaml", ".yml", ".json")
 _CRD_GROUP = "apiextensions.k8s.io"
@@ -130,16 +131,25 @@ def _chart_root(tree: Path, label: str) -> Path:
     raise ChartCrdsError(f"{label} is not a packaged chart: no <name>/Chart.yaml in it")
 
 
-def _extract(archive: Path, scratch: Path, label: str) -> Path:
-    dest = Path(tempfile.mkdtemp(prefix="chart-", dir=scratch))
-    try:
-        extract_tarball(archive, dest, max_bytes=_MAX_CHART_BYTES)
-    except UnsafeArchiveError as err:
-        raise ChartCrdsError(f"cannot read {label}: {err}") from None
-    return _chart_root(dest, label)
+class _Budget:
+    """Bytes still allowed for one chart, its packaged subcharts included."""
+
+    def __init__(self, limit: int) -> None:
+        self.left = limit
+
+    def extract(self, archive: Path, scratch: Path, label: str) -> Path:
+        """Extract ``archive`` under ``scratch`` within the budget; the chart's root."""
+        dest = Path(tempfile.mkdtemp(prefix="chart-", dir=scratch))
+        try:
+            extract_tarball(archive, dest, max_bytes=self.left)
+        except UnsafeArchiveError as err:
+            raise ChartCrdsError(f"cannot read {label}: {err}") from None
+        # Nested .tgz subcharts share the chart's limit: no bomb of bombs.
+        self.left -= sum(p.stat().st_size for p in dest.rglob("*") if p.is_file())
+        return _chart_root(dest, label)
 
 
-def _load(root: Path, scratch: Path, depth: int = 0) -> _Chart:
+def _load(root: Path, scratch: Path, budget: _Budget, depth: int = 0) -> _Chart:
     if depth > _MAX_DEPTH:
         raise ChartCrdsError(f"subcharts nested more than {_MAX_DEPTH} deep")
     meta = _yaml_map(root / "Chart.yaml")
@@ -148,10 +158,10 @@ def _load(root: Path, scratch: Path, depth: int = 0) -> _Chart:
     if charts.is_dir():
         for entry in sorted(charts.iterdir()):
             if entry.is_dir() and (entry / "Chart.yaml").is_file():
-                subcharts.append(_load(entry, scratch, depth + 1))
+                subcharts.append(_load(entry, scratch, budget, depth + 1))
             elif entry.is_file() and entry.name.endswith(".tgz"):
-                sub_root = _extract(entry, scratch, f"subchart {entry.name}")
-                subcharts.append(_load(sub_root, scratch, depth + 1))
+                sub_root = budget.extract(entry, scratch, f"subchart {entry.name}")
+                subcharts.append(_load(sub_root, scratch, budget, depth + 1))
     return _Chart(
         name=str(meta.get("name") or root.name),
         crd_files=_crd_files(root),
@@ -227,16 +237,22 @@ def _is_crd(doc: Mapping[str, Any]) -> bool:
 
 
 def chart_crds(
-    chart: Path, *, values: Mapping[str, Any] | None = None, scratch: Path | None = None
+    chart: Path,
+    *,
+    values: Mapping[str, Any] | None = None,
+    scratch: Path | None = None,
+    max_bytes: int = MAX_CHART_BYTES,
 ) -> list[dict[str, Any]]:
     """The CustomResourceDefinitions of a packaged ``chart`` and its enabled subcharts.
 
     ``values`` are the release's (they enable subcharts); ``scratch`` is where
-    the chart is extracted (the system's temporary directory when None).
+    the chart is extracted (the system's temporary directory when None);
+    ``max_bytes`` bounds its content, packaged subcharts included.
     Raises ChartCrdsError for an unreadable chart or a crds/ file that is not YAML.
     """
     with tempfile.TemporaryDirectory(prefix="sluice-crds-", dir=scratch) as tmp:
-        loaded = _load(_extract(chart, Path(tmp), chart.name), Path(tmp))
+        budget = _Budget(max_bytes)
+        loaded = _load(budget.extract(chart, Path(tmp), chart.name), Path(tmp), budget)
         values = _coalesced(loaded, values or {})
         crds: list[dict[str, Any]] = []
         for source, data in _crd_sources(loaded, values):
@@ -255,8 +271,8 @@ def _names(crds: Sequence[Mapping[str, Any]]) -> list[str]:
 def apply_chart_crds(
     client: KubeClient,
     chart: Path,
-    policy: CrdsPolicy,
     *,
+    policy: CrdsPolicy,
     owner: Owner,
     values: Mapping[str, Any] | None = None,
     timeout: float = CRD_WAIT,

@@ -363,7 +363,7 @@ def test_crds_policies_create_skip_and_replace_the_chart_s_crds(
 
     try:
         # Skip on install: helm runs with --skip-crds and nothing else creates them.
-        assert apply_chart_crds(kube, v1, "Skip", owner=owner) == []
+        assert apply_chart_crds(kube, v1, policy="Skip", owner=owner) == []
         skipping = hr(ns, install={"crds": "Skip"})
         helm.install(ref, chart=v1, values={}, options=options.install_options(skipping))
         assert present() == set()
@@ -372,7 +372,7 @@ def test_crds_policies_create_skip_and_replace_the_chart_s_crds(
         # Create (the default): created, Established, labelled; the release's Widget applies.
         release = hr(ns, values={"widget": True})
         policy = options.crds_policy(release, ReleaseAction.INSTALL)
-        assert apply_chart_crds(kube, v1, policy, owner=owner) == [widgets]
+        assert apply_chart_crds(kube, v1, policy=policy, owner=owner) == [widgets]
         install = options.install_options(release)
         helm.install(ref, chart=v1, values={"widget": True}, options=install)
         crd = extensions.read_custom_resource_definition(widgets)
@@ -392,7 +392,7 @@ def test_crds_policies_create_skip_and_replace_the_chart_s_crds(
         ]:
             upgrading = hr(ns, upgrade={"crds": crds})
             policy = options.crds_policy(upgrading, ReleaseAction.UPGRADE)
-            assert apply_chart_crds(kube, v2, policy, owner=owner) == changed, crds
+            assert apply_chart_crds(kube, v2, policy=policy, owner=owner) == changed, crds
             upgrade = options.upgrade_options(upgrading, apply_method="ssa")
             helm.upgrade(ref, chart=v2, values={"widget": True}, options=upgrade)
             assert present() == {widgets, gadgets} - gone, crds

@@ -187,3 +187,13 @@ def test_not_a_chart_and_bad_yaml_are_errors(tmp_path: Path) -> None:
     )
     with pytest.raises(ChartCrdsError, match=r"crds/x\.yaml"):
         chart_crds(broken)
+
+
+def test_packaged_subcharts_count_against_the_chart_s_size_limit(tmp_path: Path) -> None:
+    big = tgz({"db/Chart.yaml": "name: db\n", "db/crds/db.yaml": crd("databases") + "#" * 5000})
+    files: dict[str, str | bytes] = {"Chart.yaml": "name: app\n", "charts/db-1.0.0.tgz": big}
+    chart = package(tmp_path, files)
+    assert len(chart_crds(chart, max_bytes=20_000)) == 1
+    # The parent alone fits; its subchart's content does not.
+    with pytest.raises(ChartCrdsError, match=r"cannot read subchart db-1\.0\.0\.tgz"):
+        chart_crds(chart, max_bytes=len(big) + 1000)
