@@ -5,7 +5,8 @@ Pure: helm-controller's ``newInstall`` / ``newUpgrade`` / ``newRollback`` /
 ``Get*`` defaults, read once here so the reconcile never re-derives them:
 
 - every action's timeout is its block's ``timeout``, else ``spec.timeout``
-  (5m);
+  (5m); a ``timeout=`` given to a builder (the time the task has left)
+  bounds it;
 - the wait is ``watcher`` (Flux's ``poller``), ``legacy`` with
   ``waitStrategy.name: legacy``, and ``hookOnly`` with the block's
   ``disableWait``; Jobs are waited for unless ``disableWaitForJobs``;
@@ -22,6 +23,10 @@ Pure: helm-controller's ``newInstall`` / ``newUpgrade`` / ``newRollback`` /
   not the HelmRelease's alone, so their digest differs from the desired
   one: compare against ``merge_maps(last.values, desired)`` for such a
   release, or it upgrades every reconcile (fluxcd/helm-controller#1371).
+
+Before an install or upgrade the reconcile applies the chart's CRDs by
+:func:`crds_policy` (``crds.apply_chart_crds``); the install flags always
+carry ``--skip-crds``, as helm-controller's ``SkipCRDs``.
 """
 
 from __future__ import annotations
