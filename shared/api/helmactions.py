@@ -93,21 +93,19 @@ class Install(ApiModel):
     timeout: Duration | None = None
     strategy: ActionStrategy | None = None
     remediation: InstallRemediation | None = None
-    disable_take_ownership: Annotated[bool, unsupported("install.disableTakeOwnership")] = False
+    disable_take_ownership: bool = False
     disable_wait: bool = False
     disable_wait_for_jobs: bool = False
     disable_hooks: bool = False
     disable_open_api_validation: bool = Field(default=False, alias="disableOpenAPIValidation")
-    disable_schema_validation: Annotated[bool, unsupported("install.disableSchemaValidation")] = (
-        False
-    )
+    disable_schema_validation: bool = False
     replace: bool = False
     skip_crds: Annotated[bool, unsupported("install.skipCRDs")] = Field(
         default=False, alias="skipCRDs"
     )
     crds: CrdsPolicy | None = None
     create_namespace: bool = False
-    server_side_apply: Annotated[bool, unsupported("install.serverSideApply")] | None = None
+    server_side_apply: bool | None = None
 
     @property
     def crds_policy(self) -> CrdsPolicy:
@@ -121,21 +119,17 @@ class Upgrade(ApiModel):
     timeout: Duration | None = None
     strategy: ActionStrategy | None = None
     remediation: UpgradeRemediation | None = None
-    disable_take_ownership: Annotated[bool, unsupported("upgrade.disableTakeOwnership")] = False
+    disable_take_ownership: bool = False
     disable_wait: bool = False
     disable_wait_for_jobs: bool = False
     disable_hooks: bool = False
     disable_open_api_validation: bool = Field(default=False, alias="disableOpenAPIValidation")
-    disable_schema_validation: Annotated[bool, unsupported("upgrade.disableSchemaValidation")] = (
-        False
-    )
+    disable_schema_validation: bool = False
     force: bool = False
     preserve_values: bool = False
     cleanup_on_fail: bool = False
     crds: CrdsPolicy | None = None
-    server_side_apply: Annotated[ServerSideApplyMode, unsupported("upgrade.serverSideApply")] = (
-        "auto"
-    )
+    server_side_apply: ServerSideApplyMode = "auto"
     chart_name_change_strategy: Annotated[
         Literal["InPlaceUpdate", "Reinstall"], unsupported("upgrade.chartNameChangeStrategy")
     ] = "Reinstall"
@@ -174,9 +168,7 @@ class Rollback(ApiModel):
     recreate: Annotated[bool, unsupported("rollback.recreate")] = False
     force: bool = False
     cleanup_on_fail: bool = False
-    server_side_apply: Annotated[ServerSideApplyMode, unsupported("rollback.serverSideApply")] = (
-        "auto"
-    )
+    server_side_apply: ServerSideApplyMode = "auto"
 
 
 class Uninstall(ApiModel):

@@ -157,7 +157,7 @@ class DriftDetection(ApiModel):
 class WaitStrategy(ApiModel):
     """``spec.waitStrategy``."""
 
-    name: Annotated[Literal["poller", "legacy"], unsupported("waitStrategy.name")]
+    name: Literal["poller", "legacy"]
 
 
 class HelmReleaseSpec(FanOutSpec):

@@ -3,13 +3,13 @@
 A field sluice would store and ignore is a silent surprise; each one here is
 refused at ``sluice apply`` with a message saying what to do instead. A field
 set to the value Flux uses when it is unset changes nothing, so it passes:
-``install.disableSchemaValidation: false`` is accepted, ``true`` is refused.
+``rollback.recreate: false`` is accepted, ``true`` is refused.
 Lifting a refusal is deleting its row (and implementing the field).
 
 The keys are the field paths under ``spec`` of the apiVersion named first
 (``helm.toolkit.fluxcd.io/v2`` unless the key starts with ``v1:``, the Helm
 Operator's ``helm.fluxcd.io/v1``). Models attach a row to their field with
-``Annotated[T, unsupported("install.disableSchemaValidation")]``.
+``Annotated[T, unsupported("rollback.recreate")]``.
 """
 
 from __future__ import annotations
@@ -47,34 +47,9 @@ UNSUPPORTED: dict[str, Unsupported] = {
         f"a CEL health check of a Helm release {_NOT_YET}: remove healthCheckExprs "
         "(sluice waits with the built-in kstatus rules)",
     ),
-    "waitStrategy.name": Unsupported(
-        ("poller",),
-        f"the legacy (Helm 3) wait {_NOT_YET}: remove waitStrategy or use poller",
-    ),
     "postRenderStrategy": Unsupported(
         ("combined",),
         f"a post-render strategy other than combined {_NOT_YET}: remove postRenderStrategy",
-    ),
-    "install.disableSchemaValidation": Unsupported(
-        (False,), f"skipping the chart's values schema check {_NOT_YET}: remove it"
-    ),
-    "upgrade.disableSchemaValidation": Unsupported(
-        (False,), f"skipping the chart's values schema check {_NOT_YET}: remove it"
-    ),
-    "install.disableTakeOwnership": Unsupported(
-        (False,), f"refusing to adopt existing objects {_NOT_YET}: remove it"
-    ),
-    "upgrade.disableTakeOwnership": Unsupported(
-        (False,), f"refusing to adopt existing objects {_NOT_YET}: remove it"
-    ),
-    "install.serverSideApply": Unsupported(
-        (True,), f"client-side apply of Helm releases {_NOT_YET}: remove serverSideApply"
-    ),
-    "upgrade.serverSideApply": Unsupported(
-        ("auto",), f"forcing the apply method of upgrades {_NOT_YET}: remove serverSideApply"
-    ),
-    "rollback.serverSideApply": Unsupported(
-        ("auto",), f"forcing the apply method of rollbacks {_NOT_YET}: remove serverSideApply"
     ),
     "upgrade.chartNameChangeStrategy": Unsupported(
         ("Reinstall",),

@@ -416,15 +416,7 @@ REFUSED: dict[str, dict[str, Any]] = {
     "healthCheckExprs": {
         "healthCheckExprs": [{"apiVersion": "v1", "kind": "Pod", "current": "true"}]
     },
-    "waitStrategy.name": {"waitStrategy": {"name": "legacy"}},
     "postRenderStrategy": {"postRenderStrategy": "nohooks"},
-    "install.disableSchemaValidation": {"install": {"disableSchemaValidation": True}},
-    "upgrade.disableSchemaValidation": {"upgrade": {"disableSchemaValidation": True}},
-    "install.disableTakeOwnership": {"install": {"disableTakeOwnership": True}},
-    "upgrade.disableTakeOwnership": {"upgrade": {"disableTakeOwnership": True}},
-    "install.serverSideApply": {"install": {"serverSideApply": False}},
-    "upgrade.serverSideApply": {"upgrade": {"serverSideApply": "disabled"}},
-    "rollback.serverSideApply": {"rollback": {"serverSideApply": "enabled"}},
     "upgrade.chartNameChangeStrategy": {"upgrade": {"chartNameChangeStrategy": "InPlaceUpdate"}},
     "install.skipCRDs": {"install": {"skipCRDs": True}},
     "rollback.recreate": {"rollback": {"recreate": True}},
@@ -448,16 +440,42 @@ def test_every_v2_row_of_the_refusal_table_is_tested() -> None:
 def test_refused_fields_at_flux_s_default_value_pass() -> None:
     hr = parse_helmrelease(
         release(
-            install={"disableSchemaValidation": False, "serverSideApply": True, "skipCRDs": False},
-            upgrade={"serverSideApply": "auto", "chartNameChangeStrategy": "Reinstall"},
+            install={"skipCRDs": False},
+            upgrade={"chartNameChangeStrategy": "Reinstall"},
             rollback={"recreate": False},
             postRenderStrategy="combined",
-            waitStrategy={"name": "poller"},
             healthCheckExprs=[],
             valuesFrom=[{"kind": "Secret", "name": "s", "literal": False}],
         )
     )
     assert hr.spec.post_render_strategy == "combined"
+
+
+def test_fields_helm_4_maps_to_flags_are_accepted() -> None:
+    # Once refused; now each one is an action option (services/helm/options.py).
+    hr = parse_helmrelease(
+        release(
+            install={
+                "disableSchemaValidation": True,
+                "disableTakeOwnership": True,
+                "serverSideApply": False,
+            },
+            upgrade={
+                "disableSchemaValidation": True,
+                "disableTakeOwnership": True,
+                "serverSideApply": "disabled",
+            },
+            rollback={"serverSideApply": "enabled"},
+            waitStrategy={"name": "legacy"},
+        )
+    )
+    spec = hr.spec
+    assert spec.install is not None and spec.install.server_side_apply is False
+    assert spec.install.disable_schema_validation and spec.install.disable_take_ownership
+    assert spec.upgrade is not None and spec.upgrade.server_side_apply == "disabled"
+    assert spec.upgrade.disable_schema_validation and spec.upgrade.disable_take_ownership
+    assert spec.rollback is not None and spec.rollback.server_side_apply == "enabled"
+    assert spec.wait_strategy is not None and spec.wait_strategy.name == "legacy"
 
 
 # Older apiVersions ---------------------------------------------------------
