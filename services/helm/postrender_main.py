@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ __all__ = [
     "FAILURE_FILE",
     "PostRenderFailed",
     "RenderSpec",
+    "explain",
     "kustomization_layout",
     "main",
     "render",
@@ -49,6 +51,13 @@ __all__ = [
 
 FAILURE_FILE = "failure"
 _MANIFEST = "helm-output.yaml"
+_METADATA = "metadata"
+# How kustomize 5 wraps an error met in a kustomization listed as a resource.
+_NESTED = re.compile(
+    r"accumulating resources: accumulation err="
+    r"'accumulating resources from '\.\./(?P<layer>[^']+)': '[^']*' must resolve to a file': "
+    r"recursed accumulation of path '[^']*': "
+)
 _MAX_MESSAGE = 1500
 # Helm refuses an empty post-render ("produced empty output"); Flux's in-process
 # renderer lets a chart that renders nothing through. A bare separator is not
@@ -153,17 +162,19 @@ def kustomization_layout(spec: RenderSpec) -> tuple[str, dict[str, bytes]]:
     if spec.labels or spec.annotations:
         transformers: list[str] = []
         if spec.labels:
-            files["metadata/labels.yaml"] = _transformer("LabelTransformer", "labels", spec.labels)
+            files[f"{_METADATA}/labels.yaml"] = _transformer(
+                "LabelTransformer", "labels", spec.labels
+            )
             transformers.append("labels.yaml")
         if spec.annotations:
-            files["metadata/annotations.yaml"] = _transformer(
+            files[f"{_METADATA}/annotations.yaml"] = _transformer(
                 "AnnotationsTransformer", "annotations", spec.annotations
             )
             transformers.append("annotations.yaml")
-        files["metadata/kustomization.yaml"] = _kustomization(
+        files[f"{_METADATA}/kustomization.yaml"] = _kustomization(
             [f"../{previous}"], transformers=transformers
         )
-        previous = "metadata"
+        previous = _METADATA
     # Only the top kustomization's sort order counts.
     top = f"{previous}/kustomization.yaml"
     doc = json.loads(files[top])
@@ -172,13 +183,20 @@ def kustomization_layout(spec: RenderSpec) -> tuple[str, dict[str, bytes]]:
     return str(previous), files
 
 
-def _explain(stderr: bytes, workdir: Path) -> str:
-    text = stderr.decode("utf-8", errors="replace").strip().removeprefix("Error: ")
-    # The scratch directory changes every run and means nothing to the reader.
-    text = text.replace(str(workdir) + "/", "").replace(str(workdir), ".")
+def explain(stderr: str, *, top: str, renderers: int) -> str:
+    """kustomize's error without the layering, prefixed by the renderer it came from."""
+    text = stderr.strip().removeprefix("Error: ")
+    layer = top
+    # Each layer kustomize went through adds a line of its own; the deepest is the culprit.
+    while (nested := _NESTED.match(text)) is not None:
+        layer = nested["layer"]
+        text = text[nested.end() :]
     if len(text) > _MAX_MESSAGE:
         text = text[:_MAX_MESSAGE] + "…"
-    return f"kustomize post-renderer: {text}"
+    if layer == _METADATA:
+        return f"commonMetadata post-renderer: {text}"
+    which = f" {int(layer) + 1} of {renderers}" if renderers > 1 else ""
+    return f"kustomize post-renderer{which}: {text}"
 
 
 def render(manifest: bytes, spec: RenderSpec, *, scratch: Path | None = None) -> bytes:
@@ -199,7 +217,10 @@ def render(manifest: bytes, spec: RenderSpec, *, scratch: Path | None = None) ->
         except OSError as err:
             raise PostRenderFailed(f"cannot run kustomize ({spec.kustomize}): {err}") from err
         if done.returncode != 0:
-            raise PostRenderFailed(_explain(done.stderr, workdir))
+            text = done.stderr.decode("utf-8", errors="replace")
+            # The scratch directory changes every run and means nothing to the reader.
+            text = text.replace(str(workdir) + "/", "").replace(str(workdir), ".")
+            raise PostRenderFailed(explain(text, top=top, renderers=len(spec.layers)))
     return done.stdout if done.stdout.strip() else _NOTHING
 
 
