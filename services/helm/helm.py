@@ -127,7 +127,7 @@ class Helm:
         with self._home() as home:
             values_file = write_private(home / "values.yaml", json.dumps(values).encode())
             args = ["install", ref.name, str(chart), *_where(ref), "-f", str(values_file)]
-            self._render(
+            self._run_action(
                 [*args, *options.flags()], home=home, wait=options.timeout, post=post_renderer
             )
         return self._read_required(ref)
@@ -145,12 +145,12 @@ class Helm:
         with self._home() as home:
             values_file = write_private(home / "values.yaml", json.dumps(values).encode())
             args = ["upgrade", ref.name, str(chart), *_where(ref), "-f", str(values_file)]
-            self._render(
+            self._run_action(
                 [*args, *options.flags()], home=home, wait=options.timeout, post=post_renderer
             )
         return self._read_required(ref)
 
-    def _render(
+    def _run_action(
         self, args: Sequence[str], *, home: Path, wait: float, post: PostRender | None
     ) -> None:
         # A post-renderer's own error never reaches helm's output: it is read back here.

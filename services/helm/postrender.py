@@ -16,8 +16,10 @@ the flags and, after a failed run, why the post-renderer failed (Helm itself
 only says the plugin "exited with error").
 
 Helm 4's CLI always sends hooks with the templates (its ``combined`` strategy,
-Flux's default ``postRenderStrategy``): hooks, test hooks included, are patched
-and labelled too.
+Flux's default ``postRenderStrategy``; the CLI has no flag for ``nohooks`` or
+``separate``): hooks, test hooks included, are patched and labelled too. As in
+Flux, kustomize then refuses a chart whose hook and template share a kind and
+name ("already registered id") or an object with only ``generateName``.
 
 Exceptions::
 

@@ -15,7 +15,13 @@ from typing import Any
 
 import pytest
 
-from services.helm.postrender import PLUGIN_NAME, PostRender, PostRenderPlugin, origin_labels
+from services.helm.postrender import (
+    PLUGIN_NAME,
+    PostRender,
+    PostRenderPlugin,
+    PostRenderSetupError,
+    origin_labels,
+)
 from services.helm.postrender_main import RenderSpec, explain, kustomization_layout
 from shared.api.helmrelease import HelmRelease, PostRendererKustomize, parse_helmrelease
 from shared.api.kustomize import CommonMetadata, Image, Patch, Selector
@@ -310,3 +316,13 @@ def test_a_long_kustomize_error_is_cut() -> None:
 
     assert len(message) < 1600
     assert message.endswith("…")
+
+
+def test_an_interpreter_path_helm_would_split_is_refused_before_helm_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sys.executable", "/opt/my tools/python3")
+    post = PostRender(common_metadata=CommonMetadata(labels={"team": "a"}))
+
+    with pytest.raises(PostRenderSetupError, match="without spaces"):
+        post.install(tmp_path, limits=LIMITS)
