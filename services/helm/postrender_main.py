@@ -195,6 +195,8 @@ def explain(stderr: str, *, top: str, renderers: int) -> str:
         text = text[:_MAX_MESSAGE] + "…"
     if layer == _METADATA:
         return f"commonMetadata post-renderer: {text}"
+    if renderers == 0:  # layer 0 only holds the manifest
+        return f"post-renderer: {text}"
     which = f" {int(layer) + 1} of {renderers}" if renderers > 1 else ""
     return f"kustomize post-renderer{which}: {text}"
 
@@ -209,6 +211,9 @@ def render(manifest: bytes, spec: RenderSpec, *, scratch: Path | None = None) ->
             path.write_bytes(content)
         (workdir / "0" / _MANIFEST).write_bytes(manifest)
         env = {"PATH": os.environ.get("PATH", ""), "HOME": str(workdir), "TMPDIR": str(workdir)}
+        # prlimit would run it and report a missing tool as a kustomize error.
+        if not os.access(spec.kustomize, os.X_OK):
+            raise PostRenderFailed(f"cannot run kustomize ({spec.kustomize}): not an executable")
         argv = [spec.kustomize, "build", top]
         try:
             done = run_tool(argv, limits=spec.limits, env=env, cwd=workdir)
@@ -245,7 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PostRenderFailed as err:
         message = str(err)
     except Exception as err:  # a process boundary: say what broke, for the adapter to report
-        message = f"post-renderer failed: {type(err).__name__}: {err}"
+        message = f"post-renderer failed: {type(err).__name__}: {err}"[:_MAX_MESSAGE]
     else:
         sys.stdout.buffer.write(output)
         sys.stdout.buffer.flush()

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from kubernetes import client as k8s
 from services.helm.actionoptions import InstallOptions, UpgradeOptions
 from services.helm.helm import Helm, HelmError, ReleaseRef
 from services.helm.postrender import PostRender
+from services.helm.postrender_main import RenderSpec
 from services.helm.release_state import HelmStatus
 from shared.api.helmrelease import parse_helmrelease
 from shared.sandbox import ClusterInfo
@@ -275,6 +278,32 @@ def test_a_chart_that_renders_nothing_is_not_an_error(tmp_path: Path) -> None:
     rendered = template(empty, post_render("apps"), home)
 
     assert rendered == {}
+
+
+def test_the_plugin_command_reports_a_failure_on_stderr_and_beside_its_spec(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    plugin = post_render("apps").install(home, limits=LIMITS)
+    assert plugin.directory is not None
+    spec_file = plugin.directory / "spec.json"
+    spec = RenderSpec.from_json(spec_file.read_bytes())
+    spec_file.write_bytes(replace(spec, kustomize=str(tmp_path / "no-kustomize")).to_json())
+
+    # As Helm runs it: the interpreter, the launcher, the spec; the manifest on stdin.
+    done = subprocess.run(
+        [sys.executable, "-I", str(plugin.directory / "run.py"), str(spec_file)],
+        input=b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n",
+        env={"PATH": os.environ.get("PATH", ""), "HOME": str(home)},
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert (done.returncode, done.stdout) == (1, b"")
+    assert b"cannot run kustomize" in done.stderr
+    assert plugin.failure() == done.stderr.decode().strip()
 
 
 # -- install and upgrade on a cluster --------------------------------------------------

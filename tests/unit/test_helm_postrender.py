@@ -303,6 +303,7 @@ def nested(layer: str, text: str) -> str:
         ),
         (f"Error: {NO_MATCH}", "1", 2, f"kustomize post-renderer 2 of 2: {NO_MATCH}"),
         ("Error: boom", "metadata", 0, "commonMetadata post-renderer: boom"),
+        (f"Error: {nested('0', 'bad manifest')}", "metadata", 0, "post-renderer: bad manifest"),
     ],
 )
 def test_a_kustomize_error_names_the_renderer_without_the_layering(
