@@ -40,6 +40,7 @@ from services.helm.actionoptions import (
     UpgradeOptions,
 )
 from services.helm.digest import values_digest
+from services.helm.postrender import PostRender
 from services.helm.release_state import HelmStatus, HookPhase, Release, TestHook
 from shared.private import mask, private_dir, write_private
 from shared.toolrun import ToolLimitExceeded, ToolLimits, run_tool
@@ -117,6 +118,7 @@ class Helm:
         chart: Path,
         values: Mapping[str, Any],
         options: InstallOptions,
+        post_renderer: PostRender | None = None,
     ) -> Release:
         """``helm install`` of the packaged ``chart``; the revision it wrote.
 
@@ -125,7 +127,9 @@ class Helm:
         with self._home() as home:
             values_file = write_private(home / "values.yaml", json.dumps(values).encode())
             args = ["install", ref.name, str(chart), *_where(ref), "-f", str(values_file)]
-            self._run([*args, *options.flags()], home=home, wait=options.timeout)
+            self._run_action(
+                [*args, *options.flags()], home=home, wait=options.timeout, post=post_renderer
+            )
         return self._read_required(ref)
 
     def upgrade(
@@ -135,13 +139,29 @@ class Helm:
         chart: Path,
         values: Mapping[str, Any],
         options: UpgradeOptions,
+        post_renderer: PostRender | None = None,
     ) -> Release:
         """``helm upgrade`` to ``chart`` with exactly ``values``; the revision it wrote."""
         with self._home() as home:
             values_file = write_private(home / "values.yaml", json.dumps(values).encode())
             args = ["upgrade", ref.name, str(chart), *_where(ref), "-f", str(values_file)]
-            self._run([*args, *options.flags()], home=home, wait=options.timeout)
+            self._run_action(
+                [*args, *options.flags()], home=home, wait=options.timeout, post=post_renderer
+            )
         return self._read_required(ref)
+
+    def _run_action(
+        self, args: Sequence[str], *, home: Path, wait: float, post: PostRender | None
+    ) -> None:
+        # A post-renderer's own error never reaches helm's output: it is read back here.
+        plugin = post.install(home, limits=self._limits) if post is not None else None
+        try:
+            self._run([*args, *(plugin.flags if plugin else [])], home=home, wait=wait)
+        except HelmError as err:
+            why = plugin.failure() if plugin else None
+            if why is None:
+                raise
+            raise type(err)(mask(f"{err}: {why}", self._secrets, limit=_MAX_MESSAGE)) from None
 
     def rollback(self, ref: ReleaseRef, *, to: int, options: RollbackOptions) -> Release:
         """``helm rollback`` to revision ``to``; the new revision it wrote."""
