@@ -21,10 +21,10 @@ from services.helm.actionoptions import InstallOptions, UpgradeOptions
 from services.helm.drift import HELM_FIELD_MANAGER, correct, detect
 from services.helm.driftreport import DriftReport
 from services.helm.fieldchanges import FieldChange, Op
-from services.helm.helm import Helm, HelmError, ReleaseRef
+from services.helm.helm import Helm, ReleaseRef
 from shared.api.kustomize import IgnoreRule, Selector
 from shared.kube.client import KubeClient
-from shared.kube.inventory import Action, ChangeSet, ObjectRef
+from shared.kube.inventory import Action, ChangeSet
 from shared.kube.kubeconfig import client_from_kubeconfig
 from shared.kube.owner import Owner
 from shared.sandbox import ClusterInfo
@@ -71,6 +71,9 @@ metadata:
 ORIGIN
 data:
   greeting: {{ .Values.greeting | quote }}
+  {{- with .Values.extra }}
+  extra: {{ . | quote }}
+  {{- end }}
 """,
     "extra.yaml": """\
 apiVersion: v1
@@ -257,7 +260,7 @@ def test_drift_is_detected_ignored_excluded_and_corrected_so_helm_upgrades_again
     scale(api, ns, 3)
     edit(api, ns, "web-settings", {"greeting": "edited by hand"})
     k8s.CoreV1Api(api).delete_namespaced_config_map("web-extra", ns)
-    edit(api, ns, "web-tuned", {"level": "9"})
+    edit(api, ns, "web-tuned", {"by-hand": "yes"})
     note = {"metadata": {"annotations": {"example.com/note": "looked at it"}}}
     k8s.AppsV1Api(api).patch_namespaced_deployment("web-web", ns, note, field_manager="kubectl")
 
@@ -300,7 +303,13 @@ def test_drift_is_detected_ignored_excluded_and_corrected_so_helm_upgrades_again
     assert replicas(api, ns) == 1
     assert data(api, ns, "web-settings") == {"greeting": "hello"}
     assert data(api, ns, "web-extra") == {"kept": "yes"}
-    assert data(api, ns, "web-tuned") == {"level": "9"}  # excluded: left as it was
+    for name in ("web-extra", "web-settings"):  # still Helm's, as helm ls and uninstall expect
+        meta = k8s.CoreV1Api(api).read_namespaced_config_map(name, ns).metadata
+        assert meta is not None and meta.labels and meta.annotations
+        assert meta.labels["app.kubernetes.io/managed-by"] == "Helm"
+        assert meta.annotations["meta.helm.sh/release-name"] == "web"
+        assert meta.annotations["meta.helm.sh/release-namespace"] == ns
+    assert data(api, ns, "web-tuned") == {"level": "1", "by-hand": "yes"}  # excluded: left as is
 
     # Helm changes the corrected fields again without a conflict.
     values = {"greeting": "bonjour", "replicas": 2}
@@ -314,7 +323,10 @@ def test_drift_is_detected_ignored_excluded_and_corrected_so_helm_upgrades_again
     assert verdicts(drift(kube, text, ns)) == IN_SYNC
 
 
-def test_a_correction_under_another_field_manager_than_helms_makes_the_next_upgrade_conflict(
+@pytest.mark.parametrize(
+    ("field_manager", "left"), [(HELM_FIELD_MANAGER, {}), ("helm-controller", {"extra": "on"})]
+)
+def test_a_value_the_chart_drops_after_a_correction_is_gone_only_if_helms_manager_corrected(
     helm: Helm,
     chart: Path,
     workload_cluster: ClusterInfo,
@@ -322,18 +334,20 @@ def test_a_correction_under_another_field_manager_than_helms_makes_the_next_upgr
     kube: KubeClient,
     ns: str,
     tmp_path: Path,
+    field_manager: str,
+    left: dict[str, str],
 ) -> None:
-    # Why HELM_FIELD_MANAGER: Flux's name, "helm-controller", is not who Helm 4's CLI applies as.
+    # Helm 4's CLI applies as "helm", not as Flux's "helm-controller": a correction under
+    # another manager co-owns every field it applied, and Helm can no longer remove them.
     ref = ReleaseRef(name="web", namespace=ns)
-    helm.install(ref, chart=chart, values={}, options=InstallOptions(timeout=ROLLOUT))
+    helm.install(ref, chart=chart, values={"extra": "on"}, options=InstallOptions(timeout=ROLLOUT))
     text = manifest(workload_cluster, ref, tmp_path)
-    scale(api, ns, 3)
+    edit(api, ns, "web-settings", {"greeting": "edited by hand"})
     report = drift(kube, text, ns)
-    assert [o.ref for o in report.changed] == [ObjectRef("apps", "Deployment", ns, "web-web")]
+    assert [o.ref.name for o in report.changed] == ["web-settings"]
 
-    put_right(kube, text, ns, report=report, field_manager="helm-controller")
-    assert replicas(api, ns) == 1
-    assert HELM_FIELD_MANAGER == "helm"
+    put_right(kube, text, ns, report=report, field_manager=field_manager)
+    assert data(api, ns, "web-settings") == {"greeting": "hello", "extra": "on"}
 
-    with pytest.raises(HelmError, match="conflict"):
-        helm.upgrade(ref, chart=chart, values={"replicas": 2}, options=UpgradeOptions(timeout=60))
+    helm.upgrade(ref, chart=chart, values={}, options=UpgradeOptions(timeout=ROLLOUT))
+    assert data(api, ns, "web-settings") == {"greeting": "hello", **left}
