@@ -29,7 +29,9 @@ kube kit rather than a second diff:
 
 The caller passes the Owner whose labels (``helm.toolkit.fluxcd.io/name`` and
 ``/namespace``) the manifest's objects carry, as Flux's origin-labels
-post-renderer puts them there: ``plan`` sets them on every object it applies.
+post-renderer puts them there. ``plan`` sets them on every object it applies,
+so an object rendered without them would drift for ever (each correction
+adding them, each upgrade taking them away): detect refuses such a manifest.
 
 Exceptions::
 
@@ -168,6 +170,12 @@ def detect(
     ]
     excluded = {id(obj): why for obj in desired if (why := rules.excludes(obj))}
     compared = [obj for obj in desired if id(obj) not in excluded]
+    if unowned := [str(ObjectRef.from_object(o)) for o in compared if not owner.owns(o)]:
+        raise DriftError(
+            f"cannot compare release {namespace}/{release} with the cluster: "
+            f"{', '.join(unowned)} lack the labels {owner.selector} "
+            "(the origin labels every rendered object of a HelmRelease carries)"
+        )
     try:
         options = _options(namespace, rules, field_manager)
         planned = plan(client, compared, owner=owner, options=options)

@@ -18,7 +18,7 @@ import pytest
 from kubernetes import client as k8s
 
 from services.helm.actionoptions import InstallOptions, UpgradeOptions
-from services.helm.drift import HELM_FIELD_MANAGER, correct, detect
+from services.helm.drift import HELM_FIELD_MANAGER, DriftError, correct, detect
 from services.helm.driftreport import DriftReport
 from services.helm.fieldchanges import FieldChange, Op
 from services.helm.helm import Helm, ReleaseRef
@@ -255,6 +255,9 @@ def test_drift_is_detected_ignored_excluded_and_corrected_so_helm_upgrades_again
     text = manifest(workload_cluster, ref, tmp_path)
 
     assert verdicts(drift(kube, text, ns)) == IN_SYNC  # right after the install
+    someone_else = Owner.helm_release("other", ns)
+    with pytest.raises(DriftError, match=r"lack the labels helm\.toolkit\.fluxcd\.io/name=other,"):
+        detect(kube, text, release="web", namespace=ns, owner=someone_else)
 
     # By hand, as kubectl would: scale, edit, delete; annotate (kubectl's own manager).
     scale(api, ns, 3)
