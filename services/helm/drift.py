@@ -111,8 +111,11 @@ def _placed(client: KubeClient, obj: dict[str, Any], namespace: str) -> dict[str
     A kind the cluster does not serve is left as it is: ``plan`` defers it (its
     CRD is in the manifest) or names it as refused.
     """
+    api_version, kind = str(obj.get("apiVersion") or ""), str(obj.get("kind") or "")
+    if not (api_version and kind):
+        return obj  # plan names what it lacks
     try:
-        info = client.resource(str(obj.get("apiVersion", "")), str(obj.get("kind", "")))
+        info = client.resource(api_version, kind)
     except UnknownKindError:
         return obj
     meta = obj["metadata"]
@@ -121,6 +124,16 @@ def _placed(client: KubeClient, obj: dict[str, Any], namespace: str) -> dict[str
     elif not meta.get("namespace"):
         meta["namespace"] = namespace
     return obj
+
+
+def _release_objects(
+    client: KubeClient, manifest: str, *, release: str, namespace: str
+) -> list[dict[str, Any]]:
+    """The release's objects, each in its namespace; kinds discovered side by side."""
+    objects = release_objects(manifest, release=release, namespace=namespace)
+    kinds = {(str(o.get("apiVersion") or ""), str(o.get("kind") or "")) for o in objects}
+    client.prefetch(k for k in kinds if all(k))
+    return [_placed(client, obj, namespace) for obj in objects]
 
 
 def _options(namespace: str, rules: DriftRules, field_manager: str) -> ApplyOptions:
@@ -164,10 +177,7 @@ def detect(
     Nothing on the cluster changes.
     """
     rules = compile_drift_rules(ignore)
-    desired = [
-        _placed(client, obj, namespace)
-        for obj in release_objects(manifest, release=release, namespace=namespace)
-    ]
+    desired = _release_objects(client, manifest, release=release, namespace=namespace)
     excluded = {id(obj): why for obj in desired if (why := rules.excludes(obj))}
     compared = [obj for obj in desired if id(obj) not in excluded]
     if unowned := [str(ObjectRef.from_object(o)) for o in compared if not owner.owns(o)]:
@@ -218,8 +228,8 @@ def correct(
     rules = compile_drift_rules(ignore)
     objects = [
         obj
-        for obj in release_objects(manifest, release=release, namespace=namespace)
-        if ObjectRef.from_object(_placed(client, obj, namespace)).id in wanted
+        for obj in _release_objects(client, manifest, release=release, namespace=namespace)
+        if ObjectRef.from_object(obj).id in wanted
     ]
     changes = apply(client, objects, owner=owner, options=_options(namespace, rules, field_manager))
     return ChangeSet(tuple(c for c in changes if c.action in (Action.CREATED, Action.CONFIGURED)))
