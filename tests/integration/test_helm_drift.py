@@ -85,6 +85,16 @@ ORIGIN
 data:
   kept: "yes"
 """,
+    "secret.yaml": """\
+apiVersion: v1
+kind: Secret
+metadata:
+  name: {{ .Release.Name }}-token
+  labels:
+ORIGIN
+stringData:
+  token: not-really-secret
+""",
     "tuned.yaml": """\
 apiVersion: v1
 kind: ConfigMap
@@ -126,7 +136,7 @@ def _helm_env(home: Path) -> dict[str, str]:
 
 @pytest.fixture
 def chart(tmp_path: Path) -> Path:
-    """``helm package`` of "webapp" 0.1.0: a Deployment and three ConfigMaps, one opted out."""
+    """``helm package`` of "webapp" 0.1.0: a Deployment, a Secret, 3 ConfigMaps (1 opted out)."""
     source = tmp_path / "src" / "webapp"
     (source / "templates").mkdir(parents=True)
     (source / "Chart.yaml").write_text("apiVersion: v2\nname: webapp\nversion: 0.1.0\n")
@@ -236,6 +246,7 @@ def put_right(
 IN_SYNC = {
     "web-settings": (Action.UNCHANGED, ()),
     "web-extra": (Action.UNCHANGED, ()),
+    "web-token": (Action.UNCHANGED, ()),  # stringData is compared as the data it becomes
     "web-tuned": (Action.SKIPPED, ()),
     "web-web": (Action.UNCHANGED, ()),
 }
@@ -271,6 +282,7 @@ def test_drift_is_detected_ignored_excluded_and_corrected_so_helm_upgrades_again
     assert verdicts(report) == {
         "web-settings": (Action.CONFIGURED, replace("/data/greeting")),
         "web-extra": (Action.CREATED, ()),
+        "web-token": (Action.UNCHANGED, ()),
         "web-tuned": (Action.SKIPPED, ()),  # annotated driftDetection: disabled in the chart
         "web-web": (Action.CONFIGURED, replace("/spec/replicas")),
     }
