@@ -19,13 +19,18 @@ kube kit rather than a second diff:
   never dry-run; other ignore pointers are left out of the comparison
   (:mod:`services.helm.driftrules`). ``helm.sh/resource-policy: keep`` changes
   nothing here: the object is in the manifest and compared like the others.
+  The toolkit's "leave alone" annotations ``plan`` honours for every apply
+  (``kustomize.toolkit.fluxcd.io/reconcile: disabled``, ``ssa: Ignore``) make
+  an object excluded too, as sluice applies nothing it would not.
 - :func:`correct` re-applies the drifted objects of a report with
   ``shared.kube.apply.apply`` (server-side apply, conflicts forced): missing
   ones are created, changed ones patched, ignored fields keep their cluster
   value. The field manager is Helm's (:data:`HELM_FIELD_MANAGER`), as Flux
   corrects under ``kube.ManagedFieldsManager``, the manager its Helm applies
   with: the corrected fields stay Helm's, so the next ``helm upgrade`` of the
-  release changes them without a conflict.
+  release changes them without a conflict, and removes them when the chart
+  drops them (a second manager would keep them alive). As on every sluice
+  apply, kubectl's leftovers on a corrected object are taken over.
 
 The caller passes the Owner whose labels (``helm.toolkit.fluxcd.io/name`` and
 ``/namespace``) the manifest's objects carry, as Flux's origin-labels
@@ -35,8 +40,9 @@ adding them, each upgrade taking them away): detect refuses such a manifest.
 
 Exceptions::
 
-    DriftError        the manifest cannot be read, or the cluster refused to
-                      dry-run some of its objects (``errors`` names each)
+    DriftError        the manifest cannot be read, its objects lack the owner's
+                      labels, or the cluster refused to dry-run some of them
+                      (``errors`` names each)
     InvalidIgnoreRule an ignore rule's pointer, regex or selector is bad
     ApplyError        (correct) objects refused; ``changes`` says what was corrected
     KubeError         the cluster could not be reached
