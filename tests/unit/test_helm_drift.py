@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from services.helm.drift import DriftError, release_objects
 from services.helm.driftreport import (
@@ -22,6 +23,7 @@ from services.helm.driftrules import (
     disabled_by_metadata,
 )
 from services.helm.fieldchanges import FieldChange, Op, field_changes
+from shared.api.helmrelease import DriftDetection
 from shared.api.kustomize import Selector
 from shared.kube.driftignore import ignored_paths
 from shared.kube.inventory import Action, Change, ChangeSet, ObjectError, ObjectRef
@@ -94,6 +96,16 @@ def test_an_object_is_excluded_by_metadata_or_by_a_root_ignore_rule(
     rules: list[Rule], target: dict[str, Any], why: str
 ) -> None:
     assert compile_drift_rules(rules).excludes(target) == why
+
+
+def test_a_helmrelease_ignores_a_whole_object_with_the_root_pointer() -> None:
+    spec = {"mode": "enabled", "ignore": [{"paths": [""], "target": {"kind": "Secret"}}]}
+    rules = compile_drift_rules(DriftDetection.model_validate(spec).ignore)
+
+    assert rules.excludes(obj("Secret", "token", api_version="v1")) != ""
+    assert rules.excludes(obj("ConfigMap", "token", api_version="v1")) == ""
+    with pytest.raises(ValidationError, match="invalid JSON pointer 'spec'"):
+        DriftDetection.model_validate({"ignore": [{"paths": ["spec"]}]})
 
 
 def test_field_rules_keep_their_pointers_without_the_root_one() -> None:
