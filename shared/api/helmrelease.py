@@ -55,6 +55,7 @@ from shared.api.meta import (
     Name,
     Namespace,
 )
+from shared.kube.driftignore import InvalidIgnoreRule, parse_pointer
 
 __all__ = [
     "API_VERSION",
@@ -63,6 +64,7 @@ __all__ = [
     "HELM_GROUP",
     "OLDER_API_VERSIONS",
     "DriftDetection",
+    "DriftIgnoreRule",
     "HelmRelease",
     "HelmReleaseSpec",
     "PostRenderer",
@@ -142,11 +144,27 @@ class PostRenderer(ApiModel):
     kustomize: PostRendererKustomize | None = None
 
 
+class DriftIgnoreRule(IgnoreRule):
+    """``driftDetection.ignore[]``: as ``spec.ignore[]``, and ``""`` ignores the whole object."""
+
+    @field_validator("paths")
+    @classmethod
+    def _pointers(cls, value: list[str]) -> list[str]:
+        for pointer in value:
+            if pointer == "":
+                continue  # Flux's root pointer (jsondiff.IgnorePathRoot)
+            try:
+                parse_pointer(pointer)
+            except InvalidIgnoreRule as err:
+                raise ValueError(str(err)) from err
+        return value
+
+
 class DriftDetection(ApiModel):
     """``spec.driftDetection``: compare the cluster with the release manifest."""
 
     mode: Literal["enabled", "warn", "disabled"] = "disabled"
-    ignore: list[IgnoreRule] = Field(default_factory=list)
+    ignore: list[DriftIgnoreRule] = Field(default_factory=list)
 
     @property
     def detects(self) -> bool:
