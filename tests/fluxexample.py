@@ -5,9 +5,11 @@ what a test commits to its Git server (URLs moved by a ``ServedCharts`` of
 tests.servers.examplecharts, the one change made). ``example_releases`` reads
 the HelmReleases of clusters/staging's build as ``kubectl kustomize`` renders
 them (base and staging patch merged), so a test installs or checks exactly
-the values Flux would pass. ``HelmCli`` runs the pinned helm against a
+the values Flux would pass; ``condition`` waits for an object of the
+example's to reach a Ready status. ``HelmCli`` runs the pinned helm against a
 sandbox cluster with a private home, as a user at a terminal would;
-``remove_releases`` uninstalls what a test installed from the shared cluster.
+``remove_releases`` and ``remove_configs`` take what a test installed off
+the shared cluster.
 
 One thing a sandbox cannot do: kwok turns pods Ready without running them,
 so cert-manager's webhook never answers, and the apiserver refuses every
@@ -31,8 +33,11 @@ from typing import Any
 import yaml
 from kubernetes import client as k8s
 
+from shared.api.conditions import get_condition
+from shared.keys import ObjectKey
 from shared.tools import require_tool
 from tests.fixtures.cluster import api_client
+from tests.fixtures.gitops import GitOps
 from tests.helpers import eventually
 from tests.servers.examplecharts import EXAMPLE_CHARTS, ExampleChart
 
@@ -40,9 +45,12 @@ __all__ = [
     "EXAMPLE",
     "ExampleRelease",
     "HelmCli",
+    "condition",
     "drop_cert_manager_webhooks",
     "example_releases",
     "files",
+    "kubectl",
+    "remove_configs",
     "remove_releases",
 ]
 
@@ -61,6 +69,8 @@ class ExampleRelease:
     namespace: str
     chart: ExampleChart
     values: dict[str, Any]
+    # The HelmRelease object's name (spec.releaseName may differ).
+    helmrelease: str
 
 
 def files(rewrite: Callable[[str], str] = str) -> dict[str, str]:
@@ -97,9 +107,27 @@ def example_releases() -> list[ExampleRelease]:
                     namespace=meta["namespace"],
                     chart=charts[chart],
                     values=spec.get("values") or {},
+                    helmrelease=meta["name"],
                 )
             )
     return releases
+
+
+def condition(
+    gitops: GitOps, key: ObjectKey, wanted: str, *, timeout: float = 180
+) -> dict[str, Any]:
+    """The object's Ready condition once its status is ``wanted`` ("True"/"False")."""
+
+    def check() -> dict[str, Any] | None:
+        doc = gitops.store.get(key) or {}
+        ready = get_condition(doc.get("status") or {}, "Ready") or {}
+        return dict(ready) if ready.get("status") == wanted else None
+
+    try:
+        return eventually(check, timeout=timeout, interval=0.3)
+    except AssertionError as exc:
+        doc = gitops.store.get(key) or {}
+        raise AssertionError(f"{key}: {doc.get('status')}\n{gitops.logs()}") from exc
 
 
 @dataclass(frozen=True)
@@ -141,6 +169,23 @@ class HelmCli:
         # Helm prints null for a release given no values.
         given: dict[str, Any] = json.loads(done.stdout) or {}
         return given
+
+
+def kubectl(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The pinned ``kubectl ARGS`` on a cluster; the test reads returncode and output."""
+    return subprocess.run(
+        [str(require_tool("kubectl")), f"--kubeconfig={kubeconfig}", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def remove_configs(kubeconfig: Path) -> None:
+    """Delete what infrastructure/configs applies (its GatewayClass outlives the namespaces)."""
+    configs = str(EXAMPLE / "infrastructure" / "configs")
+    kubectl(kubeconfig, "delete", "-k", configs, "--ignore-not-found", "--wait=false")
 
 
 def remove_releases(helm: HelmCli, releases: list[ExampleRelease]) -> None:

@@ -24,11 +24,10 @@ import httpx
 import pytest
 import yaml
 
-from shared.api.conditions import get_condition
 from shared.keys import ObjectKey
 from shared.sandbox import ClusterInfo
 from tests.fixtures.gitops import GitOps, bootstrap, sluice
-from tests.helpers import eventually
+from tests.fluxexample import EXAMPLE, condition, files
 from tests.kube import namespace_exists
 from tests.servers.examplecharts import (
     CERT_MANAGER,
@@ -41,7 +40,6 @@ from tests.servers.git import BareRepo
 from tests.servers.registry import OciRegistry
 from tests.sources import downloaded_files
 
-EXAMPLE = Path(__file__).parents[1] / "data" / "flux2-kustomize-helm-example"
 FS = "flux-system"
 SCOPE = "staging"
 
@@ -50,29 +48,6 @@ SCOPE = "staging"
 def example_charts(tmp_path: Path, oci_registry: OciRegistry) -> Iterator[ServedCharts]:
     with serve_example_charts(tmp_path / "example-charts", oci_registry) as served:
         yield served
-
-
-def _files() -> dict[str, str]:
-    return {
-        path.relative_to(EXAMPLE).as_posix(): path.read_text()
-        for path in sorted(EXAMPLE.rglob("*"))
-        if path.is_file() and path.name != "VENDORED.md"
-    }
-
-
-def _condition(gitops: GitOps, key: ObjectKey, wanted: str) -> dict[str, Any]:
-    """The object's Ready condition once its status is ``wanted`` ("True"/"False")."""
-
-    def check() -> dict[str, Any] | None:
-        doc = gitops.store.get(key) or {}
-        ready = get_condition(doc.get("status") or {}, "Ready") or {}
-        return dict(ready) if ready.get("status") == wanted else None
-
-    try:
-        return eventually(check, timeout=180, interval=0.3)
-    except AssertionError as exc:
-        doc = gitops.store.get(key) or {}
-        raise AssertionError(f"{key}: {doc.get('status')}\n{gitops.logs()}") from exc
 
 
 def _sources(charts: ServedCharts) -> list[dict[str, Any]]:
@@ -90,29 +65,27 @@ def test_the_staging_cluster_of_flux_example_repository_runs_up_to_its_first_hel
     git_repo: BareRepo,
     sandbox_cluster: ClusterInfo,
 ) -> None:
-    head = git_repo.commit(_files())
+    head = git_repo.commit(files())
     gitops.register_cluster(sandbox_cluster, SCOPE)
     said = bootstrap(gitops, git_repo.url, SCOPE)
     assert "Kustomization reconciliation completed" in said
 
     # The ArtifactGenerator splits the repository; both ExternalArtifacts carry its commit.
-    _condition(gitops, ObjectKey("ArtifactGenerator", FS, FS, SCOPE), "True")
+    condition(gitops, ObjectKey("ArtifactGenerator", FS, FS, SCOPE), "True")
     for name in ("infrastructure", "apps"):
         key = ObjectKey("ExternalArtifact", FS, name, SCOPE)
-        _condition(gitops, key, "True")
+        condition(gitops, key, "True")
         artifact = (gitops.store.get(key) or {})["status"]["artifact"]
         assert artifact["revision"].startswith("latest@sha256:")
         assert artifact["metadata"]["org.opencontainers.image.revision"] == f"main@sha1:{head}"
 
     # infra-controllers builds from the ExternalArtifact and stops at the HelmRelease;
     # nothing of its build reached the cluster, and its dependents wait.
-    stopped = _condition(
-        gitops, ObjectKey("Kustomization", FS, "infra-controllers", SCOPE), "False"
-    )
+    stopped = condition(gitops, ObjectKey("Kustomization", FS, "infra-controllers", SCOPE), "False")
     assert "HelmRelease" in stopped["message"], stopped
     assert "helm.toolkit.fluxcd.io" in stopped["message"], stopped
     assert not namespace_exists(sandbox_cluster.kubeconfig, "cert-manager")
-    waiting = _condition(gitops, ObjectKey("Kustomization", FS, "infra-configs", SCOPE), "False")
+    waiting = condition(gitops, ObjectKey("Kustomization", FS, "infra-configs", SCOPE), "False")
     assert waiting["reason"] == "DependencyNotReady", waiting
 
 
@@ -135,7 +108,7 @@ def test_the_sources_of_flux_example_repository_fetch_the_charts_it_names(
     for chart in (CERT_MANAGER, GATEWAY_HELM):
         meta = next(d for d in docs if d["metadata"]["name"] == chart.name)["metadata"]
         key = ObjectKey("OCIRepository", meta["namespace"], chart.name, SCOPE)
-        _condition(gitops, key, "True")
+        condition(gitops, key, "True")
         doc = gitops.store.get(key) or {}
         revision = doc["status"]["artifact"]["revision"]
         assert revision.startswith(f"{chart.version}@sha256:"), revision
@@ -144,7 +117,7 @@ def test_the_sources_of_flux_example_repository_fetch_the_charts_it_names(
 
     # The HelmRepository's index lists podinfo at the version served.
     key = ObjectKey("HelmRepository", "podinfo", "podinfo", SCOPE)
-    _condition(gitops, key, "True")
+    condition(gitops, key, "True")
     url = (gitops.store.get(key) or {})["status"]["artifact"]["url"]
     index = yaml.safe_load(httpx.get(url).text)
     assert [entry["version"] for entry in index["entries"]["podinfo"]] == [PODINFO.version]

@@ -10,7 +10,6 @@ This is what the helm service will do with the example, checked without it.
 
 from __future__ import annotations
 
-import subprocess
 import time
 from pathlib import Path
 
@@ -19,13 +18,14 @@ import yaml
 from kubernetes import client as k8s
 
 from shared.sandbox import ClusterInfo
-from shared.tools import require_tool
 from tests.fixtures.cluster import api_client
 from tests.fluxexample import (
     EXAMPLE,
     HelmCli,
     drop_cert_manager_webhooks,
     example_releases,
+    kubectl,
+    remove_configs,
     remove_releases,
 )
 
@@ -90,7 +90,8 @@ def test_the_example_charts_install_with_helm_and_every_pod_turns_ready(
 
         # infrastructure/configs fits the CRDs the charts installed (no webhook runs here).
         drop_cert_manager_webhooks(workload_cluster.kubeconfig)
-        applied = _kubectl(workload_cluster, "apply", "-k", str(EXAMPLE / "infrastructure/configs"))
+        configs = str(EXAMPLE / "infrastructure" / "configs")
+        applied = kubectl(workload_cluster.kubeconfig, "apply", "-k", configs)
         assert applied.returncode == 0, applied.stderr
         assert set(applied.stdout.split("\n")) >= {
             "clusterissuer.cert-manager.io/letsencrypt created",
@@ -98,15 +99,5 @@ def test_the_example_charts_install_with_helm_and_every_pod_turns_ready(
             "gateway.gateway.networking.k8s.io/envoy created",
         }
     finally:
-        _kubectl(workload_cluster, "delete", "-k", str(EXAMPLE / "infrastructure/configs"))
+        remove_configs(workload_cluster.kubeconfig)
         remove_releases(helm, releases)
-
-
-def _kubectl(cluster: ClusterInfo, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(require_tool("kubectl")), f"--kubeconfig={cluster.kubeconfig}", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
