@@ -12,9 +12,9 @@ sandbox cluster with a private home, as a user at a terminal would;
 the shared cluster.
 
 One thing a sandbox cannot do: kwok turns pods Ready without running them,
-so cert-manager's webhook never answers, and the apiserver refuses every
-cert-manager object (its webhook configurations say ``failurePolicy:
-Fail``), the example's ClusterIssuer too. ``drop_cert_manager_webhooks``
+so cert-manager's webhook never answers, and the apiserver refuses to
+create or change any cert-manager object (both its webhook configurations
+say ``failurePolicy: Fail``), the example's ClusterIssuer too. ``drop_cert_manager_webhooks``
 deletes those two registrations after cert-manager is installed, in place of
 a webhook that would have admitted the object.
 """

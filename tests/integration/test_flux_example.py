@@ -5,7 +5,9 @@ The repository is vendored unchanged in tests/data. ``sluice bootstrap git
 splits the repository into the ``infrastructure`` and ``apps``
 ExternalArtifacts, and the Kustomizations build from them. The first kind the
 helm service (not built yet) must serve, the HelmRelease, stops
-``infra-controllers`` with a condition naming it.
+``infra-controllers`` with a condition naming it. (Once HelmRelease is
+served, test_flux_example_helm.py checks the same bootstrap all the way and
+the first test here no longer holds.)
 
 The example's sources fetch the real charts it names: podinfo from its
 HelmRepository, cert-manager and gateway-helm from their OCIRepositories.
