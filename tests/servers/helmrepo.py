@@ -2,10 +2,11 @@
 
 ``add_chart`` writes a small chart, runs ``helm package`` into the served
 folder and ``helm repo index`` over it, as a repository owner publishes a
-version. The server answers GET/HEAD of files in that folder, behind Basic
-auth when credentials are set and over TLS when given a certificate, with
-``ETag`` and ``Last-Modified`` validators and 304 for a conditional GET that
-matches. Every answer is recorded, so a test counts what crossed the wire:
+version; ``add_package`` publishes an already packaged chart the same way.
+The server answers GET/HEAD of files in that folder, behind Basic auth when
+credentials are set and over TLS when given a certificate, with ``ETag`` and
+``Last-Modified`` validators and 304 for a conditional GET that matches.
+Every answer is recorded, so a test counts what crossed the wire:
 ``downloads("index.yaml")`` bodies sent, ``not_modified("index.yaml")`` 304s.
 """
 
@@ -15,6 +16,7 @@ import base64
 import hashlib
 import hmac
 import os
+import shutil
 import ssl
 import subprocess
 import threading
@@ -108,6 +110,13 @@ class HelmRepoServer:
         self._helm("package", str(source), "--destination", str(self.root))
         self._helm("repo", "index", str(self.root), "--url", self.url)
         return self.root / f"{name}-{version}.tgz"
+
+    def add_package(self, package: Path) -> Path:
+        """Publish a chart packaged elsewhere (a ``.tgz``) and re-index the repository."""
+        served = self.root / package.name
+        shutil.copyfile(package, served)
+        self._helm("repo", "index", str(self.root), "--url", self.url)
+        return served
 
     def records(self) -> list[HelmRepoRequest]:
         """Every answered request so far, oldest first."""
