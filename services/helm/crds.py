@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from services.helm.chart import ChartError, chart_root
 from shared.api.helmactions import CrdsPolicy
 from shared.archive import UnsafeArchiveError, extract_tarball
 from shared.helmvalues import merge_maps
@@ -124,11 +125,10 @@ def _crd_files(root: Path) -> tuple[tuple[str, bytes], ...]:
 
 
 def _chart_root(tree: Path, label: str) -> Path:
-    # A packaged chart holds one top directory, whatever its name.
-    for entry in sorted(tree.iterdir()):
-        if entry.is_dir() and (entry / "Chart.yaml").is_file():
-            return entry
-    raise ChartCrdsError(f"{label} is not a packaged chart: no <name>/Chart.yaml in it")
+    try:
+        return chart_root(tree)
+    except ChartError as err:
+        raise ChartCrdsError(f"{label}: {err}") from None
 
 
 class _Budget:
@@ -243,7 +243,7 @@ def chart_crds(
     scratch: Path | None = None,
     max_bytes: int = MAX_CHART_BYTES,
 ) -> list[dict[str, Any]]:
-    """The CustomResourceDefinitions of a packaged ``chart`` and its enabled subcharts.
+    """The CustomResourceDefinitions of ``chart`` (packaged, or a directory) and its subcharts.
 
     ``values`` are the release's (they enable subcharts); ``scratch`` is where
     the chart is extracted (the system's temporary directory when None);
@@ -252,7 +252,9 @@ def chart_crds(
     """
     with tempfile.TemporaryDirectory(prefix="sluice-crds-", dir=scratch) as tmp:
         budget = _Budget(max_bytes)
-        loaded = _load(budget.extract(chart, Path(tmp), chart.name), Path(tmp), budget)
+        # A directory is an artifact the worker unpacked within its own limits.
+        root = chart if chart.is_dir() else budget.extract(chart, Path(tmp), chart.name)
+        loaded = _load(root, Path(tmp), budget)
         values = _coalesced(loaded, values or {})
         crds: list[dict[str, Any]] = []
         for source, data in _crd_sources(loaded, values):

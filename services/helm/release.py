@@ -26,6 +26,7 @@ from typing import Any
 
 from services.helm.actionoptions import UninstallOptions
 from services.helm.chart import ChartError, chart_root
+from services.helm.crds import ChartCrdsError, apply_chart_crds
 from services.helm.helm import Helm, HelmError, ReleaseRef
 from services.helm.history import ClusterRecord
 from services.helm.next_action import (
@@ -38,6 +39,7 @@ from services.helm.next_action import (
     next_action,
 )
 from services.helm.options import (
+    crds_policy,
     install_options,
     release_policy,
     rollback_options,
@@ -45,6 +47,7 @@ from services.helm.options import (
     uninstall_options,
     upgrade_options,
 )
+from services.helm.postrender import PostRender
 from services.helm.release_state import Desired, Recorded, Release, determine_state, latest
 from services.helm.releaseplan import ReleasePlan
 from services.helm.remediation import ReleaseAction, failures_reset_reason
@@ -64,6 +67,7 @@ from shared.fleet.run import Acted, ClusterFailure, ClusterRun, FanOut, FleetSer
 from shared.fleet.state import Desired as DesiredState
 from shared.fleet.state import FleetState
 from shared.kube.inventory import Inventory
+from shared.kube.owner import Owner
 from shared.toolrun import ToolLimits
 from shared.worker import requested_at
 from shared.yaml import dump, load
@@ -396,13 +400,24 @@ class _Loop:
         self._attempt(kind)
         self.conds.drop(TEST_SUCCESS)
         before = latest(self.helm.history(self.ref)) if not install else None
+        post = PostRender.of(self.hr)
         try:
+            # Flux applies the chart's CRDs itself, as crds says, then runs helm without them.
+            apply_chart_crds(
+                self.run.client,
+                self.chart,
+                policy=crds_policy(self.hr, kind),
+                owner=Owner.helm_release(self.hr.name, self.hr.namespace),
+                values=self.plan.values,
+                timeout=self._time(),
+            )
             if install:
                 written = self.helm.install(
                     self.ref,
                     chart=self.chart,
                     values=self.plan.values,
                     options=install_options(self.hr, timeout=self._time()),
+                    post_renderer=post,
                 )
             else:
                 written = self.helm.upgrade(
@@ -410,8 +425,9 @@ class _Loop:
                     chart=self.chart,
                     values=self.plan.values,
                     options=upgrade_options(self.hr, timeout=self._time()),
+                    post_renderer=post,
                 )
-        except HelmError as err:
+        except (HelmError, ChartCrdsError) as err:
             self._count_failure(kind)
             reason = "InstallFailed" if install else "UpgradeFailed"
             message = (

@@ -1,15 +1,7 @@
-"""Flux's own example fleet repository (flux2-kustomize-helm-example, 2.7 layout) on sluice.
+"""Flux's own example fleet repository (flux2-kustomize-helm-example, 2.7 layout): its sources.
 
-The repository is vendored unchanged in tests/data. ``sluice bootstrap git
---cluster staging`` runs clusters/staging as Flux would: its ArtifactGenerator
-splits the repository into the ``infrastructure`` and ``apps``
-ExternalArtifacts, and the Kustomizations build from them. The first kind the
-helm service (not built yet) must serve, the HelmRelease, stops
-``infra-controllers`` with a condition naming it. (Once HelmRelease is
-served, test_flux_example_helm.py checks the same bootstrap all the way and
-the first test here no longer holds.)
-
-The example's sources fetch the real charts it names: podinfo from its
+The repository is vendored unchanged in tests/data; test_flux_example_helm.py
+bootstraps its staging cluster all the way. The example's sources fetch the real charts it names: podinfo from its
 HelmRepository, cert-manager and gateway-helm from their OCIRepositories.
 There is no internet here, so tests.servers.examplecharts serves the charts of
 tests/data/charts locally and the example's URLs are moved to those servers
@@ -28,9 +20,8 @@ import yaml
 
 from shared.keys import ObjectKey
 from shared.sandbox import ClusterInfo
-from tests.fixtures.gitops import GitOps, bootstrap, sluice
-from tests.fluxexample import EXAMPLE, condition, files
-from tests.kube import namespace_exists
+from tests.fixtures.gitops import GitOps, sluice
+from tests.fluxexample import EXAMPLE, condition
 from tests.servers.examplecharts import (
     CERT_MANAGER,
     GATEWAY_HELM,
@@ -38,7 +29,6 @@ from tests.servers.examplecharts import (
     ServedCharts,
     serve_example_charts,
 )
-from tests.servers.git import BareRepo
 from tests.servers.registry import OciRegistry
 from tests.sources import downloaded_files
 
@@ -60,35 +50,6 @@ def _sources(charts: ServedCharts) -> list[dict[str, Any]]:
             if isinstance(doc, dict) and doc.get("kind") in ("HelmRepository", "OCIRepository"):
                 found.append(doc)
     return found
-
-
-def test_the_staging_cluster_of_flux_example_repository_runs_up_to_its_first_helm_release(
-    gitops: GitOps,
-    git_repo: BareRepo,
-    sandbox_cluster: ClusterInfo,
-) -> None:
-    head = git_repo.commit(files())
-    gitops.register_cluster(sandbox_cluster, SCOPE)
-    said = bootstrap(gitops, git_repo.url, SCOPE)
-    assert "Kustomization reconciliation completed" in said
-
-    # The ArtifactGenerator splits the repository; both ExternalArtifacts carry its commit.
-    condition(gitops, ObjectKey("ArtifactGenerator", FS, FS, SCOPE), "True")
-    for name in ("infrastructure", "apps"):
-        key = ObjectKey("ExternalArtifact", FS, name, SCOPE)
-        condition(gitops, key, "True")
-        artifact = (gitops.store.get(key) or {})["status"]["artifact"]
-        assert artifact["revision"].startswith("latest@sha256:")
-        assert artifact["metadata"]["org.opencontainers.image.revision"] == f"main@sha1:{head}"
-
-    # infra-controllers builds from the ExternalArtifact and stops at the HelmRelease;
-    # nothing of its build reached the cluster, and its dependents wait.
-    stopped = condition(gitops, ObjectKey("Kustomization", FS, "infra-controllers", SCOPE), "False")
-    assert "HelmRelease" in stopped["message"], stopped
-    assert "helm.toolkit.fluxcd.io" in stopped["message"], stopped
-    assert not namespace_exists(sandbox_cluster.kubeconfig, "cert-manager")
-    waiting = condition(gitops, ObjectKey("Kustomization", FS, "infra-configs", SCOPE), "False")
-    assert waiting["reason"] == "DependencyNotReady", waiting
 
 
 def test_the_sources_of_flux_example_repository_fetch_the_charts_it_names(

@@ -55,7 +55,6 @@ def example_charts(tmp_path: Path, oci_registry: OciRegistry) -> Iterator[Served
         yield served
 
 
-@pytest.mark.xfail(reason="needs the helm service (issue 12)", strict=True)
 def test_the_staging_cluster_of_flux_example_repository_converges_with_its_helm_releases(
     gitops: GitOps,
     git_repo: BareRepo,

@@ -180,7 +180,7 @@ def test_an_entry_escaping_the_chart_is_refused(tmp_path: Path) -> None:
 def test_not_a_chart_and_bad_yaml_are_errors(tmp_path: Path) -> None:
     chart = tmp_path / "plain.tgz"
     chart.write_bytes(tgz({"README.md": "hello"}))
-    with pytest.raises(ChartCrdsError, match="not a packaged chart"):
+    with pytest.raises(ChartCrdsError, match="holds no single chart"):
         chart_crds(chart)
     broken = package(
         tmp_path, {"Chart.yaml": "name: app\n", "crds/x.yaml": "a: [unclosed\n"}, top="broken"
