@@ -144,16 +144,20 @@ class ReleaseStorage:
 
         Flux's unlock: ``info.status`` failed, ``info.description`` "Release
         unlocked from stale '<status>' state", the Secret's status label
-        failed. The write is conditional on the resourceVersion read:
-        StorageConflict when another process (a helm still running) wrote
-        the revision meanwhile. A revision no longer pending is left as it is.
+        failed. A revision no longer pending is left as it is. StorageConflict
+        when another process (a helm still running) wrote the revision since
+        ``release`` was read (its digest differs), or writes it between this
+        read and the write (the write is conditional on the resourceVersion).
         """
+        what = f"{self._namespace}/{secret_name(release.name, release.version)}"
         secret = self._secret(release.name, release.version)
         doc = _decode(secret)
         info = dict(doc.get("info") or {})
         status = _status(str(info.get("status") or ""))
         if not status.is_pending:
             return _release(doc)
+        if release_digest(doc) != release.digest:
+            raise StorageConflict(f"{what} changed since it was read: read it again")
         info["status"] = HelmStatus.FAILED.value
         info["description"] = f"Release unlocked from stale '{status}' state"
         doc["info"] = {key: info[key] for key in _INFO_FIELDS if key in info}
@@ -171,12 +175,9 @@ class ReleaseStorage:
         try:
             written = self._client.update(updated)
         except ApiError as err:
-            what = secret_name(release.name, release.version)
             if err.status == 409:
-                raise StorageConflict(
-                    f"{self._namespace}/{what} changed while being unlocked: read it again"
-                ) from None
-            raise StorageError(f"cannot unlock {self._namespace}/{what}: {err}") from None
+                raise StorageConflict(f"{what} changed while being unlocked") from None
+            raise StorageError(f"cannot unlock {what}: {err}") from None
         return release_from_secret(written)
 
     def _secret(self, name: str, version: int) -> dict[str, Any]:
