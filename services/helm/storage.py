@@ -151,13 +151,14 @@ class ReleaseStorage:
         """
         what = f"{self._namespace}/{secret_name(release.name, release.version)}"
         secret = self._secret(release.name, release.version)
+        stored = release_from_secret(secret)
+        if not stored.status.is_pending:
+            return stored
+        if stored.digest != release.digest:
+            raise StorageConflict(f"{what} changed since it was read: read it again")
         doc = _decode(secret)
         info = dict(doc.get("info") or {})
-        status = _status(str(info.get("status") or ""))
-        if not status.is_pending:
-            return _release(doc)
-        if release_digest(doc) != release.digest:
-            raise StorageConflict(f"{what} changed since it was read: read it again")
+        status = stored.status
         info["status"] = HelmStatus.FAILED.value
         info["description"] = f"Release unlocked from stale '{status}' state"
         doc["info"] = {key: info[key] for key in _INFO_FIELDS if key in info}
@@ -194,7 +195,13 @@ class ReleaseStorage:
 
 def release_from_secret(secret: Mapping[str, Any]) -> Release:
     """The revision a storage Secret (as the API server returns it) holds; StorageError if none."""
-    return _release(_decode(secret))
+    doc = _decode(secret)
+    try:
+        return _release(doc)
+    except (AttributeError, KeyError, TypeError, ValueError) as err:  # not the shape helm writes
+        name = str((secret.get("metadata") or {}).get("name") or "")
+        why = type(err).__name__
+        raise StorageError(f"{name}: the stored release is malformed ({why})") from None
 
 
 def _decode(secret: Mapping[str, Any]) -> dict[str, Any]:

@@ -151,6 +151,9 @@ def test_unset_times_helm_3_wrote_as_go_zero_times_digest_as_flux_reads_them() -
         base64.b64encode(base64.b64encode(b"\x1f\x8b\x08 my-password broken gzip")).decode(),
         base64.b64encode(base64.b64encode(b'{"config": {"password": "my-password"')).decode(),
         base64.b64encode(base64.b64encode(b'["my-password"]')).decode(),
+        base64.b64encode(base64.b64encode(b'{"version": "my-password"}')).decode(),
+        base64.b64encode(base64.b64encode(b'{"hooks": ["my-password"]}')).decode(),
+        base64.b64encode(base64.b64encode(b'{"info": "my-password"}')).decode(),
     ],
 )
 def test_a_secret_that_cannot_be_decoded_is_refused_without_quoting_it(release: str) -> None:
