@@ -117,7 +117,7 @@ class ReleaseStorage:
 
         One list call. A Secret that cannot be decoded is skipped, as helm does.
         """
-        if len(name) > 63 or not _LABEL_VALUE.fullmatch(name):
+        if not name or len(name) > 63 or not _LABEL_VALUE.fullmatch(name):
             raise ValueError(f"{name!r} is not a valid Helm release name")
         secrets = self._client.list_objects(
             "v1", "Secret", namespace=self._namespace, label_selector=f"owner=helm,name={name}"

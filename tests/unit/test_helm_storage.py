@@ -19,11 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import urllib3
 
 from services.helm import gojson
 from services.helm.digest import values_digest
 from services.helm.release_state import HelmStatus, HookPhase, TestHook
-from services.helm.storage import StorageError, release_digest, release_from_secret
+from services.helm.storage import ReleaseStorage, StorageError, release_digest, release_from_secret
+from shared.kube.client import KubeClient
 
 DATA = Path(__file__).parent.parent / "data" / "helmstorage"
 # Flux's digest of the captured revision, as Go computes it.
@@ -164,3 +166,12 @@ def test_a_secret_that_cannot_be_decoded_is_refused_without_quoting_it(release: 
 
     assert "sh.helm.release.v1.demo.v9" in str(refused.value)
     assert "my-password" not in str(refused.value)
+
+
+@pytest.mark.parametrize("name", ["", "web,owner!=helm", "web name", "x" * 64, "-web"])
+def test_a_name_that_is_no_label_value_is_refused_before_any_request(name: str) -> None:
+    # No server listens there: a request would fail with UnreachableError, not ValueError.
+    storage = ReleaseStorage(KubeClient("http://127.0.0.1:9", urllib3.PoolManager()), "default")
+
+    with pytest.raises(ValueError, match="not a valid Helm release name"):
+        storage.history(name)
