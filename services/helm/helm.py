@@ -10,20 +10,21 @@ after the run) that holds the only copies of:
   its contents never reach argv, the environment or a message;
 - the release's values (``-f <file>``): never ``--set``.
 
-A revision is read with two runs: ``helm get metadata --revision N -o json``
-(chart name and version, status; ``helm status -o json`` has no chart in
-Helm 4) and ``helm status --revision N -o json`` (values, hooks and their
-last runs, the manifest). ``helm history -o json`` lists the revisions.
+Revisions are read from Helm's storage directly, through the cluster's
+:class:`~shared.kube.client.KubeClient` (:mod:`services.helm.storage`: one list
+call instead of two helm runs per revision).
 
 Exceptions::
 
     HelmError            helm failed (its stderr, masked, in the message)
      └── HelmLimitError  helm hit a memory, CPU or time cap
+
+Reading the revision an action wrote may also raise ``shared.kube.errors``
+KubeError (UnreachableError: worth retrying).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
@@ -39,9 +40,10 @@ from services.helm.actionoptions import (
     UninstallOptions,
     UpgradeOptions,
 )
-from services.helm.digest import values_digest
 from services.helm.postrender import PostRender
-from services.helm.release_state import HelmStatus, HookPhase, Release, TestHook
+from services.helm.release_state import Release
+from services.helm.storage import ReleaseStorage
+from shared.kube.client import KubeClient
 from shared.private import mask, private_dir, write_private
 from shared.toolrun import ToolLimitExceeded, ToolLimits, run_tool
 from shared.tools import require_tool
@@ -52,7 +54,6 @@ __all__ = ["Helm", "HelmError", "HelmLimitError", "ReleaseRef"]
 _MAX_MESSAGE = 2000
 # helm's own --timeout bounds the wait; the wall-clock cap leaves it room to finish.
 _TIMEOUT_MARGIN = 60.0
-_NOT_FOUND = "release: not found"
 
 
 class HelmError(RuntimeError):
@@ -69,12 +70,6 @@ class ReleaseRef:
 
     name: str
     namespace: str
-
-
-def _json_digest(doc: Mapping[str, Any]) -> str:
-    """``sha256:<hex>`` of a document as compact, key-sorted JSON."""
-    text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
 def _kubeconfig_secrets(kubeconfig: bytes) -> tuple[str, ...]:
@@ -94,14 +89,21 @@ def _kubeconfig_secrets(kubeconfig: bytes) -> tuple[str, ...]:
 class Helm:
     """Helm 4 against one cluster, reached through ``kubeconfig`` (self-contained YAML bytes).
 
+    ``client`` talks to the same cluster: it reads the revisions helm wrote.
     ``scratch`` is where the private homes are made (the system's temporary
     directory when None).
     """
 
     def __init__(
-        self, kubeconfig: bytes, *, limits: ToolLimits, scratch: Path | None = None
+        self,
+        kubeconfig: bytes,
+        *,
+        client: KubeClient,
+        limits: ToolLimits,
+        scratch: Path | None = None,
     ) -> None:
         self._kubeconfig = kubeconfig
+        self._client = client
         self._limits = limits
         self._scratch = scratch
         self._secrets = _kubeconfig_secrets(kubeconfig)
@@ -188,48 +190,25 @@ class Helm:
 
     # -- storage -----------------------------------------------------------
 
+    def storage(self, namespace: str) -> ReleaseStorage:
+        """Helm's release storage in ``namespace``, read and written without running helm."""
+        return ReleaseStorage(self._client, namespace)
+
     def history(self, ref: ReleaseRef) -> tuple[Release, ...]:
         """Every revision in Helm's storage, newest first; () when there is none."""
-        with self._home() as home:
-            try:
-                text = self._run(["history", ref.name, *_where(ref), "-o", "json"], home=home)
-            except HelmError as err:
-                if _NOT_FOUND in str(err):
-                    return ()
-                raise
-        versions = sorted((int(entry["revision"]) for entry in json.loads(text)), reverse=True)
-        return tuple(self._read_required(ref, version=v) for v in versions)
+        return self.storage(ref.namespace).history(ref.name)
 
     def read(self, ref: ReleaseRef, *, version: int | None = None) -> Release | None:
         """One revision (the newest when ``version`` is None), or None when there is none."""
-        with self._home() as home:
-            at = ["--revision", str(version)] if version is not None else []
-            try:
-                meta = self._run(
-                    ["get", "metadata", ref.name, *_where(ref), *at, "-o", "json"], home=home
-                )
-                # The metadata's revision pins the status to the same one.
-                revision = ["--revision", str(json.loads(meta)["revision"])]
-                status = self._run(
-                    ["status", ref.name, *_where(ref), *revision, "-o", "json"], home=home
-                )
-            except HelmError as err:
-                if _NOT_FOUND in str(err):
-                    return None
-                raise
-        return _release(json.loads(meta), json.loads(status))
-
-    def values(self, ref: ReleaseRef) -> dict[str, Any]:
-        """The user-supplied values of the newest revision ({} when none)."""
-        with self._home() as home:
-            text = self._run(["get", "values", ref.name, *_where(ref), "-o", "json"], home=home)
-        loaded = json.loads(text)
-        return loaded if isinstance(loaded, dict) else {}
+        history = self.history(ref)
+        if version is None:
+            return history[0] if history else None
+        return next((r for r in history if r.version == version), None)
 
     # -- running helm ------------------------------------------------------
 
-    def _read_required(self, ref: ReleaseRef, *, version: int | None = None) -> Release:
-        release = self.read(ref, version=version)
+    def _read_required(self, ref: ReleaseRef) -> Release:
+        release = self.storage(ref.namespace).latest(ref.name)
         if release is None:
             raise HelmError(f"release {ref.namespace}/{ref.name} not found in Helm's storage")
         return release
@@ -275,58 +254,3 @@ def _env(home: Path) -> dict[str, str]:
         "HELM_CONFIG_HOME": str(home / "config"),
         "HELM_DATA_HOME": str(home / "data"),
     }
-
-
-def _release(meta: Mapping[str, Any], status: Mapping[str, Any]) -> Release:
-    hooks = [h for h in status.get("hooks") or [] if "test" in (h.get("events") or [])]
-    phases = [
-        TestHook(name=h["name"], phase=_phase(h))
-        for h in hooks
-        if (h.get("last_run") or {}).get("phase")
-    ]
-    return Release(
-        name=str(meta["name"]),
-        namespace=str(meta["namespace"]),
-        version=int(meta["revision"]),
-        status=_status(str(meta.get("status", ""))),
-        chart_name=str(meta.get("chart", "")),
-        chart_version=str(meta.get("version", "")),
-        # Flux's snapshot configDigest: the same digest as lastAttemptedConfigDigest.
-        config_digest=values_digest(status.get("config") or {}),
-        digest=_digest(status),
-        # No hook has run: the release was never tested (Helm keeps no other record).
-        test_hooks=tuple(phases) if phases else None,
-    )
-
-
-def _phase(hook: Mapping[str, Any]) -> HookPhase:
-    try:
-        return HookPhase(hook["last_run"]["phase"])
-    except ValueError:
-        return HookPhase.UNKNOWN
-
-
-def _status(text: str) -> HelmStatus:
-    try:
-        return HelmStatus(text)
-    except ValueError:
-        return HelmStatus.UNKNOWN
-
-
-def _digest(status: Mapping[str, Any]) -> str:
-    """Digest of the stored revision, without the live objects, test hooks and hook runs.
-
-    ``info.resources`` is read from the cluster, not storage. A ``helm test``
-    rewrites the test hooks (their last run, and the delete policy Helm
-    defaults when it runs them): like Flux (``IgnoreHookTestEvents``), test
-    hooks are left out, so a manual test does not look like someone else
-    changed the release.
-    """
-    stored = dict(status)
-    stored["info"] = {k: v for k, v in (status.get("info") or {}).items() if k != "resources"}
-    stored["hooks"] = [
-        {k: v for k, v in hook.items() if k != "last_run"}
-        for hook in status.get("hooks") or []
-        if "test" not in (hook.get("events") or [])
-    ]
-    return _json_digest(stored)

@@ -51,6 +51,7 @@ from services.helm.postrender import PostRender
 from services.helm.release_state import Desired, Recorded, Release, determine_state, latest
 from services.helm.releaseplan import ReleasePlan
 from services.helm.remediation import ReleaseAction, failures_reset_reason
+from services.helm.storage import StorageConflict, StorageError
 from services.helm.target import Target, must_reinstall, target_change
 from shared.api import InvalidObjects, parse_as
 from shared.api.conditions import (
@@ -106,7 +107,7 @@ def helm_for(run: ClusterRun) -> Helm:
         kubeconfig = _impersonating(kubeconfig, run.access.impersonate.username)
     soft, _ = task_limits(run.ctx.settings)
     limits = ToolLimits.from_settings(run.ctx.settings, timeout=run.time_left(soft))
-    return Helm(kubeconfig.encode(), limits=limits)
+    return Helm(kubeconfig.encode(), client=run.client, limits=limits)
 
 
 def _impersonating(kubeconfig: str, username: str) -> str:
@@ -530,8 +531,14 @@ class _Loop:
     def _unlock(self, stored: tuple[Release, ...]) -> LoopStep:
         pending = latest(stored)
         assert pending is not None
-        # TODO(storage merge): ReleaseStorage.unlock
-        raise self._failure(RECONCILIATION_FAILED, f"release {pending.full_name} is locked")
+        try:
+            unlocked = self.helm.storage(self.ref.namespace).unlock(pending)
+        except StorageConflict:
+            return LoopStep.RUN  # someone else moved it: observe again
+        except StorageError as err:
+            message = f"cannot unlock release {pending.full_name}: {err}"
+            raise self._failure(RECONCILIATION_FAILED, message) from err
+        self._remember(unlocked)
         message = f"Unlocked Helm release {pending.full_name} from stale '{pending.status}' state"
         self._emit("PendingRelease", message)
         return LoopStep.RUN

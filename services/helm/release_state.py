@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import ClassVar
 
@@ -113,6 +114,14 @@ class Release:
     """Digest of the stored object (test hooks left out, so a manual ``helm test`` keeps it)."""
     test_hooks: tuple[TestHook, ...] | None = None
     """None: no test run observed; ``()``: run, the chart has no (selected) test."""
+    app_version: str = ""
+    """The chart's appVersion ("" when it has none)."""
+    first_deployed: datetime | None = None
+    """When the release's first revision was deployed (``info.first_deployed``)."""
+    last_deployed: datetime | None = None
+    """When this revision was deployed (``info.last_deployed``)."""
+    deleted: datetime | None = None
+    """When this revision was uninstalled (``info.deleted``); None when it was not."""
 
     @property
     def full_name(self) -> str:

@@ -1,4 +1,4 @@
-"""JSON REST calls to one cluster, with discovery: the verbs apply, prune and wait need.
+"""JSON REST calls to one cluster, with discovery: the verbs apply, prune, wait and helm need.
 
 ``KubeClient`` sends JSON over a urllib3 connection pool (built with its TLS
 context and credentials by ``kubeconfig.py``) and resolves apiVersion + kind to
@@ -206,6 +206,27 @@ class KubeClient:
         return self.request(
             "PATCH", self.path(obj), query=query, body=obj, content_type=APPLY_PATCH
         )
+
+    def list_objects(
+        self, api_version: str, kind: str, *, namespace: str = "", label_selector: str = ""
+    ) -> list[dict[str, Any]]:
+        """The objects of ``kind`` in ``namespace`` (all namespaces when empty) that match.
+
+        One request: ``label_selector`` is filtered by the API server. List items
+        carry no apiVersion and kind.
+        """
+        info = self.resource(api_version, kind)
+        query = {"labelSelector": label_selector} if label_selector else None
+        listing = self.request("GET", info.path(namespace), query=query)
+        return list(listing.get("items") or [])
+
+    def update(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        """Replace the object named by ``obj`` with it (PUT); the object as stored.
+
+        With ``metadata.resourceVersion`` set, the write happens only if nobody
+        wrote the object since that version: otherwise ApiError 409 (Conflict).
+        """
+        return self.request("PUT", self.path(obj), body=obj)
 
     def delete(
         self, obj: Mapping[str, Any], *, propagation: str = "Background", uid: str = ""

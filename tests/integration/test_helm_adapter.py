@@ -2,7 +2,8 @@
 
 A chart packaged here (a ConfigMap and a small Deployment) is installed,
 upgraded, rolled back and uninstalled through ``services.helm.helm.Helm``; what
-the adapter reads back is checked against the cluster and ``helm list``.
+the adapter reads back from Helm's storage is checked against the cluster and
+``helm list``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from services.helm.actionoptions import (
 from services.helm.digest import values_digest
 from services.helm.helm import Helm, HelmError, ReleaseRef
 from services.helm.release_state import HelmStatus, HookPhase, TestHook
+from shared.kube.kubeconfig import client_from_kubeconfig
 from shared.sandbox import ClusterInfo
 from shared.toolrun import ToolLimits
 from shared.tools import require_tool
@@ -130,9 +132,12 @@ def scratch(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def helm(workload_cluster: ClusterInfo, scratch: Path) -> Helm:
+def helm(workload_cluster: ClusterInfo, scratch: Path) -> Iterator[Helm]:
     limits = ToolLimits(memory_bytes=2 << 30, cpu_seconds=300, timeout=ROLLOUT + 60)
-    return Helm(workload_cluster.kubeconfig.read_bytes(), limits=limits, scratch=scratch)
+    kubeconfig = workload_cluster.kubeconfig.read_text()
+    client = client_from_kubeconfig(kubeconfig)
+    yield Helm(kubeconfig.encode(), client=client, limits=limits, scratch=scratch)
+    client.close()
 
 
 def helm_list(cluster: ClusterInfo, namespace: str, home: Path) -> list[dict[str, str]]:
@@ -207,7 +212,6 @@ def test_install_upgrade_rollback_and_uninstall_write_the_revisions_helm_reports
     assert list(scratch.iterdir()) == []
     assert (rolled.version, rolled.status) == (3, HelmStatus.DEPLOYED)
     assert rolled.config_digest == installed.config_digest
-    assert helm.values(ref) == {"greeting": "hi"}
     assert greeting(api, ns) == "hi"
     history = helm.history(ref)
     assert [(r.version, r.status) for r in history] == [
