@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from services.helm.release_state import HelmStatus, HookPhase, Recorded, Release, TestHook
 from services.helm.remediation import Attempts, ReleaseAction
+from shared.api.conditions import format_time
 
 __all__ = ["ClusterRecord", "snapshot", "to_release"]
 
@@ -32,13 +34,15 @@ def snapshot(release: Release) -> dict[str, Any]:
         "chartVersion": release.chart_version,
         "configDigest": release.config_digest,
     }
-    for flux_name, value in (
-        ("appVersion", getattr(release, "app_version", "")),
-        ("firstDeployed", getattr(release, "first_deployed", "")),
-        ("lastDeployed", getattr(release, "last_deployed", "")),
+    if release.app_version:
+        entry["appVersion"] = release.app_version
+    for flux_name, when in (
+        ("firstDeployed", release.first_deployed),
+        ("lastDeployed", release.last_deployed),
+        ("deleted", release.deleted),
     ):
-        if value:
-            entry[flux_name] = value
+        if when is not None:
+            entry[flux_name] = format_time(when)
     if release.test_hooks is not None:
         entry["testHooks"] = {hook.name: {"phase": str(hook.phase)} for hook in release.test_hooks}
     return entry
@@ -59,7 +63,20 @@ def to_release(entry: Mapping[str, Any]) -> Release:
         test_hooks=None
         if hooks is None
         else tuple(TestHook(name, _phase(str(h.get("phase", "")))) for name, h in hooks.items()),
+        app_version=str(entry.get("appVersion", "")),
+        first_deployed=_time(entry.get("firstDeployed")),
+        last_deployed=_time(entry.get("lastDeployed")),
+        deleted=_time(entry.get("deleted")),
     )
+
+
+def _time(text: object) -> datetime | None:
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
 
 
 def _status(text: str) -> HelmStatus:
@@ -87,13 +104,13 @@ class ClusterRecord:
     helm_chart: str = ""
 
     @classmethod
-    def from_extra(cls, extra: Mapping[str, Any]) -> ClusterRecord:
-        """Read back :meth:`to_extra` (a cluster's ``status.clusters[]`` entry)."""
+    def from_extra(cls, extra: Mapping[str, Any], *, revision: str = "") -> ClusterRecord:
+        """Read back :meth:`to_extra`; ``revision``: the entry's ``lastAttemptedRevision``."""
         action = extra.get("lastAttemptedReleaseAction")
         attempts = Attempts(
             action=ReleaseAction(action) if action in ("install", "upgrade") else None,
             generation=int(extra.get("lastAttemptedGeneration", 0)),
-            revision=str(extra.get("lastAttemptedRevision", "")),
+            revision=revision,
             config_digest=str(extra.get("lastAttemptedConfigDigest", "")),
             install_failures=int(extra.get("installFailures", 0)),
             upgrade_failures=int(extra.get("upgradeFailures", 0)),

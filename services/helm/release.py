@@ -27,6 +27,13 @@ from typing import Any
 from services.helm.actionoptions import UninstallOptions
 from services.helm.chart import ChartError, chart_root
 from services.helm.crds import ChartCrdsError, apply_chart_crds
+from services.helm.drift import DriftError, correct, detect
+from services.helm.driftreport import (
+    DriftReport,
+    corrected_message,
+    correction_failed_message,
+    drifted_message,
+)
 from services.helm.helm import Helm, HelmError, ReleaseRef
 from services.helm.history import ClusterRecord
 from services.helm.next_action import (
@@ -48,7 +55,14 @@ from services.helm.options import (
     upgrade_options,
 )
 from services.helm.postrender import PostRender
-from services.helm.release_state import Desired, Recorded, Release, determine_state, latest
+from services.helm.release_state import (
+    Desired,
+    Recorded,
+    Release,
+    ReleaseState,
+    determine_state,
+    latest,
+)
 from services.helm.releaseplan import ReleasePlan
 from services.helm.remediation import ReleaseAction, failures_reset_reason
 from services.helm.storage import StorageConflict, StorageError
@@ -67,6 +81,7 @@ from shared.celeryapp import task_limits
 from shared.fleet.run import Acted, ClusterFailure, ClusterRun, FanOut, FleetService
 from shared.fleet.state import Desired as DesiredState
 from shared.fleet.state import FleetState
+from shared.kube.apply import ApplyError
 from shared.kube.inventory import Inventory
 from shared.kube.owner import Owner
 from shared.toolrun import ToolLimits
@@ -87,6 +102,15 @@ FORCE_AT = "reconcile.fluxcd.io/forceAt"
 RESET_AT = "reconcile.fluxcd.io/resetAt"
 # A reconcile runs at most one action of each kind; five kinds, plus the observations.
 _MAX_STEPS = 12
+
+
+def _record_of(run: ClusterRun) -> ClusterRecord:
+    """What the cluster's last run recorded of its release."""
+    if run.previous is None:
+        return ClusterRecord()
+    return ClusterRecord.from_extra(
+        run.previous.extra, revision=run.previous.last_attempted_revision
+    )
 
 
 def _chart(run: ClusterRun, plan: ReleasePlan) -> Path:
@@ -162,9 +186,11 @@ class _Loop:
         self.policy = release_policy(hr)
         self.conds = _Conditions.of(run)
         self.conds.drop(STALLED)
-        self.record = ClusterRecord.from_extra(run.previous.extra if run.previous else {})
+        self.record = _record_of(run)
         self.recorded = self.record.recorded
         self.done: list[Action] = []
+        self.drift = DriftReport(())
+        self.owner = Owner.helm_release(hr.name, hr.namespace)
         self.wanted = Desired(
             chart_name=plan.chart_name,
             chart_version=plan.chart_version,
@@ -234,6 +260,16 @@ class _Loop:
             assessment = determine_state(
                 stored, desired=self.wanted, recorded=self.recorded, policy=self.policy
             )
+            if assessment.state == ReleaseState.IN_SYNC and self.policy.drift.detects:
+                self.drift = self._detect(stored)
+                if self.drift.drifted:
+                    assessment = determine_state(
+                        stored,
+                        desired=self.wanted,
+                        recorded=self.recorded,
+                        policy=self.policy,
+                        drifted=True,
+                    )
             chosen = next_action(
                 assessment,
                 stored=stored,
@@ -244,6 +280,8 @@ class _Loop:
             if chosen.history is not None:
                 self.recorded = replace(self.recorded, history=chosen.history)
             if chosen.action == Action.NONE:
+                if assessment.state == ReleaseState.DRIFTED:
+                    self._warn_drift(stored)
                 return self._settled()
             if chosen.action == Action.STALL:
                 raise self._failure(chosen.stalled_reason, chosen.reason, stalled=True)
@@ -365,6 +403,8 @@ class _Loop:
             return self._uninstall_remediation()
         if action == Action.UNLOCK:
             return self._unlock(stored)
+        if action == Action.CORRECT_DRIFT:
+            return self._correct(stored)
         raise self._failure(RECONCILIATION_FAILED, f"action {action} is not supported")
 
     def _attempt(self, action: ReleaseAction) -> None:
@@ -528,6 +568,50 @@ class _Loop:
         self._emit("UninstallSucceeded", message)
         return after_action(Action.UNINSTALL, policy=self.policy, attempts=self.recorded.attempts)
 
+    def _manifest(self, stored: tuple[Release, ...]) -> tuple[Release, str]:
+        newest = latest(stored)
+        assert newest is not None
+        return newest, self.helm.storage(self.ref.namespace).manifest(newest.name, newest.version)
+
+    def _detect(self, stored: tuple[Release, ...]) -> DriftReport:
+        """The cluster against the deployed revision's manifest (driftDetection)."""
+        newest, manifest = self._manifest(stored)
+        try:
+            return detect(
+                self.run.client,
+                manifest,
+                release=newest.name,
+                namespace=self.ref.namespace,
+                owner=self.owner,
+                ignore=self.hr.spec.drift.ignore,
+            )
+        except DriftError as err:
+            raise self._failure("DriftDetectionFailed", str(err)) from err
+
+    def _warn_drift(self, stored: tuple[Release, ...]) -> None:
+        newest = latest(stored)
+        assert newest is not None
+        self._emit("DriftDetected", drifted_message(newest.full_name, self.drift), failed=True)
+
+    def _correct(self, stored: tuple[Release, ...]) -> LoopStep:
+        newest, manifest = self._manifest(stored)
+        try:
+            changes = correct(
+                self.run.client,
+                manifest,
+                release=newest.name,
+                namespace=self.ref.namespace,
+                owner=self.owner,
+                report=self.drift,
+                ignore=self.hr.spec.drift.ignore,
+            )
+        except ApplyError as err:
+            message = correction_failed_message(newest.full_name, err)
+            self._emit("DriftCorrectionFailed", message, failed=True)
+            raise self._failure("DriftCorrectionFailed", message) from err
+        self._emit("DriftCorrected", corrected_message(newest.full_name, changes))
+        return LoopStep.RUN
+
     def _unlock(self, stored: tuple[Release, ...]) -> LoopStep:
         pending = latest(stored)
         assert pending is not None
@@ -561,7 +645,7 @@ def release(run: ClusterRun) -> Acted:
     The uninstall options are the HelmRelease's, or once it is deleted those of
     its last plan; Flux's defaults when that expired too.
     """
-    record = ClusterRecord.from_extra(run.previous.extra if run.previous else {})
+    record = _record_of(run)
     newest = latest(record.recorded.history)
     if newest is None or not record.storage_namespace:
         return Acted(Inventory(), "no Helm release to uninstall")
