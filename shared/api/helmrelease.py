@@ -271,6 +271,20 @@ class HelmRelease(ApiObject):
     spec: HelmReleaseSpec
     status: dict[str, Any] | None = Field(default=None, repr=False)
 
+    @model_validator(mode="after")
+    def _storage_with_release(self) -> Self:
+        # helm (the CLI sluice runs) keeps a release's storage in the namespace it
+        # installs into: another storage namespace cannot be honoured.
+        storage = self.spec.storage_namespace
+        if storage is not None and storage != self.release_namespace:
+            raise ValueError(
+                f"spec.storageNamespace {storage!r} differs from the release namespace "
+                f"{self.release_namespace!r} (spec.targetNamespace, else the HelmRelease's): "
+                "sluice keeps Helm's storage with the release; remove storageNamespace or set "
+                "it to the release namespace"
+            )
+        return self
+
     @property
     def release_name(self) -> str:
         """The Helm release name: ``releaseName``, else ``[targetNamespace-]name``, shortened."""

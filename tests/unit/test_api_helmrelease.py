@@ -535,10 +535,10 @@ def test_other_api_versions_are_refused(api_version: str, says: str) -> None:
     assert field == "apiVersion" and says in message
 
 
-def test_helm_release_is_not_a_served_kind_yet() -> None:
-    # Until the helm service exists, `sluice apply` keeps refusing HelmRelease.
-    (error,) = validate(release())
-    assert error.field == "kind" and "not supported by sluice" in error.message
+def test_helm_release_is_a_served_kind_that_sluice_apply_validates() -> None:
+    assert validate(release()) == []
+    (error,) = validate(release(maxHistory="five"))
+    assert error.field == "spec.maxHistory", error
     assert isinstance(parse_helmrelease(release()), HelmRelease)
 
 
@@ -768,3 +768,9 @@ def test_sources_are_named_after_their_url(url: str, name: str) -> None:
 def test_a_long_url_gives_a_name_of_at_most_63_characters() -> None:
     name = source_name("https://charts.example.com/" + "deep/" * 20)
     assert len(name) <= 63 and name.startswith("charts-example-com-deep")
+
+
+def test_a_storage_namespace_apart_from_the_release_is_refused_naming_the_field() -> None:
+    assert validate(release(targetNamespace="web", storageNamespace="web")) == []
+    (error,) = validate(release(targetNamespace="web", storageNamespace="apps"))
+    assert "spec.storageNamespace 'apps' differs from the release namespace 'web'" in error.message
