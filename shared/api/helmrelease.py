@@ -301,8 +301,8 @@ class HelmRelease(ApiObject):
 
     @property
     def storage_namespace(self) -> str:
-        """Where Helm keeps the release Secrets: ``storageNamespace``, else the HR's namespace."""
-        return self.spec.storage_namespace or self.namespace
+        """Where Helm keeps the release Secrets: with the release (``_storage_with_release``)."""
+        return self.release_namespace
 
     @property
     def helm_chart_name(self) -> str:

@@ -1,8 +1,9 @@
 """Flux's own example fleet repository (flux2-kustomize-helm-example, 2.7 layout): its sources.
 
 The repository is vendored unchanged in tests/data; test_flux_example_helm.py
-bootstraps its staging cluster all the way. The example's sources fetch the real charts it names: podinfo from its
-HelmRepository, cert-manager and gateway-helm from their OCIRepositories.
+bootstraps its staging cluster all the way. The example's sources fetch the
+real charts it names: podinfo from its HelmRepository, cert-manager and
+gateway-helm from their OCIRepositories.
 There is no internet here, so tests.servers.examplecharts serves the charts of
 tests/data/charts locally and the example's URLs are moved to those servers
 (the one change made to the repository's files).

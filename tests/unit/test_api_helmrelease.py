@@ -149,9 +149,9 @@ def test_documented_fields_keep_their_meaning() -> None:
 
 
 def test_the_default_release_name_is_target_namespace_dash_name() -> None:
-    hr = parse_helmrelease(release(targetNamespace="web", storageNamespace="helm"))
+    hr = parse_helmrelease(release(targetNamespace="web"))
     assert hr.release_name == "web-podinfo"
-    assert hr.release_namespace == "web" and hr.storage_namespace == "helm"
+    assert hr.release_namespace == "web" and hr.storage_namespace == "web"
 
 
 def test_a_long_default_release_name_is_shortened_as_helm_controller_does() -> None:
@@ -179,7 +179,7 @@ def test_every_supported_field_is_accepted() -> None:
     doc = release(
         releaseName="web",
         targetNamespace="web",
-        storageNamespace="helm",
+        storageNamespace="web",
         serviceAccountName="deployer",
         clusters=["eu-1", "us-1"],
         dependsOn=[{"name": "cert-manager", "namespace": "cert-manager"}],
