@@ -55,6 +55,8 @@ def example_charts(tmp_path: Path, oci_registry: OciRegistry) -> Iterator[Served
         yield served
 
 
+# Three charts installed one after another on two shared cores: more than the default.
+@pytest.mark.timeout(900)
 def test_the_staging_cluster_of_flux_example_repository_converges_with_its_helm_releases(
     gitops: GitOps,
     git_repo: BareRepo,
