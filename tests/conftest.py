@@ -3,6 +3,7 @@
 pytest_plugins = [
     "tests.fixtures.redis",
     "tests.fixtures.cluster",
+    "tests.fixtures.helm",
     "tests.fixtures.git",
     "tests.fixtures.registry",
     "tests.fixtures.s3",

@@ -9,9 +9,6 @@ the next real ``helm upgrade`` goes through without a field-manager conflict.
 
 from __future__ import annotations
 
-import os
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,16 +22,11 @@ from services.helm.helm import Helm, ReleaseRef
 from shared.api.kustomize import IgnoreRule, Selector
 from shared.kube.client import KubeClient
 from shared.kube.inventory import Action, ChangeSet
-from shared.kube.kubeconfig import client_from_kubeconfig
 from shared.kube.owner import Owner
 from shared.sandbox import ClusterInfo
-from shared.toolrun import ToolLimits
-from shared.tools import require_tool
-from tests.fixtures.cluster import api_client, create_namespace, delete_namespace
+from tests.helmcharts import ROLLOUT, HelmCli, make_chart
 
 pytestmark = pytest.mark.cluster
-
-ROLLOUT = 120.0
 
 # Every object carries the owner labels Flux's origin-labels post-renderer adds.
 _ORIGIN = """\
@@ -111,78 +103,17 @@ data:
 
 
 @pytest.fixture
-def api(workload_cluster: ClusterInfo) -> Iterator[k8s.ApiClient]:
-    with api_client(workload_cluster.kubeconfig) as client:
-        yield client
-
-
-@pytest.fixture
-def ns(api: k8s.ApiClient, request: pytest.FixtureRequest) -> Iterator[str]:
-    name = create_namespace(api, request.node.name)
-    yield name
-    delete_namespace(api, name)
-
-
-@pytest.fixture
-def kube(workload_cluster: ClusterInfo) -> Iterator[KubeClient]:
-    client = client_from_kubeconfig(workload_cluster.kubeconfig.read_text())
-    yield client
-    client.close()
-
-
-def _helm_env(home: Path) -> dict[str, str]:
-    return {"HOME": str(home), "PATH": os.environ.get("PATH", "")}
-
-
-@pytest.fixture
 def chart(tmp_path: Path) -> Path:
     """``helm package`` of "webapp" 0.1.0: a Deployment, a Secret, 3 ConfigMaps (1 opted out)."""
-    source = tmp_path / "src" / "webapp"
-    (source / "templates").mkdir(parents=True)
-    (source / "Chart.yaml").write_text("apiVersion: v2\nname: webapp\nversion: 0.1.0\n")
-    (source / "values.yaml").write_text("greeting: hello\nreplicas: 1\n")
-    for name, text in _TEMPLATES.items():
-        (source / "templates" / name).write_text(text.replace("ORIGIN\n", _ORIGIN))
-    done = subprocess.run(
-        [str(require_tool("helm")), "package", str(source), "-d", str(tmp_path)],
-        env=_helm_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return tmp_path / "webapp-0.1.0.tgz"
-
-
-@pytest.fixture
-def helm(workload_cluster: ClusterInfo, tmp_path: Path) -> Helm:
-    scratch = tmp_path / "scratch"
-    scratch.mkdir()
-    limits = ToolLimits(memory_bytes=2 << 30, cpu_seconds=300, timeout=ROLLOUT + 60)
-    return Helm(workload_cluster.kubeconfig.read_bytes(), limits=limits, scratch=scratch)
+    files = {
+        f"templates/{name}": text.replace("ORIGIN\n", _ORIGIN) for name, text in _TEMPLATES.items()
+    }
+    return make_chart(tmp_path, {"values.yaml": "greeting: hello\nreplicas: 1\n", **files})
 
 
 def manifest(cluster: ClusterInfo, ref: ReleaseRef, home: Path) -> str:
     """``helm get manifest``: the text Helm stored for the release's newest revision."""
-    done = subprocess.run(
-        [
-            str(require_tool("helm")),
-            "get",
-            "manifest",
-            ref.name,
-            "--namespace",
-            ref.namespace,
-            f"--kubeconfig={cluster.kubeconfig}",
-        ],
-        env=_helm_env(home),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+    return HelmCli(cluster.kubeconfig, home / "cli").manifest(ref)
 
 
 def verdicts(report: DriftReport) -> dict[str, tuple[Action, tuple[FieldChange, ...]]]:
@@ -217,7 +148,11 @@ def data(api: k8s.ApiClient, ns: str, name: str) -> dict[str, str]:
 
 
 def drift(
-    kube: KubeClient, text: str, ns: str, *, ignore: list[IgnoreRule] | None = None
+    kube: KubeClient,
+    text: str,
+    ns: str,
+    *,
+    ignore: list[IgnoreRule] | None = None,
 ) -> DriftReport:
     owner = Owner.helm_release("web", ns)
     return detect(kube, text, release="web", namespace=ns, owner=owner, ignore=ignore or [])
@@ -253,32 +188,34 @@ IN_SYNC = {
 
 
 def test_drift_is_detected_ignored_excluded_and_corrected_so_helm_upgrades_again(
-    helm: Helm,
+    workload_helm: Helm,
     chart: Path,
     workload_cluster: ClusterInfo,
-    api: k8s.ApiClient,
-    kube: KubeClient,
-    ns: str,
+    workload_api: k8s.ApiClient,
+    workload_kube: KubeClient,
+    workload_ns: str,
     tmp_path: Path,
 ) -> None:
-    ref = ReleaseRef(name="web", namespace=ns)
-    helm.install(ref, chart=chart, values={}, options=InstallOptions(timeout=ROLLOUT))
+    ref = ReleaseRef(name="web", namespace=workload_ns)
+    workload_helm.install(ref, chart=chart, values={}, options=InstallOptions(timeout=ROLLOUT))
     text = manifest(workload_cluster, ref, tmp_path)
 
-    assert verdicts(drift(kube, text, ns)) == IN_SYNC  # right after the install
-    someone_else = Owner.helm_release("other", ns)
+    assert verdicts(drift(workload_kube, text, workload_ns)) == IN_SYNC  # right after the install
+    someone_else = Owner.helm_release("other", workload_ns)
     with pytest.raises(DriftError, match=r"lack the labels helm\.toolkit\.fluxcd\.io/name=other,"):
-        detect(kube, text, release="web", namespace=ns, owner=someone_else)
+        detect(workload_kube, text, release="web", namespace=workload_ns, owner=someone_else)
 
     # By hand, as kubectl would: scale, edit, delete; annotate (kubectl's own manager).
-    scale(api, ns, 3)
-    edit(api, ns, "web-settings", {"greeting": "edited by hand"})
-    k8s.CoreV1Api(api).delete_namespaced_config_map("web-extra", ns)
-    edit(api, ns, "web-tuned", {"by-hand": "yes"})
+    scale(workload_api, workload_ns, 3)
+    edit(workload_api, workload_ns, "web-settings", {"greeting": "edited by hand"})
+    k8s.CoreV1Api(workload_api).delete_namespaced_config_map("web-extra", workload_ns)
+    edit(workload_api, workload_ns, "web-tuned", {"by-hand": "yes"})
     note = {"metadata": {"annotations": {"example.com/note": "looked at it"}}}
-    k8s.AppsV1Api(api).patch_namespaced_deployment("web-web", ns, note, field_manager="kubectl")
+    k8s.AppsV1Api(workload_api).patch_namespaced_deployment(
+        "web-web", workload_ns, note, field_manager="kubectl"
+    )
 
-    report = drift(kube, text, ns)
+    report = drift(workload_kube, text, workload_ns)
     assert verdicts(report) == {
         "web-settings": (Action.CONFIGURED, replace("/data/greeting")),
         "web-extra": (Action.CREATED, ()),
@@ -288,81 +225,86 @@ def test_drift_is_detected_ignored_excluded_and_corrected_so_helm_upgrades_again
     }
     assert report.drifted
     assert sorted(report.summary().splitlines()) == [
-        f"ConfigMap/{ns}/web-extra removed",
-        f"ConfigMap/{ns}/web-settings changed (0 additions, 1 changes, 0 removals)",
-        f"ConfigMap/{ns}/web-tuned excluded",
-        f"Deployment/{ns}/web-web changed (0 additions, 1 changes, 0 removals)",
+        f"ConfigMap/{workload_ns}/web-extra removed",
+        f"ConfigMap/{workload_ns}/web-settings changed (0 additions, 1 changes, 0 removals)",
+        f"ConfigMap/{workload_ns}/web-tuned excluded",
+        f"Deployment/{workload_ns}/web-web changed (0 additions, 1 changes, 0 removals)",
     ]
 
     # An ignore rule on the replicas hides the scale (the annotation was never drift).
     rule = IgnoreRule(paths=["/spec/replicas"], target=Selector(kind="Deployment"))
-    ignoring = drift(kube, text, ns, ignore=[rule])
+    ignoring = drift(workload_kube, text, workload_ns, ignore=[rule])
     assert verdicts(ignoring)["web-web"] == (Action.UNCHANGED, ())
     assert verdicts(ignoring)["web-settings"] == (Action.CONFIGURED, replace("/data/greeting"))
 
     # The opt-out annotation put on the live object excludes it as well.
     optout = {"metadata": {"annotations": {"helm.toolkit.fluxcd.io/driftDetection": "disabled"}}}
-    k8s.CoreV1Api(api).patch_namespaced_config_map("web-settings", ns, optout)
-    assert verdicts(drift(kube, text, ns))["web-settings"] == (Action.SKIPPED, ())
+    k8s.CoreV1Api(workload_api).patch_namespaced_config_map("web-settings", workload_ns, optout)
+    assert verdicts(drift(workload_kube, text, workload_ns))["web-settings"] == (Action.SKIPPED, ())
     optin = {"metadata": {"annotations": {"helm.toolkit.fluxcd.io/driftDetection": None}}}
-    k8s.CoreV1Api(api).patch_namespaced_config_map("web-settings", ns, optin)
+    k8s.CoreV1Api(workload_api).patch_namespaced_config_map("web-settings", workload_ns, optin)
 
-    corrected = put_right(kube, text, ns, report=report)
+    corrected = put_right(workload_kube, text, workload_ns, report=report)
 
     assert sorted(str(c) for c in corrected) == [
-        f"ConfigMap/{ns}/web-extra created",
-        f"ConfigMap/{ns}/web-settings configured",
-        f"Deployment/{ns}/web-web configured",
+        f"ConfigMap/{workload_ns}/web-extra created",
+        f"ConfigMap/{workload_ns}/web-settings configured",
+        f"Deployment/{workload_ns}/web-web configured",
     ]
-    assert verdicts(drift(kube, text, ns)) == IN_SYNC
-    assert replicas(api, ns) == 1
-    assert data(api, ns, "web-settings") == {"greeting": "hello"}
-    assert data(api, ns, "web-extra") == {"kept": "yes"}
+    assert verdicts(drift(workload_kube, text, workload_ns)) == IN_SYNC
+    assert replicas(workload_api, workload_ns) == 1
+    assert data(workload_api, workload_ns, "web-settings") == {"greeting": "hello"}
+    assert data(workload_api, workload_ns, "web-extra") == {"kept": "yes"}
     for name in ("web-extra", "web-settings"):  # still Helm's, as helm ls and uninstall expect
-        meta = k8s.CoreV1Api(api).read_namespaced_config_map(name, ns).metadata
+        meta = k8s.CoreV1Api(workload_api).read_namespaced_config_map(name, workload_ns).metadata
         assert meta is not None and meta.labels and meta.annotations
         assert meta.labels["app.kubernetes.io/managed-by"] == "Helm"
         assert meta.annotations["meta.helm.sh/release-name"] == "web"
-        assert meta.annotations["meta.helm.sh/release-namespace"] == ns
-    assert data(api, ns, "web-tuned") == {"level": "1", "by-hand": "yes"}  # excluded: left as is
+        assert meta.annotations["meta.helm.sh/release-namespace"] == workload_ns
+    assert data(workload_api, workload_ns, "web-tuned") == {
+        "level": "1",
+        "by-hand": "yes",
+    }  # excluded: left as is
 
     # Helm changes the corrected fields again without a conflict.
     values = {"greeting": "bonjour", "replicas": 2}
-    upgraded = helm.upgrade(
+    upgraded = workload_helm.upgrade(
         ref, chart=chart, values=values, options=UpgradeOptions(timeout=ROLLOUT)
     )
     assert upgraded.version == 2
-    assert replicas(api, ns) == 2
-    assert data(api, ns, "web-settings") == {"greeting": "bonjour"}
+    assert replicas(workload_api, workload_ns) == 2
+    assert data(workload_api, workload_ns, "web-settings") == {"greeting": "bonjour"}
     text = manifest(workload_cluster, ref, tmp_path)
-    assert verdicts(drift(kube, text, ns)) == IN_SYNC
+    assert verdicts(drift(workload_kube, text, workload_ns)) == IN_SYNC
 
 
 @pytest.mark.parametrize(
     ("field_manager", "left"), [(HELM_FIELD_MANAGER, {}), ("helm-controller", {"extra": "on"})]
 )
 def test_a_value_the_chart_drops_after_a_correction_is_gone_only_if_helms_manager_corrected(
-    helm: Helm,
+    workload_helm: Helm,
     chart: Path,
     workload_cluster: ClusterInfo,
-    api: k8s.ApiClient,
-    kube: KubeClient,
-    ns: str,
+    workload_api: k8s.ApiClient,
+    workload_kube: KubeClient,
+    workload_ns: str,
     tmp_path: Path,
     field_manager: str,
     left: dict[str, str],
 ) -> None:
     # Helm 4's CLI applies as "helm", not as Flux's "helm-controller": a correction under
     # another manager co-owns every field it applied, and Helm can no longer remove them.
-    ref = ReleaseRef(name="web", namespace=ns)
-    helm.install(ref, chart=chart, values={"extra": "on"}, options=InstallOptions(timeout=ROLLOUT))
+    ref = ReleaseRef(name="web", namespace=workload_ns)
+    workload_helm.install(
+        ref, chart=chart, values={"extra": "on"}, options=InstallOptions(timeout=ROLLOUT)
+    )
     text = manifest(workload_cluster, ref, tmp_path)
-    edit(api, ns, "web-settings", {"greeting": "edited by hand"})
-    report = drift(kube, text, ns)
+    edit(workload_api, workload_ns, "web-settings", {"greeting": "edited by hand"})
+    report = drift(workload_kube, text, workload_ns)
     assert [o.ref.name for o in report.changed] == ["web-settings"]
 
-    put_right(kube, text, ns, report=report, field_manager=field_manager)
-    assert data(api, ns, "web-settings") == {"greeting": "hello", "extra": "on"}
+    put_right(workload_kube, text, workload_ns, report=report, field_manager=field_manager)
+    assert data(workload_api, workload_ns, "web-settings") == {"greeting": "hello", "extra": "on"}
 
-    helm.upgrade(ref, chart=chart, values={}, options=UpgradeOptions(timeout=ROLLOUT))
-    assert data(api, ns, "web-settings") == {"greeting": "hello", **left}
+    workload_helm.upgrade(ref, chart=chart, values={}, options=UpgradeOptions(timeout=ROLLOUT))
+    assert data(workload_api, workload_ns, "web-settings") == {"greeting": "hello", **left}

@@ -9,11 +9,7 @@ uninstall leaves, objects adopted or not, the apply method stored, and which
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,89 +23,25 @@ from services.helm.release_state import HookPhase, TestHook
 from services.helm.remediation import ReleaseAction
 from shared.api.helmrelease import HelmRelease, parse_helmrelease
 from shared.kube.client import KubeClient
-from shared.kube.kubeconfig import client_from_kubeconfig
 from shared.kube.owner import Owner
 from shared.sandbox import ClusterInfo
-from shared.toolrun import ToolLimits
-from shared.tools import require_tool
-from tests.fixtures.cluster import api_client, create_namespace, delete_namespace
+from tests.fixtures.cluster import delete_namespace
+from tests.helmcharts import (
+    CONFIGMAP,
+    DEPLOYMENT,
+    ROLLOUT,
+    HelmCli,
+    chart_yaml,
+    crd_yaml,
+    hook_job,
+    make_chart,
+)
 
 pytestmark = pytest.mark.cluster
 
-# Generous: two shared cores, and the controllers' informers start lazily.
-ROLLOUT = 120.0
 
-_CONFIGMAP = """\
-apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: {{ .Release.Name }}-settings
-data:
-  greeting: {{ .Values.greeting | default "hello" | quote }}
-"""
-
-_DEPLOYMENT = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {{ .Release.Name }}-web
-spec:
-  replicas: 1
-  selector:
-    matchLabels: {app: {{ .Release.Name }}-web}
-  template:
-    metadata:
-      labels: {app: {{ .Release.Name }}-web}
-    spec:
-      containers:
-        - name: web
-          image: nginx:1.27
-"""
-
-
-def _test_hook(name: str) -> str:
-    return f"""\
-apiVersion: batch/v1
-kind: Job
-metadata:
-  name: {{{{ .Release.Name }}}}-{name}
-  annotations:
-    helm.sh/hook: test
-spec:
-  template:
-    spec:
-      restartPolicy: Never
-      containers:
-        - name: {name}
-          image: busybox:1.36
-"""
-
-
-def _crd(group: str, *, kind: str = "Widget", with_color: bool = False) -> str:
-    color = "\n                color: {type: string}" if with_color else ""
-    plural = f"{kind.lower()}s"
-    return f"""\
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: {plural}.{group}
-spec:
-  group: {group}
-  names: {{kind: {kind}, plural: {plural}, singular: {kind.lower()}, listKind: {kind}List}}
-  scope: Namespaced
-  versions:
-    - name: v1
-      served: true
-      storage: true
-      schema:
-        openAPIV3Schema:
-          type: object
-          properties:
-            spec:
-              type: object
-              properties:
-                size: {{type: integer}}{color}
-"""
+# The Widget schema of the chart's next version: a spec.color beside the size.
+COLORED = {"size": "integer", "color": "string"}
 
 
 def _widget(group: str) -> str:
@@ -127,22 +59,7 @@ spec:
 
 def package(tmp_path: Path, name: str, version: str, files: dict[str, str]) -> Path:
     """``helm package`` of a chart made of ``files`` (paths under the chart directory)."""
-    source = tmp_path / "src" / f"{name}-{version}" / name
-    source.mkdir(parents=True)
-    (source / "Chart.yaml").write_text(f"apiVersion: v2\nname: {name}\nversion: {version}\n")
-    for path, text in files.items():
-        (source / path).parent.mkdir(parents=True, exist_ok=True)
-        (source / path).write_text(text)
-    done = subprocess.run(
-        [str(require_tool("helm")), "package", str(source), "-d", str(tmp_path)],
-        env={"HOME": str(tmp_path), "PATH": os.environ.get("PATH", "")},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return tmp_path / f"{name}-{version}.tgz"
+    return make_chart(tmp_path, {"Chart.yaml": chart_yaml(name, version), **files})
 
 
 def hr(namespace: str, **spec: Any) -> HelmRelease:
@@ -165,97 +82,58 @@ def hr(namespace: str, **spec: Any) -> HelmRelease:
 
 def apply_method(cluster: ClusterInfo, ref: ReleaseRef, home: Path) -> str:
     """The stored revision's ``applyMethod`` as ``helm get metadata`` reports it."""
-    done = subprocess.run(
-        [
-            str(require_tool("helm")),
-            "get",
-            "metadata",
-            ref.name,
-            "--namespace",
-            ref.namespace,
-            "-o",
-            "json",
-            f"--kubeconfig={cluster.kubeconfig}",
-        ],
-        env={"HOME": str(home), "PATH": os.environ.get("PATH", "")},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return str(json.loads(done.stdout).get("applyMethod", ""))
-
-
-@pytest.fixture
-def api(workload_cluster: ClusterInfo) -> Iterator[k8s.ApiClient]:
-    with api_client(workload_cluster.kubeconfig) as client:
-        yield client
-
-
-@pytest.fixture
-def kube(workload_cluster: ClusterInfo) -> Iterator[KubeClient]:
-    client = client_from_kubeconfig(workload_cluster.kubeconfig.read_text())
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def ns(api: k8s.ApiClient, request: pytest.FixtureRequest) -> Iterator[str]:
-    name = create_namespace(api, request.node.name)
-    yield name
-    delete_namespace(api, name)
-
-
-@pytest.fixture
-def helm(workload_cluster: ClusterInfo, tmp_path: Path) -> Helm:
-    scratch = tmp_path / "scratch"
-    scratch.mkdir()
-    limits = ToolLimits(memory_bytes=2 << 30, cpu_seconds=300, timeout=ROLLOUT + 60)
-    return Helm(workload_cluster.kubeconfig.read_bytes(), limits=limits, scratch=scratch)
+    return str(HelmCli(cluster.kubeconfig, home / "cli").metadata(ref).get("applyMethod", ""))
 
 
 def test_create_namespace_installs_into_a_namespace_that_did_not_exist(
-    helm: Helm, api: k8s.ApiClient, tmp_path: Path
+    workload_helm: Helm, workload_api: k8s.ApiClient, tmp_path: Path
 ) -> None:
-    chart = package(tmp_path, "web", "0.1.0", {"templates/cm.yaml": _CONFIGMAP})
+    chart = package(tmp_path, "web", "0.1.0", {"templates/cm.yaml": CONFIGMAP})
     target = f"created-{uuid.uuid4().hex[:8]}"
     ref = ReleaseRef(name="web", namespace=target)
     try:
         without = hr("apps", targetNamespace=target)
         with pytest.raises(HelmError, match="not found"):
-            helm.install(ref, chart=chart, values={}, options=options.install_options(without))
+            workload_helm.install(
+                ref, chart=chart, values={}, options=options.install_options(without)
+            )
 
         wanted = hr("apps", targetNamespace=target, install={"createNamespace": True})
-        helm.install(ref, chart=chart, values={}, options=options.install_options(wanted))
+        workload_helm.install(ref, chart=chart, values={}, options=options.install_options(wanted))
 
-        made = k8s.CoreV1Api(api).read_namespaced_config_map("web-settings", target)
+        made = k8s.CoreV1Api(workload_api).read_namespaced_config_map("web-settings", target)
         assert made.data == {"greeting": "hello"}
     finally:
-        delete_namespace(api, target)
+        delete_namespace(workload_api, target)
 
 
-def test_test_filters_run_only_the_named_hooks(helm: Helm, ns: str, tmp_path: Path) -> None:
+def test_test_filters_run_only_the_named_hooks(
+    workload_helm: Helm, workload_ns: str, tmp_path: Path
+) -> None:
     chart = package(
         tmp_path,
         "web",
         "0.1.0",
         {
-            "templates/cm.yaml": _CONFIGMAP,
-            "templates/smoke.yaml": _test_hook("smoke"),
-            "templates/deep.yaml": _test_hook("deep"),
+            "templates/cm.yaml": CONFIGMAP,
+            "templates/smoke.yaml": hook_job("smoke"),
+            "templates/deep.yaml": hook_job("deep"),
         },
     )
-    ref = ReleaseRef(name="web", namespace=ns)
-    helm.install(ref, chart=chart, values={}, options=options.install_options(hr(ns)))
+    ref = ReleaseRef(name="web", namespace=workload_ns)
+    workload_helm.install(
+        ref, chart=chart, values={}, options=options.install_options(hr(workload_ns))
+    )
 
-    only = hr(ns, test={"enable": True, "filters": [{"name": "web-smoke"}]})
-    tested = helm.test(ref, options=options.test_options(only))
+    only = hr(workload_ns, test={"enable": True, "filters": [{"name": "web-smoke"}]})
+    tested = workload_helm.test(ref, options=options.test_options(only))
     assert tested.test_hooks == (TestHook(name="web-smoke", phase=HookPhase.SUCCEEDED),)
 
     # Excluding one runs the others; the hook run before keeps its phase.
-    but = hr(ns, test={"enable": True, "filters": [{"name": "web-smoke", "exclude": True}]})
-    tested = helm.test(ref, options=options.test_options(but))
+    but = hr(
+        workload_ns, test={"enable": True, "filters": [{"name": "web-smoke", "exclude": True}]}
+    )
+    tested = workload_helm.test(ref, options=options.test_options(but))
     assert set(tested.test_hooks or ()) == {
         TestHook(name="web-smoke", phase=HookPhase.SUCCEEDED),
         TestHook(name="web-deep", phase=HookPhase.SUCCEEDED),
@@ -263,69 +141,77 @@ def test_test_filters_run_only_the_named_hooks(helm: Helm, ns: str, tmp_path: Pa
 
 
 def test_orphaning_uninstall_leaves_the_dependents(
-    helm: Helm, api: k8s.ApiClient, ns: str, tmp_path: Path
+    workload_helm: Helm, workload_api: k8s.ApiClient, workload_ns: str, tmp_path: Path
 ) -> None:
-    chart = package(tmp_path, "web", "0.1.0", {"templates/deploy.yaml": _DEPLOYMENT})
-    ref = ReleaseRef(name="web", namespace=ns)
-    helm.install(ref, chart=chart, values={}, options=options.install_options(hr(ns)))
-    apps = k8s.AppsV1Api(api)
-    (replicaset,) = apps.list_namespaced_replica_set(ns).items  # --wait: rolled out
+    chart = package(tmp_path, "web", "0.1.0", {"templates/deploy.yaml": DEPLOYMENT})
+    ref = ReleaseRef(name="web", namespace=workload_ns)
+    workload_helm.install(
+        ref, chart=chart, values={}, options=options.install_options(hr(workload_ns))
+    )
+    apps = k8s.AppsV1Api(workload_api)
+    (replicaset,) = apps.list_namespaced_replica_set(workload_ns).items  # --wait: rolled out
 
-    orphan = hr(ns, uninstall={"deletionPropagation": "orphan"})
-    helm.uninstall(ref, options=options.uninstall_options(orphan))
+    orphan = hr(workload_ns, uninstall={"deletionPropagation": "orphan"})
+    workload_helm.uninstall(ref, options=options.uninstall_options(orphan))
 
-    assert apps.list_namespaced_deployment(ns).items == []
-    left = apps.read_namespaced_replica_set(replicaset.metadata.name, ns)
+    assert apps.list_namespaced_deployment(workload_ns).items == []
+    left = apps.read_namespaced_replica_set(replicaset.metadata.name, workload_ns)
     assert left.metadata.uid == replicaset.metadata.uid
     assert not left.metadata.owner_references  # orphaned, not deleted
 
 
 def test_existing_objects_are_adopted_unless_take_ownership_is_disabled(
-    helm: Helm, api: k8s.ApiClient, ns: str, tmp_path: Path
+    workload_helm: Helm, workload_api: k8s.ApiClient, workload_ns: str, tmp_path: Path
 ) -> None:
-    chart = package(tmp_path, "web", "0.1.0", {"templates/cm.yaml": _CONFIGMAP})
-    core = k8s.CoreV1Api(api)
+    chart = package(tmp_path, "web", "0.1.0", {"templates/cm.yaml": CONFIGMAP})
+    core = k8s.CoreV1Api(workload_api)
     body = k8s.V1ConfigMap(metadata=k8s.V1ObjectMeta(name="web-settings"), data={"greeting": "x"})
-    core.create_namespaced_config_map(ns, body)
-    ref = ReleaseRef(name="web", namespace=ns)
+    core.create_namespaced_config_map(workload_ns, body)
+    ref = ReleaseRef(name="web", namespace=workload_ns)
 
-    refusing = hr(ns, install={"disableTakeOwnership": True})
+    refusing = hr(workload_ns, install={"disableTakeOwnership": True})
     with pytest.raises(HelmError, match="web-settings"):
-        helm.install(ref, chart=chart, values={}, options=options.install_options(refusing))
-    assert core.read_namespaced_config_map("web-settings", ns).data == {"greeting": "x"}
+        workload_helm.install(
+            ref, chart=chart, values={}, options=options.install_options(refusing)
+        )
+    assert core.read_namespaced_config_map("web-settings", workload_ns).data == {"greeting": "x"}
 
-    helm.uninstall(ref, options=options.uninstall_options(hr(ns)))  # the failed revision
-    helm.install(ref, chart=chart, values={}, options=options.install_options(hr(ns)))
-    adopted = core.read_namespaced_config_map("web-settings", ns)
+    workload_helm.uninstall(
+        ref, options=options.uninstall_options(hr(workload_ns))
+    )  # the failed revision
+    workload_helm.install(
+        ref, chart=chart, values={}, options=options.install_options(hr(workload_ns))
+    )
+    adopted = core.read_namespaced_config_map("web-settings", workload_ns)
     assert adopted.data == {"greeting": "hello"}
     assert adopted.metadata.annotations["meta.helm.sh/release-name"] == "web"
 
 
 def test_client_side_apply_is_kept_by_auto_and_force_replaces(
-    helm: Helm, workload_cluster: ClusterInfo, ns: str, tmp_path: Path
+    workload_helm: Helm, workload_cluster: ClusterInfo, workload_ns: str, tmp_path: Path
 ) -> None:
-    chart = package(tmp_path, "web", "0.1.0", {"templates/cm.yaml": _CONFIGMAP})
-    ref = ReleaseRef(name="web", namespace=ns)
-    csa = hr(ns, install={"serverSideApply": False}, upgrade={"force": True})
-    helm.install(ref, chart=chart, values={}, options=options.install_options(csa))
+    chart = package(tmp_path, "web", "0.1.0", {"templates/cm.yaml": CONFIGMAP})
+    ref = ReleaseRef(name="web", namespace=workload_ns)
+    csa = hr(workload_ns, install={"serverSideApply": False}, upgrade={"force": True})
+    workload_helm.install(ref, chart=chart, values={}, options=options.install_options(csa))
     assert apply_method(workload_cluster, ref, tmp_path) == "csa"
 
     # auto: the last revision was client-side, so force replaces (Helm refuses it under SSA).
     upgrade = options.upgrade_options(csa, apply_method="csa")
     assert "--force-replace" in upgrade.flags()
-    helm.upgrade(ref, chart=chart, values={"greeting": "hi"}, options=upgrade)
+    workload_helm.upgrade(ref, chart=chart, values={"greeting": "hi"}, options=upgrade)
     assert apply_method(workload_cluster, ref, tmp_path) == "csa"
 
     # enabled: server-side from now on, forcing conflicts as Flux does.
-    ssa = hr(ns, upgrade={"serverSideApply": "enabled", "force": True})
-    helm.upgrade(
+    ssa = hr(workload_ns, upgrade={"serverSideApply": "enabled", "force": True})
+    workload_helm.upgrade(
         ref, chart=chart, values={}, options=options.upgrade_options(ssa, apply_method="csa")
     )
     assert apply_method(workload_cluster, ref, tmp_path) == "ssa"
 
     # Rolling back to revision 1 follows its method: client-side again.
-    back = options.rollback_options(hr(ns, rollback={"force": True}), apply_method="csa")
-    helm.rollback(ref, to=1, options=back)
+    back = options.rollback_options(hr(workload_ns, rollback={"force": True}), apply_method="csa")
+    workload_helm.rollback(ref, to=1, options=back)
     assert apply_method(workload_cluster, ref, tmp_path) == "csa"
 
 
@@ -336,12 +222,18 @@ def _schema_properties(api: k8s.ApiClient, name: str) -> set[str]:
 
 
 def test_crds_policies_create_skip_and_replace_the_chart_s_crds(
-    helm: Helm, kube: KubeClient, api: k8s.ApiClient, ns: str, tmp_path: Path
+    workload_helm: Helm,
+    workload_kube: KubeClient,
+    workload_api: k8s.ApiClient,
+    workload_ns: str,
+    tmp_path: Path,
 ) -> None:
     group = f"g{uuid.uuid4().hex[:8]}.sluice.test"
     widgets, gadgets = f"widgets.{group}", f"gadgets.{group}"
-    templates = {"templates/cm.yaml": _CONFIGMAP, "templates/widget.yaml": _widget(group)}
-    v1 = package(tmp_path, "web", "0.1.0", {**templates, "crds/widget.yaml": _crd(group)})
+    templates = {"templates/cm.yaml": CONFIGMAP, "templates/widget.yaml": _widget(group)}
+    v1 = package(
+        tmp_path, "web", "0.1.0", {**templates, "crds/widget.yaml": crd_yaml("Widget", group)}
+    )
     # The new version changes the Widget schema (spec.color) and brings a Gadget CRD.
     v2 = package(
         tmp_path,
@@ -349,13 +241,13 @@ def test_crds_policies_create_skip_and_replace_the_chart_s_crds(
         "0.2.0",
         {
             **templates,
-            "crds/widget.yaml": _crd(group, with_color=True),
-            "crds/gadget.yaml": _crd(group, kind="Gadget"),
+            "crds/widget.yaml": crd_yaml("Widget", group, properties=COLORED),
+            "crds/gadget.yaml": crd_yaml("Gadget", group),
         },
     )
-    ref = ReleaseRef(name="web", namespace=ns)
-    owner = Owner.helm_release("web", ns)
-    extensions = k8s.ApiextensionsV1Api(api)
+    ref = ReleaseRef(name="web", namespace=workload_ns)
+    owner = Owner.helm_release("web", workload_ns)
+    extensions = k8s.ApiextensionsV1Api(workload_api)
 
     def present() -> set[str]:
         names = {c.metadata.name for c in extensions.list_custom_resource_definition().items}
@@ -363,23 +255,23 @@ def test_crds_policies_create_skip_and_replace_the_chart_s_crds(
 
     try:
         # Skip on install: helm runs with --skip-crds and nothing else creates them.
-        assert apply_chart_crds(kube, v1, policy="Skip", owner=owner) == []
-        skipping = hr(ns, install={"crds": "Skip"})
-        helm.install(ref, chart=v1, values={}, options=options.install_options(skipping))
+        assert apply_chart_crds(workload_kube, v1, policy="Skip", owner=owner) == []
+        skipping = hr(workload_ns, install={"crds": "Skip"})
+        workload_helm.install(ref, chart=v1, values={}, options=options.install_options(skipping))
         assert present() == set()
-        helm.uninstall(ref, options=options.uninstall_options(hr(ns)))
+        workload_helm.uninstall(ref, options=options.uninstall_options(hr(workload_ns)))
 
         # Create (the default): created, Established, labelled; the release's Widget applies.
-        release = hr(ns, values={"widget": True})
+        release = hr(workload_ns, values={"widget": True})
         policy = options.crds_policy(release, ReleaseAction.INSTALL)
-        assert apply_chart_crds(kube, v1, policy=policy, owner=owner) == [widgets]
+        assert apply_chart_crds(workload_kube, v1, policy=policy, owner=owner) == [widgets]
         install = options.install_options(release)
-        helm.install(ref, chart=v1, values={"widget": True}, options=install)
+        workload_helm.install(ref, chart=v1, values={"widget": True}, options=install)
         crd = extensions.read_custom_resource_definition(widgets)
         assert crd.metadata.labels["helm.toolkit.fluxcd.io/name"] == "web"
-        assert crd.metadata.labels["helm.toolkit.fluxcd.io/namespace"] == ns
-        widget = k8s.CustomObjectsApi(api).get_namespaced_custom_object(
-            group, "v1", ns, "widgets", "web-widget"
+        assert crd.metadata.labels["helm.toolkit.fluxcd.io/namespace"] == workload_ns
+        widget = k8s.CustomObjectsApi(workload_api).get_namespaced_custom_object(
+            group, "v1", workload_ns, "widgets", "web-widget"
         )
         assert widget["spec"] == {"size": 3}
 
@@ -390,20 +282,24 @@ def test_crds_policies_create_skip_and_replace_the_chart_s_crds(
             ("CreateReplace", [widgets], set(), {"size", "color"}),
             ("CreateReplace", [], set(), {"size", "color"}),  # in place already
         ]:
-            upgrading = hr(ns, upgrade={"crds": crds})
+            upgrading = hr(workload_ns, upgrade={"crds": crds})
             policy = options.crds_policy(upgrading, ReleaseAction.UPGRADE)
-            assert apply_chart_crds(kube, v2, policy=policy, owner=owner) == changed, crds
+            assert apply_chart_crds(workload_kube, v2, policy=policy, owner=owner) == changed, crds
             upgrade = options.upgrade_options(upgrading, apply_method="ssa")
-            helm.upgrade(ref, chart=v2, values={"widget": True}, options=upgrade)
+            workload_helm.upgrade(ref, chart=v2, values={"widget": True}, options=upgrade)
             assert present() == {widgets, gadgets} - gone, crds
-            assert _schema_properties(api, widgets) == properties, crds
+            assert _schema_properties(workload_api, widgets) == properties, crds
     finally:
         for name in present():
             extensions.delete_custom_resource_definition(name)
 
 
 def test_preserve_values_keeps_the_last_values_under_the_new_and_the_new_chart_defaults(
-    helm: Helm, api: k8s.ApiClient, ns: str, tmp_path: Path
+    workload_helm: Helm,
+    workload_cluster: ClusterInfo,
+    workload_api: k8s.ApiClient,
+    workload_ns: str,
+    tmp_path: Path,
 ) -> None:
     template = """\
 apiVersion: v1
@@ -429,18 +325,26 @@ data:
         "0.2.0",
         {"templates/cm.yaml": template, "values.yaml": "greeting: hello\nname: one\nadded: new\n"},
     )
-    ref = ReleaseRef(name="web", namespace=ns)
-    helm.install(ref, chart=v1, values={"greeting": "hi"}, options=options.install_options(hr(ns)))
+    ref = ReleaseRef(name="web", namespace=workload_ns)
+    workload_helm.install(
+        ref, chart=v1, values={"greeting": "hi"}, options=options.install_options(hr(workload_ns))
+    )
 
-    keeping = options.upgrade_options(hr(ns, upgrade={"preserveValues": True}), apply_method="ssa")
-    helm.upgrade(ref, chart=v2, values={"name": "two"}, options=keeping)
+    keeping = options.upgrade_options(
+        hr(workload_ns, upgrade={"preserveValues": True}), apply_method="ssa"
+    )
+    workload_helm.upgrade(ref, chart=v2, values={"name": "two"}, options=keeping)
 
-    data = k8s.CoreV1Api(api).read_namespaced_config_map("web-settings", ns).data
+    data = k8s.CoreV1Api(workload_api).read_namespaced_config_map("web-settings", workload_ns).data
     # The last user values stay under the new ones; the new chart's defaults count.
     assert data == {"greeting": "hi", "name": "two", "added": "new"}
-    assert helm.values(ref) == {"greeting": "hi", "name": "two"}
+    # The user values Helm stored, as ``helm get values`` reports them.
+    assert HelmCli(workload_cluster.kubeconfig, tmp_path / "cli").values(ref) == {
+        "greeting": "hi",
+        "name": "two",
+    }
 
-    resetting = options.upgrade_options(hr(ns), apply_method="ssa")
-    helm.upgrade(ref, chart=v2, values={"name": "three"}, options=resetting)
-    data = k8s.CoreV1Api(api).read_namespaced_config_map("web-settings", ns).data
+    resetting = options.upgrade_options(hr(workload_ns), apply_method="ssa")
+    workload_helm.upgrade(ref, chart=v2, values={"name": "three"}, options=resetting)
+    data = k8s.CoreV1Api(workload_api).read_namespaced_config_map("web-settings", workload_ns).data
     assert data == {"greeting": "hello", "name": "three", "added": "new"}

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -28,40 +27,14 @@ from services.helm.postrender_main import RenderSpec
 from services.helm.release_state import HelmStatus
 from shared.api.helmrelease import parse_helmrelease
 from shared.sandbox import ClusterInfo
-from shared.toolrun import ToolLimits
-from shared.tools import require_tool
 from shared.yaml import load_all
-from tests.fixtures.cluster import api_client, create_namespace, delete_namespace
-
-ROLLOUT = 120.0
-LIMITS = ToolLimits(memory_bytes=2 << 30, cpu_seconds=300, timeout=ROLLOUT + 60)
-
-_DEPLOYMENT = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {{ .Release.Name }}-web
-spec:
-  replicas: 1
-  selector:
-    matchLabels: {app: {{ .Release.Name }}-web}
-  template:
-    metadata:
-      labels: {app: {{ .Release.Name }}-web}
-    spec:
-      containers:
-        - name: web
-          image: nginx:1.27
-"""
-
-_CONFIGMAP = """\
-apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: {{ .Release.Name }}-settings
-data:
-  greeting: hello
-"""
+from tests.helmcharts import (
+    LIMITS,
+    ROLLOUT,
+    WEBAPP,
+    HelmCli,
+    make_chart,
+)
 
 _PRE_INSTALL = """\
 apiVersion: v1
@@ -72,20 +45,6 @@ metadata:
     helm.sh/hook: pre-install,pre-upgrade
     helm.sh/hook-delete-policy: before-hook-creation
 data: {}
-"""
-
-_TEST_HOOK = """\
-apiVersion: v1
-kind: Pod
-metadata:
-  name: {{ .Release.Name }}-smoke
-  annotations:
-    helm.sh/hook: test
-spec:
-  restartPolicy: Never
-  containers:
-    - name: smoke
-      image: busybox:1.36
 """
 
 REPLICAS_AND_LABEL = """\
@@ -102,36 +61,10 @@ spec:
 ADD_GREETING = '[{"op": "add", "path": "/data/farewell", "value": "bye"}]'
 
 
-def package(tmp_path: Path, templates: dict[str, str]) -> Path:
-    """``helm package`` of a chart "webapp" 0.1.0 with ``templates``."""
-    source = tmp_path / "src" / "webapp"
-    (source / "templates").mkdir(parents=True)
-    (source / "Chart.yaml").write_text("apiVersion: v2\nname: webapp\nversion: 0.1.0\n")
-    for name, text in templates.items():
-        (source / "templates" / name).write_text(text)
-    done = subprocess.run(
-        [str(require_tool("helm")), "package", str(source), "-d", str(tmp_path)],
-        env={"HOME": str(tmp_path), "PATH": os.environ.get("PATH", "")},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return tmp_path / "webapp-0.1.0.tgz"
-
-
 @pytest.fixture
 def chart(tmp_path: Path) -> Path:
-    return package(
-        tmp_path,
-        {
-            "configmap.yaml": _CONFIGMAP,
-            "deployment.yaml": _DEPLOYMENT,
-            "pre-install.yaml": _PRE_INSTALL,
-            "smoke-test.yaml": _TEST_HOOK,
-        },
-    )
+    """``helm package`` of a chart "webapp" 0.1.0: a ConfigMap, a Deployment and two hooks."""
+    return make_chart(tmp_path, {**WEBAPP, "templates/pre-install.yaml": _PRE_INSTALL})
 
 
 def post_render(namespace: str, **spec: Any) -> PostRender:
@@ -179,30 +112,6 @@ def everything(replicas: int) -> dict[str, Any]:
     }
 
 
-def helm_cli(args: list[str], *, home: Path, kubeconfig: Path | None = None) -> str:
-    """The pinned helm as a user runs it; its stdout."""
-    argv = [str(require_tool("helm")), *args]
-    if kubeconfig is not None:
-        argv.append(f"--kubeconfig={kubeconfig}")
-    done = subprocess.run(
-        argv,
-        env={
-            "HOME": str(home),
-            "PATH": os.environ.get("PATH", ""),
-            "HELM_DATA_HOME": str(home / "data"),
-            "HELM_CONFIG_HOME": str(home / "config"),
-            "HELM_CACHE_HOME": str(home / "cache"),
-        },
-        cwd=home,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
 def by_name(manifest: str) -> dict[str, dict[str, Any]]:
     return {doc["metadata"]["name"]: doc for doc in load_all(manifest, source="manifest") if doc}
 
@@ -210,7 +119,9 @@ def by_name(manifest: str) -> dict[str, dict[str, Any]]:
 def template(chart: Path, post: PostRender, home: Path) -> dict[str, dict[str, Any]]:
     """``helm template`` of ``chart`` with ``post`` installed into the helm home ``home``."""
     plugin = post.install(home, limits=LIMITS)
-    return by_name(helm_cli(["template", "web", str(chart), *plugin.flags], home=home))
+    return by_name(
+        HelmCli(None, home, timeout=120).output("template", "web", str(chart), *plugin.flags)
+    )
 
 
 # -- helm template: what Helm 4 hands the post-renderer --------------------------------
@@ -271,7 +182,9 @@ def test_renderers_run_in_order_each_on_what_the_one_before_made(
 
 
 def test_a_chart_that_renders_nothing_is_not_an_error(tmp_path: Path) -> None:
-    empty = package(tmp_path, {"nothing.yaml": "{{- if .Values.never }}\nkind: X\n{{- end }}\n"})
+    empty = make_chart(
+        tmp_path, {"templates/nothing.yaml": "{{- if .Values.never }}\nkind: X\n{{- end }}\n"}
+    )
     home = tmp_path / "home"
     home.mkdir(mode=0o700)
 
@@ -309,71 +222,49 @@ def test_the_plugin_command_reports_a_failure_on_stderr_and_beside_its_spec(
 # -- install and upgrade on a cluster --------------------------------------------------
 
 
-@pytest.fixture
-def api(workload_cluster: ClusterInfo) -> Iterator[k8s.ApiClient]:
-    with api_client(workload_cluster.kubeconfig) as client:
-        yield client
-
-
-@pytest.fixture
-def ns(api: k8s.ApiClient, request: pytest.FixtureRequest) -> Iterator[str]:
-    name = create_namespace(api, request.node.name)
-    yield name
-    delete_namespace(api, name)
-
-
-@pytest.fixture
-def scratch(tmp_path: Path) -> Path:
-    path = tmp_path / "scratch"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
-def helm(workload_cluster: ClusterInfo, scratch: Path) -> Helm:
-    return Helm(workload_cluster.kubeconfig.read_bytes(), limits=LIMITS, scratch=scratch)
-
-
 def stored_manifest(cluster: ClusterInfo, ref: ReleaseRef, home: Path) -> dict[str, dict[str, Any]]:
     """``helm get manifest``, as a user would read it."""
-    args = ["get", "manifest", ref.name, "--namespace", ref.namespace]
-    return by_name(helm_cli(args, home=home, kubeconfig=cluster.kubeconfig))
+    return by_name(HelmCli(cluster.kubeconfig, home, timeout=120).manifest(ref))
 
 
 @pytest.mark.cluster
 def test_install_and_upgrade_apply_the_post_rendered_objects_and_store_them(
-    helm: Helm,
+    workload_helm: Helm,
     chart: Path,
     workload_cluster: ClusterInfo,
-    api: k8s.ApiClient,
-    ns: str,
-    scratch: Path,
+    workload_api: k8s.ApiClient,
+    workload_ns: str,
+    helm_scratch: Path,
     tmp_path: Path,
 ) -> None:
-    ref = ReleaseRef(name="web", namespace=ns)
+    ref = ReleaseRef(name="web", namespace=workload_ns)
     options = InstallOptions(timeout=ROLLOUT)
 
-    installed = helm.install(
-        ref, chart=chart, values={}, options=options, post_renderer=post_render(ns, **everything(3))
+    installed = workload_helm.install(
+        ref,
+        chart=chart,
+        values={},
+        options=options,
+        post_renderer=post_render(workload_ns, **everything(3)),
     )
 
-    assert list(scratch.iterdir()) == []  # the plugin and its spec went with the helm home
+    assert list(helm_scratch.iterdir()) == []  # the plugin and its spec went with the helm home
     assert (installed.version, installed.status) == (1, HelmStatus.DEPLOYED)
-    apps, core = k8s.AppsV1Api(api), k8s.CoreV1Api(api)
-    deployment = apps.read_namespaced_deployment("web-web", ns)
+    apps, core = k8s.AppsV1Api(workload_api), k8s.CoreV1Api(workload_api)
+    deployment = apps.read_namespaced_deployment("web-web", workload_ns)
     assert deployment.spec.replicas == 3
     assert deployment.status.ready_replicas == 3  # helm waited for the patched rollout
     assert deployment.metadata.labels["patched-by"] == "strategic-merge"
     assert [c.image for c in deployment.spec.template.spec.containers] == [
         "mirror.example/nginx:1.28"
     ]
-    settings = core.read_namespaced_config_map("web-settings", ns)
+    settings = core.read_namespaced_config_map("web-settings", workload_ns)
     assert settings.data == {"greeting": "hello", "farewell": "bye"}
-    hook = core.read_namespaced_config_map("web-pre", ns)
+    hook = core.read_namespaced_config_map("web-pre", workload_ns)
     for meta in (deployment.metadata, settings.metadata, hook.metadata):
         assert meta.labels["team"] == "payments"
         assert meta.labels["helm.toolkit.fluxcd.io/name"] == "webapp"
-        assert meta.labels["helm.toolkit.fluxcd.io/namespace"] == ns
+        assert meta.labels["helm.toolkit.fluxcd.io/namespace"] == workload_ns
         assert meta.annotations["owner"] == "ops@example"
     home = tmp_path / "reader"
     home.mkdir()
@@ -383,24 +274,26 @@ def test_install_and_upgrade_apply_the_post_rendered_objects_and_store_them(
     assert stored["web-web"]["metadata"]["labels"]["team"] == "payments"
     assert stored["web-settings"]["data"]["farewell"] == "bye"
 
-    upgraded = helm.upgrade(
+    upgraded = workload_helm.upgrade(
         ref,
         chart=chart,
         values={},
         options=UpgradeOptions(timeout=ROLLOUT),
-        post_renderer=post_render(ns, **everything(2)),
+        post_renderer=post_render(workload_ns, **everything(2)),
     )
 
-    assert list(scratch.iterdir()) == []
+    assert list(helm_scratch.iterdir()) == []
     assert (upgraded.version, upgraded.status) == (2, HelmStatus.DEPLOYED)
-    assert apps.read_namespaced_deployment("web-web", ns).spec.replicas == 2
+    assert apps.read_namespaced_deployment("web-web", workload_ns).spec.replicas == 2
     assert stored_manifest(workload_cluster, ref, home)["web-web"]["spec"]["replicas"] == 2
 
-    plain = helm.upgrade(ref, chart=chart, values={}, options=UpgradeOptions(timeout=ROLLOUT))
+    plain = workload_helm.upgrade(
+        ref, chart=chart, values={}, options=UpgradeOptions(timeout=ROLLOUT)
+    )
 
     # Without post-renderers the chart's own objects come back.
     assert plain.version == 3
-    deployment = apps.read_namespaced_deployment("web-web", ns)
+    deployment = apps.read_namespaced_deployment("web-web", workload_ns)
     assert deployment.spec.replicas == 1
     assert [c.image for c in deployment.spec.template.spec.containers] == ["nginx:1.27"]
     assert "team" not in (deployment.metadata.labels or {})
@@ -408,16 +301,16 @@ def test_install_and_upgrade_apply_the_post_rendered_objects_and_store_them(
 
 @pytest.mark.cluster
 def test_a_patch_that_matches_nothing_fails_the_install_and_says_why(
-    helm: Helm, chart: Path, ns: str, scratch: Path
+    workload_helm: Helm, chart: Path, workload_ns: str, helm_scratch: Path
 ) -> None:
-    ref = ReleaseRef(name="web", namespace=ns)
+    ref = ReleaseRef(name="web", namespace=workload_ns)
     absent = (
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: nowhere\nspec:\n  replicas: 2\n"
     )
-    post = post_render(ns, postRenderers=[{"kustomize": {"patches": [{"patch": absent}]}}])
+    post = post_render(workload_ns, postRenderers=[{"kustomize": {"patches": [{"patch": absent}]}}])
 
     with pytest.raises(HelmError) as failed:
-        helm.install(
+        workload_helm.install(
             ref, chart=chart, values={}, options=InstallOptions(timeout=ROLLOUT), post_renderer=post
         )
 
@@ -428,24 +321,24 @@ def test_a_patch_that_matches_nothing_fails_the_install_and_says_why(
         f'kustomize post-renderer: no resource matches strategic merge patch "{absent_id}": '
         f"no matches for Id {absent_id}; failed to find unique target for patch {absent_id}"
     )
-    assert str(scratch) not in message
-    assert list(scratch.iterdir()) == []
+    assert str(helm_scratch) not in message
+    assert list(helm_scratch.iterdir()) == []
     # Helm post-renders before it stores anything: there is no failed revision.
-    assert helm.read(ref) is None
+    assert workload_helm.read(ref) is None
 
 
 @pytest.mark.cluster
 def test_a_patch_that_is_not_yaml_fails_the_upgrade_and_keeps_the_release(
-    helm: Helm, chart: Path, ns: str, api: k8s.ApiClient
+    workload_helm: Helm, chart: Path, workload_ns: str, workload_api: k8s.ApiClient
 ) -> None:
-    ref = ReleaseRef(name="web", namespace=ns)
-    helm.install(ref, chart=chart, values={}, options=InstallOptions(timeout=ROLLOUT))
+    ref = ReleaseRef(name="web", namespace=workload_ns)
+    workload_helm.install(ref, chart=chart, values={}, options=InstallOptions(timeout=ROLLOUT))
     broken = post_render(
-        ns, postRenderers=[{"kustomize": {"patches": [{"patch": "kind: [Deployment"}]}}]
+        workload_ns, postRenderers=[{"kustomize": {"patches": [{"patch": "kind: [Deployment"}]}}]
     )
 
     with pytest.raises(HelmError) as failed:
-        helm.upgrade(
+        workload_helm.upgrade(
             ref,
             chart=chart,
             values={},
@@ -454,7 +347,10 @@ def test_a_patch_that_is_not_yaml_fails_the_upgrade_and_keeps_the_release(
         )
 
     assert "unable to parse SM or JSON patch" in str(failed.value)
-    release = helm.read(ref)
+    release = workload_helm.read(ref)
     assert release is not None
     assert (release.version, release.status) == (1, HelmStatus.DEPLOYED)
-    assert k8s.AppsV1Api(api).read_namespaced_deployment("web-web", ns).spec.replicas == 1
+    assert (
+        k8s.AppsV1Api(workload_api).read_namespaced_deployment("web-web", workload_ns).spec.replicas
+        == 1
+    )

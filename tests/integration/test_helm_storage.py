@@ -7,12 +7,8 @@ and unlocks a revision left pending by a helm that was killed mid-upgrade.
 
 from __future__ import annotations
 
-import json
-import os
 import signal
-import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,140 +16,30 @@ import pytest
 from kubernetes import client as k8s
 
 from services.helm.digest import values_digest
+from services.helm.helm import ReleaseRef
 from services.helm.release_state import HelmStatus, HookPhase, Release, TestHook
 from services.helm.storage import ReleaseStorage, StorageConflict, secret_name
 from shared.kube.client import KubeClient
-from shared.kube.kubeconfig import client_from_kubeconfig
 from shared.sandbox import ClusterInfo
-from shared.tools import require_tool
-from tests.fixtures.cluster import api_client, create_namespace, delete_namespace
+from tests.helmcharts import ROLLOUT, WEBAPP, HelmCli, chart_yaml, make_chart
 
 pytestmark = pytest.mark.cluster
 
-# Generous: two shared cores, and the controllers' informers start lazily.
-ROLLOUT = 120.0
-
-_CHART = "apiVersion: v2\nname: shop\nversion: 1.4.0\nappVersion: '2.0.1'\n"
-
-_DEPLOYMENT = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {{ .Release.Name }}-web
-spec:
-  replicas: 1
-  selector:
-    matchLabels: {app: {{ .Release.Name }}-web}
-  template:
-    metadata:
-      labels: {app: {{ .Release.Name }}-web}
-    spec:
-      {{- with .Values.nodeSelector }}
-      nodeSelector: {{ toJson . }}
-      {{- end }}
-      containers:
-        - name: web
-          image: nginx:1.27
-"""
-
-_CONFIGMAP = """\
-apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: {{ .Release.Name }}-settings
-data:
-  greeting: {{ .Values.greeting | quote }}
-"""
-
-_TEST_HOOK = """\
-apiVersion: batch/v1
-kind: Job
-metadata:
-  name: {{ .Release.Name }}-smoke
-  annotations:
-    helm.sh/hook: test
-spec:
-  template:
-    spec:
-      restartPolicy: Never
-      containers:
-        - name: smoke
-          image: busybox:1.36
-"""
+# No node carries this label: the rollout never finishes and helm waits on it.
+STUCK = ("--set-string", "nodeSelector.sluice-test/nowhere=true", "--wait=watcher")
 
 
 @pytest.fixture
-def api(workload_cluster: ClusterInfo) -> Iterator[k8s.ApiClient]:
-    with api_client(workload_cluster.kubeconfig) as client:
-        yield client
-
-
-@pytest.fixture
-def ns(api: k8s.ApiClient, request: pytest.FixtureRequest) -> Iterator[str]:
-    name = create_namespace(api, request.node.name)
-    yield name
-    delete_namespace(api, name)
-
-
-@pytest.fixture
-def kube(workload_cluster: ClusterInfo) -> Iterator[KubeClient]:
-    client = client_from_kubeconfig(workload_cluster.kubeconfig.read_text())
-    yield client
-    client.close()
-
-
-class HelmCli:
-    """The real ``helm``, as a person at a terminal runs it against the sandbox cluster."""
-
-    def __init__(self, cluster: ClusterInfo, home: Path, chart: Path) -> None:
-        self.chart = chart
-        self._kubeconfig = cluster.kubeconfig
-        self._env = {"HOME": str(home), "PATH": os.environ.get("PATH", "")}
-
-    def argv(self, *args: str) -> list[str]:
-        return [str(require_tool("helm")), *args, f"--kubeconfig={self._kubeconfig}"]
-
-    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            self.argv(*args),
-            env=self._env,
-            capture_output=True,
-            text=True,
-            timeout=ROLLOUT + 60,
-            check=False,
-        )
-        assert done.returncode == 0 or not check, done.stderr
-        return done
-
-    def start(self, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            self.argv(*args),
-            env=self._env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-
-    def history(self, name: str, ns: str) -> list[dict[str, Any]]:
-        listed: list[dict[str, Any]] = json.loads(
-            self.run("history", name, "--namespace", ns, "-o", "json").stdout
-        )
-        return listed
+def chart(tmp_path: Path) -> Path:
+    """``helm package`` of chart "shop" 1.4.0: a ConfigMap, a Deployment, a test Job."""
+    shop = chart_yaml("shop", "1.4.0", app_version="2.0.1")
+    return make_chart(tmp_path, {**WEBAPP, "Chart.yaml": shop})
 
 
 @pytest.fixture
 def helm(workload_cluster: ClusterInfo, tmp_path: Path) -> HelmCli:
-    """``helm package`` of chart "shop" 1.4.0: a ConfigMap, a Deployment, a test Job."""
-    source = tmp_path / "src" / "shop"
-    (source / "templates").mkdir(parents=True)
-    (source / "Chart.yaml").write_text(_CHART)
-    (source / "values.yaml").write_text("greeting: hello\nnodeSelector: {}\n")
-    (source / "templates" / "configmap.yaml").write_text(_CONFIGMAP)
-    (source / "templates" / "deployment.yaml").write_text(_DEPLOYMENT)
-    (source / "templates" / "smoke-test.yaml").write_text(_TEST_HOOK)
-    cli = HelmCli(workload_cluster, tmp_path, tmp_path / "shop-1.4.0.tgz")
-    cli.run("package", str(source), "-d", str(tmp_path))
-    return cli
+    """The real ``helm``, as a person at a terminal runs it against the sandbox cluster."""
+    return HelmCli(workload_cluster.kubeconfig, tmp_path / "cli", timeout=ROLLOUT + 60)
 
 
 def eventually_latest(storage: ReleaseStorage, name: str, status: HelmStatus) -> Release:
@@ -167,30 +53,20 @@ def eventually_latest(storage: ReleaseStorage, name: str, status: HelmStatus) ->
 
 
 def test_history_and_latest_read_the_revisions_helm_history_lists(
-    helm: HelmCli, kube: KubeClient, ns: str
+    helm: HelmCli, chart: Path, workload_kube: KubeClient, workload_ns: str
 ) -> None:
-    storage = ReleaseStorage(kube, ns)
-    where = ["--namespace", ns]
-    helm.run("install", "web", str(helm.chart), *where, "--set", "greeting=one")
-    helm.run("upgrade", "web", str(helm.chart), *where, "--set", "greeting=two")
-    helm.run("upgrade", "web", str(helm.chart), *where, "--set", "greeting=three")
+    storage = ReleaseStorage(workload_kube, workload_ns)
+    where = ["--namespace", workload_ns]
+    helm.run("install", "web", str(chart), *where, "--set", "greeting=one", check=True)
+    helm.run("upgrade", "web", str(chart), *where, "--set", "greeting=two", check=True)
+    helm.run("upgrade", "web", str(chart), *where, "--set", "greeting=three", check=True)
     # No node carries this label: the rollout never finishes and the upgrade fails.
-    failed = helm.run(
-        "upgrade",
-        "web",
-        str(helm.chart),
-        *where,
-        "--set-string",
-        "nodeSelector.sluice-test/nowhere=true",
-        "--wait=watcher",
-        "--timeout=5s",
-        check=False,
-    )
+    failed = helm.run("upgrade", "web", str(chart), *where, *STUCK, "--timeout=5s", check=False)
     assert failed.returncode != 0
 
     history = storage.history("web")
 
-    listed = helm.history("web", ns)
+    listed = helm.history(ReleaseRef("web", workload_ns))
     assert [(r.version, str(r.status), f"{r.chart_name}-{r.chart_version}") for r in history] == [
         (int(e["revision"]), e["status"], e["chart"]) for e in reversed(listed)
     ]
@@ -208,7 +84,7 @@ def test_history_and_latest_read_the_revisions_helm_history_lists(
     assert history[0].first_deployed == history[3].first_deployed == first
     assert first < last
     assert len({r.digest for r in history}) == 4
-    rendered = helm.run("get", "manifest", "web", *where, "--revision", "3").stdout
+    rendered = helm.output("get", "manifest", "web", *where, "--revision", "3")
     assert storage.manifest("web", 3).strip() == rendered.strip()
     assert 'greeting: "three"' in storage.manifest("web", 3)
     assert storage.history("absent") == ()
@@ -216,15 +92,15 @@ def test_history_and_latest_read_the_revisions_helm_history_lists(
 
 
 def test_a_manual_helm_test_keeps_the_digest_and_is_read_as_the_test_hooks_phases(
-    helm: HelmCli, kube: KubeClient, ns: str
+    helm: HelmCli, chart: Path, workload_kube: KubeClient, workload_ns: str
 ) -> None:
-    storage = ReleaseStorage(kube, ns)
-    helm.run("install", "web", str(helm.chart), "--namespace", ns)
+    storage = ReleaseStorage(workload_kube, workload_ns)
+    helm.run("install", "web", str(chart), "--namespace", workload_ns, check=True)
     installed = storage.latest("web")
     assert installed is not None
     assert installed.test_hooks is None
 
-    helm.run("test", "web", "--namespace", ns, f"--timeout={ROLLOUT:.0f}s")
+    helm.run("test", "web", "--namespace", workload_ns, f"--timeout={ROLLOUT:.0f}s", check=True)
 
     tested = storage.latest("web")
     assert tested is not None
@@ -233,41 +109,37 @@ def test_a_manual_helm_test_keeps_the_digest_and_is_read_as_the_test_hooks_phase
 
 
 def test_unlock_marks_a_revision_left_pending_by_a_killed_helm_failed_and_helm_upgrades_again(
-    helm: HelmCli, kube: KubeClient, api: k8s.ApiClient, ns: str, monkeypatch: pytest.MonkeyPatch
+    helm: HelmCli,
+    chart: Path,
+    workload_kube: KubeClient,
+    workload_api: k8s.ApiClient,
+    workload_ns: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    storage = ReleaseStorage(kube, ns)
-    where = ["--namespace", ns]
-    helm.run("install", "web", str(helm.chart), *where)
-    upgrade = helm.start(
-        "upgrade",
-        "web",
-        str(helm.chart),
-        *where,
-        "--set-string",
-        "nodeSelector.sluice-test/nowhere=true",
-        "--wait=watcher",
-        f"--timeout={ROLLOUT:.0f}s",
-    )
+    storage = ReleaseStorage(workload_kube, workload_ns)
+    where = ["--namespace", workload_ns]
+    helm.run("install", "web", str(chart), *where, check=True)
+    upgrade = helm.start("upgrade", "web", str(chart), *where, *STUCK, f"--timeout={ROLLOUT:.0f}s")
     try:
         pending = eventually_latest(storage, "web", HelmStatus.PENDING_UPGRADE)
     finally:
         upgrade.send_signal(signal.SIGKILL)
         upgrade.wait(timeout=30)
     assert pending.version == 2
-    locked = helm.run("upgrade", "web", str(helm.chart), *where, check=False)
+    locked = helm.run("upgrade", "web", str(chart), *where, check=False)
     assert "another operation" in locked.stderr  # helm itself refuses: the release is locked
 
     # Another writer touches the Secret between unlock's read and its write: it must win.
-    core = k8s.CoreV1Api(api)
-    write = kube.update
+    core = k8s.CoreV1Api(workload_api)
+    write = workload_kube.update
 
     def racing_update(obj: dict[str, Any]) -> dict[str, Any]:
         core.patch_namespaced_secret(
-            secret_name("web", 2), ns, {"metadata": {"annotations": {"racer": "was-here"}}}
+            secret_name("web", 2), workload_ns, {"metadata": {"annotations": {"racer": "was-here"}}}
         )
         return write(obj)
 
-    monkeypatch.setattr(kube, "update", racing_update)
+    monkeypatch.setattr(workload_kube, "update", racing_update)
     with pytest.raises(StorageConflict) as lost:
         storage.unlock(pending)
     assert "web.v2" in str(lost.value)
@@ -278,11 +150,11 @@ def test_unlock_marks_a_revision_left_pending_by_a_killed_helm_failed_and_helm_u
 
     assert (unlocked.version, unlocked.status) == (2, HelmStatus.FAILED)
     assert storage.latest("web") == unlocked
-    meta = core.read_namespaced_secret(secret_name("web", 2), ns).metadata
+    meta = core.read_namespaced_secret(secret_name("web", 2), workload_ns).metadata
     assert meta is not None
     assert (meta.labels or {})["status"] == "failed"
     assert (meta.annotations or {})["racer"] == "was-here"
-    revision_2 = next(e for e in helm.history("web", ns) if e["revision"] == 2)
+    revision_2 = next(e for e in helm.history(ReleaseRef("web", workload_ns)) if e["revision"] == 2)
     assert (revision_2["status"], revision_2["description"]) == (
         "failed",
         "Release unlocked from stale 'pending-upgrade' state",
@@ -290,9 +162,9 @@ def test_unlock_marks_a_revision_left_pending_by_a_killed_helm_failed_and_helm_u
     # A stale copy of the pending revision unlocks nothing more.
     assert storage.unlock(pending) == unlocked
 
-    helm.run("upgrade", "web", str(helm.chart), *where, "--set", "greeting=again")
+    helm.run("upgrade", "web", str(chart), *where, "--set", "greeting=again", check=True)
 
-    assert [(e["revision"], e["status"]) for e in helm.history("web", ns)] == [
+    assert [(e["revision"], e["status"]) for e in helm.history(ReleaseRef("web", workload_ns))] == [
         (1, "superseded"),
         (2, "failed"),
         (3, "deployed"),

@@ -10,20 +10,7 @@ from typing import Any
 import pytest
 
 from services.helm.crds import ChartCrdsError, chart_crds
-
-
-def crd(plural: str, group: str = "example.com") -> str:
-    return f"""\
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: {plural}.{group}
-spec:
-  group: {group}
-  names: {{kind: {plural.title()}, plural: {plural}}}
-  scope: Namespaced
-  versions: [{{name: v1, served: true, storage: true}}]
-"""
+from tests.helmcharts import crd_yaml
 
 
 def tgz(files: dict[str, str | bytes]) -> bytes:
@@ -49,7 +36,7 @@ def names(chart: Path, values: dict[str, Any] | None = None) -> list[str]:
 
 _SUB = {
     "charts/db/Chart.yaml": "apiVersion: v2\nname: db\nversion: 1.0.0\n",
-    "charts/db/crds/db.yaml": crd("databases"),
+    "charts/db/crds/db.yaml": crd_yaml("Database"),
 }
 
 
@@ -58,13 +45,13 @@ def test_the_crds_of_crds_dir_in_order_and_other_kinds_left_out(tmp_path: Path) 
         tmp_path,
         {
             "Chart.yaml": "apiVersion: v2\nname: app\nversion: 0.1.0\n",
-            "crds/b.yaml": crd("backups") + "---\napiVersion: v1\nkind: ConfigMap\n"
+            "crds/b.yaml": crd_yaml("Backup") + "---\napiVersion: v1\nkind: ConfigMap\n"
             "metadata: {name: misplaced}\n",
-            "crds/a.yml": crd("apples"),
+            "crds/a.yml": crd_yaml("Apple"),
             "crds/nested/c.json": '{"apiVersion": "apiextensions.k8s.io/v1", '
             '"kind": "CustomResourceDefinition", "metadata": {"name": "cs.example.com"}}',
             "crds/README.md": "not a manifest",
-            "templates/crd.yaml": crd("templated"),
+            "templates/crd.yaml": crd_yaml("Templated"),
         },
     )
     assert names(chart) == ["apples.example.com", "backups.example.com", "cs.example.com"]
@@ -148,14 +135,14 @@ def test_packaged_subcharts_and_their_subcharts_are_read(tmp_path: Path) -> None
     inner = tgz(
         {
             "cache/Chart.yaml": "apiVersion: v2\nname: cache\nversion: 1.0.0\n",
-            "cache/crds/c.yaml": crd("caches"),
+            "cache/crds/c.yaml": crd_yaml("Cache"),
         }
     )
     middle = tgz(
         {
             "db/Chart.yaml": "apiVersion: v2\nname: db\nversion: 1.0.0\n"
             "dependencies: [{name: cache, condition: cache.enabled}]\n",
-            "db/crds/db.yaml": crd("databases"),
+            "db/crds/db.yaml": crd_yaml("Database"),
             "db/charts/cache-1.0.0.tgz": inner,
         }
     )
@@ -171,7 +158,7 @@ def test_packaged_subcharts_and_their_subcharts_are_read(tmp_path: Path) -> None
 
 def test_an_entry_escaping_the_chart_is_refused(tmp_path: Path) -> None:
     chart = tmp_path / "evil.tgz"
-    chart.write_bytes(tgz({"app/Chart.yaml": "name: app\n", "../../escape.yaml": crd("x")}))
+    chart.write_bytes(tgz({"app/Chart.yaml": "name: app\n", "../../escape.yaml": crd_yaml("X")}))
     with pytest.raises(ChartCrdsError, match=r"cannot read evil\.tgz"):
         chart_crds(chart)
     assert not (tmp_path.parent / "escape.yaml").exists()
@@ -190,7 +177,7 @@ def test_not_a_chart_and_bad_yaml_are_errors(tmp_path: Path) -> None:
 
 
 def test_packaged_subcharts_count_against_the_chart_s_size_limit(tmp_path: Path) -> None:
-    big = tgz({"db/Chart.yaml": "name: db\n", "db/crds/db.yaml": crd("databases") + "#" * 5000})
+    big = tgz({"db/Chart.yaml": "name: db\n", "db/crds/db.yaml": crd_yaml("Database") + "#" * 5000})
     files: dict[str, str | bytes] = {"Chart.yaml": "name: app\n", "charts/db-1.0.0.tgz": big}
     chart = package(tmp_path, files)
     assert len(chart_crds(chart, max_bytes=20_000)) == 1
