@@ -199,11 +199,10 @@ def _plan(
         raise Transient(ARTIFACT_FAILED, f"{chart.source}: {err}") from err
     values = _values(ctx, key, hr)
     # What an uninstall after deletion needs: the spec (not status or bookkeeping).
-    meta = doc["metadata"]
     document = {
         "apiVersion": doc["apiVersion"],
         "kind": doc["kind"],
-        "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
+        "metadata": {"name": hr.name, "namespace": hr.namespace},
         "spec": doc["spec"],
     }
     return ReleasePlan(
