@@ -41,6 +41,7 @@ from shared.api.conditions import (
     INVALID_CEL_EXPRESSION,
     RECONCILIATION_FAILED,
 )
+from shared.api.legacy import keep_stored_sources
 from shared.artifacts import ArtifactError, fetch_artifact
 from shared.cel import EvaluationError, Expression, InvalidExpression
 from shared.celeryapp import task_limits
@@ -246,7 +247,10 @@ def _toolkit_objects(
         docs = as_stored(objects, namespace=ks.spec.target_namespace or ks.namespace, source=source)
     except BuildFailed as err:
         raise Transient(BUILD_FAILED, str(err)) from err
-    errors = [e for i, obj in enumerate(docs) for e in validate(obj, source=source, index=i)]
+    docs, errors = keep_stored_sources(
+        docs, stored=lambda k: ctx.store.get(k.in_scope(key.scope)), owner=key, source=source
+    )
+    errors += [e for i, obj in enumerate(docs) for e in validate(obj, source=source, index=i)]
     if errors:
         raise Transient(BUILD_FAILED, "; ".join(str(e) for e in errors))
     released = released_by(FleetState(ctx.client, service=SERVICE, cipher=ctx.store.cipher))

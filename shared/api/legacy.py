@@ -17,19 +17,33 @@ named after the URL. Within one set of documents (a file, a build):
   other none; two Git refs) it is refused, naming the second v1 document;
 - a source of that kind and name written among the documents is kept, and
   the release uses it, when its URL is the same; another URL is refused.
+
+Against what the store already holds (:func:`keep_stored_sources`, before a
+write): a source the user wrote there is kept the same way; one made for
+another owner's releases (another Kustomization's build) is left to it when
+it is the same, so two Kustomizations holding v1 releases of one repository
+do not fight over it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from shared.api.errors import FieldError, InvalidObjects
 from shared.api.helmmigration import MigratedRelease, convert_helm_operator
 from shared.api.helmoperator import OPERATOR_API_VERSION
+from shared.keys import ObjectKey
+from shared.store.documents import owner_of
 
-__all__ = ["CONVERTED_FROM", "Located", "is_helm_operator", "replace_legacy"]
+__all__ = [
+    "CONVERTED_FROM",
+    "Located",
+    "is_helm_operator",
+    "keep_stored_sources",
+    "replace_legacy",
+]
 
 CONVERTED_FROM = "sluice.dev/converted-from"
 
@@ -155,4 +169,58 @@ def replace_legacy(entries: Sequence[Located]) -> tuple[list[Located], list[Fiel
         if key not in sources.written and first is not None and first[0] is entry:
             out.append(Located(entry.source, entry.index, _annotated(migrated.source)))
         out.append(Located(entry.source, entry.index, _annotated(migrated.release)))
+    return out, errors
+
+
+def _made_source(doc: dict[str, Any]) -> bool:
+    notes = doc["metadata"].get("annotations") or {}
+    return doc["kind"] != "HelmRelease" and notes.get(CONVERTED_FROM) == OPERATOR_API_VERSION
+
+
+def keep_stored_sources(
+    docs: Sequence[dict[str, Any]],
+    *,
+    stored: Callable[[ObjectKey], dict[str, Any] | None],
+    owner: ObjectKey | None,
+    source: str,
+) -> tuple[list[dict[str, Any]], list[FieldError]]:
+    """``docs`` (as ``replace_legacy`` made them) without the sources the store already has.
+
+    ``stored`` reads the store (in the writer's scope); ``owner`` is the
+    Kustomization writing (None for ``sluice apply``). A made source is left
+    out when the store holds one the user wrote with the same URL, or the same
+    source made for another owner that still exists; a written one with
+    another URL is an error naming it.
+    """
+    out: list[dict[str, Any]] = []
+    errors: list[FieldError] = []
+    for doc in docs:
+        if not _made_source(doc):
+            out.append(doc)
+            continue
+        meta = doc["metadata"]
+        key = ObjectKey(doc["kind"], meta.get("namespace") or "default", meta["name"])
+        previous = stored(key)
+        if previous is None:
+            out.append(doc)
+            continue
+        if not _made_source(previous):
+            if (previous.get("spec") or {}).get("url") == doc["spec"]["url"]:
+                continue
+            message = (
+                "made from the chart URL of a helm.fluxcd.io/v1 HelmRelease, but a source of "
+                "this name with another URL is already stored: rename that one or make its URL "
+                "the release's"
+            )
+            errors.append(FieldError(source, None, str(key), "spec.url", message))
+            continue
+        holder = owner_of(previous)
+        if (
+            holder is not None
+            and (owner is None or holder != ObjectKey(owner.kind, owner.namespace, owner.name))
+            and previous.get("spec") == doc["spec"]
+            and stored(holder) is not None
+        ):
+            continue
+        out.append(doc)
     return out, errors

@@ -13,19 +13,21 @@ from pathlib import Path
 
 import pytest
 from kubernetes import client as k8s
+from typer.testing import CliRunner
 
 from shared.api.helmmigration import source_name
 from shared.api.legacy import CONVERTED_FROM
+from shared.cli.main import app
 from shared.keys import ObjectKey
+from shared.redisserver import RedisServer
 from shared.sandbox import ClusterInfo
+from shared.store import Store
 from tests.fixtures.cluster import api_client, create_namespace, delete_namespace
 from tests.fixtures.gitops import NAMESPACE, GitOps, kustomization_yaml, sluice, source_yaml, unique
 from tests.helpers import eventually
 from tests.integration.test_helmrelease import helm, wait_released
 from tests.servers.git import BareRepo
 from tests.servers.helmrepo import HelmRepoServer
-
-pytestmark = pytest.mark.cluster
 
 
 # As in test_helmrelease.py: a chart repository, a sluice with the helm service.
@@ -82,6 +84,7 @@ def released(cluster: ClusterInfo, namespace: str) -> list[tuple[str, str, str]]
     return [(r["name"], r["status"], r["chart"]) for r in listed]
 
 
+@pytest.mark.cluster
 def test_a_v1_release_in_git_is_installed_by_a_kustomization_and_pruned_with_it(
     helm_gitops: GitOps,
     charts: HelmRepoServer,
@@ -134,6 +137,7 @@ def _placeholder() -> str:
     return "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: keep\n  namespace: default\n"
 
 
+@pytest.mark.cluster
 def test_sluice_apply_of_a_v1_release_stores_v2_and_installs_it(
     helm_gitops: GitOps, charts: HelmRepoServer, workload_cluster: ClusterInfo, target: str
 ) -> None:
@@ -167,3 +171,36 @@ def test_sluice_apply_of_a_v1_release_stores_v2_and_installs_it(
         f"helmrepository.source.toolkit.fluxcd.io/{repo} unchanged",
         f"helmrelease.helm.toolkit.fluxcd.io/{first} unchanged",
     ]
+
+
+def test_sluice_apply_keeps_a_stored_source_the_user_wrote_and_names_bad_v1_fields(
+    redis_server: RedisServer, tmp_path: Path, settings
+) -> None:
+    env = {"SLUICE_REDIS_URL": redis_server.url, "SLUICE_SECRET_KEY_FILE": str(tmp_path / "key")}
+    url = "https://charts.example.com/stable"
+    own = f"""\
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: HelmRepository
+metadata:
+  name: {source_name(url)}
+  namespace: {NAMESPACE}
+spec:
+  interval: 1m
+  url: {url}
+"""
+    release = operator_yaml("web", url=url, release="web", target="web", message="hi")
+    runner = CliRunner()
+    for name, text in (("own.yaml", own), ("release.yaml", release)):
+        (tmp_path / name).write_text(text)
+        done = runner.invoke(app, ["apply", "-f", str(tmp_path / name)], env=env)
+        assert done.exit_code == 0, done.stderr
+    assert done.stdout.splitlines() == ["helmrelease.helm.toolkit.fluxcd.io/web created"]
+    store = Store.from_settings(settings)
+    kept = store.get(ObjectKey("HelmRepository", NAMESPACE, source_name(url)))
+    assert kept is not None and kept["spec"]["interval"] == "1m"
+
+    (tmp_path / "bad.yaml").write_text(release.replace("    name: hello\n", ""))
+    done = runner.invoke(app, ["apply", "-f", str(tmp_path / "bad.yaml")], env=env)
+    assert done.exit_code == 1
+    assert f"document 1 (HelmRelease/{NAMESPACE}/web): spec.chart" in done.stderr
+    assert "repository needs name" in done.stderr

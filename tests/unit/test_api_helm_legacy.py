@@ -9,8 +9,9 @@ import pytest
 from services.kustomize.manifests import BuildFailed, as_stored, classify
 from shared import yaml
 from shared.api.errors import InvalidObjects
-from shared.api.legacy import CONVERTED_FROM, Located, replace_legacy
+from shared.api.legacy import CONVERTED_FROM, Located, keep_stored_sources, replace_legacy
 from shared.api.validation import load_text
+from shared.keys import ObjectKey
 
 PODINFO = "https://stefanprodan.github.io/podinfo"
 SOURCE = "stefanprodan-github-io-podinfo"
@@ -162,3 +163,57 @@ def test_an_invalid_v1_release_fails_the_build_naming_it_and_its_field() -> None
     with pytest.raises(BuildFailed) as caught:
         as_stored([operator(helmVersion="v2")], namespace="apps", source="Kustomization/a/x build")
     assert "(HelmRelease/apps/podinfo): spec.helmVersion" in str(caught.value)
+
+
+# Against what the store holds ----------------------------------------------------
+
+
+def made(*docs: dict[str, Any]) -> list[dict[str, Any]]:
+    entries, _ = replace_legacy([Located("f", i, d) for i, d in enumerate(docs)])
+    return [e.doc for e in entries if isinstance(e.doc, dict)]
+
+
+def owned(doc: dict[str, Any], owner: str) -> dict[str, Any]:
+    labels = {
+        "kustomize.toolkit.fluxcd.io/name": owner,
+        "kustomize.toolkit.fluxcd.io/namespace": "default",
+    }
+    return {**doc, "metadata": {**doc["metadata"], "labels": labels}}
+
+
+def kept_with(store: dict[ObjectKey, dict[str, Any]], owner: ObjectKey | None) -> Any:
+    return keep_stored_sources(made(operator()), stored=store.get, owner=owner, source="f")
+
+
+APPS = ObjectKey("Kustomization", "default", "apps")
+OTHER = ObjectKey("Kustomization", "default", "other")
+SOURCE_KEY = ObjectKey("HelmRepository", "default", SOURCE)
+
+
+def test_a_source_not_yet_stored_is_written() -> None:
+    docs, errors = kept_with({}, None)
+    assert [d["kind"] for d in docs] == ["HelmRepository", "HelmRelease"] and errors == []
+
+
+def test_a_stored_source_the_user_wrote_with_the_same_url_is_kept_as_it_is() -> None:
+    docs, errors = kept_with({SOURCE_KEY: repository()}, APPS)
+    assert [d["kind"] for d in docs] == ["HelmRelease"] and errors == []
+
+
+def test_a_stored_source_the_user_wrote_with_another_url_is_an_error() -> None:
+    _, errors = kept_with({SOURCE_KEY: repository(url="https://x.example.com")}, None)
+    ((field, obj),) = [(e.field, e.object) for e in errors]
+    assert (field, obj) == ("spec.url", str(SOURCE_KEY))
+
+
+def test_the_same_source_made_for_another_kustomization_is_left_to_it() -> None:
+    theirs = owned(made(operator())[0], "other")
+    docs, errors = kept_with({SOURCE_KEY: theirs, OTHER: {"kind": "Kustomization"}}, APPS)
+    assert [d["kind"] for d in docs] == ["HelmRelease"] and errors == []
+
+
+def test_a_made_source_of_a_deleted_kustomization_or_our_own_is_written_again() -> None:
+    theirs = owned(made(operator())[0], "other")
+    assert len(kept_with({SOURCE_KEY: theirs}, APPS)[0]) == 2  # "other" is gone
+    ours = owned(made(operator())[0], "apps")
+    assert len(kept_with({SOURCE_KEY: ours, APPS: {"kind": "Kustomization"}}, APPS)[0]) == 2
