@@ -96,8 +96,10 @@ class _Sources:
     written: dict[_Key, Located]
     made: dict[_Key, tuple[Located, dict[str, Any]]]
 
-    def clash(self, entry: Located, release: str, source: dict[str, Any]) -> FieldError | None:
-        """Why ``source`` cannot be used as made (None: keep it, or its twin, as is)."""
+    def admit(
+        self, entry: Located, release: str, source: dict[str, Any]
+    ) -> tuple[bool, FieldError | None]:
+        """Whether ``source`` is new (to be written), or why it clashes with one seen."""
         key = _key(source)
         assert key is not None
         name = "/".join(key)
@@ -106,16 +108,18 @@ class _Sources:
             spec = theirs.doc.get("spec") if isinstance(theirs.doc, dict) else None
             url = spec.get("url") if isinstance(spec, dict) else None
             if url == source["spec"]["url"]:
-                return None
+                return False, None
             message = (
                 f"its chart source {name} (named after the URL) is also written in "
                 f"{_where(theirs)} with another URL: rename that one or make its URL this one"
             )
-            return FieldError(entry.source, entry.index, release, _url_field(source), message)
+            return False, FieldError(
+                entry.source, entry.index, release, _url_field(source), message
+            )
         if key in self.made:
             first, made = self.made[key]
             if made == source["spec"]:
-                return None
+                return False, None
             ours = source["spec"]
             differ = sorted(k for k in {*made, *ours} if made.get(k) != ours.get(k))
             message = (
@@ -124,9 +128,9 @@ class _Sources:
                 "releases of one repository share one source, so give them the same "
                 "credentials (and Git ref), or write the source yourself"
             )
-            return FieldError(entry.source, entry.index, release, "spec.chart", message)
+            return False, FieldError(entry.source, entry.index, release, "spec.chart", message)
         self.made[key] = (entry, source["spec"])
-        return None
+        return True, None
 
 
 def _label(doc: dict[str, Any]) -> str:
@@ -160,13 +164,11 @@ def replace_legacy(entries: Sequence[Located]) -> tuple[list[Located], list[Fiel
         except InvalidObjects as exc:
             errors += exc.errors
             continue
-        clash = sources.clash(entry, _label(entry.doc), migrated.source)
+        new, clash = sources.admit(entry, _label(entry.doc), migrated.source)
         if clash is not None:
             errors.append(clash)
             continue
-        key = _key(migrated.source)
-        first = sources.made.get(key) if key is not None else None
-        if key not in sources.written and first is not None and first[0] is entry:
+        if new:
             out.append(Located(entry.source, entry.index, _annotated(migrated.source)))
         out.append(Located(entry.source, entry.index, _annotated(migrated.release)))
     return out, errors
