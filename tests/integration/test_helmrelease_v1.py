@@ -204,3 +204,44 @@ spec:
     assert done.exit_code == 1
     assert f"document 1 (HelmRelease/{NAMESPACE}/web): spec.chart" in done.stderr
     assert "repository needs name" in done.stderr
+
+
+@pytest.mark.cluster
+def test_two_kustomizations_with_v1_releases_of_one_repository_share_its_source(
+    gitops: GitOps, git_repo: BareRepo, sandbox_cluster: ClusterInfo
+) -> None:
+    gitops.register_cluster(sandbox_cluster, "default")  # no helm worker: nothing released
+    url = "https://charts.example.com/stable"
+    repo = source_name(url)
+    files = {
+        f"{ks}/release.yaml": operator_yaml(ks, url=url, release=ks, target="web", message=ks)
+        for ks in ("one", "two")
+    }
+    git_repo.commit(files)
+    gitops.apply(
+        source_yaml("fleet", git_repo.url)
+        + kustomization_yaml("one", source="fleet", path="./one")
+        + kustomization_yaml("two", source="fleet", path="./two")
+    )
+    for ks in ("one", "two"):
+        gitops.wait_ready("Kustomization", ks)
+        assert gitops.get("HelmRelease", ks)["spec"]["chart"]["spec"]["sourceRef"]["name"] == repo
+    labels = gitops.get("HelmRepository", repo)["metadata"]["labels"]
+    holder = labels["kustomize.toolkit.fluxcd.io/name"]
+    other = "two" if holder == "one" else "one"
+
+    # The holder's release leaves Git: it prunes the source, and the other one makes it again.
+    keep = source_yaml(f"keep-{holder}", git_repo.url)
+    head = git_repo.commit({f"{holder}/release.yaml": None, f"{holder}/keep.yaml": keep})
+    gitops.pushed("fleet")
+    gitops.wait_ready("Kustomization", holder, revision=f"main@sha1:{head}")
+    # Its next reconcile (here asked for, as `flux reconcile ks` would) makes it again.
+    done = sluice(gitops, "reconcile", "kustomization", other, "-n", NAMESPACE)
+    assert done.returncode == 0, done.stderr
+
+    def taken_over() -> bool:
+        doc = gitops.store.get(ObjectKey("HelmRepository", NAMESPACE, repo))
+        owner = ((doc or {}).get("metadata") or {}).get("labels", {})
+        return owner.get("kustomize.toolkit.fluxcd.io/name") == other
+
+    eventually(taken_over, timeout=30)
