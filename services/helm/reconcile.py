@@ -47,10 +47,9 @@ from shared.artifacts import ArtifactError, fetch_artifact
 from shared.cel import EvaluationError, Expression, InvalidExpression
 from shared.dependson import compile_ready_expr, not_ready_reason
 from shared.fleet.connect import clusters_for
-from shared.fleet.reconcile import FanOutKind, Routed
+from shared.fleet.reconcile import FanOutKind, RequestApply, Routed
 from shared.fleet.state import Desired, FleetState
 from shared.fleet.targets import TargetSelection, select_targets
-from shared.fleet.tasks import RequestApply
 from shared.keys import ObjectKey
 from shared.reconcile import (
     Stalled,

@@ -46,10 +46,9 @@ from shared.celeryapp import task_limits
 from shared.dependson import compile_ready_expr, not_ready_reason
 from shared.fleet.commit import commit, released_by
 from shared.fleet.connect import clusters_for
-from shared.fleet.reconcile import FanOutKind, Routed
+from shared.fleet.reconcile import FanOutKind, RequestApply, Routed
 from shared.fleet.state import Desired, FleetState
 from shared.fleet.targets import TargetSelection, select_targets
-from shared.fleet.tasks import RequestApply
 from shared.keys import ObjectKey
 from shared.kube.customhealth import CustomHealth, InvalidHealthChecks
 from shared.metrics import BUILD_CACHE, count

@@ -29,7 +29,6 @@ from shared.api.meta import ApiObject
 from shared.dependents import DependentsIndex
 from shared.fleet.state import FleetState
 from shared.fleet.status import summarize_into
-from shared.fleet.tasks import RequestApply
 from shared.keys import ObjectKey
 from shared.reconcile import (
     ReconcileError,
@@ -42,9 +41,11 @@ from shared.reconcile import (
 )
 from shared.worker import WorkerContext, requested_at
 
-__all__ = ["FanOutKind", "Routed"]
+__all__ = ["FanOutKind", "RequestApply", "Routed"]
 
 T = TypeVar("T", bound=ApiObject)
+# Ask for one run of (object, cluster).
+RequestApply = Callable[[ObjectKey, str], None]
 
 log = logging.getLogger(__name__)
 
