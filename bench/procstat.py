@@ -20,6 +20,7 @@ __all__ = [
     "CpuSnapshot",
     "PeakMemory",
     "Usage",
+    "children_cpu_seconds",
     "cmdline_pids",
     "cpu_seconds",
     "measure",
@@ -113,6 +114,16 @@ def cpu_seconds(pids: Iterable[int]) -> float:
         if fields is not None:
             # utime, stime, cutime, cstime: fields 14..17.
             ticks += sum(int(v) for v in fields[11:15])
+    return ticks / _TICKS
+
+
+def children_cpu_seconds(pids: Iterable[int]) -> float:
+    """CPU seconds of the children ``pids`` have reaped so far (the tools a worker ran)."""
+    ticks = 0
+    for pid in pids:
+        fields = _stat_fields(pid)
+        if fields is not None:
+            ticks += int(fields[13]) + int(fields[14])  # cutime, cstime
     return ticks / _TICKS
 
 
