@@ -60,3 +60,10 @@ def test_peak_memory_is_the_helm_workers_beside_flux_controllers() -> None:
     assert rows["peak memory"].value == "100 MiB helm worker"
     assert "300 MiB RSS, 200 MiB PSS" in rows["peak memory"].note
     assert "361 MiB" in rows["peak memory"].note
+
+
+def test_flux_figure_at_the_same_count_is_named_when_published() -> None:
+    rows = {row.metric: row for row in anchor_rows(releases(100, 30.0, helm_cpu=40.0), cores=2)}
+    assert "its 100: 26 s = 3.85 rel/s, 286 MiB" in rows["releases/s per core"].note
+    rows = {row.metric: row for row in anchor_rows(releases(200, 30.0, helm_cpu=40.0), cores=2)}
+    assert "its 200" not in rows["releases/s per core"].note
