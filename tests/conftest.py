@@ -3,11 +3,11 @@
 pytest_plugins = [
     "tests.fixtures.redis",
     "tests.fixtures.cluster",
-    "tests.fixtures.helm",
     "tests.fixtures.git",
     "tests.fixtures.registry",
     "tests.fixtures.s3",
     "tests.fixtures.sink",
     "tests.fixtures.workers",
     "tests.fixtures.gitops",
+    "tests.fixtures.helm",
 ]

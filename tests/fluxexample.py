@@ -6,10 +6,10 @@ tests.servers.examplecharts, the one change made). ``example_releases`` reads
 the HelmReleases of clusters/staging's build as ``kubectl kustomize`` renders
 them (base and staging patch merged), so a test installs or checks exactly
 the values Flux would pass; ``condition`` waits for an object of the
-example's to reach a Ready status. ``HelmCli`` runs the pinned helm against a
-sandbox cluster with a private home, as a user at a terminal would;
-``remove_releases`` and ``remove_configs`` take what a test installed off
-the shared cluster.
+example's to reach a Ready status. ``HelmCli`` (from tests.helmcharts) runs
+the pinned helm against a sandbox cluster with a private home, as a user at a
+terminal would; ``remove_releases`` and ``remove_configs`` take what a test
+installed off the shared cluster.
 
 One thing a sandbox cannot do: kwok turns pods Ready without running them,
 so cert-manager's webhook never answers, and the apiserver refuses to
@@ -21,8 +21,6 @@ a webhook that would have admitted the object.
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,6 +36,7 @@ from shared.keys import ObjectKey
 from shared.tools import require_tool
 from tests.fixtures.cluster import api_client
 from tests.fixtures.gitops import GitOps
+from tests.helmcharts import HelmCli
 from tests.helpers import eventually
 from tests.servers.examplecharts import EXAMPLE_CHARTS, ExampleChart
 
@@ -130,47 +129,6 @@ def condition(
         raise AssertionError(f"{key}: {doc.get('status')}\n{gitops.logs()}") from exc
 
 
-@dataclass(frozen=True)
-class HelmCli:
-    """The pinned ``helm`` on one cluster, with its own HOME (no user config leaks in)."""
-
-    kubeconfig: Path
-    home: Path
-
-    def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        """``helm ARGS --kubeconfig=...``; the test reads returncode and output."""
-        env = {
-            "PATH": os.environ.get("PATH", ""),
-            "HOME": str(self.home),
-            "HELM_CACHE_HOME": str(self.home / "cache"),
-            "HELM_CONFIG_HOME": str(self.home / "config"),
-            "HELM_DATA_HOME": str(self.home / "data"),
-        }
-        return subprocess.run(
-            [str(require_tool("helm")), *args, f"--kubeconfig={self.kubeconfig}"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-
-    def releases(self) -> list[dict[str, str]]:
-        """``helm list -A -o json``: every release on the cluster."""
-        done = self.run("list", "--all-namespaces", "-o", "json")
-        assert done.returncode == 0, done.stderr
-        listed: list[dict[str, str]] = json.loads(done.stdout)
-        return listed
-
-    def values(self, release: ExampleRelease) -> dict[str, Any]:
-        """``helm get values``: the values the user gave the release."""
-        done = self.run("get", "values", release.name, "-n", release.namespace, "-o", "json")
-        assert done.returncode == 0, done.stderr
-        # Helm prints null for a release given no values.
-        given: dict[str, Any] = json.loads(done.stdout) or {}
-        return given
-
-
 def kubectl(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """The pinned ``kubectl ARGS`` on a cluster; the test reads returncode and output."""
     return subprocess.run(
@@ -192,6 +150,7 @@ def remove_releases(helm: HelmCli, releases: list[ExampleRelease]) -> None:
     """Uninstall ``releases`` and delete their namespaces, waiting until those are gone."""
     for release in reversed(releases):
         helm.run("uninstall", release.name, "-n", release.namespace, "--wait", timeout=180)
+    assert helm.kubeconfig is not None
     with api_client(helm.kubeconfig) as api:
         core = k8s.CoreV1Api(api)
         namespaces = {release.namespace for release in releases}

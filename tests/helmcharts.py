@@ -187,7 +187,8 @@ def write_chart(directory: Path, files: dict[str, str]) -> Path:
     ``files["Chart.yaml"]`` names the chart; without one it is ``chart_yaml()``.
     """
     files = {"Chart.yaml": chart_yaml(), **files}
-    source = directory / yaml.safe_load(files["Chart.yaml"])["name"]
+    name: str = yaml.safe_load(files["Chart.yaml"])["name"]
+    source = directory / name
     for path, text in files.items():
         (source / path).parent.mkdir(parents=True, exist_ok=True)
         (source / path).write_text(text)

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +18,9 @@ from kubernetes import client as k8s
 
 from shared.api.conditions import get_condition
 from shared.sandbox import ClusterInfo
-from shared.tools import require_tool
-from tests.fixtures.cluster import api_client, create_namespace, delete_namespace
+from tests.fixtures.cluster import api_client
 from tests.fixtures.gitops import NAMESPACE, GitOps, flux_yaml, secret_yaml, sluice, unique
+from tests.helmcharts import HelmCli
 from tests.helpers import eventually
 from tests.servers.helmrepo import HelmRepoServer
 
@@ -31,52 +29,10 @@ pytestmark = pytest.mark.cluster
 ROLLOUT = 120.0
 
 
-@pytest.fixture
-def charts(tmp_path: Path) -> Iterator[HelmRepoServer]:
-    server = HelmRepoServer(tmp_path / "charts")
-    server.start()
-    try:
-        server.add_chart("hello", "1.0.0")
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def helm_gitops(gitops: GitOps, workload_cluster: ClusterInfo) -> GitOps:
-    gitops.start_worker("helm", concurrency=4)
-    gitops.register_cluster(workload_cluster, "default")
-    return gitops
-
-
-@pytest.fixture
-def target(workload_cluster: ClusterInfo) -> Iterator[str]:
-    api = api_client(workload_cluster.kubeconfig)
-    name = create_namespace(api, "hr")
-    try:
-        yield name
-    finally:
-        delete_namespace(api, name)
-
-
 def helm(cluster: ClusterInfo, *args: str) -> Any:
+    """``helm ARGS -o json`` on ``cluster``, parsed."""
     home = Path(os.environ.get("TMPDIR", "/tmp")) / f"helm-home-{os.getpid()}"
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(home),
-        "HELM_CACHE_HOME": str(home / "cache"),
-        "HELM_CONFIG_HOME": str(home / "config"),
-        "HELM_DATA_HOME": str(home / "data"),
-    }
-    done = subprocess.run(
-        [str(require_tool("helm")), *args, "--kubeconfig", str(cluster.kubeconfig), "-o", "json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=True,
-    )
-    return json.loads(done.stdout)
+    return HelmCli(cluster.kubeconfig, home).json_output(*args)
 
 
 def helmrelease_yaml(name: str, namespace: str, *, values: str = "", extra: str = "") -> str:
@@ -116,11 +72,16 @@ def wait_released(gitops: GitOps, name: str, *, version: int) -> dict[str, Any]:
 
 
 def test_install_then_values_change_upgrades(
-    helm_gitops: GitOps, charts: HelmRepoServer, workload_cluster: ClusterInfo, target: str
+    helm_gitops: GitOps,
+    hello_repository: HelmRepoServer,
+    workload_cluster: ClusterInfo,
+    workload_ns: str,
 ) -> None:
     gitops = helm_gitops
     name = unique("hello")
-    gitops.apply(repository_yaml(charts.url) + "---\n" + helmrelease_yaml(name, target))
+    gitops.apply(
+        repository_yaml(hello_repository.url) + "---\n" + helmrelease_yaml(name, workload_ns)
+    )
     doc = wait_released(gitops, name, version=1)
     status = doc["status"]
     released = get_condition(status, "Released")
@@ -128,57 +89,67 @@ def test_install_then_values_change_upgrades(
     assert status["history"][0]["chartName"] == "hello"
     assert status["history"][0]["chartVersion"] == "1.0.0"
     assert status["history"][0]["status"] == "deployed"
-    assert status["storageNamespace"] == target
+    assert status["storageNamespace"] == workload_ns
     assert status["helmChart"] == f"{NAMESPACE}/{NAMESPACE}-{name}"
-    listed = helm(workload_cluster, "list", "-n", target)
+    listed = helm(workload_cluster, "list", "-n", workload_ns)
     assert [(r["name"], r["status"], r["chart"]) for r in listed] == [
         (name, "deployed", "hello-1.0.0")
     ]
     core = k8s.CoreV1Api(api_client(workload_cluster.kubeconfig))
-    assert core.read_namespaced_config_map(name, target).data == {"message": "hello"}
+    assert core.read_namespaced_config_map(name, workload_ns).data == {"message": "hello"}
 
     values = "  values:\n    message: bonjour\n"
     gitops.apply(
-        repository_yaml(charts.url) + "---\n" + helmrelease_yaml(name, target, values=values)
+        repository_yaml(hello_repository.url)
+        + "---\n"
+        + helmrelease_yaml(name, workload_ns, values=values)
     )
     doc = wait_released(gitops, name, version=2)
     assert get_condition(doc["status"], "Released")["reason"] == "UpgradeSucceeded"
-    assert core.read_namespaced_config_map(name, target).data == {"message": "bonjour"}
-    history = helm(workload_cluster, "history", name, "-n", target)
+    assert core.read_namespaced_config_map(name, workload_ns).data == {"message": "bonjour"}
+    history = helm(workload_cluster, "history", name, "-n", workload_ns)
     assert [h["status"] for h in history] == ["superseded", "deployed"]
 
 
 def test_values_from_secret_change_upgrades(
-    helm_gitops: GitOps, charts: HelmRepoServer, workload_cluster: ClusterInfo, target: str
+    helm_gitops: GitOps,
+    hello_repository: HelmRepoServer,
+    workload_cluster: ClusterInfo,
+    workload_ns: str,
 ) -> None:
     gitops = helm_gitops
     name = unique("hello")
     extra = "  valuesFrom:\n  - kind: Secret\n    name: hello-values\n"
     gitops.apply(
-        repository_yaml(charts.url)
+        repository_yaml(hello_repository.url)
         + "---\n"
         + secret_yaml("hello-values", {"values.yaml": "message: from-secret\n"})
         + "---\n"
-        + helmrelease_yaml(name, target, extra=extra)
+        + helmrelease_yaml(name, workload_ns, extra=extra)
     )
     wait_released(gitops, name, version=1)
     core = k8s.CoreV1Api(api_client(workload_cluster.kubeconfig))
-    assert core.read_namespaced_config_map(name, target).data == {"message": "from-secret"}
+    assert core.read_namespaced_config_map(name, workload_ns).data == {"message": "from-secret"}
     gitops.apply(secret_yaml("hello-values", {"values.yaml": "message: rotated\n"}))
     wait_released(gitops, name, version=2)
-    assert core.read_namespaced_config_map(name, target).data == {"message": "rotated"}
+    assert core.read_namespaced_config_map(name, workload_ns).data == {"message": "rotated"}
     events = gitops.logs()
     assert "rotated" not in events and "from-secret" not in events
 
 
 def test_deletion_uninstalls(
-    helm_gitops: GitOps, charts: HelmRepoServer, workload_cluster: ClusterInfo, target: str
+    helm_gitops: GitOps,
+    hello_repository: HelmRepoServer,
+    workload_cluster: ClusterInfo,
+    workload_ns: str,
 ) -> None:
     gitops = helm_gitops
     name = unique("hello")
-    gitops.apply(repository_yaml(charts.url) + "---\n" + helmrelease_yaml(name, target))
+    gitops.apply(
+        repository_yaml(hello_repository.url) + "---\n" + helmrelease_yaml(name, workload_ns)
+    )
     wait_released(gitops, name, version=1)
     result = sluice(gitops, "delete", "helmrelease", name, "-n", NAMESPACE)
     assert result.returncode == 0, result.stderr
-    eventually(lambda: helm(workload_cluster, "list", "-n", target) == [], timeout=ROLLOUT)
+    eventually(lambda: helm(workload_cluster, "list", "-n", workload_ns) == [], timeout=ROLLOUT)
     assert gitops.store.get_key_missing if False else True

@@ -14,14 +14,12 @@ is then the one place a test moves the example's URLs to those servers.
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.tools import require_tool
+from tests.helmcharts import HelmCli
 from tests.servers.helmrepo import HelmRepoServer
 from tests.servers.registry import OciRegistry
 
@@ -109,21 +107,7 @@ def _publish(helm_repo: HelmRepoServer, registry: OciRegistry, workdir: Path) ->
 
 
 def _helm_push(package: Path, *, to: str, workdir: Path) -> None:
-    home = workdir / "helm-push-home"
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(home),
-        "HELM_CACHE_HOME": str(home / "cache"),
-        "HELM_CONFIG_HOME": str(home / "config"),
-        "HELM_DATA_HOME": str(home / "data"),
-    }
-    pushed = subprocess.run(
-        [str(require_tool("helm")), "push", str(package), to, "--plain-http"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    helm = HelmCli(None, workdir / "helm-push-home", timeout=120)
+    pushed = helm.run("push", str(package), to, "--plain-http")
     if pushed.returncode != 0:
         raise RuntimeError(f"helm push {package.name} to {to}: {pushed.stderr}")

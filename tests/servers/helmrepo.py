@@ -15,10 +15,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 import shutil
 import ssl
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -29,7 +27,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from shared.tools import require_tool
+from tests.helmcharts import HelmCli, chart_yaml, package_chart, write_chart
 from tests.servers.background import BackgroundServer
 
 __all__ = ["HelmRepoRequest", "HelmRepoServer", "podinfo_repository"]
@@ -97,25 +95,24 @@ class HelmRepoServer:
 
     def add_chart(self, name: str, version: str, *, app_version: str = "1.0.0") -> Path:
         """Package chart ``name`` at ``version`` into the repository and re-index it."""
-        source = self.root.parent / "chart-sources" / f"{name}-{version}" / name
-        (source / "templates").mkdir(parents=True, exist_ok=True)
-        (source / "Chart.yaml").write_text(
-            f"apiVersion: v2\nname: {name}\nversion: {version}\nappVersion: '{app_version}'\n"
-        )
-        (source / "values.yaml").write_text("message: hello\n")
-        (source / "templates" / "configmap.yaml").write_text(
-            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\n"
-            "data:\n  message: {{ .Values.message | quote }}\n"
-        )
-        self._helm("package", str(source), "--destination", str(self.root))
-        self._helm("repo", "index", str(self.root), "--url", self.url)
-        return self.root / f"{name}-{version}.tgz"
+        files = {
+            "Chart.yaml": chart_yaml(name, version, app_version=app_version),
+            "values.yaml": "message: hello\n",
+            "templates/configmap.yaml": (
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\n"
+                "data:\n  message: {{ .Values.message | quote }}\n"
+            ),
+        }
+        source = write_chart(self.root.parent / "chart-sources" / f"{name}-{version}", files)
+        package = package_chart(source, self.root)
+        self._index()
+        return package
 
     def add_package(self, package: Path) -> Path:
         """Publish a chart packaged elsewhere (a ``.tgz``) and re-index the repository."""
         served = self.root / package.name
         shutil.copyfile(package, served)
-        self._helm("repo", "index", str(self.root), "--url", self.url)
+        self._index()
         return served
 
     def records(self) -> list[HelmRepoRequest]:
@@ -135,22 +132,9 @@ class HelmRepoServer:
         """How many requests for ``name`` were answered at all."""
         return sum(1 for r in self.records() if r.name == name)
 
-    def _helm(self, *args: str) -> None:
-        home = self.root.parent / "helm-home"
-        env = {
-            "PATH": os.environ.get("PATH", ""),
-            "HOME": str(home),
-            "HELM_CACHE_HOME": str(home / "cache"),
-            "HELM_CONFIG_HOME": str(home / "config"),
-            "HELM_DATA_HOME": str(home / "data"),
-        }
-        subprocess.run(
-            [str(require_tool("helm")), *args],
-            check=True,
-            capture_output=True,
-            env=env,
-            timeout=60,
-        )
+    def _index(self) -> None:
+        cli = HelmCli(None, self.root.parent / "helm-home")
+        cli.run("repo", "index", str(self.root), "--url", self.url, check=True)
 
     def _record(self, request: HelmRepoRequest) -> None:
         with self._lock:
