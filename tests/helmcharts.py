@@ -39,7 +39,9 @@ Fixtures on the workload cluster (``tests.fixtures.cluster``): ``workload_api``
 (a kubernetes ApiClient), ``workload_ns`` (a namespace of the test's own),
 ``workload_kube`` (a ``KubeClient``); and (``tests.fixtures.helm``)
 ``workload_helm``, the ``helm_adapter`` writing into ``helm_scratch``, an
-empty folder a test can check is left empty.
+empty folder a test can check is left empty; ``helm_gitops``, the ``gitops``
+sluice with a helm worker and the workload cluster as Cluster "default";
+``hello_repository``, a ``HelmRepoServer`` serving chart "hello" 1.0.0.
 """
 
 from __future__ import annotations
