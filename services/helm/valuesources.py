@@ -61,7 +61,7 @@ def _leaves(value: Any) -> Iterator[str]:
 
 
 def secret_strings(objects: Sequence[ValuesObject]) -> tuple[str, ...]:
-    """Every text a Secret among ``objects`` holds: each key's text and its YAML's values.
+    """Every value a Secret among ``objects`` holds: its YAML's values, or its whole text.
 
     Longest first, so a masker replaces a whole value before a part of it.
     """
@@ -70,10 +70,13 @@ def secret_strings(objects: Sequence[ValuesObject]) -> tuple[str, ...]:
         if obj.kind != "Secret":
             continue
         for text in obj.data.values():
-            found.add(text.strip())
-            found.add(text.strip().strip("'\""))  # a targetPath value loses its quotes
             try:
-                found.update(_leaves(load(text, source=f"Secret {obj.name}")))
+                doc = load(text, source=f"Secret {obj.name}")
             except DocumentError:
+                doc = None
+            if isinstance(doc, dict | list):
+                found.update(_leaves(doc))  # a values.yaml: its values, not its keys
                 continue
+            # A scalar (a targetPath value): as written, and without its quotes.
+            found.update((text.strip(), text.strip().strip("'\""), *_leaves(doc)))
     return tuple(sorted((s for s in found if s), key=lambda s: (-len(s), s)))
