@@ -130,9 +130,12 @@ def test_reconcile_force_reset_with_source_suspend_resume_and_export(
     token = marks["reconcile.fluxcd.io/requestedAt"]
     assert marks["reconcile.fluxcd.io/forceAt"] == token
     assert marks["reconcile.fluxcd.io/resetAt"] == token
-    # --force upgraded the release although nothing changed: revision 2.
-    status = wait_released(gitops, name, version=2)["status"]
+    # The command returned once the release ran: --force upgraded it although nothing
+    # changed (revision 2), and --reset was handled.
+    status = gitops.get("HelmRelease", name)["status"]
+    assert [h["version"] for h in status["history"]] == [2, 1]
     assert status["lastHandledForceAt"] == token
+    assert status["lastHandledResetAt"] == token
 
     sourced = sluice(gitops, "reconcile", "helmrelease", name, "--with-source")
     assert sourced.returncode == 0, sourced.stderr + gitops.logs()
