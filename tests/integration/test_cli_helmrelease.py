@@ -90,6 +90,10 @@ def test_get_history_tree_and_diff_show_the_release_on_each_cluster(
     ]
     assert rows[0]["DIGEST"].startswith("sha256:") and rows[0]["DEPLOYED"]
 
+    elsewhere = sluice(gitops, "history", "hr", name, "--cluster", "nope")
+    assert elsewhere.returncode == 1
+    assert "has no cluster 'nope': it has default" in elsewhere.stderr
+
     tree = sluice(gitops, "tree", "hr", name)
     assert tree.returncode == 0, tree.stderr
     assert tree.stdout.splitlines() == [
@@ -98,6 +102,11 @@ def test_get_history_tree_and_diff_show_the_release_on_each_cluster(
         "  cluster default",
         f"    ConfigMap/{target}/{name}",
     ]
+
+    not_targeted = sluice(gitops, "diff", "hr", name, "--cluster", "nope")
+    assert not_targeted.returncode == 1
+    where = f"{NAMESPACE}/{name}"
+    assert f"✗ HelmRelease '{where}' targets default, not cluster 'nope'" in not_targeted.stderr
 
     same = sluice(gitops, "diff", "hr", name)
     assert same.returncode == 0, same.stdout + same.stderr
