@@ -180,7 +180,13 @@ def _plan(
     except (ArtifactError, ChartError) as err:
         raise Transient(ARTIFACT_FAILED, f"{chart.source}: {err}") from err
     values = _values(ctx, key, hr)
-    document = {k: v for k, v in doc.items() if k != "status"}
+    # What an uninstall after deletion needs: the spec (not status or bookkeeping).
+    document = {
+        "apiVersion": doc["apiVersion"],
+        "kind": doc["kind"],
+        "metadata": {"name": hr.name, "namespace": hr.namespace},
+        "spec": doc["spec"],
+    }
     return ReleasePlan(
         chart_url=chart.url,
         chart_digest=chart.digest,
@@ -227,7 +233,6 @@ def _steps(ctx: WorkerContext, key: ObjectKey, hr: HelmRelease, doc: dict[str, A
         targets,
         plan.generation,
         timeout=hr.spec.timeout_seconds,
-        origin_revision=chart.revision,
     )
     previous = state.publish(key, desired, {plan.key: plan.to_objects()})
     gone = set(previous.targets) - set(targets) if previous else set()

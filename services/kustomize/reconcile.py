@@ -31,7 +31,7 @@ from services.kustomize.build import ArtifactPathError, BuildCache, BuildOptions
 from services.kustomize.decrypt import decryption_keys
 from services.kustomize.deletion import OnDeletion, deletion_of, on_deletion
 from services.kustomize.generate import BuildSpec
-from services.kustomize.manifests import BuildFailed, classify
+from services.kustomize.manifests import BuildFailed, as_stored, classify
 from services.kustomize.variables import MissingVariables, post_build_variables
 from shared.api import InvalidObjects, Kustomization, parse_as, validate
 from shared.api.conditions import (
@@ -41,6 +41,7 @@ from shared.api.conditions import (
     INVALID_CEL_EXPRESSION,
     RECONCILIATION_FAILED,
 )
+from shared.api.legacy import keep_stored_sources
 from shared.artifacts import ArtifactError, fetch_artifact
 from shared.cel import EvaluationError, Expression, InvalidExpression
 from shared.celeryapp import task_limits
@@ -241,13 +242,15 @@ def _toolkit_objects(
     another Kustomization owns and still yields (the store refuses it again when
     they are committed).
     """
-    docs = []
-    errors = []
-    for index, obj in enumerate(objects):
-        obj = {**obj, "metadata": {**obj["metadata"]}}
-        obj["metadata"].setdefault("namespace", ks.spec.target_namespace or ks.namespace)
-        errors += validate(obj, source=f"{key} build", index=index)
-        docs.append(obj)
+    source = f"{key} build"
+    try:
+        docs = as_stored(objects, namespace=ks.spec.target_namespace or ks.namespace, source=source)
+    except BuildFailed as err:
+        raise Transient(BUILD_FAILED, str(err)) from err
+    docs, errors = keep_stored_sources(
+        docs, stored=lambda k: ctx.store.get(k.in_scope(key.scope)), owner=key, source=source
+    )
+    errors += [e for i, obj in enumerate(docs) for e in validate(obj, source=source, index=i)]
     if errors:
         raise Transient(BUILD_FAILED, "; ".join(str(e) for e in errors))
     released = released_by(FleetState(ctx.client, service=SERVICE, cipher=ctx.store.cipher))
