@@ -74,7 +74,6 @@ __all__ = [
     "FORCE_AT",
     "HISTORY_COLUMNS",
     "RESET_AT",
-    "clusters_ran",
     "history_rows",
     "mask_strings",
     "register",
@@ -160,22 +159,6 @@ def _chart_source(doc: dict[str, Any], key: ObjectKey) -> ObjectKey | None:
         return chart_source_key(parse_as(doc, HelmRelease))
     except InvalidObjects:
         return None
-
-
-def clusters_ran(doc: Mapping[str, Any], token: str) -> bool:
-    """Whether every cluster's release run ended since the request ``token`` (RFC 3339).
-
-    The HelmRelease's own reconcile marks the request handled before its
-    clusters release: each ``status.clusters[]`` entry's Ready time is when its
-    last run ended (second precision, so the request's second counts).
-    """
-    since = token[:19] + "Z"
-    for entry in (doc.get("status") or {}).get("clusters") or []:
-        conditions = entry.get("conditions") or []
-        ready: dict[str, Any] = next((c for c in conditions if c.get("type") == "Ready"), {})
-        if str(ready.get("lastTransitionTime") or "") < since:
-            return False
-    return True
 
 
 def _targets(session: Session, loaded: _Loaded, only: str | None) -> list[Target]:
@@ -332,7 +315,6 @@ def _reconcile_command(
         with_source=with_source,
         source_of=_chart_source,
         also_annotate=also,
-        until=clusters_ran,
     )
 
 

@@ -41,7 +41,6 @@ from shared.worker import REQUESTED_AT
 __all__ = [
     "Namespace",
     "Session",
-    "Settled",
     "TreeNode",
     "export_document",
     "flux_group",
@@ -77,10 +76,6 @@ def request_token(now_ns: int | None = None) -> str:
     stamp = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
     fraction = f".{nanos:09d}".rstrip("0").rstrip(".")
     return f"{stamp}{fraction}Z"
-
-
-# Whether an object's own record says a request was carried out (its document, the token).
-Settled = Callable[[dict[str, Any], str], bool]
 
 
 def settled(doc: dict[str, Any], token: str) -> dict[str, Any] | None:
@@ -186,21 +181,11 @@ class Session:
         finally:
             sender.close()
 
-    def wait(
-        self, key: ObjectKey, token: str, timeout: float, *, until: Settled | None = None
-    ) -> dict[str, Any]:
-        """Poll until ``token`` is handled (and ``until`` says so) and Ready is True.
-
-        Exits with the reason otherwise.
-        """
+    def wait(self, key: ObjectKey, token: str, timeout: float) -> dict[str, Any]:
+        """Poll until ``token`` is handled and Ready is True; exit with the reason otherwise."""
         self.say("◎", f"waiting for {key.kind} reconciliation")
         deadline = time.monotonic() + timeout
-
-        def done(doc: dict[str, Any]) -> dict[str, Any] | None:
-            ready = settled(doc, token)
-            return ready if ready is None or until is None or until(doc, token) else None
-
-        while (ready := done(doc := self.require(key))) is None:
+        while (ready := settled(doc := self.require(key), token)) is None:
             if time.monotonic() >= deadline:
                 status = doc.get("status") or {}
                 if status.get("lastHandledReconcileAt") != token:
@@ -250,16 +235,13 @@ def reconcile_object(
     with_source: bool = False,
     source_of: Callable[[dict[str, Any], ObjectKey], ObjectKey | None] = source_ref,
     also_annotate: tuple[str, ...] = (),
-    until: Settled | None = None,
 ) -> None:
     """``flux reconcile``: annotate, request, and wait for the outcome when asked.
 
     ``with_source``: the object ``source_of`` names is reconciled first (and
     its own source before it: a HelmChart's HelmRepository). ``also_annotate``:
     annotations set to the same token as requestedAt (a HelmRelease's
-    ``forceAt`` and ``resetAt``, honoured only when equal to it). ``until``:
-    what else must hold before the outcome is read (a HelmRelease: every
-    cluster's release ran since the request).
+    ``forceAt`` and ``resetAt``, honoured only when equal to it).
     """
     doc = session.require(key)
     if (doc.get("spec") or {}).get("suspend"):
@@ -276,7 +258,7 @@ def reconcile_object(
     session.say("✔", f"{key.kind} annotated")
     session.request(key)
     if wait:
-        session.wait(key, token, timeout, until=until)
+        session.wait(key, token, timeout)
 
 
 def set_suspend(

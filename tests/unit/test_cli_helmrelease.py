@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from services.helm.cli import HISTORY_COLUMNS, clusters_ran, history_rows, mask_strings
+from services.helm.cli import HISTORY_COLUMNS, history_rows, mask_strings
 from services.helm.values import ValuesObject
 from services.helm.valuesources import secret_strings
 from shared.cli.columns import cluster_rows
@@ -140,23 +140,3 @@ def test_reconcile_hr_has_flux_flags_and_diff_serves_both_kinds() -> None:
     assert "kustomization" in diff.stdout and "helmrelease" in diff.stdout
     for verb in ("tree", "history"):
         assert runner.invoke(app, [verb, "helmrelease", "--help"]).exit_code == 0
-
-
-def _entry(name: str, when: str) -> dict[str, Any]:
-    return {"name": name, "conditions": [{"type": "Ready", "status": "True",
-                                          "lastTransitionTime": when}]}  # fmt: skip
-
-
-@pytest.mark.parametrize(
-    ("times", "ran"),
-    [
-        (["2026-12-07T10:00:06Z", "2026-12-07T10:00:05Z"], True),  # the request's second counts
-        (["2026-12-07T10:00:06Z", "2026-12-07T10:00:04Z"], False),  # one cluster not yet
-        ([], True),  # no cluster to wait for: Ready says why
-    ],
-)
-def test_a_reconcile_of_a_helmrelease_waits_until_every_cluster_released(
-    times: list[str], ran: bool
-) -> None:
-    doc = {"status": {"clusters": [_entry(f"c{i}", t) for i, t in enumerate(times)]}}
-    assert clusters_ran(doc, "2026-12-07T10:00:05.123456789Z") is ran
