@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from services.helm.cli import HISTORY_COLUMNS, history_rows, mask_strings
+from services.helm.releaseview import HISTORY_COLUMNS, history_rows, mask_strings
 from services.helm.values import ValuesObject
 from services.helm.valuesources import secret_strings
 from shared.cli.columns import cluster_rows
