@@ -36,7 +36,8 @@ def test_every_service_of_the_toolkit_is_declared_and_only_those_with_tasks_get_
         ([("a", Service(name="b"))], "declares the name 'b'"),
         ([("A", Service(name="A"))], "lowercase letters"),
         ([("a", Service(name="a")), ("a", Service(name="a"))], "declared by two"),
-        ([("a", Service(name="a", commands=("x",)))], "`commands` and `cli` go together"),
+        ([("a", Service(name="a", commands=("x",)))], r"`commands` \(or `verbs`\) and `cli`"),
+        ([("a", Service(name="a", verbs=("x",)))], r"`commands` \(or `verbs`\) and `cli`"),
         (
             [("a", Service(name="a", kinds=(KS,))), ("b", Service(name="b", kinds=(KS,)))],
             "kind Kustomization is already reconciled by service 'a'",
@@ -47,6 +48,13 @@ def test_every_service_of_the_toolkit_is_declared_and_only_those_with_tasks_get_
                 ("b", Service(name="b", commands=("x",), cli="m:g")),
             ],
             "command 'x' is already added by 'a'",
+        ),
+        (
+            [
+                ("a", Service(name="a", commands=("x",), cli="m:f")),
+                ("b", Service(name="b", verbs=("x",), cli="m:g")),
+            ],
+            "verb 'x' is a command of 'a'",
         ),
     ],
 )
@@ -66,6 +74,14 @@ def _run(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
         timeout=120,
         check=False,
     )
+
+
+def test_services_may_share_a_verb_each_adding_its_kinds_under_it() -> None:
+    found: list[tuple[str, object]] = [
+        ("a", Service(name="a", verbs=("diff",), cli="m:f")),
+        ("b", Service(name="b", verbs=("diff",), cli="m:g")),
+    ]
+    assert [s.name for s in check_services(found)] == ["a", "b"]
 
 
 @pytest.mark.parametrize("args", [("--help",), ("get", "ks", "-A"), ("worker", "source")])
