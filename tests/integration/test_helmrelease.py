@@ -18,6 +18,8 @@ from kubernetes import client as k8s
 
 from shared.api.conditions import get_condition
 from shared.sandbox import ClusterInfo
+from tests.fixtures import cluster as cluster_fixtures
+from tests.fixtures import helm as helm_fixtures
 from tests.fixtures.cluster import api_client
 from tests.fixtures.gitops import NAMESPACE, GitOps, flux_yaml, secret_yaml, sluice, unique
 from tests.helmcharts import HelmCli
@@ -25,6 +27,12 @@ from tests.helpers import eventually
 from tests.servers.helmrepo import HelmRepoServer
 
 pytestmark = pytest.mark.cluster
+
+# test_cli_helmrelease.py takes its set-up from here under these names; new tests
+# ask for hello_repository, helm_gitops and workload_ns (tests/fixtures) directly.
+charts = helm_fixtures.hello_repository
+helm_gitops = helm_fixtures.helm_gitops
+target = cluster_fixtures.workload_ns
 
 ROLLOUT = 120.0
 
