@@ -10,12 +10,14 @@ masked before it leaves sluice.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["mask", "private_dir", "write_private"]
+__all__ = ["mask", "private_dir", "sweep_private", "write_private"]
 
 MASK = "***"
 
@@ -27,6 +29,25 @@ def private_dir(prefix: str, *, parent: Path | None = None) -> Iterator[Path]:
         # mkdtemp makes it 0700; chmod says so and survives an odd umask.
         os.chmod(path, 0o700)
         yield Path(path)
+
+
+def sweep_private(parent: Path, prefix: str, *, older_than: float) -> list[Path]:
+    """Remove the ``prefix*`` directories under ``parent`` untouched for ``older_than`` seconds.
+
+    A process killed inside ``private_dir`` leaves its directory (and the
+    credentials in it) behind; a run never lasts longer than its task's time
+    limit, so one older than that is nobody's. Returns what was removed.
+    """
+    removed = []
+    cutoff = time.time() - older_than
+    for path in parent.glob(f"{prefix}*"):
+        try:
+            if path.is_dir() and path.stat().st_mtime < cutoff:
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+        except FileNotFoundError:
+            continue  # another worker swept it first
+    return removed
 
 
 def write_private(path: Path, data: bytes) -> Path:

@@ -50,7 +50,10 @@ from shared.toolrun import ToolLimitExceeded, ToolLimits, run_tool
 from shared.tools import require_tool
 from shared.yaml import DocumentError, load
 
-__all__ = ["Helm", "HelmError", "HelmLimitError", "ReleaseRef"]
+__all__ = ["HOME_PREFIX", "Helm", "HelmError", "HelmLimitError", "ReleaseRef"]
+
+# The private home of one helm run (sweep_private finds a killed run's by it).
+HOME_PREFIX = "sluice-helm-"
 
 _MAX_MESSAGE = 2000
 # helm's own --timeout bounds the wait; the wall-clock cap leaves it room to finish.
@@ -238,7 +241,7 @@ class Helm:
 
     @contextmanager
     def _home(self) -> Iterator[Path]:
-        with private_dir("sluice-helm-", parent=self._scratch) as home:
+        with private_dir(HOME_PREFIX, parent=self._scratch) as home:
             write_private(home / "kubeconfig", self._kubeconfig)
             yield home
 

@@ -34,7 +34,7 @@ from services.helm.driftreport import (
     correction_failed_message,
     drifted_message,
 )
-from services.helm.helm import Helm, HelmError, ReleaseRef
+from services.helm.helm import HOME_PREFIX, Helm, HelmError, ReleaseRef
 from services.helm.history import ClusterRecord
 from services.helm.next_action import (
     Action,
@@ -85,6 +85,7 @@ from shared.kube.apply import ApplyError
 from shared.kube.client import KubeClient
 from shared.kube.inventory import Inventory
 from shared.kube.owner import Owner
+from shared.private import sweep_private
 from shared.toolrun import ToolLimits
 from shared.worker import requested_at
 from shared.yaml import dump, load
@@ -132,9 +133,14 @@ def helm_for(run: ClusterRun) -> Helm:
     kubeconfig = run.access.kubeconfig
     if run.access.impersonate is not None:
         kubeconfig = _impersonating(kubeconfig, run.access.impersonate.username)
-    soft, _ = task_limits(run.ctx.settings)
+    soft, hard = task_limits(run.ctx.settings)
     limits = ToolLimits.from_settings(run.ctx.settings, timeout=run.time_left(soft))
-    return Helm(kubeconfig.encode(), client=run.client, limits=limits)
+    # Private homes under the cache, where a worker killed mid-run left its own:
+    # swept once older than any run can be.
+    scratch = run.ctx.settings.cache_dir / "helm-homes"
+    scratch.mkdir(mode=0o700, parents=True, exist_ok=True)
+    sweep_private(scratch, HOME_PREFIX, older_than=2 * hard)
+    return Helm(kubeconfig.encode(), client=run.client, limits=limits, scratch=scratch)
 
 
 def _impersonating(kubeconfig: str, username: str) -> str:

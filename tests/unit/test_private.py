@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import stat
+import time
 from pathlib import Path
 
 import pytest
 
-from shared.private import mask, private_dir, write_private
+from shared.private import mask, private_dir, sweep_private, write_private
 
 
 def test_a_private_file_is_owner_only_in_an_owner_only_folder_gone_after_the_block() -> None:
@@ -41,3 +43,17 @@ def test_mask_hides_every_secret_and_bounds_the_message(
     text: str, secrets: list[str], limit: int, shown: str
 ) -> None:
     assert mask(text, secrets, limit=limit) == shown
+
+
+def test_sweep_removes_only_old_private_homes_of_the_prefix(tmp_path: Path) -> None:
+    old = tmp_path / "sluice-helm-old"
+    fresh = tmp_path / "sluice-helm-fresh"
+    other = tmp_path / "other-old"
+    for path in (old, fresh, other):
+        path.mkdir()
+        (path / "kubeconfig").write_text("token: x")
+    hour_ago = time.time() - 3600
+    for path in (old, other):
+        os.utime(path, (hour_ago, hour_ago))
+    assert sweep_private(tmp_path, "sluice-helm-", older_than=600) == [old]
+    assert not old.exists() and fresh.exists() and other.exists()
