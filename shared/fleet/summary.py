@@ -173,7 +173,13 @@ def _ready(revision: str, targets: Sequence[str], results: Sequence[ClusterResul
         detail = "; ".join(f"{r.cluster}: {r.message}" for r in failing)
         return Summary(FALSE, failing[0].reason, f"{count} ready; {detail}", None)
     if targets and len(done) == len(targets):
-        where = "" if len(targets) == 1 else f" to {len(targets)} clusters"
+        if len(targets) == 1:
+            # One target: its own words, as Flux's single controller says them
+            # (helm: InstallSucceeded, TestSucceeded; kustomize: Applied revision).
+            only = by_name[targets[0]]
+            reason = only.reason or RECONCILIATION_SUCCEEDED
+            return Summary(TRUE, reason, only.message or f"Applied revision: {revision}", revision)
+        where = f" to {len(targets)} clusters"
         return Summary(
             TRUE, RECONCILIATION_SUCCEEDED, f"Applied revision: {revision}{where}", revision
         )
