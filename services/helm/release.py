@@ -454,7 +454,9 @@ class _Loop:
         kind = ReleaseAction.INSTALL if install else ReleaseAction.UPGRADE
         word = "install" if install else "upgrade"
         self._attempt(kind)
+        # A new release: none of the previous test or remediation results apply (Flux).
         self.conds.drop(TEST_SUCCESS)
+        self.conds.drop(REMEDIATED)
         before = latest(self.helm.history(self.ref)) if not install else None
         post = PostRender.of(self.hr)
         try:
@@ -501,7 +503,6 @@ class _Loop:
                 raise self._failure(reason, message) from err
             return step
         self._remember(written)
-        self.conds.drop(REMEDIATED)
         reason = "InstallSucceeded" if install else "UpgradeSucceeded"
         message = (
             f"Helm {word} succeeded for release {written.full_name} "
