@@ -192,6 +192,8 @@ class _Loop:
         self.record = _record_of(run)
         self.recorded = self.record.recorded
         self.done: list[Action] = []
+        # (reason, message) of the events this run emitted: a failure saying the same adds none.
+        self.emitted: set[tuple[str, str]] = set()
         self.drift = DriftReport(())
         self.owner = Owner.helm_release(hr.name, hr.namespace)
         self.wanted = Desired(
@@ -229,7 +231,12 @@ class _Loop:
 
     def _failure(self, reason: str, message: str) -> ClusterFailure:
         return ClusterFailure(
-            reason, message, Inventory(), extra=self._extra(), conditions=self.conds.listed()
+            reason,
+            message,
+            Inventory(),
+            extra=self._extra(),
+            conditions=self.conds.listed(),
+            announced=(reason, message) in self.emitted,
         )
 
     def _stalled(self, reason: str, message: str) -> ClusterFailure:
@@ -245,6 +252,7 @@ class _Loop:
             extra=self._extra(),
             conditions=self.conds.listed(),
             stalled=True,
+            announced=(reason, message) in self.emitted,
         )
 
     def _summary(self) -> dict[str, Any] | None:
@@ -256,6 +264,7 @@ class _Loop:
         return next((c for t in order if (c := self.conds.get(t)) is not None), None)
 
     def _emit(self, reason: str, message: str, *, failed: bool = False) -> None:
+        self.emitted.add((reason, message))
         self.run.ctx.emit(
             "reconcile-failed" if failed else "applied",
             self.run.key,
