@@ -513,4 +513,5 @@ def test_force_upgrades_an_in_sync_release_and_reset_retries_a_stalled_one(
     )
     assert status.get("installFailures", 0) == 0
     assert status["upgradeFailures"] == 1
+    assert gitops.get("HelmRelease", stuck)["metadata"]["generation"] == 1  # the token did it
     assert revisions(workload_cluster, stuck, target) == [(1, "failed"), (2, "failed")]
