@@ -21,7 +21,7 @@ from services.kustomize.build import ArtifactPathError, BuildOptions, render
 from services.kustomize.cluster import apply_options
 from services.kustomize.decrypt import decryption_keys
 from services.kustomize.generate import BuildSpec
-from services.kustomize.manifests import BuildFailed, classify, dump_object
+from services.kustomize.manifests import BuildFailed, as_stored, classify, dump_object
 from services.kustomize.variables import MissingVariables, post_build_variables
 from shared import yaml
 from shared.api import Kustomization, parse_as
@@ -84,6 +84,9 @@ def render_kustomization(
             # As the reconcile builds: no kustomize restrictor, references checked instead.
             options=BuildOptions(load_restrictor="LoadRestrictionsNone"),
         )
+        # Toolkit objects as the reconcile stores them: a Flux v1 HelmRelease as v2.
+        namespace = ks.spec.target_namespace or ks.namespace
+        objects = as_stored(objects, namespace=namespace, source=f"{ks.key} build")
     except (
         ArtifactError,
         ArtifactPathError,

@@ -61,7 +61,7 @@ from shared.kube.errors import KubeError
 from shared.kube.inventory import Inventory
 from shared.metrics import APPLIES, FAILURE, SUCCESS, count
 from shared.store import StoreError
-from shared.worker import WorkerContext
+from shared.worker import WorkerContext, requested_at
 
 __all__ = [
     "Acted",
@@ -139,6 +139,9 @@ class ClusterRun:
     previous: ClusterResult | None = None
     interrupted: bool = False  # the last run here died before recording its result
     deadline: float = float("inf")  # time.monotonic() by which the act step must be done
+    # Record that the build was applied here (and store its toolkit objects once every
+    # target did), before the act step's health checks: they may wait on those objects.
+    commit: Callable[[Inventory], None] = field(default=lambda _inventory: None, repr=False)
 
     def time_left(self, wanted: float) -> float:
         """``wanted`` seconds (e.g. spec.timeout), bounded by the time the task has left."""
@@ -365,6 +368,13 @@ def run_on_cluster(
         access = _connect(ctx, key, target, fan_out.spec.service_account_name)
         client = _client(access)
         interrupted = state.start_apply(key, cluster, desired.revision)
+        committed: list[Inventory] = []
+
+        def commit(inventory: Inventory) -> None:
+            if not committed:
+                _commit(run, state, inventory)
+                committed.append(inventory)
+
         run = ClusterRun(
             ctx=ctx,
             key=key,
@@ -378,14 +388,15 @@ def run_on_cluster(
             previous=previous,
             interrupted=interrupted,
             deadline=deadline,
+            commit=commit,
         )
         try:
             acted = _act(service.act, run)
         except ClusterFailure as failure:
             if failure.applied:
-                _commit(run, state, failure.inventory or old)
+                commit(failure.inventory or old)
             raise
-        _commit(run, state, acted.inventory)
+        commit(acted.inventory)
     except ClusterFailure as failure:
         health_failed = failure.reason == HEALTH_CHECK_FAILED
         result = ClusterResult(
@@ -401,6 +412,7 @@ def run_on_cluster(
             health_message=failure.message if health_failed else "",
             extra=failure.extra,
             conditions=failure.conditions,
+            handled=requested_at(doc) or "",
         )
         _record(ctx, state, key, result)
         if failure.announced:
@@ -431,6 +443,7 @@ def run_on_cluster(
         health_message=acted.health,
         extra=acted.extra,
         conditions=acted.conditions,
+        handled=requested_at(doc) or "",
     )
     _record(ctx, state, key, result)
     count(ctx.client, APPLIES, {"result": SUCCESS})
