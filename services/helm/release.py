@@ -469,7 +469,8 @@ class _Loop:
         # A new release: none of the previous test or remediation results apply (Flux).
         self.conds.drop(TEST_SUCCESS)
         self.conds.drop(REMEDIATED)
-        before = latest(self.helm.history(self.ref)) if not install else None
+        stored = self.helm.history(self.ref) if not install else ()
+        before = latest(stored)
         post = PostRender.of(self.hr)
         try:
             # Flux applies the chart's CRDs itself, as crds says, then runs helm without them.
@@ -511,12 +512,14 @@ class _Loop:
                 # nothing to remediate, and the action is simply tried again.
                 self._count_failure(kind)
                 self._remember(now)  # the failed revision: remediated on the next pass
+                self._observe(stored)
                 return LoopStep.RUN
             step = after_error(policy=self.policy, attempts=self.recorded.attempts)
             if step == LoopStep.ERROR:
                 raise self._failure(reason, message) from err
             return step
         self._remember(written)
+        self._observe(stored)
         reason = "InstallSucceeded" if install else "UpgradeSucceeded"
         message = (
             f"Helm {word} succeeded for release {written.full_name} "
@@ -566,7 +569,19 @@ class _Loop:
         self._emit("TestSucceeded", message)
         return after_action(Action.TEST, policy=self.policy, attempts=self.recorded.attempts)
 
+    def _observe(self, stored: tuple[Release, ...]) -> None:
+        """Take in the snapshots of the revisions the action itself rewrote, as Flux observes
+        every release an action writes: the revision upgraded or rolled back from turns
+        superseded, and a snapshot still saying deployed would no longer match storage, so
+        it could never be a rollback target."""
+        was = {r.version: r.digest for r in stored}
+        ours = {r.version for r in self.recorded.history}
+        for now in self.helm.history(self.ref):
+            if now.version in ours and was.get(now.version, now.digest) != now.digest:
+                self._remember(now)
+
     def _rollback(self, target: Release) -> LoopStep:
+        stored = self.helm.history(self.ref)
         try:
             written = self.helm.rollback(
                 self.ref,
@@ -582,6 +597,7 @@ class _Loop:
             self._emit("RollbackFailed", message, failed=True)
             raise self._failure("RollbackFailed", message) from err
         self._remember(written)
+        self._observe(stored)
         message = (
             f"Helm rollback to previous release {target.full_name} with chart "
             f"{target.chart_name}@{target.chart_version} succeeded"
