@@ -383,6 +383,20 @@ def test_helm_tests_pass_fail_and_ignored_failures_as_flux_says(
     assert status["history"][0]["testHooks"] == {f"{failing}-smoke": {"phase": "Failed"}}
     assert revisions(workload_cluster, failing, target) == [(1, "deployed")]
 
+    # After an upgrade, a failed test is an upgrade failure: remediated by a rollback.
+    rollback = {"upgrade": {"remediation": {"retries": 0, "remediateLastFailure": True}}}
+    gitops.apply(helmrelease(passing, target, values=never, spec={**test_spec, **rollback}))
+    status = wait_status(gitops, passing, stalled)
+    assert cond(status, "TestSuccess") == ("False", "TestFailed")
+    assert cond(status, "Remediated") == ("True", "RollbackSucceeded")
+    assert cond(status, "Ready") == ("False", "RollbackSucceeded")
+    assert status["upgradeFailures"] == 1
+    assert revisions(workload_cluster, passing, target) == [
+        (1, "superseded"),
+        (2, "superseded"),
+        (3, "deployed"),
+    ]
+
     # ignoreFailures: the failure is reported, not counted; Ready follows Released.
     status = wait_status(gitops, ignored, lambda s: cond(s, "TestSuccess") is not None)
     assert cond(status, "TestSuccess") == ("False", "TestFailed")
