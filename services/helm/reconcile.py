@@ -18,7 +18,6 @@ set to another one is refused at apply (``shared.api.helmsupport``).
 
 from __future__ import annotations
 
-import base64
 import logging
 from typing import Any
 
@@ -34,7 +33,8 @@ from services.helm.chart import (
 from services.helm.digest import common_metadata_digest, post_renderers_digest, values_digest
 from services.helm.release import KEEP, SERVICE
 from services.helm.releaseplan import ReleasePlan
-from services.helm.values import ValuesObject, ValuesReferenceError, compose_values
+from services.helm.values import ValuesReferenceError
+from services.helm.valuesources import release_values
 from shared.api import InvalidObjects
 from shared.api.conditions import (
     ARTIFACT_FAILED,
@@ -132,27 +132,9 @@ def _check_dependencies(
             raise Waiting(DEPENDENCY_NOT_READY, reason, retry_after=wait)
 
 
-def _values_objects(ctx: WorkerContext, key: ObjectKey, hr: HelmRelease) -> list[ValuesObject]:
-    found = []
-    for ref in hr.spec.values_from:
-        _, doc = resolve(ctx.store, ObjectKey(ref.kind, hr.namespace, ref.name), key.scope)
-        if doc is None:
-            continue  # compose_values says whether that is an error
-        data = {str(k): str(v) for k, v in (doc.get("data") or {}).items()}
-        if ref.kind == "Secret":
-            data = {k: base64.b64decode(v).decode() for k, v in data.items()}
-        found.append(ValuesObject(ref.kind, ref.name, data))
-    return found
-
-
 def _values(ctx: WorkerContext, key: ObjectKey, hr: HelmRelease) -> dict[str, Any]:
     try:
-        return compose_values(
-            hr.spec.values,
-            hr.spec.values_from,
-            objects=_values_objects(ctx, key, hr),
-            namespace=hr.namespace,
-        )
+        return release_values(ctx.store, hr, scope=key.scope)
     except ValuesReferenceError as err:
         # Flux: a missing values reference waits for it (reason InitFailed).
         raise Waiting(VALUES_FAILED, str(err), retry_after=ctx.settings.requeue_dependency) from err

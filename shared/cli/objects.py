@@ -282,7 +282,7 @@ def register(app: typer.Typer) -> None:
         all_namespaces: bool = typer.Option(False, "-A", "--all-namespaces"),
         fmt: str = typer.Option("table", "-o", "--output", help="table, yaml or json."),
         clusters: bool = typer.Option(
-            False, "--clusters", help="Kustomizations: one row per target cluster."
+            False, "--clusters", help="Kustomizations, HelmReleases: one row per target cluster."
         ),
         redis_url: str | None = RedisUrl,
     ) -> None:
