@@ -14,6 +14,10 @@ goes through ``run_tool``, which starts the tool under util-linux ``prlimit``:
   the cap (read from ``wait4``'s rusage) is also counted as a memory stop.
 - ``RLIMIT_CPU`` caps CPU seconds (soft, then hard a few seconds later).
 - the wall-clock timeout kills the tool's whole process group.
+- the tool dies with the thread that started it (util-linux ``setpriv
+  --pdeathsig``): the tool runs in a session of its own, so a worker killed
+  with SIGKILL would otherwise leave it running, e.g. a ``helm upgrade`` that
+  keeps its release locked and later writes over what the next worker did.
 
 ``prlimit`` sets the limits on itself and then execs the tool, so the caps hold
 from the first instruction; Python's ``preexec_fn`` would do the same but is unsafe
@@ -95,8 +99,17 @@ class ToolRun:
 def _prlimit_argv(argv: Sequence[str], limits: ToolLimits) -> list[str]:
     # Found on the worker's PATH: the tool's own environment may have none.
     prlimit = shutil.which("prlimit") or "/usr/bin/prlimit"
+    setpriv = shutil.which("setpriv") or "/usr/bin/setpriv"
     cpu = f"{limits.cpu_seconds}:{limits.cpu_seconds + _CPU_GRACE}"
-    return [prlimit, f"--data={limits.memory_bytes}", f"--cpu={cpu}", "--", *argv]
+    return [
+        setpriv,
+        "--pdeathsig=KILL",
+        prlimit,
+        f"--data={limits.memory_bytes}",
+        f"--cpu={cpu}",
+        "--",
+        *argv,
+    ]
 
 
 class _MeasuredPopen(subprocess.Popen[bytes]):

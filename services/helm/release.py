@@ -37,6 +37,7 @@ from services.helm.driftreport import (
 from services.helm.helm import HOME_PREFIX, Helm, HelmError, ReleaseRef
 from services.helm.history import ClusterRecord
 from services.helm.next_action import (
+    RETRIES_EXCEEDED,
     Action,
     LoopStep,
     NextAction,
@@ -64,7 +65,7 @@ from services.helm.release_state import (
     latest,
 )
 from services.helm.releaseplan import ReleasePlan
-from services.helm.remediation import ReleaseAction, failures_reset_reason
+from services.helm.remediation import ReleaseAction, active_remediation, failures_reset_reason
 from services.helm.storage import StorageConflict, StorageError
 from services.helm.target import Target, must_reinstall, target_change
 from shared.api import InvalidObjects, parse_as
@@ -195,9 +196,13 @@ class _Loop:
         self.policy = release_policy(hr)
         self.conds = _Conditions.of(run)
         self.conds.drop(STALLED)
+        if not self.policy.test.enable:
+            self.conds.drop(TEST_SUCCESS)  # Flux removes it as soon as tests are disabled
         self.record = _record_of(run)
         self.recorded = self.record.recorded
         self.done: list[Action] = []
+        # (reason, message) of the events this run emitted: a failure saying the same adds none.
+        self.emitted: set[tuple[str, str]] = set()
         self.drift = DriftReport(())
         self.owner = Owner.helm_release(hr.name, hr.namespace)
         self.wanted = Desired(
@@ -233,19 +238,42 @@ class _Loop:
             return ""
         return f"{self.hr.helm_chart_namespace}/{self.hr.helm_chart_name}"
 
-    def _failure(self, reason: str, message: str, *, stalled: bool = False) -> ClusterFailure:
-        if stalled:
-            self.conds.set(STALLED, TRUE, reason, message)
+    def _failure(self, reason: str, message: str) -> ClusterFailure:
         return ClusterFailure(
             reason,
             message,
             Inventory(),
             extra=self._extra(),
             conditions=self.conds.listed(),
-            stalled=stalled,
+            announced=(reason, message) in self.emitted,
         )
 
+    def _stalled(self, reason: str, message: str) -> ClusterFailure:
+        """Stalled with ``reason``; Ready says what the conditions say, as Flux leaves it."""
+        self.conds.set(STALLED, TRUE, reason, message)
+        shown = self._summary()
+        if shown is not None:
+            reason, message = str(shown["reason"]), str(shown["message"])
+        return ClusterFailure(
+            reason,
+            message,
+            Inventory(),
+            extra=self._extra(),
+            conditions=self.conds.listed(),
+            stalled=True,
+            announced=(reason, message) in self.emitted,
+        )
+
+    def _summary(self) -> dict[str, Any] | None:
+        """The condition Ready mirrors (Flux's ``summarize``): Remediated, else TestSuccess
+        when tests are enabled and their failures not ignored, else Released."""
+        test = self.policy.test
+        tested = test.enable and not test.ignore_failures
+        order = (REMEDIATED, TEST_SUCCESS, RELEASED) if tested else (REMEDIATED, RELEASED)
+        return next((c for t in order if (c := self.conds.get(t)) is not None), None)
+
     def _emit(self, reason: str, message: str, *, failed: bool = False) -> None:
+        self.emitted.add((reason, message))
         self.run.ctx.emit(
             "reconcile-failed" if failed else "applied",
             self.run.key,
@@ -293,7 +321,7 @@ class _Loop:
                     self._warn_drift(stored)
                 return self._settled()
             if chosen.action == Action.STALL:
-                raise self._failure(chosen.stalled_reason, chosen.reason, stalled=True)
+                raise self._stalled(chosen.stalled_reason, chosen.reason)
             if chosen.action == Action.ERROR:
                 raise self._failure(RECONCILIATION_FAILED, chosen.reason)
             step = before_action(
@@ -352,14 +380,10 @@ class _Loop:
 
     def _settled(self) -> Acted:
         """The release is as wanted: Ready as its conditions say."""
-        remediated = self.conds.get(REMEDIATED)
-        if remediated is not None and remediated["status"] == TRUE:
-            raise self._failure(str(remediated["reason"]), str(remediated["message"]))
-        for type_ in (TEST_SUCCESS, RELEASED):
-            cond = self.conds.get(type_)
-            if cond is not None and cond["status"] == FALSE:
-                raise self._failure(str(cond["reason"]), str(cond["message"]))
-        shown = self.conds.get(TEST_SUCCESS) or self.conds.get(RELEASED)
+        shown = self._summary()
+        # Any remediation is a failure; so is a failed test unless its failures are ignored.
+        if shown is not None and (shown["type"] == REMEDIATED or shown["status"] != TRUE):
+            raise self._failure(str(shown["reason"]), str(shown["message"]))
         newest = latest(self.recorded.history)
         if shown is None:
             where = newest.full_name if newest else self.ref.name
@@ -384,15 +408,15 @@ class _Loop:
     def _stop(self, step: LoopStep) -> Acted:
         """The loop ends before the release is as wanted: say why, retried as the step says."""
         if step == LoopStep.STALL:
-            count = self.recorded.attempts
-            action = count.action or "release"
-            raise self._failure(
-                "RetriesExceeded", f"Failed to {action} after retries were exhausted", stalled=True
-            )
+            attempts = self.recorded.attempts
+            remediation = active_remediation(self.policy, attempts)
+            count = remediation.failure_count(attempts) if remediation else 0
+            message = f"Failed to {attempts.action or 'release'} after {count} attempt(s)"
+            raise self._stalled(RETRIES_EXCEEDED, message)
         if step == LoopStep.DONE:
             return self._settled()
         # REQUEUE and RETRY_AFTER_INTERVAL: not ready yet, tried again by the run's backoff.
-        cond = self.conds.get(REMEDIATED) or self.conds.get(RELEASED)
+        cond = self._summary()
         reason = str(cond["reason"]) if cond else RECONCILIATION_FAILED
         message = str(cond["message"]) if cond else "release not ready; retrying"
         raise self._failure(reason, message)
@@ -448,8 +472,11 @@ class _Loop:
         kind = ReleaseAction.INSTALL if install else ReleaseAction.UPGRADE
         word = "install" if install else "upgrade"
         self._attempt(kind)
+        # A new release: none of the previous test or remediation results apply (Flux).
         self.conds.drop(TEST_SUCCESS)
-        before = latest(self.helm.history(self.ref)) if not install else None
+        self.conds.drop(REMEDIATED)
+        stored = self.helm.history(self.ref) if not install else ()
+        before = latest(stored)
         post = PostRender.of(self.hr)
         try:
             # Flux applies the chart's CRDs itself, as crds says, then runs helm without them.
@@ -491,13 +518,14 @@ class _Loop:
                 # nothing to remediate, and the action is simply tried again.
                 self._count_failure(kind)
                 self._remember(now)  # the failed revision: remediated on the next pass
+                self._observe(stored)
                 return LoopStep.RUN
             step = after_error(policy=self.policy, attempts=self.recorded.attempts)
             if step == LoopStep.ERROR:
                 raise self._failure(reason, message) from err
             return step
         self._remember(written)
-        self.conds.drop(REMEDIATED)
+        self._observe(stored)
         reason = "InstallSucceeded" if install else "UpgradeSucceeded"
         message = (
             f"Helm {word} succeeded for release {written.full_name} "
@@ -547,7 +575,19 @@ class _Loop:
         self._emit("TestSucceeded", message)
         return after_action(Action.TEST, policy=self.policy, attempts=self.recorded.attempts)
 
+    def _observe(self, stored: tuple[Release, ...]) -> None:
+        """Take in the snapshots of the revisions the action itself rewrote, as Flux observes
+        every release an action writes: the revision upgraded or rolled back from turns
+        superseded, and a snapshot still saying deployed would no longer match storage, so
+        it could never be a rollback target."""
+        was = {r.version: r.digest for r in stored}
+        ours = {r.version for r in self.recorded.history}
+        for now in self.helm.history(self.ref):
+            if now.version in ours and was.get(now.version, now.digest) != now.digest:
+                self._remember(now)
+
     def _rollback(self, target: Release) -> LoopStep:
+        stored = self.helm.history(self.ref)
         try:
             written = self.helm.rollback(
                 self.ref,
@@ -563,6 +603,7 @@ class _Loop:
             self._emit("RollbackFailed", message, failed=True)
             raise self._failure("RollbackFailed", message) from err
         self._remember(written)
+        self._observe(stored)
         message = (
             f"Helm rollback to previous release {target.full_name} with chart "
             f"{target.chart_name}@{target.chart_version} succeeded"

@@ -88,6 +88,7 @@ class ClusterFailure(Exception):
     ``applied``: the build was applied before the failure (a health check or prune).
     ``extra`` and ``conditions``: the service's own status of this cluster (``Acted``).
     ``stalled``: no retry can help until the object changes, so none is scheduled.
+    ``announced``: the service emitted this failure's event itself; the run adds none.
     """
 
     def __init__(
@@ -100,6 +101,7 @@ class ClusterFailure(Exception):
         extra: Mapping[str, Any] | None = None,
         conditions: tuple[Mapping[str, Any], ...] = (),
         stalled: bool = False,
+        announced: bool = False,
     ) -> None:
         super().__init__(message)
         self.reason = reason
@@ -109,6 +111,7 @@ class ClusterFailure(Exception):
         self.extra = dict(extra or {})
         self.conditions = conditions
         self.stalled = stalled
+        self.announced = announced
 
 
 @dataclass(frozen=True)
@@ -412,7 +415,10 @@ def run_on_cluster(
             handled=requested_at(doc) or "",
         )
         _record(ctx, state, key, result)
-        _failed(ctx, key, cluster, failure, desired.revision)
+        if failure.announced:
+            count(ctx.client, APPLIES, {"result": FAILURE})
+        else:
+            _failed(ctx, key, cluster, failure, desired.revision)
         if failure.stalled:
             return
         # This cluster alone: requeueing the object would re-apply every cluster.

@@ -7,6 +7,7 @@ from typing import Any
 from shared.api.conditions import (
     FALSE,
     HEALTHY,
+    READY,
     TRUE,
     Outcome,
     remove_condition,
@@ -14,7 +15,7 @@ from shared.api.conditions import (
     summarize,
 )
 from shared.fleet.state import FleetState
-from shared.fleet.summary import summarize_clusters
+from shared.fleet.summary import ClusterResult, summarize_clusters
 from shared.keys import ObjectKey
 from shared.reconcile import update_status
 from shared.store import Store
@@ -61,11 +62,13 @@ def summarize_into(
         else:
             status.pop("lastAppliedOriginRevision", None)
     ordered = [results[t] for t in desired.targets if t in results]
+    before = {str(c.get("name")): c for c in status.get("clusters") or []}
     status["clusters"] = [r.to_status() for r in ordered]
     # Flux's single inventory, for tools that read it: the one cluster's, when one;
     # so are a service's own fields and conditions (helm's history, Released).
     if len(ordered) == 1 and len(desired.targets) == 1:
         only = ordered[0]
+        _drop_stale(status, before.get(only.cluster), only)
         status["inventory"] = only.to_status()["inventory"]
         status.update(only.extra)
         for cond in only.conditions:
@@ -84,6 +87,26 @@ def summarize_into(
                 status.pop(name, None)
             for cond in result.conditions:
                 remove_condition(status, str(cond["type"]))
+
+
+# The entry's own keys, not a service's fields copied to the top.
+_ENTRY_KEYS = frozenset(
+    {"name", "conditions", "lastAttemptedRevision", "lastAppliedRevision", "inventory"}
+)
+
+
+def _drop_stale(status: dict[str, Any], old: dict[str, Any] | None, new: ClusterResult) -> None:
+    """Remove what the one cluster's last entry copied to the top and its new one dropped
+    (helm: a Remediated or Stalled condition gone after a success, a counter back at zero)."""
+    if old is None:
+        return
+    kept = {str(c["type"]) for c in new.conditions}
+    for cond in old.get("conditions") or []:
+        type_ = str(cond.get("type"))
+        if type_ not in (READY, HEALTHY) and type_ not in kept:
+            remove_condition(status, type_)
+    for name in set(old) - _ENTRY_KEYS - set(new.extra):
+        status.pop(name, None)
 
 
 def write_summary(store: Store, state: FleetState, key: ObjectKey) -> dict[str, Any] | None:
