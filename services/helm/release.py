@@ -486,6 +486,13 @@ class _Loop:
                 raise self._failure(reason, message) from err
             return step
         self._remember(written)
+        # Flux records the post-renderers it released with at once: compared again
+        # before the run settles, an old digest would ask for upgrade after upgrade.
+        self.recorded = replace(
+            self.recorded,
+            observed_post_renderers_digest=self.plan.post_renderers_digest,
+            observed_common_metadata_digest=self.plan.common_metadata_digest,
+        )
         self.conds.drop(REMEDIATED)
         reason = "InstallSucceeded" if install else "UpgradeSucceeded"
         message = (
