@@ -478,11 +478,11 @@ spec:
 }
 
 
-def post_renderers(value: str) -> str:
+def post_renderers(value: str, team: str = "blue") -> str:
     return f"""\
   commonMetadata:
     labels:
-      team: blue
+      team: {team}
   postRenderers:
   - kustomize:
       patches:
@@ -507,7 +507,7 @@ def test_post_renderers_patch_the_release_and_a_change_of_them_alone_upgrades(
     # API-only cluster: nothing rolls the Deployment out, so no wait for it.
     no_wait = "  upgrade:\n    disableWait: true\n"
 
-    def apply(value: str) -> None:
+    def apply(value: str, team: str = "blue") -> None:
         gitops.apply(
             repository_yaml(charts.url)
             + "---\n"
@@ -516,7 +516,7 @@ def test_post_renderers_patch_the_release_and_a_change_of_them_alone_upgrades(
                 target,
                 chart="app",
                 install="    disableWait: true\n",
-                extra=no_wait + post_renderers(value),
+                extra=no_wait + post_renderers(value, team),
             )
         )
 
@@ -537,6 +537,10 @@ def test_post_renderers_patch_the_release_and_a_change_of_them_alone_upgrades(
     assert get_condition(status, "Released")["reason"] == "UpgradeSucceeded"  # type: ignore[index]
     assert configmap(sandbox_cluster, name, target)["data"]["patched"] == "two"  # type: ignore[index]
     assert helm_list(sandbox_cluster, target) == [(name, "2", "deployed", "app-1.0.0")]
+
+    apply("two", team="red")  # only commonMetadata
+    wait_status(gitops, name, released(3))
+    assert configmap(sandbox_cluster, name, target)["labels"]["team"] == "red"  # type: ignore[index]
 
 
 def test_v2beta1_and_v2beta2_helmreleases_are_released_like_v2(
@@ -652,3 +656,12 @@ def test_chart_ref_to_an_oci_repository_and_to_a_helmchart(
     )
     assert configmap(sandbox_cluster, oci_release, target) is not None
     assert configmap(sandbox_cluster, chart_release, target)["data"] == {"message": "hello"}  # type: ignore[index]
+
+    # Deleted: its release goes, the HelmChart it only referred to stays.
+    done = sluice(gitops, "delete", "helmrelease", from_chart, "-n", NAMESPACE)
+    assert done.returncode == 0, done.stderr
+    eventually(
+        lambda: [r[0] for r in helm_list(sandbox_cluster, target)] == [oci_release],
+        timeout=ROLLOUT,
+    )
+    assert gitops.store.get(ObjectKey("HelmChart", NAMESPACE, "hello")) is not None
