@@ -556,8 +556,24 @@ def test_v2beta1_and_v2beta2_helmreleases_are_released_like_v2(
     charts.add_package(package_chart(tmp_path, "envs", "1.0.0", files))
     target = unique("beta")
     beta1, beta2 = unique("beta1"), unique("beta2")
+    # v2beta1's own fields: chart.spec.valuesFile, a strategic-merge post-renderer patch.
+    legacy_patch = f"""\
+  postRenderers:
+  - kustomize:
+      patchesStrategicMerge:
+      - apiVersion: v1
+        kind: ConfigMap
+        metadata:
+          name: {beta1}
+        data:
+          legacy: "yes"
+"""
     v2beta1 = helmrelease_yaml(
-        beta1, target, chart="envs", api_version="helm.toolkit.fluxcd.io/v2beta1"
+        beta1,
+        target,
+        chart="envs",
+        api_version="helm.toolkit.fluxcd.io/v2beta1",
+        extra=legacy_patch,
     ).replace("      sourceRef:", "      valuesFile: values-prod.yaml\n      sourceRef:")
     v2beta2 = helmrelease_yaml(
         beta2,
@@ -570,7 +586,7 @@ def test_v2beta1_and_v2beta2_helmreleases_are_released_like_v2(
     for name in (beta1, beta2):
         status = wait_status(gitops, name, released(1))
         assert status["history"][0]["chartName"] == "envs"
-    assert configmap(sandbox_cluster, beta1, target)["data"] == {"message": "prod"}  # type: ignore[index]
+    assert configmap(sandbox_cluster, beta1, target)["data"] == {"message": "prod", "legacy": "yes"}  # type: ignore[index]
     assert configmap(sandbox_cluster, beta2, target)["data"] == {"message": "inline"}  # type: ignore[index]
     # A chart packaged with values files carries the HelmChart's generation (Flux: 1.0.0+1).
     assert sorted(helm_list(sandbox_cluster, target)) == sorted(
