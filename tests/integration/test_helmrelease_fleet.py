@@ -614,19 +614,22 @@ def test_chart_ref_to_an_oci_repository_and_to_a_helmchart(
     )
     target = unique("ref")
     from_oci, from_chart = unique("oci"), unique("chart")
-    oci_repository = flux_yaml(
-        "OCIRepository",
-        "ocichart",
-        f"""\
+
+    def oci_repository(tag: str) -> str:
+        return flux_yaml(
+            "OCIRepository",
+            "ocichart",
+            f"""\
   interval: 1h
   url: oci://{oci_registry.host}/charts/ocichart
   ref:
-    tag: 0.3.0
+    tag: {tag}
   layerSelector:
     mediaType: "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
     operation: copy
 """,
-    )
+        )
+
     helm_chart = flux_yaml(
         "HelmChart",
         "hello",
@@ -649,7 +652,7 @@ def test_chart_ref_to_an_oci_repository_and_to_a_helmchart(
     gitops.apply(
         repository_yaml(charts.url)
         + "---\n"
-        + oci_repository
+        + oci_repository("0.3.0")
         + helm_chart
         + by_ref(from_oci, "OCIRepository", "ocichart")
         + by_ref(from_chart, "HelmChart", "hello")
@@ -672,6 +675,17 @@ def test_chart_ref_to_an_oci_repository_and_to_a_helmchart(
     )
     assert configmap(sandbox_cluster, oci_release, target) is not None
     assert configmap(sandbox_cluster, chart_release, target)["data"] == {"message": "hello"}  # type: ignore[index]
+
+    # A new chart version in the registry, the OCIRepository moved to it: an upgrade.
+    push_chart(
+        tmp_path / "push",
+        name="ocichart",
+        version="0.4.0",
+        to=f"oci://{oci_registry.host}/charts",
+    )
+    gitops.apply(oci_repository("0.4.0"))
+    oci_status = wait_status(gitops, from_oci, released(2))
+    assert oci_status["history"][0]["chartVersion"] == "0.4.0"
 
     # Deleted: its release goes, the HelmChart it only referred to stays.
     done = sluice(gitops, "delete", "helmrelease", from_chart, "-n", NAMESPACE)
