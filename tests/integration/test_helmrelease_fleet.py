@@ -340,6 +340,12 @@ def test_drift_corrected_warned_or_ignored_as_driftdetection_says(
         lambda: (lambda e: e if "DriftCorrected" in e else None)(events(gitops, enabled)), 30
     )
     assert f"ConfigMap/{target}/{enabled} configured" in said, said
+    # An object of the release deleted by hand is created again.
+    with api_client(sandbox_cluster.kubeconfig) as api:
+        k8s.CoreV1Api(api).delete_namespaced_config_map(enabled, target)
+    request(gitops, enabled)
+    eventually(lambda: configmap(sandbox_cluster, enabled, target) is not None, timeout=ROLLOUT)
+    assert f"ConfigMap/{target}/{enabled} created" in events(gitops, enabled)
 
     # warn: the change stays, Ready stays True, DriftDetected names what drifted.
     said = eventually(
