@@ -173,10 +173,13 @@ def _ready(revision: str, targets: Sequence[str], results: Sequence[ClusterResul
         detail = "; ".join(f"{r.cluster}: {r.message}" for r in failing)
         return Summary(FALSE, failing[0].reason, f"{count} ready; {detail}", None)
     if targets and len(done) == len(targets):
-        where = "" if len(targets) == 1 else f" to {len(targets)} clusters"
-        return Summary(
-            TRUE, RECONCILIATION_SUCCEEDED, f"Applied revision: {revision}{where}", revision
-        )
+        if len(targets) == 1:
+            # One cluster: its own words, as Flux's single-cluster object says them
+            # (a HelmRelease's "Helm install succeeded for release ...").
+            only = by_name[targets[0]]
+            return Summary(TRUE, only.reason, only.message, revision)
+        message = f"Applied revision: {revision} to {len(targets)} clusters"
+        return Summary(TRUE, RECONCILIATION_SUCCEEDED, message, revision)
     pending = [t for t in targets if t not in done]
     return Summary(
         UNKNOWN,
