@@ -540,7 +540,11 @@ def test_post_renderers_patch_the_release_and_a_change_of_them_alone_upgrades(
 
     apply("two")  # the chart and values unchanged: only the post-renderers
     status = wait_status(gitops, name, released(2))
+    # One cluster: Ready says what Flux's says, the Released condition's words.
     assert get_condition(status, "Released")["reason"] == "UpgradeSucceeded"  # type: ignore[index]
+    ready = get_condition(status, "Ready")
+    assert ready is not None and ready["reason"] == "UpgradeSucceeded", ready
+    assert ready["message"].startswith(f"Helm upgrade succeeded for release {target}/{name}.v2")
     assert configmap(sandbox_cluster, name, target)["data"]["patched"] == "two"  # type: ignore[index]
     assert helm_list(sandbox_cluster, target) == [(name, "2", "deployed", "app-1.0.0")]
 
