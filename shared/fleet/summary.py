@@ -170,12 +170,14 @@ def _ready(revision: str, targets: Sequence[str], results: Sequence[ClusterResul
     ]
     count = f"{len(done)}/{len(targets)} clusters"
     if failing:
+        if len(targets) == 1:
+            return Summary(FALSE, failing[0].reason, failing[0].message, None)
         detail = "; ".join(f"{r.cluster}: {r.message}" for r in failing)
         return Summary(FALSE, failing[0].reason, f"{count} ready; {detail}", None)
     if targets and len(done) == len(targets):
         if len(targets) == 1:
             # One cluster: its own words, as Flux's single-cluster object says them
-            # (a HelmRelease's "Helm install succeeded for release ...").
+            # (a HelmRelease's "Helm install succeeded for release ..."); so when failed.
             only = by_name[targets[0]]
             return Summary(TRUE, only.reason, only.message, revision)
         message = f"Applied revision: {revision} to {len(targets)} clusters"

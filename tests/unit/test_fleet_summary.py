@@ -118,3 +118,14 @@ def test_one_ready_cluster_lends_its_own_reason_and_message() -> None:
     helm = ClusterResult("c1", "True", "InstallSucceeded", said, last_applied_revision=REV)
     summary = summarize_clusters(REV, ("c1",), [helm])
     assert (summary.ready, summary.reason, summary.message) == ("True", "InstallSucceeded", said)
+
+
+def test_one_failed_cluster_lends_its_message_unprefixed() -> None:
+    summary = summarize_clusters(
+        REV, ("c1",), [failed("c1", "UpgradeFailed", "Helm upgrade failed")]
+    )
+    assert (summary.ready, summary.reason, summary.message) == (
+        "False",
+        "UpgradeFailed",
+        "Helm upgrade failed",
+    )
