@@ -21,6 +21,7 @@ import pytest
 from kubernetes import client as k8s
 
 from shared.api.conditions import get_condition
+from shared.fleet.state import FleetState
 from shared.keys import ObjectKey
 from shared.lease import request_reconcile
 from shared.sandbox import ClusterInfo, ControlPlane
@@ -705,3 +706,27 @@ def test_chart_ref_to_an_oci_repository_and_to_a_helmchart(
         timeout=ROLLOUT,
     )
     assert gitops.store.get(ObjectKey("HelmChart", NAMESPACE, "hello")) is not None
+
+
+def test_a_suspended_helmrelease_deleted_leaves_its_release(
+    one_cluster: GitOps, charts: HelmRepoServer, sandbox_cluster: ClusterInfo
+) -> None:
+    gitops = one_cluster
+    name, target = unique("kept"), unique("suspend")
+    gitops.apply(repository_yaml(charts.url) + "---\n" + helmrelease_yaml(name, target))
+    wait_status(gitops, name, released(1))
+    gitops.apply(helmrelease_yaml(name, target, extra="  suspend: true\n"))
+    key = ObjectKey("HelmRelease", NAMESPACE, name)
+    state = FleetState(gitops.store_client, service="helm")
+
+    def kept() -> bool:
+        desired = state.desired(key)
+        return desired is not None and desired.deletion == "keep"
+
+    eventually(kept, timeout=60)  # the suspension is recorded
+    done = sluice(gitops, "delete", "helmrelease", name, "-n", NAMESPACE)
+    assert done.returncode == 0, done.stderr
+    # The deletion is handled (the fleet state forgets it) without an uninstall, as in Flux.
+    eventually(lambda: state.desired(key) is None and not state.results(key), timeout=ROLLOUT)
+    assert helm_list(sandbox_cluster, target) == [(name, "1", "deployed", "hello-1.0.0")]
+    assert "UninstallSucceeded" not in events(gitops, name)
