@@ -23,7 +23,9 @@ owner holds one) fails this cluster's run, with the owner named.
 
 A failed cluster retries alone, after an exponential backoff capped at the
 object's retryInterval (``retry``): the object is not requeued, so its healthy
-clusters are not applied again at each retry. The act step gets the time left
+clusters are not applied again at each retry. A failed release (an uninstall or
+prune of a deleted object, or of a cluster no longer targeted) is retried alone
+too, with the same backoff capped at 15 minutes. The act step gets the time left
 before the task's soft time limit (``ClusterRun.time_left``) to bound its waits.
 """
 
@@ -343,11 +345,16 @@ def run_on_cluster(
     desired, results = state.desired_and_results(key)
     doc = ctx.store.get(key)
     if doc is None or desired is None or cluster not in desired.targets:
+        scope = f"{service.name}-release"
         try:
             _release(ctx, service, state, key, cluster, on_applied=applied)
         except ClusterFailure as failure:
             _failed(ctx, key, cluster, failure)
-            raise
+            # Retried alone, with backoff: once the object is deleted nothing else
+            # would ask again, and its release on this cluster would stay for good.
+            retry(key, cluster, failure_delay(ctx.client, cluster_key(key, cluster), scope=scope))
+            return
+        reset_failures(ctx.client, cluster_key(key, cluster), scope=scope)
         return
     fan_out = service.read(doc)
     if fan_out.suspended:
