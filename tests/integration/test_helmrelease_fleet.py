@@ -268,14 +268,23 @@ def test_fan_out_to_three_clusters_one_stopped_then_relabelled_then_deleted(
     assert configmap(clusters["c3"], name, target) is None
     assert helm_list(clusters["c1"], target) == [(name, "1", "deployed", "hello-1.0.0")]
 
-    # Deleted: uninstalled everywhere, the HelmChart made from spec.chart is gone.
+    # Deleted while c2 is down: uninstalled on c1 at once, on c2 once it is back;
+    # the HelmChart made from spec.chart is gone.
     chart_key = ObjectKey("HelmChart", NAMESPACE, f"{NAMESPACE}-{name}")
     assert gitops.store.get(chart_key) is not None
-    done = sluice(gitops, "delete", "helmrelease", name, "-n", NAMESPACE)
-    assert done.returncode == 0, done.stderr
-    for cluster_name in ("c1", "c2"):
-        eventually(lambda c=cluster_name: helm_list(clusters[c], target) == [], timeout=ROLLOUT)
-    eventually(lambda: gitops.store.get(chart_key) is None, timeout=ROLLOUT)
+    control_plane_3.stop_cluster(2)
+    try:
+        done = sluice(gitops, "delete", "helmrelease", name, "-n", NAMESPACE)
+        assert done.returncode == 0, done.stderr
+        eventually(lambda: helm_list(clusters["c1"], target) == [], timeout=ROLLOUT)
+        eventually(lambda: gitops.store.get(chart_key) is None, timeout=ROLLOUT)
+        eventually(lambda: "UninstallFailed" in events(gitops, name), timeout=ROLLOUT)
+    finally:
+        control_plane_3.start_cluster(2)
+    try:
+        eventually(lambda: helm_list(clusters["c2"], target) == [], timeout=ROLLOUT)
+    except AssertionError as exc:
+        raise AssertionError(events(gitops, name) + gitops.logs()) from exc
     assert "UninstallSucceeded" in events(gitops, name)
 
 
