@@ -392,6 +392,10 @@ def run_on_cluster(
         _commit(run, state, acted.inventory)
     except ClusterFailure as failure:
         health_failed = failure.reason == HEALTH_CHECK_FAILED
+        # A failure that says nothing of the service's own status (the cluster was
+        # unreachable, an unexpected error) keeps what the last run recorded:
+        # helm's release history and counters must outlive an outage.
+        kept = previous if previous is not None and not failure.extra else None
         result = ClusterResult(
             cluster,
             FALSE,
@@ -403,8 +407,8 @@ def run_on_cluster(
             time=_now(),
             healthy=FALSE if health_failed else "",
             health_message=failure.message if health_failed else "",
-            extra=failure.extra,
-            conditions=failure.conditions,
+            extra=kept.extra if kept else failure.extra,
+            conditions=kept.conditions if kept else failure.conditions,
         )
         _record(ctx, state, key, result)
         _failed(ctx, key, cluster, failure, desired.revision)
