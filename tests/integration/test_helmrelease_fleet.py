@@ -254,6 +254,21 @@ def test_fan_out_to_three_clusters_one_stopped_then_relabelled_then_deleted(
     )
     assert helm_list(clusters["c2"], target) == [(name, "1", "deployed", "hello-1.0.0")]
 
+    # An outage of an installed cluster: its run fails and keeps its history, so once
+    # back the release is found as made, not adopted by one more upgrade.
+    control_plane_3.stop_cluster(2)
+    try:
+        request(gitops, name)
+        status = wait_status(
+            gitops, name, lambda s: cluster_ready(clusters_of(s).get("c2")).get("status") == "False"
+        )
+        assert clusters_of(status)["c2"]["history"][0]["version"] == 1
+    finally:
+        control_plane_3.start_cluster(2)
+    request(gitops, name)
+    wait_status(gitops, name, lambda s: (get_condition(s, "Ready") or {}).get("status") == "True")
+    assert helm_list(clusters["c2"], target) == [(name, "1", "deployed", "hello-1.0.0")]
+
     # c3 leaves the selector: its release is uninstalled there, the others stay.
     gitops.register_cluster(clusters["c3"], "c3", fleet="elsewhere")
     status = wait_status(
