@@ -82,6 +82,7 @@ from shared.fleet.run import Acted, ClusterFailure, ClusterRun, FanOut, FleetSer
 from shared.fleet.state import Desired as DesiredState
 from shared.fleet.state import FleetState
 from shared.kube.apply import ApplyError
+from shared.kube.errors import KubeError
 from shared.kube.inventory import Inventory
 from shared.kube.owner import Owner
 from shared.toolrun import ToolLimits
@@ -643,7 +644,13 @@ def act(run: ClusterRun) -> Acted:
         plan = ReleasePlan.from_objects(run.objects)
     except ValueError as err:
         raise ClusterFailure(RECONCILIATION_FAILED, f"release plan unreadable: {err}") from err
-    return _Loop(run, hr, plan, _chart(run, plan)).go()
+    loop = _Loop(run, hr, plan, _chart(run, plan))
+    try:
+        return loop.go()
+    except (KubeError, StorageError) as err:
+        # Helm's storage cannot be read (the cluster is unreachable): an expected
+        # failure, said plainly and with the record kept, not an unexpected traceback.
+        raise loop._failure(RECONCILIATION_FAILED, f"Helm release storage: {err}") from err
 
 
 def release(run: ClusterRun) -> Acted:
