@@ -263,6 +263,9 @@ def test_fan_out_to_three_clusters_one_stopped_then_relabelled_then_deleted(
             gitops, name, lambda s: cluster_ready(clusters_of(s).get("c2")).get("status") == "False"
         )
         assert clusters_of(status)["c2"]["history"][0]["version"] == 1
+        # An outage is an expected failure, said plainly (no Python exception name).
+        outage = cluster_ready(clusters_of(status)["c2"])["message"]
+        assert outage.startswith("Helm release storage: ") and str(clusters["c2"].port) in outage
     finally:
         control_plane_3.start_cluster(2)
     request(gitops, name)
