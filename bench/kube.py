@@ -53,10 +53,25 @@ class KubeReader:
         value = data.get("value")
         return None if value is None else str(value)
 
+    def has_configmap(self, namespace: str, name: str) -> bool:
+        """Whether ConfigMap ``namespace/name`` exists (False when the apiserver is not there)."""
+        try:
+            response = self._http.get(f"/api/v1/namespaces/{namespace}/configmaps/{name}")
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200
+
     def count_configmaps(self, namespace: str, *, label: str) -> int:
         """How many ConfigMaps in ``namespace`` carry label ``label`` (any value)."""
+        return self._count("configmaps", namespace, label)
+
+    def count_secrets(self, namespace: str, *, label: str) -> int:
+        """How many Secrets in ``namespace`` match label selector ``label``."""
+        return self._count("secrets", namespace, label)
+
+    def _count(self, resource: str, namespace: str, label: str) -> int:
         response = self._http.get(
-            f"/api/v1/namespaces/{namespace}/configmaps",
+            f"/api/v1/namespaces/{namespace}/{resource}",
             params={"labelSelector": label},
             timeout=60.0,
         )

@@ -1,4 +1,4 @@
-"""The objects a scenario applies: sources, Kustomizations, Clusters, and the app in Git."""
+"""The objects a scenario applies: sources, Kustomizations, HelmReleases, Clusters, the app."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ __all__ = [
     "cluster_docs",
     "configmap_name",
     "git_repository",
+    "helm_release",
+    "helm_repository",
     "kubeconfig_secret",
     "kustomization",
 ]
@@ -49,6 +51,48 @@ def git_repository(name: str, url: str, *, interval: str) -> Doc:
         "kind": "GitRepository",
         "metadata": {"name": name, "namespace": NAMESPACE},
         "spec": {"interval": interval, "url": url, "ref": {"branch": "main"}},
+    }
+
+
+def helm_repository(name: str, url: str, *, interval: str) -> Doc:
+    """A HelmRepository (an HTTP chart repository's index)."""
+    return {
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "HelmRepository",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {"interval": interval, "url": url},
+    }
+
+
+def helm_release(
+    name: str,
+    *,
+    chart: str,
+    repository: str,
+    interval: str,
+    target_namespace: str = "default",
+    selector: dict[str, str] | None = None,
+) -> Doc:
+    """A HelmRelease of ``chart`` from HelmRepository ``repository``, released as ``name``.
+
+    Released on the Clusters that ``selector`` matches (all benchmark Clusters by default).
+    """
+    return {
+        "apiVersion": "helm.toolkit.fluxcd.io/v2",
+        "kind": "HelmRelease",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {
+            "interval": interval,
+            "releaseName": name,
+            "targetNamespace": target_namespace,
+            "chart": {
+                "spec": {
+                    "chart": chart,
+                    "sourceRef": {"kind": "HelmRepository", "name": repository},
+                }
+            },
+            "clusterSelector": {"matchLabels": selector or FLEET},
+        },
     }
 
 

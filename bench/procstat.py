@@ -18,7 +18,9 @@ from pathlib import Path
 
 __all__ = [
     "CpuSnapshot",
+    "PeakMemory",
     "Usage",
+    "children_cpu_seconds",
     "cmdline_pids",
     "cpu_seconds",
     "measure",
@@ -115,6 +117,16 @@ def cpu_seconds(pids: Iterable[int]) -> float:
     return ticks / _TICKS
 
 
+def children_cpu_seconds(pids: Iterable[int]) -> float:
+    """CPU seconds of the children ``pids`` have reaped so far (the tools a worker ran)."""
+    ticks = 0
+    for pid in pids:
+        fields = _stat_fields(pid)
+        if fields is not None:
+            ticks += int(fields[13]) + int(fields[14])  # cutime, cstime
+    return ticks / _TICKS
+
+
 @dataclass(frozen=True)
 class CpuSnapshot:
     """CPU seconds used so far per named group of processes, and by the whole machine."""
@@ -162,6 +174,41 @@ def memory(pids: Iterable[int]) -> tuple[int, int]:
         rss += _status_kb(_PROC / str(pid) / "status", "VmRSS") * 1024
         pss += _status_kb(_PROC / str(pid) / "smaps_rollup", "Pss") * 1024
     return rss, pss
+
+
+class PeakMemory:
+    """The highest RSS and PSS that the sessions of ``leaders()`` reached, sampled in a thread.
+
+    Use as ``with PeakMemory(leaders) as peak: ...``; ``peak.rss_bytes`` and
+    ``peak.pss_bytes`` hold the highest sums seen (one more sample is taken on exit).
+    """
+
+    def __init__(self, leaders: Callable[[], Iterable[int]], *, every: float = 0.5) -> None:
+        self._leaders = leaders
+        self._every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="peak-memory", daemon=True)
+        self.rss_bytes = 0
+        self.pss_bytes = 0
+
+    def __enter__(self) -> PeakMemory:
+        self._sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+    def _sample(self) -> None:
+        rss, pss = memory(session_pids(self._leaders()))
+        self.rss_bytes = max(self.rss_bytes, rss)
+        self.pss_bytes = max(self.pss_bytes, pss)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._every):
+            self._sample()
 
 
 def measure(

@@ -1,7 +1,7 @@
 """``make bench`` (``python -m bench.run``): run the scenarios, print a table, write JSON.
 
     python -m bench.run [--quick] [--only NAME ...] [--peer flux] [--timeout S]
-                        [--output FILE] [--keep]
+                        [--output FILE] [--keep] [--helm-releases N]
 
 Every scenario starts and stops its own servers; a failed scenario is
 reported in the table (and its working folder kept) and the others still run.
@@ -67,6 +67,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--peer",
         choices=PEERS,
         help="also run every scenario on this tool (flux: Flux's own controllers, built first)",
+    )
+    parser.add_argument(
+        "--helm-releases",
+        type=int,
+        metavar="N",
+        help="HelmReleases the helm scenario stores at once (default 100, 20 with --quick)",
     )
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="JSON results file")
     parser.add_argument("--keep", action="store_true", help="keep the working folder")
@@ -182,7 +188,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         for name in names:
             ctx = Context(
-                quick=args.quick, work=work / name, timeout=args.timeout, say=say, peer=args.peer
+                quick=args.quick,
+                work=work / name,
+                timeout=args.timeout,
+                say=say,
+                peer=args.peer,
+                helm_releases=args.helm_releases,
             )
             results.append(_run_one(name, ctx, console))
     except KeyboardInterrupt as exc:

@@ -2,8 +2,9 @@
 
 A ``Stack`` runs a private redis-server, a sandbox control plane (etcd and N
 kube-apiservers), and, under one ``Supervisor``: the source and kustomize
-workers (``celery -A services.<svc>.tasks worker`` with the pool each service
-declares, as ``sluice worker`` runs it; the source worker serves the artifacts
+workers, and helm's when ``Topology.helm_workers`` asks (``celery -A
+services.<svc>.tasks worker`` with the pool each service declares, as
+``sluice worker`` runs it; the source worker serves the artifacts
 itself, ``SLUICE_ARTIFACT_LISTEN``, as Flux's source-controller serves its
 storage) and ``sluice scheduler``. With ``Topology.rtt_ms``, sluice
 reaches every cluster through a ``LatencyProxy`` that adds that round trip, as
@@ -66,6 +67,9 @@ class Topology:
     kustomize_concurrency: int = field(
         default_factory=lambda: service_named("kustomize").worker.concurrency
     )
+    # The helm service's workers (none unless a scenario releases HelmReleases).
+    helm_workers: int = 0
+    helm_concurrency: int = field(default_factory=lambda: service_named("helm").worker.concurrency)
     record_leases: bool = False
     rtt_ms: float = 0.0  # > 0: sluice reaches each cluster through a proxy adding this round trip
     git_http: bool = False  # fetch Git over smart HTTP (as Flux must) instead of file://
@@ -77,10 +81,19 @@ class Topology:
             clusters += f" ({self.rtt_ms:g} ms round trip added)"
         source, kustomize = (service_named(s).worker.pool for s in ("source", "kustomize"))
         git = "; Git over HTTP" if self.git_http else ""
+        helm = ""
+        if self.helm_workers:
+            pool = service_named("helm").worker.pool
+            helm = f", helm {self.helm_workers}x({pool}, c={self.helm_concurrency})"
+        kustomize_part = ""
+        if self.kustomize_workers:
+            kustomize_part = (
+                f", kustomize {self.kustomize_workers}x({kustomize}, "
+                f"c={self.kustomize_concurrency})"
+            )
         return (
-            f"{clusters}; source 1x({source}, c={self.source_concurrency}), "
-            f"kustomize {self.kustomize_workers}x({kustomize}, c={self.kustomize_concurrency})"
-            f"{git}"
+            f"{clusters}; source 1x({source}, c={self.source_concurrency})"
+            f"{kustomize_part}{helm}{git}"
         )
 
 
@@ -155,6 +168,9 @@ class Stack(StackBase):
         for n in range(1, top.kustomize_workers + 1):
             argv = self._worker_argv("kustomize", n, top.kustomize_concurrency)
             sup.add(f"kustomize-{n}", argv, env=env, ready=_worker_ready)
+        for n in range(1, top.helm_workers + 1):
+            argv = self._worker_argv("helm", n, top.helm_concurrency)
+            sup.add(f"helm-{n}", argv, env=env, ready=_worker_ready)
         sup.add("scheduler", [SLUICE, "scheduler"], env=env)
         sup.start(timeout=self.timeout)
         self.say(f"  stack up in {time.monotonic() - began:.1f}s ({top.describe()})")
@@ -264,6 +280,11 @@ class Stack(StackBase):
     def sluice_pids(self) -> list[int]:
         """Session leaders of every sluice process (workers and scheduler)."""
         return [c.pid for c in self.supervisor.children if c.pid is not None]
+
+    def worker_pids(self, prefix: str) -> list[int]:
+        """Session leaders of the supervised processes named ``prefix``... (``helm-1``, ...)."""
+        children = self.supervisor.children
+        return [c.pid for c in children if c.pid is not None and c.name.startswith(prefix)]
 
     def redis_pids(self) -> list[int]:
         """The redis-server process (it leads its own session)."""

@@ -10,7 +10,9 @@ The declaration says everything ``shared`` needs to know about the service
 without importing it: the kinds it reconciles and what the generic CLI must
 know of each (:class:`KindFacts`), the Celery task modules a worker imports,
 the events it subscribes to, the top-level CLI commands its ``cli`` function
-adds, and how its worker runs (:class:`WorkerShape`). ``shared`` never names a
+adds (its own ``commands``, and flux-style ``verbs`` such as ``diff`` that
+several services fill with a subcommand per kind), and how its worker runs
+(:class:`WorkerShape`). ``shared`` never names a
 service: it reads the declarations (:func:`load_services`).
 
 A declaration module imports nothing but this one, so reading every
@@ -71,7 +73,10 @@ class KindFacts:
     ``sluice tree`` can show it. ``reruns_on``: kinds whose change re-runs this
     kind's objects in the same namespace (a new Cluster, a changed Secret).
     ``suspendable``: ``spec.suspend`` exists, so ``sluice suspend`` applies
-    (not to an ExternalArtifact, whose producer decides).
+    (not to an ExternalArtifact, whose producer decides). ``own_verbs``: the
+    generic verbs (``reconcile``, ...) whose command for this kind the
+    service's ``cli`` adds itself, with the kind's own flags (``reconcile hr
+    --force``); the generic command is then not added.
     """
 
     kind: str
@@ -82,6 +87,7 @@ class KindFacts:
     inventory: bool = False
     reruns_on: tuple[str, ...] = ()
     suspendable: bool = True
+    own_verbs: tuple[str, ...] = ()
 
     def revision_of(self, doc: dict[str, Any]) -> str:
         """The revision ``doc``'s status shows, or ""."""
@@ -108,7 +114,10 @@ class Service:
     ``tasks`` are modules a worker imports; the first defines ``app``, the
     service's Celery app. A service with no tasks has nothing to run: ``sluice
     up`` starts no worker for it. ``cli`` is ``"module:function"``; the function
-    takes the typer app and adds exactly ``commands``.
+    takes the typer app and adds exactly ``commands`` and ``verbs``. A command
+    is the service's alone; a verb is a flux-style group (``diff``, ``tree``)
+    that other services and ``shared.cli`` may fill too, one subcommand per kind
+    (``shared.cli.flux.flux_group``).
     """
 
     name: str
@@ -116,6 +125,7 @@ class Service:
     tasks: tuple[str, ...] = ()
     subscriptions: tuple[str, ...] = ()
     commands: tuple[str, ...] = ()
+    verbs: tuple[str, ...] = ()
     cli: str | None = None
     worker: WorkerShape = WorkerShape()
 
@@ -143,8 +153,10 @@ def check_services(found: list[tuple[str, object]]) -> tuple[Service, ...]:
             )
         if any(s.name == entry for s in services):
             raise ServiceLoadError(f"service {entry!r}: declared by two installed packages")
-        if bool(declared.commands) != bool(declared.cli):
-            raise ServiceLoadError(f"service {entry!r}: `commands` and `cli` go together")
+        if bool(declared.commands or declared.verbs) != bool(declared.cli):
+            raise ServiceLoadError(
+                f"service {entry!r}: `commands` (or `verbs`) and `cli` go together"
+            )
         for facts in declared.kinds:
             if facts.kind in owners:
                 raise ServiceLoadError(
@@ -160,6 +172,13 @@ def check_services(found: list[tuple[str, object]]) -> tuple[Service, ...]:
                 )
             commands[command] = entry
         services.append(declared)
+    for declared in services:
+        for verb in declared.verbs:
+            if verb in commands:
+                raise ServiceLoadError(
+                    f"service {declared.name!r}: verb {verb!r} is a command of "
+                    f"{commands[verb]!r}, which no other service may add to"
+                )
     return tuple(sorted(services, key=lambda s: s.name))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bench.scenarios import fanout, firstapply, footprint, latency, steady, throughput
+from bench.scenarios import fanout, firstapply, footprint, helm, latency, steady, throughput
 from bench.scenarios.common import Context, Result, Row
 
 __all__ = ["SCENARIOS", "Context", "Result", "Row"]
@@ -18,4 +18,6 @@ SCENARIOS: dict[str, Callable[[Context], Result]] = {
     "first-apply-remote": firstapply.run,
     "steady": steady.run,
     "footprint": footprint.run,
+    "helm": helm.run,
+    "helm-fanout": helm.run_fanout,
 }

@@ -20,6 +20,7 @@ class Context:
     timeout: float
     say: Callable[[str], None]
     peer: str | None = None  # "flux": run the same workload on Flux too
+    helm_releases: int | None = None  # the helm scenario's N (its default when None)
 
     @property
     def flux(self) -> bool:

@@ -67,7 +67,14 @@ from shared.kube.inventory import Action, ChangeSet, ObjectError, ObjectRef
 from shared.kube.owner import Owner
 from shared.kube.plan import ApplyError, ApplyOptions, ObjectPlan, plan
 
-__all__ = ["HELM_FIELD_MANAGER", "DriftError", "correct", "detect", "release_objects"]
+__all__ = [
+    "HELM_FIELD_MANAGER",
+    "DriftError",
+    "correct",
+    "detect",
+    "placed_release_objects",
+    "release_objects",
+]
 
 # Helm 4's CLI applies as "helm" (cmd/helm/helm.go sets kube.ManagedFieldsManager).
 HELM_FIELD_MANAGER = "helm"
@@ -132,7 +139,7 @@ def _placed(client: KubeClient, obj: dict[str, Any], namespace: str) -> dict[str
     return obj
 
 
-def _release_objects(
+def placed_release_objects(
     client: KubeClient, manifest: str, *, release: str, namespace: str
 ) -> list[dict[str, Any]]:
     """The release's objects, each in its namespace; kinds discovered side by side."""
@@ -183,7 +190,7 @@ def detect(
     Nothing on the cluster changes.
     """
     rules = compile_drift_rules(ignore)
-    desired = _release_objects(client, manifest, release=release, namespace=namespace)
+    desired = placed_release_objects(client, manifest, release=release, namespace=namespace)
     excluded = {id(obj): why for obj in desired if (why := rules.excludes(obj))}
     compared = [obj for obj in desired if id(obj) not in excluded]
     if unowned := [str(ObjectRef.from_object(o)) for o in compared if not owner.owns(o)]:
@@ -234,7 +241,7 @@ def correct(
     rules = compile_drift_rules(ignore)
     objects = [
         obj
-        for obj in _release_objects(client, manifest, release=release, namespace=namespace)
+        for obj in placed_release_objects(client, manifest, release=release, namespace=namespace)
         if ObjectRef.from_object(obj).id in wanted
     ]
     changes = apply(client, objects, owner=owner, options=_options(namespace, rules, field_manager))

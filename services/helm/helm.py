@@ -1,6 +1,7 @@
 """The one adapter through which the helm service runs Helm 4 against one cluster.
 
-:class:`Helm` installs, upgrades, rolls back, uninstalls and tests a release,
+:class:`Helm` installs, upgrades, rolls back, uninstalls and tests a release
+(and renders one, for ``sluice diff hr``),
 and reads its revisions from Helm's storage as
 :class:`~services.helm.release_state.Release` values. Every run is the pinned
 ``helm`` under ``shared.toolrun`` caps, with a private home (mode 0700, removed
@@ -152,13 +153,35 @@ class Helm:
             )
         return self._read_required(ref)
 
+    def template(
+        self,
+        ref: ReleaseRef,
+        *,
+        chart: Path,
+        values: Mapping[str, Any],
+        upgrade: bool = False,
+        post_renderer: PostRender | None = None,
+    ) -> str:
+        """``helm template``: the manifest an install (``upgrade``: an upgrade) would apply.
+
+        The chart's templates after ``post_renderer``, as Helm stores a
+        release's manifest: no hooks, no ``crds/``. Rendered here, with Helm's
+        default capabilities: nothing is sent to the cluster (``lookup`` finds
+        nothing). Raises HelmError.
+        """
+        with self._home() as home:
+            values_file = write_private(home / "values.yaml", json.dumps(values).encode())
+            args = ["template", ref.name, str(chart), *_where(ref), "-f", str(values_file)]
+            flags = ["--no-hooks", *(["--is-upgrade"] if upgrade else [])]
+            return self._run_action([*args, *flags], home=home, wait=0.0, post=post_renderer)
+
     def _run_action(
         self, args: Sequence[str], *, home: Path, wait: float, post: PostRender | None
-    ) -> None:
+    ) -> str:
         # A post-renderer's own error never reaches helm's output: it is read back here.
         plugin = post.install(home, limits=self._limits) if post is not None else None
         try:
-            self._run([*args, *(plugin.flags if plugin else [])], home=home, wait=wait)
+            return self._run([*args, *(plugin.flags if plugin else [])], home=home, wait=wait)
         except HelmError as err:
             why = plugin.failure() if plugin else None
             if why is None:

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from services.helm.release_state import HelmStatus, HookPhase, Recorded, Release, TestHook
 from services.helm.remediation import Attempts, ReleaseAction
+from services.helm.storage import parse_time
 from shared.api.conditions import format_time
 
 __all__ = ["ClusterRecord", "snapshot", "to_release"]
@@ -55,42 +55,21 @@ def to_release(entry: Mapping[str, Any]) -> Release:
         name=str(entry.get("name", "")),
         namespace=str(entry.get("namespace", "")),
         version=int(entry.get("version", 0)),
-        status=_status(str(entry.get("status", ""))),
+        status=HelmStatus.of(str(entry.get("status", ""))),
         chart_name=str(entry.get("chartName", "")),
         chart_version=str(entry.get("chartVersion", "")),
         config_digest=str(entry.get("configDigest", "")),
         digest=str(entry.get("digest", "")),
         test_hooks=None
         if hooks is None
-        else tuple(TestHook(name, _phase(str(h.get("phase", "")))) for name, h in hooks.items()),
+        else tuple(
+            TestHook(name, HookPhase.of(str(h.get("phase", "")))) for name, h in hooks.items()
+        ),
         app_version=str(entry.get("appVersion", "")),
-        first_deployed=_time(entry.get("firstDeployed")),
-        last_deployed=_time(entry.get("lastDeployed")),
-        deleted=_time(entry.get("deleted")),
+        first_deployed=parse_time(entry.get("firstDeployed")),
+        last_deployed=parse_time(entry.get("lastDeployed")),
+        deleted=parse_time(entry.get("deleted")),
     )
-
-
-def _time(text: object) -> datetime | None:
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        return None
-
-
-def _status(text: str) -> HelmStatus:
-    try:
-        return HelmStatus(text)
-    except ValueError:
-        return HelmStatus.UNKNOWN
-
-
-def _phase(text: str) -> HookPhase:
-    try:
-        return HookPhase(text)
-    except ValueError:
-        return HookPhase.UNKNOWN
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,8 @@ values), except that the release itself is fanned out: this step records the
 (``shared.fleet.run`` with the helm loop in ``release.py``) carry out in
 parallel, each with its own Helm release, history and result.
 
-Shape: guards (deleted, suspended, stalled at this generation), then the steps
-in a ``try``; whatever happens, the status is written once in the ``finally``;
-then the failure, if any, is emitted and requeued by its kind (``shared.reconcile``).
+The guards, the one status write and the routing are every fan-out
+service's (``shared.fleet.reconcile``); this module is the steps.
 
 Helm keeps a release's storage in the namespace ``helm`` is run for, which is
 also where the chart's objects go: ``storageNamespace`` is therefore the release
@@ -19,9 +18,7 @@ set to another one is refused at apply (``shared.api.helmsupport``).
 
 from __future__ import annotations
 
-import base64
 import logging
-from dataclasses import dataclass, replace
 from typing import Any
 
 from services.helm.chart import (
@@ -36,8 +33,9 @@ from services.helm.chart import (
 from services.helm.digest import common_metadata_digest, post_renderers_digest, values_digest
 from services.helm.release import KEEP, SERVICE
 from services.helm.releaseplan import ReleasePlan
-from services.helm.values import ValuesObject, ValuesReferenceError, compose_values
-from shared.api import InvalidObjects, parse_as
+from services.helm.values import ValuesReferenceError
+from services.helm.valuesources import release_values
+from shared.api import InvalidObjects
 from shared.api.conditions import (
     ARTIFACT_FAILED,
     DEPENDENCY_NOT_READY,
@@ -47,32 +45,23 @@ from shared.api.conditions import (
 from shared.api.helmrelease import HelmRelease
 from shared.artifacts import ArtifactError, fetch_artifact
 from shared.cel import EvaluationError, Expression, InvalidExpression
-from shared.dependents import DependentsIndex
 from shared.dependson import compile_ready_expr, not_ready_reason
 from shared.fleet.connect import clusters_for
+from shared.fleet.reconcile import FanOutKind, RequestApply, Routed
 from shared.fleet.state import Desired, FleetState
-from shared.fleet.status import summarize_into
 from shared.fleet.targets import TargetSelection, select_targets
-from shared.fleet.tasks import RequestApply
 from shared.keys import ObjectKey
 from shared.reconcile import (
-    ReconcileError,
     Stalled,
     Transient,
     Waiting,
-    as_failure,
-    conclude,
-    parse_or_stall,
-    record_failure,
-    stalled_at_generation,
-    update_status,
 )
 from shared.scopes import candidates, resolve
 from shared.store import OwnedByAnother
 from shared.tenancy import refuse_cross_namespace
-from shared.worker import WorkerContext, requested_at
+from shared.worker import WorkerContext
 
-__all__ = ["index_all", "reconcile_helmrelease", "uses"]
+__all__ = ["HELM_RELEASE", "index_all", "reconcile_helmrelease", "uses"]
 
 VALUES_FAILED = "InitFailed"
 
@@ -100,18 +89,6 @@ def _references(hr: HelmRelease) -> dict[str, ObjectKey]:
 def uses(hr: HelmRelease, scope: str = "") -> list[ObjectKey]:
     """What a HelmRelease of ``scope`` reads: its chart's source and its dependencies."""
     return [c for ref in _references(hr).values() for c in candidates(ref, scope)]
-
-
-def index_all(ctx: WorkerContext) -> None:
-    """Record every HelmRelease's edges once, at worker start (as kustomize does)."""
-    index = DependentsIndex(ctx.client)
-    for scope in ("", *ctx.store.scopes()):
-        for doc in ctx.store.list("HelmRelease", scope=scope):
-            try:
-                key = ObjectKey.of(doc, scope)
-                index.set_uses(key, uses(parse_as(doc, HelmRelease), scope))
-            except InvalidObjects:
-                continue  # its reconcile reports it
 
 
 def _helmchart(ctx: WorkerContext, key: ObjectKey, hr: HelmRelease) -> None:
@@ -155,27 +132,9 @@ def _check_dependencies(
             raise Waiting(DEPENDENCY_NOT_READY, reason, retry_after=wait)
 
 
-def _values_objects(ctx: WorkerContext, key: ObjectKey, hr: HelmRelease) -> list[ValuesObject]:
-    found = []
-    for ref in hr.spec.values_from:
-        _, doc = resolve(ctx.store, ObjectKey(ref.kind, hr.namespace, ref.name), key.scope)
-        if doc is None:
-            continue  # compose_values says whether that is an error
-        data = {str(k): str(v) for k, v in (doc.get("data") or {}).items()}
-        if ref.kind == "Secret":
-            data = {k: base64.b64decode(v).decode() for k, v in data.items()}
-        found.append(ValuesObject(ref.kind, ref.name, data))
-    return found
-
-
 def _values(ctx: WorkerContext, key: ObjectKey, hr: HelmRelease) -> dict[str, Any]:
     try:
-        return compose_values(
-            hr.spec.values,
-            hr.spec.values_from,
-            objects=_values_objects(ctx, key, hr),
-            namespace=hr.namespace,
-        )
+        return release_values(ctx.store, hr, scope=key.scope)
     except ValuesReferenceError as err:
         # Flux: a missing values reference waits for it (reason InitFailed).
         raise Waiting(VALUES_FAILED, str(err), retry_after=ctx.settings.requeue_dependency) from err
@@ -198,7 +157,13 @@ def _plan(
     except (ArtifactError, ChartError) as err:
         raise Transient(ARTIFACT_FAILED, f"{chart.source}: {err}") from err
     values = _values(ctx, key, hr)
-    document = {k: v for k, v in doc.items() if k != "status"}
+    # What an uninstall after deletion needs: the spec (not status or bookkeeping).
+    document = {
+        "apiVersion": doc["apiVersion"],
+        "kind": doc["kind"],
+        "metadata": {"name": hr.name, "namespace": hr.namespace},
+        "spec": doc["spec"],
+    }
     return ReleasePlan(
         chart_url=chart.url,
         chart_digest=chart.digest,
@@ -221,15 +186,7 @@ def _plan(
     )
 
 
-@dataclass(frozen=True)
-class _Routed:
-    """What the steps decided: the chart version, and the clusters to ask for a run."""
-
-    revision: str
-    clusters: tuple[str, ...]
-
-
-def _steps(ctx: WorkerContext, key: ObjectKey, hr: HelmRelease, doc: dict[str, Any]) -> _Routed:
+def _steps(ctx: WorkerContext, key: ObjectKey, hr: HelmRelease, doc: dict[str, Any]) -> Routed:
     state = FleetState(ctx.client, service=SERVICE, cipher=ctx.store.cipher)
     refuse_cross_namespace(ctx.settings, key, _references(hr))
     selection = _targets(ctx, key, hr)
@@ -245,79 +202,10 @@ def _steps(ctx: WorkerContext, key: ObjectKey, hr: HelmRelease, doc: dict[str, A
         targets,
         plan.generation,
         timeout=hr.spec.timeout_seconds,
-        origin_revision=chart.revision,
     )
     previous = state.publish(key, desired, {plan.key: plan.to_objects()})
     gone = set(previous.targets) - set(targets) if previous else set()
-    return _Routed(plan.chart_version, tuple(sorted(set(targets) | gone)))
-
-
-def reconcile_helmrelease(ctx: WorkerContext, key: ObjectKey, request_apply: RequestApply) -> None:
-    """Resolve the chart and values once and ask each target cluster to release them."""
-    state = FleetState(ctx.client, service=SERVICE, cipher=ctx.store.cipher)
-    index = DependentsIndex(ctx.client)
-    doc = ctx.store.get(key)
-    if doc is None:
-        index.drop(key)
-        _deleted(ctx, state, key, request_apply)
-        return
-    hr = parse_or_stall(ctx, key, doc, HelmRelease)
-    if hr is None:
-        return
-    index.set_uses(key, uses(hr, key.scope))
-    if hr.spec.suspend:
-        _suspended(state, key)
-        return
-    if stalled_at_generation(doc):
-        return
-    token = requested_at(doc)
-    routed: _Routed | None = None
-    failure: ReconcileError | None = None
-    try:
-        routed = _steps(ctx, key, hr, doc)
-    except Exception as err:
-        failure = as_failure(err)
-        if failure is not err:
-            log.exception("reconcile of %s failed unexpectedly", key)
-    finally:
-        _write_status(ctx, state, key, failure=failure, routed=routed, token=token)
-    conclude(ctx, key, failure=failure, retry_interval=hr.spec.interval_seconds)
-    if routed is None:
-        return
-    for cluster in routed.clusters:
-        request_apply(key, cluster)
-
-
-def _write_status(
-    ctx: WorkerContext,
-    state: FleetState,
-    key: ObjectKey,
-    *,
-    failure: ReconcileError | None,
-    routed: _Routed | None,
-    token: str | None,
-) -> None:
-    """The one status write of a reconcile: its failure, or the clusters' progress."""
-
-    def change(doc: dict[str, Any], status: dict[str, Any]) -> None:
-        if token is not None:
-            status["lastHandledReconcileAt"] = token
-        if failure is not None:
-            generation = int(doc["metadata"].get("generation", 1))
-            record_failure(status, failure, generation=generation)
-            return
-        if routed is not None:
-            status["lastAttemptedRevision"] = routed.revision
-        summarize_into(doc, status, state=state, key=key)
-
-    update_status(ctx.store, key, change)
-
-
-def _suspended(state: FleetState, key: ObjectKey) -> None:
-    """Deleting a suspended HelmRelease leaves its releases, as helm-controller does."""
-    desired = state.desired(key)
-    if desired is not None and desired.deletion != KEEP:
-        state.set_desired(key, replace(desired, deletion=KEEP))
+    return Routed(plan.chart_version, tuple(sorted(set(targets) | gone)))
 
 
 def _deleted(
@@ -328,3 +216,16 @@ def _deleted(
         ctx.store.delete(owned)
     for cluster in state.results(key):
         request_apply(key, cluster)
+
+
+HELM_RELEASE = FanOutKind(
+    service=SERVICE,
+    model=HelmRelease,
+    uses=uses,
+    steps=_steps,
+    retry_interval=lambda hr: hr.spec.interval_seconds,
+    keep_on_delete=KEEP,
+    deleted=_deleted,
+)
+reconcile_helmrelease = HELM_RELEASE.reconcile
+index_all = HELM_RELEASE.index_all

@@ -82,6 +82,7 @@ from shared.fleet.run import Acted, ClusterFailure, ClusterRun, FanOut, FleetSer
 from shared.fleet.state import Desired as DesiredState
 from shared.fleet.state import FleetState
 from shared.kube.apply import ApplyError
+from shared.kube.client import KubeClient
 from shared.kube.errors import KubeError
 from shared.kube.inventory import Inventory
 from shared.kube.owner import Owner
@@ -103,6 +104,8 @@ FORCE_AT = "reconcile.fluxcd.io/forceAt"
 RESET_AT = "reconcile.fluxcd.io/resetAt"
 # A reconcile runs at most one action of each kind; five kinds, plus the observations.
 _MAX_STEPS = 12
+# Envoy Gateway's envoyproxies CRD is 1.4 MB: its apply outlasts a usual request timeout.
+_CRD_REQUEST_TIMEOUT = 120.0
 
 
 def _record_of(run: ClusterRun) -> ClusterRecord:
@@ -446,7 +449,7 @@ class _Loop:
         try:
             # Flux applies the chart's CRDs itself, as crds says, then runs helm without them.
             apply_chart_crds(
-                self.run.client,
+                self._crd_client(),
                 self.chart,
                 policy=crds_policy(self.hr, kind),
                 owner=Owner.helm_release(self.hr.name, self.hr.namespace),
@@ -470,7 +473,6 @@ class _Loop:
                     post_renderer=post,
                 )
         except (HelmError, ChartCrdsError) as err:
-            self._count_failure(kind)
             reason = "InstallFailed" if install else "UpgradeFailed"
             message = (
                 f"Helm {word} failed for release {self._where()} "
@@ -480,6 +482,9 @@ class _Loop:
             self._emit(reason, message, failed=True)
             now = latest(self.helm.history(self.ref))
             if now is not None and (before is None or now.version != before.version):
+                # Counted only when a release was stored, as Flux: without one there is
+                # nothing to remediate, and the action is simply tried again.
+                self._count_failure(kind)
                 self._remember(now)  # the failed revision: remediated on the next pass
                 return LoopStep.RUN
             step = after_error(policy=self.policy, attempts=self.recorded.attempts)
@@ -503,6 +508,13 @@ class _Loop:
         self.conds.set(RELEASED, TRUE, reason, message)
         self._emit(reason, message)
         return after_action(action, policy=self.policy, attempts=self.recorded.attempts)
+
+    def _crd_client(self) -> KubeClient:
+        """A client whose requests may last as long as a large CRD's apply takes."""
+        access = self.run.access
+        if access is None or access.timeout >= _CRD_REQUEST_TIMEOUT:
+            return self.run.client
+        return replace(access, timeout=_CRD_REQUEST_TIMEOUT).client()
 
     def _where(self) -> str:
         return f"{self.ref.namespace}/{self.ref.name}"

@@ -70,6 +70,14 @@ class HelmStatus(StrEnum):
     PENDING_UPGRADE = "pending-upgrade"
     PENDING_ROLLBACK = "pending-rollback"
 
+    @classmethod
+    def of(cls, text: str) -> HelmStatus:
+        """The status Helm wrote; UNKNOWN for one this version does not know."""
+        try:
+            return cls(text)
+        except ValueError:
+            return cls.UNKNOWN
+
     @property
     def is_pending(self) -> bool:
         """Helm's lock: an action wrote this and has not finished (or its process died)."""
@@ -87,6 +95,14 @@ class HookPhase(StrEnum):
     RUNNING = "Running"
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
+
+    @classmethod
+    def of(cls, text: str) -> HookPhase:
+        """The phase Helm wrote; UNKNOWN for one this version does not know."""
+        try:
+            return cls(text)
+        except ValueError:
+            return cls.UNKNOWN
 
 
 @dataclass(frozen=True)

@@ -42,8 +42,9 @@ class ReleasePlan:
 
     @property
     def key(self) -> str:
-        """The build key: equal plans share one entry."""
-        text = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        """The build key: equal plans (the document aside, whose spec the generation pins)."""
+        fields = {k: v for k, v in asdict(self).items() if k != "document"}
+        text = json.dumps(fields, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
 
     def to_objects(self) -> list[dict[str, Any]]:

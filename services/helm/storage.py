@@ -60,6 +60,7 @@ __all__ = [
     "ReleaseStorage",
     "StorageConflict",
     "StorageError",
+    "parse_time",
     "release_digest",
     "release_from_secret",
     "secret_name",
@@ -243,7 +244,7 @@ def _release(doc: Mapping[str, Any]) -> Release:
         name=str(doc.get("name") or ""),
         namespace=str(doc.get("namespace") or ""),
         version=int(doc.get("version") or 0),
-        status=_status(str(info.get("status") or "")),
+        status=HelmStatus.of(str(info.get("status") or "")),
         chart_name=str(chart.get("name") or ""),
         chart_version=str(chart.get("version") or ""),
         # Flux's snapshot configDigest: the same digest as lastAttemptedConfigDigest.
@@ -252,9 +253,9 @@ def _release(doc: Mapping[str, Any]) -> Release:
         # No hook has run: the release was never tested (Helm keeps no other record).
         test_hooks=tuple(phases) if phases else None,
         app_version=str(chart.get("appVersion") or ""),
-        first_deployed=_time(info.get("first_deployed")),
-        last_deployed=_time(info.get("last_deployed")),
-        deleted=_time(info.get("deleted")),
+        first_deployed=parse_time(info.get("first_deployed")),
+        last_deployed=parse_time(info.get("last_deployed")),
+        deleted=parse_time(info.get("deleted")),
     )
 
 
@@ -289,7 +290,7 @@ def _without_zero_times(doc: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in doc.items() if not (k in times and v in _ZERO_TIMES)}
 
 
-def _time(text: Any) -> datetime | None:
+def parse_time(text: Any) -> datetime | None:
     if not isinstance(text, str) or text in _ZERO_TIMES:
         return None
     try:
@@ -299,14 +300,4 @@ def _time(text: Any) -> datetime | None:
 
 
 def _phase(hook: Mapping[str, Any]) -> HookPhase:
-    try:
-        return HookPhase(str(hook["last_run"]["phase"]))
-    except ValueError:
-        return HookPhase.UNKNOWN
-
-
-def _status(text: str) -> HelmStatus:
-    try:
-        return HelmStatus(text)
-    except ValueError:
-        return HelmStatus.UNKNOWN
+    return HookPhase.of(str(hook["last_run"]["phase"]))

@@ -8,43 +8,11 @@ HelmReleases that use it.
 
 from __future__ import annotations
 
-from functools import cache
-
-from services.helm.reconcile import index_all, reconcile_helmrelease
-from services.helm.release import HELM, SERVICE
-from shared.celeryapp import create_app
-from shared.events import Event, event_handler
+from services.helm.reconcile import HELM_RELEASE
+from services.helm.release import HELM
 from shared.fleet.tasks import FanOutTasks
-from shared.runtime import subscribe_services
-from shared.settings import load_settings
-from shared.worker import WorkerContext
 
 __all__ = ["app"]
 
-settings = load_settings()
-app = create_app(SERVICE, settings)
-
-
-@cache
-def _context() -> WorkerContext:
-    ctx = WorkerContext.create(settings, app)
-    subscribe_services(ctx.events)
-    index_all(ctx)
-    return ctx
-
-
-tasks = FanOutTasks(
-    app,
-    settings=settings,
-    kind="HelmRelease",
-    fleet=HELM,
-    context=_context,
-    reconcile=reconcile_helmrelease,
-)
-
-
-@event_handler(app, SERVICE)
-def on_event(event: Event) -> None:
-    """Reconcile the HelmReleases that a new chart artifact concerns."""
-    if event.type == "artifact-ready":
-        tasks.wake_dependents(event.object)
+tasks = FanOutTasks(fleet=HELM, kind=HELM_RELEASE)
+app = tasks.app

@@ -4,14 +4,12 @@
 on each target cluster and prints what would change, as ``flux diff`` does (exit
 1 when anything differs). Both read the Kustomization, its source's artifact and
 its substitution variables from the store; ``--path`` builds a local directory
-instead of the artifact. Secret values never reach the output.
+instead of the artifact. Secret values never reach the output
+(``shared.cli.diffview`` prints each object's plan).
 """
 
 from __future__ import annotations
 
-import copy
-import difflib
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,31 +19,27 @@ from services.kustomize.build import ArtifactPathError, BuildOptions, render
 from services.kustomize.cluster import apply_options
 from services.kustomize.decrypt import decryption_keys
 from services.kustomize.generate import BuildSpec
-from services.kustomize.manifests import BuildFailed, classify, dump_object
+from services.kustomize.manifests import BuildFailed, as_stored, classify, dump_object
 from services.kustomize.variables import MissingVariables, post_build_variables
-from shared import yaml
 from shared.api import Kustomization, parse_as
 from shared.artifacts import ArtifactError, fetch_artifact
 from shared.cli.context import RedisUrl, cli_scope, scoped
+from shared.cli.diffview import object_diff
 from shared.cli.flux import Namespace, Session, flux_group, on_kind
 from shared.fleet.connect import clusters_for, connect_target
 from shared.fleet.targets import Target, select_targets
 from shared.keys import ObjectKey
 from shared.kube.client import KubeClient
 from shared.kube.errors import KubeError
-from shared.kube.inventory import Action, Inventory, stale_objects
+from shared.kube.inventory import Inventory, stale_objects
 from shared.kube.owner import Owner
-from shared.kube.plan import SERVER_FIELDS, ApplyError, ObjectPlan, plan
+from shared.kube.plan import ApplyError, plan
 from shared.kube.prune import prune
 from shared.scopes import resolve
-from shared.secrets import LAST_APPLIED_ANNOTATION, redact
+from shared.secrets import redact
 from shared.tools import ToolMissingError
 
-__all__ = ["comparable", "mask_secrets", "register", "render_kustomization"]
-
-# What apply strips before sending, and what diff ignores on top.
-_NOISE = frozenset({*SERVER_FIELDS, "creationTimestamp"})
-_MASK = "***"
+__all__ = ["register", "render_kustomization"]
 
 
 def _artifact(session: Session, ks: Kustomization) -> tuple[Path, str]:
@@ -84,6 +78,9 @@ def render_kustomization(
             # As the reconcile builds: no kustomize restrictor, references checked instead.
             options=BuildOptions(load_restrictor="LoadRestrictionsNone"),
         )
+        # Toolkit objects as the reconcile stores them: a Flux v1 HelmRelease as v2.
+        namespace = ks.spec.target_namespace or ks.namespace
+        objects = as_stored(objects, namespace=namespace, source=f"{ks.key} build")
     except (
         ArtifactError,
         ArtifactPathError,
@@ -97,55 +94,6 @@ def render_kustomization(
         meta = obj.setdefault("metadata", {})
         meta["labels"] = {**(meta.get("labels") or {}), **owner.labels}
     return objects
-
-
-def comparable(obj: Mapping[str, Any]) -> dict[str, Any]:
-    """``obj`` without status and the metadata the API server keeps changing."""
-    out = {k: copy.deepcopy(v) for k, v in obj.items() if k != "status"}
-    out["metadata"] = {k: v for k, v in (out.get("metadata") or {}).items() if k not in _NOISE}
-    return out
-
-
-def _mask_pair(before: dict[str, Any], after: dict[str, Any], keys: set[str] | None = None) -> None:
-    for key in (set(before) | set(after)) if keys is None else keys:
-        same = before.get(key) == after.get(key)
-        if key in before:
-            before[key] = _MASK if same else f"{_MASK} (before)"
-        if key in after:
-            after[key] = _MASK if same else f"{_MASK} (after)"
-
-
-def mask_secrets(before: dict[str, Any], after: dict[str, Any]) -> None:
-    """Replace a Secret's values with ``***``, marked before/after where they differ."""
-    if "Secret" not in (before.get("kind"), after.get("kind")):
-        return
-    for section in ("data", "stringData"):
-        _mask_pair(before.get(section) or {}, after.get(section) or {})
-    # kubectl's last-applied annotation is a plain copy of the whole Secret.
-    old, new = (d["metadata"].get("annotations") or {} for d in (before, after))
-    _mask_pair(old, new, {LAST_APPLIED_ANNOTATION} & (set(old) | set(new)))
-
-
-def _yaml(obj: Mapping[str, Any]) -> list[str]:
-    return yaml.dump(dict(obj), sort_keys=True).splitlines()
-
-
-def _diff_object(planned: ObjectPlan) -> list[str]:
-    """Flux-style lines for one object's plan: nothing when apply would leave it as it is."""
-    ref = planned.ref
-    if planned.action == Action.CREATED:
-        return [f"► {ref} created"]
-    if planned.action != Action.CONFIGURED or planned.live is None:
-        return []
-    before, after = comparable(planned.live), comparable(planned.dry or planned.obj)
-    if before == after:
-        # Only kubectl's leftovers (last-applied, its managedFields) would go.
-        return [f"► {ref} drifted: fields of kubectl would be taken over"]
-    mask_secrets(before, after)
-    lines = difflib.unified_diff(
-        _yaml(before), _yaml(after), f"{ref} (live)", f"{ref} (after apply)", lineterm=""
-    )
-    return [f"► {ref} drifted", *lines]
 
 
 def _client(session: Session, ks: Kustomization, target: Target) -> KubeClient:
@@ -184,7 +132,7 @@ def diff_cluster(
             )
         except ApplyError as exc:
             raise KubeError(str(exc)) from exc
-        lines = [line for p in planned.objects for line in _diff_object(p)]
+        lines = [line for p in planned.objects for line in object_diff(p)]
         if ks.spec.prune:
             new = Inventory.from_refs(p.ref for p in planned.objects)
             stale = stale_objects(_inventory(doc, target.name), new)

@@ -20,7 +20,7 @@ from functools import partial
 from typing import Any
 
 from services.kustomize.deletion import OnDeletion, deletion_of
-from shared.api import Kustomization, parse_as
+from shared.api import Kustomization, is_store_object, parse_as
 from shared.api.conditions import (
     HEALTH_CHECK_FAILED,
     INVALID_CEL_EXPRESSION,
@@ -28,7 +28,8 @@ from shared.api.conditions import (
     RECONCILIATION_FAILED,
 )
 from shared.fleet.run import Acted, ClusterFailure, ClusterRun, FanOut, FleetService
-from shared.fleet.state import Desired
+from shared.fleet.state import Desired, FleetState
+from shared.keys import ObjectKey
 from shared.kube.adopt import adopt
 from shared.kube.apply import ApplyError, ApplyOptions, apply
 from shared.kube.customhealth import CustomHealth, InvalidHealthChecks
@@ -40,9 +41,12 @@ from shared.kube.parallel import run_all
 from shared.kube.prune import prune
 from shared.kube.wait import describe, wait_for, wait_gone
 from shared.metrics import OBJECTS_APPLIED, count_each
+from shared.storehealth import wait_for_store
 from shared.worker import WorkerContext
 
 __all__ = ["KUSTOMIZE", "apply_options"]
+
+KUSTOMIZE_SERVICE = "kustomize"
 
 
 def apply_options(ks: Kustomization, *, timeout: float | None = None) -> ApplyOptions:
@@ -77,7 +81,23 @@ def _health_targets(ks: Kustomization, objects: list[dict[str, Any]]) -> list[An
             version=version,
         )
         for ref in ks.spec.health_checks
+        if not is_store_object(ref.api_version or "", ref.kind)
         for group, _, version in [(ref.api_version or "").rpartition("/")]
+    ]
+
+
+def _store_health_targets(run: ClusterRun, ks: Kustomization) -> list[ObjectKey]:
+    """The toolkit objects (HelmReleases, Kustomizations, ...) to wait for, in sluice's store."""
+    scope = run.key.scope
+    if ks.spec.wait:
+        assert run.desired is not None
+        state = FleetState(run.ctx.client, service=KUSTOMIZE_SERVICE, cipher=run.ctx.store.cipher)
+        stored = state.build(run.desired.store_key) if run.desired.store_key else []
+        return [ObjectKey.of(obj, scope) for obj in stored or []]
+    return [
+        ObjectKey(ref.kind, ref.namespace or ks.namespace, ref.name, scope)
+        for ref in ks.spec.health_checks
+        if is_store_object(ref.api_version or "", ref.kind)
     ]
 
 
@@ -139,8 +159,11 @@ def act(run: ClusterRun) -> Acted:
             raise ClusterFailure(PRUNE_FAILED, pruned.message(), kept, applied=True)
         summary = "\n".join(filter(None, [summary, pruned.changes().summary()]))
     checks = _health_targets(ks, objects)
-    if not checks:
+    toolkit = _store_health_targets(run, ks)
+    if not checks and not toolkit:
         return Acted(new, summary)
+    # Toolkit objects are stored once applied (every target): only then can they turn Ready.
+    run.commit(new)
     try:
         custom = CustomHealth.compile(ks.spec.health_check_exprs)
     except InvalidHealthChecks as err:
@@ -148,7 +171,10 @@ def act(run: ClusterRun) -> Acted:
     started = time.monotonic()
     try:
         timeout = run.time_left(ks.spec.timeout_seconds)
-        unhealthy = wait_for(client, checks, timeout=timeout, custom=custom)
+        unhealthy = wait_for(client, checks, timeout=timeout, custom=custom) if checks else []
+        if not unhealthy and toolkit:
+            left = run.time_left(ks.spec.timeout_seconds - (time.monotonic() - started))
+            unhealthy = wait_for_store(ctx.store, toolkit, timeout=left)
     except KubeError as err:
         raise ClusterFailure(HEALTH_CHECK_FAILED, str(err), new, applied=True) from err
     if unhealthy:
@@ -197,7 +223,7 @@ def _read(doc: dict[str, Any]) -> FanOut:
 
 
 KUSTOMIZE = FleetService(
-    name="kustomize",
+    name=KUSTOMIZE_SERVICE,
     read=_read,
     act=act,
     release=release,

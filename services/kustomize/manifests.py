@@ -20,6 +20,7 @@ from typing import Any
 
 from shared import yaml
 from shared.api.kinds import is_store_object
+from shared.api.legacy import Located, replace_legacy
 
 __all__ = [
     "SLUICE_GROUP",
@@ -29,6 +30,7 @@ __all__ = [
     "KustomizeError",
     "api_group",
     "apply_common_metadata",
+    "as_stored",
     "check_object",
     "classify",
     "dump_object",
@@ -145,6 +147,30 @@ def classify(objects: Iterable[Mapping[str, Any]]) -> Classified:
         checked = check_object(obj, index=index, source="build output")
         (store if is_toolkit_object(checked) else clusters).append(checked)
     return Classified(store=tuple(store), clusters=tuple(clusters))
+
+
+def as_stored(
+    objects: Sequence[Mapping[str, Any]], *, namespace: str, source: str
+) -> list[dict[str, Any]]:
+    """``objects`` with their toolkit objects as the store will hold them; else BuildFailed.
+
+    A toolkit object without a namespace gets ``namespace`` (the
+    Kustomization's targetNamespace, or its own namespace); a Flux v1 Helm
+    Operator HelmRelease becomes its chart source and v2 HelmRelease, in its
+    place (``shared.api.legacy``), so they are owned and pruned like any
+    object of the build. Other objects are left as they are, in build order.
+    """
+    entries = []
+    for index, obj in enumerate(objects):
+        doc = dict(obj)
+        if is_toolkit_object(doc):
+            doc["metadata"] = {**doc["metadata"]}
+            doc["metadata"].setdefault("namespace", namespace)
+        entries.append(Located(source, index, doc))
+    replaced, errors = replace_legacy(entries)
+    if errors:
+        raise BuildFailed("; ".join(str(e) for e in errors))
+    return [dict(entry.doc) for entry in replaced if isinstance(entry.doc, dict)]
 
 
 def apply_common_metadata(

@@ -11,11 +11,9 @@ Kustomization's) but stored only once every target cluster applied the build
 (``shared.fleet.commit``), so a revision a cluster refuses stores none of them;
 a build with no cluster objects stores them here.
 
-Shape: guards (deleted, suspended, stalled at this generation), then the steps
-in a ``try``; whatever happens, the status is written once in the ``finally``
-(read-modify-write on the newest resourceVersion); then the failure, if any, is
-emitted and requeued by its kind (``shared.reconcile``). The source's artifact is
-read once and that one value is built and recorded.
+The guards, the one status write and the routing are every fan-out
+service's (``shared.fleet.reconcile``); this module is the steps. The source's
+artifact is read once and that one value is built and recorded.
 """
 
 from __future__ import annotations
@@ -24,16 +22,16 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from services.kustomize.build import ArtifactPathError, BuildCache, BuildOptions, build_cached
 from services.kustomize.decrypt import decryption_keys
 from services.kustomize.deletion import OnDeletion, deletion_of, on_deletion
 from services.kustomize.generate import BuildSpec
-from services.kustomize.manifests import BuildFailed, classify
+from services.kustomize.manifests import BuildFailed, as_stored, classify
 from services.kustomize.variables import MissingVariables, post_build_variables
-from shared.api import InvalidObjects, Kustomization, parse_as, validate
+from shared.api import InvalidObjects, Kustomization, validate
 from shared.api.conditions import (
     ARTIFACT_FAILED,
     BUILD_FAILED,
@@ -41,40 +39,32 @@ from shared.api.conditions import (
     INVALID_CEL_EXPRESSION,
     RECONCILIATION_FAILED,
 )
+from shared.api.legacy import keep_stored_sources
 from shared.artifacts import ArtifactError, fetch_artifact
 from shared.cel import EvaluationError, Expression, InvalidExpression
 from shared.celeryapp import task_limits
-from shared.dependents import DependentsIndex
 from shared.dependson import compile_ready_expr, not_ready_reason
 from shared.fleet.commit import commit, released_by
 from shared.fleet.connect import clusters_for
+from shared.fleet.reconcile import FanOutKind, RequestApply, Routed
 from shared.fleet.state import Desired, FleetState
-from shared.fleet.status import summarize_into
 from shared.fleet.targets import TargetSelection, select_targets
-from shared.fleet.tasks import RequestApply
 from shared.keys import ObjectKey
 from shared.kube.customhealth import CustomHealth, InvalidHealthChecks
 from shared.metrics import BUILD_CACHE, count
 from shared.reconcile import (
-    ReconcileError,
     Stalled,
     Transient,
     Waiting,
-    as_failure,
-    conclude,
-    parse_or_stall,
-    record_failure,
-    stalled_at_generation,
-    update_status,
 )
 from shared.scopes import candidates, resolve
 from shared.store import InvalidObject, OwnedByAnother
 from shared.tenancy import refuse_cross_namespace
 from shared.toolrun import ToolLimits
 from shared.tools import ToolMissingError
-from shared.worker import WorkerContext, requested_at
+from shared.worker import WorkerContext
 
-__all__ = ["SourceArtifact", "index_all", "reconcile_kustomization", "uses"]
+__all__ = ["KUSTOMIZATION", "SourceArtifact", "index_all", "reconcile_kustomization", "uses"]
 
 SERVICE = "kustomize"
 # Where a source artifact's metadata names the revision it was made from.
@@ -172,23 +162,6 @@ def uses(ks: Kustomization, scope: str = "") -> list[ObjectKey]:
     return [c for ref in _references(ks).values() for c in candidates(ref, scope)]
 
 
-def index_all(ctx: WorkerContext) -> None:
-    """Record every Kustomization's edges once, at worker start.
-
-    Each reconcile keeps its own edges current; this covers objects stored
-    before the index existed, which would otherwise hear no event until their
-    next interval.
-    """
-    index = DependentsIndex(ctx.client)
-    for scope in ("", *ctx.store.scopes()):
-        for doc in ctx.store.list("Kustomization", scope=scope):
-            try:
-                key = ObjectKey.of(doc, scope)
-                index.set_uses(key, uses(parse_as(doc, Kustomization), scope))
-            except InvalidObjects:
-                continue  # its reconcile reports it
-
-
 def _build_timeout(ctx: WorkerContext, ks: Kustomization) -> float:
     """The Kustomization's timeout, bounded by the task's soft time limit."""
     soft, _ = task_limits(ctx.settings)
@@ -241,13 +214,15 @@ def _toolkit_objects(
     another Kustomization owns and still yields (the store refuses it again when
     they are committed).
     """
-    docs = []
-    errors = []
-    for index, obj in enumerate(objects):
-        obj = {**obj, "metadata": {**obj["metadata"]}}
-        obj["metadata"].setdefault("namespace", ks.spec.target_namespace or ks.namespace)
-        errors += validate(obj, source=f"{key} build", index=index)
-        docs.append(obj)
+    source = f"{key} build"
+    try:
+        docs = as_stored(objects, namespace=ks.spec.target_namespace or ks.namespace, source=source)
+    except BuildFailed as err:
+        raise Transient(BUILD_FAILED, str(err)) from err
+    docs, errors = keep_stored_sources(
+        docs, stored=lambda k: ctx.store.get(k.in_scope(key.scope)), owner=key, source=source
+    )
+    errors += [e for i, obj in enumerate(docs) for e in validate(obj, source=source, index=i)]
     if errors:
         raise Transient(BUILD_FAILED, "; ".join(str(e) for e in errors))
     released = released_by(FleetState(ctx.client, service=SERVICE, cipher=ctx.store.cipher))
@@ -284,15 +259,7 @@ def _targets(ctx: WorkerContext, key: ObjectKey, ks: Kustomization) -> TargetSel
         raise Stalled(RECONCILIATION_FAILED, str(err)) from err
 
 
-@dataclass(frozen=True)
-class _Routed:
-    """What the steps decided: the revision, and the clusters to ask for an apply."""
-
-    revision: str
-    clusters: tuple[str, ...]
-
-
-def _steps(ctx: WorkerContext, key: ObjectKey, ks: Kustomization, doc: dict[str, Any]) -> _Routed:
+def _steps(ctx: WorkerContext, key: ObjectKey, ks: Kustomization, doc: dict[str, Any]) -> Routed:
     state = FleetState(ctx.client, service=SERVICE, cipher=ctx.store.cipher)
     _health_rules(ks)
     refuse_cross_namespace(ctx.settings, key, _references(ks))
@@ -326,77 +293,7 @@ def _steps(ctx: WorkerContext, key: ObjectKey, ks: Kustomization, doc: dict[str,
         _storable(lambda: commit(ctx.store, state, key, desired))
     # A cluster that left the targets is visited once more, to prune it.
     gone = set(previous.targets) - set(targets) if previous else set()
-    return _Routed(artifact.revision, tuple(sorted(set(targets) | gone)))
-
-
-def reconcile_kustomization(
-    ctx: WorkerContext, key: ObjectKey, request_apply: RequestApply
-) -> None:
-    """Build the newest revision once and ask each target cluster to apply it."""
-    state = FleetState(ctx.client, service=SERVICE, cipher=ctx.store.cipher)
-    index = DependentsIndex(ctx.client)
-    doc = ctx.store.get(key)
-    if doc is None:
-        index.drop(key)
-        _deleted(ctx, state, key, request_apply)
-        return
-    ks = parse_or_stall(ctx, key, doc, Kustomization)
-    if ks is None:
-        return
-    index.set_uses(key, uses(ks, key.scope))
-    if ks.spec.suspend:
-        _suspended(state, key)
-        return
-    if stalled_at_generation(doc):
-        return
-    token = requested_at(doc)
-    routed: _Routed | None = None
-    failure: ReconcileError | None = None
-    try:
-        routed = _steps(ctx, key, ks, doc)
-    except Exception as err:
-        failure = as_failure(err)
-        if failure is not err:
-            log.exception("reconcile of %s failed unexpectedly", key)
-    finally:
-        _write_status(ctx, state, key, failure=failure, routed=routed, token=token)
-    conclude(ctx, key, failure=failure, retry_interval=ks.spec.retry_interval_seconds)
-    if routed is None:
-        return
-    for cluster in routed.clusters:
-        request_apply(key, cluster)
-
-
-def _write_status(
-    ctx: WorkerContext,
-    state: FleetState,
-    key: ObjectKey,
-    *,
-    failure: ReconcileError | None,
-    routed: _Routed | None,
-    token: str | None,
-) -> None:
-    """The one status write of a reconcile: its failure, or the clusters' progress."""
-
-    def change(doc: dict[str, Any], status: dict[str, Any]) -> None:
-        if token is not None:
-            status["lastHandledReconcileAt"] = token
-        if failure is not None:
-            generation = int(doc["metadata"].get("generation", 1))
-            record_failure(status, failure, generation=generation)
-            return
-        if routed is not None:
-            status["lastAttemptedRevision"] = routed.revision
-        summarize_into(doc, status, state=state, key=key)
-
-    update_status(ctx.store, key, change)
-
-
-def _suspended(state: FleetState, key: ObjectKey) -> None:
-    """Record that deleting the Kustomization now leaves its objects, as Flux's finalizer does."""
-    desired = state.desired(key)
-    if desired is not None and desired.deletion != OnDeletion.ORPHAN:
-        state.set_desired(key, replace(desired, deletion=str(OnDeletion.ORPHAN)))
+    return Routed(artifact.revision, tuple(sorted(set(targets) | gone)))
 
 
 def _deleted(
@@ -409,3 +306,16 @@ def _deleted(
             ctx.store.delete(owned)
     for cluster in state.results(key):
         request_apply(key, cluster)
+
+
+KUSTOMIZATION = FanOutKind(
+    service=SERVICE,
+    model=Kustomization,
+    uses=uses,
+    steps=_steps,
+    retry_interval=lambda ks: ks.spec.retry_interval_seconds,
+    keep_on_delete=str(OnDeletion.ORPHAN),
+    deleted=_deleted,
+)
+reconcile_kustomization = KUSTOMIZATION.reconcile
+index_all = KUSTOMIZATION.index_all

@@ -25,7 +25,8 @@ SERVICE = Service(
     # Not "applied": the runs that apply a Kustomization wake its dependents
     # themselves (tasks.py), one queued task less per apply.
     subscriptions=("artifact-ready",),
-    commands=("build", "diff"),
+    # Flux-style groups other services fill too (`diff hr`).
+    verbs=("build", "diff"),
     cli="services.kustomize.cli:register",
     # Threads: a reconcile waits on kustomize builds (subprocesses) and
     # cluster API calls; see shared/celeryapp.py for the measurements. 16, so

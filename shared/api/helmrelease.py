@@ -13,8 +13,7 @@ v2beta2 and v2beta1 documents are read as v2 (:meth:`HelmRelease.convert_from`):
 ``patchesStrategicMerge`` / ``patchesJson6902`` become ``patches``, as Flux 2.3
 did when it removed them.
 
-HelmRelease is not a served kind yet (no row in ``kinds.py``): until the helm
-service exists, :func:`parse_helmrelease` is how a document is read.
+:func:`parse_helmrelease` reads one document with errors that name its fields.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Everything a user brings (``sluice apply -f``) and every toolkit object a
 Kustomization build yields passes through :func:`validate`. A document of an
-older accepted apiVersion comes back converted to the current one; namespaced
+older accepted apiVersion comes back converted to the current one (a Flux v1
+Helm Operator HelmRelease as its source and v2 HelmRelease: ``legacy.py``); namespaced
 objects get ``metadata.namespace: default`` when they have none; Secret
 ``stringData`` is folded into ``data``. Nothing else changes.
 """
@@ -24,6 +25,7 @@ from shared.api.kinds import (
     lookup_kind,
     split_api_version,
 )
+from shared.api.legacy import Located, replace_legacy
 from shared.api.meta import ApiObject
 from shared.jsondoc import load_json
 from shared.store.limits import object_size, object_too_big
@@ -258,13 +260,14 @@ def _load_text(
             return [], [FieldError(source, exc.index, None, "", exc.message)]
     else:
         docs, errors = _read_yaml(text, source)
+    # Flux v1 documents are read as what replaces them in Flux v2.
+    entries, doc_errors = replace_legacy([Located(source, i, doc) for i, doc in enumerate(docs)])
     valid = []
-    doc_errors: list[FieldError] = []
-    for index, doc in enumerate(docs):
-        _, normalized, found = _check(doc, source, index)
+    for entry in entries:
+        _, normalized, found = _check(entry.doc, source, entry.index)
         doc_errors += found
         if normalized is not None:
-            valid.append((source, index, normalized))
+            valid.append((source, entry.index, normalized))
     # A syntax error stops parsing, so it belongs after the documents before it.
     return valid, doc_errors + errors
 

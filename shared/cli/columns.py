@@ -44,6 +44,10 @@ def _suspended(doc: dict[str, Any]) -> str:
     return "True" if (doc.get("spec") or {}).get("suspend") else "False"
 
 
+def _applied(doc: dict[str, Any]) -> str:
+    return str((doc.get("status") or {}).get("lastAppliedRevision", ""))
+
+
 def _data_count(doc: dict[str, Any]) -> str:
     return str(len(doc.get("data") or {}) + len(doc.get("binaryData") or {}))
 
@@ -114,9 +118,15 @@ def cluster_columns(*, all_namespaces: bool) -> list[str]:
 
 
 def cluster_rows(docs: Sequence[dict[str, Any]], *, all_namespaces: bool) -> list[Row]:
-    """``status.clusters[]`` as rows; a Kustomization with none yet gets one row of its own."""
+    """``status.clusters[]`` as rows; an object with none yet gets one row of its own.
+
+    Each entry's revision is read where its kind keeps it (a Kustomization's
+    last applied, a HelmRelease's last attempted chart version).
+    """
     rows = []
     for doc in docs:
+        facts = kind_facts(str(doc.get("kind", "")))
+        revision_of = facts.revision_of if facts else _applied
         meta = doc.get("metadata") or {}
         head = [str(meta.get("namespace", "")), str(meta.get("name", ""))]
         head = head if all_namespaces else head[1:]
@@ -125,8 +135,8 @@ def cluster_rows(docs: Sequence[dict[str, Any]], *, all_namespaces: bool) -> lis
             # Failed before any cluster (source, build): its own Ready says why.
             rows.append([*head, "-", "", _ready(doc), _message(doc)])
         for entry in entries:
-            cells = [str(entry.get("name", "")), str(entry.get("lastAppliedRevision", ""))]
-            # An entry holds its conditions as a status does.
+            # An entry holds its conditions and revisions as a status does.
             as_doc = {"status": entry}
+            cells = [str(entry.get("name", "")), revision_of(as_doc)]
             rows.append([*head, *cells, _ready(as_doc), _message(as_doc)])
     return rows

@@ -41,17 +41,29 @@ from shared.worker import REQUESTED_AT
 __all__ = [
     "Namespace",
     "Session",
+    "TreeNode",
     "export_document",
     "flux_group",
     "inventory_ref",
     "on_kind",
+    "print_tree",
+    "reconcile_object",
     "register",
     "request_token",
     "settled",
+    "source_ref",
 ]
 
 Namespace = typer.Option(FLUX_NAMESPACE, "-n", "--namespace", help="Namespace of the object.")
-_RUNTIME_ANNOTATIONS = frozenset({REQUESTED_AT, LAST_APPLIED_ANNOTATION})
+# One-shot tokens of `flux reconcile hr --force/--reset` are runtime too.
+_RUNTIME_ANNOTATIONS = frozenset(
+    {
+        REQUESTED_AT,
+        LAST_APPLIED_ANNOTATION,
+        "reconcile.fluxcd.io/forceAt",
+        "reconcile.fluxcd.io/resetAt",
+    }
+)
 _ATTEMPTS = 8
 _POLL = 0.5
 # flux takes both `reconcile source git` and `reconcile sources git`.
@@ -79,6 +91,9 @@ def settled(doc: dict[str, Any], token: str) -> dict[str, Any] | None:
     # describes the previous revision until every cluster has tried the new one.
     clusters = status.get("clusters") or []
     if attempted and any(c.get("lastAttemptedRevision") != attempted for c in clusters):
+        return None
+    # At an unchanged revision, a cluster's result from before the request says nothing.
+    if any(c.get("lastHandledReconcileAt") != token for c in clusters):
         return None
     return ready
 
@@ -185,7 +200,7 @@ class Session:
         self.say("✔", f"{key.kind} reconciliation completed")
         facts = kind_facts(key.kind)
         if facts is not None and (revision := facts.revision_of(doc)):
-            verb = "applied" if facts.revision == "lastAppliedRevision" else "fetched"
+            verb = "fetched" if facts.revision == "artifact.revision" else "applied"
             self.say("✔", f"{verb} revision {revision}")
         return doc
 
@@ -197,25 +212,49 @@ def _duration(text: str, session: Session) -> float:
         raise session.fail(f"--timeout: {exc}") from exc
 
 
-def _annotate(doc: dict[str, Any], token: str) -> None:
-    doc["metadata"].setdefault("annotations", {})[REQUESTED_AT] = token
+def _annotate(doc: dict[str, Any], token: str, also: tuple[str, ...] = ()) -> None:
+    annotations = doc["metadata"].setdefault("annotations", {})
+    for name in (REQUESTED_AT, *also):
+        annotations[name] = token
+
+
+def source_ref(doc: dict[str, Any], key: ObjectKey) -> ObjectKey | None:
+    """The object ``spec.sourceRef`` names (its namespace defaulting to ``key``'s), or None."""
+    ref = (doc.get("spec") or {}).get("sourceRef")
+    if not isinstance(ref, dict):
+        return None
+    return ObjectKey(ref["kind"], ref.get("namespace") or key.namespace, ref["name"])
 
 
 def reconcile_object(
-    session: Session, key: ObjectKey, *, wait: bool, timeout: float, with_source: bool = False
+    session: Session,
+    key: ObjectKey,
+    *,
+    wait: bool,
+    timeout: float,
+    with_source: bool = False,
+    source_of: Callable[[dict[str, Any], ObjectKey], ObjectKey | None] = source_ref,
+    also_annotate: tuple[str, ...] = (),
 ) -> None:
-    """``flux reconcile``: annotate, request, and wait for the outcome when asked."""
+    """``flux reconcile``: annotate, request, and wait for the outcome when asked.
+
+    ``with_source``: the object ``source_of`` names is reconciled first (and
+    its own source before it: a HelmChart's HelmRepository). ``also_annotate``:
+    annotations set to the same token as requestedAt (a HelmRelease's
+    ``forceAt`` and ``resetAt``, honoured only when equal to it).
+    """
     doc = session.require(key)
     if (doc.get("spec") or {}).get("suspend"):
         raise session.fail(f"{key.kind} '{key.namespace}/{key.name}' is suspended: resume it first")
-    ref = (doc.get("spec") or {}).get("sourceRef")
-    if with_source and isinstance(ref, dict):
-        named = ObjectKey(ref["kind"], ref.get("namespace") or key.namespace, ref["name"])
+    named = source_of(doc, key) if with_source else None
+    if named is not None:
+        if reconcile_task(named.kind) is None:
+            raise session.fail(f"cannot reconcile source of kind {named.kind}")
         source, _ = resolve(session.store, named, key.scope)
-        reconcile_object(session, source, wait=True, timeout=timeout)
+        reconcile_object(session, source, wait=True, timeout=timeout, with_source=True)
     session.say("►", f"annotating {key.kind} {key.name} in {key.namespace} namespace")
     token = request_token()
-    session.modify(key, lambda d: _annotate(d, token))
+    session.modify(key, lambda d: _annotate(d, token, also_annotate))
     session.say("✔", f"{key.kind} annotated")
     session.request(key)
     if wait:
@@ -244,14 +283,16 @@ def set_suspend(
 
 
 @dataclass
-class _Node:
+class TreeNode:
+    """One line of ``sluice tree`` and the lines under it."""
+
     label: str
-    children: list[_Node] = field(default_factory=list)
+    children: list[TreeNode] = field(default_factory=list)
 
 
-def _tree(store: Store, key: ObjectKey, *, cluster: str | None, seen: set[ObjectKey]) -> _Node:
+def _tree(store: Store, key: ObjectKey, *, cluster: str | None, seen: set[ObjectKey]) -> TreeNode:
     """The inventory of an object per cluster, nested objects with inventories included."""
-    node = _Node(str(key))
+    node = TreeNode(str(key))
     seen.add(key)
     doc = store.get(key)
     status = (doc or {}).get("status") or {}
@@ -260,7 +301,7 @@ def _tree(store: Store, key: ObjectKey, *, cluster: str | None, seen: set[Object
         if facts is not None and facts.inventory and owned not in seen:
             node.children.append(_tree(store, owned, cluster=cluster, seen=seen))
         else:
-            node.children.append(_Node(str(owned)))
+            node.children.append(TreeNode(str(owned)))
     entries = status.get("clusters") or []
     if not entries and status.get("inventory"):
         entries = [{"name": "", "inventory": status["inventory"]}]
@@ -271,30 +312,37 @@ def _tree(store: Store, key: ObjectKey, *, cluster: str | None, seen: set[Object
             inventory_ref(e["id"]) for e in (entry.get("inventory") or {}).get("entries") or []
         ]
         if entry.get("name"):
-            node.children.append(_Node(f"cluster {entry['name']}", [_Node(i) for i in items]))
+            node.children.append(TreeNode(f"cluster {entry['name']}", [TreeNode(i) for i in items]))
         else:
-            node.children.extend(_Node(i) for i in items)
+            node.children.extend(TreeNode(i) for i in items)
     return node
 
 
-def _rich_tree(node: _Node, parent: Tree | None = None) -> Tree:
+def _rich_tree(node: TreeNode, parent: Tree | None = None) -> Tree:
     tree = Tree(node.label) if parent is None else parent.add(node.label)
     for child in node.children:
         _rich_tree(child, tree)
     return tree
 
 
-def _print_tree(out: Output, node: _Node, depth: int = 0) -> None:
+def print_tree(out: Output, node: TreeNode, depth: int = 0) -> None:
+    """A rich tree on a terminal; else two spaces of indent per level, for scripts."""
     if out.is_terminal:
         out.console.print(_rich_tree(node))
         return
     out.line("  " * depth + node.label)
     for child in node.children:
-        _print_tree(out, child, depth + 1)
+        print_tree(out, child, depth + 1)
 
 
 def flux_group(app: typer.Typer, verb: str, help_text: str) -> typer.Typer:
-    """``sluice <verb>``, whose subcommands are flux's kind words (``kustomization``, ...)."""
+    """``sluice <verb>``, whose subcommands are flux's kind words (``kustomization``, ...).
+
+    The group made first is shared: each service adds its kinds to the same one.
+    """
+    for info in app.registered_groups:
+        if info.name == verb and info.typer_instance is not None:
+            return info.typer_instance
     group = typer.Typer(help=help_text, no_args_is_help=True)
     app.add_typer(group, name=verb)
     return group
@@ -339,7 +387,7 @@ def _commands(
 ) -> None:
     group = flux_group(app, verb, f"{help_text}.")
     for facts in _declared_kinds():
-        if suspending and not facts.suspendable:
+        if (suspending and not facts.suspendable) or verb in facts.own_verbs:
             continue
         article = "an" if facts.kind[0] in "AEIOU" else "a"
         on_kind(
@@ -410,7 +458,7 @@ def register(app: typer.Typer) -> None:
                     f"{key.kind} '{namespace}/{name}' has no cluster '{cluster}': "
                     f"it has {', '.join(names) or 'none yet'}"
                 )
-            _print_tree(session.out, _tree(session.store, key, cluster=cluster, seen=set()))
+            print_tree(session.out, _tree(session.store, key, cluster=cluster, seen=set()))
 
         return tree
 

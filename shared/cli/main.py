@@ -2,8 +2,10 @@
 
 Commands that need a service's code (``build``, ``diff``) live in that service
 and plug in through its declaration (``shared/plugins.py``), since ``shared``
-never imports a service. A service whose declaration or CLI fails to load
-stops the command with exit 1 and the reason, naming the service.
+never imports a service; a verb several services fill (``diff ks``, ``diff
+hr``) loads each of them, after the module of ``shared`` that adds its group.
+A service whose declaration or CLI fails to load stops the command with exit 1
+and the reason, naming the service.
 
 Only the module that adds the command being run is imported (``sluice get``
 does not pay for Celery, the Kubernetes client or a service's code): each
@@ -100,7 +102,7 @@ def build_app(argv: Sequence[str] | None = None) -> typer.Typer:
     services = load_services()
     command = None if argv is None else _wanted(argv)
     plugins: list[tuple[Service, tuple[str, ...]]] = [
-        (s, s.commands) for s in services if s.cli is not None
+        (s, (*s.commands, *s.verbs)) for s in services if s.cli is not None
     ]
     known = {c for names in COMMAND_MODULES.values() for c in names}
     known |= {c for _, names in plugins for c in names}

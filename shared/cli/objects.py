@@ -100,6 +100,22 @@ def _stdin_documents() -> list[dict[str, Any]]:
     return load_text(text, source=STDIN)
 
 
+def _without_stored_sources(
+    store: Store, docs: list[dict[str, Any]], name: str
+) -> list[dict[str, Any]]:
+    """The chart sources made from Flux v1 HelmReleases that the store already has, left out."""
+    from shared.api.errors import InvalidObjects
+    from shared.api.legacy import keep_stored_sources
+
+    scope = cli_scope()
+    kept, errors = keep_stored_sources(
+        docs, stored=lambda key: store.get(key.in_scope(scope)), owner=None, source=name
+    )
+    if errors:
+        raise InvalidObjects(errors)
+    return kept
+
+
 def apply_files(store: Store, path: Path, out: Output) -> int:
     """Store each file's objects all-or-nothing; return the number of files refused.
 
@@ -124,6 +140,7 @@ def apply_files(store: Store, path: Path, out: Output) -> int:
             continue
         try:
             docs = _stdin_documents() if stdin else load_file(file)
+            docs = _without_stored_sources(store, docs, name)
             results = store.apply_all(docs, scope=cli_scope())
         except InvalidObjects as exc:
             refused += 1
@@ -265,7 +282,7 @@ def register(app: typer.Typer) -> None:
         all_namespaces: bool = typer.Option(False, "-A", "--all-namespaces"),
         fmt: str = typer.Option("table", "-o", "--output", help="table, yaml or json."),
         clusters: bool = typer.Option(
-            False, "--clusters", help="Kustomizations: one row per target cluster."
+            False, "--clusters", help="Kustomizations, HelmReleases: one row per target cluster."
         ),
         redis_url: str | None = RedisUrl,
     ) -> None:

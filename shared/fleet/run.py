@@ -63,7 +63,7 @@ from shared.kube.errors import KubeError
 from shared.kube.inventory import Inventory
 from shared.metrics import APPLIES, FAILURE, SUCCESS, count
 from shared.store import StoreError
-from shared.worker import WorkerContext
+from shared.worker import WorkerContext, requested_at
 
 __all__ = [
     "Acted",
@@ -138,6 +138,9 @@ class ClusterRun:
     previous: ClusterResult | None = None
     interrupted: bool = False  # the last run here died before recording its result
     deadline: float = float("inf")  # time.monotonic() by which the act step must be done
+    # Record that the build was applied here (and store its toolkit objects once every
+    # target did), before the act step's health checks: they may wait on those objects.
+    commit: Callable[[Inventory], None] = field(default=lambda _inventory: None, repr=False)
 
     def time_left(self, wanted: float) -> float:
         """``wanted`` seconds (e.g. spec.timeout), bounded by the time the task has left."""
@@ -369,6 +372,13 @@ def run_on_cluster(
         access = _connect(ctx, key, target, fan_out.spec.service_account_name)
         client = _client(access)
         interrupted = state.start_apply(key, cluster, desired.revision)
+        committed: list[Inventory] = []
+
+        def commit(inventory: Inventory) -> None:
+            if not committed:
+                _commit(run, state, inventory)
+                committed.append(inventory)
+
         run = ClusterRun(
             ctx=ctx,
             key=key,
@@ -382,14 +392,15 @@ def run_on_cluster(
             previous=previous,
             interrupted=interrupted,
             deadline=deadline,
+            commit=commit,
         )
         try:
             acted = _act(service.act, run)
         except ClusterFailure as failure:
             if failure.applied:
-                _commit(run, state, failure.inventory or old)
+                commit(failure.inventory or old)
             raise
-        _commit(run, state, acted.inventory)
+        commit(acted.inventory)
     except ClusterFailure as failure:
         health_failed = failure.reason == HEALTH_CHECK_FAILED
         # A failure that says nothing of the service's own status (the cluster was
@@ -409,6 +420,7 @@ def run_on_cluster(
             health_message=failure.message if health_failed else "",
             extra=kept.extra if kept else failure.extra,
             conditions=kept.conditions if kept else failure.conditions,
+            handled=requested_at(doc) or "",
         )
         _record(ctx, state, key, result)
         _failed(ctx, key, cluster, failure, desired.revision)
@@ -436,6 +448,7 @@ def run_on_cluster(
         health_message=acted.health,
         extra=acted.extra,
         conditions=acted.conditions,
+        handled=requested_at(doc) or "",
     )
     _record(ctx, state, key, result)
     count(ctx.client, APPLIES, {"result": SUCCESS})

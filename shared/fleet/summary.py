@@ -23,7 +23,14 @@ __all__ = ["ClusterResult", "Condition", "Summary", "summarize_clusters"]
 HEALTH_PASSED = "Health check passed"
 # The fields of a status.clusters[] entry that every service writes.
 _ENTRY_FIELDS = frozenset(
-    ("name", "conditions", "lastAttemptedRevision", "lastAppliedRevision", "inventory")
+    (
+        "name",
+        "conditions",
+        "lastAttemptedRevision",
+        "lastAppliedRevision",
+        "inventory",
+        "lastHandledReconcileAt",
+    )
 )
 
 
@@ -46,6 +53,9 @@ class ClusterResult:
     # conditions past Ready and Healthy (helm: Released, TestSuccess, Remediated).
     extra: Mapping[str, Any] = field(default_factory=dict)
     conditions: tuple[Mapping[str, Any], ...] = ()
+    # The object's requestedAt token this run saw: `sluice reconcile` waits for every
+    # cluster to have handled its request, not for a result from before it.
+    handled: str = ""
 
     def to_status(self) -> dict[str, Any]:
         """The entry in ``status.clusters[]``."""
@@ -77,6 +87,7 @@ class ClusterResult:
             "lastAttemptedRevision": self.last_attempted_revision,
             "lastAppliedRevision": self.last_applied_revision,
             "inventory": {"entries": list(self.inventory)},
+            **({"lastHandledReconcileAt": self.handled} if self.handled else {}),
         }
 
     @classmethod
@@ -99,6 +110,7 @@ class ClusterResult:
             health_message=str(health.get("message", "")),
             extra={k: v for k, v in entry.items() if k not in _ENTRY_FIELDS},
             conditions=more,
+            handled=str(entry.get("lastHandledReconcileAt", "")),
         )
 
 
@@ -176,8 +188,7 @@ def _ready(revision: str, targets: Sequence[str], results: Sequence[ClusterResul
         return Summary(FALSE, failing[0].reason, f"{count} ready; {detail}", None)
     if targets and len(done) == len(targets):
         if len(targets) == 1:
-            # One cluster: its own words, as Flux's single-cluster object says them
-            # (a HelmRelease's "Helm install succeeded for release ..."); so when failed.
+            # One cluster: its own words (helm's "Helm install succeeded for release ...").
             only = by_name[targets[0]]
             return Summary(TRUE, only.reason, only.message, revision)
         message = f"Applied revision: {revision} to {len(targets)} clusters"

@@ -55,6 +55,8 @@ def example_charts(tmp_path: Path, oci_registry: OciRegistry) -> Iterator[Served
         yield served
 
 
+# Three charts installed one after another on two shared cores: more than the default.
+@pytest.mark.timeout(900)
 def test_the_staging_cluster_of_flux_example_repository_converges_with_its_helm_releases(
     gitops: GitOps,
     git_repo: BareRepo,
@@ -76,9 +78,7 @@ def test_the_staging_cluster_of_flux_example_repository_converges_with_its_helm_
         condition(gitops, key, "True", timeout=CONVERGE)
         drop_cert_manager_webhooks(workload_cluster.kubeconfig)
         again = sluice(gitops, "-c", SCOPE, "reconcile", "kustomization", "infra-configs")
-        assert again.returncode == 0, (
-            again.stdout + again.stderr + _statuses(gitops) + gitops.logs()
-        )
+        assert again.returncode == 0, again.stdout + again.stderr + gitops.logs()
         for name in ("infra-configs", "apps"):
             key = ObjectKey("Kustomization", FS, name, SCOPE)
             condition(gitops, key, "True", timeout=CONVERGE)
@@ -107,13 +107,3 @@ def test_the_staging_cluster_of_flux_example_repository_converges_with_its_helm_
     finally:
         remove_configs(workload_cluster.kubeconfig)
         remove_releases(helm, releases)
-
-
-def _statuses(gitops: GitOps) -> str:
-    import json
-
-    out = []
-    for scope in ("", SCOPE):
-        for doc in gitops.store.list("HelmRelease", scope=scope):
-            out.append(json.dumps(doc.get("status"), indent=1)[:3000])
-    return "\n".join(out)

@@ -32,7 +32,9 @@ def test_kubectl_style_names_resolve_to_their_kind(name: str, kind: str) -> None
     assert resolve_kind(name).kind == kind
 
 
-@pytest.mark.parametrize("name", ["hr", "helmrelease", "deployment", "kustomizations.wrong.group"])
+@pytest.mark.parametrize(
+    "name", ["imagepolicy", "imagerepository", "deployment", "kustomizations.wrong.group"]
+)
 def test_unknown_names_are_refused_listing_the_known_kinds(name: str) -> None:
     with pytest.raises(ValueError, match=f'unknown kind "{name}"') as info:
         resolve_kind(name)

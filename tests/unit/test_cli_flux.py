@@ -26,6 +26,9 @@ def test_token_is_rfc3339_utc_with_trailing_zeros_of_the_nanoseconds_trimmed() -
     assert request_token(1_735_787_045_000_000_000) == "2025-01-02T03:04:05Z"
 
 
+HANDLED = {"lastHandledReconcileAt": TOKEN}
+
+
 @pytest.mark.parametrize(
     ("status", "done"),
     [
@@ -52,11 +55,24 @@ def test_token_is_rfc3339_utc_with_trailing_zeros_of_the_nanoseconds_trimmed() -
                 "lastAttemptedRevision": "main@sha1:new",
                 "conditions": [_ready("False", "c2: refused")],
                 "clusters": [
-                    {"name": "c1", "lastAttemptedRevision": "main@sha1:new"},
-                    {"name": "c2", "lastAttemptedRevision": "main@sha1:new"},
+                    {"name": "c1", "lastAttemptedRevision": "main@sha1:new", **HANDLED},
+                    {"name": "c2", "lastAttemptedRevision": "main@sha1:new", **HANDLED},
                 ],
             },
             True,
+        ),
+        # The same revision again: a cluster's result from before the request is stale.
+        (
+            {
+                "lastHandledReconcileAt": TOKEN,
+                "lastAttemptedRevision": "main@sha1:new",
+                "conditions": [_ready("False", "c2: refused")],
+                "clusters": [
+                    {"name": "c1", "lastAttemptedRevision": "main@sha1:new", **HANDLED},
+                    {"name": "c2", "lastAttemptedRevision": "main@sha1:new"},
+                ],
+            },
+            False,
         ),
     ],
 )

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from services.kustomize.cli import comparable, mask_secrets
+from shared.cli.diffview import comparable, mask_secrets
 from shared.kube.owner import Owner
 from shared.kube.plan import prepare_object
 

@@ -34,7 +34,7 @@ def test_each_service_cli_adds_exactly_the_commands_it_declares(service: Service
     assert service.cli is not None
     app = typer.Typer()
     load_attribute(service.cli, service=service.name)(app)
-    assert _top_level(app) == set(service.commands)
+    assert _top_level(app) == {*service.commands, *service.verbs}
 
 
 def test_a_command_loads_only_its_own_module() -> None:

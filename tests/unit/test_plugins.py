@@ -24,7 +24,7 @@ KS = KindFacts(kind="Kustomization", command=("kustomization",), revision="lastA
 
 def test_every_service_of_the_toolkit_is_declared_and_only_those_with_tasks_get_a_worker() -> None:
     assert [s.name for s in load_services()] == ["helm", "image", "kustomize", "notify", "source"]
-    assert [s.name for s in working_services()] == ["kustomize", "source"]
+    assert [s.name for s in working_services()] == ["helm", "kustomize", "source"]
     for service in load_services():
         assert bool(service.tasks) == bool(service.kinds), service.name
 
@@ -36,7 +36,8 @@ def test_every_service_of_the_toolkit_is_declared_and_only_those_with_tasks_get_
         ([("a", Service(name="b"))], "declares the name 'b'"),
         ([("A", Service(name="A"))], "lowercase letters"),
         ([("a", Service(name="a")), ("a", Service(name="a"))], "declared by two"),
-        ([("a", Service(name="a", commands=("x",)))], "`commands` and `cli` go together"),
+        ([("a", Service(name="a", commands=("x",)))], r"`commands` \(or `verbs`\) and `cli`"),
+        ([("a", Service(name="a", verbs=("x",)))], r"`commands` \(or `verbs`\) and `cli`"),
         (
             [("a", Service(name="a", kinds=(KS,))), ("b", Service(name="b", kinds=(KS,)))],
             "kind Kustomization is already reconciled by service 'a'",
@@ -47,6 +48,13 @@ def test_every_service_of_the_toolkit_is_declared_and_only_those_with_tasks_get_
                 ("b", Service(name="b", commands=("x",), cli="m:g")),
             ],
             "command 'x' is already added by 'a'",
+        ),
+        (
+            [
+                ("a", Service(name="a", commands=("x",), cli="m:f")),
+                ("b", Service(name="b", verbs=("x",), cli="m:g")),
+            ],
+            "verb 'x' is a command of 'a'",
         ),
     ],
 )
@@ -66,6 +74,14 @@ def _run(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
         timeout=120,
         check=False,
     )
+
+
+def test_services_may_share_a_verb_each_adding_its_kinds_under_it() -> None:
+    found: list[tuple[str, object]] = [
+        ("a", Service(name="a", verbs=("diff",), cli="m:f")),
+        ("b", Service(name="b", verbs=("diff",), cli="m:g")),
+    ]
+    assert [s.name for s in check_services(found)] == ["a", "b"]
 
 
 @pytest.mark.parametrize("args", [("--help",), ("get", "ks", "-A"), ("worker", "source")])
@@ -116,9 +132,9 @@ def test_a_service_cli_that_fails_stops_the_cli_naming_the_service(tmp_path: Pat
 
 
 def test_a_worker_of_a_service_without_tasks_is_refused(tmp_path: Path) -> None:
-    result = _run(tmp_path, "worker", "helm")
+    result = _run(tmp_path, "worker", "image")
     assert result.returncode == 2
-    assert "service 'helm' has no tasks yet" in result.stderr
+    assert "service 'image' has no tasks yet" in result.stderr
 
 
 def test_a_worker_whose_tasks_module_is_broken_exits_naming_the_service(tmp_path: Path) -> None:
