@@ -84,6 +84,7 @@ from shared.fleet.state import Desired as DesiredState
 from shared.fleet.state import FleetState
 from shared.kube.apply import ApplyError
 from shared.kube.client import KubeClient
+from shared.kube.errors import KubeError
 from shared.kube.inventory import Inventory
 from shared.kube.owner import Owner
 from shared.private import sweep_private
@@ -526,6 +527,13 @@ class _Loop:
             return step
         self._remember(written)
         self._observe(stored)
+        # Flux records the post-renderers it released with at once: compared again
+        # before the run settles, an old digest would ask for upgrade after upgrade.
+        self.recorded = replace(
+            self.recorded,
+            observed_post_renderers_digest=self.plan.post_renderers_digest,
+            observed_common_metadata_digest=self.plan.common_metadata_digest,
+        )
         reason = "InstallSucceeded" if install else "UpgradeSucceeded"
         message = (
             f"Helm {word} succeeded for release {written.full_name} "
@@ -695,7 +703,13 @@ def act(run: ClusterRun) -> Acted:
         plan = ReleasePlan.from_objects(run.objects)
     except ValueError as err:
         raise ClusterFailure(RECONCILIATION_FAILED, f"release plan unreadable: {err}") from err
-    return _Loop(run, hr, plan, _chart(run, plan)).go()
+    loop = _Loop(run, hr, plan, _chart(run, plan))
+    try:
+        return loop.go()
+    except (KubeError, StorageError) as err:
+        # Helm's storage cannot be read (the cluster is unreachable): an expected
+        # failure, said plainly and with the record kept, not an unexpected traceback.
+        raise loop._failure(RECONCILIATION_FAILED, f"Helm release storage: {err}") from err
 
 
 def release(run: ClusterRun) -> Acted:

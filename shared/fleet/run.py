@@ -23,7 +23,9 @@ owner holds one) fails this cluster's run, with the owner named.
 
 A failed cluster retries alone, after an exponential backoff capped at the
 object's retryInterval (``retry``): the object is not requeued, so its healthy
-clusters are not applied again at each retry. The act step gets the time left
+clusters are not applied again at each retry. A failed release (an uninstall or
+prune of a deleted object, or of a cluster no longer targeted) is retried alone
+too, with the same backoff capped at 15 minutes. The act step gets the time left
 before the task's soft time limit (``ClusterRun.time_left``) to bound its waits.
 """
 
@@ -349,11 +351,16 @@ def run_on_cluster(
     desired, results = state.desired_and_results(key)
     doc = ctx.store.get(key)
     if doc is None or desired is None or cluster not in desired.targets:
+        scope = f"{service.name}-release"
         try:
             _release(ctx, service, state, key, cluster, on_applied=applied)
         except ClusterFailure as failure:
             _failed(ctx, key, cluster, failure)
-            raise
+            # Retried alone, with backoff: once the object is deleted nothing else
+            # would ask again, and its release on this cluster would stay for good.
+            retry(key, cluster, failure_delay(ctx.client, cluster_key(key, cluster), scope=scope))
+            return
+        reset_failures(ctx.client, cluster_key(key, cluster), scope=scope)
         return
     fan_out = service.read(doc)
     if fan_out.suspended:
@@ -399,6 +406,10 @@ def run_on_cluster(
         commit(acted.inventory)
     except ClusterFailure as failure:
         health_failed = failure.reason == HEALTH_CHECK_FAILED
+        # A failure that says nothing of the service's own status (the cluster was
+        # unreachable, an unexpected error) keeps what the last run recorded:
+        # helm's release history and counters must outlive an outage.
+        kept = previous if previous is not None and not failure.extra else None
         result = ClusterResult(
             cluster,
             FALSE,
@@ -410,8 +421,8 @@ def run_on_cluster(
             time=_now(),
             healthy=FALSE if health_failed else "",
             health_message=failure.message if health_failed else "",
-            extra=failure.extra,
-            conditions=failure.conditions,
+            extra=kept.extra if kept else failure.extra,
+            conditions=kept.conditions if kept else failure.conditions,
             handled=requested_at(doc) or "",
         )
         _record(ctx, state, key, result)

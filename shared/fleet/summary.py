@@ -182,6 +182,8 @@ def _ready(revision: str, targets: Sequence[str], results: Sequence[ClusterResul
     ]
     count = f"{len(done)}/{len(targets)} clusters"
     if failing:
+        if len(targets) == 1:
+            return Summary(FALSE, failing[0].reason, failing[0].message, None)
         detail = "; ".join(f"{r.cluster}: {r.message}" for r in failing)
         return Summary(FALSE, failing[0].reason, f"{count} ready; {detail}", None)
     if targets and len(done) == len(targets):

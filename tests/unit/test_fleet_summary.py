@@ -106,3 +106,26 @@ def test_a_cluster_result_keeps_its_health_through_status() -> None:
     plain = ok("c2")
     assert [c["type"] for c in plain.to_status()["conditions"]] == ["Ready"]
     assert ClusterResult.from_status(plain.to_status()) == plain
+
+
+def test_one_ready_cluster_lends_its_own_reason_and_message() -> None:
+    kustomize = summarize_clusters(REV, ("c1",), [ok("c1")])
+    assert (kustomize.reason, kustomize.message) == (
+        "ReconciliationSucceeded",
+        f"Applied revision: {REV}",
+    )
+    said = "Helm install succeeded for release apps/web.v1 with chart web@1.0.0"
+    helm = ClusterResult("c1", "True", "InstallSucceeded", said, last_applied_revision=REV)
+    summary = summarize_clusters(REV, ("c1",), [helm])
+    assert (summary.ready, summary.reason, summary.message) == ("True", "InstallSucceeded", said)
+
+
+def test_one_failed_cluster_lends_its_message_unprefixed() -> None:
+    summary = summarize_clusters(
+        REV, ("c1",), [failed("c1", "UpgradeFailed", "Helm upgrade failed")]
+    )
+    assert (summary.ready, summary.reason, summary.message) == (
+        "False",
+        "UpgradeFailed",
+        "Helm upgrade failed",
+    )
