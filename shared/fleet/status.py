@@ -15,8 +15,9 @@ from shared.api.conditions import (
     summarize,
 )
 from shared.fleet.state import FleetState
-from shared.fleet.summary import ClusterResult, summarize_clusters
+from shared.fleet.summary import ENTRY_FIELDS, ClusterResult, summarize_clusters
 from shared.keys import ObjectKey
+from shared.plugins import kind_facts
 from shared.reconcile import update_status
 from shared.store import Store
 
@@ -54,7 +55,10 @@ def summarize_into(
         )
     else:
         remove_condition(status, HEALTHY)
-    if summary.last_applied_revision is not None:
+    # Only a kind whose status has them (a Kustomization, not a HelmRelease).
+    facts = kind_facts(key.kind)
+    applies = facts is None or facts.revision == "lastAppliedRevision"
+    if summary.last_applied_revision is not None and applies:
         status["lastAppliedRevision"] = summary.last_applied_revision
         # Flux's lastAppliedOriginRevision: the commit behind an OCI or generated artifact.
         if desired.origin_revision:
@@ -69,7 +73,8 @@ def summarize_into(
     if len(ordered) == 1 and len(desired.targets) == 1:
         only = ordered[0]
         _drop_stale(status, before.get(only.cluster), only)
-        status["inventory"] = only.to_status()["inventory"]
+        if facts is None or facts.inventory:
+            status["inventory"] = only.to_status()["inventory"]
         status.update(only.extra)
         for cond in only.conditions:
             set_condition(
@@ -89,12 +94,6 @@ def summarize_into(
                 remove_condition(status, str(cond["type"]))
 
 
-# The entry's own keys, not a service's fields copied to the top.
-_ENTRY_KEYS = frozenset(
-    {"name", "conditions", "lastAttemptedRevision", "lastAppliedRevision", "inventory"}
-)
-
-
 def _drop_stale(status: dict[str, Any], old: dict[str, Any] | None, new: ClusterResult) -> None:
     """Remove what the one cluster's last entry copied to the top and its new one dropped
     (helm: a Remediated or Stalled condition gone after a success, a counter back at zero)."""
@@ -105,7 +104,7 @@ def _drop_stale(status: dict[str, Any], old: dict[str, Any] | None, new: Cluster
         type_ = str(cond.get("type"))
         if type_ not in (READY, HEALTHY) and type_ not in kept:
             remove_condition(status, type_)
-    for name in set(old) - _ENTRY_KEYS - set(new.extra):
+    for name in set(old) - ENTRY_FIELDS - set(new.extra):
         status.pop(name, None)
 
 

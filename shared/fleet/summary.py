@@ -18,11 +18,11 @@ from shared.api.conditions import (
     UNKNOWN,
 )
 
-__all__ = ["ClusterResult", "Condition", "Summary", "summarize_clusters"]
+__all__ = ["ENTRY_FIELDS", "ClusterResult", "Condition", "Summary", "summarize_clusters"]
 
 HEALTH_PASSED = "Health check passed"
 # The fields of a status.clusters[] entry that every service writes.
-_ENTRY_FIELDS = frozenset(
+ENTRY_FIELDS = frozenset(
     (
         "name",
         "conditions",
@@ -108,7 +108,7 @@ class ClusterResult:
             time=str(cond.get("lastTransitionTime", "")),
             healthy=str(health.get("status", "")),
             health_message=str(health.get("message", "")),
-            extra={k: v for k, v in entry.items() if k not in _ENTRY_FIELDS},
+            extra={k: v for k, v in entry.items() if k not in ENTRY_FIELDS},
             conditions=more,
             handled=str(entry.get("lastHandledReconcileAt", "")),
         )
