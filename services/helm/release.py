@@ -20,12 +20,12 @@ Each action emits one event with Flux's reason.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from services.helm.actionoptions import UninstallOptions
 from services.helm.chart import ChartError, chart_root
+from services.helm.conditions import RELEASED, REMEDIATED, TEST_SUCCESS, ReleaseConditions
 from services.helm.crds import ChartCrdsError, apply_chart_crds
 from services.helm.drift import DriftError, correct, detect
 from services.helm.driftreport import (
@@ -34,8 +34,7 @@ from services.helm.driftreport import (
     correction_failed_message,
     drifted_message,
 )
-from services.helm.helm import HOME_PREFIX, Helm, HelmError, ReleaseRef
-from services.helm.history import ClusterRecord
+from services.helm.helm import HelmError, ReleaseRef
 from services.helm.next_action import (
     RETRIES_EXCEEDED,
     Action,
@@ -66,9 +65,10 @@ from services.helm.release_state import (
 )
 from services.helm.releaseplan import ReleasePlan
 from services.helm.remediation import ReleaseAction, active_remediation, failures_reset_reason
+from services.helm.runhelm import helm_for, record_of
 from services.helm.storage import StorageConflict, StorageError
 from services.helm.target import Target, must_reinstall, target_change
-from shared.api import InvalidObjects, parse_as
+from shared.api import parse_as
 from shared.api.conditions import (
     ARTIFACT_FAILED,
     FALSE,
@@ -78,45 +78,27 @@ from shared.api.conditions import (
 )
 from shared.api.helmrelease import HelmRelease
 from shared.artifacts import ArtifactError, fetch_artifact
-from shared.celeryapp import task_limits
-from shared.fleet.run import Acted, ClusterFailure, ClusterRun, FanOut, FleetService
-from shared.fleet.state import Desired as DesiredState
-from shared.fleet.state import FleetState
+from shared.fleet.run import Acted, ClusterFailure, ClusterRun
 from shared.kube.apply import ApplyError
 from shared.kube.client import KubeClient
 from shared.kube.errors import KubeError
 from shared.kube.inventory import Inventory
 from shared.kube.owner import Owner
-from shared.private import sweep_private
-from shared.toolrun import ToolLimits
 from shared.worker import requested_at
-from shared.yaml import dump, load
 
-__all__ = ["HELM", "KEEP", "act", "release"]
+__all__ = ["KEEP", "SERVICE", "act"]
 
 log = logging.getLogger(__name__)
 
 SERVICE = "helm"
 # Desired.deletion of a suspended HelmRelease: deleting it leaves its releases (Flux).
 KEEP = "keep"
-RELEASED = "Released"
-TEST_SUCCESS = "TestSuccess"
-REMEDIATED = "Remediated"
 FORCE_AT = "reconcile.fluxcd.io/forceAt"
 RESET_AT = "reconcile.fluxcd.io/resetAt"
 # A reconcile runs at most one action of each kind; five kinds, plus the observations.
 _MAX_STEPS = 12
 # Envoy Gateway's envoyproxies CRD is 1.4 MB: its apply outlasts a usual request timeout.
 _CRD_REQUEST_TIMEOUT = 120.0
-
-
-def _record_of(run: ClusterRun) -> ClusterRecord:
-    """What the cluster's last run recorded of its release."""
-    if run.previous is None:
-        return ClusterRecord()
-    return ClusterRecord.from_extra(
-        run.previous.extra, revision=run.previous.last_attempted_revision
-    )
 
 
 def _chart(run: ClusterRun, plan: ReleasePlan) -> Path:
@@ -127,61 +109,6 @@ def _chart(run: ClusterRun, plan: ReleasePlan) -> Path:
         return chart_root(unpacked)
     except (ArtifactError, ChartError) as err:
         raise ClusterFailure(ARTIFACT_FAILED, f"chart {plan.chart_name}: {err}") from err
-
-
-def helm_for(run: ClusterRun) -> Helm:
-    """The Helm adapter for the run's cluster, as the run's identity."""
-    assert run.access is not None
-    kubeconfig = run.access.kubeconfig
-    if run.access.impersonate is not None:
-        kubeconfig = _impersonating(kubeconfig, run.access.impersonate.username)
-    soft, hard = task_limits(run.ctx.settings)
-    limits = ToolLimits.from_settings(run.ctx.settings, timeout=run.time_left(soft))
-    # Private homes under the cache, where a worker killed mid-run left its own:
-    # swept once older than any run can be.
-    scratch = run.ctx.settings.cache_dir / "helm-homes"
-    scratch.mkdir(mode=0o700, parents=True, exist_ok=True)
-    sweep_private(scratch, HOME_PREFIX, older_than=2 * hard)
-    return Helm(kubeconfig.encode(), client=run.client, limits=limits, scratch=scratch)
-
-
-def _impersonating(kubeconfig: str, username: str) -> str:
-    """The kubeconfig with every user acting as ``username`` (kubectl's ``as``)."""
-    doc = load(kubeconfig.encode(), source="kubeconfig") or {}
-    for entry in doc.get("users") or []:
-        (entry.setdefault("user", {}) or {})["as"] = username
-    return dump(doc)
-
-
-@dataclass
-class _Conditions:
-    """The cluster's Released, TestSuccess and Remediated conditions, as the run moves them."""
-
-    by_type: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, run: ClusterRun) -> _Conditions:
-        previous = run.previous.conditions if run.previous else ()
-        kept = (RELEASED, TEST_SUCCESS, REMEDIATED)
-        return cls({str(c["type"]): dict(c) for c in previous if c.get("type") in kept})
-
-    def set(self, type_: str, status: str, reason: str, message: str) -> None:
-        self.by_type[type_] = {
-            "type": type_,
-            "status": status,
-            "reason": reason,
-            "message": message,
-        }
-
-    def drop(self, type_: str) -> None:
-        self.by_type.pop(type_, None)
-
-    def get(self, type_: str) -> dict[str, Any] | None:
-        return self.by_type.get(type_)
-
-    def listed(self) -> tuple[dict[str, Any], ...]:
-        order = (RELEASED, TEST_SUCCESS, REMEDIATED, STALLED)
-        return tuple(self.by_type[t] for t in order if t in self.by_type)
 
 
 class _Loop:
@@ -195,11 +122,11 @@ class _Loop:
         self.helm = helm_for(run)
         self.ref = ReleaseRef(plan.release_name, plan.storage_namespace)
         self.policy = release_policy(hr)
-        self.conds = _Conditions.of(run)
+        self.conds = ReleaseConditions.of(run.previous.conditions if run.previous else ())
         self.conds.drop(STALLED)
         if not self.policy.test.enable:
             self.conds.drop(TEST_SUCCESS)  # Flux removes it as soon as tests are disabled
-        self.record = _record_of(run)
+        self.record = record_of(run)
         self.recorded = self.record.recorded
         self.done: list[Action] = []
         # (reason, message) of the events this run emitted: a failure saying the same adds none.
@@ -266,12 +193,7 @@ class _Loop:
         )
 
     def _summary(self) -> dict[str, Any] | None:
-        """The condition Ready mirrors (Flux's ``summarize``): Remediated, else TestSuccess
-        when tests are enabled and their failures not ignored, else Released."""
-        test = self.policy.test
-        tested = test.enable and not test.ignore_failures
-        order = (REMEDIATED, TEST_SUCCESS, RELEASED) if tested else (REMEDIATED, RELEASED)
-        return next((c for t in order if (c := self.conds.get(t)) is not None), None)
+        return self.conds.summary(self.policy.test)
 
     def _emit(self, reason: str, message: str, *, failed: bool = False) -> None:
         self.emitted.add((reason, message))
@@ -710,73 +632,3 @@ def act(run: ClusterRun) -> Acted:
         # Helm's storage cannot be read (the cluster is unreachable): an expected
         # failure, said plainly and with the record kept, not an unexpected traceback.
         raise loop._failure(RECONCILIATION_FAILED, f"Helm release storage: {err}") from err
-
-
-def release(run: ClusterRun) -> Acted:
-    """Uninstall the release from a cluster that is no longer a target, or on deletion.
-
-    The uninstall options are the HelmRelease's, or once it is deleted those of
-    its last plan; Flux's defaults when that expired too.
-    """
-    record = _record_of(run)
-    newest = latest(record.recorded.history)
-    if newest is None or not record.storage_namespace:
-        return Acted(Inventory(), "no Helm release to uninstall")
-    hr = _document_of(run)
-    options = UninstallOptions()
-    if hr is not None:
-        options = uninstall_options(hr, timeout=run.time_left(hr.spec.timeout_seconds))
-    ref = ReleaseRef(newest.name, record.storage_namespace)
-    try:
-        helm_for(run).uninstall(ref, options=options)
-    except HelmError as err:
-        message = f"Helm uninstall failed for release {ref.namespace}/{ref.name}: {err}"
-        raise ClusterFailure("UninstallFailed", message) from err
-    message = (
-        f"Helm uninstall succeeded for release {newest.full_name} "
-        f"with chart {newest.chart_name}@{newest.chart_version}"
-    )
-    run.ctx.emit(
-        "applied", run.key, reason="UninstallSucceeded", message=message, cluster=run.cluster
-    )
-    return Acted(Inventory(), message, announced=True)
-
-
-def _document_of(run: ClusterRun) -> HelmRelease | None:
-    """The HelmRelease as it is, or as its last plan kept it once deleted."""
-    if run.doc is not None:
-        return parse_as(run.doc, HelmRelease)
-    if run.desired is None:
-        return None
-    state = FleetState(run.ctx.client, service=SERVICE, cipher=run.ctx.store.cipher)
-    objects = state.build(run.desired.build_key)
-    if not objects:
-        return None
-    try:
-        document = ReleasePlan.from_objects(objects).document
-        return parse_as(document, HelmRelease) if document else None
-    except (ValueError, InvalidObjects):
-        return None  # a plan of an older sluice: Flux's default options
-
-
-def _releases(doc: dict[str, Any] | None, desired: DesiredState | None) -> bool:
-    # A cluster left behind is uninstalled; a deleted HelmRelease's releases too,
-    # unless it was suspended when deleted (Flux skips the uninstall then).
-    if doc is not None:
-        return not bool(doc["spec"].get("suspend"))
-    return desired is not None and desired.deletion != KEEP
-
-
-def _read(doc: dict[str, Any]) -> FanOut:
-    hr = parse_as(doc, HelmRelease)
-    return FanOut(hr.spec, hr.spec.suspend, hr.spec.interval_seconds)
-
-
-HELM = FleetService(
-    name=SERVICE,
-    read=_read,
-    act=act,
-    release=release,
-    releases=_releases,
-    needs_inventory=False,
-)

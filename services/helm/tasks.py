@@ -8,8 +8,8 @@ HelmReleases that use it.
 
 from __future__ import annotations
 
+from services.helm.cluster import HELM
 from services.helm.reconcile import HELM_RELEASE
-from services.helm.release import HELM
 from shared.fleet.tasks import FanOutTasks
 
 __all__ = ["app"]
