@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,9 +53,26 @@ def helm_list(cluster: ClusterInfo, namespace: str) -> list[tuple[str, str, str,
     return [(r["name"], r["revision"], r["status"], r["chart"]) for r in listed]
 
 
-def package(directory: Path, name: str, version: str, files: dict[str, str]) -> Path:
-    """The chart ``name`` ``version`` of ``files``, packaged into ``directory``."""
-    return make_chart(directory, {"Chart.yaml": chart_yaml(name, version), **files})
+@dataclass(frozen=True)
+class Charts:
+    """``hello_repository``, serving the charts a test packages in ``workdir`` too."""
+
+    server: HelmRepoServer
+    workdir: Path
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def add(self, name: str, version: str, files: dict[str, str]) -> None:
+        """Package the chart ``name`` ``version`` of ``files`` and serve it."""
+        chart = make_chart(self.workdir, {"Chart.yaml": chart_yaml(name, version), **files})
+        self.server.add_package(chart)
+
+
+@pytest.fixture
+def charts(hello_repository: HelmRepoServer, tmp_path: Path) -> Charts:
+    return Charts(hello_repository, tmp_path)
 
 
 def repository_yaml(url: str) -> str:
@@ -157,7 +175,7 @@ def request(gitops: GitOps, name: str) -> None:
 
 
 def test_fan_out_to_three_clusters_one_stopped_then_relabelled_then_deleted(
-    fleet_gitops: GitOps, hello_repository: HelmRepoServer, control_plane_3: ControlPlane
+    fleet_gitops: GitOps, charts: Charts, control_plane_3: ControlPlane
 ) -> None:
     gitops = fleet_gitops
     fleet = unique("fleet")
@@ -171,9 +189,7 @@ def test_fan_out_to_three_clusters_one_stopped_then_relabelled_then_deleted(
     control_plane_3.stop_cluster(2)
     try:
         gitops.apply(
-            repository_yaml(hello_repository.url)
-            + "---\n"
-            + helmrelease_yaml(name, target, extra=selector)
+            repository_yaml(charts.url) + "---\n" + helmrelease_yaml(name, target, extra=selector)
         )
 
         def two_of_three(status: dict[str, Any]) -> bool:
@@ -291,13 +307,10 @@ def tamper(cluster: ClusterInfo, name: str, namespace: str) -> None:
 
 
 def test_drift_corrected_warned_or_ignored_as_driftdetection_says(
-    one_cluster: GitOps,
-    hello_repository: HelmRepoServer,
-    sandbox_cluster: ClusterInfo,
-    tmp_path: Path,
+    one_cluster: GitOps, charts: Charts, sandbox_cluster: ClusterInfo
 ) -> None:
     gitops = one_cluster
-    hello_repository.add_package(package(tmp_path, "twokeys", "1.0.0", TWO_KEYS))
+    charts.add("twokeys", "1.0.0", TWO_KEYS)
     target = unique("drift")
     enabled, warn, ignored = unique("enabled"), unique("warn"), unique("ignored")
     modes = {
@@ -307,7 +320,7 @@ def test_drift_corrected_warned_or_ignored_as_driftdetection_says(
         "    - paths: [/data/message]\n      target:\n        kind: ConfigMap\n",
     }
     gitops.apply(
-        repository_yaml(hello_repository.url)
+        repository_yaml(charts.url)
         + "".join(
             "---\n" + helmrelease_yaml(n, target, chart="twokeys", extra=extra)
             for n, extra in modes.items()
@@ -377,21 +390,14 @@ def crd_properties(cluster: ClusterInfo, name: str) -> list[str] | None:
 
 
 def test_chart_crds_created_replaced_or_skipped_as_the_crds_policy_says(
-    one_cluster: GitOps,
-    hello_repository: HelmRepoServer,
-    sandbox_cluster: ClusterInfo,
-    tmp_path: Path,
+    one_cluster: GitOps, charts: Charts, sandbox_cluster: ClusterInfo
 ) -> None:
     gitops = one_cluster
     group = f"{unique('g')}.example.com"
     kinds = {"crda": "Apple", "crdb": "Berry", "crdc": "Cherry"}
     for chart, kind in kinds.items():
-        hello_repository.add_package(
-            package(tmp_path, chart, "1.0.0", crd_files(group, kind, ("size",)))
-        )
-        hello_repository.add_package(
-            package(tmp_path, chart, "2.0.0", crd_files(group, kind, ("color", "size")))
-        )
+        charts.add(chart, "1.0.0", crd_files(group, kind, ("size",)))
+        charts.add(chart, "2.0.0", crd_files(group, kind, ("color", "size")))
     target = unique("crds")
     names = {chart: unique(chart) for chart in kinds}
     policies = {
@@ -402,7 +408,7 @@ def test_chart_crds_created_replaced_or_skipped_as_the_crds_policy_says(
 
     def apply(version: str) -> None:
         gitops.apply(
-            repository_yaml(hello_repository.url)
+            repository_yaml(charts.url)
             + "".join(
                 "---\n"
                 + helmrelease_yaml(
@@ -474,20 +480,17 @@ def post_renderers(value: str, team: str = "blue") -> str:
 
 
 def test_post_renderers_patch_the_release_and_a_change_of_them_alone_upgrades(
-    one_cluster: GitOps,
-    hello_repository: HelmRepoServer,
-    sandbox_cluster: ClusterInfo,
-    tmp_path: Path,
+    one_cluster: GitOps, charts: Charts, sandbox_cluster: ClusterInfo
 ) -> None:
     gitops = one_cluster
-    hello_repository.add_package(package(tmp_path, "app", "1.0.0", APP))
+    charts.add("app", "1.0.0", APP)
     name, target = unique("app"), unique("post")
     # API-only cluster: nothing rolls the Deployment out, so no wait for it.
     no_wait = "  upgrade:\n    disableWait: true\n"
 
     def apply(value: str, team: str = "blue") -> None:
         gitops.apply(
-            repository_yaml(hello_repository.url)
+            repository_yaml(charts.url)
             + "---\n"
             + helmrelease_yaml(
                 name,
@@ -526,10 +529,7 @@ def test_post_renderers_patch_the_release_and_a_change_of_them_alone_upgrades(
 
 
 def test_v2beta1_and_v2beta2_helmreleases_are_released_like_v2(
-    one_cluster: GitOps,
-    hello_repository: HelmRepoServer,
-    sandbox_cluster: ClusterInfo,
-    tmp_path: Path,
+    one_cluster: GitOps, charts: Charts, sandbox_cluster: ClusterInfo
 ) -> None:
     gitops = one_cluster
     files = {
@@ -538,7 +538,7 @@ def test_v2beta1_and_v2beta2_helmreleases_are_released_like_v2(
         "templates/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n"
         "  name: {{ .Release.Name }}\ndata:\n  message: {{ .Values.message | quote }}\n",
     }
-    hello_repository.add_package(package(tmp_path, "envs", "1.0.0", files))
+    charts.add("envs", "1.0.0", files)
     target = unique("beta")
     beta1, beta2 = unique("beta1"), unique("beta2")
     # v2beta1's own fields: chart.spec.valuesFile, a strategic-merge post-renderer patch.
@@ -567,7 +567,7 @@ def test_v2beta1_and_v2beta2_helmreleases_are_released_like_v2(
         api_version="helm.toolkit.fluxcd.io/v2beta2",
         extra="  values:\n    message: inline\n",
     )
-    gitops.apply(repository_yaml(hello_repository.url) + "---\n" + v2beta1 + "---\n" + v2beta2)
+    gitops.apply(repository_yaml(charts.url) + "---\n" + v2beta1 + "---\n" + v2beta2)
     for name in (beta1, beta2):
         status = wait_status(gitops, name, released(1))
         assert status["history"][0]["chartName"] == "envs"
@@ -584,7 +584,7 @@ def test_v2beta1_and_v2beta2_helmreleases_are_released_like_v2(
 
 def test_chart_ref_to_an_oci_repository_and_to_a_helmchart(
     one_cluster: GitOps,
-    hello_repository: HelmRepoServer,
+    charts: Charts,
     oci_registry: OciRegistry,
     sandbox_cluster: ClusterInfo,
     tmp_path: Path,
@@ -635,7 +635,7 @@ def test_chart_ref_to_an_oci_repository_and_to_a_helmchart(
         return flux_yaml("HelmRelease", name, spec, api_version=HR_V2)
 
     gitops.apply(
-        repository_yaml(hello_repository.url)
+        repository_yaml(charts.url)
         + "---\n"
         + oci_repository("0.3.0")
         + helm_chart
@@ -683,11 +683,11 @@ def test_chart_ref_to_an_oci_repository_and_to_a_helmchart(
 
 
 def test_a_suspended_helmrelease_deleted_leaves_its_release(
-    one_cluster: GitOps, hello_repository: HelmRepoServer, sandbox_cluster: ClusterInfo
+    one_cluster: GitOps, charts: Charts, sandbox_cluster: ClusterInfo
 ) -> None:
     gitops = one_cluster
     name, target = unique("kept"), unique("suspend")
-    gitops.apply(repository_yaml(hello_repository.url) + "---\n" + helmrelease_yaml(name, target))
+    gitops.apply(repository_yaml(charts.url) + "---\n" + helmrelease_yaml(name, target))
     wait_status(gitops, name, released(1))
     gitops.apply(helmrelease_yaml(name, target, extra="  suspend: true\n"))
     key = ObjectKey("HelmRelease", NAMESPACE, name)
