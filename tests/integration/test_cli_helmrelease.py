@@ -13,8 +13,8 @@ import pytest
 from kubernetes import client as k8s
 
 from shared import yaml
-from tests.fixtures.gitops import NAMESPACE, GitOps, secret_yaml, sluice, unique
-from tests.integration.test_helmrelease import apply_release, wait_released
+from tests.fixtures.gitops import NAMESPACE, GitOps, sluice
+from tests.integration.test_helmrelease import release_from_secret
 from tests.servers.helmrepo import HelmRepoServer
 
 pytestmark = pytest.mark.cluster
@@ -36,15 +36,6 @@ def table(stdout: str) -> list[dict[str, str]]:
     ]
 
 
-def release(gitops: GitOps, charts: HelmRepoServer, target: str) -> str:
-    name = unique("hello")
-    extra = "  valuesFrom:\n  - kind: Secret\n    name: hello-values\n"
-    secret = secret_yaml("hello-values", {"values.yaml": f"message: {SECRET_MESSAGE}\n"})
-    apply_release(gitops, charts, name, target, secret, extra=extra)
-    wait_released(gitops, name, version=1)
-    return name
-
-
 def annotations(gitops: GitOps, name: str) -> dict[str, Any]:
     return dict(gitops.get("HelmRelease", name)["metadata"].get("annotations") or {})
 
@@ -56,7 +47,7 @@ def test_get_history_tree_and_diff_show_the_release_on_each_cluster(
     workload_ns: str,
 ) -> None:
     gitops = helm_gitops
-    name = release(gitops, hello_repository, workload_ns)
+    name = release_from_secret(gitops, hello_repository, workload_ns, message=SECRET_MESSAGE)
 
     got = sluice(gitops, "get", "hr", "-n", NAMESPACE)
     assert got.returncode == 0, got.stderr
@@ -119,7 +110,7 @@ def test_reconcile_force_reset_with_source_suspend_resume_and_export(
     helm_gitops: GitOps, hello_repository: HelmRepoServer, workload_ns: str
 ) -> None:
     gitops = helm_gitops
-    name = release(gitops, hello_repository, workload_ns)
+    name = release_from_secret(gitops, hello_repository, workload_ns, message=SECRET_MESSAGE)
 
     forced = sluice(gitops, "reconcile", "hr", name, "--force", "--reset")
     assert forced.returncode == 0, forced.stderr + gitops.logs()

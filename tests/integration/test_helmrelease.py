@@ -59,6 +59,19 @@ def apply_release(
     gitops.apply("---\n".join([repository_yaml(repository.url), *docs, release]))
 
 
+def release_from_secret(
+    gitops: GitOps, repository: HelmRepoServer, namespace: str, *, message: str
+) -> str:
+    """A HelmRelease of "hello" whose values come from the Secret "hello-values"
+    (``message``), applied and released at revision 1; its name."""
+    name = unique("hello")
+    extra = "  valuesFrom:\n  - kind: Secret\n    name: hello-values\n"
+    secret = secret_yaml("hello-values", {"values.yaml": f"message: {message}\n"})
+    apply_release(gitops, repository, name, namespace, secret, extra=extra)
+    wait_released(gitops, name, version=1)
+    return name
+
+
 def wait_released(gitops: GitOps, name: str, *, version: int) -> dict[str, Any]:
     def check() -> dict[str, Any] | None:
         doc = gitops.get("HelmRelease", name)
@@ -114,16 +127,11 @@ def test_install_then_values_change_upgrades(
 def test_values_from_secret_change_upgrades(
     helm_gitops: GitOps,
     hello_repository: HelmRepoServer,
-    helm_cli: HelmCli,
     workload_api: k8s.ApiClient,
     workload_ns: str,
 ) -> None:
     gitops = helm_gitops
-    name = unique("hello")
-    extra = "  valuesFrom:\n  - kind: Secret\n    name: hello-values\n"
-    secret = secret_yaml("hello-values", {"values.yaml": "message: from-secret\n"})
-    apply_release(gitops, hello_repository, name, workload_ns, secret, extra=extra)
-    wait_released(gitops, name, version=1)
+    name = release_from_secret(gitops, hello_repository, workload_ns, message="from-secret")
     core = k8s.CoreV1Api(workload_api)
     assert core.read_namespaced_config_map(name, workload_ns).data == {"message": "from-secret"}
     gitops.apply(secret_yaml("hello-values", {"values.yaml": "message: rotated\n"}))
