@@ -6,12 +6,12 @@ API:
   shared cores, lazy informers); ``LIMITS``: the ``ToolLimits`` of such an action.
 - Templates: ``DEPLOYMENT`` (``<release>-web``, one nginx replica, placed by
   ``.Values.nodeSelector`` when set), ``CONFIGMAP`` (``<release>-settings``,
-  ``greeting`` from ``.Values.greeting``, "hello" by default), ``hook_job(name)``
-  (a ``helm.sh/hook: test`` Job ``<release>-<name>``, placed by
-  ``.Values.testNodeSelector`` when set); ``crd_yaml(kind, group="example.com", *,
-  properties=None)``: a namespaced CustomResourceDefinition ``<kind>s.<group>``
-  (served v1, ``spec`` of ``properties``: name -> OpenAPI type, ``size: integer``
-  by default).
+  ``greeting`` from ``.Values.greeting``, "hello" by default), ``hook_job(name, *,
+  backoff_limit=None)`` (a ``helm.sh/hook: test`` Job ``<release>-<name>``, placed
+  by ``.Values.testNodeSelector`` when set; ``backoffLimit`` when given);
+  ``crd_yaml(kind, group="example.com", *, properties=None)``: a namespaced
+  CustomResourceDefinition ``<kind>s.<group>`` (served v1, ``spec`` of
+  ``properties``: name -> OpenAPI type, ``size: integer`` by default).
 - ``WEBAPP``: the files of a chart of those three (``greeting: hello`` by default).
 - ``chart_yaml(name="webapp", version="0.1.0", *, app_version="") -> str``: a Chart.yaml.
 - ``write_chart(directory, files) -> Path``: the chart folder ``directory/<name>``
@@ -39,7 +39,8 @@ Fixtures on the workload cluster (``tests.fixtures.cluster``): ``workload_api``
 (a kubernetes ApiClient), ``workload_ns`` (a namespace of the test's own),
 ``workload_kube`` (a ``KubeClient``); and (``tests.fixtures.helm``)
 ``workload_helm``, the ``helm_adapter`` writing into ``helm_scratch``, an
-empty folder a test can check is left empty; ``helm_gitops``, the ``gitops``
+empty folder a test can check is left empty; ``helm_cli``, a ``HelmCli`` on the
+workload cluster; ``helm_gitops``, the ``gitops``
 sluice with a helm worker and the workload cluster as Cluster "default";
 ``hello_repository``, a ``HelmRepoServer`` serving chart "hello" 1.0.0.
 """
@@ -114,8 +115,9 @@ data:
 """
 
 
-def hook_job(name: str = "smoke") -> str:
+def hook_job(name: str = "smoke", *, backoff_limit: int | None = None) -> str:
     """A test hook: a Job ``<release>-<name>`` that succeeds once its pod is placed."""
+    backoff = "" if backoff_limit is None else f"\n  backoffLimit: {backoff_limit}"
     return f"""\
 apiVersion: batch/v1
 kind: Job
@@ -123,7 +125,7 @@ metadata:
   name: {{{{ .Release.Name }}}}-{name}
   annotations:
     helm.sh/hook: test
-spec:
+spec:{backoff}
   template:
     spec:
       restartPolicy: Never

@@ -13,20 +13,13 @@ import pytest
 from kubernetes import client as k8s
 
 from shared import yaml
-from shared.sandbox import ClusterInfo
-from tests.fixtures.cluster import api_client
-from tests.fixtures.gitops import NAMESPACE, GitOps, secret_yaml, sluice, unique
-from tests.integration import test_helmrelease as hr_setup
-from tests.integration.test_helmrelease import helmrelease_yaml, repository_yaml, wait_released
+from tests.fixtures.gitops import NAMESPACE, GitOps, sluice
+from tests.integration.test_helmrelease import release_from_secret
 from tests.servers.helmrepo import HelmRepoServer
 
 pytestmark = pytest.mark.cluster
 
 SECRET_MESSAGE = "s3cr3t-from-vault"
-# test_helmrelease's set-up: a Helm repository, sluice with the helm worker, a namespace.
-charts = hr_setup.charts
-helm_gitops = hr_setup.helm_gitops
-target = hr_setup.target
 
 
 def table(stdout: str) -> list[dict[str, str]]:
@@ -43,29 +36,18 @@ def table(stdout: str) -> list[dict[str, str]]:
     ]
 
 
-def release(gitops: GitOps, charts: HelmRepoServer, target: str) -> str:
-    name = unique("hello")
-    extra = "  valuesFrom:\n  - kind: Secret\n    name: hello-values\n"
-    gitops.apply(
-        repository_yaml(charts.url)
-        + "---\n"
-        + secret_yaml("hello-values", {"values.yaml": f"message: {SECRET_MESSAGE}\n"})
-        + "---\n"
-        + helmrelease_yaml(name, target, extra=extra)
-    )
-    wait_released(gitops, name, version=1)
-    return name
-
-
 def annotations(gitops: GitOps, name: str) -> dict[str, Any]:
     return dict(gitops.get("HelmRelease", name)["metadata"].get("annotations") or {})
 
 
 def test_get_history_tree_and_diff_show_the_release_on_each_cluster(
-    helm_gitops: GitOps, charts: HelmRepoServer, workload_cluster: ClusterInfo, target: str
+    helm_gitops: GitOps,
+    hello_repository: HelmRepoServer,
+    workload_api: k8s.ApiClient,
+    workload_ns: str,
 ) -> None:
     gitops = helm_gitops
-    name = release(gitops, charts, target)
+    name = release_from_secret(gitops, hello_repository, workload_ns, message=SECRET_MESSAGE)
 
     got = sluice(gitops, "get", "hr", "-n", NAMESPACE)
     assert got.returncode == 0, got.stderr
@@ -100,7 +82,7 @@ def test_get_history_tree_and_diff_show_the_release_on_each_cluster(
         f"HelmRelease/{NAMESPACE}/{name}",
         f"  HelmChart/{NAMESPACE}/{NAMESPACE}-{name}",
         "  cluster default",
-        f"    ConfigMap/{target}/{name}",
+        f"    ConfigMap/{workload_ns}/{name}",
     ]
 
     not_targeted = sluice(gitops, "diff", "hr", name, "--cluster", "nope")
@@ -114,21 +96,21 @@ def test_get_history_tree_and_diff_show_the_release_on_each_cluster(
 
     # Someone edits the release's ConfigMap by hand: diff shows it would be put back,
     # without the value that came from the Secret.
-    core = k8s.CoreV1Api(api_client(workload_cluster.kubeconfig))
-    core.patch_namespaced_config_map(name, target, {"data": {"message": "edited"}})
+    core = k8s.CoreV1Api(workload_api)
+    core.patch_namespaced_config_map(name, workload_ns, {"data": {"message": "edited"}})
     drifted = sluice(gitops, "diff", "hr", name)
     assert drifted.returncode == 1, drifted.stdout + drifted.stderr
     lines = drifted.stdout.splitlines()
-    assert f"► ConfigMap/{target}/{name} drifted" in lines
+    assert f"► ConfigMap/{workload_ns}/{name} drifted" in lines
     assert "-  message: edited" in lines and "+  message: ***" in lines, drifted.stdout
     assert SECRET_MESSAGE not in drifted.stdout + drifted.stderr
 
 
 def test_reconcile_force_reset_with_source_suspend_resume_and_export(
-    helm_gitops: GitOps, charts: HelmRepoServer, target: str
+    helm_gitops: GitOps, hello_repository: HelmRepoServer, workload_ns: str
 ) -> None:
     gitops = helm_gitops
-    name = release(gitops, charts, target)
+    name = release_from_secret(gitops, hello_repository, workload_ns, message=SECRET_MESSAGE)
 
     forced = sluice(gitops, "reconcile", "hr", name, "--force", "--reset")
     assert forced.returncode == 0, forced.stderr + gitops.logs()

@@ -9,18 +9,13 @@ what a Flux user checks is checked on the cluster itself: ``helm list`` and
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes import client as k8s
 
+from services.helm.helm import ReleaseRef
 from shared.api.conditions import get_condition
-from shared.sandbox import ClusterInfo
-from tests.fixtures import cluster as cluster_fixtures
-from tests.fixtures import helm as helm_fixtures
-from tests.fixtures.cluster import api_client
 from tests.fixtures.gitops import NAMESPACE, GitOps, flux_yaml, secret_yaml, sluice, unique
 from tests.helmcharts import HelmCli
 from tests.helpers import eventually
@@ -28,19 +23,7 @@ from tests.servers.helmrepo import HelmRepoServer
 
 pytestmark = pytest.mark.cluster
 
-# test_cli_helmrelease.py takes its set-up from here under these names; new tests
-# ask for hello_repository, helm_gitops and workload_ns (tests/fixtures) directly.
-charts = helm_fixtures.hello_repository
-helm_gitops = helm_fixtures.helm_gitops
-target = cluster_fixtures.workload_ns
-
 ROLLOUT = 120.0
-
-
-def helm(cluster: ClusterInfo, *args: str) -> Any:
-    """``helm ARGS -o json`` on ``cluster``, parsed."""
-    home = Path(os.environ.get("TMPDIR", "/tmp")) / f"helm-home-{os.getpid()}"
-    return HelmCli(cluster.kubeconfig, home).json_output(*args)
 
 
 def helmrelease_yaml(name: str, namespace: str, *, values: str = "", extra: str = "") -> str:
@@ -60,6 +43,33 @@ def helmrelease_yaml(name: str, namespace: str, *, values: str = "", extra: str 
 
 def repository_yaml(url: str) -> str:
     return flux_yaml("HelmRepository", "charts", f"  interval: 1h\n  url: {url}\n")
+
+
+def apply_release(
+    gitops: GitOps,
+    repository: HelmRepoServer,
+    name: str,
+    namespace: str,
+    *docs: str,
+    values: str = "",
+    extra: str = "",
+) -> None:
+    """Apply the HelmRepository "charts" serving ``repository``, ``docs``, then the HelmRelease."""
+    release = helmrelease_yaml(name, namespace, values=values, extra=extra)
+    gitops.apply("---\n".join([repository_yaml(repository.url), *docs, release]))
+
+
+def release_from_secret(
+    gitops: GitOps, repository: HelmRepoServer, namespace: str, *, message: str
+) -> str:
+    """A HelmRelease of "hello" whose values come from the Secret "hello-values"
+    (``message``), applied and released at revision 1; its name."""
+    name = unique("hello")
+    extra = "  valuesFrom:\n  - kind: Secret\n    name: hello-values\n"
+    secret = secret_yaml("hello-values", {"values.yaml": f"message: {message}\n"})
+    apply_release(gitops, repository, name, namespace, secret, extra=extra)
+    wait_released(gitops, name, version=1)
+    return name
 
 
 def wait_released(gitops: GitOps, name: str, *, version: int) -> dict[str, Any]:
@@ -82,14 +92,13 @@ def wait_released(gitops: GitOps, name: str, *, version: int) -> dict[str, Any]:
 def test_install_then_values_change_upgrades(
     helm_gitops: GitOps,
     hello_repository: HelmRepoServer,
-    workload_cluster: ClusterInfo,
+    helm_cli: HelmCli,
+    workload_api: k8s.ApiClient,
     workload_ns: str,
 ) -> None:
     gitops = helm_gitops
     name = unique("hello")
-    gitops.apply(
-        repository_yaml(hello_repository.url) + "---\n" + helmrelease_yaml(name, workload_ns)
-    )
+    apply_release(gitops, hello_repository, name, workload_ns)
     doc = wait_released(gitops, name, version=1)
     status = doc["status"]
     released = get_condition(status, "Released")
@@ -99,44 +108,31 @@ def test_install_then_values_change_upgrades(
     assert status["history"][0]["status"] == "deployed"
     assert status["storageNamespace"] == workload_ns
     assert status["helmChart"] == f"{NAMESPACE}/{NAMESPACE}-{name}"
-    listed = helm(workload_cluster, "list", "-n", workload_ns)
+    listed = helm_cli.releases(workload_ns)
     assert [(r["name"], r["status"], r["chart"]) for r in listed] == [
         (name, "deployed", "hello-1.0.0")
     ]
-    core = k8s.CoreV1Api(api_client(workload_cluster.kubeconfig))
+    core = k8s.CoreV1Api(workload_api)
     assert core.read_namespaced_config_map(name, workload_ns).data == {"message": "hello"}
 
     values = "  values:\n    message: bonjour\n"
-    gitops.apply(
-        repository_yaml(hello_repository.url)
-        + "---\n"
-        + helmrelease_yaml(name, workload_ns, values=values)
-    )
+    apply_release(gitops, hello_repository, name, workload_ns, values=values)
     doc = wait_released(gitops, name, version=2)
     assert get_condition(doc["status"], "Released")["reason"] == "UpgradeSucceeded"
     assert core.read_namespaced_config_map(name, workload_ns).data == {"message": "bonjour"}
-    history = helm(workload_cluster, "history", name, "-n", workload_ns)
+    history = helm_cli.history(ReleaseRef(name, workload_ns))
     assert [h["status"] for h in history] == ["superseded", "deployed"]
 
 
 def test_values_from_secret_change_upgrades(
     helm_gitops: GitOps,
     hello_repository: HelmRepoServer,
-    workload_cluster: ClusterInfo,
+    workload_api: k8s.ApiClient,
     workload_ns: str,
 ) -> None:
     gitops = helm_gitops
-    name = unique("hello")
-    extra = "  valuesFrom:\n  - kind: Secret\n    name: hello-values\n"
-    gitops.apply(
-        repository_yaml(hello_repository.url)
-        + "---\n"
-        + secret_yaml("hello-values", {"values.yaml": "message: from-secret\n"})
-        + "---\n"
-        + helmrelease_yaml(name, workload_ns, extra=extra)
-    )
-    wait_released(gitops, name, version=1)
-    core = k8s.CoreV1Api(api_client(workload_cluster.kubeconfig))
+    name = release_from_secret(gitops, hello_repository, workload_ns, message="from-secret")
+    core = k8s.CoreV1Api(workload_api)
     assert core.read_namespaced_config_map(name, workload_ns).data == {"message": "from-secret"}
     gitops.apply(secret_yaml("hello-values", {"values.yaml": "message: rotated\n"}))
     wait_released(gitops, name, version=2)
@@ -148,16 +144,14 @@ def test_values_from_secret_change_upgrades(
 def test_deletion_uninstalls(
     helm_gitops: GitOps,
     hello_repository: HelmRepoServer,
-    workload_cluster: ClusterInfo,
+    helm_cli: HelmCli,
     workload_ns: str,
 ) -> None:
     gitops = helm_gitops
     name = unique("hello")
-    gitops.apply(
-        repository_yaml(hello_repository.url) + "---\n" + helmrelease_yaml(name, workload_ns)
-    )
+    apply_release(gitops, hello_repository, name, workload_ns)
     wait_released(gitops, name, version=1)
     result = sluice(gitops, "delete", "helmrelease", name, "-n", NAMESPACE)
     assert result.returncode == 0, result.stderr
-    eventually(lambda: helm(workload_cluster, "list", "-n", workload_ns) == [], timeout=ROLLOUT)
+    eventually(lambda: helm_cli.releases(workload_ns) == [], timeout=ROLLOUT)
     assert gitops.store.get_key_missing if False else True

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +25,9 @@ from shared.fleet.state import FleetState
 from shared.keys import ObjectKey
 from shared.lease import request_reconcile
 from shared.sandbox import ClusterInfo, ControlPlane
-from shared.tools import require_tool
 from tests.fixtures.cluster import api_client
 from tests.fixtures.gitops import NAMESPACE, GitOps, flux_yaml, sluice, unique
+from tests.helmcharts import HelmCli, chart_yaml, crd_yaml, make_chart
 from tests.helpers import eventually
 from tests.servers.helmrepo import HelmRepoServer
 from tests.servers.registry import OciRegistry
@@ -40,64 +40,39 @@ HR_V2 = "helm.toolkit.fluxcd.io/v2"
 
 
 @pytest.fixture
-def charts(tmp_path: Path) -> Iterator[HelmRepoServer]:
-    server = HelmRepoServer(tmp_path / "charts")
-    server.start()
-    try:
-        server.add_chart("hello", "1.0.0")
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def helm_gitops(gitops: GitOps) -> GitOps:
+def fleet_gitops(gitops: GitOps) -> GitOps:
+    """``gitops`` with a helm worker (3 at once) and no cluster: each test registers its own."""
     gitops.start_worker("helm", concurrency=3)
     return gitops
-
-
-def _helm_env(home: Path) -> dict[str, str]:
-    return {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(home),
-        "HELM_CACHE_HOME": str(home / "cache"),
-        "HELM_CONFIG_HOME": str(home / "config"),
-        "HELM_DATA_HOME": str(home / "data"),
-    }
 
 
 def helm_list(cluster: ClusterInfo, namespace: str) -> list[tuple[str, str, str, str]]:
     """``helm list -n namespace`` on the cluster: (name, revision, status, chart) per release."""
     home = Path(os.environ.get("TMPDIR", "/tmp")) / f"helm-home-{os.getpid()}"
-    helm = str(require_tool("helm"))
-    done = subprocess.run(
-        [helm, "list", "-n", namespace, "-o", "json", "--kubeconfig", str(cluster.kubeconfig)],
-        capture_output=True,
-        text=True,
-        env=_helm_env(home),
-        timeout=60,
-        check=True,
-    )
-    return [(r["name"], r["revision"], r["status"], r["chart"]) for r in json.loads(done.stdout)]
+    listed = HelmCli(cluster.kubeconfig, home).releases(namespace)
+    return [(r["name"], r["revision"], r["status"], r["chart"]) for r in listed]
 
 
-def package_chart(workdir: Path, name: str, version: str, files: dict[str, str]) -> Path:
-    """``helm package`` a chart of ``files`` (paths under the chart's folder) into ``workdir``."""
-    source = workdir / "chart-sources" / f"{name}-{version}" / name
-    for path, text in {
-        "Chart.yaml": f"apiVersion: v2\nname: {name}\nversion: {version}\n",
-        **files,
-    }.items():
-        (source / path).parent.mkdir(parents=True, exist_ok=True)
-        (source / path).write_text(text)
-    subprocess.run(
-        [str(require_tool("helm")), "package", str(source), "--destination", str(workdir)],
-        capture_output=True,
-        env=_helm_env(workdir / "helm-home"),
-        timeout=60,
-        check=True,
-    )
-    return workdir / f"{name}-{version}.tgz"
+@dataclass(frozen=True)
+class Charts:
+    """``hello_repository``, serving the charts a test packages in ``workdir`` too."""
+
+    server: HelmRepoServer
+    workdir: Path
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def add(self, name: str, version: str, files: dict[str, str]) -> None:
+        """Package the chart ``name`` ``version`` of ``files`` and serve it."""
+        chart = make_chart(self.workdir, {"Chart.yaml": chart_yaml(name, version), **files})
+        self.server.add_package(chart)
+
+
+@pytest.fixture
+def charts(hello_repository: HelmRepoServer, tmp_path: Path) -> Charts:
+    return Charts(hello_repository, tmp_path)
 
 
 def repository_yaml(url: str) -> str:
@@ -200,9 +175,9 @@ def request(gitops: GitOps, name: str) -> None:
 
 
 def test_fan_out_to_three_clusters_one_stopped_then_relabelled_then_deleted(
-    helm_gitops: GitOps, charts: HelmRepoServer, control_plane_3: ControlPlane
+    fleet_gitops: GitOps, charts: Charts, control_plane_3: ControlPlane
 ) -> None:
-    gitops = helm_gitops
+    gitops = fleet_gitops
     fleet = unique("fleet")
     clusters = dict(zip(("c1", "c2", "c3"), control_plane_3.cluster_info(), strict=True))
     for cluster_name, info in clusters.items():
@@ -310,9 +285,9 @@ def test_fan_out_to_three_clusters_one_stopped_then_relabelled_then_deleted(
 
 
 @pytest.fixture
-def one_cluster(helm_gitops: GitOps, sandbox_cluster: ClusterInfo) -> GitOps:
-    helm_gitops.register_cluster(sandbox_cluster, "default")
-    return helm_gitops
+def one_cluster(fleet_gitops: GitOps, sandbox_cluster: ClusterInfo) -> GitOps:
+    fleet_gitops.register_cluster(sandbox_cluster, "default")
+    return fleet_gitops
 
 
 TWO_KEYS = {
@@ -332,10 +307,10 @@ def tamper(cluster: ClusterInfo, name: str, namespace: str) -> None:
 
 
 def test_drift_corrected_warned_or_ignored_as_driftdetection_says(
-    one_cluster: GitOps, charts: HelmRepoServer, sandbox_cluster: ClusterInfo, tmp_path: Path
+    one_cluster: GitOps, charts: Charts, sandbox_cluster: ClusterInfo
 ) -> None:
     gitops = one_cluster
-    charts.add_package(package_chart(tmp_path, "twokeys", "1.0.0", TWO_KEYS))
+    charts.add("twokeys", "1.0.0", TWO_KEYS)
     target = unique("drift")
     enabled, warn, ignored = unique("enabled"), unique("warn"), unique("ignored")
     modes = {
@@ -397,31 +372,7 @@ def test_drift_corrected_warned_or_ignored_as_driftdetection_says(
 
 def crd_files(group: str, kind: str, properties: tuple[str, ...]) -> dict[str, str]:
     """A chart whose crds/ holds one CRD of ``kind`` with ``properties``, and a ConfigMap."""
-    plural = kind.lower() + "s"
-    fields = "".join(f"                {p}:\n                  type: string\n" for p in properties)
-    crd = f"""\
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: {plural}.{group}
-spec:
-  group: {group}
-  names:
-    kind: {kind}
-    plural: {plural}
-  scope: Namespaced
-  versions:
-  - name: v1
-    served: true
-    storage: true
-    schema:
-      openAPIV3Schema:
-        type: object
-        properties:
-          spec:
-            type: object
-            properties:
-{fields}"""
+    crd = crd_yaml(kind, group, properties=dict.fromkeys(properties, "string"))
     return {"crds/crd.yaml": crd, **TWO_KEYS}
 
 
@@ -439,18 +390,14 @@ def crd_properties(cluster: ClusterInfo, name: str) -> list[str] | None:
 
 
 def test_chart_crds_created_replaced_or_skipped_as_the_crds_policy_says(
-    one_cluster: GitOps, charts: HelmRepoServer, sandbox_cluster: ClusterInfo, tmp_path: Path
+    one_cluster: GitOps, charts: Charts, sandbox_cluster: ClusterInfo
 ) -> None:
     gitops = one_cluster
     group = f"{unique('g')}.example.com"
     kinds = {"crda": "Apple", "crdb": "Berry", "crdc": "Cherry"}
     for chart, kind in kinds.items():
-        charts.add_package(
-            package_chart(tmp_path, chart, "1.0.0", crd_files(group, kind, ("size",)))
-        )
-        charts.add_package(
-            package_chart(tmp_path, chart, "2.0.0", crd_files(group, kind, ("color", "size")))
-        )
+        charts.add(chart, "1.0.0", crd_files(group, kind, ("size",)))
+        charts.add(chart, "2.0.0", crd_files(group, kind, ("color", "size")))
     target = unique("crds")
     names = {chart: unique(chart) for chart in kinds}
     policies = {
@@ -533,10 +480,10 @@ def post_renderers(value: str, team: str = "blue") -> str:
 
 
 def test_post_renderers_patch_the_release_and_a_change_of_them_alone_upgrades(
-    one_cluster: GitOps, charts: HelmRepoServer, sandbox_cluster: ClusterInfo, tmp_path: Path
+    one_cluster: GitOps, charts: Charts, sandbox_cluster: ClusterInfo
 ) -> None:
     gitops = one_cluster
-    charts.add_package(package_chart(tmp_path, "app", "1.0.0", APP))
+    charts.add("app", "1.0.0", APP)
     name, target = unique("app"), unique("post")
     # API-only cluster: nothing rolls the Deployment out, so no wait for it.
     no_wait = "  upgrade:\n    disableWait: true\n"
@@ -582,7 +529,7 @@ def test_post_renderers_patch_the_release_and_a_change_of_them_alone_upgrades(
 
 
 def test_v2beta1_and_v2beta2_helmreleases_are_released_like_v2(
-    one_cluster: GitOps, charts: HelmRepoServer, sandbox_cluster: ClusterInfo, tmp_path: Path
+    one_cluster: GitOps, charts: Charts, sandbox_cluster: ClusterInfo
 ) -> None:
     gitops = one_cluster
     files = {
@@ -591,7 +538,7 @@ def test_v2beta1_and_v2beta2_helmreleases_are_released_like_v2(
         "templates/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n"
         "  name: {{ .Release.Name }}\ndata:\n  message: {{ .Values.message | quote }}\n",
     }
-    charts.add_package(package_chart(tmp_path, "envs", "1.0.0", files))
+    charts.add("envs", "1.0.0", files)
     target = unique("beta")
     beta1, beta2 = unique("beta1"), unique("beta2")
     # v2beta1's own fields: chart.spec.valuesFile, a strategic-merge post-renderer patch.
@@ -637,7 +584,7 @@ def test_v2beta1_and_v2beta2_helmreleases_are_released_like_v2(
 
 def test_chart_ref_to_an_oci_repository_and_to_a_helmchart(
     one_cluster: GitOps,
-    charts: HelmRepoServer,
+    charts: Charts,
     oci_registry: OciRegistry,
     sandbox_cluster: ClusterInfo,
     tmp_path: Path,
@@ -736,7 +683,7 @@ def test_chart_ref_to_an_oci_repository_and_to_a_helmchart(
 
 
 def test_a_suspended_helmrelease_deleted_leaves_its_release(
-    one_cluster: GitOps, charts: HelmRepoServer, sandbox_cluster: ClusterInfo
+    one_cluster: GitOps, charts: Charts, sandbox_cluster: ClusterInfo
 ) -> None:
     gitops = one_cluster
     name, target = unique("kept"), unique("suspend")

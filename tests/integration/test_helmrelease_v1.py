@@ -8,7 +8,6 @@ on the cluster under the v1 ``releaseName`` with the v1 ``values``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,41 +21,12 @@ from shared.keys import ObjectKey
 from shared.redisserver import RedisServer
 from shared.sandbox import ClusterInfo
 from shared.store import Store
-from tests.fixtures.cluster import api_client, create_namespace, delete_namespace
 from tests.fixtures.gitops import NAMESPACE, GitOps, kustomization_yaml, sluice, source_yaml, unique
+from tests.helmcharts import HelmCli
 from tests.helpers import eventually
-from tests.integration.test_helmrelease import helm, wait_released
+from tests.integration.test_helmrelease import wait_released
 from tests.servers.git import BareRepo
 from tests.servers.helmrepo import HelmRepoServer
-
-
-# As in test_helmrelease.py: a chart repository, a sluice with the helm service.
-@pytest.fixture
-def charts(tmp_path: Path) -> Iterator[HelmRepoServer]:
-    server = HelmRepoServer(tmp_path / "charts")
-    server.start()
-    try:
-        server.add_chart("hello", "1.0.0")
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def helm_gitops(gitops: GitOps, workload_cluster: ClusterInfo) -> GitOps:
-    gitops.start_worker("helm", concurrency=2)
-    gitops.register_cluster(workload_cluster, "default")
-    return gitops
-
-
-@pytest.fixture
-def target(workload_cluster: ClusterInfo) -> Iterator[str]:
-    api = api_client(workload_cluster.kubeconfig)
-    name = create_namespace(api, "hr")
-    try:
-        yield name
-    finally:
-        delete_namespace(api, name)
 
 
 def operator_yaml(name: str, *, url: str, release: str, target: str, message: str) -> str:
@@ -79,25 +49,29 @@ spec:
 """
 
 
-def released(cluster: ClusterInfo, namespace: str) -> list[tuple[str, str, str]]:
-    listed = helm(cluster, "list", "-n", namespace)
-    return [(r["name"], r["status"], r["chart"]) for r in listed]
+def released(helm: HelmCli, namespace: str) -> list[tuple[str, str, str]]:
+    return [(r["name"], r["status"], r["chart"]) for r in helm.releases(namespace)]
 
 
 @pytest.mark.cluster
 def test_a_v1_release_in_git_is_installed_by_a_kustomization_and_pruned_with_it(
     helm_gitops: GitOps,
-    charts: HelmRepoServer,
+    hello_repository: HelmRepoServer,
     git_repo: BareRepo,
-    workload_cluster: ClusterInfo,
-    target: str,
+    helm_cli: HelmCli,
+    workload_api: k8s.ApiClient,
+    workload_ns: str,
 ) -> None:
     gitops = helm_gitops
     name, release = unique("v1"), unique("legacy")
     git_repo.commit(
         {
             "apps/release.yaml": operator_yaml(
-                name, url=charts.url, release=release, target=target, message="from-v1"
+                name,
+                url=hello_repository.url,
+                release=release,
+                target=workload_ns,
+                message="from-v1",
             )
         }
     )
@@ -110,12 +84,12 @@ def test_a_v1_release_in_git_is_installed_by_a_kustomization_and_pruned_with_it(
     assert doc["apiVersion"] == "helm.toolkit.fluxcd.io/v2"
     assert doc["metadata"]["annotations"][CONVERTED_FROM] == "helm.fluxcd.io/v1"
     assert doc["metadata"]["labels"]["kustomize.toolkit.fluxcd.io/name"] == "apps"
-    source = gitops.get("HelmRepository", source_name(charts.url))
-    assert source["spec"]["url"] == charts.url
+    source = gitops.get("HelmRepository", source_name(hello_repository.url))
+    assert source["spec"]["url"] == hello_repository.url
     assert source["metadata"]["labels"]["kustomize.toolkit.fluxcd.io/name"] == "apps"
-    assert released(workload_cluster, target) == [(release, "deployed", "hello-1.0.0")]
-    core = k8s.CoreV1Api(api_client(workload_cluster.kubeconfig))
-    assert core.read_namespaced_config_map(release, target).data == {"message": "from-v1"}
+    assert released(helm_cli, workload_ns) == [(release, "deployed", "hello-1.0.0")]
+    core = k8s.CoreV1Api(workload_api)
+    assert core.read_namespaced_config_map(release, workload_ns).data == {"message": "from-v1"}
 
     # The release leaves Git: the Kustomization prunes both stored objects, and the
     # helm service uninstalls the release.
@@ -125,12 +99,14 @@ def test_a_v1_release_in_git_is_installed_by_a_kustomization_and_pruned_with_it(
     eventually(
         lambda: (
             gitops.store.get(ObjectKey("HelmRelease", NAMESPACE, name)) is None
-            and gitops.store.get(ObjectKey("HelmRepository", NAMESPACE, source_name(charts.url)))
+            and gitops.store.get(
+                ObjectKey("HelmRepository", NAMESPACE, source_name(hello_repository.url))
+            )
             is None
         ),
         timeout=60,
     )
-    eventually(lambda: released(workload_cluster, target) == [], timeout=120)
+    eventually(lambda: released(helm_cli, workload_ns) == [], timeout=120)
 
 
 def _placeholder() -> str:
@@ -139,19 +115,19 @@ def _placeholder() -> str:
 
 @pytest.mark.cluster
 def test_sluice_apply_of_a_v1_release_stores_v2_and_installs_it(
-    helm_gitops: GitOps, charts: HelmRepoServer, workload_cluster: ClusterInfo, target: str
+    helm_gitops: GitOps, hello_repository: HelmRepoServer, helm_cli: HelmCli, workload_ns: str
 ) -> None:
     gitops = helm_gitops
     first, second = unique("v1"), unique("v1")
     text = "---\n".join(
-        operator_yaml(n, url=charts.url, release=n, target=target, message=n)
+        operator_yaml(n, url=hello_repository.url, release=n, target=workload_ns, message=n)
         for n in (first, second)
     )
     path = gitops.log_dir / "v1.yaml"
     path.write_text(text)
     done = sluice(gitops, "apply", "-f", str(path))
     assert done.returncode == 0, done.stderr
-    repo = source_name(charts.url)
+    repo = source_name(hello_repository.url)
     assert done.stdout.splitlines() == [
         f"helmrepository.source.toolkit.fluxcd.io/{repo} created",
         f"helmrelease.helm.toolkit.fluxcd.io/{first} created",
@@ -159,12 +135,14 @@ def test_sluice_apply_of_a_v1_release_stores_v2_and_installs_it(
     ]
     for name in (first, second):
         wait_released(gitops, name, version=1)
-    assert sorted(released(workload_cluster, target)) == sorted(
+    assert sorted(released(helm_cli, workload_ns)) == sorted(
         [(first, "deployed", "hello-1.0.0"), (second, "deployed", "hello-1.0.0")]
     )
     # Applied again, in another file alone: the shared source is the same object.
     path.write_text(
-        operator_yaml(first, url=charts.url, release=first, target=target, message=first)
+        operator_yaml(
+            first, url=hello_repository.url, release=first, target=workload_ns, message=first
+        )
     )
     again = sluice(gitops, "apply", "-f", str(path))
     assert again.stdout.splitlines() == [
