@@ -59,7 +59,7 @@ from shared.reconcile import (
 from shared.scopes import candidates, resolve
 from shared.store import OwnedByAnother
 from shared.tenancy import refuse_cross_namespace
-from shared.worker import WorkerContext
+from shared.worker import WorkerContext, requested_at
 
 __all__ = ["HELM_RELEASE", "index_all", "reconcile_helmrelease", "uses"]
 
@@ -202,6 +202,7 @@ def _steps(ctx: WorkerContext, key: ObjectKey, hr: HelmRelease, doc: dict[str, A
         targets,
         plan.generation,
         timeout=hr.spec.timeout_seconds,
+        handled=requested_at(doc) or "",
     )
     previous = state.publish(key, desired, {plan.key: plan.to_objects()})
     gone = set(previous.targets) - set(targets) if previous else set()

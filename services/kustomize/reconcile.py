@@ -62,7 +62,7 @@ from shared.store import InvalidObject, OwnedByAnother
 from shared.tenancy import refuse_cross_namespace
 from shared.toolrun import ToolLimits
 from shared.tools import ToolMissingError
-from shared.worker import WorkerContext
+from shared.worker import WorkerContext, requested_at
 
 __all__ = ["KUSTOMIZATION", "SourceArtifact", "index_all", "reconcile_kustomization", "uses"]
 
@@ -286,6 +286,7 @@ def _steps(ctx: WorkerContext, key: ObjectKey, ks: Kustomization, doc: dict[str,
         timeout=ks.spec.timeout_seconds,
         store_key=store_key,
         origin_revision=artifact.origin_revision,
+        handled=requested_at(doc) or "",
     )
     previous = state.publish(key, desired, {store_key: toolkit, build_key: cluster_objects})
     if not cluster_objects or not targets:

@@ -63,7 +63,7 @@ from shared.kube.errors import KubeError
 from shared.kube.inventory import Inventory
 from shared.metrics import APPLIES, FAILURE, SUCCESS, count
 from shared.store import StoreError
-from shared.worker import WorkerContext, requested_at
+from shared.worker import WorkerContext
 
 __all__ = [
     "Acted",
@@ -423,7 +423,7 @@ def run_on_cluster(
             health_message=failure.message if health_failed else "",
             extra=kept.extra if kept else failure.extra,
             conditions=kept.conditions if kept else failure.conditions,
-            handled=requested_at(doc) or "",
+            handled=desired.handled,
         )
         _record(ctx, state, key, result)
         if failure.announced:
@@ -454,7 +454,7 @@ def run_on_cluster(
         health_message=acted.health,
         extra=acted.extra,
         conditions=acted.conditions,
-        handled=requested_at(doc) or "",
+        handled=desired.handled,
     )
     _record(ctx, state, key, result)
     count(ctx.client, APPLIES, {"result": SUCCESS})

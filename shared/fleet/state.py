@@ -62,6 +62,10 @@ class Desired:
     store_key: str = ""
     # The source's origin revision (the commit an OCI or generated artifact came from).
     origin_revision: str = ""
+    # The requestedAt token the reconcile that made it handled: each cluster's run of
+    # it records the token, whatever the object's annotations say by then (its own
+    # build may store it again without them).
+    handled: str = ""
 
     @property
     def token(self) -> str:
@@ -85,6 +89,7 @@ class Desired:
             float(data.get("timeout", 0.0)),
             str(data.get("store_key", "")),
             str(data.get("origin_revision", "")),
+            str(data.get("handled", "")),
         )
 
 
