@@ -166,13 +166,14 @@ class _Loop:
             return ""
         return f"{self.hr.helm_chart_namespace}/{self.hr.helm_chart_name}"
 
-    def _failure(self, reason: str, message: str) -> ClusterFailure:
+    def _failure(self, reason: str, message: str, *, stalled: bool = False) -> ClusterFailure:
         return ClusterFailure(
             reason,
             message,
             Inventory(),
             extra=self._extra(),
             conditions=self.conds.listed(),
+            stalled=stalled,
             announced=(reason, message) in self.emitted,
         )
 
@@ -182,15 +183,7 @@ class _Loop:
         shown = self._summary()
         if shown is not None:
             reason, message = str(shown["reason"]), str(shown["message"])
-        return ClusterFailure(
-            reason,
-            message,
-            Inventory(),
-            extra=self._extra(),
-            conditions=self.conds.listed(),
-            stalled=True,
-            announced=(reason, message) in self.emitted,
-        )
+        return self._failure(reason, message, stalled=True)
 
     def _summary(self) -> dict[str, Any] | None:
         return self.conds.summary(self.policy.test)
