@@ -167,9 +167,10 @@ def test_after_redis_loses_all_data_a_bootstrap_apply_converges_and_prunes_from_
     # Event routing came back too (the scheduler records it at each sync), so the next
     # commit is applied on artifact-ready, not at the next interval.
     bus = EventBus(gitops.store_client, gitops.workers_app)
-    # kustomize applies a new artifact; source rebuilds HelmCharts and generators from it.
+    # kustomize applies a new artifact, helm releases a new chart; source rebuilds
+    # HelmCharts and generators from it.
     assert eventually(
-        lambda: sorted(bus.subscribers("artifact-ready")) == ["kustomize", "source"], 15
+        lambda: sorted(bus.subscribers("artifact-ready")) == ["helm", "kustomize", "source"], 15
     )
     assert all(w.process.poll() is None for w in gitops.workers.started)
     print(f"\nconverged {took:.1f}s after the bootstrap apply on an empty Redis")

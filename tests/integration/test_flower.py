@@ -127,7 +127,10 @@ def test_flower_lists_each_task_by_name_with_the_object_and_cluster_it_works_on(
             if task["state"] == "SUCCESS":
                 assert isinstance(task["runtime"], float) and task["runtime"] >= 0, task
                 assert task["worker"].split("@")[0] in ("source", "kustomize"), task
-    assert set(grouped) <= set(expected), f"unexpected task names: {set(grouped) - set(expected)}"
+    # helm takes artifact-ready events too; no helm worker runs here, so its on_event
+    # tasks wait in helm's queue (Flower shows them sent).
+    allowed = set(expected) | {"helm.on_event"}
+    assert set(grouped) <= allowed, f"unexpected task names: {set(grouped) - allowed}"
 
     # Arguments name objects, never what a Secret holds.
     shown = str(flower.get("/api/tasks"))
