@@ -44,7 +44,7 @@ __all__ = ["FanOutTasks"]
 
 
 class FanOutTasks:
-    """Registers ``<service>.reconcile`` and ``<service>.apply`` for ``kind`` on ``app``."""
+    """A fan-out service's Celery app with its ``reconcile``, ``apply`` and ``on_event`` tasks."""
 
     def __init__(self, *, fleet: FleetService, kind: FanOutKind[Any]) -> None:
         self.settings = load_settings()
