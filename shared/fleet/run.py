@@ -329,6 +329,12 @@ def _commit(run: ClusterRun, state: FleetState, inventory: Inventory) -> None:
         raise ClusterFailure(RECONCILIATION_FAILED, message, inventory) from err
 
 
+def _handled(desired: Desired, previous: ClusterResult | None) -> str:
+    """The newest request this cluster's runs handled: a run of a desired state published
+    without one (a reconcile on a store change) keeps the last, as the request stays handled."""
+    return desired.handled or (previous.handled if previous else "")
+
+
 def run_on_cluster(
     ctx: WorkerContext,
     key: ObjectKey,
@@ -423,7 +429,7 @@ def run_on_cluster(
             health_message=failure.message if health_failed else "",
             extra=kept.extra if kept else failure.extra,
             conditions=kept.conditions if kept else failure.conditions,
-            handled=desired.handled,
+            handled=_handled(desired, previous),
         )
         _record(ctx, state, key, result)
         if failure.announced:
@@ -454,7 +460,7 @@ def run_on_cluster(
         health_message=acted.health,
         extra=acted.extra,
         conditions=acted.conditions,
-        handled=desired.handled,
+        handled=_handled(desired, previous),
     )
     _record(ctx, state, key, result)
     count(ctx.client, APPLIES, {"result": SUCCESS})
