@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import redis
@@ -135,8 +135,14 @@ class FleetState:
         """Keep ``builds`` (as ``put_build``), then make ``desired`` the newest; return the last.
 
         One round trip, in this order: a run that reads the new desired state finds
-        its builds.
+        its builds. A desired state published without a request (``handled`` empty: a
+        reconcile on a store change) carries the last one's: the clusters that run it
+        have handled that request too. The object's lease keeps its publishers apart.
         """
+        if not desired.handled:
+            last = self.desired(key)
+            if last is not None and last.handled:
+                desired = replace(desired, handled=last.handled)
         pipe = self._client.pipeline(transaction=False)
         for build_key, objects in builds.items():
             pipe.set(f"{self._prefix}build:{build_key}", self._blob(objects), ex=_BUILD_TTL)
