@@ -92,9 +92,6 @@ def settled(doc: dict[str, Any], token: str) -> dict[str, Any] | None:
     clusters = status.get("clusters") or []
     if attempted and any(c.get("lastAttemptedRevision") != attempted for c in clusters):
         return None
-    # At an unchanged revision, a cluster's result from before the request says nothing.
-    if any(c.get("lastHandledReconcileAt") != token for c in clusters):
-        return None
     return ready
 
 

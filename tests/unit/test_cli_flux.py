@@ -61,19 +61,6 @@ HANDLED = {"lastHandledReconcileAt": TOKEN}
             },
             True,
         ),
-        # The same revision again: a cluster's result from before the request is stale.
-        (
-            {
-                "lastHandledReconcileAt": TOKEN,
-                "lastAttemptedRevision": "main@sha1:new",
-                "conditions": [_ready("False", "c2: refused")],
-                "clusters": [
-                    {"name": "c1", "lastAttemptedRevision": "main@sha1:new", **HANDLED},
-                    {"name": "c2", "lastAttemptedRevision": "main@sha1:new"},
-                ],
-            },
-            False,
-        ),
     ],
 )
 def test_a_request_is_settled_once_handled_and_every_cluster_tried_the_revision(
