@@ -14,6 +14,7 @@ from kubernetes import client as k8s
 
 from shared import yaml
 from tests.fixtures.gitops import NAMESPACE, GitOps, sluice
+from tests.helpers import eventually
 from tests.integration.test_helmrelease import release_from_secret
 from tests.servers.helmrepo import HelmRepoServer
 
@@ -121,10 +122,14 @@ def test_reconcile_force_reset_with_source_suspend_resume_and_export(
     token = marks["reconcile.fluxcd.io/requestedAt"]
     assert marks["reconcile.fluxcd.io/forceAt"] == token
     assert marks["reconcile.fluxcd.io/resetAt"] == token
-    # The command returned once the release ran: --force upgraded it although nothing
-    # changed (revision 2), and --reset was handled.
-    status = gitops.get("HelmRelease", name)["status"]
-    assert [h["version"] for h in status["history"]] == [2, 1]
+
+    # --force upgraded it although nothing changed (revision 2), and --reset was handled.
+    def forced_run() -> dict[str, Any] | None:
+        status = gitops.get("HelmRelease", name)["status"]
+        versions = [h["version"] for h in status.get("history") or []]
+        return status if versions == [2, 1] else None
+
+    status = eventually(forced_run, timeout=120, interval=0.5)
     assert status["lastHandledForceAt"] == token
     assert status["lastHandledResetAt"] == token
 
