@@ -24,6 +24,7 @@ __all__ = [
     "GENERATOR_GROUP",
     "KINDS",
     "KUSTOMIZE_GROUP",
+    "NOTIFICATION_GROUP",
     "SOURCE_GROUP",
     "KindInfo",
     "is_flux_group",
@@ -43,6 +44,7 @@ FLEET_GROUP = "fleet.sluice.dev"
 FLUX_DOMAIN = "fluxcd.io"
 GENERATOR_GROUP = "source.extensions.fluxcd.io"
 HELM_GROUP = "helm.toolkit.fluxcd.io"
+NOTIFICATION_GROUP = "notification.toolkit.fluxcd.io"
 _SLUICE_SUFFIX = ".sluice.dev"
 
 
@@ -218,6 +220,17 @@ KINDS = (
         namespaced=True,
         has_interval=False,
         model_ref="shared.api.core:ConfigMap",
+    ),
+    KindInfo(
+        kind="Receiver",
+        group=NOTIFICATION_GROUP,
+        versions=("v1", "v1beta2", "v1beta1"),
+        plural="receivers",
+        singular="receiver",
+        short_names=(),
+        namespaced=True,
+        has_interval=True,
+        model_ref="shared.api.receiver:Receiver",
     ),
 )
 
