@@ -16,7 +16,7 @@ type is acted on or refused here, at ``sluice apply``:
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, Self, get_args
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
@@ -59,7 +59,7 @@ ReceiverType = Literal[
     "acr",
     "cdevents",
 ]
-RECEIVER_TYPES: tuple[str, ...] = ReceiverType.__args__
+RECEIVER_TYPES: tuple[str, ...] = get_args(ReceiverType)
 # Types sluice refuses, with why: both authenticate callers with tokens that
 # only an identity provider's published keys can verify.
 REFUSED_TYPES = {

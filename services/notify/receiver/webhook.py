@@ -39,10 +39,10 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
-    "Accepted",
-    "Refused",
     "TYPES",
     "WEBHOOK_PREFIX",
+    "Accepted",
+    "Refused",
     "WebhookCall",
     "json_request",
     "sign",
