@@ -9,17 +9,17 @@ __all__ = ["SERVICE"]
 SERVICE = Service(
     name="notify",
     kinds=(
-        # No revision: these say where events go. The column stays empty.
+        # No revision: these say where events go, `sluice get` shows none.
         KindFacts(
             kind="Provider",
             command=("alert-provider",),
-            revision="lastAppliedRevision",
+            revision=None,
             reruns_on=("Secret",),
         ),
         KindFacts(
             kind="Alert",
             command=("alert",),
-            revision="lastAppliedRevision",
+            revision=None,
             reruns_on=("Provider",),
         ),
     ),

@@ -235,3 +235,30 @@ def test_a_suspended_alert_or_provider_sends_nothing(notify: GitOps, http_sink: 
     publish(notify, ks_event("infra", "heard"))
     received = http_sink.wait_for(1, timeout=60)
     assert [(r.path, r.json()["message"]) for r in received] == [("/live", "heard")]
+
+
+def test_the_cli_lists_suspends_and_resumes_alerts(notify: GitOps, http_sink: HttpSink) -> None:
+    notify.apply(
+        provider_yaml("hook", f"{http_sink.url}/hook")
+        + alert_yaml("apps", "hook", "  eventSources:\n  - kind: Kustomization\n    name: apps\n")
+        + alert_yaml("infra", "hook", "  eventSources:\n  - kind: Kustomization\n    name: infra\n")
+    )
+    wait_condition(notify, "Alert", "apps", "True")
+    wait_condition(notify, "Alert", "infra", "True")
+    listed = sluice(notify, "get", "alerts", "-n", NAMESPACE)
+    assert listed.returncode == 0, listed.stderr
+    rows = [line.split() for line in listed.stdout.splitlines()[1:]]
+    # NAME SUSPENDED READY MESSAGE, as `flux get alerts`
+    assert [row[:3] for row in rows] == [["apps", "False", "True"], ["infra", "False", "True"]]
+    providers = sluice(notify, "get", "alert-providers", "-n", NAMESPACE).stdout
+    assert "hook" in providers and http_sink.url not in providers
+
+    assert sluice(notify, "suspend", "alert", "apps", "-n", NAMESPACE).returncode == 0
+    publish(notify, ks_event("apps", "while suspended"))
+    publish(notify, ks_event("infra", "sentinel"))
+    assert [r.json()["message"] for r in http_sink.wait_for(1, timeout=60)] == ["sentinel"]
+
+    assert sluice(notify, "resume", "alert", "apps", "-n", NAMESPACE).returncode == 0
+    publish(notify, ks_event("apps", "after resume"))
+    received = http_sink.wait_for(2, timeout=60)
+    assert [r.json()["message"] for r in received] == ["sentinel", "after resume"]
