@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from services.notify.notice import PayloadError
 from services.notify.outbox import Outbox, Queued
-from services.notify.providers import builder
+from services.notify.providers import builder, response_check
 from services.notify.send import Sender, Sent
 from services.notify.targets import TargetError, resolve_provider
 from shared.api import InvalidObjects, parse_as
@@ -150,6 +150,7 @@ def _drain(
             )
         return
     build = builder(provider.spec.type)
+    check = response_check(provider.spec.type)
     with Sender(transport) as sender:
         while not lost():
             item = outbox.head()
@@ -165,7 +166,7 @@ def _drain(
             if request is None:  # nothing to send for this event (a commit status without a commit)
                 outbox.done()
                 continue
-            sent = sender.send(request)
+            sent = sender.send(request, check=check)
             if sent.ok:
                 outbox.done()
                 count(ctx.client, NOTICES, {"result": "sent"})
