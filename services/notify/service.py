@@ -22,6 +22,13 @@ SERVICE = Service(
             revision=None,
             reruns_on=("Provider",),
         ),
+        # A rotated token Secret moves the webhook path (and a new one readies it).
+        KindFacts(
+            kind="Receiver",
+            command=("receiver",),
+            revision=None,
+            reruns_on=("Secret",),
+        ),
     ),
     tasks=("services.notify.tasks",),
     # Every event: an Alert may forward any of them.
