@@ -13,9 +13,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
+from services.notify.receiver.index import receiver_at
+from services.notify.receiver.reconcile import reconcile_receiver
 from services.notify.receiver.webhook import sign
 from shared.keys import ObjectKey
 from shared.lease import pending_key
@@ -156,6 +159,10 @@ def test_a_github_signed_push_requests_a_reconcile_of_the_named_object(
     assert "Receiver flux-system/github" in log
     assert "GitRepository/flux-system/app" in log
     assert TOKEN not in log and path.removeprefix("/hook/") not in log
+    # An event on the Receiver, as `sluice events` shows it.
+    events = [e for _, e in ctx.events.read() if e.object == ObjectKey("Receiver", NS, "github")]
+    assert [(e.type, e.reason) for e in events] == [("webhook-received", "ReconcileRequested")]
+    assert "GitRepository/flux-system/app" in events[0].message
 
 
 @pytest.mark.parametrize(
@@ -204,6 +211,35 @@ def test_an_oversized_body_is_refused_before_it_is_read(
     response = server.post(path, big, {**headers, "X-Hub-Signature-256": sign(big, TOKEN)})
     assert response.status_code == 413
     assert "maximum size" in response.text
+    assert nothing_requested(ctx, APP)
+
+
+def test_an_oversized_streamed_body_is_cut_off_at_the_limit(
+    ctx: WorkerContext, server: ReceiverProcess
+) -> None:
+    store_objects(ctx.store, git_repository("app"))
+    path = make_receiver(ctx, "generic", type_="generic")
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: chunked, as a streaming client sends
+        for _ in range(4):
+            yield b"x" * (1024 * 1024)
+
+    response = httpx.post(server.url + path, content=chunks(), timeout=30)
+    assert response.status_code == 413
+    assert nothing_requested(ctx, APP)
+
+
+def test_a_deleted_receivers_path_is_not_found_and_forgotten(
+    ctx: WorkerContext, server: ReceiverProcess
+) -> None:
+    store_objects(ctx.store, git_repository("app"))
+    path = make_receiver(ctx, "gone")
+    key = ObjectKey("Receiver", NS, "gone")
+    ctx.store.delete(key)
+    body, headers = github_push(TOKEN)
+    assert server.post(path, body, headers).status_code == 404
+    reconcile_receiver(ctx, key)
+    assert receiver_at(ctx.client, path) is None
     assert nothing_requested(ctx, APP)
 
 
