@@ -8,6 +8,7 @@ import hmac
 import pytest
 
 from services.notify.receiver.webhook import (
+    TYPES,
     Refused,
     WebhookCall,
     json_request,
@@ -15,6 +16,7 @@ from services.notify.receiver.webhook import (
     verify,
     webhook_path,
 )
+from shared.api.receiver import RECEIVER_TYPES, REFUSED_TYPES
 
 TOKEN = "s3cr3t-token"
 BODY = b'{"ref":"refs/heads/main","after":"abc"}'
@@ -237,3 +239,7 @@ def test_req_is_the_json_body_or_nothing(
 def test_req_of_a_broken_json_body_is_an_error() -> None:
     with pytest.raises(ValueError):
         json_request(WebhookCall(JSON, b"{broken"))
+
+
+def test_every_type_the_model_accepts_has_a_check() -> None:
+    assert set(RECEIVER_TYPES) - set(REFUSED_TYPES) == set(TYPES)

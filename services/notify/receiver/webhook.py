@@ -165,21 +165,21 @@ def _github(call: WebhookCall, token: str, events: Sequence[str]) -> Accepted:
     if event.lower() == "ping":
         return Accepted(event, "GitHub ping", reconcile=False)
     _allowed(event, events, what="GitHub")
-    return Accepted(event, f"GitHub event {event}")
+    return Accepted(event, f"GitHub event {event[:100]}")
 
 
 def _gitlab(call: WebhookCall, token: str, events: Sequence[str]) -> Accepted:
     _token_equal(call.header("X-Gitlab-Token"), token, header="X-Gitlab-Token")
     event = call.header("X-Gitlab-Event")
     _allowed(event, events, what="GitLab")
-    return Accepted(event, f"GitLab event {event}")
+    return Accepted(event, f"GitLab event {event[:100]}")
 
 
 def _bitbucket(call: WebhookCall, token: str, events: Sequence[str]) -> Accepted:
     _signed_payload(call, token, what="Bitbucket server")
     event = call.header("X-Event-Key")
     _allowed(event, events, what="Bitbucket server")
-    return Accepted(event, f"Bitbucket server event {event}")
+    return Accepted(event, f"Bitbucket server event {event[:100]}")
 
 
 def _generic_hmac(call: WebhookCall, token: str, _events: Sequence[str]) -> Accepted:
@@ -224,7 +224,7 @@ def _cdevents(call: WebhookCall, _token: str, events: Sequence[str]) -> Accepted
     if not isinstance(kind, str) or not kind.startswith("dev.cdevents."):
         raise Refused("unable to validate CDEvent event: context.type is not a dev.cdevents type")
     _allowed(event, events, what="CDEvent")
-    return Accepted(event, f"CDEvent {event}")
+    return Accepted(event, f"CDEvent {event[:100]}")
 
 
 _CHECKS: dict[str, Callable[[WebhookCall, str, Sequence[str]], Accepted]] = {
