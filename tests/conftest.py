@@ -6,7 +6,7 @@ pytest_plugins = [
     "tests.fixtures.git",
     "tests.fixtures.registry",
     "tests.fixtures.s3",
-    "tests.fixtures.httpsink",
+    "tests.fixtures.sink",
     "tests.fixtures.workers",
     "tests.fixtures.gitops",
     "tests.fixtures.helm",

@@ -11,7 +11,8 @@ import httpx
 
 from services.notify.notice import InvolvedObject, Notice, Request, Target
 from services.notify.providers import builder
-from tests.fixtures.httpsink import HttpSink, MakeSink
+from tests.fixtures.sink import MakeSink
+from tests.servers.sink import HttpSink
 
 SHA = "89abcdef0123456789abcdef0123456789abcdef"
 KEY = "hmac-key-for-the-test"
@@ -54,13 +55,13 @@ def test_webhook_and_commit_status_requests_arrive_as_built(http_sink: HttpSink)
     http_sink.respond("/api/v4/projects/platform%2Fapps/statuses/" + SHA, status=201)
     built = {
         "generic-hmac": builder("generic-hmac")(
-            NOTICE, provider("generic-hmac", http_sink.url("/flux?cluster=a"), token=KEY)
+            NOTICE, provider("generic-hmac", http_sink.url_for("/flux?cluster=a"), token=KEY)
         ),
         "alertmanager": builder("alertmanager")(
-            NOTICE, provider("alertmanager", http_sink.url("/api/v2/alerts"), token="am-token")
+            NOTICE, provider("alertmanager", http_sink.url_for("/api/v2/alerts"), token="am-token")
         ),
         "gitlab": builder("gitlab")(
-            NOTICE, provider("gitlab", http_sink.url("/platform/apps.git"), token="gl-token")
+            NOTICE, provider("gitlab", http_sink.url_for("/platform/apps.git"), token="gl-token")
         ),
     }
     statuses = {}
@@ -96,7 +97,7 @@ def test_a_commit_status_reaches_a_self_hosted_gitea_over_tls(make_http_sink: Ma
     sink = make_http_sink(tls=True)
     notice = replace(NOTICE, severity="info", reason="UpgradeSucceeded")
     notice = replace(notice, metadata={**notice.metadata, "commit_status": "update"})
-    request = builder("gitea")(notice, provider("gitea", sink.url("/org/podinfo"), token="tea"))
+    request = builder("gitea")(notice, provider("gitea", sink.url_for("/org/podinfo"), token="tea"))
     assert request is not None
 
     assert send(request, verify=ssl.create_default_context(cadata=sink.ca_pem.decode())) == 200

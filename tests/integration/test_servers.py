@@ -12,6 +12,7 @@ import pytest
 from tests.servers.git import BareRepo, GitDaemon, run_git
 from tests.servers.githttp import GitHttpServer
 from tests.servers.registry import MANIFEST_MEDIA_TYPE, OciRegistry, bcrypt_hash
+from tests.servers.sink import HttpSink, SinkResponse
 from tests.servers.ssh import SshServer
 
 
@@ -204,6 +205,36 @@ def test_registry_with_htpasswd_requires_the_password(tmp_path: Path) -> None:
         assert registry.manifest_digest("app", "1.0.0") == digest
     finally:
         registry.stop()
+
+
+def test_sink_records_a_posted_json_body_and_headers(http_sink: HttpSink) -> None:
+    response = httpx.post(
+        f"{http_sink.url}/hooks/slack?x=1",
+        json={"text": "Kustomization/apps reconciled"},
+        headers={"X-Signature": "sha256=abc"},
+    )
+
+    assert response.status_code == 200
+    [request] = http_sink.wait_for(1, timeout=5)
+    assert (request.method, request.path, request.query) == ("POST", "/hooks/slack", "x=1")
+    assert request.json() == {"text": "Kustomization/apps reconciled"}
+    assert request.header("x-signature") == "sha256=abc"
+    assert request.header("Content-Type") == "application/json"
+
+
+def test_sink_answers_scripted_failures_then_the_default(http_sink: HttpSink) -> None:
+    http_sink.queue(SinkResponse(429, headers={"Retry-After": "1"}), 500)
+
+    statuses = [httpx.post(http_sink.url, content=b"x").status_code for _ in range(3)]
+    http_sink.set_status(503)
+    statuses.append(httpx.get(http_sink.url).status_code)
+
+    assert statuses == [429, 500, 200, 503]
+    assert len(http_sink.requests) == 4
+    http_sink.clear()
+    assert http_sink.requests == []
+    with pytest.raises(TimeoutError):
+        http_sink.wait_for(1, timeout=0.2)
 
 
 def test_servers_stop_and_free_their_ports(tmp_path: Path) -> None:

@@ -2,7 +2,8 @@
 
 Each path answers as the test sets it with ``respond()``: a status, "fail N
 times with 500, then the status", or "hang S seconds first" (the server is
-threaded, so a hanging path never holds up another request). With ``tls``,
+threaded, so a hanging path never holds up another request); ``queue()``
+scripts the next answers whatever the path, ``set_status()`` the default. With ``tls``,
 the sink serves HTTPS from a CA it makes (``ca_pem`` for the client) and can
 require a client certificate signed by that CA (``client_cert`` for mTLS).
 """
@@ -13,7 +14,8 @@ import json
 import ssl
 import threading
 import time
-from dataclasses import dataclass, field
+from collections import deque
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ from urllib.parse import urlsplit
 from tests.servers.background import BackgroundServer
 from tests.servers.registryauth import RegistryTls
 
-__all__ = ["HttpSink", "RecordedRequest", "Route"]
+__all__ = ["HttpSink", "RecordedRequest", "Route", "SinkResponse"]
 
 
 @dataclass(frozen=True)
@@ -56,26 +58,40 @@ class RecordedRequest:
         return self.body.decode("utf-8", errors="replace")
 
 
-@dataclass
-class Route:
-    """How one path answers: ``fail_times`` failures first, then ``status``; after ``hang`` s."""
+@dataclass(frozen=True)
+class SinkResponse:
+    """What the sink answers: a status, a body and extra headers."""
 
     status: int = 200
-    fail_times: int = 0
-    hang: float = 0.0
     body: bytes = b"ok\n"
     headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Route:
+    """How one path answers: ``fail_times`` failures first, then ``response``; after ``hang`` s."""
+
+    response: SinkResponse = field(default_factory=SinkResponse)
+    fail_times: int = 0
     fail_status: int = 500
+    hang: float = 0.0
     served: int = 0
 
-    def next_status(self) -> int:
-        """The status of the next request on this path (counts it)."""
+    def next_response(self) -> SinkResponse:
+        """The answer to the next request on this path (counts it)."""
         self.served += 1
-        return self.fail_status if self.served <= self.fail_times else self.status
+        if self.served <= self.fail_times:
+            return replace(self.response, status=self.fail_status)
+        return self.response
 
 
 class HttpSink:
-    """Records every request on 127.0.0.1; answers per path as ``respond()`` set it."""
+    """Records every request on 127.0.0.1; answers per path as ``respond()`` set it.
+
+    Precedence: responses ``queue()``d for the next requests (any path), then
+    the path's own ``respond()`` rule, then the default (``set_status()`` or
+    ``respond(None, ...)``; 200 ``ok`` unless set).
+    """
 
     def __init__(self, *, tls_dir: Path | None = None, client_auth: bool = False) -> None:
         """``tls_dir``: serve HTTPS with certificates made there; ``client_auth``: require mTLS."""
@@ -84,6 +100,7 @@ class HttpSink:
         self._tls = RegistryTls.create(tls_dir, client_auth=client_auth) if tls_dir else None
         self._records: list[RecordedRequest] = []
         self._routes: dict[str | None, Route] = {}
+        self._queued: deque[SinkResponse] = deque()
         self._cond = threading.Condition()
         self._stopping = threading.Event()
         self._server: BackgroundServer | None = None
@@ -98,14 +115,14 @@ class HttpSink:
         return self._server.port
 
     @property
-    def base_url(self) -> str:
-        """``http://127.0.0.1:PORT`` (``https://`` under TLS)."""
+    def url(self) -> str:
+        """The sink's base URL, ``http://127.0.0.1:PORT`` (``https://`` under TLS)."""
         scheme = "https" if self._tls else "http"
         return f"{scheme}://127.0.0.1:{self.port}"
 
-    def url(self, path: str = "/") -> str:
+    def url_for(self, path: str = "/") -> str:
         """The URL of ``path`` (may carry a query) on this sink."""
-        return self.base_url + (path if path.startswith("/") else f"/{path}")
+        return self.url + (path if path.startswith("/") else f"/{path}")
 
     @property
     def ca_pem(self) -> bytes:
@@ -114,7 +131,7 @@ class HttpSink:
 
     @property
     def ca_file(self) -> Path:
-        """The CA PEM's path, for clients that take a file (``httpx.Client(verify=...)``)."""
+        """The CA PEM's path, for clients that take a file."""
         return self._tls_files().directory / "ca.crt"
 
     @property
@@ -124,7 +141,7 @@ class HttpSink:
         return directory / "client.crt", directory / "client.key"
 
     def client_pem(self) -> tuple[bytes, bytes]:
-        """The client certificate and key PEMs (what a Provider's Secret would hold)."""
+        """The client certificate and key PEMs (what a Provider's certSecretRef would hold)."""
         tls = self._tls_files()
         return tls.read("client.crt"), tls.read("client.key")
 
@@ -147,14 +164,32 @@ class HttpSink:
         ``status``; each waits ``hang`` seconds before its answer (other
         requests are served meanwhile). ``headers`` go on every answer.
         """
-        route = Route(status, fail_times, hang, body, dict(headers or {}), fail_status)
+        response = SinkResponse(status, body, dict(headers or {}))
+        route = Route(response, fail_times=fail_times, fail_status=fail_status, hang=hang)
         with self._cond:
             self._routes[path] = route
 
+    def set_status(self, status: int, body: bytes = b"", **headers: str) -> None:
+        """Answer every later request on a path without its own rule with ``status``."""
+        with self._cond:
+            self._routes[None] = Route(SinkResponse(status, body, dict(headers)))
+
+    def queue(self, *responses: SinkResponse | int) -> None:
+        """Answer the next requests (any path) with these, in order, then as the rules say."""
+        with self._cond:
+            for item in responses:
+                self._queued.append(SinkResponse(item) if isinstance(item, int) else item)
+
     # -- what arrived --------------------------------------------------------
 
-    def requests(self, path: str | None = None) -> list[RecordedRequest]:
-        """Every request received so far (on ``path`` only, if given), oldest first."""
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """A snapshot of every request received so far, oldest first."""
+        with self._cond:
+            return list(self._records)
+
+    def requests_for(self, path: str) -> list[RecordedRequest]:
+        """The requests received on ``path`` (without query), oldest first."""
         with self._cond:
             return self._matching(path)
 
@@ -175,9 +210,10 @@ class HttpSink:
             return found
 
     def clear(self) -> None:
-        """Forget the recorded requests and every ``respond()`` rule."""
+        """Forget the recorded requests, queued responses and every ``respond()`` rule."""
         with self._cond:
             self._records.clear()
+            self._queued.clear()
             self._routes.clear()
 
     # -- lifecycle -----------------------------------------------------------
@@ -198,13 +234,15 @@ class HttpSink:
 
     # -- called by the handler -----------------------------------------------
 
-    def record(self, request: RecordedRequest) -> tuple[int, Route]:
-        """Store ``request``, wake waiters, and pick its status and route."""
+    def record(self, request: RecordedRequest) -> tuple[SinkResponse, float]:
+        """Store ``request``, wake waiters, and pick its answer and how long to hang first."""
         with self._cond:
             self._records.append(request)
             self._cond.notify_all()
+            if self._queued:
+                return self._queued.popleft(), 0.0
             route = self._routes.get(request.path) or self._routes.setdefault(None, Route())
-            return route.next_status(), route
+            return route.next_response(), route.hang
 
     def hang(self, seconds: float) -> None:
         """Hold a request ``seconds`` (less if the sink stops meanwhile)."""
@@ -262,7 +300,7 @@ class _Handler(BaseHTTPRequestHandler):
         sink: HttpSink = self.server.owner  # type: ignore[attr-defined]
         body = self._read_body()
         split = urlsplit(self.path)
-        status, route = sink.record(
+        reply, hang = sink.record(
             RecordedRequest(
                 method=self.command,
                 path=split.path,
@@ -273,14 +311,14 @@ class _Handler(BaseHTTPRequestHandler):
                 client_cn=self._client_cn(),
             )
         )
-        sink.hang(route.hang)
-        self.send_response(status)
-        for name, value in route.headers.items():
+        sink.hang(hang)
+        self.send_response(reply.status)
+        for name, value in reply.headers.items():
             self.send_header(name, value)
-        self.send_header("Content-Length", str(len(route.body)))
+        self.send_header("Content-Length", str(len(reply.body)))
         self.end_headers()
         if self.command != "HEAD":
-            self.wfile.write(route.body)
+            self.wfile.write(reply.body)
 
     def _client_cn(self) -> str | None:
         get_peer = getattr(self.connection, "getpeercert", None)
