@@ -1,4 +1,4 @@
-"""What an Alert hands a Provider: one event in Flux's payload shape, and the Provider's resolved settings.
+"""What an Alert hands a Provider: an event in Flux's payload shape, and the resolved Provider.
 
 ``Notice`` is Flux's event (``involvedObject``, severity, reason, message,
 metadata with v1beta3's forwarding rules already applied, the reporting
