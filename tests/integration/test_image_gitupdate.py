@@ -117,7 +117,7 @@ def test_wrong_credentials_and_a_tag_without_push_branch_fail_clearly(
             edit=bump("4.0.0"), message=str,
         )  # fmt: skip
     assert "wrong-password-123" not in str(caught.value)
-    with pytest.raises(InvalidSourceError, match="spec.git.push.branch"):
+    with pytest.raises(InvalidSourceError, match=r"spec\.git\.push\.branch"):
         push_update(
             url, auth=GitAuth(username=git_http.username, password=git_http.password),
             checkout=CheckoutRef(tag="v1"), push=PushSpec(), author=AUTHOR,

@@ -25,6 +25,7 @@ from urllib.parse import quote, urlsplit
 
 from services.notify.notice import Notice, PayloadError, Target
 from services.notify.providers.goevent import event_json
+from shared.api.provider import COMMIT_STATUS_VARIABLES
 from shared.cel import CelError, compile_string
 
 __all__ = [
@@ -41,7 +42,6 @@ __all__ = [
 ]
 
 PROGRESSING = "Progressing"  # meta.ProgressingReason: most providers post nothing for it
-COMMIT_STATUS_VARIABLES = ("event", "provider", "alert")
 _API_VERSION = "notification.toolkit.fluxcd.io/v1beta3"
 # scp-like ssh address: [user@]host:path (no scheme, no "//").
 _SCP_LIKE = re.compile(r"^(?:(?P<user>[^@/]+)@)?(?P<host>[^:/]+):(?P<path>[^/].*)$")
@@ -154,7 +154,7 @@ def status_context(
 
     The expression sees ``event`` (Flux's event JSON), ``provider`` and
     ``alert`` (the objects; when not given, what the Target knows of the
-    Provider and an Alert with no fields).
+    Provider and the Notice's Alert).
     """
     obj = notice.involved_object
     if not target.commit_status_expr:
@@ -162,7 +162,7 @@ def status_context(
     data = {
         "event": event_json(notice),
         "provider": dict(provider) if provider is not None else _provider_object(target),
-        "alert": dict(alert if alert is not None else _EMPTY_ALERT),
+        "alert": dict(alert if alert is not None else (notice.alert or _EMPTY_ALERT)),
     }
     try:
         expression = compile_string(target.commit_status_expr, variables=COMMIT_STATUS_VARIABLES)
