@@ -19,6 +19,7 @@ __all__ = [
     "helm_repository",
     "kubeconfig_secret",
     "kustomization",
+    "receiver_docs",
 ]
 
 NAMESPACE = "flux-system"
@@ -159,5 +160,29 @@ def cluster_docs(
             "kind": "Cluster",
             "metadata": {"name": name, "namespace": NAMESPACE, "labels": {**FLEET, **labels}},
             "spec": {"kubeConfig": {"secretRef": {"name": secret}}},
+        },
+    ]
+
+
+def receiver_docs(name: str, *, source: str, token: str) -> list[Doc]:
+    """A github Receiver asking for ``source``'s reconcile on a push, and its token Secret."""
+    secret = f"{name}-token"
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": secret, "namespace": NAMESPACE},
+            "data": {"token": base64.b64encode(token.encode()).decode()},
+        },
+        {
+            "apiVersion": "notification.toolkit.fluxcd.io/v1",
+            "kind": "Receiver",
+            "metadata": {"name": name, "namespace": NAMESPACE},
+            "spec": {
+                "type": "github",
+                "events": ["push"],
+                "secretRef": {"name": secret},
+                "resources": [{"kind": "GitRepository", "name": source}],
+            },
         },
     ]

@@ -73,6 +73,8 @@ class Topology:
     record_leases: bool = False
     rtt_ms: float = 0.0  # > 0: sluice reaches each cluster through a proxy adding this round trip
     git_http: bool = False  # fetch Git over smart HTTP (as Flux must) instead of file://
+    # notify's worker and `sluice receiver` (Receiver webhooks), as `sluice up` runs them.
+    receiver: bool = False
 
     def describe(self) -> str:
         """One line for the table's notes."""
@@ -91,9 +93,10 @@ class Topology:
                 f", kustomize {self.kustomize_workers}x({kustomize}, "
                 f"c={self.kustomize_concurrency})"
             )
+        notify = ", notify 1x + sluice receiver" if self.receiver else ""
         return (
             f"{clusters}; source 1x({source}, c={self.source_concurrency})"
-            f"{kustomize_part}{helm}{git}"
+            f"{kustomize_part}{helm}{notify}{git}"
         )
 
 
@@ -135,6 +138,7 @@ class Stack(StackBase):
         self._store: Store | None = None
         self._client: redis.Redis | None = None
         self._sender: Celery | None = None
+        self._receiver_port = free_port() if topology.receiver else 0
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -171,6 +175,14 @@ class Stack(StackBase):
         for n in range(1, top.helm_workers + 1):
             argv = self._worker_argv("helm", n, top.helm_concurrency)
             sup.add(f"helm-{n}", argv, env=env, ready=_worker_ready)
+        if top.receiver:
+            notify = service_named("notify").worker.concurrency
+            sup.add(
+                "notify-1", self._worker_argv("notify", 1, notify), env=env, ready=_worker_ready
+            )
+            address = f"127.0.0.1:{self._receiver_port}"
+            argv = [SLUICE, "receiver", "--address", address]
+            sup.add("receiver", argv, env=env, ready=_http_up(f"{self.receiver_url}/healthz"))
         sup.add("scheduler", [SLUICE, "scheduler"], env=env)
         sup.start(timeout=self.timeout)
         self.say(f"  stack up in {time.monotonic() - began:.1f}s ({top.describe()})")
@@ -196,6 +208,11 @@ class Stack(StackBase):
         return [*clients, self.supervisor.stop, *proxies, self.plane.down, self.redis.stop, *git]
 
     # -- what scenarios use --------------------------------------------------
+
+    @property
+    def receiver_url(self) -> str:
+        """Where ``sluice receiver`` listens (``Topology.receiver``)."""
+        return f"http://127.0.0.1:{self._receiver_port}"
 
     @property
     def store(self) -> Store:
