@@ -55,7 +55,10 @@ def receiver_routes(desk: ReceiverDesk, *, max_body: int = MAX_BODY_BYTES) -> li
             return PlainTextResponse(text, status_code=413, headers={"Connection": "close"})
         except ValueError:
             return PlainTextResponse("bad request", status_code=400)
-        call = WebhookCall(dict(request.headers.items()), body)
+        headers: dict[str, str] = {}
+        for name, value in request.headers.items():
+            headers.setdefault(name, value)  # a repeated header reads as its first, as Go's Get
+        call = WebhookCall(headers, body)
         answer = await run_in_threadpool(desk.handle, request.url.path, call)
         return PlainTextResponse(answer.word, status_code=answer.status)
 
