@@ -110,10 +110,16 @@ class SseReader:
 
 @contextmanager
 def subscribe(
-    base: str, *, params: list[tuple[str, str]] | None = None, last_id: str | None = None
+    base: str,
+    *,
+    params: list[tuple[str, str]] | None = None,
+    last_id: str | None = None,
+    token: str | None = None,
 ) -> Iterator[SseReader]:
     """An open ``GET /events`` stream, positioned; fails unless the server answers 200."""
     headers = {"Accept": "text/event-stream"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
     if last_id is not None:
         headers["Last-Event-ID"] = last_id
     timeout = httpx.Timeout(60.0, connect=10.0)

@@ -21,7 +21,8 @@ dropped. When events after the client's id are no longer kept (the stream is
 bounded by ``SLUICE_EVENTS_MAX_LEN``) the first frame is ``event: gap``;
 see ``docs/events.md`` for the format.
 
-Errors: a malformed filter or id is refused with 400 naming the parameter;
+Errors: with ``StreamOptions.token`` set, a request without that bearer
+token is refused with 401; a malformed filter or id with 400 naming the parameter;
 past ``max_subscribers`` open streams a new one gets 503 with Retry-After.
 While Redis is unreachable the stream stays open, sends heartbeats and picks
 up where it was once Redis is back.
@@ -29,11 +30,12 @@ up where it was once Redis is back.
 
 from __future__ import annotations
 
+import hmac
 import logging
 import time
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -74,6 +76,9 @@ class StreamOptions:
     retry_ms: int = 3000  # an EventSource's wait before it reconnects
     max_subscribers: int = 256
     redis_retry: float = 1.0  # seconds between tries while Redis is unreachable
+    # When set, a request must carry ``Authorization: Bearer <token>``: the
+    # server may listen beyond loopback for Git hosts' webhooks.
+    token: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,12 @@ def routes(
 
     async def events(request: Request) -> Response:
         # No await in here: the seat count checked now is the one the stream takes.
+        if opts.token is not None and not _authorized(request, opts.token):
+            return PlainTextResponse(
+                "a bearer token is required\n",
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer realm="sluice events"'},
+            )
         try:
             wanted = _parse(request)
         except ValueError as exc:
@@ -112,6 +123,13 @@ def routes(
         return _EventStreamResponse(settings, opts, stream=stream, request=wanted, seats=seats)
 
     return [Route("/events", events, methods=["GET"])]
+
+
+def _authorized(request: Request, token: str) -> bool:
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        given.strip().encode(), token.encode()
+    )
 
 
 def _parse(request: Request) -> _Request:

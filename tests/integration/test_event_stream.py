@@ -214,3 +214,21 @@ def test_a_stream_the_client_leaves_is_closed_and_its_seat_freed(
         with subscribe(url) as again:
             event_id = bus.publish(marker("back"))
             assert again.event().id == event_id
+
+
+def test_with_a_token_set_only_a_request_bearing_it_is_served(
+    settings: Settings, bus: EventBus
+) -> None:
+    options = StreamOptions(heartbeat=0.5, token="s3cret-event-token")
+    with serve(routes(settings, options=options)) as url:
+        for headers in (
+            {},
+            {"Authorization": "Bearer wrong"},
+            {"Authorization": "s3cret-event-token"},
+        ):
+            refused = httpx.get(f"{url}/events", headers=headers, timeout=30)
+            assert refused.status_code == 401
+            assert refused.headers["www-authenticate"].startswith("Bearer")
+        with subscribe(url, token="s3cret-event-token") as reader:
+            event_id = bus.publish(marker("authorized"))
+            assert reader.event().id == event_id
