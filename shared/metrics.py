@@ -46,6 +46,7 @@ __all__ = [
     "HASH",
     "LEASE_WAITS",
     "METRICS",
+    "NOTICES",
     "OBJECTS_APPLIED",
     "QUEUE_DEPTH",
     "RECONCILES",
@@ -78,6 +79,7 @@ EVENTS_PUBLISHED = "sluice_events_published_total"
 OBJECTS_APPLIED = "sluice_objects_applied_total"
 BUILD_CACHE = "sluice_build_cache_total"
 LEASE_WAITS = "sluice_lease_waits_total"
+NOTICES = "sluice_notify_notices_total"
 
 SUCCESS = "success"
 FAILURE = "failure"
@@ -111,6 +113,7 @@ METRICS: dict[str, MetricInfo] = {
         MetricInfo(OBJECTS_APPLIED, "counter", "Objects applied, by action.", ("action",)),
         MetricInfo(BUILD_CACHE, "counter", "Kustomize build cache lookups.", ("result",)),
         MetricInfo(LEASE_WAITS, "counter", "Tasks that found their object's lease busy."),
+        MetricInfo(NOTICES, "counter", "Alert notices, sent or dropped.", ("result",)),
     )
 }
 

@@ -68,7 +68,8 @@ class KindFacts:
 
     ``command`` is the kind's word path in flux's CLI (``("kustomization",)``,
     ``("source", "git")``), ``aliases`` other spellings of its last word
-    (``ks``). ``fans_out``: status is kept per target cluster
+    (``ks``). ``revision``: where its status keeps the revision ``sluice get``
+    shows, None for a kind without one. ``fans_out``: status is kept per target cluster
     (``status.clusters``). ``inventory``: status records what it applied, so
     ``sluice tree`` can show it. ``reruns_on``: kinds whose change re-runs this
     kind's objects in the same namespace (a new Cluster, a changed Secret).
@@ -81,7 +82,7 @@ class KindFacts:
 
     kind: str
     command: tuple[str, ...]
-    revision: RevisionField
+    revision: RevisionField | None  # None: the kind has no revision (an Alert)
     aliases: tuple[str, ...] = ()
     fans_out: bool = False
     inventory: bool = False
@@ -92,6 +93,8 @@ class KindFacts:
     def revision_of(self, doc: dict[str, Any]) -> str:
         """The revision ``doc``'s status shows, or ""."""
         status = doc.get("status") or {}
+        if self.revision is None:
+            return ""
         if self.revision == "artifact.revision":
             return str((status.get("artifact") or {}).get("revision") or "")
         return str(status.get(self.revision) or "")

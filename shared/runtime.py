@@ -151,5 +151,7 @@ def watcher_for(settings: Settings, client: redis.Redis) -> Watcher:
 def subscribe_services(bus: EventBus) -> None:
     """Record which events each service takes, before any event is published."""
     for service in load_services():
-        if service.subscriptions:
+        if service.subscriptions == ("*",):
+            bus.subscribe(service.name, "*")
+        elif service.subscriptions:
             bus.subscribe(service.name, service.subscriptions)

@@ -1,4 +1,4 @@
-"""What an Alert hands a Provider: one event in Flux's payload shape, and the Provider's resolved settings.
+"""What an Alert hands a Provider: an event in Flux's payload shape, and the resolved Provider.
 
 ``Notice`` is Flux's event (``involvedObject``, severity, reason, message,
 metadata with v1beta3's forwarding rules already applied, the reporting
@@ -44,6 +44,8 @@ class Notice:
     metadata: Mapping[str, str] = field(default_factory=dict)
     reporting_controller: str = ""
     reporting_instance: str = ""
+    # The Alert that forwards it, as stored: ``alert`` in a commitStatusExpr.
+    alert: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         """Flux's event payload, as the generic providers post it."""

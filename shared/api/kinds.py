@@ -24,6 +24,7 @@ __all__ = [
     "GENERATOR_GROUP",
     "KINDS",
     "KUSTOMIZE_GROUP",
+    "NOTIFICATION_GROUP",
     "SOURCE_GROUP",
     "KindInfo",
     "is_flux_group",
@@ -43,6 +44,7 @@ FLEET_GROUP = "fleet.sluice.dev"
 FLUX_DOMAIN = "fluxcd.io"
 GENERATOR_GROUP = "source.extensions.fluxcd.io"
 HELM_GROUP = "helm.toolkit.fluxcd.io"
+NOTIFICATION_GROUP = "notification.toolkit.fluxcd.io"
 _SLUICE_SUFFIX = ".sluice.dev"
 
 
@@ -185,6 +187,28 @@ KINDS = (
         namespaced=True,
         has_interval=True,
         model_ref="shared.api.kustomize:Kustomization",
+    ),
+    KindInfo(
+        kind="Provider",
+        group=NOTIFICATION_GROUP,
+        versions=("v1beta3", "v1beta2", "v1beta1"),
+        plural="providers",
+        singular="provider",
+        short_names=("alert-provider", "alert-providers"),
+        namespaced=True,
+        has_interval=False,
+        model_ref="shared.api.provider:Provider",
+    ),
+    KindInfo(
+        kind="Alert",
+        group=NOTIFICATION_GROUP,
+        versions=("v1beta3", "v1beta2", "v1beta1"),
+        plural="alerts",
+        singular="alert",
+        short_names=(),
+        namespaced=True,
+        has_interval=False,
+        model_ref="shared.api.alert:Alert",
     ),
     KindInfo(
         kind="Cluster",

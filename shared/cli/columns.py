@@ -85,8 +85,9 @@ def _columns(kind: str) -> list[Column]:
     if facts is None:
         return _COLUMNS.get(kind, _FLUX_STATUS)
     # `flux get`'s columns: the revision is where the kind's status keeps it.
+    revision: list[Column] = [("REVISION", facts.revision_of)] if facts.revision else []
     return [
-        ("REVISION", facts.revision_of),
+        *revision,
         ("SUSPENDED", _suspended),
         ("READY", _ready),
         ("MESSAGE", _message),
