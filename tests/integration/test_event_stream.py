@@ -14,6 +14,7 @@ from shared.celeryapp import create_app
 from shared.events import STREAM, Event, EventBus
 from shared.keys import ObjectKey
 from shared.redisconn import connect
+from shared.redisserver import RedisServer
 from shared.settings import Settings
 from tests.helpers import eventually
 from tests.sse import serve, subscribe
@@ -232,3 +233,24 @@ def test_with_a_token_set_only_a_request_bearing_it_is_served(
         with subscribe(url, token="s3cret-event-token") as reader:
             event_id = bus.publish(marker("authorized"))
             assert reader.event().id == event_id
+
+
+def test_a_stream_outlives_a_redis_restart_and_goes_on_where_it_was(
+    base: str, bus: EventBus, redis_server: RedisServer
+) -> None:
+    with subscribe(base) as reader:
+        before = bus.publish(marker("before"))
+        assert reader.event().id == before
+        redis_server.stop()
+        # Heartbeats go on while Redis is down: the connection stays open.
+        reader.frame()
+        redis_server.start()
+
+        def publish_after() -> str | None:
+            try:
+                return bus.publish(marker("after"))
+            except redis.ConnectionError:
+                return None
+
+        after = eventually(publish_after, 20)
+        assert reader.event().id == after
