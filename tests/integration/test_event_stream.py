@@ -16,7 +16,9 @@ from shared.keys import ObjectKey
 from shared.redisconn import connect
 from shared.redisserver import RedisServer
 from shared.settings import Settings
+from tests.fixtures.gitops import GitOps, configmap_yaml, source_yaml, unique
 from tests.helpers import eventually
+from tests.servers.git import BareRepo, GitDaemon
 from tests.sse import serve, subscribe
 
 SOURCE = ObjectKey("GitRepository", "flux-system", "fleet")
@@ -94,6 +96,39 @@ def test_a_subscriber_sees_a_commits_events_in_order_and_resumes_without_loss_or
         assert [f.id for f in by_query.events(len(missed) + 1)] == [*missed_ids, after]
     with subscribe(base, params=[("since", "0")]) as everything:
         assert [f.id for f in everything.events(9)] == [*ids, *missed_ids, after]
+
+
+def test_a_real_commits_events_reach_a_subscriber_and_a_reconnect_loses_none(
+    gitops: GitOps, git_repo: BareRepo, git_daemon: GitDaemon
+) -> None:
+    name = unique("stream")
+    params = [("kind", "GitRepository"), ("name", name)]
+    with serve(routes(gitops.settings, options=StreamOptions(heartbeat=0.5))) as url:
+        with subscribe(url, params=params) as reader:
+            first = git_repo.commit({"a.yaml": configmap_yaml("a", "default", x="1")})
+            gitops.apply(source_yaml(name, git_daemon.url_for(git_repo)))
+            frames = reader.events(2)
+        revision = f"main@sha1:{first}"
+        assert [(f.event, f.json()["revision"]) for f in frames] == [
+            ("revision-changed", revision),
+            ("artifact-ready", revision),
+        ]
+        assert frames[0].json()["object"] == {
+            "kind": "GitRepository",
+            "namespace": "flux-system",
+            "name": name,
+        }
+
+        # The next commit lands while the subscriber is away.
+        second = git_repo.commit({"b.yaml": configmap_yaml("b", "default", x="2")})
+        gitops.pushed(name)
+        gitops.wait_ready("GitRepository", name, revision=f"main@sha1:{second}")
+        with subscribe(url, params=params, last_id=reader.last_id) as again:
+            frames = again.events(2)
+        assert [(f.event, f.json()["revision"]) for f in frames] == [
+            ("revision-changed", f"main@sha1:{second}"),
+            ("artifact-ready", f"main@sha1:{second}"),
+        ]
 
 
 def test_filters_select_exactly_the_matching_events_and_the_position_moves_past_the_others(
