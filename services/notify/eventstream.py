@@ -65,6 +65,8 @@ log = logging.getLogger(__name__)
 
 CLIENT_NAME = "sluice-eventstream"
 _REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+# No cache may keep the stream, and nginx must pass each frame on at once.
+_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,9 @@ def routes(
             wanted = _parse(request)
         except ValueError as exc:
             return PlainTextResponse(f"{exc}\n", status_code=400)
+        if request.method == "HEAD":
+            # Starlette routes HEAD to GET handlers: the headers, and no stream behind them.
+            return Response(media_type=_EventStreamResponse.media_type, headers=_HEADERS)
         if seats.taken >= seats.limit:
             return PlainTextResponse(
                 "too many event streams open; try again later\n",
@@ -179,7 +184,7 @@ class _EventStreamResponse(Response):
         self._seats = seats
         self.status_code = 200
         self.background = None
-        self.init_headers({"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        self.init_headers(_HEADERS)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self._seats.taken += 1
@@ -226,10 +231,12 @@ class _EventStreamResponse(Response):
                     if gap is not None:
                         yield gap
                         told, written = cursor, time.monotonic()
+                # Wait for new entries no longer than until the next heartbeat is due.
+                due = written + opts.heartbeat - time.monotonic()
                 reply = await client.xread(
                     {self._stream: str(cursor)},
                     count=opts.batch,
-                    block=max(1, int(opts.heartbeat * 1000)),
+                    block=max(1, int(due * 1000)),
                 )
             except _REDIS_DOWN as exc:
                 log.warning("event stream: Redis unreachable (%s); retrying", type(exc).__name__)

@@ -246,6 +246,10 @@ def test_a_stream_the_client_leaves_is_closed_and_its_seat_freed(
             full = httpx.get(f"{url}/events", timeout=30)
             assert full.status_code == 503
             assert full.headers["retry-after"] == "3"
+            # A HEAD answers at once and takes no seat.
+            head = httpx.head(f"{url}/events", timeout=30)
+            assert head.status_code == 200
+            assert head.headers["content-type"].startswith("text/event-stream")
         eventually(lambda: stream_connections() == 0, 20)
         with subscribe(url) as again:
             event_id = bus.publish(marker("back"))
