@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -166,6 +167,16 @@ def test_filters_select_exactly_the_matching_events_and_the_position_moves_past_
     with subscribe(base, params=[("reason", "Marker")], last_id=position) as resumed:
         last = bus.publish(marker("next"))
         assert resumed.event().id == last
+
+
+def test_an_idle_stream_gets_heartbeat_comments_at_the_interval(base: str) -> None:
+    with subscribe(base) as reader:
+        started = time.monotonic()
+        frames = [reader.frame() for _ in range(4)]
+        elapsed = time.monotonic() - started
+    assert all(f.comments == ["heartbeat"] and f.data is None for f in frames)
+    # Every 0.5 s here: neither a flood nor a silence a proxy would cut.
+    assert 1.5 <= elapsed < 15, elapsed
 
 
 @pytest.mark.parametrize(
