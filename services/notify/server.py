@@ -13,6 +13,8 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
+from services.notify import eventstream
+from services.notify.eventstream import StreamOptions
 from services.notify.receiver.calls import ReceiverDesk
 from services.notify.receiver.routes import receiver_routes
 from shared.celeryapp import create_app
@@ -40,8 +42,10 @@ def desk_for(settings: Settings) -> ReceiverDesk:
 def build_app(settings: Settings, *, desk: ReceiverDesk | None = None) -> Starlette:
     """The ASGI app: every route the notify server serves."""
     routes: list[BaseRoute] = [*receiver_routes(desk or desk_for(settings))]
-    # Event stream routes (services/notify/eventstream.py) are added here at merge:
-    # routes += eventstream.routes(settings)
+    token = None
+    if settings.events_token_file is not None:
+        token = settings.events_token_file.read_text().strip() or None
+    routes += eventstream.routes(settings, options=StreamOptions(token=token))
     return Starlette(routes=routes)
 
 
