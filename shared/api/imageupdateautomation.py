@@ -7,13 +7,15 @@ implemented. What image-automation-controller would stall on at reconcile
 
 Conversion: the three versions share one spec (the CRD converted with
 ``strategy: None``). What differs is the commit message template's data:
-image-automation-controller v0.38 to v0.41, which served v1beta1 and
-v1beta2, gave every template ``.Updated`` (v1beta1's data) beside
-``.Changed``; v1 removed ``.Updated`` (Stalled, RemovedTemplateField). So a
-document read as v1beta1 or v1beta2 is stored as v1 carrying
-``sluice.dev/converted-from: <its apiVersion>``, and
-:attr:`ImageUpdateAutomation.legacy_template_data` tells the renderer to
-offer ``.Updated`` to it.
+v1beta1 templates read ``.Updated``, which v1 removed (Flux stalls with
+RemovedTemplateField). A document read as v1beta1 or v1beta2 is stored as
+v1 carrying ``sluice.dev/converted-from: <its apiVersion>``
+(:attr:`ImageUpdateAutomation.applied_as`), and
+:attr:`ImageUpdateAutomation.legacy_template_data` is True for one applied
+as v1beta1: the renderer offers it ``.Updated`` (the lead's rule, 22:40).
+For the record, image-automation-controller v0.38 to v0.41, which served
+both betas, gave every template ``.Updated`` beside ``.Changed``; widening
+the rule to v1beta2 is changing :data:`UPDATED_TEMPLATE_VERSIONS`.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from shared.api.source import GitRepositoryRef
 __all__ = [
     "DEFAULT_MESSAGE_TEMPLATE",
     "LEGACY_API_VERSIONS",
+    "UPDATED_TEMPLATE_VERSIONS",
     "CommitSpec",
     "CommitUser",
     "GitCheckoutSpec",
@@ -54,6 +57,8 @@ __all__ = [
 DEFAULT_MESSAGE_TEMPLATE = "Update from image update automation"
 GROUP = "image.toolkit.fluxcd.io"
 LEGACY_API_VERSIONS = (f"{GROUP}/v1beta1", f"{GROUP}/v1beta2")
+# The apiVersions whose commit templates are given v1beta1's ``.Updated``.
+UPDATED_TEMPLATE_VERSIONS = (f"{GROUP}/v1beta1",)
 
 
 class SourceReference(ApiModel):
@@ -166,9 +171,15 @@ class ImageUpdateAutomation(ApiObject):
     status: dict[str, Any] | None = Field(default=None, repr=False)
 
     @property
+    def applied_as(self) -> str:
+        """The apiVersion the document was written in (stored as v1 whatever it was)."""
+        written = self.metadata.annotations.get(CONVERTED_FROM, "")
+        return written if written in LEGACY_API_VERSIONS else self.api_version
+
+    @property
     def legacy_template_data(self) -> bool:
-        """Whether the commit template is also given ``.Updated``: read as v1beta1 or v1beta2."""
-        return self.metadata.annotations.get(CONVERTED_FROM) in LEGACY_API_VERSIONS
+        """Whether the commit template is given v1beta1's ``.Updated`` (applied as v1beta1)."""
+        return self.applied_as in UPDATED_TEMPLATE_VERSIONS
 
     @classmethod
     def convert_from(cls, api_version: str, doc: dict[str, Any]) -> dict[str, Any]:

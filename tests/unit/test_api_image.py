@@ -393,21 +393,23 @@ def test_an_automation_with_every_supported_field() -> None:
     assert auto.spec.policy_selector.matches({"app": "podinfo"})
 
 
-@pytest.mark.parametrize("api_version", [V1BETA1, V1BETA2])
-def test_older_automations_keep_the_updated_template_data_of_their_version(
-    api_version: str,
+@pytest.mark.parametrize(("api_version", "updated"), [(V1BETA1, True), (V1BETA2, False)])
+def test_older_automations_remember_their_version_and_v1beta1_keeps_updated(
+    api_version: str, updated: bool
 ) -> None:
     auto = parse_object(_automation(api_version))
     assert isinstance(auto, ImageUpdateAutomation)
     assert auto.api_version == V1
     assert auto.metadata.annotations[CONVERTED_FROM] == api_version
-    assert auto.legacy_template_data
+    assert auto.applied_as == api_version
+    assert auto.legacy_template_data is updated
     assert auto.spec.git.commit.message_template == "{{range .Updated.Images}}{{println .}}{{end}}"
 
 
 def test_a_v1_automation_gets_the_v1_template_data_only() -> None:
     auto = parse_as(_automation(), ImageUpdateAutomation)
     assert CONVERTED_FROM not in auto.metadata.annotations
+    assert auto.applied_as == V1
     assert not auto.legacy_template_data
 
 
