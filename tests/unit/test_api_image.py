@@ -160,7 +160,7 @@ def test_a_repository_with_every_supported_field() -> None:
 def test_access_from_admits_policies_of_other_namespaces_as_flux_acl(
     namespace: str, labels: dict[str, str], access_from: dict[str, Any] | None, admitted: bool
 ) -> None:
-    extra = {"accessFrom": access_from} if access_from is not None else {}
+    extra: dict[str, Any] = {"accessFrom": access_from} if access_from is not None else {}
     repo = parse_as(_repository(**extra), ImageRepository)
     assert repo.spec.admits(namespace, own_namespace="flux-system", labels=labels) is admitted
 
