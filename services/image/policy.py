@@ -18,8 +18,12 @@ Pure: the tags in, the choice or a typed error out. The steps are Flux's
 3. The chosen value maps back to its original tag, which is what
    ``status.latestRef.tag`` reports.
 
-Flux breaks ties by the order it happens to read (a Go map); sluice breaks
-them by the greater tag, so one set of tags always gives one choice.
+Ties are broken by the order of ``tags`` as Flux's loops break them: among
+equal versions the first wins (``GreaterThan`` is strict), among equal
+numbers the last (``<`` is strict). Given the tags in the order the
+repository listed them, as Flux stores them, the choice is Flux's; after
+``filterTags`` Flux reads a Go map, in no fixed order, where sluice keeps the
+tags' order.
 
 Errors (all :class:`PolicyError`, each naming the policy)::
 
@@ -239,8 +243,8 @@ def _group_number(name: str) -> int | None:
 def latest_semver(tags: Iterable[str], version_range: str) -> str | None:
     """The tag with the highest version in ``version_range``, None when none is.
 
-    Tags that are not versions are skipped; between equal versions (``1.0.0``
-    and ``v1.0.0``) the greater tag wins. Raises InvalidConstraint.
+    Tags that are not versions are skipped; of equal versions (``1.0.0`` and
+    ``v1.0.0``) the first in ``tags`` wins. Raises InvalidConstraint.
     """
     constraint = parse_constraint(version_range)
     best: Version | None = None
@@ -248,8 +252,7 @@ def latest_semver(tags: Iterable[str], version_range: str) -> str | None:
         version = parse_flux_version(tag)
         if version is None or not constraint.check(version):
             continue
-        order = 1 if best is None else version.compare(best)
-        if order > 0 or (order == 0 and best is not None and version.original > best.original):
+        if best is None or version.compare(best) > 0:
             best = version
     return best.original if best is not None else None
 
@@ -264,22 +267,26 @@ def latest_alphabetical(tags: Iterable[str], *, order: Order = "asc") -> str:
 
 
 def latest_numerical(tags: Iterable[str], *, order: Order = "asc") -> str:
-    """The greatest number (``asc``) or the least (``desc``), ties to the greater tag.
+    """The greatest number (``asc``) or the least (``desc``); of equal ones, the last.
 
-    ValueError when empty or when a tag is not a number as Go reads one. NaN
-    (a tag ``NaN``) is chosen only when every tag is NaN.
+    ValueError when empty or when a tag is not a number as Go reads one. A
+    ``NaN`` tag never beats a number (Flux's loop lets it win or lose by its
+    place in the list); when every tag is NaN the last is chosen.
     """
     values = list(tags)
     if not values:
         raise ValueError("no tags to order")
-    numbers = [(parse_go_float(tag), tag) for tag in values]
-    if any(number is None for number, _ in numbers):
-        raise ValueError("a tag is not a number")
-    ordered = [(n, tag) for n, tag in numbers if n is not None and not math.isnan(n)]
-    if not ordered:
-        return max(values)
-    sign = 1.0 if order == "asc" else -1.0
-    return max(ordered, key=lambda item: (sign * item[0], item[1]))[1]
+    latest, best = values[-1], math.nan
+    for tag in values:
+        number = parse_go_float(tag)
+        if number is None:
+            raise ValueError(f"{tag!r} is not a number")
+        if math.isnan(number):
+            continue
+        beaten = number < best if order == "asc" else number > best
+        if math.isnan(best) or not beaten:
+            latest, best = tag, number
+    return latest
 
 
 _DECIMAL = re.compile(r"[+-]?(?:[0-9_]+\.?[0-9_]*|\.[0-9_]+)(?:[eE][+-]?[0-9_]+)?")

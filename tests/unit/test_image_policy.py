@@ -61,8 +61,9 @@ def spec(
         ("^1.x-0", ["1.0.0", "1.2.0-rc.1", "1.2.0-rc.2", "2.0.0-rc.1"], "1.2.0-rc.2"),
         # The release sorts above its own pre-releases.
         (">=1.0.0-0", ["1.2.0-rc.2", "1.2.0"], "1.2.0"),
-        # Equal versions: the greater tag (Flux takes whichever it read first).
-        ("1.0.0", ["1.0.0", "v1.0.0", "1.0.0+build.2"], "v1.0.0"),
+        # Equal versions: the first, as Flux's strict GreaterThan keeps it.
+        ("1.0.0", ["1.0.0", "v1.0.0", "1.0.0+build.2"], "1.0.0"),
+        ("1.0.0", ["v1.0.0", "1.0.0"], "v1.0.0"),
     ],
 )
 def test_semver_chooses_the_highest_version_in_range(
@@ -132,8 +133,6 @@ def test_alphabetical_chooses_the_last_tag_in_byte_order(
         (["1e3", "999"], "asc", "1e3"),
         (["1_000", "999"], "asc", "1_000"),
         (["0x1p4", "15"], "asc", "0x1p4"),
-        # Equal numbers: the greater tag.
-        (["1", "1.0", "01"], "asc", "1.0"),
         # NaN never beats a number.
         (["NaN", "1"], "asc", "1"),
         (["NaN", "1"], "desc", "1"),
@@ -144,6 +143,13 @@ def test_numerical_chooses_the_greatest_or_least_number(
 ) -> None:
     assert latest_numerical(tags, order=order) == expected
     assert latest_numerical(list(reversed(tags)), order=order) == expected
+
+
+@pytest.mark.parametrize("order", ["asc", "desc"])
+def test_of_equal_numbers_the_last_wins_as_in_flux_loop(order: Any) -> None:
+    assert latest_numerical(["1", "1.0", "01"], order=order) == "01"
+    assert latest_numerical(["01", "1.0", "1"], order=order) == "1"
+    assert latest_numerical(["NaN", "nan"], order=order) == "nan"
 
 
 @pytest.mark.parametrize(
