@@ -7,7 +7,8 @@ Pure: the tags in, the choice or a typed error out. The steps are Flux's
    a match in; with ``extract``, compare the expansion of the template
    (``$1``, ``$name``, ``${name}``, ``$$``, as Go's ``Regexp.Expand``) instead
    of the tag. Two tags that extract to the same value: the later one in the
-   given order wins, as in Flux's map.
+   given order wins, as in Flux's map (in Flux's stored order, descending,
+   that is the least tag).
 2. The rule: ``semver.range`` takes the highest tag that is a version
    (``fluxcd/pkg/version``: three dot-separated parts, ``v`` prefix and
    leading zeros allowed; other tags are skipped) in the range;
@@ -18,12 +19,14 @@ Pure: the tags in, the choice or a typed error out. The steps are Flux's
 3. The chosen value maps back to its original tag, which is what
    ``status.latestRef.tag`` reports.
 
-Ties are broken by the order of ``tags`` as Flux's loops break them: among
-equal versions the first wins (``GreaterThan`` is strict), among equal
-numbers the last (``<`` is strict). Given the tags in the order the
-repository listed them, as Flux stores them, the choice is Flux's; after
-``filterTags`` Flux reads a Go map, in no fixed order, where sluice keeps the
-tags' order.
+Ties are broken as Flux breaks them. Flux stores a scan's tags sorted in
+descending byte order, then its loops keep the first of equal versions
+(``GreaterThan`` is strict) and the last of equal numbers (``<`` is strict):
+so ``v1.0.0`` wins over ``1.0.0``, and ``01`` over ``1``. :func:`choose_tag`
+sorts the tags the same way first, so the caller's order does not matter; the
+``latest_*`` functions break ties by the order they are given. (After
+``filterTags`` Flux reads a Go map, in no fixed order; sluice keeps the
+descending order there too, so one set of tags always gives one choice.)
 
 Errors (all :class:`PolicyError`, each naming the policy)::
 
@@ -99,13 +102,15 @@ class Choice:
 
 
 def choose_tag(spec: ImagePolicySpec, tags: Sequence[str], *, policy: str) -> Choice:
-    """The tag ``spec`` chooses among ``tags`` (a repository's scanned tags, in its order).
+    """The tag ``spec`` chooses among ``tags`` (a repository's scanned tags, any order).
 
     ``policy`` names the ImagePolicy in errors (``namespace/name``). Raises
     :class:`InvalidPolicy`, :class:`NoTagMatches` or :class:`NotANumber`.
     """
     if not tags:
         raise NoTagMatches(policy, "the image repository has no tags to choose from")
+    # Flux's stored order: descending bytes (Python orders str by code point, the same).
+    tags = sorted(set(tags), reverse=True)
     originals = {tag: tag for tag in tags}
     if spec.filter_tags is not None:
         pattern, extract = spec.filter_tags.pattern, spec.filter_tags.extract
@@ -117,7 +122,7 @@ def choose_tag(spec: ImagePolicySpec, tags: Sequence[str], *, policy: str) -> Ch
             raise NoTagMatches(
                 policy, f'none of the {len(tags)} tags matches filterTags.pattern "{pattern}"'
             )
-    candidates = list(originals)
+    candidates = sorted(originals, reverse=True)
     rule = spec.policy
     if rule.semver is not None:
         try:

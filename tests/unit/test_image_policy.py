@@ -300,6 +300,23 @@ def test_documented_cli_example_orders_main_builds_by_their_timestamp() -> None:
     assert chosen == Choice(tag="main-abc1234-1700000300", compared="1700000300")
 
 
+@pytest.mark.parametrize(
+    ("policy", "tags", "expected"),
+    [
+        # Flux sorts the stored tags descending; the first of equal versions wins...
+        ({"semver": {"range": "1.0.0"}}, ["1.0.0", "v1.0.0", "1.0.0+b"], "v1.0.0"),
+        # ...and the last of equal numbers.
+        ({"numerical": {}}, ["1", "1.0", "01", "0.5"], "01"),
+        ({"numerical": {"order": "desc"}}, ["1", "1.0", "01", "2"], "01"),
+    ],
+)
+def test_ties_are_broken_as_flux_breaks_them_whatever_the_order_given(
+    policy: dict[str, Any], tags: list[str], expected: str
+) -> None:
+    for order in (tags, list(reversed(tags)), sorted(tags)):
+        assert choose_tag(spec(policy), order, policy=POLICY).tag == expected
+
+
 def test_the_default_orders_are_ascending() -> None:
     assert choose_tag(spec({"alphabetical": {}}), ["a", "c", "b"], policy=POLICY).tag == "c"
     assert choose_tag(spec({"numerical": {}}), ["2", "10", "1"], policy=POLICY).tag == "10"
@@ -328,7 +345,8 @@ def test_the_default_orders_are_ascending() -> None:
             None,
             ["0", "1a", "b"],
             NotANumber,
-            'tag "1a" is not a number: a numerical policy orders numbers only',
+            # Flux reads its stored tags in descending order: "b" comes first.
+            'tag "b" is not a number: a numerical policy orders numbers only',
         ),
     ],
 )
