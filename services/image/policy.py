@@ -274,23 +274,22 @@ def latest_alphabetical(tags: Iterable[str], *, order: Order = "asc") -> str:
 def latest_numerical(tags: Iterable[str], *, order: Order = "asc") -> str:
     """The greatest number (``asc``) or the least (``desc``); of equal ones, the last.
 
-    ValueError when empty or when a tag is not a number as Go reads one. A
-    ``NaN`` tag never beats a number (Flux's loop lets it win or lose by its
-    place in the list); when every tag is NaN the last is chosen.
+    Flux's loop, step for step: a tag replaces the current choice unless it
+    is smaller (``asc``) or greater (``desc``), so a ``NaN`` tag, which
+    compares false with everything, takes the place it reaches. ValueError
+    when empty or when a tag is not a number as Go reads one.
     """
     values = list(tags)
     if not values:
         raise ValueError("no tags to order")
-    latest, best = values[-1], math.nan
-    for tag in values:
+    latest, best = "", 0.0
+    for index, tag in enumerate(values):
         number = parse_go_float(tag)
         if number is None:
             raise ValueError(f"{tag!r} is not a number")
-        if math.isnan(number):
+        if index > 0 and (number < best if order == "asc" else number > best):
             continue
-        beaten = number < best if order == "asc" else number > best
-        if math.isnan(best) or not beaten:
-            latest, best = tag, number
+        latest, best = tag, number
     return latest
 
 
