@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -19,6 +20,7 @@ from shared.redisserver import RedisServer
 from shared.settings import Settings
 from tests.fixtures.gitops import GitOps, configmap_yaml, source_yaml, unique
 from tests.helpers import eventually
+from tests.receivers import running_receiver
 from tests.servers.git import BareRepo, GitDaemon
 from tests.sse import serve, subscribe
 
@@ -304,3 +306,23 @@ def test_a_stream_outlives_a_redis_restart_and_goes_on_where_it_was(
 
         after = eventually(publish_after, 20)
         assert reader.event().id == after
+
+
+def test_sluice_receiver_serves_the_stream_behind_its_token(
+    settings: Settings, bus: EventBus, tmp_path: Path
+) -> None:
+    token_file = tmp_path / "events-token"
+    token_file.write_text("stream-token-5d1e\n")
+    token_file.chmod(0o600)
+    served = settings.with_overrides(events_token_file=token_file)
+    with running_receiver(served, tmp_path / "logs") as receiver:
+        refused = httpx.get(f"{receiver.url}/events", timeout=10)
+        assert refused.status_code == 401
+        with subscribe(
+            receiver.url, params=[("kind", "Kustomization")], token="stream-token-5d1e"
+        ) as reader:
+            for event in commit_events():
+                bus.publish(event)
+            frame = reader.event()
+            assert frame.event == "applied" and frame.json()["object"]["kind"] == "Kustomization"
+        assert "stream-token-5d1e" not in receiver.output()
