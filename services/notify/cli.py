@@ -30,7 +30,7 @@ def register(app: typer.Typer) -> None:
         loglevel: str = typer.Option("INFO", "--loglevel", "-l"),
         redis_url: str | None = RedisUrl,
     ) -> None:
-        """Serve Receiver webhooks (POST /hook/<digest>) until Ctrl-C or SIGTERM."""
+        """Serve Receiver webhooks (POST /hook/<digest>) and events (GET /events) until stopped."""
         from services.notify.server import serve  # Starlette and uvicorn only for this command
 
         host, port = parse_address(address)
