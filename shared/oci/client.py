@@ -43,7 +43,21 @@ from shared.oci.errors import (
     OciError,
     RegistryError,
 )
-from shared.oci.manifest import ACCEPTED_MANIFESTS, Descriptor, Manifest, sha256_digest
+from shared.oci.logins import (
+    BASIC_SECONDS,
+    DEFAULT_TOKEN_SECONDS,
+    Login,
+    LoginCache,
+    LoginKey,
+)
+from shared.oci.manifest import (
+    ACCEPTED_MANIFESTS,
+    Descriptor,
+    Manifest,
+    RawManifest,
+    TagList,
+    sha256_digest,
+)
 from shared.oci.reference import DIGEST_PATTERN, OciReference
 
 __all__ = ["MAX_BLOB_BYTES", "RegistryClient"]
@@ -80,10 +94,12 @@ class RegistryClient:
         push: bool = False,
         timeout: float = 60.0,
         deadline: float | None = None,
+        logins: LoginCache | None = None,
     ) -> None:
         """``timeout`` bounds each connect and read; ``deadline`` (a ``time.monotonic()``
         value) bounds every call, however slowly the registry answers, as Flux's
-        ``spec.timeout`` bounds a whole pull."""
+        ``spec.timeout`` bounds a whole pull. ``logins`` remembers the login (token,
+        scheme) for the next client of the same repository and credentials."""
         self.repository = repository
         self._deadline = deadline
         self._credentials = credentials or RegistryCredentials()
@@ -92,6 +108,18 @@ class RegistryClient:
         http_allowed = insecure or repository.plain_http_allowed
         self._schemes = ("https", "http") if http_allowed else ("https",)
         self._scheme = ""
+        self._logins = logins
+        self._login_key = LoginKey.of(
+            repository.api_host,
+            repository.repository,
+            actions=self._actions,
+            credentials=self._credentials,
+        )
+        self._login_seconds = BASIC_SECONDS
+        self._remembered = logins.get(self._login_key) if logins is not None else None
+        if self._remembered is not None:
+            self._authorization = self._remembered.authorization
+            self._scheme = self._remembered.scheme
         # As source-controller: insecure without a certSecretRef also accepts any certificate.
         verify: ssl.SSLContext | bool = _system_trust()
         if tls is not None:
@@ -123,21 +151,40 @@ class RegistryClient:
 
     def tags(self) -> list[str]:
         """Every tag of the repository (following the ``Link`` pages)."""
+        return list(self.list_tags().tags)
+
+    def list_tags(self, *, page_size: int = 1000, etag: str = "") -> TagList:
+        """Every tag, asking ``n=page_size`` a page and following ``Link: <...>; rel="next"``
+        on the registry's own host only (another host is refused, as go-containerregistry).
+
+        ``etag``: the ETag of a previous one-page answer, sent as ``If-None-Match``; a
+        registry that answers 304 costs this one request and gives ``not_modified``.
+        """
         found: list[str] = []
-        path = f"/v2/{self.repository.repository}/tags/list?n=1000"
+        path = f"/v2/{self.repository.repository}/tags/list?n={page_size}"
         where = f"tags of {self.repository.repository_url}"
-        budget, pages = _MAX_TAGS_BYTES, 0
+        budget, pages, first_etag = _MAX_TAGS_BYTES, 0, ""
         while path:
             pages += 1
             if pages > _MAX_TAG_PAGES:
                 raise RegistryError(f"{where}: more than {_MAX_TAG_PAGES} pages")
-            with self._open("GET", path, what="list tags of") as response:
+            headers = {"If-None-Match": etag} if etag and pages == 1 else None
+            with self._open(
+                "GET", path, headers=headers, what="list tags of", allow=(304,)
+            ) as response:
+                if response.status_code == 304:
+                    return TagList((), etag=etag, not_modified=True, pages=1)
                 content = self._read_limited(response, budget, where)
                 budget -= len(content)
                 doc = _json(content, where)
                 found += [str(t) for t in (doc.get("tags") or [])]
+                if pages == 1:
+                    first_etag = str(response.headers.get("ETag", ""))
                 path = _next_page(response.headers.get("Link", ""))
-        return found
+            if "://" in path and not _same_host(path, self._base()):
+                raise RegistryError(f"{where}: the next page is on another host; refused")
+        # An ETag names one page: a list of several cannot be checked by the first one's.
+        return TagList(tuple(found), etag=first_etag if pages == 1 else "", pages=pages)
 
     def resolve(self, reference: str) -> str:
         """The manifest digest ``reference`` (a tag) points at, from one ``HEAD``."""
@@ -152,6 +199,13 @@ class RegistryClient:
 
     def manifest(self, reference: str) -> Manifest:
         """The image manifest at ``reference`` (tag or digest), checked against its digest."""
+        raw = self.raw_manifest(reference)
+        return Manifest.parse(
+            raw.content, digest=raw.digest, media_type=raw.media_type, where=raw.where
+        )
+
+    def raw_manifest(self, reference: str) -> RawManifest:
+        """The manifest or image index at ``reference``, unparsed, checked against its digest."""
         path = f"/v2/{self.repository.repository}/manifests/{reference}"
         where = (
             f"{self.repository.repository_url}@{reference}"
@@ -167,7 +221,19 @@ class RegistryClient:
         expected = reference if reference.startswith("sha256:") else ""
         if expected and digest != expected:
             raise DigestMismatchError(f"{where}: manifest content has digest {digest}")
-        return Manifest.parse(content, digest=digest, media_type=media_type, where=where)
+        return RawManifest(digest=digest, media_type=media_type, content=content, where=where)
+
+    def read_blob(self, descriptor: Descriptor, *, max_bytes: int) -> bytes:
+        """A small blob (an image config) in memory, checked against its size and digest."""
+        path = f"/v2/{self.repository.repository}/blobs/{descriptor.digest}"
+        where = f"blob {descriptor.digest} of {self.repository.repository_url}"
+        if descriptor.size > max_bytes:
+            raise RegistryError(f"{where} is {descriptor.size} bytes, more than {max_bytes}")
+        with self._open("GET", path, what="get", follow=True) as response:
+            content = self._read_limited(response, descriptor.size, where)
+        if sha256_digest(content) != descriptor.digest or len(content) != descriptor.size:
+            raise DigestMismatchError(f"{where}: content does not match its digest")
+        return content
 
     def fetch_blob(
         self, descriptor: Descriptor, dest: Path, *, max_bytes: int = MAX_BLOB_BYTES
@@ -259,6 +325,9 @@ class RegistryClient:
         if response.status_code == 401:
             challenge = parse_challenge(response.headers.get("WWW-Authenticate", ""))
             response.close()
+            if self._logins is not None:
+                self._logins.forget(self._login_key)
+                self._remembered = None
             if isinstance(content, Iterator):
                 raise AuthenticationError(f"{method} {self._shown(path)}: authentication required")
             self._authorize(challenge)
@@ -267,6 +336,7 @@ class RegistryClient:
             if response.status_code >= 300 and response.status_code not in allow:
                 body = _read_prefix(response, _MAX_ERROR_BYTES)
                 raise self._failure(method, path, response, what, body)
+            self._remember()
             yield response
         except httpx.HTTPError as err:  # while the body streams
             self._check_deadline(f"{method} {self._shown(path)}")
@@ -313,8 +383,16 @@ class RegistryClient:
             return response
         raise RegistryError(f"{method} {self._shown(path)}: {last}") from last
 
+    def _remember(self) -> None:
+        """Keep this client's login for the next one (when it has a cache and it changed)."""
+        login = Login(self._authorization, self._scheme)
+        if self._logins is not None and login != self._remembered:
+            self._logins.put(self._login_key, login, seconds=self._login_seconds)
+            self._remembered = login
+
     def _authorize(self, challenge: Challenge | None) -> None:
         creds = self._credentials
+        self._login_seconds = BASIC_SECONDS
         if challenge is None or challenge.scheme == "basic":
             if creds.empty:
                 raise AuthenticationError(
@@ -329,9 +407,11 @@ class RegistryClient:
                 f"{self.repository.repository_url}: unsupported authentication scheme "
                 f"{challenge.scheme!r}"
             )
-        self._authorization = "Bearer " + self._token(challenge)
+        token, self._login_seconds = self._token(challenge)
+        self._authorization = "Bearer " + token
 
-    def _token(self, challenge: Challenge) -> str:
+    def _token(self, challenge: Challenge) -> tuple[str, float]:
+        """A token from the challenge's realm, and how many seconds it is good for."""
         realm = challenge.params["realm"]
         scope = f"repository:{self.repository.repository}:{self._actions}"
         params = {"scope": scope}
@@ -369,7 +449,9 @@ class RegistryClient:
         token = doc.get("token") or doc.get("access_token")
         if not isinstance(token, str) or not token:
             raise AuthenticationError(f"token service {realm} answered without a token")
-        return token
+        expires = doc.get("expires_in")
+        seconds = float(expires) if isinstance(expires, int | float) and expires > 0 else 0.0
+        return token, seconds or DEFAULT_TOKEN_SECONDS
 
     def _check_deadline(self, where: str) -> None:
         if self._deadline is not None and time.monotonic() > self._deadline:
