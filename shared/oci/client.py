@@ -329,7 +329,9 @@ class RegistryClient:
                 self._logins.forget(self._login_key)
                 self._remembered = None
             if isinstance(content, Iterator):
-                raise AuthenticationError(f"{method} {self._shown(path)}: authentication required")
+                raise AuthenticationError(
+                    f"{method} {self._shown(path)}: authentication required", status=401
+                )
             self._authorize(challenge)
             response = self._send(method, path, headers, content, follow)
         try:
@@ -397,7 +399,8 @@ class RegistryClient:
             if creds.empty:
                 raise AuthenticationError(
                     f"{self.repository.repository_url}: authentication required, and no "
-                    "credentials were given"
+                    "credentials were given",
+                    status=401,
                 )
             pair = f"{creds.username}:{creds.password}".encode()
             self._authorization = "Basic " + base64.b64encode(pair).decode()
@@ -405,7 +408,8 @@ class RegistryClient:
         if challenge.scheme != "bearer" or not challenge.params.get("realm"):
             raise AuthenticationError(
                 f"{self.repository.repository_url}: unsupported authentication scheme "
-                f"{challenge.scheme!r}"
+                f"{challenge.scheme!r}",
+                status=401,
             )
         token, self._login_seconds = self._token(challenge)
         self._authorization = "Bearer " + token
@@ -436,10 +440,14 @@ class RegistryClient:
                 if response.status_code in (401, 403):
                     raise AuthenticationError(
                         f"{self.repository.repository_url}: the token service {realm} refused "
-                        f"the credentials (HTTP {response.status_code})"
+                        f"the credentials (HTTP {response.status_code})",
+                        status=response.status_code,
                     )
                 if response.status_code != 200:
-                    raise RegistryError(f"token request to {realm}: HTTP {response.status_code}")
+                    raise RegistryError(
+                        f"token request to {realm}: HTTP {response.status_code}",
+                        status=response.status_code,
+                    )
                 content = self._read_limited(response, _MAX_TOKEN_BYTES, f"token from {realm}")
             finally:
                 response.close()
@@ -491,10 +499,10 @@ class RegistryClient:
         detail = _registry_errors(body) or f"HTTP {status}"
         message = f"{method} {self._shown(path)}: {detail}"
         if status in (401, 403):
-            return AuthenticationError(message)
+            return AuthenticationError(message, status=status)
         if status == 404:
-            return NotFoundError(message)
-        return RegistryError(message)
+            return NotFoundError(message, status=status)
+        return RegistryError(message, status=status)
 
 
 def _same_host(url: str, base: str) -> bool:
