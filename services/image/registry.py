@@ -292,6 +292,9 @@ def _client(
             credentials=access.credentials,
             tls=access.tls,
             insecure=access.insecure or image.insecure,
+            # Flux's insecure (go-containerregistry's name.Insecure) allows HTTP; certificates
+            # are still verified.
+            insecure_tls=False,
             timeout=access.timeout,
             deadline=time.monotonic() + access.timeout,
             logins=logins,

@@ -95,11 +95,14 @@ class RegistryClient:
         timeout: float = 60.0,
         deadline: float | None = None,
         logins: LoginCache | None = None,
+        insecure_tls: bool | None = None,
     ) -> None:
         """``timeout`` bounds each connect and read; ``deadline`` (a ``time.monotonic()``
         value) bounds every call, however slowly the registry answers, as Flux's
         ``spec.timeout`` bounds a whole pull. ``logins`` remembers the login (token,
-        scheme) for the next client of the same repository and credentials."""
+        scheme) for the next client of the same repository and credentials. ``insecure_tls``:
+        accept any certificate (None: when ``insecure`` and no TLS material, as
+        source-controller; image-reflector-controller's ``insecure`` only allows HTTP)."""
         self.repository = repository
         self._deadline = deadline
         self._credentials = credentials or RegistryCredentials()
@@ -124,7 +127,7 @@ class RegistryClient:
         verify: ssl.SSLContext | bool = _system_trust()
         if tls is not None:
             verify = tls.context()
-        elif insecure:
+        elif insecure if insecure_tls is None else insecure_tls:
             verify = False
         self._http = httpx.Client(
             verify=verify, timeout=timeout, headers={"User-Agent": _USER_AGENT}
@@ -195,7 +198,8 @@ class RegistryClient:
             digest = str(response.headers.get("Docker-Content-Digest", ""))
         if DIGEST_PATTERN.match(digest):
             return digest
-        return self.manifest(reference).digest  # a registry that does not say: read it
+        # A registry that does not say: read it (an index too: a multi-platform tag has a digest).
+        return self.raw_manifest(reference).digest
 
     def manifest(self, reference: str) -> Manifest:
         """The image manifest at ``reference`` (tag or digest), checked against its digest."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -411,3 +412,64 @@ def test_secrets_are_never_in_errors_or_logs(
     for secret in (PASSWORD, "wrong-one", base64.b64encode(f"robot:{PASSWORD}".encode()).decode()):
         assert secret not in shown
     assert "eyJ" not in shown  # no bearer token (a JWT) either
+
+
+def test_the_timeout_bounds_a_scan_of_a_slow_registry(registry: OciRegistry) -> None:
+    _push(registry, "app", ["1.0.0"])
+    front = TagPagingFront(registry.url, delay_seconds=4)
+    front.start()
+    image = parse_image(f"{front.host}/app")
+    try:
+        started = time.monotonic()
+        with pytest.raises(ReadOperationFailedError) as slow:
+            scan_tags(
+                image,
+                access=RegistryAccess(timeout=1),
+                exclusions=DEFAULT,
+                logins=None,
+            )
+        elapsed = time.monotonic() - started
+    finally:
+        front.stop()
+    assert elapsed < 3.5
+    assert image.canonical in str(slow.value)
+
+
+def test_a_next_page_on_another_host_is_refused(registry: OciRegistry) -> None:
+    _push(registry, "app", ["1.0.0", "1.1.0", "1.2.0"])
+    elsewhere = TagPagingFront(registry.url)
+    elsewhere.start()
+    front = TagPagingFront(registry.url, link_host=elsewhere.host)
+    front.start()
+    try:
+        with pytest.raises(ReadOperationFailedError) as refused:
+            scan_tags(
+                parse_image(f"{front.host}/app"),
+                access=RegistryAccess(timeout=20),
+                exclusions=DEFAULT,
+                page_size=2,
+                logins=None,
+            )
+    finally:
+        front.stop()
+        elsewhere.stop()
+    assert "another host" in str(refused.value)
+    assert elsewhere.seen == []
+
+
+def test_insecure_allows_http_but_still_verifies_certificates(tmp_path: Path) -> None:
+    registry = OciRegistry(
+        tmp_path / "tls", tls=RegistryTls.create(tmp_path / "ca", client_auth=False)
+    )
+    registry.start()
+    try:
+        with pytest.raises(ReadOperationFailedError) as untrusted:
+            scan_tags(
+                parse_image(f"{registry.host}/app", insecure=True),
+                access=RegistryAccess(insecure=True, timeout=20),
+                exclusions=DEFAULT,
+                logins=None,
+            )
+    finally:
+        registry.stop()
+    assert "CERTIFICATE" in str(untrusted.value).upper()

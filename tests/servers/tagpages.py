@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
@@ -34,6 +35,10 @@ class TagPagingFront:
 
     upstream: str  # the real registry's base URL, http://127.0.0.1:PORT
     etag: bool = False
+    # Above 0: each tag page is answered this many seconds late.
+    delay_seconds: float = 0.0
+    # Set: the Link to the next page is an absolute URL on this host (a hostile registry's).
+    link_host: str = ""
     seen: list[tuple[str, str]] = field(default_factory=list)
     _server: BackgroundServer | None = field(default=None, init=False, repr=False)
 
@@ -81,6 +86,8 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         paged = self.command == "GET" and url.path.endswith("/tags/list")
+        if paged and owner.delay_seconds:
+            time.sleep(owner.delay_seconds)
         headers = {
             k: v
             for k, v in self.headers.items()
@@ -108,7 +115,8 @@ class _Handler(BaseHTTPRequestHandler):
         content = json.dumps({"name": doc.get("name"), "tags": page}).encode()
         headers = {"Content-Type": "application/json"}
         if more:
-            headers["Link"] = f'<{path}?n={size}&last={page[-1]}>; rel="next"'
+            base = f"http://{owner.link_host}" if owner.link_host else ""
+            headers["Link"] = f'<{base}{path}?n={size}&last={page[-1]}>; rel="next"'
         if owner.etag:
             tag = '"' + hashlib.sha256(content + headers.get("Link", "").encode()).hexdigest() + '"'
             headers["ETag"] = tag
