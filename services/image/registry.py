@@ -125,21 +125,27 @@ class RegistryAccess:
 def access_from_secrets(
     image: ImageName,
     *,
-    pull_secret: Mapping[str, bytes] | None = None,
-    pull_secret_name: str = "",
+    pull_secrets: Mapping[str, Mapping[str, bytes]] | None = None,
     cert_secret: Mapping[str, bytes] | None = None,
     insecure: bool = False,
     timeout: float = 60.0,
 ) -> RegistryAccess:
-    """The access an ImageRepository's Secrets give (their ``data``, decoded): the pull Secret's
-    entry for the image's registry (none: anonymous, as Flux's keychain), ``ca.crt`` and
-    ``tls.crt``/``tls.key``. AuthenticationFailedError when either cannot be read."""
+    """The access an ImageRepository's Secrets give (their ``data``, decoded).
+
+    ``pull_secrets``: Secret name -> data, in Flux's order (``secretRef``, then the
+    ``serviceAccountName``'s ``imagePullSecrets``); the first with an entry for the
+    image's registry logs in, none means anonymous (as Flux's keychain). ``cert_secret``:
+    ``ca.crt`` and ``tls.crt``/``tls.key``. AuthenticationFailedError when a Secret cannot
+    be read; the message names it, never its content.
+    """
     credentials = RegistryCredentials()
     try:
-        if pull_secret is not None:
+        for name, data in (pull_secrets or {}).items():
             credentials = credentials_from_dockerconfig(
-                pull_secret, image.registry, where=f"Secret {pull_secret_name or 'secretRef'}"
+                data, image.registry, where=f"Secret {name}"
             )
+            if not credentials.empty:
+                break
         tls = TlsMaterial.from_secret(cert_secret) if cert_secret is not None else None
         if tls is not None:
             tls.context()  # refuse unreadable PEM now, not on the first request

@@ -78,8 +78,7 @@ def _push(registry: OciRegistry, repo: str, tags: list[str]) -> None:
 def _secret_access(registry: OciRegistry, image: str, password: str = PASSWORD) -> RegistryAccess:
     return access_from_secrets(
         parse_image(image),
-        pull_secret=dockerconfigjson(registry.host, "robot", password),
-        pull_secret_name="regcred",
+        pull_secrets={"regcred": dockerconfigjson(registry.host, "robot", password)},
         timeout=20,
     )
 
@@ -305,8 +304,11 @@ def test_unreadable_secrets_are_authentication_failures_without_their_content(
 ) -> None:
     image = parse_image(f"{registry.host}/app")
     with pytest.raises(AuthenticationFailedError) as bad_json:
-        access_from_secrets(image, pull_secret={".dockerconfigjson": b"{" + PASSWORD.encode()})
+        access_from_secrets(
+            image, pull_secrets={"regcred": {".dockerconfigjson": b"{" + PASSWORD.encode()}}
+        )
     assert bad_json.value.reason == "AuthenticationFailed"
+    assert "Secret regcred" in str(bad_json.value)
     assert PASSWORD not in str(bad_json.value)
     with pytest.raises(AuthenticationFailedError):
         access_from_secrets(image, cert_secret={"tls.crt": b"not pem", "tls.key": b"x"})

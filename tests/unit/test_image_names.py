@@ -113,6 +113,22 @@ def test_a_pull_secret_entry_is_found_by_the_images_registry(
 ) -> None:
     auth = base64.b64encode(b"robot:hunter2").decode()
     secret = {".dockerconfigjson": json.dumps({"auths": {key: {"auth": auth}}}).encode()}
-    access = access_from_secrets(parse_image(image), pull_secret=secret)
+    access = access_from_secrets(parse_image(image), pull_secrets={"regcred": secret})
     expected = RegistryCredentials("robot", "hunter2") if found else RegistryCredentials()
     assert access.credentials == expected
+
+
+def test_the_first_pull_secret_with_an_entry_for_the_registry_logs_in() -> None:
+    def config(host: str, user: str) -> dict[str, bytes]:
+        entry = {"username": user, "password": "pw"}
+        return {".dockerconfigjson": json.dumps({"auths": {host: entry}}).encode()}
+
+    access = access_from_secrets(
+        parse_image("ghcr.io/org/app"),
+        pull_secrets={
+            "hub": config("docker.io", "hub-user"),
+            "ghcr-a": config("ghcr.io", "first"),
+            "ghcr-b": config("ghcr.io", "second"),
+        },
+    )
+    assert access.credentials.username == "first"
