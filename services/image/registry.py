@@ -48,7 +48,6 @@ from services.image.imageconfig import (
 from services.image.names import ImageName
 from services.image.tags import (
     ExclusionList,
-    InvalidExclusionError,
     latest_tags,
     sort_tags,
     tags_revision,
@@ -174,6 +173,8 @@ class ScanResult:
 
     ``tags`` is None only when ``unchanged`` came from a 304 (nothing was read:
     keep the stored tags); otherwise the kept tags in descending byte order.
+    ``latest_tags`` is empty when there are none (Flux then omits the field).
+    ``unchanged``: the caller writes nothing and triggers nothing.
     """
 
     canonical_image_name: str
@@ -189,12 +190,12 @@ class ScanResult:
     def memo(self) -> ScanMemo:
         """What the next scan compares against."""
         return ScanMemo(
-            self.canonical_image_name,
-            self.exclusion_list,
-            self.revision,
-            self.tag_count,
-            self.latest_tags,
-            self.etag,
+            canonical_image_name=self.canonical_image_name,
+            exclusion_list=self.exclusion_list,
+            revision=self.revision,
+            tag_count=self.tag_count,
+            latest_tags=self.latest_tags,
+            etag=self.etag,
         )
 
 
@@ -208,40 +209,42 @@ def scan_tags(
     logins: LoginCache | None = LOGINS,
 ) -> ScanResult:
     """List, filter and sort ``image``'s tags; ReadOperationFailedError (or a subclass) when
-    the registry fails."""
+    the registry fails. (An invalid ``exclusionList`` fails earlier, in
+    ``ExclusionList.compile``; Flux reports it as a failed scan, ReadOperationFailed.)
+
+    ``previous`` counts only for the same canonical name and exclusion list: a scan
+    after either changed is never ``unchanged``, and sends no ETag."""
     canonical = image.canonical
-    comparable = (
-        previous is not None
+    same = (
+        previous
+        if previous is not None
         and previous.canonical_image_name == canonical
         and previous.exclusion_list == exclusions.patterns
+        else None
     )
-    etag = previous.etag if comparable and previous is not None else ""
     with _client(image, access=access, logins=logins, what="list tags of") as client:
-        listed = client.list_tags(page_size=page_size, etag=etag)
-    if listed.not_modified and previous is not None:
+        listed = client.list_tags(page_size=page_size, etag=same.etag if same else "")
+    if listed.not_modified and same is not None:
         return ScanResult(
-            canonical,
-            exclusions.patterns,
-            None,
-            previous.tag_count,
-            previous.latest_tags,
-            previous.revision,
+            canonical_image_name=canonical,
+            exclusion_list=exclusions.patterns,
+            tags=None,
+            tag_count=same.tag_count,
+            latest_tags=same.latest_tags,
+            revision=same.revision,
             unchanged=True,
-            etag=etag,
+            etag=same.etag,
         )
-    try:
-        kept = sort_tags(exclusions.keep(listed.tags))
-    except InvalidExclusionError as err:  # compiled already; kept for a caller's own list
-        raise ReadOperationFailedError(str(err), image=canonical) from None
+    kept = sort_tags(exclusions.keep(listed.tags))
     revision = tags_revision(kept)
     return ScanResult(
-        canonical,
-        exclusions.patterns,
-        tuple(kept),
-        len(kept),
-        tuple(latest_tags(kept)),
-        revision,
-        unchanged=comparable and previous is not None and previous.revision == revision,
+        canonical_image_name=canonical,
+        exclusion_list=exclusions.patterns,
+        tags=tuple(kept),
+        tag_count=len(kept),
+        latest_tags=tuple(latest_tags(kept)),
+        revision=revision,
+        unchanged=same is not None and same.revision == revision,
         etag=listed.etag,
         pages=listed.pages,
     )
