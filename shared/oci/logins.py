@@ -6,6 +6,10 @@ go-containerregistry adds a ``GET /v2/`` ping). A service that scans the same
 repository every minute can keep the ``Authorization`` it ended with and send
 it on the first request of the next client; a registry that refuses it (an
 expired token) answers 401 and the client logs in again as if it had none.
+The scheme that answered is remembered too and tried first (a loopback
+registry's failed HTTPS handshake is not repeated), never alone: a registry
+that moved to TLS answers the remembered plain HTTP with 400, and the client
+then starts afresh.
 
 The key is the registry's API host, the repository, the actions and a SHA-256
 fingerprint of the credentials, so two ImageRepositories with different

@@ -87,6 +87,8 @@ class RegistryTransport:
         http_allowed = insecure or repository.plain_http_allowed
         self._schemes = ("https", "http") if http_allowed else ("https",)
         self._scheme = ""
+        self._preferred = ""  # the scheme that answered last time: tried first
+        self._answered = False  # whether the registry has answered this client with a success
         self._logins = logins
         self._login_key = LoginKey.of(
             repository.api_host,
@@ -98,7 +100,7 @@ class RegistryTransport:
         self._remembered = logins.get(self._login_key) if logins is not None else None
         if self._remembered is not None:
             self._authorization = self._remembered.authorization
-            self._scheme = self._remembered.scheme
+            self._preferred = self._remembered.scheme
         # As source-controller: insecure without a certSecretRef also accepts any certificate.
         verify: ssl.SSLContext | bool = _system_trust()
         if tls is not None:
@@ -130,6 +132,12 @@ class RegistryTransport:
     ) -> Iterator[httpx.Response]:
         """Send a request (authorizing on a 401 once), yield the streamed response."""
         response = self._send(method, path, headers, content, follow)
+        if (
+            response.status_code == 400
+            and not isinstance(content, Iterator)
+            and self._stale_scheme(response)
+        ):
+            response = self._send(method, path, headers, content, follow)
         if response.status_code == 401:
             challenge = parse_challenge(response.headers.get("WWW-Authenticate", ""))
             response.close()
@@ -165,7 +173,9 @@ class RegistryTransport:
         follow: bool,
     ) -> httpx.Response:
         last: Exception | None = None
-        for scheme in [self._scheme] if self._scheme else list(self._schemes):
+        # A remembered scheme goes first, never alone: a registry that moved to TLS still answers.
+        schemes = sorted(self._schemes, key=lambda scheme: scheme != self._preferred)
+        for scheme in [self._scheme] if self._scheme else schemes:
             url = path if "://" in path else f"{scheme}://{self.repository.api_host}{path}"
             sent = dict(headers or {})
             # The login is the registry's own: an upload Location on another host
@@ -193,8 +203,20 @@ class RegistryTransport:
             return response
         raise RegistryError(f"{method} {self._shown(path)}: {last}") from last
 
+    def _stale_scheme(self, response: httpx.Response) -> bool:
+        """Whether a 400 came from a remembered plain-HTTP scheme that a registry now serving
+        TLS refuses (its answer to HTTP on a TLS port): then forget it and start afresh."""
+        if self._answered or self._preferred != "http" or response.request.url.scheme != "http":
+            return False
+        response.close()
+        if self._logins is not None:
+            self._logins.forget(self._login_key)
+        self._remembered, self._preferred, self._scheme = None, "", ""
+        return True
+
     def _remember(self) -> None:
         """Keep this client's login for the next one (when it has a cache and it changed)."""
+        self._answered = True
         login = Login(self._authorization, self._scheme)
         if self._logins is not None and login != self._remembered:
             self._logins.put(self._login_key, login, seconds=self._login_seconds)

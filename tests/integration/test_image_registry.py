@@ -475,3 +475,30 @@ def test_insecure_allows_http_but_still_verifies_certificates(tmp_path: Path) ->
     finally:
         registry.stop()
     assert "CERTIFICATE" in str(untrusted.value).upper()
+
+
+def test_a_remembered_scheme_is_tried_first_not_alone(tmp_path: Path) -> None:
+    plain = OciRegistry(tmp_path / "plain")
+    plain.start()
+    image = parse_image(f"{plain.host}/app")
+    logins = LoginCache()
+    try:
+        _push(plain, "app", ["1.0.0"])
+        scan_tags(image, access=RegistryAccess(timeout=20), exclusions=DEFAULT, logins=logins)
+    finally:
+        plain.stop()
+    tls = RegistryTls.create(tmp_path / "ca", client_auth=False)
+    moved = OciRegistry(tmp_path / "tls", tls=tls, port=plain.port)  # the same host, now TLS
+    moved.start()
+    try:
+        with RegistryClient(
+            parse_reference(f"{moved.host}/app"),
+            tls=TlsMaterial(ca_cert=tls.read("ca.crt")),
+            push=True,
+        ) as client:
+            client.push_manifest("2.0.0", _empty_manifest(client), media_type=_OCI_MANIFEST)
+        access = access_from_secrets(image, cert_secret={"ca.crt": tls.read("ca.crt")}, timeout=20)
+        result = scan_tags(image, access=access, exclusions=DEFAULT, logins=logins)
+    finally:
+        moved.stop()
+    assert result.tags == ("2.0.0",)
