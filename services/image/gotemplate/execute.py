@@ -241,9 +241,8 @@ class _State:
 
     def not_a_function(self, command: CommandNode, final: Any) -> None:
         if len(command.args) > 1 or final is not _NO_FINAL:
-            raise self.error(
-                command, f"can't give argument to non-function {describe(command.args[0])}"
-            )
+            first = command.args[0]
+            raise self.error(first, f"can't give argument to non-function {describe(first)}")
 
     def variable(self, dot: Any, node: VariableNode, args: list[Node], final: Any) -> Any:
         value = self.lookup(node, node.idents[0])
