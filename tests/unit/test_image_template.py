@@ -480,6 +480,32 @@ RENDERS = [
     ('{{ ternary "yes" "no" true }} {{ coalesce "" .Values.env }} {{ toString 5 }}', "yes prod 5"),
     ('{{ "\\x41\\u00e9\\t" }}{{ `raw\\n` }}', "A\u00e9\traw\\n"),
     ("{{ (.M).k }} {{ (index .L 1) }}", "v b"),
+    ("{{ and .M.none 1 }}|{{ or .M.none 0 }}|{{ not .M.none }}", "<no value>|0|true"),
+    (
+        '{{ eq .Values.missing "x" }} {{ eq nil 1 }} {{ le 2 2 }} {{ gt "b" "a" }}',
+        "false false true true",
+    ),
+    ("{{ with .X }}{{ . }}{{ else with .M }}m{{ end }}", "b"),
+    ('{{ default 5 0 }} {{ default "" "x" }} {{ empty 0 }} {{ empty .M }}', "5 x true false"),
+    (
+        '{{ printf "%6.2f|%-6d|%+d|%e|%g" 3.14159 42 5 1234.5678 0.000012 }}',
+        "  3.14|42    |+5|1.234568e+03|1.2e-05",
+    ),
+    ('{{ printf "%t %q %x %X %c" true 65 "hi" 255 65 }}', "true 'A' 6869 FF A"),
+    (
+        '{{ printf "%s %d" .M.none nil }}|{{ printf "x" 1 "a" }}',
+        "%!s(<nil>) %!d(<nil>)|x%!(EXTRA int=1, string=a)",
+    ),
+    ('{{ print "a" "b" 1 2 "c" nil }}|{{ println }}|', "ab1 2c<nil>|\n|"),
+    (
+        "{{ 010 }} {{ 1_000 }} {{ -3 }} {{ +4 }} {{ 0b101 }} {{ 0o17 }} {{ 1.0 }} {{ 2e3 }}",
+        "8 1000 -3 4 5 15 1 2000",
+    ),
+    ('{{ printf "%v %+v" .Values .M }}', "map[env:prod] map[a:z k:v]"),
+    (
+        '{{ .L | len | printf "%03d" }} {{ index .L 1 | upper }} {{ "x" | printf "%s-%s" "y" }}',
+        "004 B y-x",
+    ),
 ]
 
 
@@ -501,7 +527,7 @@ PARSE_ERRORS = [
         "template: t:2: {{template}} is not supported here",
     ),
     ("{{ .X ", TemplateParseError, "template: t:1: unclosed action"),
-    ("{{ if .X }}x", TemplateParseError, "template: t:1: unexpected EOF in if"),
+    ("{{ if .X }}x", TemplateParseError, "template: t:1: unexpected EOF"),
     ("{{ end }}", TemplateParseError, "template: t:1: unexpected {{end}}"),
     ("{{ $nope }}", TemplateParseError, 'template: t:1: undefined variable "$nope"'),
     ("{{ break }}", TemplateParseError, "template: t:1: {{break}} outside {{range}}"),
@@ -522,29 +548,46 @@ def test_templates_outside_the_subset_or_invalid_fail_to_parse_naming_the_line(
     assert str(caught.value) == message
 
 
+# Each message is what Go 1.26's text/template + Sprig v3.3 print for the same data.
 EXEC_ERRORS = [
-    (
-        "{{ .X.Nope }}",
-        'template: t:1:3: executing "t" at <.X.Nope>: can\'t evaluate field Nope in type string',
-    ),
     (
         "x\n  {{ lower .N }}",
         'template: t:2:11: executing "t" at <.N>: wrong type for value; expected string; got int',
     ),
     (
         "{{ lower .M.none }}",
-        'template: t:1:9: executing "t" at <.M.none>: invalid value; expected string',
+        'template: t:1:11: executing "t" at <.M.none>: invalid value; expected string',
     ),
     (
         '{{ eq .N "a" }}',
-        'template: t:1:3: executing "t" at <eq>: '
-        "error calling eq: incompatible types for comparison",
+        'template: t:1:3: executing "t" at <eq .N "a">: '
+        "error calling eq: incompatible types for comparison: int and string",
+    ),
+    (
+        "{{ eq .L .L }}",
+        'template: t:1:3: executing "t" at <eq .L .L>: '
+        "error calling eq: non-comparable type [a b c d]: []interface {}",
+    ),
+    (
+        "{{ lt true false }}",
+        'template: t:1:3: executing "t" at <lt true false>: '
+        "error calling lt: invalid type for comparison",
     ),
     (
         "{{ index .L 9 }}",
-        'template: t:1:3: executing "t" at <index>: error calling index: index out of range: 9',
+        'template: t:1:3: executing "t" at <index .L 9>: '
+        "error calling index: index out of range: 9",
+    ),
+    (
+        "{{ index .M 1 }}",
+        'template: t:1:3: executing "t" at <index .M 1>: '
+        "error calling index: value has type int; should be string",
     ),
     ("{{ 1 2 }}", 'template: t:1:3: executing "t" at <1>: can\'t give argument to non-function 1'),
+    (
+        "{{ range .X }}{{ end }}",
+        'template: t:1:9: executing "t" at <.X>: range can\'t iterate over b',
+    ),
 ]
 
 
@@ -554,6 +597,23 @@ def test_run_time_errors_are_worded_as_go_words_them(text: str, message: str) ->
     with pytest.raises(TemplateExecError) as caught:
         Template.parse(text, name="t").render(data)
     assert str(caught.value) == message
+
+
+def test_errors_on_fluxs_data_name_its_go_types(tmp_path: Path) -> None:
+    result = updated(tmp_path, {"deploy.yaml": FLUX_DEPLOY}, [HELLOWORLD])
+    with pytest.raises(CommitMessageError) as caught:
+        commit_message("{{ .AutomationObject.Nope }}", result, namespace="a", name="b")
+    assert str(caught.value) == (
+        "failed to run template from spec: template: commit message:1:20: "
+        'executing "commit message" at <.AutomationObject.Nope>: '
+        "can't evaluate field Nope in type types.NamespacedName"
+    )
+    with pytest.raises(CommitMessageError) as caught:
+        commit_message("{{ nope }}", result, namespace="a", name="b")
+    assert str(caught.value) == (
+        "unable to create commit message template from spec: "
+        'template: commit message:1: function "nope" not defined'
+    )
 
 
 def test_a_template_cannot_make_an_unbounded_message() -> None:

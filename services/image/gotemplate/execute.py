@@ -44,11 +44,13 @@ from services.image.gotemplate.values import (
     go_type_name,
 )
 
-__all__ = ["MAX_OUTPUT", "describe", "execute"]
+__all__ = ["MAX_OUTPUT", "MAX_STEPS", "describe", "execute"]
 
-# A commit message is short; this bounds what a hostile template can make a worker build.
+# A commit message is short; these bound what a hostile template can make a worker do.
 MAX_OUTPUT = 1 << 20
+MAX_STEPS = 1_000_000
 _NO_FINAL: Any = object()
+_GO_KINDS = {"value": "reflect.Value", "float": "float64"}
 
 
 class _Break(Exception):
@@ -110,8 +112,20 @@ class _State:
         self.out: list[str] = []
         self.size = 0
         self.vars: list[tuple[str, Any]] = [("$", data)]
+        self.current: Node | None = None  # Go's s.at(node): where an error is reported
+        self.steps = 0
 
-    def error(self, node: Node, message: str) -> TemplateExecError:
+    def at(self, node: Node) -> None:
+        self.current = node
+        self.steps += 1
+        if self.steps > MAX_STEPS:
+            raise self.error(None, f"over {MAX_STEPS} evaluation steps")
+
+    def error(self, node: Node | None, message: str) -> TemplateExecError:
+        """Go's s.errorf: at ``node``, or at the node last evaluated when None."""
+        if node is not None:
+            self.current = node
+        node = self.current or ListNode(pos=0)
         before = self.text[: node.pos]
         line = before.count("\n") + 1
         column = len(before.encode()) - (len(before[: before.rfind("\n") + 1].encode()))
@@ -205,13 +219,14 @@ class _State:
             return iter([(key, value[key]) for key in keys])
         if isinstance(value, int) and not isinstance(value, bool):
             if variables > 1:
-                raise self.error(node, f"can't use {value} to iterate over more than one variable")
+                raise self.error(None, f"can't use {value} to iterate over more than one variable")
             return iter((index, index) for index in range(value))
-        raise self.error(node, f"range can't iterate over {format_value(value)}")
+        raise self.error(None, f"range can't iterate over {format_value(value)}")
 
     # -- pipelines and commands
 
     def pipeline(self, dot: Any, pipe: PipeNode) -> Any:
+        self.at(pipe)
         value = _NO_FINAL
         for command in pipe.commands:
             value = self.command(dot, command, value)
@@ -225,13 +240,15 @@ class _State:
     def command(self, dot: Any, command: CommandNode, final: Any) -> Any:
         first = command.args[0]
         if isinstance(first, FieldNode):
+            self.at(first)
             return self.field_chain(dot, dot, first, first.idents, command.args, final)
         if isinstance(first, ChainNode):
             return self.chain(dot, first, command.args, final)
         if isinstance(first, IdentifierNode):
-            return self.call(dot, first, command.args, final)
+            return self.call(dot, first, command, final)
         if isinstance(first, VariableNode):
             return self.variable(dot, first, command.args, final)
+        self.at(first)
         self.not_a_function(command, final)
         if isinstance(first, PipeNode):
             return self.pipeline(dot, first)
@@ -245,6 +262,7 @@ class _State:
             raise self.error(first, f"can't give argument to non-function {describe(first)}")
 
     def variable(self, dot: Any, node: VariableNode, args: list[Node], final: Any) -> Any:
+        self.at(node)
         value = self.lookup(node, node.idents[0])
         if len(node.idents) == 1:
             if len(args) > 1 or final is not _NO_FINAL:
@@ -253,6 +271,7 @@ class _State:
         return self.field_chain(dot, value, node, node.idents[1:], args, final)
 
     def chain(self, dot: Any, node: ChainNode, args: list[Node], final: Any) -> Any:
+        self.at(node)
         if isinstance(node.node, NilNode):
             raise self.error(node, f"indirection through explicit nil in {describe(node)}")
         receiver = self.argument(dot, "any", node.node)
@@ -277,23 +296,24 @@ class _State:
             return MISSING
         if isinstance(receiver, GoStruct):
             if name in receiver.go_methods and has_args:
-                raise self.error(node, f"wrong number of args for {name}: want 0 got 1")
+                raise self.error(None, f"wrong number of args for {name}: want 0 got 1")
             found, value = receiver.go_field(name)
             if found:
                 if has_args and name not in receiver.go_methods:
                     raise self.error(
-                        node, f"{name} has arguments but cannot be invoked as function"
+                        None, f"{name} has arguments but cannot be invoked as function"
                     )
                 return value
         elif isinstance(receiver, Mapping) and not isinstance(receiver, GoMap):
             if has_args:
-                raise self.error(node, f"{name} is not a method but has arguments")
+                raise self.error(None, f"{name} is not a method but has arguments")
             return receiver.get(name, MISSING)
-        raise self.error(node, f"can't evaluate field {name} in type {go_type_name(receiver)}")
+        raise self.error(None, f"can't evaluate field {name} in type {go_type_name(receiver)}")
 
-    def call(self, dot: Any, node: IdentifierNode, args: list[Node], final: Any) -> Any:
+    def call(self, dot: Any, node: IdentifierNode, command: Node, final: Any) -> Any:
+        self.at(node)
         function = self.functions[node.name]
-        nodes = args[1:]
+        nodes = command.args[1:] if isinstance(command, CommandNode) else []
         count = len(nodes) + (final is not _NO_FINAL)
         wanted = len(function.params)
         if count < wanted or (function.variadic is None and count > wanted):
@@ -310,7 +330,7 @@ class _State:
 
         thunks = [thunk(index, arg) for index, arg in enumerate(nodes)]
         if final is not _NO_FINAL:
-            thunks.append(lambda: self.validate(node, final, kind(len(nodes))))
+            thunks.append(lambda: self.validate(None, final, kind(len(nodes))))
         try:
             if function.lazy:
                 return function.call(*thunks)
@@ -318,17 +338,20 @@ class _State:
         except (FunctionError, TypeError, ValueError, IndexError) as error:
             if isinstance(error, TemplateExecError):
                 raise
-            raise self.error(node, f"error calling {node.name}: {error}") from None
+            raise self.error(command, f"error calling {node.name}: {error}") from None
 
     # -- arguments
 
     def argument(self, dot: Any, kind: str, node: Node) -> Any:
+        self.at(node)
         if isinstance(node, DotNode):
             return self.validate(node, dot, kind)
         if isinstance(node, NilNode):
             if kind == "any":
                 return None
-            raise self.error(node, f"cannot assign nil to {kind}")
+            if kind == "value":
+                return MISSING  # Go's comparisons see nil as the invalid value
+            raise self.error(node, f"cannot assign nil to {_GO_KINDS.get(kind, kind)}")
         if isinstance(node, FieldNode):
             value = self.field_chain(dot, dot, node, node.idents, [node], _NO_FINAL)
             return self.validate(node, value, kind)
@@ -337,7 +360,7 @@ class _State:
         if isinstance(node, PipeNode):
             return self.validate(node, self.pipeline(dot, node), kind)
         if isinstance(node, IdentifierNode):
-            return self.validate(node, self.call(dot, node, [node], _NO_FINAL), kind)
+            return self.validate(node, self.call(dot, node, node, _NO_FINAL), kind)
         if isinstance(node, ChainNode):
             return self.validate(node, self.chain(dot, node, [node], _NO_FINAL), kind)
         return self.literal(dot, node, kind)
@@ -345,19 +368,21 @@ class _State:
     def literal(self, dot: Any, node: Node, kind: str) -> Any:
         if isinstance(node, DotNode):
             return dot
-        if isinstance(node, BoolNode) and kind in ("bool", "any"):
+        if isinstance(node, BoolNode) and kind in ("bool", "any", "value"):
             return node.value
-        if isinstance(node, StringNode) and kind in ("string", "any"):
+        if isinstance(node, StringNode) and kind in ("string", "any", "value"):
             return node.value
         if isinstance(node, NumberNode):
-            if kind == "any" or (kind == "int" and isinstance(node.value, int)):
+            if kind in ("any", "value") or (kind == "int" and isinstance(node.value, int)):
                 return node.value
             if kind == "float":
                 return float(node.value)
         expected = {"int": "integer"}.get(kind, kind)
         raise self.error(node, f"expected {expected}; found {describe(node)}")
 
-    def validate(self, node: Node, value: Any, kind: str) -> Any:
+    def validate(self, node: Node | None, value: Any, kind: str) -> Any:
+        if kind == "value":  # reflect.Value: Go's comparison builtins see the invalid value
+            return value
         if value is MISSING:
             if kind == "any":
                 return None

@@ -20,14 +20,19 @@ from typing import Any
 from services.image.gotemplate.printf import sprintf
 from services.image.gotemplate.values import (
     MISSING,
+    GoMap,
     GoStruct,
     format_value,
+    go_type_name,
     sprint,
     sprintln,
 )
 from shared.goregexp import InvalidRegexp, compile_go
 
-__all__ = ["FUNCTIONS", "FunctionError", "GoFunc", "is_true", "strval"]
+__all__ = ["FUNCTIONS", "MAX_STRING", "FunctionError", "GoFunc", "is_true", "strval"]
+
+# No function builds a string longer than a commit message could be.
+MAX_STRING = 1 << 20
 
 
 class FunctionError(ValueError):
@@ -112,16 +117,27 @@ def _kind(value: Any) -> str:
     return "other"
 
 
+def _incompatible(first: Any, second: Any) -> FunctionError:
+    return FunctionError(
+        f"incompatible types for comparison: {go_type_name(first)} and {go_type_name(second)}"
+    )
+
+
 def _eq(first: Any, *others: Any) -> bool:
     if not others:
         raise FunctionError("missing argument for comparison")
     for other in others:
         if _kind(first) != _kind(other):
             if first is not MISSING and other is not MISSING:
-                raise FunctionError("incompatible types for comparison")
+                raise _incompatible(first, other)
             continue
-        if _kind(first) == "other" and type(first) is not type(other):
-            raise FunctionError("incompatible types for comparison")
+        if _kind(first) == "other":
+            for value in (first, other):
+                if isinstance(value, list | tuple | Mapping):
+                    shown = format_value(value)
+                    raise FunctionError(f"non-comparable type {shown}: {go_type_name(value)}")
+            if type(first) is not type(other):
+                raise _incompatible(first, other)
         if first == other:
             return True
     return False
@@ -132,7 +148,7 @@ def _ordered(first: Any, second: Any) -> tuple[Any, Any]:
     if kind in ("bool", "other"):
         raise FunctionError("invalid type for comparison")
     if kind != _kind(second):
-        raise FunctionError("incompatible types for comparison")
+        raise _incompatible(first, second)
     return first, second
 
 
@@ -151,7 +167,11 @@ def _len(value: Any) -> int:
 
 def _index(item: Any, *indexes: Any) -> Any:
     for index in indexes:
-        if isinstance(item, Mapping):
+        if isinstance(item, Mapping) and not isinstance(item, GoMap):
+            if not isinstance(index, str):
+                raise FunctionError(f"value has type {go_type_name(index)}; should be string")
+            item = item.get(index, MISSING)
+        elif isinstance(item, Mapping):
             item = item.get(index, MISSING)
         elif isinstance(item, list | tuple | str):
             if not isinstance(index, int) or isinstance(index, bool):
@@ -207,29 +227,42 @@ def _default(default: Any, *given: Any) -> Any:
     return default if not given or _empty(given[0]) else given[0]
 
 
+def _bounded(size: int) -> None:
+    if size > MAX_STRING:
+        raise FunctionError(f"result over {MAX_STRING} characters")
+
+
+def _repeat(count: int, text: str) -> str:
+    _bounded(max(count, 0) * len(text))
+    return text * max(count, 0)
+
+
 def _indent(spaces: int, text: str) -> str:
+    _bounded(spaces * (text.count("\n") + 1) + len(text))
     pad = " " * spaces
     return pad + text.replace("\n", "\n" + pad)
 
 
-_S, _I, _A, _B = "string", "int", "any", "bool"
+# Go parameter types: string, int, interface{} ("any"), bool, reflect.Value ("value": what
+# the comparison builtins take, so they see a missing key as Go's invalid value).
+_S, _I, _A, _B, _V = "string", "int", "any", "bool", "value"
 
 FUNCTIONS: Mapping[str, GoFunc] = {
     # Go's builtins
-    "and": GoFunc(_and, (_A,), variadic=_A, lazy=True),
-    "or": GoFunc(_or, (_A,), variadic=_A, lazy=True),
-    "not": GoFunc(lambda value: not is_true(value), (_A,)),
-    "len": GoFunc(_len, (_A,)),
-    "index": GoFunc(_index, (_A,), variadic=_A),
+    "and": GoFunc(_and, (_V,), variadic=_V, lazy=True),
+    "or": GoFunc(_or, (_V,), variadic=_V, lazy=True),
+    "not": GoFunc(lambda value: not is_true(value), (_V,)),
+    "len": GoFunc(_len, (_V,)),
+    "index": GoFunc(_index, (_V,), variadic=_V),
     "print": GoFunc(sprint, variadic=_A),
     "println": GoFunc(sprintln, variadic=_A),
     "printf": GoFunc(sprintf, (_S,), variadic=_A),
-    "eq": GoFunc(_eq, (_A,), variadic=_A),
-    "ne": GoFunc(lambda a, b: not _eq(a, b), (_A, _A)),
-    "lt": GoFunc(_lt, (_A, _A)),
-    "le": GoFunc(lambda a, b: _lt(a, b) or _eq(a, b), (_A, _A)),
-    "gt": GoFunc(lambda a, b: not (_lt(a, b) or _eq(a, b)), (_A, _A)),
-    "ge": GoFunc(lambda a, b: not _lt(a, b), (_A, _A)),
+    "eq": GoFunc(_eq, (_V,), variadic=_V),
+    "ne": GoFunc(lambda a, b: not _eq(a, b), (_V, _V)),
+    "lt": GoFunc(_lt, (_V, _V)),
+    "le": GoFunc(lambda a, b: _lt(a, b) or _eq(a, b), (_V, _V)),
+    "gt": GoFunc(lambda a, b: not (_lt(a, b) or _eq(a, b)), (_V, _V)),
+    "ge": GoFunc(lambda a, b: not _lt(a, b), (_V, _V)),
     # Sprig: strings
     "lower": GoFunc(str.lower, (_S,)),
     "upper": GoFunc(str.upper, (_S,)),
@@ -242,7 +275,7 @@ FUNCTIONS: Mapping[str, GoFunc] = {
     "contains": GoFunc(lambda sub, s: sub in s, (_S, _S)),
     "hasPrefix": GoFunc(lambda prefix, s: s.startswith(prefix), (_S, _S)),
     "hasSuffix": GoFunc(lambda suffix, s: s.endswith(suffix), (_S, _S)),
-    "repeat": GoFunc(lambda count, s: s * max(count, 0), (_I, _S)),
+    "repeat": GoFunc(_repeat, (_I, _S)),
     "trunc": GoFunc(_trunc, (_I, _S)),
     "substr": GoFunc(_substr, (_I, _I, _S)),
     "nospace": GoFunc(lambda s: "".join(s.split()), (_S,)),

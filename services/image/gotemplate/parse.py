@@ -236,7 +236,7 @@ class _Parser:
         if keyword.value == "range":
             self.range_depth -= 1
         if ending is None:
-            raise self.error(len(self.text), f"unexpected EOF in {keyword.value}")
+            raise self.error(len(self.text), "unexpected EOF")
         otherwise = None
         if ending.value == "else":
             chained = self.peek_non_space()
@@ -248,7 +248,7 @@ class _Parser:
                 self.expect(TokenKind.RIGHT, "else")
                 otherwise, ending = self.item_list()
                 if ending is None or ending.value != "end":
-                    raise self.error(len(self.text), f"expected end; found {ending}")
+                    raise self.error(len(self.text), "unexpected EOF")
                 self.expect(TokenKind.RIGHT, "end")
         else:
             self.expect(TokenKind.RIGHT, "end")
@@ -296,6 +296,8 @@ class _Parser:
         elif after.kind is TokenKind.COMMA and context == "range":
             second = self.next_non_space()
             operator = self.next_non_space()
+            if operator.kind is TokenKind.COMMA:
+                raise self.error(first.pos, "too many declarations in range")
             if second.kind is not TokenKind.VARIABLE or operator.kind not in (
                 TokenKind.DECLARE,
                 TokenKind.ASSIGN,
@@ -338,16 +340,18 @@ class _Parser:
         node = self.term()
         if node is None or self.peek().kind is not TokenKind.FIELD:
             return node
+        # Go gives the node the position of the first chained field.
+        pos = self.peek().pos
         fields: list[str] = []
         while self.peek().kind is TokenKind.FIELD:
             fields.append(self.next().value[1:])
         if isinstance(node, FieldNode):
-            return FieldNode(pos=node.pos, idents=(*node.idents, *fields))
+            return FieldNode(pos=pos, idents=(*node.idents, *fields))
         if isinstance(node, VariableNode):
-            return VariableNode(pos=node.pos, idents=(*node.idents, *fields))
+            return VariableNode(pos=pos, idents=(*node.idents, *fields))
         if isinstance(node, _LITERALS):
             raise self.error(node.pos, "unexpected . after term")
-        return ChainNode(pos=node.pos, node=node, fields=tuple(fields))
+        return ChainNode(pos=pos, node=node, fields=tuple(fields))
 
     def term(self) -> Node | None:
         token = self.next_non_space()
@@ -386,6 +390,9 @@ class _Parser:
         text = token.value.replace("_", "")
         if text.endswith("i"):
             raise self.error(token.pos, "complex numbers are not supported", unsupported=True)
+        digits = text.lstrip("+-")
+        if len(digits) > 1 and digits[0] == "0" and digits.isdigit():
+            text = text.replace(digits, "0o" + digits[1:], 1)  # Go reads 010 as octal
         try:
             return int(text, 0)
         except ValueError:

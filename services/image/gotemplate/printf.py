@@ -78,7 +78,9 @@ def sprintf(template: str, *args: Any) -> str:
         value = args[used]
         used += 1
         text = _verb(verb, value, flags=flags, precision=precision)
-        out.append(_pad(text, flags=flags, width=int(width) if width else 0, value=value))
+        # fmt caps widths too (at 1e6); sluice keeps messages small.
+        pad = min(int(width), 1 << 16) if width else 0
+        out.append(_pad(text, flags=flags, width=pad, value=value))
     if used < len(args):
         extra = ", ".join(f"{go_type_name(v)}={format_value(v)}" for v in args[used:])
         out.append(f"%!(EXTRA {extra})")
@@ -93,6 +95,8 @@ def _bad(verb: str, value: Any) -> str:
 
 def _verb(verb: str, value: Any, *, flags: str, precision: str | None) -> str:
     is_int = isinstance(value, int) and not isinstance(value, bool)
+    if value is None and verb != "v":
+        return f"%!{verb}(<nil>)"
     if verb == "v":
         return format_value(value, plus="+" in flags)
     if verb == "s":
