@@ -616,7 +616,14 @@ def test_errors_on_fluxs_data_name_its_go_types(tmp_path: Path) -> None:
     )
 
 
-def test_a_template_cannot_make_an_unbounded_message() -> None:
-    template = Template.parse('{{ range 100000 }}{{ repeat 100 "x" }}{{ end }}', name="t")
-    with pytest.raises(TemplateExecError, match="output over"):
-        template.render({})
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ('{{ range 100000 }}{{ repeat 100 "x" }}{{ end }}', "output over 1048576 characters"),
+        ('{{ repeat 100000000 "x" }}', "error calling repeat: result over 1048576 characters"),
+        ("{{ range 1000000000 }}{{ end }}", "over 1000000 evaluation steps"),
+    ],
+)
+def test_a_template_cannot_make_a_worker_build_or_loop_without_bound(text: str, error: str) -> None:
+    with pytest.raises(TemplateExecError, match=error):
+        Template.parse(text, name="t").render({})

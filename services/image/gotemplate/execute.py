@@ -117,6 +117,9 @@ class _State:
 
     def at(self, node: Node) -> None:
         self.current = node
+        self.tick()
+
+    def tick(self) -> None:
         self.steps += 1
         if self.steps > MAX_STEPS:
             raise self.error(None, f"over {MAX_STEPS} evaluation steps")
@@ -191,6 +194,7 @@ class _State:
         mark = len(self.vars)
         ran = False
         for key, element in pairs:
+            self.tick()
             ran = True
             decl = node.pipe.decl
             if decl:
