@@ -54,8 +54,16 @@ ENTRY_POINT_GROUP = "sluice.services"
 Pool = Literal["prefork", "threads", "solo"]
 POOLS: tuple[Pool, ...] = ("prefork", "threads", "solo")
 # Where a kind's status keeps the revision a user asks about: an applier's
-# last applied revision, or a source's artifact revision.
-RevisionField = Literal["lastAppliedRevision", "lastAttemptedRevision", "artifact.revision"]
+# last applied revision, a source's artifact revision, an image kind's last
+# scan, chosen image (``name:tag[@digest]``) or pushed commit.
+RevisionField = Literal[
+    "lastAppliedRevision",
+    "lastAttemptedRevision",
+    "artifact.revision",
+    "lastScanResult.revision",
+    "latestRef",
+    "lastPushCommit",
+]
 _NAME = re.compile(r"^[a-z][a-z0-9-]*$")
 
 
@@ -93,12 +101,15 @@ class KindFacts:
 
     def revision_of(self, doc: dict[str, Any]) -> str:
         """The revision ``doc``'s status shows, or ""."""
-        status = doc.get("status") or {}
+        value: Any = doc.get("status") or {}
         if self.revision is None:
             return ""
-        if self.revision == "artifact.revision":
-            return str((status.get("artifact") or {}).get("revision") or "")
-        return str(status.get(self.revision) or "")
+        for part in self.revision.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if isinstance(value, dict):  # an image reference: name:tag[@digest]
+            text = f"{value.get('name', '')}:{value.get('tag', '')}"
+            return f"{text}@{value['digest']}" if value.get("digest") else text
+        return str(value or "")
 
 
 @dataclass(frozen=True)

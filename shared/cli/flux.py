@@ -67,7 +67,7 @@ _RUNTIME_ANNOTATIONS = frozenset(
 _ATTEMPTS = 8
 _POLL = 0.5
 # flux takes both `reconcile source git` and `reconcile sources git`.
-_GROUP_ALIASES = {"source": ("sources",)}
+_GROUP_ALIASES = {"source": ("sources",), "image": ("images",)}
 
 
 def request_token(now_ns: int | None = None) -> str:
@@ -197,7 +197,8 @@ class Session:
         self.say("✔", f"{key.kind} reconciliation completed")
         facts = kind_facts(key.kind)
         if facts is not None and (revision := facts.revision_of(doc)):
-            verb = "fetched" if facts.revision == "artifact.revision" else "applied"
+            fetched = facts.revision in ("artifact.revision", "lastScanResult.revision")
+            verb = "fetched" if fetched else "applied"
             self.say("✔", f"{verb} revision {revision}")
         return doc
 

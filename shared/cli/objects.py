@@ -33,9 +33,11 @@ __all__ = [
 FLUX_NAMESPACE = "flux-system"
 STDIN = "<stdin>"
 FLEET_LABEL = "*"  # the fleet-wide scope in a CLUSTER column
-# flux's words for source kinds (`flux get sources git`); the served ones are
-# those a service declares as `source <word>`.
-_FLUX_SOURCES = ("git", "oci", "helm", "chart", "bucket")
+# flux's kind groups (`flux get sources git`, `flux get images policy`): the
+# served kinds of a group are those a service declares as `<group> <word>`.
+_FLUX_GROUPS = {"source": "source", "sources": "source", "image": "image", "images": "image"}
+# flux's words for kinds of a group that sluice does not serve (yet).
+_FLUX_WORDS = {"source": ("git", "oci", "helm", "chart", "bucket"), "image": ()}
 
 
 def _kind_or_exit(name: str, out: Output) -> KindInfo:
@@ -46,32 +48,34 @@ def _kind_or_exit(name: str, out: Output) -> KindInfo:
         raise typer.Exit(1) from exc
 
 
-def _sources() -> dict[str, KindInfo]:
-    """The served source kinds by flux's word: ``git`` -> GitRepository."""
+def _group_kinds(group: str) -> dict[str, KindInfo]:
+    """The served kinds of a flux group by flux's word: ``git`` -> GitRepository."""
     found = {}
     for service in load_services():
         for facts in service.kinds:
             info = lookup_kind(facts.kind)
-            if facts.command[:1] == ("source",) and len(facts.command) == 2 and info is not None:
+            if facts.command[:1] == (group,) and len(facts.command) == 2 and info is not None:
                 found[facts.command[1]] = info
     return found
 
 
 def kinds_and_name(words: list[str]) -> tuple[list[KindInfo], str | None]:
-    """``[ks, app]`` or flux's ``[sources, git|all, app]`` as kinds and an optional name."""
-    if words and words[0] in ("source", "sources"):
-        sources = _sources()
-        expected = ", ".join([*sources, "all"])
+    """``[ks, app]`` or flux's ``[sources, git|all, app]``, ``[images, policy|all, app]``
+    as kinds and an optional name."""
+    if words and words[0] in _FLUX_GROUPS:
+        group = _FLUX_GROUPS[words[0]]
+        served = _group_kinds(group)
+        expected = ", ".join([*served, "all"])
         if len(words) < 2:
             raise ValueError(f"{words[0]}: expected one of {expected}")
         if words[1] == "all":
-            kinds = list(sources.values())
-        elif words[1] in sources:
-            kinds = [sources[words[1]]]
-        elif words[1] in _FLUX_SOURCES:
-            raise ValueError(f"flux's `source {words[1]}` is not served by sluice yet")
+            kinds = list(served.values())
+        elif words[1] in served:
+            kinds = [served[words[1]]]
+        elif words[1] in _FLUX_WORDS[group]:
+            raise ValueError(f"flux's `{group} {words[1]}` is not served by sluice yet")
         else:
-            raise ValueError(f'unknown source kind "{words[1]}": expected {expected}')
+            raise ValueError(f'unknown {group} kind "{words[1]}": expected {expected}')
         rest = words[2:]
     else:
         kinds, rest = [resolve_kind(words[0])], words[1:]
@@ -185,8 +189,9 @@ def _get(
         out.error(f"error: --clusters: only {', '.join(fanning)} keep per-cluster status")
         raise typer.Exit(2)
     if namespace is None:
-        # `get sources ...` and --clusters are flux's spellings: flux's default namespace.
-        flux_style = words[0] in ("source", "sources") or clusters
+        # `get sources|images ...` and --clusters are flux's spellings: flux's default
+        # namespace.
+        flux_style = words[0] in _FLUX_GROUPS or clusters
         namespace = FLUX_NAMESPACE if flux_style else "default"
     store = open_store(redis_url)
     for info in kinds:
@@ -268,16 +273,21 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def get(
         kind: str = typer.Argument(
-            ..., help="Kind, plural or short name (gitrepo, ks, cluster, ...), or flux's sources."
+            ...,
+            help="Kind, plural or short name (gitrepo, ks, cluster, ...), or flux's sources "
+            "or images.",
         ),
         names: list[str] | None = typer.Argument(
-            None, help="NAME; after `sources`: git|all [NAME], as flux."
+            None,
+            help="NAME; after `sources`: git|all [NAME]; after `images`: "
+            "repository|policy|update|all [NAME], as flux.",
         ),
         namespace: str | None = typer.Option(
             None,
             "-n",
             "--namespace",
-            help="Default: flux-system for `get sources` and --clusters (as flux), else default.",
+            help="Default: flux-system for `get sources|images` and --clusters (as flux), "
+            "else default.",
         ),
         all_namespaces: bool = typer.Option(False, "-A", "--all-namespaces"),
         fmt: str = typer.Option("table", "-o", "--output", help="table, yaml or json."),

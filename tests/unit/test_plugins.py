@@ -26,7 +26,7 @@ SERVER = Server(name="web", command=("x",), address="127.0.0.1:9")
 
 def test_every_service_of_the_toolkit_is_declared_and_only_those_with_tasks_get_a_worker() -> None:
     assert [s.name for s in load_services()] == ["helm", "image", "kustomize", "notify", "source"]
-    assert [s.name for s in working_services()] == ["helm", "kustomize", "notify", "source"]
+    assert [s.name for s in working_services()] == ["helm", "image", "kustomize", "notify", "source"]
     for service in load_services():
         assert bool(service.tasks) == bool(service.kinds), service.name
 
@@ -153,9 +153,16 @@ def test_a_service_cli_that_fails_stops_the_cli_naming_the_service(tmp_path: Pat
 
 
 def test_a_worker_of_a_service_without_tasks_is_refused(tmp_path: Path) -> None:
-    result = _run(tmp_path, "worker", "image")
+    install_service(
+        tmp_path,
+        "idle",
+        value="sluice_idle_plugin:SERVICE",
+        module="sluice_idle_plugin",
+        source="from shared.plugins import Service\nSERVICE = Service(name='idle')\n",
+    )
+    result = _run(tmp_path, "worker", "idle")
     assert result.returncode == 2
-    assert "service 'image' has no tasks yet" in result.stderr
+    assert "service 'idle' has no tasks yet" in result.stderr
 
 
 def test_a_worker_whose_tasks_module_is_broken_exits_naming_the_service(tmp_path: Path) -> None:

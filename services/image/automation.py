@@ -1,0 +1,266 @@
+"""The ImageUpdateAutomation step: write the policies' choices into Git, commit and push.
+
+As image-automation-controller's reconcile (FLUX-API §6.4):
+
+1. the GitRepository of ``sourceRef`` gives the URL, the credentials (its
+   ``secretRef``, read with ``GitAuth.from_secret``) and, unless
+   ``git.checkout.ref`` says otherwise, the ref to check out;
+2. the ImagePolicies of the automation's namespace that ``policySelector``
+   selects and that have chosen (``latestRef``) become the setters' values
+   (``observedPolicies``);
+3. ``push_update`` (``gitupdate.py``) checks out, lets ``apply_setters``
+   (``setters.py``) rewrite the marked values under ``update.path``, and,
+   when a file changed, commits with ``git.commit.author`` and the rendered
+   ``messageTemplate`` (``template.py``) and pushes (again after a lost race);
+4. status: ``lastAutomationRunTime`` every run; ``observedSourceRevision``;
+   on a push ``lastPushCommit`` and ``lastPushTime``, an event with Flux's
+   summary (``pushed commit '<sha7>' to branch '<branch>'`` and the message),
+   and a reconcile request for the GitRepository, as a push webhook would
+   make, so the commit reaches the clusters without waiting for its interval.
+
+Nothing to change, no commit. Reasons are Flux's: SourceManagerFailed (the
+GitRepository or its Secret cannot be read), InvalidSourceConfiguration
+(stalls), GitOperationFailed, UpdateFailed, RemovedTemplateField (stalls).
+Credentials go to git only through ``shared.git`` (never argv, messages or
+the commit).
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from services.image.gitupdate import Author, CheckoutRef, Pushed, PushSpec, push_update
+from services.image.reconcile import Done, ImageKind, ImageRun, News
+from services.image.setters import PolicyImage, SetterPathError, SetterResult, apply_setters
+from services.image.template import CommitMessageError, RemovedTemplateFieldError, commit_message
+from shared.api import InvalidObjects, parse_as
+from shared.api.conditions import GIT_OPERATION_FAILED, format_time
+from shared.api.imageupdateautomation import ImageUpdateAutomation
+from shared.api.source import GitRepository, GitRepositoryRef
+from shared.git.auth import GitAuth
+from shared.git.errors import GitError, InvalidSourceError
+from shared.keys import ObjectKey
+from shared.reconcile import Stalled, Transient
+from shared.scopes import resolve
+
+__all__ = [
+    "IMAGE_UPDATE_AUTOMATION",
+    "INVALID_SOURCE_CONFIGURATION",
+    "READY_MESSAGE",
+    "REMOVED_TEMPLATE_FIELD",
+    "SOURCE_MANAGER_FAILED",
+    "UPDATE_FAILED",
+    "push_summary",
+    "run_automation",
+]
+
+READY_MESSAGE = "repository up-to-date"
+SOURCE_MANAGER_FAILED = "SourceManagerFailed"
+INVALID_SOURCE_CONFIGURATION = "InvalidSourceConfiguration"
+UPDATE_FAILED = "UpdateFailed"
+REMOVED_TEMPLATE_FIELD = "RemovedTemplateField"
+
+
+@dataclass(frozen=True)
+class _Source:
+    key: ObjectKey
+    url: str
+    auth: GitAuth
+    checkout: CheckoutRef
+    timeout: float
+
+
+def run_automation(run: ImageRun) -> Done:
+    """One automation run: check out, set, commit and push what changed."""
+    automation: ImageUpdateAutomation = run.obj
+    spec = automation.spec
+    run.status["lastAutomationRunTime"] = format_time(datetime.now(UTC))
+    source = _source(run, automation)
+    images, observed = _policies(run, automation)
+    heads: list[str] = []
+
+    def edit(tree: Path) -> SetterResult | None:
+        heads.append(_head_commit(tree))
+        result = apply_setters(tree, images, update_path=spec.update.path)
+        return result if result.changed else None
+
+    def message(result: SetterResult) -> str:
+        return commit_message(
+            spec.git.commit.message, result,
+            namespace=run.key.namespace, name=run.key.name,
+            values=spec.git.commit.message_template_values,
+            legacy=automation.legacy_template_data,
+        )  # fmt: skip
+
+    push = spec.git.push
+    try:
+        pushed = push_update(
+            source.url,
+            auth=source.auth,
+            checkout=source.checkout,
+            push=PushSpec(
+                branch=spec.git.push_branch,
+                refspec=spec.git.refspec,
+                options=dict(push.options) if push else {},
+            ),
+            author=Author(spec.git.commit.author.name, spec.git.commit.author.email),
+            edit=edit,
+            message=message,
+            timeout=source.timeout,
+        )
+    except RemovedTemplateFieldError as err:
+        raise Stalled(REMOVED_TEMPLATE_FIELD, str(err)) from None
+    except CommitMessageError as err:
+        raise Transient(GIT_OPERATION_FAILED, f"failed to update source: {err}") from None
+    except SetterPathError as err:
+        raise Transient(UPDATE_FAILED, f"failed to apply policies: {err}") from None
+    except InvalidSourceError as err:
+        raise Stalled(INVALID_SOURCE_CONFIGURATION, str(err)) from None
+    except GitError as err:
+        raise Transient(GIT_OPERATION_FAILED, f"failed to update source: {err}") from None
+    except OSError as err:
+        raise Transient(UPDATE_FAILED, f"failed to apply policies: {err}") from None
+    status = run.status
+    status["observedPolicies"] = observed
+    checkout_branch = source.checkout.branch or spec.git.push_branch
+    if heads:
+        status["observedSourceRevision"] = f"{checkout_branch}@sha1:{heads[-1]}"
+    if pushed is None:
+        return Done(READY_MESSAGE)
+    if pushed.branch == checkout_branch:
+        status["observedSourceRevision"] = f"{pushed.branch}@sha1:{pushed.commit}"
+    status["lastPushCommit"] = pushed.commit
+    status["lastPushTime"] = format_time(datetime.now(UTC))
+    # The commit is on the GitRepository's remote now: fetch it at once.
+    run.request(source.key)
+    summary = push_summary(pushed, refspec=spec.git.refspec)
+    news = News(message=summary, revision=f"{pushed.branch}@sha1:{pushed.commit}")
+    return Done(READY_MESSAGE, news=news)
+
+
+def push_summary(pushed: Pushed[SetterResult], *, refspec: str = "") -> str:
+    """Flux's ``PushResult.Summary()``: the short sha, the branch (and refspec), the message."""
+    text = f"pushed commit '{pushed.commit[:7]}' to branch '{pushed.branch}'"
+    if refspec:
+        text += f" and refspecs '{refspec}'"
+    if pushed.message:
+        text += f"\n{pushed.message}"
+    return text
+
+
+def _source(run: ImageRun, automation: ImageUpdateAutomation) -> _Source:
+    """The GitRepository's URL, credentials and ref; SourceManagerFailed when unreadable."""
+    ref = automation.spec.source_ref
+    wanted = ObjectKey("GitRepository", ref.namespace or run.key.namespace, ref.name)
+    key, doc = resolve(run.ctx.store, wanted, run.key.scope)
+    what = f"GitRepository '{wanted.namespace}/{wanted.name}'"
+    if doc is None:
+        raise Transient(
+            SOURCE_MANAGER_FAILED, f"failed configuring source manager: {what} not found"
+        )
+    try:
+        repo = parse_as(doc, GitRepository, source=str(key))
+    except InvalidObjects as err:
+        raise Transient(
+            SOURCE_MANAGER_FAILED, f"failed configuring source manager: {what}: {err}"
+        ) from None
+    auth = GitAuth()
+    if repo.spec.secret_ref is not None:
+        secret_key, secret = resolve(
+            run.ctx.store, ObjectKey("Secret", key.namespace, repo.spec.secret_ref.name), key.scope
+        )
+        if secret is None:
+            raise Transient(
+                SOURCE_MANAGER_FAILED,
+                f"failed configuring source manager: secret "
+                f"'{secret_key.namespace}/{secret_key.name}' of {what} not found",
+            )
+        data = {k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()}
+        try:
+            auth = GitAuth.from_secret(data)
+        except InvalidSourceError as err:
+            raise Stalled(INVALID_SOURCE_CONFIGURATION, str(err)) from None
+    checkout = automation.spec.git.checkout
+    wanted_ref = checkout.ref if checkout is not None else repo.spec.ref
+    return _Source(
+        key=key,
+        url=repo.spec.url,
+        auth=auth,
+        checkout=_checkout_ref(wanted_ref),
+        timeout=repo.spec.timeout_seconds,
+    )
+
+
+def _checkout_ref(ref: GitRepositoryRef | None) -> CheckoutRef:
+    """The ref to check out; Flux's GitRepository default is branch master."""
+    if ref is None:
+        return CheckoutRef(branch="master")
+    if ref.commit:
+        return CheckoutRef(branch=ref.branch or "", commit=ref.commit)
+    if ref.name:
+        name = ref.name
+        if name.startswith("refs/heads/"):
+            return CheckoutRef(branch=name.removeprefix("refs/heads/"))
+        if name.startswith("refs/tags/"):
+            return CheckoutRef(tag=name.removeprefix("refs/tags/"))
+        raise Stalled(
+            INVALID_SOURCE_CONFIGURATION,
+            f"checkout ref name '{name}': only refs/heads/* and refs/tags/* can be updated",
+        )
+    if ref.semver:
+        raise Stalled(
+            INVALID_SOURCE_CONFIGURATION,
+            "a semver checkout ref cannot be updated: set spec.git.checkout.ref.branch",
+        )
+    if ref.tag:
+        return CheckoutRef(tag=ref.tag)
+    return CheckoutRef(branch=ref.branch or "master")
+
+
+def _policies(
+    run: ImageRun, automation: ImageUpdateAutomation
+) -> tuple[list[PolicyImage], dict[str, dict[str, str]]]:
+    """The selected policies that have chosen: setter values and ``observedPolicies``."""
+    selector = automation.spec.policy_selector
+    images: list[PolicyImage] = []
+    observed: dict[str, dict[str, str]] = {}
+    for doc in run.ctx.store.list("ImagePolicy", run.key.namespace, scope=run.key.scope):
+        labels = (doc.get("metadata") or {}).get("labels") or {}
+        if selector is not None and not selector.matches(labels):
+            continue
+        latest = (doc.get("status") or {}).get("latestRef")
+        if not isinstance(latest, dict) or not latest.get("name") or not latest.get("tag"):
+            continue  # Flux skips policies that have not chosen yet
+        name = str(doc["metadata"]["name"])
+        ref = {k: str(latest[k]) for k in ("name", "tag", "digest") if latest.get(k)}
+        observed[name] = ref
+        images.append(
+            PolicyImage(
+                namespace=run.key.namespace,
+                policy=name,
+                name=ref["name"],
+                tag=ref["tag"],
+                digest=ref.get("digest", ""),
+            )
+        )
+    return images, observed
+
+
+def _head_commit(tree: Path) -> str:
+    """The commit a fresh checkout is at (its HEAD's branch file; "" when unreadable)."""
+    git = tree / ".git"
+    try:
+        head = (git / "HEAD").read_text().strip()
+        if head.startswith("ref: "):
+            return (git / head.removeprefix("ref: ")).read_text().strip()
+        return head
+    except OSError:
+        return ""
+
+
+IMAGE_UPDATE_AUTOMATION = ImageKind(
+    kind="ImageUpdateAutomation", model=ImageUpdateAutomation, step=run_automation
+)
