@@ -26,7 +26,13 @@ SERVER = Server(name="web", command=("x",), address="127.0.0.1:9")
 
 def test_every_service_of_the_toolkit_is_declared_and_only_those_with_tasks_get_a_worker() -> None:
     assert [s.name for s in load_services()] == ["helm", "image", "kustomize", "notify", "source"]
-    assert [s.name for s in working_services()] == ["helm", "image", "kustomize", "notify", "source"]
+    assert [s.name for s in working_services()] == [
+        "helm",
+        "image",
+        "kustomize",
+        "notify",
+        "source",
+    ]
     for service in load_services():
         assert bool(service.tasks) == bool(service.kinds), service.name
 
