@@ -162,6 +162,58 @@ REWRITES = [
 ]
 
 
+M = '# {"$imagepolicy": "flux-system:my-policy"}'
+NEW = "ghcr.io/my-org/my-app:4.0.7"
+HEAD_COMMENTS = [
+    pytest.param(f"list:\n  {M}\n  - x:1\n", f"list:\n  {M}\n  - {NEW}\n", id="above an item"),
+    pytest.param(
+        f"list:\n  - a\n  {M}\n  - x:1\n", f"list:\n  - a\n  {M}\n  - {NEW}\n", id="between items"
+    ),
+    pytest.param(f"list:\n  - {M}\n    x:1\n", f"list:\n  - {M}\n    {NEW}\n", id="after a dash"),
+    pytest.param(f"a:\n  {M}\n  x:1\n", f"a:\n  {M}\n  {NEW}\n", id="above a value"),
+    pytest.param(f"l: [\n  {M}\n  x:1]\n", f"l: [\n  {M}\n  '{NEW}']\n", id="in a flow sequence"),
+    pytest.param(f"list:\n  # one\n  {M}\n  - x:1\n", None, id="two comment lines"),
+    pytest.param(f"list:\n  - a: 1\n    {M}\n  - x:1\n", None, id="inside the item before"),
+    pytest.param(f"list:\n  - a\n  {M}\n\n  - x:1\n", None, id="blank line after it"),
+    pytest.param(f"a:\n  {M}\n  b: x:1\n", None, id="above a key"),
+    pytest.param(f"{M}\na: x:1\n", None, id="above a key and value"),
+    pytest.param(f"list:\n  {M}\n  - x:1 # other\n", None, id="a line comment wins"),
+    pytest.param(f"list:\n  {M}\n  - - x:1\n", None, id="above a nested sequence"),
+]
+
+
+@pytest.mark.parametrize(("before", "after"), HEAD_COMMENTS)
+def test_a_head_comment_marks_a_value_where_kyaml_reads_one(before: str, after: str | None) -> None:
+    assert rewrite_text(before, values(APP)).text == (after or before)
+
+
+@pytest.mark.parametrize(
+    ("tag", "written"),
+    [
+        ("2024-01-01", '"2024-01-01"'),
+        ("1e3", '"1e3"'),
+        ("0x1F", '"0x1F"'),
+        ("07", '"07"'),
+        ("y", '"y"'),
+        ("1:20", "1:20"),
+        ("1.0.0", "1.0.0"),
+        ("<<", "<<"),
+        ("x: ", '"x: "'),
+        ("x:", '"x:"'),
+        ("- x", '"- x"'),
+        ("@x", "'@x'"),
+        ("[x", "'[x'"),
+        ("a #b", "'a #b'"),
+        ("a,b", "a,b"),
+    ],
+)
+def test_a_plain_tag_is_quoted_exactly_as_kyaml_writes_it(tag: str, written: str) -> None:
+    image = PolicyImage(namespace="flux-system", policy="my-policy", name="n", tag=tag)
+    marker = '# {"$imagepolicy": "flux-system:my-policy:tag"}'
+    rewrite = rewrite_text(f"tag: v0 {marker}\n", values(image))
+    assert rewrite.text == f"tag: {written} {marker}\n"
+
+
 @pytest.mark.parametrize(("before", "after", "images"), REWRITES)
 def test_marked_values_are_rewritten_byte_for_byte(
     before: str, after: str, images: list[PolicyImage]
