@@ -37,6 +37,7 @@ from bench.stackbase import StackBase
 from bench.waiting import BenchError
 from shared.api.conditions import get_condition
 from shared.celeryapp import create_app
+from shared.events import EventBus
 from shared.keys import ObjectKey
 from shared.lease import request_reconcile
 from shared.plugins import service_named
@@ -70,6 +71,11 @@ class Topology:
     # The helm service's workers (none unless a scenario releases HelmReleases).
     helm_workers: int = 0
     helm_concurrency: int = field(default_factory=lambda: service_named("helm").worker.concurrency)
+    # The notify service's workers (none unless a scenario sends alerts or takes webhooks).
+    notify_workers: int = 0
+    notify_concurrency: int = field(
+        default_factory=lambda: service_named("notify").worker.concurrency
+    )
     record_leases: bool = False
     rtt_ms: float = 0.0  # > 0: sluice reaches each cluster through a proxy adding this round trip
     git_http: bool = False  # fetch Git over smart HTTP (as Flux must) instead of file://
@@ -85,6 +91,9 @@ class Topology:
         if self.helm_workers:
             pool = service_named("helm").worker.pool
             helm = f", helm {self.helm_workers}x({pool}, c={self.helm_concurrency})"
+        if self.notify_workers:
+            pool = service_named("notify").worker.pool
+            helm += f", notify {self.notify_workers}x({pool}, c={self.notify_concurrency})"
         kustomize_part = ""
         if self.kustomize_workers:
             kustomize_part = (
@@ -135,6 +144,7 @@ class Stack(StackBase):
         self._store: Store | None = None
         self._client: redis.Redis | None = None
         self._sender: Celery | None = None
+        self._bus: EventBus | None = None
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -171,6 +181,9 @@ class Stack(StackBase):
         for n in range(1, top.helm_workers + 1):
             argv = self._worker_argv("helm", n, top.helm_concurrency)
             sup.add(f"helm-{n}", argv, env=env, ready=_worker_ready)
+        for n in range(1, top.notify_workers + 1):
+            argv = self._worker_argv("notify", n, top.notify_concurrency)
+            sup.add(f"notify-{n}", argv, env=env, ready=_worker_ready)
         sup.add("scheduler", [SLUICE, "scheduler"], env=env)
         sup.start(timeout=self.timeout)
         self.say(f"  stack up in {time.monotonic() - began:.1f}s ({top.describe()})")
@@ -227,15 +240,27 @@ class Stack(StackBase):
         """Store objects all at once, as ``sluice apply -f`` does (validated, all or nothing)."""
         self.store.apply_all(docs)
 
+    @property
+    def events(self) -> EventBus:
+        """The installation's event bus, as the services publish on it."""
+        if self._bus is None:
+            self._bus = EventBus(self.client, self.sender)
+        return self._bus
+
+    @property
+    def sender(self) -> Celery:
+        """A Celery app that queues tasks on the installation's broker."""
+        if self._sender is None:
+            self._sender = create_app("bench", self.settings)
+        return self._sender
+
     def request(self, kind: str, name: str) -> None:
         """Queue a reconcile of ``kind/name`` now, as a webhook Receiver does on a push."""
         task = reconcile_task(kind)
         if task is None:
             raise ValueError(f"no service reconciles {kind}")
-        if self._sender is None:
-            self._sender = create_app("bench", self.settings)
         request_reconcile(
-            self.client, self._sender, ObjectKey(kind, NAMESPACE, name), task_name=task
+            self.client, self.sender, ObjectKey(kind, NAMESPACE, name), task_name=task
         )
 
     def register_clusters(self, labels: Callable[[int], dict[str, str]]) -> list[str]:
