@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import httpx
 
 from services.notify.notice import Request
+from services.notify.providers import ResponseCheck
 from services.notify.targets import Transport
 from shared.private import private_dir, write_private
 
@@ -64,8 +65,8 @@ class Sender:
     def __exit__(self, *_: object) -> None:
         self._client.close()
 
-    def send(self, request: Request) -> Sent:
-        """Send ``request``; the outcome says whether it landed."""
+    def send(self, request: Request, *, check: ResponseCheck | None = None) -> Sent:
+        """Send ``request``; the outcome says whether it landed (``check`` reads a 2xx body)."""
         try:
             response = self._client.request(
                 request.method, request.url, headers=list(request.headers), content=request.body
@@ -80,6 +81,7 @@ class Sender:
             )
         code = response.status_code
         if code < 300:
-            return Sent(ok=True)
+            refused = check(request.url, response.content) if check is not None else None
+            return Sent(ok=False, message=refused) if refused else Sent(ok=True)
         retryable = code == 429 or code >= 500
         return Sent(ok=False, retryable=retryable, message=f"the endpoint answered HTTP {code}")

@@ -168,9 +168,11 @@ def test_after_redis_loses_all_data_a_bootstrap_apply_converges_and_prunes_from_
     # commit is applied on artifact-ready, not at the next interval.
     bus = EventBus(gitops.store_client, gitops.workers_app)
     # kustomize applies a new artifact, helm releases a new chart; source rebuilds
-    # HelmCharts and generators from it.
+    # HelmCharts and generators from it; notify takes every event for its Alerts.
     assert eventually(
-        lambda: sorted(bus.subscribers("artifact-ready")) == ["helm", "kustomize", "source"], 15
+        lambda: sorted(bus.subscribers("artifact-ready"))
+        == ["helm", "kustomize", "notify", "source"],
+        15,
     )
     assert all(w.process.poll() is None for w in gitops.workers.started)
     print(f"\nconverged {took:.1f}s after the bootstrap apply on an empty Redis")

@@ -74,8 +74,10 @@ def test_a_reconcile_moves_every_counter_and_queue_depths_are_served(
     for service in (s.name for s in load_services()):
         assert ("sluice_queue_depth", frozenset({("service", service)})) in before
 
-    # helm takes artifact-ready events too: its worker serves them, so its queue drains.
+    # helm takes artifact-ready events too, notify every event: their workers serve
+    # them, so their queues drain.
     gitops.start_worker("helm")
+    gitops.start_worker("notify")
     gitops.register_cluster(sandbox_cluster, "default")
     gitops.apply(
         source_yaml("app", git_repo.url) + kustomization_yaml("app", source="app", path="./app")

@@ -262,3 +262,50 @@ def test_the_cli_lists_suspends_and_resumes_alerts(notify: GitOps, http_sink: Ht
     publish(notify, ks_event("apps", "after resume"))
     received = http_sink.wait_for(2, timeout=60)
     assert [r.json()["message"] for r in received] == ["sentinel", "after resume"]
+
+
+def test_chat_providers_post_what_flux_posts(notify: GitOps, http_sink: HttpSink) -> None:
+    every = "  eventSources:\n  - kind: Kustomization\n    name: '*'\n"
+    secret = "  secretRef:\n    name: chat-token\n"
+    notify.apply(
+        secret_yaml("chat-token", {"token": "xoxb-chat-secret"})
+        + provider_yaml(
+            "slack", f"{http_sink.url}/slack", type_="slack", extra="  channel: ops\n" + secret
+        )
+        + provider_yaml("teams", f"{http_sink.url}/teams", type_="msteams")
+        + provider_yaml(
+            "matrix",
+            http_sink.url,
+            type_="matrix",
+            extra="  channel: '!room:example.org'\n" + secret,
+        )
+        + alert_yaml("to-slack", "slack", every)
+        + alert_yaml("to-teams", "teams", every)
+        + alert_yaml("to-matrix", "matrix", every)
+    )
+    for name in ("to-slack", "to-teams", "to-matrix"):
+        wait_condition(notify, "Alert", name, "True")
+    publish(
+        notify,
+        ks_event("apps", "Health check failed for Deployment/web", revision="main@sha1:0a1b"),
+    )
+    received = {r.path.split("/")[1]: r for r in http_sink.wait_for(3, timeout=60)}
+
+    slack = received["slack"]
+    assert slack.header("authorization") == "Bearer xoxb-chat-secret"
+    attachment = slack.json()["attachments"][0]
+    assert slack.json()["channel"] == "ops"
+    assert attachment["color"] == "danger"
+    assert attachment["author_name"] == "kustomization/apps.flux-system"
+    assert attachment["text"] == "Health check failed for Deployment/web"
+
+    teams = received["teams"].json()
+    assert teams["type"] == "message"
+    assert teams["attachments"][0]["contentType"] == "application/vnd.microsoft.card.adaptive"
+
+    matrix = received["_matrix"]
+    assert matrix.method == "PUT"
+    assert matrix.path.startswith("/_matrix/client/r0/rooms/!room:example.org/send/m.room.message/")
+    assert matrix.header("authorization") == "Bearer xoxb-chat-secret"
+    assert "Health check failed" in matrix.json()["body"]
+    assert "xoxb-chat-secret" not in notify.logs()

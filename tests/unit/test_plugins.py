@@ -24,7 +24,7 @@ KS = KindFacts(kind="Kustomization", command=("kustomization",), revision="lastA
 
 def test_every_service_of_the_toolkit_is_declared_and_only_those_with_tasks_get_a_worker() -> None:
     assert [s.name for s in load_services()] == ["helm", "image", "kustomize", "notify", "source"]
-    assert [s.name for s in working_services()] == ["helm", "kustomize", "source"]
+    assert [s.name for s in working_services()] == ["helm", "kustomize", "notify", "source"]
     for service in load_services():
         assert bool(service.tasks) == bool(service.kinds), service.name
 
