@@ -182,7 +182,8 @@ def _result(bursts: dict[str, Burst], count: int, topology: Topology) -> Result:
         if burst.dead_state:
             dead = f"; dead Provider at the end: {burst.dead_state}"
             if burst.dead_tries is not None:
-                dead += f", {burst.dead_tries} tries hung"
+                tries = "try" if burst.dead_tries == 1 else "tries"
+                dead += f"; {burst.dead_tries} {tries} held by the hung endpoint"
         note = NOTES[variant]
         if variant == next(iter(VARIANTS)):
             note += (
