@@ -1,5 +1,4 @@
-"""The objects a scenario applies: sources, Kustomizations, HelmReleases, Clusters, the app,
-and the notification kinds (Providers, Alerts)."""
+"""The objects a scenario applies: sources, Kustomizations, HelmReleases, Clusters, notify kinds."""
 
 from __future__ import annotations
 
@@ -23,6 +22,8 @@ __all__ = [
     "kubeconfig_secret",
     "kustomization",
     "provider",
+    "receiver",
+    "token_secret",
 ]
 
 NAMESPACE = "flux-system"
@@ -168,6 +169,7 @@ def cluster_docs(
 
 
 NOTIFICATION = "notification.toolkit.fluxcd.io/v1beta3"
+RECEIVER_API = "notification.toolkit.fluxcd.io/v1"
 
 
 def provider(name: str, address: str, *, timeout: str | None = None) -> Doc:
@@ -193,5 +195,36 @@ def alert(name: str, *, provider: str, kind: str) -> Doc:
             "providerRef": {"name": provider},
             "eventSeverity": "info",
             "eventSources": [{"kind": kind, "name": "*"}],
+        },
+    }
+
+
+def token_secret(name: str, token: str) -> Doc:
+    """A Secret holding ``token`` under ``token`` (a Receiver's or Provider's)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "data": {"token": base64.b64encode(token.encode()).decode()},
+    }
+
+
+def receiver(name: str, *, secret: str, git_repository: str) -> Doc:
+    """A ``github`` Receiver: a signed ``push`` call asks for ``git_repository``'s reconcile."""
+    return {
+        "apiVersion": RECEIVER_API,
+        "kind": "Receiver",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {
+            "type": "github",
+            "events": ["push"],
+            "secretRef": {"name": secret},
+            "resources": [
+                {
+                    "apiVersion": "source.toolkit.fluxcd.io/v1",
+                    "kind": "GitRepository",
+                    "name": git_repository,
+                }
+            ],
         },
     }

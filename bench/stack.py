@@ -2,13 +2,15 @@
 
 A ``Stack`` runs a private redis-server, a sandbox control plane (etcd and N
 kube-apiservers), and, under one ``Supervisor``: the source and kustomize
-workers, and helm's when ``Topology.helm_workers`` asks (``celery -A
-services.<svc>.tasks worker`` with the pool each service declares, as
-``sluice worker`` runs it; the source worker serves the artifacts
-itself, ``SLUICE_ARTIFACT_LISTEN``, as Flux's source-controller serves its
-storage) and ``sluice scheduler``. With ``Topology.rtt_ms``, sluice
-reaches every cluster through a ``LatencyProxy`` that adds that round trip, as
-a remote cluster's network would (the bench's own readers stay direct).
+workers, helm's and notify's when ``Topology.helm_workers`` and
+``notify_workers`` ask (``celery -A services.<svc>.tasks worker`` with the
+pool each service declares, as ``sluice worker`` runs it; the source worker
+serves the artifacts itself, ``SLUICE_ARTIFACT_LISTEN``, as Flux's
+source-controller serves its storage), ``sluice scheduler`` and, with
+``Topology.receiver``, ``sluice receiver`` (Receiver webhooks) on a loopback
+port. With ``Topology.rtt_ms``, sluice reaches every cluster through a
+``LatencyProxy`` that adds that round trip, as a remote cluster's network
+would (the bench's own readers stay direct).
 With ``Topology.git_http`` (set when Flux runs beside sluice) the scenario's
 repositories are fetched over smart HTTP (``bench.githttp``) as Flux fetches
 them, instead of ``file://``, so both tools do the same Git work.
@@ -76,6 +78,8 @@ class Topology:
     notify_concurrency: int = field(
         default_factory=lambda: service_named("notify").worker.concurrency
     )
+    # `sluice receiver` (the Receiver webhooks' HTTP server) on a loopback port.
+    receiver: bool = False
     record_leases: bool = False
     rtt_ms: float = 0.0  # > 0: sluice reaches each cluster through a proxy adding this round trip
     git_http: bool = False  # fetch Git over smart HTTP (as Flux must) instead of file://
@@ -87,6 +91,7 @@ class Topology:
             clusters += f" ({self.rtt_ms:g} ms round trip added)"
         source, kustomize = (service_named(s).worker.pool for s in ("source", "kustomize"))
         git = "; Git over HTTP" if self.git_http else ""
+        git += "; sluice receiver" if self.receiver else ""
         helm = ""
         if self.helm_workers:
             pool = service_named("helm").worker.pool
@@ -140,6 +145,7 @@ class Stack(StackBase):
             cache_dir=work / "cache",
         )
         self._artifact_port = port
+        self._receiver_port = free_port()
         self.git = GitHttpServer(work / "git") if topology.git_http else None
         self._store: Store | None = None
         self._client: redis.Redis | None = None
@@ -184,6 +190,14 @@ class Stack(StackBase):
         for n in range(1, top.notify_workers + 1):
             argv = self._worker_argv("notify", n, top.notify_concurrency)
             sup.add(f"notify-{n}", argv, env=env, ready=_worker_ready)
+        if top.receiver:
+            address = f"127.0.0.1:{self._receiver_port}"
+            sup.add(
+                "receiver",
+                [SLUICE, "receiver", "--address", address],
+                env=env,
+                ready=_http_up(f"{self.receiver_url}/healthz"),
+            )
         sup.add("scheduler", [SLUICE, "scheduler"], env=env)
         sup.start(timeout=self.timeout)
         self.say(f"  stack up in {time.monotonic() - began:.1f}s ({top.describe()})")
@@ -209,6 +223,11 @@ class Stack(StackBase):
         return [*clients, self.supervisor.stop, *proxies, self.plane.down, self.redis.stop, *git]
 
     # -- what scenarios use --------------------------------------------------
+
+    @property
+    def receiver_url(self) -> str:
+        """Where ``sluice receiver`` serves webhooks (with ``Topology.receiver``)."""
+        return f"http://127.0.0.1:{self._receiver_port}"
 
     @property
     def store(self) -> Store:

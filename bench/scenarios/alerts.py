@@ -26,6 +26,7 @@ first send are not what a burst costs).
 
 from __future__ import annotations
 
+import os
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -69,6 +70,7 @@ class Burst:
     rss_bytes: int
     dead_state: str  # the dead Provider's Ready condition at the end ("" without one)
     dead_tries: int | None  # connections the hung endpoint accepted (None when not counted)
+    load: float  # the machine's 1-minute load average when the burst began
 
 
 def _event(variant: str, index: int) -> Event:
@@ -130,6 +132,7 @@ def _burst(ctx: Context, variant: str, count: int, topology: Topology) -> Burst:
         notify = partial(stack.worker_pids, "notify-")
         cpu_before = cpu_seconds(session_pids(notify()))
         published: dict[str, float] = {}
+        load = os.getloadavg()[0]
         with PeakMemory(notify) as peak:
             began = time.time()
             for index in range(1, count + 1):
@@ -153,6 +156,7 @@ def _burst(ctx: Context, variant: str, count: int, topology: Topology) -> Burst:
             rss_bytes=peak.rss_bytes,
             dead_state=_condition(stack, "dead") if dead is not None else "",
             dead_tries=silent.connections if silent is not None else None,
+            load=load,
         )
     return burst
 
@@ -201,7 +205,8 @@ def _result(bursts: dict[str, Burst], count: int, topology: Topology) -> Result:
             Row(
                 f"{variant}: all {count:,} events",
                 seconds(burst.total),
-                f"first publish to last arrival (publishing took {seconds(burst.publishing)}); "
+                f"first publish to last arrival (publishing took {seconds(burst.publishing)}; "
+                f"load average {burst.load:.1f} at the start); "
                 f"notify worker {burst.cpu_seconds:.1f} CPU s, peak RSS "
                 f"{burst.rss_bytes / MIB:.0f} MiB{dead}",
             )
@@ -216,5 +221,6 @@ def _result(bursts: dict[str, Burst], count: int, topology: Topology) -> Result:
             "notify_peak_rss_bytes": burst.rss_bytes,
             "dead_provider": burst.dead_state or None,
             "hung_tries": burst.dead_tries,
+            "load_average_at_start": round(burst.load, 2),
         }
     return Result(name=NAME, title="alert dispatch", rows=rows, data=data)
