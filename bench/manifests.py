@@ -22,8 +22,7 @@ __all__ = [
     "kubeconfig_secret",
     "kustomization",
     "provider",
-    "receiver",
-    "token_secret",
+    "receiver_docs",
 ]
 
 NAMESPACE = "flux-system"
@@ -169,7 +168,6 @@ def cluster_docs(
 
 
 NOTIFICATION = "notification.toolkit.fluxcd.io/v1beta3"
-RECEIVER_API = "notification.toolkit.fluxcd.io/v1"
 
 
 def provider(name: str, address: str, *, timeout: str | None = None) -> Doc:
@@ -199,32 +197,25 @@ def alert(name: str, *, provider: str, kind: str) -> Doc:
     }
 
 
-def token_secret(name: str, token: str) -> Doc:
-    """A Secret holding ``token`` under ``token`` (a Receiver's or Provider's)."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": name, "namespace": NAMESPACE},
-        "data": {"token": base64.b64encode(token.encode()).decode()},
-    }
-
-
-def receiver(name: str, *, secret: str, git_repository: str) -> Doc:
-    """A ``github`` Receiver: a signed ``push`` call asks for ``git_repository``'s reconcile."""
-    return {
-        "apiVersion": RECEIVER_API,
-        "kind": "Receiver",
-        "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": {
-            "type": "github",
-            "events": ["push"],
-            "secretRef": {"name": secret},
-            "resources": [
-                {
-                    "apiVersion": "source.toolkit.fluxcd.io/v1",
-                    "kind": "GitRepository",
-                    "name": git_repository,
-                }
-            ],
+def receiver_docs(name: str, *, source: str, token: str) -> list[Doc]:
+    """A github Receiver asking for ``source``'s reconcile on a push, and its token Secret."""
+    secret = f"{name}-token"
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": secret, "namespace": NAMESPACE},
+            "data": {"token": base64.b64encode(token.encode()).decode()},
         },
-    }
+        {
+            "apiVersion": "notification.toolkit.fluxcd.io/v1",
+            "kind": "Receiver",
+            "metadata": {"name": name, "namespace": NAMESPACE},
+            "spec": {
+                "type": "github",
+                "events": ["push"],
+                "secretRef": {"name": secret},
+                "resources": [{"kind": "GitRepository", "name": source}],
+            },
+        },
+    ]

@@ -78,11 +78,17 @@ class Topology:
     notify_concurrency: int = field(
         default_factory=lambda: service_named("notify").worker.concurrency
     )
-    # `sluice receiver` (the Receiver webhooks' HTTP server) on a loopback port.
-    receiver: bool = False
     record_leases: bool = False
     rtt_ms: float = 0.0  # > 0: sluice reaches each cluster through a proxy adding this round trip
     git_http: bool = False  # fetch Git over smart HTTP (as Flux must) instead of file://
+    # `sluice receiver` (Receiver webhooks) and notify's worker (at least one, which
+    # reconciles the Receivers), as `sluice up` runs them.
+    receiver: bool = False
+
+    @property
+    def notify_count(self) -> int:
+        """How many notify workers run: ``notify_workers``, at least one with ``receiver``."""
+        return max(self.notify_workers, 1 if self.receiver else 0)
 
     def describe(self) -> str:
         """One line for the table's notes."""
@@ -91,14 +97,14 @@ class Topology:
             clusters += f" ({self.rtt_ms:g} ms round trip added)"
         source, kustomize = (service_named(s).worker.pool for s in ("source", "kustomize"))
         git = "; Git over HTTP" if self.git_http else ""
-        git += "; sluice receiver" if self.receiver else ""
+        git = ("; sluice receiver" if self.receiver else "") + git
         helm = ""
         if self.helm_workers:
             pool = service_named("helm").worker.pool
             helm = f", helm {self.helm_workers}x({pool}, c={self.helm_concurrency})"
-        if self.notify_workers:
+        if self.notify_count:
             pool = service_named("notify").worker.pool
-            helm += f", notify {self.notify_workers}x({pool}, c={self.notify_concurrency})"
+            helm += f", notify {self.notify_count}x({pool}, c={self.notify_concurrency})"
         kustomize_part = ""
         if self.kustomize_workers:
             kustomize_part = (
@@ -187,7 +193,7 @@ class Stack(StackBase):
         for n in range(1, top.helm_workers + 1):
             argv = self._worker_argv("helm", n, top.helm_concurrency)
             sup.add(f"helm-{n}", argv, env=env, ready=_worker_ready)
-        for n in range(1, top.notify_workers + 1):
+        for n in range(1, top.notify_count + 1):
             argv = self._worker_argv("notify", n, top.notify_concurrency)
             sup.add(f"notify-{n}", argv, env=env, ready=_worker_ready)
         if top.receiver:

@@ -7,12 +7,11 @@ Three ways a commit reaches sluice, measured one after the other in one stack:
 - ``hook``: the GitRepository polls only every 30 min; right after the push
   the benchmark asks for the source's reconcile, as a Receiver (or a
   post-receive hook running ``sluice reconcile source git``) does;
-- ``webhook``: the same 30 min interval; right after the push the benchmark
-  calls ``sluice receiver`` as GitHub calls a webhook: a ``push`` event
-  (``X-GitHub-Event``), its body signed with the ``github`` Receiver's token
-  (``X-Hub-Signature-256``), POSTed to the Receiver's ``status.webhookPath``.
-  The receiver checks it and asks for the GitRepository's reconcile; the
-  clock includes the call.
+- ``webhook``: the GitRepository polls every 30 min; right after the push the
+  benchmark POSTs the push event, signed as GitHub signs it, to ``sluice
+  receiver``, whose github Receiver requests the source's reconcile (the
+  clock includes the HTTP call). Flux is not run for this mode: its
+  notification-controller is not part of the Flux peer.
 
 Either way the Kustomization is reconciled on the source's ``artifact-ready``
 event, never at its own 30 min interval. After each commit the Kustomization
@@ -22,8 +21,7 @@ its own.
 With ``--peer flux`` the same commits go to Flux (``bench.peers.fluxstack``):
 the same intervals, and for ``hook`` the GitRepository gets
 ``reconcile.fluxcd.io/requestedAt`` right after the push, which is what
-Flux's notification-controller Receiver does on a webhook call. Flux's
-side runs no notification-controller, so ``webhook`` has no Flux figure.
+Flux's notification-controller Receiver does on a webhook call.
 """
 
 from __future__ import annotations
@@ -31,27 +29,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import secrets
 import time
-from collections.abc import Callable
 from functools import partial
-from typing import Any
 
 import httpx
 
 from bench.compare import Compared
-from bench.manifests import (
-    NAMESPACE,
-    app_files,
-    git_repository,
-    kustomization,
-    receiver,
-    token_secret,
-)
+from bench.manifests import NAMESPACE, app_files, git_repository, kustomization, receiver_docs
 from bench.peers import fluxdocs
 from bench.peers.fluxstack import FluxStack, FluxTopology
-from bench.repo import GitRepo, Push
+from bench.repo import GitRepo
 from bench.scenarios.common import Context, Result, Row, percentile, seconds
-from bench.stack import BenchError, Stack, Topology
+from bench.stack import Stack, Topology
+from shared.api.conditions import get_condition
 from shared.keys import ObjectKey
 
 __all__ = ["run"]
@@ -59,12 +50,30 @@ __all__ = ["run"]
 NAME = "latency"
 POLL = 0.05  # seconds between looks at the cluster while the clock runs
 MODES = {"poll": "1s", "hook": "30m", "webhook": "30m"}  # GitRepository interval per mode
-FLUX_MODES = ("poll", "hook")  # Flux's side runs no notification-controller: no webhook
-# The webhook mode's Receiver and the token GitHub would sign its calls with.
-RECEIVER = "github-push"
-RECEIVER_TOKEN = "bench-webhook-token-7c1e"
+FLUX_MODES = ("poll", "hook")  # the Flux peer runs no notification-controller
+TOKEN = secrets.token_hex(20)  # the webhook Receiver's token, this run only
 
-AfterPush = Callable[[Push], None]
+
+def _push_webhook(stack: Stack, path: str, after: str) -> None:
+    """POST a GitHub push event for ``after``, signed with the Receiver's token."""
+    body = json.dumps({"ref": "refs/heads/main", "after": after}).encode()
+    signature = hmac.new(TOKEN.encode(), body, hashlib.sha256).hexdigest()
+    headers = {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": "push",
+        "X-Hub-Signature-256": f"sha256={signature}",
+    }
+    answer = httpx.post(stack.receiver_url + path, content=body, headers=headers, timeout=30)
+    if answer.status_code != 200:
+        raise RuntimeError(f"the webhook receiver answered {answer.status_code}: {answer.text}")
+
+
+def _webhook_path(stack: Stack) -> str | None:
+    """The Receiver's webhook path once it is Ready."""
+    doc = stack.store.get(ObjectKey("Receiver", NAMESPACE, "webhook")) or {}
+    status = doc.get("status") or {}
+    ready = get_condition(status, "Ready") or {}
+    return str(status.get("webhookPath")) if ready.get("status") == "True" else None
 
 
 def _commits(
@@ -74,13 +83,9 @@ def _commits(
     mode: str,
     commits: int,
     *,
-    after_push: AfterPush | None = None,
+    webhook: str = "",
 ) -> list[float]:
-    """Push ``commits`` changes to ``mode``'s repository; seconds until each is applied.
-
-    ``after_push`` runs right after each push, on the clock (a reconcile request,
-    a webhook call).
-    """
+    """Push ``commits`` changes to ``mode``'s repository; seconds until each is applied."""
     reader = stack.reader(1)
 
     def applied(value: str) -> bool:
@@ -90,8 +95,10 @@ def _commits(
     for n in range(1, commits + 1):
         value = f"v{n}"
         push = repo.push(app_files(1, value), f"value {value}")
-        if after_push is not None:
-            after_push(push)
+        if mode == "hook":
+            stack.request("GitRepository", mode)
+        elif mode == "webhook" and isinstance(stack, Stack):
+            _push_webhook(stack, webhook, push.revision.rpartition(":")[2])
         stack.wait(
             f"configmap {mode}-cm-0 value={value} in the cluster",
             partial(applied, value),
@@ -130,17 +137,15 @@ def _flux(ctx: Context, commits: int) -> dict[str, list[float]]:
                 partial(flux.is_ready, "Kustomization", mode, first.revision),
                 timeout=ctx.timeout,
             )
-        hook = partial(_request, flux, "hook")
         for mode in FLUX_MODES:
-            after = hook if mode == "hook" else None
-            times[mode] = _commits(ctx, flux, repos[mode][0], mode, commits, after_push=after)
+            times[mode] = _commits(ctx, flux, repos[mode][0], mode, commits)
     return times
 
 
 def run(ctx: Context) -> Result:
     """Push ~20 commits per mode one after another and time each until the cluster holds it."""
     commits = 5 if ctx.quick else 20
-    topology = Topology(clusters=1, git_http=ctx.flux, notify_workers=1, receiver=True)
+    topology = Topology(clusters=1, git_http=ctx.flux, receiver=True)
     times: dict[str, list[float]] = {}
     with Stack(topology, ctx.work / "stack", timeout=ctx.timeout, say=ctx.say) as stack:
         stack.register_clusters(lambda _n: {})
@@ -151,15 +156,8 @@ def run(ctx: Context) -> Result:
         for mode, interval in MODES.items():
             docs.append(git_repository(mode, served[mode][1], interval=interval))
             docs.append(kustomization(mode, source=mode, interval="30m", name_prefix=f"{mode}-"))
-        docs.append(token_secret(RECEIVER, RECEIVER_TOKEN))
-        docs.append(receiver(RECEIVER, secret=RECEIVER, git_repository="webhook"))
+        docs += receiver_docs("webhook", source="webhook", token=TOKEN)
         stack.apply(docs)
-        stack.request("Receiver", RECEIVER)
-        hook_path = stack.wait(
-            f"Receiver {RECEIVER} Ready with its webhookPath",
-            partial(_webhook_path, stack),
-            timeout=ctx.timeout,
-        )
         for mode, first in firsts.items():
             stack.wait(
                 f"Kustomization {mode} Ready",
@@ -173,54 +171,13 @@ def run(ctx: Context) -> Result:
             partial(stack.scheduled, "GitRepository", "poll"),
             timeout=ctx.timeout,
         )
-        signals: dict[str, AfterPush] = {
-            "hook": partial(_request, stack, "hook"),
-            "webhook": partial(_github_push, f"{stack.receiver_url}{hook_path}", repo="webhook"),
-        }
+        path = stack.wait(
+            "Receiver webhook Ready", partial(_webhook_path, stack), timeout=ctx.timeout
+        )
         for mode in MODES:
-            times[mode] = _commits(
-                ctx, stack, repos[mode], mode, commits, after_push=signals.get(mode)
-            )
+            times[mode] = _commits(ctx, stack, repos[mode], mode, commits, webhook=path)
     flux = _flux(ctx, commits) if ctx.flux else None
     return _result(times, commits, topology, flux)
-
-
-def _request(stack: Stack | FluxStack, name: str, _push: Push) -> None:
-    stack.request("GitRepository", name)
-
-
-def _webhook_path(stack: Stack) -> str | None:
-    """The Receiver's ``status.webhookPath`` once it is Ready, else None."""
-    doc = stack.store.get(ObjectKey("Receiver", NAMESPACE, RECEIVER)) or {}
-    path = (doc.get("status") or {}).get("webhookPath")
-    ready = stack.condition("Receiver", RECEIVER) or {}
-    return path if path and ready.get("status") == "True" else None
-
-
-def _push_payload(push: Push, repo: str) -> dict[str, Any]:
-    """The parts of GitHub's ``push`` event payload a receiver may look at."""
-    return {
-        "ref": "refs/heads/main",
-        "after": push.sha,
-        "repository": {"name": repo, "full_name": f"bench/{repo}"},
-        "head_commit": {"id": push.sha},
-    }
-
-
-def _github_push(url: str, push: Push, *, repo: str) -> None:
-    """Call the webhook as GitHub does on a push: the body signed with the Receiver's token."""
-    body = json.dumps(_push_payload(push, repo)).encode()
-    signature = hmac.new(RECEIVER_TOKEN.encode(), body, hashlib.sha256).hexdigest()
-    headers = {
-        "Content-Type": "application/json",
-        "X-GitHub-Event": "push",
-        "X-GitHub-Delivery": push.sha[:32],
-        "X-Hub-Signature-256": f"sha256={signature}",
-        "User-Agent": "GitHub-Hookshot/bench",
-    }
-    answer = httpx.post(url, content=body, headers=headers, timeout=30.0)
-    if answer.status_code != 200:
-        raise BenchError(f"the webhook call answered HTTP {answer.status_code}: {answer.text}")
 
 
 def _each(times: list[float], mode: str) -> dict[str, object]:
@@ -245,20 +202,19 @@ def _result(
         f"webhook); Kustomization on artifact-ready; {topology.describe()}",
         "hook": "the same, GitRepository reconcile requested right after the push (as a "
         "webhook Receiver does; for Flux: reconcile.fluxcd.io/requestedAt set on it)",
-        "webhook": "the same, right after the push a GitHub-style push webhook (body signed "
-        "with the github Receiver's token, X-Hub-Signature-256) POSTed to sluice receiver, "
-        "which requests the GitRepository's reconcile; the call is on the clock",
+        "webhook": "the same, the push's GitHub-signed webhook POSTed to sluice receiver "
+        "(a github Receiver requests the GitRepository's reconcile); sluice only",
     }
     rows: list[Row] = []
     data: dict[str, object] = {"commits": commits, "topology": topology.describe()}
     for mode, each in times.items():
         p50, p95 = percentile(each, 50), percentile(each, 95)
         spread = f"min {seconds(min(each))}, max {seconds(max(each))}"
-        theirs = None if flux is None else flux.get(mode)
-        if theirs is None:
+        if flux is None or mode not in flux:
             rows.append(Row(f"{mode}: p50", seconds(p50), notes[mode]))
             rows.append(Row(f"{mode}: p95", seconds(p95), spread))
         else:
+            theirs = flux[mode]
             spread += f" (Flux: min {seconds(min(theirs))}, max {seconds(max(theirs))})"
             for label, p, note in (("p50", 50, notes[mode]), ("p95", 95, spread)):
                 both = Compared.of(

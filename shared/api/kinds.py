@@ -243,6 +243,17 @@ KINDS = (
         has_interval=False,
         model_ref="shared.api.core:ConfigMap",
     ),
+    KindInfo(
+        kind="Receiver",
+        group=NOTIFICATION_GROUP,
+        versions=("v1", "v1beta2", "v1beta1"),
+        plural="receivers",
+        singular="receiver",
+        short_names=(),
+        namespaced=True,
+        has_interval=True,
+        model_ref="shared.api.receiver:Receiver",
+    ),
 )
 
 
