@@ -4,8 +4,11 @@ Starts two sandbox clusters and ``sluice up`` in a throwaway folder, pushes a fl
 repository in Flux's layout (``clusters/cluster-1/``, ``clusters/cluster-2/``, each
 with a Kustomization ``apps``; ``apps/`` with the app) to a local bare repository,
 registers both clusters with ``sluice cluster add``, bootstraps each with ``sluice
-bootstrap git`` into its own scope, then commits config changes and measures
-commit-to-applied: from ``git push`` to the new ConfigMap being in both clusters.
+bootstrap git`` into its own scope, applies a Flux Receiver (type github) to each
+scope and makes the bare repository's post-receive hook call them as a Git host's
+push webhook would (signed with the Receivers' token), then commits config changes
+and measures commit-to-applied: from ``git push`` to the new ConfigMap being in both
+clusters.
 Everything it starts is stopped again, also on failure or Ctrl-C.
 
     .venv/bin/python hack/demo.py [--commits N] [--timeout SECONDS] [--keep]
@@ -17,6 +20,7 @@ import argparse
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -27,6 +31,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from types import FrameType
 from typing import Any, TypeVar
@@ -99,15 +104,58 @@ spec:
     kind: GitRepository
     name: flux-system
 """
-# What a Flux Receiver does on a push webhook, in each cluster: fetch the source now.
-# Both at once, so the push waits for one CLI start-up, not one per cluster.
-HOOK = (
-    "#!/bin/sh\n"
-    + "".join(
-        f"{SLUICE} -c {name} reconcile source git {FLUX_SYSTEM} --no-wait &\n" for name in CLUSTERS
-    )
-    + "wait\n"
-)
+# A Flux Receiver in each cluster's scope: a push webhook fetches the source at once.
+RECEIVER_NAME = "git-push"
+RECEIVER = f"""\
+apiVersion: notification.toolkit.fluxcd.io/v1
+kind: Receiver
+metadata:
+  name: {RECEIVER_NAME}
+  namespace: {FLUX_SYSTEM}
+spec:
+  type: github
+  events: [push]
+  secretRef:
+    name: webhook-token
+  resources:
+    - kind: GitRepository
+      name: {FLUX_SYSTEM}
+"""
+# The bare repository's post-receive hook does what GitHub does on a push: it POSTs
+# a push event, signed with the Receivers' token (HMAC-SHA256, X-Hub-Signature-256),
+# to each Receiver's webhook URL. Token and URLs come from a 0600 file, never argv.
+HOOK = """\
+#!{python}
+\"\"\"post-receive: a GitHub-style push webhook to each sluice Receiver.\"\"\"
+import hashlib, hmac, json, sys, urllib.error, urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+with open({config!r}) as f:  # 0600: {{"token": ..., "receivers": [[cluster, url], ...]}}
+    config = json.load(f)
+for line in sys.stdin.read().splitlines():
+    before, after, ref = line.split()
+    body = json.dumps({{"ref": ref, "before": before, "after": after,
+                       "repository": {{"name": "app"}}}}).encode()
+    digest = hmac.new(config["token"].encode(), body, hashlib.sha256).hexdigest()
+    headers = {{"Content-Type": "application/json", "X-GitHub-Event": "push",
+               "X-Hub-Signature-256": "sha256=" + digest}}
+
+    def post(target):
+        cluster, url = target
+        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                return cluster, answer.status
+        except urllib.error.HTTPError as err:
+            return cluster, err.code
+        except OSError as err:
+            return cluster, str(err)
+
+    with ThreadPoolExecutor() as pool:
+        for cluster, code in pool.map(post, config["receivers"]):
+            mark = "\u2714" if code == 200 else "\u2717"
+            print(f"{{mark}} webhook to the Receiver of {{cluster}}: {{code}}", file=sys.stderr)
+"""
 
 
 class DemoError(RuntimeError):
@@ -166,6 +214,7 @@ class Demo:
     env: dict[str, str]
     up: subprocess.Popen[bytes] | None = None
     up_pids: list[int] = field(default_factory=list)
+    receiver_url: str = ""
 
     @property
     def sandbox(self) -> Path:
@@ -179,7 +228,7 @@ class Demo:
         """The logs that explain a failure: the sandbox's until sluice runs, then sluice's."""
         if self.up is None:
             return sorted((self.sandbox / "logs").glob("*.log"))
-        names = ("worker-source", "worker-kustomize", "scheduler")
+        names = ("worker-source", "worker-kustomize", "worker-notify", "receiver", "scheduler")
         return [self.work / "up.err", *(self.work / "sluice" / "logs" / f"{n}.log" for n in names)]
 
     def shown(self, text: str) -> str:
@@ -223,6 +272,8 @@ class Demo:
         ports = re.findall(r"--[a-z-]+-port\b", self.run([SLUICE, "up", "--help"], show=False))
         for option in dict.fromkeys(ports):
             argv += [option, str(free_port())]
+        # The webhook receiver too (Flux's :9292 may be taken), on loopback.
+        argv += ["--listen", f"receiver=127.0.0.1:{free_port()}"]
         print(f"$ {self.shown(' '.join(argv))} &", flush=True)
         stdout = self.work / "up.out"
         with stdout.open("wb") as out, (self.work / "up.err").open("wb") as err:
@@ -240,6 +291,10 @@ class Demo:
         text = wait_for("sluice up to be ready", ready, timeout=self.timeout)
         print(text, end="", flush=True)
         self.up_pids = [int(pid) for pid in re.findall(r"^\S+ +\S+ +(\d+) ", text, re.M)]
+        receiver = re.search(r"^receiver +(http://\S+) ", text, re.M)
+        if receiver is None:
+            raise DemoError("sluice up started no webhook receiver")
+        self.receiver_url = receiver.group(1)
         export = re.search(r"export (SLUICE_REDIS_URL=.*)", text)
         if export is None:
             raise DemoError("sluice up printed no SLUICE_REDIS_URL")
@@ -264,16 +319,11 @@ class Demo:
         self.git("commit", "-q", "-m", "fleet: a folder per cluster, the web app in apps/")
         self.git("remote", "add", "origin", bare.as_uri())
         self.git("push", "-q", "origin", "main")
-        hook = bare / "hooks" / "post-receive"
-        hook.write_text(HOOK)
-        hook.chmod(0o755)
         for name in self.git("ls-files").split():
             print(f"  {name}")
         print(f"  pushed to {self.shown(bare.as_uri())} (branch main)")
         print("clusters/cluster-N/apps.yaml (the same in both folders):")
         print("".join(f"  {line}\n" for line in APPS.splitlines()), end="")
-        print("post-receive hook (a Flux Receiver in each cluster would do this on a webhook):")
-        print("".join(f"  {self.shown(line)}\n" for line in HOOK.splitlines()[1:]), end="")
         return bare.as_uri()
 
     def register(self) -> None:
@@ -288,6 +338,63 @@ class Demo:
             where = ["--path", f"clusters/{name}", "--cluster", name]
             self.run([SLUICE, "bootstrap", "git", "--url", url, "--branch", "main", *where,
                       "--timeout", timeout])  # fmt: skip
+
+    def private(self, path: Path, text: str) -> Path:
+        """Write ``text`` to ``path``, readable by this user only (it holds the token)."""
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+        return path
+
+    def webhook_path(self, cluster: str) -> str | None:
+        """The Receiver's status.webhookPath in ``cluster``'s scope, once it is Ready."""
+        argv = [SLUICE, "-c", cluster, "get", "receiver", RECEIVER_NAME, "-n", FLUX_SYSTEM,
+                "-o", "json"]  # fmt: skip
+        try:
+            status: dict[str, Any] = json.loads(self.run(argv, show=False)).get("status") or {}
+        except DemoError:
+            return None
+        ready = [c for c in status.get("conditions") or [] if c.get("type") == "Ready"]
+        if not (ready and ready[0].get("status") == "True"):
+            return None
+        return str(status.get("webhookPath") or "") or None
+
+    def receivers(self, bare: str) -> None:
+        heading("a Receiver in each cluster's scope; the Git host's push webhook calls them")
+        folder = self.work / "webhook"
+        token = secrets.token_hex(20)
+        secret = f"""\
+apiVersion: v1
+kind: Secret
+metadata:
+  name: webhook-token
+  namespace: {FLUX_SYSTEM}
+stringData:
+  token: {token}
+"""
+        # The token goes to sluice in a 0600 file, never on a command line.
+        objects = folder / "objects"
+        self.private(objects / "webhook-token.yaml", secret)
+        (objects / "receiver.yaml").write_text(RECEIVER)
+        print("receiver.yaml (applied to each cluster's scope, with Secret webhook-token):")
+        print("".join(f"  {line}\n" for line in RECEIVER.splitlines()), end="")
+        for name in CLUSTERS:
+            self.run([SLUICE, "-c", name, "apply", "-f", str(objects)])
+        urls = []
+        for name in CLUSTERS:
+            path = wait_for(
+                f"Receiver ready in {name}", partial(self.webhook_path, name), timeout=self.timeout
+            )
+            urls.append((name, self.receiver_url + path))
+        config = self.private(folder / "hook.json", json.dumps({"token": token, "receivers": urls}))
+        hook = Path(bare.removeprefix("file://")) / "hooks" / "post-receive"
+        hook.write_text(HOOK.format(python=sys.executable, config=str(config)))
+        hook.chmod(0o755)
+        self.run([SLUICE, "--all-clusters", "get", "receivers", "-n", FLUX_SYSTEM])
+        print(f"post-receive hook: {self.shown(str(hook))} (a Git host's push webhook): POSTs")
+        print("  the push event, signed X-Hub-Signature-256 with the token from")
+        print(f"  {self.shown(str(config))} (0600), to each Receiver at {self.receiver_url}")
 
     def wait_ready(self, revision: str) -> None:
         heading("waiting for Kustomization apps to be Ready in both clusters' scopes")
@@ -336,8 +443,10 @@ class Demo:
         sha = self.git("rev-parse", "HEAD").strip()
         before = "greeting=hello -> " if n == 1 else ""
         print(f"commit {n}/{commits} {sha[:7]} {before}greeting={greeting}; git push")
-        seen, pushed = self.push_and_watch(apis, greeting)
+        seen, pushed, hook_lines = self.push_and_watch(apis, greeting)
         print(f"  git push returned after {pushed:.2f}s (its post-receive hook included)")
+        for line in hook_lines:
+            print(f"  post-receive hook: {line}")
         for i, name in enumerate(CLUSTERS):
             cm, after = seen[i]
             print(f"  {name}: configmap/{cm} greeting={greeting}  after {after:.2f}s")
@@ -349,9 +458,10 @@ class Demo:
 
     def push_and_watch(
         self, apis: list[Any], greeting: str
-    ) -> tuple[dict[int, tuple[str, float]], float]:
+    ) -> tuple[dict[int, tuple[str, float]], float, list[str]]:
         """Push, and look at every cluster each POLL seconds from then on (also during the
-        push) until each holds ``greeting``: per cluster (ConfigMap, seconds); push seconds."""
+        push) until each holds ``greeting``: per cluster (ConfigMap, seconds); push seconds;
+        what the post-receive hook said of its webhook calls."""
         argv = ["git", "push", "-q", "origin", "main"]
         started = time.monotonic()
         push = subprocess.Popen(argv, cwd=self.work / "app", env=self.env, text=True,
@@ -376,9 +486,11 @@ class Demo:
                 push.wait()
         if push.returncode != 0:
             raise DemoError(f"git push exited {push.returncode}:\n{output}")
-        if "✗" in output:  # the hook failed: the change waits for the 1m interval
+        if "✗" in output:  # a webhook failed: the change waits for the 1m interval
             print(f"  warning: post-receive hook: {output.strip()}")
-        return seen, time.monotonic() - started if pushed is None else pushed
+        hook = [line.removeprefix("remote: ").strip() for line in output.splitlines()]
+        answers = [line for line in hook if "webhook to the Receiver" in line]
+        return seen, time.monotonic() - started if pushed is None else pushed, answers
 
     def stop(self) -> list[str]:
         """Stop sluice up, then the sandbox; what could not be stopped cleanly."""
@@ -458,6 +570,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         demo.register()
         demo.bootstrap(url)
         demo.wait_ready(f"main@sha1:{demo.git('rev-parse', 'HEAD').strip()}")
+        demo.receivers(url)
         times = demo.measure(args.commits)
         heading(f"commit-to-applied over {len(times)} commit(s), {len(CLUSTERS)} clusters")
         print(f"  each: {', '.join(f'{t:.2f}s' for t in times)}")

@@ -6,7 +6,9 @@ the store holds them. Two ways to compile, as Flux has:
 
 - with declared ``variables`` (``dependsOn[].readyExpr``: ``self`` and ``dep``):
   type-checked, so a reference to anything else is refused when compiled, and
-  the result must be a bool;
+  the result must be a bool (``compile_bool``) or, for a Provider's
+  ``commitStatusExpr`` (``event``, ``provider``, ``alert``), a string
+  (``compile_string``);
 - without (``healthCheckExprs``): parsed only, and the object's own top-level
   fields are the variables (``status.conditions...``), since a custom resource
   need not have ``spec`` or ``status``. Such an expression can fail only when
@@ -20,7 +22,7 @@ Exception tree::
     ValueError
      └── CelError                 names the expression
           ├── InvalidExpression   refused when compiled: syntax, undeclared name, type
-          └── EvaluationError     failed when evaluated: missing field, not a bool
+          └── EvaluationError     failed when evaluated: missing field, wrong result type
 """
 
 from __future__ import annotations
@@ -42,7 +44,9 @@ __all__ = [
     "EvaluationError",
     "Expression",
     "InvalidExpression",
+    "StringExpression",
     "compile_bool",
+    "compile_string",
 ]
 
 
@@ -92,15 +96,17 @@ def _detail(error: object) -> str:
 
 
 @dataclass(frozen=True)
-class Expression:
-    """A compiled CEL expression that yields a bool."""
+class _Compiled:
+    """A compiled CEL expression; subclasses name the type its result must have."""
 
     text: str
     variables: tuple[str, ...] | None
     _program: cel.Expression = field(repr=False, compare=False)
 
-    def evaluate(self, data: Mapping[str, Any]) -> bool:
-        """The expression's value with ``data`` bound as its variables."""
+    _RESULT = "bool"  # the cel.Type name the result must have
+
+    def _result(self, data: Mapping[str, Any]) -> Any:
+        """The expression's plain value with ``data`` bound, checked against ``_RESULT``."""
         from cel_expr_python import cel
 
         if self.variables is not None:
@@ -119,18 +125,38 @@ class Expression:
                 self.text,
                 f"failed to evaluate the CEL expression '{self.text}': {_detail(result.value())}",
             )
-        if kind != cel.Type.BOOL:
+        if kind != getattr(cel.Type, self._RESULT.upper()):
             raise EvaluationError(
                 self.text,
                 f"the CEL expression '{self.text}' gave {kind.name().lower()} "
-                f"{result.plain_value()!r}, expected a bool",
+                f"{result.plain_value()!r}, expected a {self._RESULT}",
             )
-        return bool(result.value())
+        return result.value()
+
+
+class Expression(_Compiled):
+    """A compiled CEL expression that yields a bool."""
+
+    def evaluate(self, data: Mapping[str, Any]) -> bool:
+        """The expression's value with ``data`` bound as its variables."""
+        return bool(self._result(data))
+
+
+class StringExpression(_Compiled):
+    """A compiled CEL expression that yields a string (a commit status context)."""
+
+    _RESULT = "string"
+
+    def evaluate(self, data: Mapping[str, Any]) -> str:
+        """The expression's value with ``data`` bound as its variables."""
+        return str(self._result(data))
 
 
 # User specs hold the expressions: bounded, though a fleet has few distinct ones.
 @lru_cache(maxsize=1024)
-def _compile(text: str, variables: tuple[str, ...] | None) -> Expression:
+def _compile(
+    text: str, variables: tuple[str, ...] | None, kind: type[_Compiled] = Expression
+) -> _Compiled:
     from cel_expr_python import cel
 
     try:
@@ -141,16 +167,33 @@ def _compile(text: str, variables: tuple[str, ...] | None) -> Expression:
         ) from err
     if variables is not None:
         returns = program.return_type()
-        if returns != cel.Type.BOOL:
+        # As Flux's WithOutputType: exact, so a bare field (dyn) is refused too.
+        if returns != getattr(cel.Type, kind._RESULT.upper()):
             raise InvalidExpression(
                 text,
-                f"the CEL expression '{text}' must give a bool, but gives {returns.name().lower()}",
+                f"the CEL expression '{text}' must give a {kind._RESULT}, "
+                f"but gives {returns.name().lower()}",
             )
-    return Expression(text, variables, program)
+    return kind(text, variables, program)
 
 
 def compile_bool(text: str, *, variables: Sequence[str] | None = None) -> Expression:
     """Compile ``text`` (cached); with ``variables`` it is type-checked against them."""
     if not text.strip():
         raise InvalidExpression(text, "the CEL expression is empty")
-    return _compile(text, tuple(variables) if variables is not None else None)
+    compiled = _compile(text, tuple(variables) if variables is not None else None)
+    assert isinstance(compiled, Expression)
+    return compiled
+
+
+def compile_string(text: str, *, variables: Sequence[str]) -> StringExpression:
+    """Compile ``text`` (cached), type-checked against ``variables``, to give a string.
+
+    As Flux compiles a Provider's ``commitStatusExpr`` (``WithOutputType(StringType)``
+    with the struct variables ``event``, ``alert``, ``provider``).
+    """
+    if not text.strip():
+        raise InvalidExpression(text, "the CEL expression is empty")
+    compiled = _compile(text, tuple(variables), StringExpression)
+    assert isinstance(compiled, StringExpression)
+    return compiled

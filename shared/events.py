@@ -35,6 +35,7 @@ __all__ = [
     "Event",
     "EventBus",
     "Severity",
+    "decode_entry",
     "event_handler",
     "mark_handled",
     "utc_now",
@@ -136,6 +137,20 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def decode_entry(entry_id: bytes | str, fields: Mapping[Any, Any]) -> tuple[str, Event]:
+    """One ``sluice:events`` entry as (stream id, Event); ValueError for a malformed one."""
+    raw = fields.get(b"event", fields.get("event"))
+    if raw is None:
+        raise ValueError(f"stream entry {_text(entry_id)}: no 'event' field")
+    try:
+        data = json.loads(_text(raw))
+    except ValueError as exc:
+        raise ValueError(f"stream entry {_text(entry_id)}: not JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"stream entry {_text(entry_id)}: not a JSON object")
+    return _text(entry_id), Event.from_dict(data)
+
+
 class EventBus:
     """Publish events to subscribed service queues and the event stream."""
 
@@ -235,10 +250,7 @@ class EventBus:
 
     @staticmethod
     def _decode(entry_id: bytes | str, fields: Mapping[Any, Any]) -> tuple[str, Event]:
-        raw = fields.get(b"event", fields.get("event"))
-        if raw is None:
-            raise ValueError(f"stream entry {_text(entry_id)}: no 'event' field")
-        return _text(entry_id), Event.from_dict(json.loads(_text(raw)))
+        return decode_entry(entry_id, fields)
 
 
 def event_handler(app: Celery, service: str) -> Callable[[Callable[[Event], None]], Any]:

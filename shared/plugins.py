@@ -37,6 +37,7 @@ __all__ = [
     "POOLS",
     "KindFacts",
     "Pool",
+    "Server",
     "Service",
     "ServiceLoadError",
     "WorkerShape",
@@ -111,13 +112,30 @@ class WorkerShape:
 
 
 @dataclass(frozen=True)
+class Server:
+    """A long-running server a service runs beside its worker (an HTTP endpoint).
+
+    ``command`` is its ``sluice`` command (one of the service's ``commands``),
+    which must take ``--address HOST:PORT``; ``sluice up`` starts it as a
+    supervised child on ``address`` (overridden with ``--listen NAME=HOST:PORT``)
+    and waits for ``GET <health>`` to answer 200.
+    """
+
+    name: str
+    command: tuple[str, ...]
+    address: str
+    health: str = "/healthz"
+
+
+@dataclass(frozen=True)
 class Service:
     """One service's whole declaration: kinds, tasks, subscriptions, CLI commands, worker.
 
     ``tasks`` are modules a worker imports; the first defines ``app``, the
     service's Celery app. A service with no tasks has nothing to run: ``sluice
     up`` starts no worker for it. ``cli`` is ``"module:function"``; the function
-    takes the typer app and adds exactly ``commands`` and ``verbs``. A command
+    takes the typer app and adds exactly ``commands`` and ``verbs``. ``servers``
+    are its long-running HTTP servers, which ``sluice up`` supervises. A command
     is the service's alone; a verb is a flux-style group (``diff``, ``tree``)
     that other services and ``shared.cli`` may fill too, one subcommand per kind
     (``shared.cli.flux.flux_group``).
@@ -131,6 +149,7 @@ class Service:
     verbs: tuple[str, ...] = ()
     cli: str | None = None
     worker: WorkerShape = WorkerShape()
+    servers: tuple[Server, ...] = ()
 
     @property
     def has_work(self) -> bool:
@@ -143,6 +162,7 @@ def check_services(found: list[tuple[str, object]]) -> tuple[Service, ...]:
     services: list[Service] = []
     owners: dict[str, str] = {}
     commands: dict[str, str] = {}
+    servers: dict[str, str] = {}
     for entry, declared in found:
         if not isinstance(declared, Service):
             raise ServiceLoadError(
@@ -160,6 +180,18 @@ def check_services(found: list[tuple[str, object]]) -> tuple[Service, ...]:
             raise ServiceLoadError(
                 f"service {entry!r}: `commands` (or `verbs`) and `cli` go together"
             )
+        for server in declared.servers:
+            if not server.command or server.command[0] not in declared.commands:
+                raise ServiceLoadError(
+                    f"service {entry!r}: server {server.name!r} runs {server.command!r}, "
+                    "which is not one of its commands"
+                )
+            if not _NAME.match(server.name) or server.name in servers:
+                raise ServiceLoadError(
+                    f"service {entry!r}: server name {server.name!r} is taken or not in "
+                    "lowercase letters, digits and '-'"
+                )
+            servers[server.name] = entry
         for facts in declared.kinds:
             if facts.kind in owners:
                 raise ServiceLoadError(

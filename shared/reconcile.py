@@ -68,6 +68,8 @@ class ReconcileError(Exception):
         self.reason = reason
         self.message = message
         self.condition = condition
+        # The revision the failed attempt was of, when the step that failed knew it.
+        self.revision = ""
 
 
 class Stalled(ReconcileError):
@@ -141,6 +143,7 @@ def conclude(
         key,
         reason=failure.reason,
         message=failure.message,
+        revision=failure.revision,
         severity=severity(failure),
     )
     delay = retry_delay(ctx.client, key, failure=failure, retry_interval=retry_interval)

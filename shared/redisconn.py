@@ -14,10 +14,18 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import redis
+import redis.asyncio
 
 from shared.settings import Settings
 
-__all__ = ["RedisPasswordError", "broker_url", "connect", "read_password_file", "redis_password"]
+__all__ = [
+    "RedisPasswordError",
+    "broker_url",
+    "connect",
+    "connect_async",
+    "read_password_file",
+    "redis_password",
+]
 
 
 class RedisPasswordError(ValueError):
@@ -70,4 +78,23 @@ def connect(settings: Settings) -> redis.Redis:
         socket_keepalive=True,
         health_check_interval=30,
         retry_on_timeout=True,
+    )
+
+
+def connect_async(
+    settings: Settings, *, name: str | None = None, timeout: float | None = None
+) -> redis.asyncio.Redis:
+    """An asyncio client for ``settings.redis_url``, named ``name`` in CLIENT LIST.
+
+    ``timeout`` replaces ``settings.redis_timeout`` as the socket timeout: it
+    must exceed the longest blocking read the caller makes.
+    """
+    return redis.asyncio.Redis.from_url(
+        settings.redis_url,
+        password=redis_password(settings),
+        client_name=name,
+        socket_connect_timeout=5,
+        socket_timeout=settings.redis_timeout if timeout is None else timeout,
+        socket_keepalive=True,
+        health_check_interval=30,
     )

@@ -3,10 +3,14 @@
 GitRepository ``spec.ref.semver``, HelmChart ``spec.version``, ImagePolicy
 ``semver.range`` and OCIRepository ``spec.ref.semver`` all read their ranges
 this way: ``=``, ``!=``, ``>``, ``<``, ``>=``, ``<=``, ``~``, ``^``, x-ranges,
-hyphen ranges, ``||`` for OR and commas or spaces for AND; a pre-release only
-matches a constraint that itself names a pre-release (``>=1.0.0-0``).
-Versions are strict ``X.Y.Z[-pre][+meta]`` with an optional leading ``v``.
-Pure: no I/O.
+hyphen ranges, ``||`` for OR and commas or spaces for AND. A pre-release only
+matches an AND group of which some term names a pre-release: ``>=1.0.0-0 <2.0.0``
+takes ``1.5.0-rc.1``, ``>=1.0.0 <2.0.0`` does not (Masterminds v3.4 and later,
+which every Flux controller of v2.9 builds with; v3.2 applied the rule term by
+term). :func:`parse_version` reads strict ``X.Y.Z[-pre][+meta]`` with an
+optional leading ``v``; :func:`parse_flux_version` reads tags as
+``fluxcd/pkg/version.ParseVersion`` does (ImagePolicy, Git tags): three
+dot-separated parts, leading zeros allowed (``v2025.02.03``). Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ __all__ = [
     "Version",
     "highest_matching",
     "parse_constraint",
+    "parse_flux_version",
     "parse_version",
 ]
 
@@ -45,6 +50,17 @@ _VALID = re.compile(
     rf"^\s*(?:{_OPS})\s*{_CV_NOGROUPS}\s*(?:(?:\s+|,\s*)(?:{_OPS})\s*{_CV_NOGROUPS}\s*)*$"
 )
 _RANGE = re.compile(rf"\s*({_CV_NOGROUPS})\s+-\s+({_CV_NOGROUPS})\s*")
+# Masterminds' NewVersion (coercing: leading zeros allowed; minor, patch optional).
+_LOOSE = re.compile(
+    r"v?([0-9]+)(?:\.([0-9]+))?(?:\.([0-9]+))?"
+    r"(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?"
+    r"(?:\+([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?"
+)
+# Masterminds' bounds on what it parses.
+MAX_VERSION_LENGTH = 256
+MAX_CONSTRAINT_LENGTH = 512
+MAX_CONSTRAINT_GROUPS = 32
+_UINT64_MAX = 2**64 - 1
 
 
 class InvalidConstraint(ValueError):
@@ -85,6 +101,35 @@ def parse_version(tag: str) -> Version | None:
     return Version(int(major), int(minor), int(patch), pre or "", meta or "", tag)
 
 
+def parse_flux_version(tag: str) -> Version | None:
+    """``tag`` as ``fluxcd/pkg/version.ParseVersion`` reads it, else None.
+
+    Three dot-separated parts are required (``1.2`` is not a version, though
+    Masterminds alone would read it as 1.2.0); then Masterminds' coercing
+    parse: an optional ``v``, numbers with leading zeros (``v01.02.03`` is
+    1.2.3), a pre-release whose numeric identifiers have none, build metadata.
+    """
+    if len(tag) > MAX_VERSION_LENGTH or len(tag.split(".", 2)) != 3:
+        return None
+    match = _LOOSE.fullmatch(tag)
+    if match is None:
+        return None
+    major, minor, patch, pre, meta = match.groups()
+    numbers = [int(part) if part else 0 for part in (major, minor, patch)]
+    if any(number > _UINT64_MAX for number in numbers):
+        return None
+    if not _valid_prerelease(pre or ""):
+        return None
+    return Version(numbers[0], numbers[1], numbers[2], pre or "", meta or "", tag)
+
+
+def _valid_prerelease(prerelease: str) -> bool:
+    """Masterminds: numeric pre-release identifiers have no leading zero (``rc.01`` is refused)."""
+    return not any(
+        part.isdigit() and len(part) > 1 and part[0] == "0" for part in prerelease.split(".")
+    )
+
+
 def highest_matching(constraint: str, candidates: Iterable[str]) -> str | None:
     """The candidate with the highest version matching the range, None when none does.
 
@@ -114,10 +159,9 @@ class _Term:
     minor_dirty: bool
     patch_dirty: bool
 
-    def check(self, v: Version) -> bool:
-        # Masterminds: a pre-release only satisfies a term that names one itself
-        # (`!=` applies that rule only to its x-range form, in _not_equal).
-        if v.prerelease and not self.con.prerelease and self.op != "!=":
+    def check(self, v: Version, *, include_prerelease: bool) -> bool:
+        # Masterminds v3.4+: whether pre-releases count is decided per AND group.
+        if v.prerelease and not include_prerelease:
             return False
         return _OPERATORS[self.op](v, self)
 
@@ -131,14 +175,30 @@ class Constraint:
 
     def check(self, version: Version) -> bool:
         """Whether `version` satisfies the range."""
-        return any(all(term.check(version) for term in group) for group in self.groups)
+        return any(
+            all(term.check(version, include_prerelease=_names_prerelease(group)) for term in group)
+            for group in self.groups
+        )
+
+
+def _names_prerelease(group: tuple[_Term, ...]) -> bool:
+    return any(term.con.prerelease for term in group)
 
 
 def parse_constraint(text: str) -> Constraint:
     """A Masterminds range such as `>=1.2.0 <2.0.0 || ~3.1`; InvalidConstraint if malformed."""
+    if len(text) > MAX_CONSTRAINT_LENGTH:
+        raise InvalidConstraint(
+            f"semver range is too long: {len(text)} characters, at most {MAX_CONSTRAINT_LENGTH}"
+        )
     rewritten = _RANGE.sub(lambda m: f" >= {m.group(1)}, <= {m.group(2)} ", text)
     groups: list[tuple[_Term, ...]] = []
-    for part in rewritten.split("||"):
+    parts = rewritten.split("||")
+    if len(parts) > MAX_CONSTRAINT_GROUPS:
+        raise InvalidConstraint(
+            f"semver range {text!r} has {len(parts)} ||-groups, at most {MAX_CONSTRAINT_GROUPS}"
+        )
+    for part in parts:
         if not _VALID.match(part):
             raise InvalidConstraint(f"semver range {text!r} is not valid: {part.strip()!r}")
         groups.append(tuple(_parse_term(m.group(0)) for m in _FIND.finditer(part)))
@@ -163,9 +223,11 @@ def _parse_term(text: str) -> _Term:
         parts = [major, minor, "0"]
     else:
         parts = [major, minor, patch]
-    if not all(part.isdigit() for part in parts):
+    if not all(part.isdigit() for part in parts) or not _valid_prerelease(prerelease):
         raise InvalidConstraint(f"semver constraint {text!r} is not valid")
     numbers = [int(part) for part in parts]
+    if any(number > _UINT64_MAX for number in numbers):
+        raise InvalidConstraint(f"semver constraint {text!r} is not valid: a number is too big")
     con = Version(numbers[0], numbers[1], numbers[2], prerelease=prerelease)
     return _Term(op, con, dirty, minor_dirty, patch_dirty)
 
@@ -195,8 +257,6 @@ def _caret(v: Version, t: _Term) -> bool:
 def _not_equal(v: Version, t: _Term) -> bool:
     c = t.con
     if t.dirty:
-        if v.prerelease and not c.prerelease:
-            return False
         if c.major != v.major:
             return True
         if t.minor_dirty:

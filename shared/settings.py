@@ -96,6 +96,9 @@ class Settings:
     tool_memory_limit_mb: int = 2048
     tool_cpu_seconds: int = 300
     events_max_len: int = 10_000
+    # A file holding the bearer token `GET /events` (sluice receiver) asks
+    # for; unset, the stream is open to whoever reaches its address.
+    events_token_file: Path | None = None
     scheduler_tick: float = 1.0
     interval_jitter_percent: float = 5.0
     log_level: str = "INFO"

@@ -53,6 +53,7 @@ from shared.keys import ObjectKey
 from shared.kube.customhealth import CustomHealth, InvalidHealthChecks
 from shared.metrics import BUILD_CACHE, count
 from shared.reconcile import (
+    ReconcileError,
     Stalled,
     Transient,
     Waiting,
@@ -265,9 +266,14 @@ def _steps(ctx: WorkerContext, key: ObjectKey, ks: Kustomization, doc: dict[str,
     refuse_cross_namespace(ctx.settings, key, _references(ks))
     selection = _targets(ctx, key, ks)  # a spec no retry can fix stalls before any fetch
     artifact = _source(ctx, key, ks)
-    _check_dependencies(ctx, key, ks, doc, artifact.revision)
-    routed = classify(_build(ctx, key, ks, doc, artifact))
-    toolkit = _toolkit_objects(ctx, key, ks, list(routed.store))
+    try:
+        _check_dependencies(ctx, key, ks, doc, artifact.revision)
+        routed = classify(_build(ctx, key, ks, doc, artifact))
+        toolkit = _toolkit_objects(ctx, key, ks, list(routed.store))
+    except ReconcileError as err:
+        # Flux records and reports the revision a failed build was of.
+        err.revision = artifact.revision
+        raise
     store_key = content_key(toolkit)
     cluster_objects = list(routed.clusters)
     build_key = content_key(cluster_objects)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from services.notify.notice import PayloadError
 from services.notify.outbox import Outbox, Queued
-from services.notify.providers import builder, response_check
+from services.notify.providers import requests_for, response_check
 from services.notify.send import Sender, Sent
 from services.notify.targets import TargetError, resolve_provider
 from shared.api import InvalidObjects, parse_as
@@ -149,7 +149,6 @@ def _drain(
                 schedule,
             )
         return
-    build = builder(provider.spec.type)
     check = response_check(provider.spec.type)
     with Sender(transport) as sender:
         while not lost():
@@ -157,16 +156,22 @@ def _drain(
             if item is None:
                 return
             try:
-                request = build(item.notice, target)
+                # None, for an event this provider sends nothing for (a commit
+                # status without a commit); two for PagerDuty's info events.
+                requests = requests_for(provider.spec.type, item.notice, target)
             except PayloadError as err:
                 outbox.done()
                 _drop(ctx, item, str(err))
                 health.record(Sent(ok=False, message=str(err)))
                 continue
-            if request is None:  # nothing to send for this event (a commit status without a commit)
+            sent = Sent(ok=True)
+            for request in requests:
+                sent = sender.send(request, check=check)
+                if not sent.ok:
+                    break
+            if not requests:
                 outbox.done()
                 continue
-            sent = sender.send(request, check=check)
             if sent.ok:
                 outbox.done()
                 count(ctx.client, NOTICES, {"result": "sent"})

@@ -136,6 +136,7 @@ def notice_for(alert: Alert, event: Event, obj: EventObject, *, instance: str) -
         metadata=forwarded_metadata(alert, event, obj),
         reporting_controller=reporting_controller(key.kind),
         reporting_instance=instance,
+        alert=alert.model_dump(mode="json", by_alias=True, exclude_none=True),
     )
 
 

@@ -44,6 +44,8 @@ class Notice:
     metadata: Mapping[str, str] = field(default_factory=dict)
     reporting_controller: str = ""
     reporting_instance: str = ""
+    # The Alert that forwards it, as stored: ``alert`` in a commitStatusExpr.
+    alert: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         """Flux's event payload, as the generic providers post it."""

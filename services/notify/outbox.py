@@ -43,6 +43,7 @@ class Queued:
                 "attempts": self.attempts,
                 "object": [obj.api_version, obj.kind, obj.name, obj.namespace, obj.uid],
                 "notice": self.notice.to_json(),
+                "alertObject": dict(self.notice.alert),
             }
         )
 
@@ -60,6 +61,7 @@ class Queued:
             metadata=payload.get("metadata") or {},
             reporting_controller=payload["reportingController"],
             reporting_instance=payload["reportingInstance"],
+            alert=data.get("alertObject") or {},
         )
         return cls(ObjectKey.parse(data["alert"]), notice, int(data["attempts"]))
 

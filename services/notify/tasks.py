@@ -7,6 +7,7 @@ from typing import Any
 
 from services.notify.delivery import deliver as deliver_outbox
 from services.notify.dispatch import route_event
+from services.notify.receiver.reconcile import reconcile_receiver
 from services.notify.reconcile import reconcile_alert, reconcile_provider
 from shared.celeryapp import create_app, task_name
 from shared.events import Event, event_handler
@@ -56,6 +57,8 @@ def reconcile(self: Any, key_text: str) -> None:
             reconcile_provider(ctx, key, kick=_kick)
         elif key.kind == "Alert":
             reconcile_alert(ctx, key)
+        elif key.kind == "Receiver":
+            reconcile_receiver(ctx, key)
         else:
             raise ValueError(f"{key}: sluice-notify does not reconcile {key.kind}")
 

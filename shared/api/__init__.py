@@ -32,6 +32,9 @@ if TYPE_CHECKING:
     from shared.api.fleet import Cluster
     from shared.api.helmchart import HelmChart
     from shared.api.helmrepository import HelmRepository
+    from shared.api.imagepolicy import ImagePolicy
+    from shared.api.imagerepository import ImageRepository
+    from shared.api.imageupdateautomation import ImageUpdateAutomation
     from shared.api.kustomize import Kustomization
     from shared.api.meta import ApiObject
     from shared.api.ocirepository import OCIRepository
@@ -58,6 +61,9 @@ __all__ = [
     "GitRepository",
     "HelmChart",
     "HelmRepository",
+    "ImagePolicy",
+    "ImageRepository",
+    "ImageUpdateAutomation",
     "InvalidObjects",
     "KindInfo",
     "Kustomization",
@@ -106,6 +112,9 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "ExternalArtifact": ("shared.api.externalartifact", "ExternalArtifact"),
     "HelmChart": ("shared.api.helmchart", "HelmChart"),
     "HelmRepository": ("shared.api.helmrepository", "HelmRepository"),
+    "ImagePolicy": ("shared.api.imagepolicy", "ImagePolicy"),
+    "ImageRepository": ("shared.api.imagerepository", "ImageRepository"),
+    "ImageUpdateAutomation": ("shared.api.imageupdateautomation", "ImageUpdateAutomation"),
     "OCIRepository": ("shared.api.ocirepository", "OCIRepository"),
     **{
         name: ("shared.api.validation", name)

@@ -22,6 +22,7 @@ __all__ = [
     "FLEET_GROUP",
     "FLUX_DOMAIN",
     "GENERATOR_GROUP",
+    "IMAGE_GROUP",
     "KINDS",
     "KUSTOMIZE_GROUP",
     "NOTIFICATION_GROUP",
@@ -44,6 +45,7 @@ FLEET_GROUP = "fleet.sluice.dev"
 FLUX_DOMAIN = "fluxcd.io"
 GENERATOR_GROUP = "source.extensions.fluxcd.io"
 HELM_GROUP = "helm.toolkit.fluxcd.io"
+IMAGE_GROUP = "image.toolkit.fluxcd.io"
 NOTIFICATION_GROUP = "notification.toolkit.fluxcd.io"
 _SLUICE_SUFFIX = ".sluice.dev"
 
@@ -211,6 +213,41 @@ KINDS = (
         model_ref="shared.api.alert:Alert",
     ),
     KindInfo(
+        kind="ImageRepository",
+        group=IMAGE_GROUP,
+        versions=("v1", "v1beta2", "v1beta1"),
+        plural="imagerepositories",
+        singular="imagerepository",
+        short_names=("imgrepo", "imagerepo"),
+        namespaced=True,
+        has_interval=True,
+        model_ref="shared.api.imagerepository:ImageRepository",
+    ),
+    KindInfo(
+        kind="ImagePolicy",
+        group=IMAGE_GROUP,
+        versions=("v1", "v1beta2", "v1beta1"),
+        plural="imagepolicies",
+        singular="imagepolicy",
+        short_names=("imgpol", "imagepol"),
+        namespaced=True,
+        # Only with digestReflectionPolicy: Always (spec.interval_seconds is None otherwise):
+        # a policy otherwise runs when its ImageRepository's tags change.
+        has_interval=True,
+        model_ref="shared.api.imagepolicy:ImagePolicy",
+    ),
+    KindInfo(
+        kind="ImageUpdateAutomation",
+        group=IMAGE_GROUP,
+        versions=("v1", "v1beta2", "v1beta1"),
+        plural="imageupdateautomations",
+        singular="imageupdateautomation",
+        short_names=("iua", "imgupd", "imgauto"),
+        namespaced=True,
+        has_interval=True,
+        model_ref="shared.api.imageupdateautomation:ImageUpdateAutomation",
+    ),
+    KindInfo(
         kind="Cluster",
         group=FLEET_GROUP,
         versions=("v1alpha1",),
@@ -242,6 +279,17 @@ KINDS = (
         namespaced=True,
         has_interval=False,
         model_ref="shared.api.core:ConfigMap",
+    ),
+    KindInfo(
+        kind="Receiver",
+        group=NOTIFICATION_GROUP,
+        versions=("v1", "v1beta2", "v1beta1"),
+        plural="receivers",
+        singular="receiver",
+        short_names=(),
+        namespaced=True,
+        has_interval=True,
+        model_ref="shared.api.receiver:Receiver",
     ),
 )
 

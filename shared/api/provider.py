@@ -9,15 +9,17 @@ workload identity are refused at apply, never stored and ignored.
 
 from __future__ import annotations
 
-from typing import Any, Literal, Self
+from typing import Any, Self
 
 from pydantic import Field, field_validator, model_validator
 
 from shared.api.durations import parse_duration
 from shared.api.meta import ApiModel, ApiObject, Interval, LocalObjectReference, ShortDuration
+from shared.cel import compile_string
 
 __all__ = [
     "COMMIT_STATUS_TYPES",
+    "COMMIT_STATUS_VARIABLES",
     "PROVIDER_TYPES",
     "Provider",
     "ProviderSpec",
@@ -45,6 +47,8 @@ PROVIDER_TYPES = (
     "bitbucket",
 )
 COMMIT_STATUS_TYPES = ("github", "gitlab", "gitea", "bitbucket")
+# What a commitStatusExpr may read, as Flux declares it.
+COMMIT_STATUS_VARIABLES = ("event", "provider", "alert")
 # Flux's default send timeout.
 DEFAULT_TIMEOUT = 15.0
 
@@ -105,6 +109,8 @@ class ProviderSpec(ApiModel):
                 f"commitStatusExpr applies to the commit-status providers "
                 f"({', '.join(COMMIT_STATUS_TYPES)}), not to type {self.type}: remove it"
             )
+        if self.commit_status_expr is not None:
+            compile_string(self.commit_status_expr, variables=COMMIT_STATUS_VARIABLES)
         return self
 
 

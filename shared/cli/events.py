@@ -1,4 +1,9 @@
-"""``sluice events``: the event stream, as a table or followed live."""
+"""``sluice events``: the event stream, as a table or followed live.
+
+The filter options are those of the HTTP event stream (``GET /events``), read
+by :mod:`shared.eventfilter`: each may be repeated or comma-separated, an
+event must match every option given, ``--for`` names one object.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ import typer
 from shared.celeryapp import create_app
 from shared.cli.context import RedisUrl, cli_settings, scoped, selected_scope
 from shared.cli.output import Output, output
+from shared.eventfilter import EventFilter, FilterError, parse_filter
 from shared.events import Event, EventBus
 from shared.keys import ObjectKey
 from shared.redisconn import connect
@@ -35,6 +41,14 @@ def _for_key(text: str, out: Output) -> ObjectKey:
     return key if key.scope else scoped(key)
 
 
+def _filter(out: Output, values: dict[str, list[str] | None]) -> EventFilter:
+    try:
+        return parse_filter({name: given or [] for name, given in values.items()})
+    except FilterError as exc:
+        out.error(f"error: --{exc.parameter}: {exc.problem}")
+        raise typer.Exit(2) from exc
+
+
 def _print_plain(out: Output, event: Event) -> None:
     out.line("   ".join(event_row(event)))
 
@@ -49,9 +63,31 @@ def register(app: typer.Typer) -> None:
         for_object: str | None = typer.Option(
             None, "--for", help="Only events of [cluster:]Kind/namespace/name."
         ),
+        kind: list[str] | None = typer.Option(
+            None, "--kind", help="Only these kinds (Kustomization, ks, ...)."
+        ),
+        name: list[str] | None = typer.Option(None, "--name", help="Only these names ('*': any)."),
+        namespace: list[str] | None = typer.Option(
+            None, "--namespace", help="Only these namespaces."
+        ),
+        cluster: list[str] | None = typer.Option(
+            None, "--cluster", help="Only events of these clusters (the event's or its scope)."
+        ),
+        severity: list[str] | None = typer.Option(
+            None, "--severity", help="Only these severities: info, error, trace."
+        ),
+        reason: list[str] | None = typer.Option(
+            None, "--reason", help="Only these reasons (HealthCheckFailed, ...)."
+        ),
+        event_type: list[str] | None = typer.Option(
+            None, "--type", help="Only these event types (applied, revision-changed, ...)."
+        ),
         redis_url: str | None = RedisUrl,
     ) -> None:
-        """Show recent events; with --watch, follow new ones until Ctrl-C."""
+        """Show recent events; with --watch, follow new ones until Ctrl-C.
+
+        Filter options may be repeated or comma-separated; an event must match each one given.
+        """
         stop = threading.Event()
         if watch:
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -63,11 +99,26 @@ def register(app: typer.Typer) -> None:
 
         choice = selected_scope()
         wanted_key = None if for_object is None else _for_key(for_object, out)
+        selected = _filter(
+            out,
+            {
+                "kind": kind,
+                "name": name,
+                "namespace": namespace,
+                "cluster": cluster,
+                "severity": severity,
+                "reason": reason,
+                "type": event_type,
+            },
+        )
 
-        def wanted(event: Event) -> bool:
+        def in_scope(event: Event) -> bool:
             if wanted_key is not None:
                 return event.object == wanted_key
             return choice.all_clusters or not choice.cluster or event.object.scope == choice.cluster
+
+        def wanted(event: Event) -> bool:
+            return in_scope(event) and selected.matches(event)
 
         history = bus.read(count=settings.events_max_len)
         recent = [e for _, e in history if wanted(e)][-limit:]

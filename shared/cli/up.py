@@ -3,8 +3,10 @@
 ``sluice up`` starts, in this order: a private redis-server (unless given
 --redis-url), the artifact server and the metrics exporter (threads of this
 process: both only serve what is on disk or in Redis), one worker per service
-that has tasks (a service that declares none gets no process), the scheduler
-and Flower; it prints their addresses once all are
+that has tasks (a service that declares none gets no process), the scheduler,
+every server a service declares (``Service.servers``: notify's webhook
+receiver, on loopback unless ``--listen NAME=HOST:PORT`` says otherwise) and
+Flower; it prints their addresses once all are
 ready, restarts any child that dies, and on Ctrl-C or SIGTERM stops the
 children (last started first) and then Redis, so workers can still ack.
 
@@ -30,6 +32,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,7 +45,7 @@ from shared.cli.address import parse_address
 from shared.cli.output import Output, output
 from shared.logs import redact
 from shared.metricsserver import MetricsServer, serve_metrics
-from shared.plugins import working_services
+from shared.plugins import Server, load_services, working_services
 from shared.redisconn import broker_url, connect
 from shared.redisserver import RedisServer, RedisServerError, password_file
 from shared.settings import Settings, load_settings
@@ -108,6 +111,30 @@ class UpConfig:
     concurrency: int | None  # per worker; None: each service's declared concurrency
     timeout: float
     metrics_port: int = 9091
+    # NAME=HOST:PORT for a service's server (``--listen``), instead of its declared address.
+    listen: tuple[str, ...] = ()
+
+    def servers(self) -> list[tuple[Server, str, int]]:
+        """Every declared server with the host and port it will listen on."""
+        wanted: dict[str, str] = {}
+        for item in self.listen:
+            name, sep, address = item.partition("=")
+            if not sep or not name:
+                raise UpError(f"--listen {item!r}: expected NAME=HOST:PORT")
+            wanted[name] = address
+        declared = [server for service in load_services() for server in service.servers]
+        unknown = sorted(set(wanted) - {server.name for server in declared})
+        if unknown:
+            known = ", ".join(server.name for server in declared) or "none"
+            raise UpError(f"--listen: no server named {', '.join(unknown)} (servers: {known})")
+        out: list[tuple[Server, str, int]] = []
+        for server in declared:
+            try:
+                host, port = parse_address(wanted.get(server.name, server.address))
+            except typer.BadParameter as exc:
+                raise UpError(f"--listen {server.name}: {exc.message}") from exc
+            out.append((server, host, port))
+        return out
 
     @property
     def metrics_url(self) -> str:
@@ -138,6 +165,9 @@ class UpConfig:
         _check_port(self.flower_address, self.flower_port, what="flower", option="--flower-port")
         _check_port("127.0.0.1", self.artifact_port, what="artifacts", option="--artifact-port")
         _check_port("127.0.0.1", self.metrics_port, what="metrics", option="--metrics-port")
+        for server, host, port in self.servers():
+            option = f"--listen {server.name}=HOST:PORT"
+            _check_port(host, port, what=server.name, option=option)
         if self.redis_url is None:
             _check_port("127.0.0.1", self.redis_port, what="redis", option="--redis-port")
 
@@ -186,6 +216,11 @@ def _http_ready(url: str) -> bool:
     return httpx.get(url, timeout=1.0).status_code == 200
 
 
+def _answers(url: str) -> Callable[[Child], bool]:
+    """A ready check: ``url`` answers 200."""
+    return lambda _child: _http_ready(url)
+
+
 def build_supervisor(
     config: UpConfig, env: dict[str, str], out: Output, *, broker: str
 ) -> Supervisor:
@@ -198,6 +233,10 @@ def build_supervisor(
             argv += ["--concurrency", str(config.concurrency)]
         sup.add(f"worker-{service.name}", argv, env=env, ready=_worker_ready)
     sup.add("scheduler", [*sluice, "scheduler"], env=env)
+    for server, host, port in config.servers():
+        argv = [*sluice, *server.command, "--address", f"{host}:{port}"]
+        url = f"http://{_local_host(host)}:{port}{server.health}"
+        sup.add(server.name, argv, env=env, ready=_answers(url))
     flower_argv = [
         sys.executable, "-m", "celery", "flower",
         f"--address={config.flower_address}", f"--port={config.flower_port}",
@@ -253,6 +292,8 @@ def _print_ready(
         ("metrics", config.metrics_url, str(os.getpid()), "-"),
     ]
     addresses = {"flower": config.flower_url}
+    for server, host, port in config.servers():
+        addresses[server.name] = f"http://{_local_host(host)}:{port}"
     for child in sup.children:
         address = addresses.get(child.name, "-")
         rows.append((child.name, address, str(child.pid), str(child.log)))
@@ -373,6 +414,11 @@ def register(app: typer.Typer) -> None:
             help="All of this installation's state: Redis, artifacts, cache, logs.",
         ),
         timeout: float = typer.Option(120.0, help="Seconds to wait for everything to be ready."),
+        listen: list[str] = typer.Option(
+            [],
+            "--listen",
+            help="NAME=HOST:PORT for a service's server (e.g. receiver=0.0.0.0:9292).",
+        ),
     ) -> None:
         """Run Redis, a worker per service with tasks, the scheduler, Flower, metrics, artifacts."""
         out = output()
@@ -387,6 +433,7 @@ def register(app: typer.Typer) -> None:
             concurrency=concurrency,
             timeout=timeout,
             metrics_port=metrics_port,
+            listen=tuple(listen),
         )
         try:
             code = run_up(config, out)

@@ -145,6 +145,8 @@ class FanOutKind(Generic[T]):
             if failure is not None:
                 generation = int(doc["metadata"].get("generation", 1))
                 record_failure(status, failure, generation=generation)
+                if failure.revision:
+                    status["lastAttemptedRevision"] = failure.revision
                 return
             if routed is not None:
                 status["lastAttemptedRevision"] = routed.revision

@@ -9,6 +9,7 @@ Exceptions::
     ├── UnknownRef              no such branch, tag, ref or commit; no semver match
     ├── UnreachableHost         DNS failure, refused or dropped connection
     ├── GitTimeout              the operation outlived its timeout
+    ├── PushRejected            the branch moved since it was fetched (a race lost)
     └── GitOperationFailed      anything else git reported
 """
 
@@ -20,6 +21,7 @@ __all__ = [
     "GitOperationFailed",
     "GitTimeout",
     "InvalidSourceError",
+    "PushRejected",
     "RepositoryNotFound",
     "UnknownRef",
     "UnreachableHost",
@@ -62,3 +64,7 @@ class GitTimeout(GitError):
 
 class GitOperationFailed(GitError):
     """git failed for another reason; its own message is included."""
+
+
+class PushRejected(GitError):
+    """The remote refused a push: its branch has commits the pushed one lacks."""

@@ -23,6 +23,7 @@ from shared.git.errors import (
     GitError,
     GitOperationFailed,
     GitTimeout,
+    PushRejected,
     RepositoryNotFound,
     UnknownRef,
     UnreachableHost,
@@ -103,6 +104,8 @@ _KINDS: list[tuple[type[GitError], str, str]] = [
      "repository not found: check the URL"),
     (UnknownRef, r"couldn't find remote ref|not our ref|unadvertised object|no such remote ref",
      "ref not found: check spec.ref"),
+    (PushRejected, r"\[rejected\]|non-fast-forward|\(fetch first\)|failed to push some refs",
+     "push rejected, the branch moved"),
     (UnreachableHost, r"could not resolve|connection refused|failed to connect|unable to connect"
      r"|timed out|network is unreachable|no route to host|connection reset|connection closed"
      r"|kex_exchange_identification|couldn't connect", "host unreachable"),

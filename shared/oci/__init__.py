@@ -3,9 +3,10 @@
 Used by the source service (OCIRepository) and by the CLI (``sluice push
 artifact``, ``sluice pull artifact``), which may not import a service:
 ``reference`` parses ``oci://`` names, ``auth`` reads credentials and TLS
-material, ``client`` speaks the distribution API (``manifest`` holds its
-values, ``errors`` its exceptions), ``artifact`` knows Flux's media types and
-annotations.
+material, ``client`` speaks the distribution API over ``transport`` (schemes,
+logins, deadlines; ``logins`` remembers them between clients), ``manifest``
+holds its values, ``errors`` its exceptions, ``artifact`` knows Flux's media
+types and annotations. The image service uses it for ImageRepository scans.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ from shared.oci.errors import (
     OciError,
     RegistryError,
 )
-from shared.oci.manifest import Descriptor, Manifest
+from shared.oci.logins import LoginCache
+from shared.oci.manifest import Descriptor, Manifest, RawManifest, TagList
 from shared.oci.reference import (
     InvalidReferenceError,
     OciReference,
@@ -53,14 +55,17 @@ __all__ = [
     "DigestMismatchError",
     "InvalidReferenceError",
     "LayerNotFoundError",
+    "LoginCache",
     "Manifest",
     "NotFoundError",
     "OciError",
     "OciReference",
     "Pushed",
+    "RawManifest",
     "RegistryClient",
     "RegistryCredentials",
     "RegistryError",
+    "TagList",
     "TlsMaterial",
     "credentials_from_dockerconfig",
     "is_gzip",

@@ -24,7 +24,15 @@ __all__ = [
 
 
 class OciError(RuntimeError):
-    """A registry operation failed; the message says which and why, without credentials."""
+    """A registry operation failed; the message says which and why, without credentials.
+
+    ``status`` is the HTTP status the registry (or its token service) answered, when
+    it answered one.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class AuthenticationError(OciError):

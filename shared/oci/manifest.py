@@ -24,6 +24,8 @@ __all__ = [
     "OCI_MANIFEST",
     "Descriptor",
     "Manifest",
+    "RawManifest",
+    "TagList",
     "sha256_digest",
 ]
 
@@ -110,3 +112,25 @@ class Manifest:
             layers=tuple(Descriptor.parse(layer, where) for layer in layers),
             annotations=dict(doc.get("annotations") or {}),
         )
+
+
+@dataclass(frozen=True)
+class RawManifest:
+    """A manifest or an image index as served: its digest, media type and bytes."""
+
+    digest: str
+    media_type: str
+    content: bytes = field(repr=False)
+    where: str = ""
+
+
+@dataclass(frozen=True)
+class TagList:
+    """A repository's tags as listed, with what a later listing can compare against."""
+
+    tags: tuple[str, ...]
+    # The ETag of a one-page answer ("" when the registry sends none, or for several pages).
+    etag: str = ""
+    # The registry answered 304 to the previous ETag: ``tags`` is empty, nothing changed.
+    not_modified: bool = False
+    pages: int = 1

@@ -72,6 +72,73 @@ def test_events_lists_recent_and_watch_follows_new_ones(
     assert watcher.returncode == 0
 
 
+def _failure(name: str, *, namespace: str = "web", cluster: str = "prod") -> Event:
+    return Event(
+        type="reconcile-failed",
+        object=ObjectKey("Kustomization", namespace, name),
+        severity="error",
+        reason="HealthCheckFailed",
+        message=f"{name} is not healthy",
+        cluster=cluster,
+    )
+
+
+def test_events_filters_select_the_same_events_as_the_event_stream(
+    redis_server: RedisServer, settings: Settings, tmp_path: Path
+) -> None:
+    bus = EventBus(connect(settings), create_app("test", settings))
+    for event in (
+        _event("quiet"),
+        _failure("frontend"),
+        _failure("backend", cluster="staging"),
+        _failure("worker", namespace="jobs"),
+        Event(
+            type="reconcile-failed", object=ObjectKey("HelmRelease", "web", "db"), severity="error"
+        ),
+    ):
+        bus.publish(event)
+    env = _env(redis_server, tmp_path)
+    listing = subprocess.run(
+        [SLUICE, "events", "--kind", "ks", "--severity", "error", "--cluster", "prod,edge"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert listing.returncode == 0, listing.stderr
+    shown = [line for line in listing.stdout.splitlines() if "Kustomization/" in line]
+    assert [line.split()[2] for line in shown] == [
+        "Kustomization/web/frontend",
+        "Kustomization/jobs/worker",
+    ]
+
+    refused = subprocess.run(
+        [SLUICE, "events", "--severity", "loud"], env=env, capture_output=True, text=True
+    )
+    assert refused.returncode == 2
+    assert "--severity: unknown severity 'loud'" in refused.stderr
+
+    watcher = subprocess.Popen(
+        [SLUICE, "events", "--watch", "--reason", "HealthCheckFailed", "--namespace", "web"],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert watcher.stdout is not None
+        history = [watcher.stdout.readline() for _ in range(2)]  # frontend, backend
+        assert ["frontend" in history[0], "backend" in history[1]] == [True, True]
+        bus.publish(_event("ignored"))
+        bus.publish(_failure("late", namespace="jobs"))
+        bus.publish(_failure("followed"))
+        line = watcher.stdout.readline()
+        assert "Kustomization/web/followed" in line
+        assert "HealthCheckFailed" in line
+    finally:
+        watcher.send_signal(signal.SIGINT)
+        watcher.wait(timeout=10)
+    assert watcher.returncode == 0
+
+
 def test_scheduler_command_requests_reconciles_for_stored_objects(
     redis_server: RedisServer, settings: Settings, tmp_path: Path
 ) -> None:

@@ -68,6 +68,8 @@ def test_the_stack_runs_each_worker_the_scheduler_the_artifact_server_redis_and_
         assert runs == (service.name in working), f"worker for {service.name}: {runs}"
     assert ["scheduler"] in commands
     assert ["artifact-server", "--address", "0.0.0.0:9090"] in commands
+    for server in (s for service in load_services() for s in service.servers):
+        assert any(c[: len(server.command)] == list(server.command) for c in commands), server
     assert any(s.get("image", "").startswith("redis:") for s in services.values())
     assert any(s.get("image", "").startswith("mher/flower:") for s in services.values())
 

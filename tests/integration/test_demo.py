@@ -81,6 +81,7 @@ def test_demo_applies_each_commit_to_both_clusters_and_stops_everything() -> Non
     assert done.returncode == 0, out[-6000:]
     components = set(_up_pids(out))
     assert {"redis", "worker-source", "worker-kustomize", "scheduler", "flower"} <= components
+    assert {"worker-notify", "receiver"} <= components
 
     # Both clusters registered by `sluice cluster add`, each checked before it was stored.
     for cluster in CLUSTERS:
@@ -130,6 +131,14 @@ def test_demo_applies_each_commit_to_both_clusters_and_stops_everything() -> Non
     # wait: true over the sandbox's scheduler and kwok nodes: the app is Available on both.
     assert len(re.findall(r"^deployment\.apps/web +1/1 ", out, re.M)) == 2, out
     assert "hi-1" not in final  # the ConfigMap of the earlier revision was pruned
+
+    # A github Receiver Ready in each scope; every push reached both as a signed webhook
+    # (the post-receive hook no longer runs the sluice CLI).
+    receivers = re.findall(r"^(cluster-\d) +git-push +False +True +Receiver initialized", out, re.M)
+    assert receivers == list(CLUSTERS), out
+    answered = r"^  post-receive hook: ✔ webhook to the Receiver of (cluster-\d): 200$"
+    assert sorted(re.findall(answered, out, re.M)) == sorted(CLUSTERS * 2), out
+    assert "✗" not in out and "sluice -c cluster-1 reconcile" not in out
 
     times = [float(t) for t in re.findall(r"commit-to-applied: (\d+\.\d+)s", out)]
     assert len(times) == 2 and all(t > 0 for t in times), out

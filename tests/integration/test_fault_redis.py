@@ -170,8 +170,9 @@ def test_after_redis_loses_all_data_a_bootstrap_apply_converges_and_prunes_from_
     # kustomize applies a new artifact, helm releases a new chart; source rebuilds
     # HelmCharts and generators from it; notify takes every event for its Alerts.
     assert eventually(
-        lambda: sorted(bus.subscribers("artifact-ready"))
-        == ["helm", "kustomize", "notify", "source"],
+        lambda: (
+            sorted(bus.subscribers("artifact-ready")) == ["helm", "kustomize", "notify", "source"]
+        ),
         15,
     )
     assert all(w.process.poll() is None for w in gitops.workers.started)

@@ -358,7 +358,7 @@ def test_an_artifact_generator_in_a_build_is_stored_never_sent_to_the_cluster(
 @pytest.mark.parametrize(
     ("api_version", "kind"),
     [
-        ("notification.toolkit.fluxcd.io/v1beta3", "Alert"),
+        ("notification.toolkit.fluxcd.io/v1beta3", "Silence"),
         ("source.extensions.fluxcd.io/v1beta1", "Composer"),
     ],
 )

@@ -120,6 +120,10 @@ def start_up(tmp_path: Path) -> Iterator[Callable[..., Up]]:
         for name, port in ports.items():
             if f"--{name}-port" not in args:
                 argv += [f"--{name}-port", str(port)]
+        # Each declared server (notify's receiver) on a free port too.
+        for server in (s for service in load_services() for s in service.servers):
+            ports[server.name] = free_port()
+            argv += ["--listen", f"{server.name}=127.0.0.1:{ports[server.name]}"]
         argv += args
         stderr = tmp_path / f"up-{len(started)}.err"
         with stderr.open("w") as err:
@@ -170,6 +174,10 @@ def test_up_runs_every_service_and_stops_everything_on_sigint(
     assert redis_url == f"redis://127.0.0.1:{up.ports['redis']}/0"
     assert flower == f"http://127.0.0.1:{up.ports['flower']}"
     assert artifacts == f"http://127.0.0.1:{up.ports['artifact']}"
+    # notify's webhook receiver, on loopback, answering Flux's 404 for an unknown hook.
+    receiver = rows["receiver"][0]
+    assert receiver == f"http://127.0.0.1:{up.ports['receiver']}"
+    assert httpx.post(f"{receiver}/hook/{'0' * 64}", timeout=10).status_code == 404
 
     # One worker per service with tasks in Flower, each named after the pid `sluice up` printed.
     working = [s.name for s in working_services()]
@@ -210,6 +218,7 @@ def test_up_runs_every_service_and_stops_everything_on_sigint(
     tree = process_tree(up.process.pid)
     commands = " ".join(tree.values())
     assert "redis-server" in commands and "flower" in commands and "scheduler" in commands
+    assert " receiver --address 127.0.0.1:" in commands
     assert up.interrupt() == 0
     left = {pid: cmd for pid, cmd in tree.items() if not gone(pid)}
     assert left == {}
@@ -236,6 +245,15 @@ def test_up_names_the_component_whose_port_is_taken(start_up: Callable[..., Up])
         assert up.process.wait(timeout=60) == 1
     assert f"port {port} (artifacts) is in use by another process" in up.errors()
     assert "--artifact-port" in up.errors()
+    assert not port_open(up.ports["redis"])
+
+
+def test_up_refuses_a_listen_address_for_no_declared_server(
+    start_up: Callable[..., Up],
+) -> None:
+    up = start_up("--listen", "nosuch=127.0.0.1:1")
+    assert up.process.wait(timeout=60) == 1
+    assert "--listen: no server named nosuch (servers: receiver)" in up.errors()
     assert not port_open(up.ports["redis"])
 
 

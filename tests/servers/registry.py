@@ -25,6 +25,7 @@ from tests.servers.registryauth import RegistryTls, TokenService
 
 __all__ = [
     "CONFIG_MEDIA_TYPE",
+    "INDEX_MEDIA_TYPE",
     "LAYER_MEDIA_TYPE",
     "MANIFEST_MEDIA_TYPE",
     "OciRegistry",
@@ -32,6 +33,7 @@ __all__ = [
 ]
 
 MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
+INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"
 CONFIG_MEDIA_TYPE = "application/vnd.oci.image.config.v1+json"
 LAYER_MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip"
 REALM = "sluice-test-registry"
@@ -120,16 +122,25 @@ class OciRegistry:
         stop_process(self.process)
         self.process = None
 
-    def push_image(self, repo: str, tag: str, *, files: dict[str, bytes] | None = None) -> str:
-        """Push a one-layer OCI image holding ``files`` as ``repo:tag``; return its digest."""
+    def push_image(
+        self,
+        repo: str,
+        tag: str,
+        *,
+        files: dict[str, bytes] | None = None,
+        config: dict[str, Any] | None = None,
+    ) -> str:
+        """Push a one-layer OCI image holding ``files`` as ``repo:tag``; return its digest.
+        ``config`` adds fields to the image config (``created``, ``container_config``...)."""
         layer_tar = _tar(files if files is not None else {"hello.txt": b"hello from sluice\n"})
         layer = gzip.compress(layer_tar, mtime=0)
-        config = json.dumps(
+        config_blob = json.dumps(
             {
                 "architecture": "amd64",
                 "os": "linux",
                 "config": {},
                 "rootfs": {"type": "layers", "diff_ids": [_digest(layer_tar)]},
+                **(config or {}),
             },
             sort_keys=True,
         ).encode()
@@ -137,13 +148,13 @@ class OciRegistry:
             {
                 "schemaVersion": 2,
                 "mediaType": MANIFEST_MEDIA_TYPE,
-                "config": _descriptor(CONFIG_MEDIA_TYPE, config),
+                "config": _descriptor(CONFIG_MEDIA_TYPE, config_blob),
                 "layers": [_descriptor(LAYER_MEDIA_TYPE, layer)],
             },
             sort_keys=True,
         ).encode()
         with self.client() as client:
-            for blob in (config, layer):
+            for blob in (config_blob, layer):
                 self._upload_blob(client, repo, blob)
             response = client.put(
                 f"/v2/{repo}/manifests/{tag}",
@@ -156,6 +167,29 @@ class OciRegistry:
         if served != digest:
             raise RuntimeError(f"registry stored {repo}:{tag} as {served}, expected {digest}")
         return digest
+
+    def push_index(self, repo: str, tag: str, platforms: list[tuple[str, str, str]]) -> str:
+        """Push an image index of ``(digest, os, architecture)`` manifests already in ``repo``
+        as ``repo:tag``; return its digest."""
+        entries = []
+        with self.client() as client:
+            for digest, os_name, arch in platforms:
+                got = client.get(
+                    f"/v2/{repo}/manifests/{digest}", headers={"Accept": MANIFEST_MEDIA_TYPE}
+                )
+                got.raise_for_status()
+                entry = _descriptor(MANIFEST_MEDIA_TYPE, got.content)
+                entries.append({**entry, "platform": {"os": os_name, "architecture": arch}})
+            index = json.dumps(
+                {"schemaVersion": 2, "mediaType": INDEX_MEDIA_TYPE, "manifests": entries},
+                sort_keys=True,
+            ).encode()
+            client.put(
+                f"/v2/{repo}/manifests/{tag}",
+                content=index,
+                headers={"Content-Type": INDEX_MEDIA_TYPE},
+            ).raise_for_status()
+        return _digest(index)
 
     def list_tags(self, repo: str) -> list[str]:
         """The tags of ``repo``; empty when it has none or does not exist."""

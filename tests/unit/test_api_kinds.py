@@ -33,7 +33,8 @@ def test_kubectl_style_names_resolve_to_their_kind(name: str, kind: str) -> None
 
 
 @pytest.mark.parametrize(
-    "name", ["imagepolicy", "imagerepository", "deployment", "kustomizations.wrong.group"]
+    "name",
+    ["deployment", "kustomizations.wrong.group", "imagepolicies.source.toolkit.fluxcd.io"],
 )
 def test_unknown_names_are_refused_listing_the_known_kinds(name: str) -> None:
     with pytest.raises(ValueError, match=f'unknown kind "{name}"') as info:
@@ -48,6 +49,16 @@ def test_unknown_names_are_refused_listing_the_known_kinds(name: str) -> None:
         ("GitRepository", "source.toolkit.fluxcd.io/v1", "source", "gitrepositories", True),
         ("Kustomization", "kustomize.toolkit.fluxcd.io/v1", "kustomize", "kustomizations", True),
         ("Cluster", "fleet.sluice.dev/v1alpha1", None, "clusters", False),
+        # Read and stored; no service reconciles them yet (issue 14).
+        ("ImageRepository", "image.toolkit.fluxcd.io/v1", None, "imagerepositories", True),
+        ("ImagePolicy", "image.toolkit.fluxcd.io/v1", None, "imagepolicies", True),
+        (
+            "ImageUpdateAutomation",
+            "image.toolkit.fluxcd.io/v1",
+            None,
+            "imageupdateautomations",
+            True,
+        ),
         ("Secret", "v1", None, "secrets", False),
         ("ConfigMap", "v1", None, "configmaps", False),
     ],
@@ -75,6 +86,8 @@ def test_each_kind_knows_its_version_service_and_names(
         "source.toolkit.fluxcd.io/v1beta1",
         "kustomize.toolkit.fluxcd.io/v1beta2",
         "kustomize.toolkit.fluxcd.io/v1beta1",
+        "image.toolkit.fluxcd.io/v1beta2",
+        "image.toolkit.fluxcd.io/v1beta1",
     ],
 )
 def test_older_flux_versions_are_still_read(api_version: str) -> None:
@@ -92,6 +105,7 @@ def test_lookup_is_by_exact_kind() -> None:
         ("source.toolkit.fluxcd.io/v1", "GitRepository", True),
         ("helm.toolkit.fluxcd.io/v2", "HelmRelease", True),
         ("notification.toolkit.fluxcd.io/v1beta3", "Alert", True),
+        ("image.toolkit.fluxcd.io/v1beta1", "ImagePolicy", True),
         ("fleet.sluice.dev/v1alpha1", "Cluster", True),
         ("apps/v1", "Deployment", False),
         ("v1", "Secret", False),

@@ -59,6 +59,11 @@ def test_provider_timeout_defaults_to_fluxs() -> None:
         (_provider(commitStatusExpr="'x'"), "spec", "commitStatusExpr applies to"),
         (_provider(timeout="1h"), "spec.timeout", ""),
         (
+            _provider(type="github", address="https://github.com/o/r", commitStatusExpr="1 + 1"),
+            "spec",
+            "must give a string",
+        ),
+        (
             _alert(
                 eventSources=[{"kind": "Kustomization", "name": "apps", "matchLabels": {"a": "b"}}]
             ),
@@ -81,3 +86,13 @@ def test_refused_with_the_field_named(doc: dict[str, Any], field: str, words: st
         parse_object(doc)
     errors = caught.value.errors
     assert any(e.field == field and words in e.message for e in errors), errors
+
+
+def test_a_commit_status_expression_is_compiled_at_apply() -> None:
+    doc = _provider(
+        type="github",
+        address="https://github.com/org/app",
+        commitStatusExpr="event.involvedObject.kind + '/' + provider.metadata.name",
+    )
+    provider = parse_object(doc)
+    assert isinstance(provider, Provider) and provider.spec.commit_status_expr

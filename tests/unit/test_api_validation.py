@@ -452,9 +452,9 @@ def test_sluice_accepts_http_ssh_git_and_file_urls(url: str) -> None:
         ({"kind": "gitrepository"}, "kind", 'did you mean "GitRepository"?'),
         ({"kind": "GitRepo"}, "kind", 'did you mean "GitRepository"?'),
         (
-            {"apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Alert"},
+            {"apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Silence"},
             "kind",
-            'kind "Alert" of notification.toolkit.fluxcd.io is not supported by sluice (yet)',
+            'kind "Silence" of notification.toolkit.fluxcd.io is not supported by sluice (yet)',
         ),
         (
             {"apiVersion": "source.extensions.fluxcd.io/v1beta1", "kind": "Composer"},

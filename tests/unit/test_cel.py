@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from shared.cel import EvaluationError, InvalidExpression, compile_bool
+from shared.cel import EvaluationError, InvalidExpression, compile_bool, compile_string
 
 KS = {
     "metadata": {"name": "app", "labels": {"app/version": "v1"}, "generation": 2},
@@ -103,3 +103,51 @@ def test_a_checked_expression_needs_every_variable_it_declares() -> None:
 def test_an_expression_is_compiled_once() -> None:
     text = "metadata.name == 'once'"
     assert compile_bool(text) is compile_bool(text)
+
+
+COMMIT_STATUS_VARIABLES = ("event", "provider", "alert")
+EVENT_DATA = {
+    "event": {"involvedObject": {"kind": "Kustomization", "name": "Apps"}, "metadata": {}},
+    "provider": {"metadata": {"uid": "0c9c2E41-d2f9-4f9b-9c41-7b6c2ab2a41c"}},
+    "alert": {"metadata": {"name": "on-call"}},
+}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "(event.involvedObject.kind + '/' + event.involvedObject.name + '/'"
+            " + provider.metadata.uid.split('-')[0]).lowerAscii()",
+            "kustomization/apps/0c9c2e41",
+        ),
+        ("'flux/' + alert.metadata.name", "flux/on-call"),
+        ("string(event.involvedObject.name)", "Apps"),
+    ],
+)
+def test_a_string_expression_gives_the_commit_status_context(text: str, expected: str) -> None:
+    expr = compile_string(text, variables=COMMIT_STATUS_VARIABLES)
+    assert expr.evaluate(EVENT_DATA) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        # As Flux's WithOutputType(StringType): a bare field is dyn, not a string.
+        ("event.metadata.foo", "must give a string, but gives dyn"),
+        ("1 + 2", "must give a string, but gives int"),
+        ("event.reason == 'x'", "must give a string, but gives bool"),
+        ("object.metadata.name", "undeclared reference to 'object"),
+        ("  ", "empty"),
+    ],
+)
+def test_a_string_expression_that_gives_no_string_is_refused(text: str, says: str) -> None:
+    with pytest.raises(InvalidExpression) as caught:
+        compile_string(text, variables=COMMIT_STATUS_VARIABLES)
+    assert says in str(caught.value)
+
+
+def test_a_string_expression_that_fails_on_the_data_says_why() -> None:
+    expr = compile_string("'x/' + event.metadata.missing", variables=COMMIT_STATUS_VARIABLES)
+    with pytest.raises(EvaluationError, match="failed to evaluate"):
+        expr.evaluate(EVENT_DATA)

@@ -10,6 +10,7 @@ import pytest
 
 from shared.plugins import (
     KindFacts,
+    Server,
     Service,
     ServiceLoadError,
     check_services,
@@ -20,6 +21,7 @@ from tests.plugins import install_service, plugin_env
 
 SLUICE = Path(sys.executable).with_name("sluice")
 KS = KindFacts(kind="Kustomization", command=("kustomization",), revision="lastAppliedRevision")
+SERVER = Server(name="web", command=("x",), address="127.0.0.1:9")
 
 
 def test_every_service_of_the_toolkit_is_declared_and_only_those_with_tasks_get_a_worker() -> None:
@@ -55,6 +57,25 @@ def test_every_service_of_the_toolkit_is_declared_and_only_those_with_tasks_get_
                 ("b", Service(name="b", verbs=("x",), cli="m:g")),
             ],
             "verb 'x' is a command of 'a'",
+        ),
+        (
+            [("a", Service(name="a", servers=(Server("s", ("serve",), "127.0.0.1:1"),)))],
+            "server 's' runs .* not one of its commands",
+        ),
+        (
+            [
+                ("a", Service(name="a", commands=("x",), cli="m:f", servers=(SERVER,))),
+                (
+                    "b",
+                    Service(
+                        name="b",
+                        commands=("x2",),
+                        cli="m:g",
+                        servers=(Server("web", ("x2",), "127.0.0.1:9"),),
+                    ),
+                ),
+            ],
+            "server name 'web' is taken",
         ),
     ],
 )

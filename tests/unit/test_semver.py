@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from shared.semver import InvalidConstraint, highest_matching, parse_constraint, parse_version
+from shared.semver import (
+    InvalidConstraint,
+    Version,
+    highest_matching,
+    parse_constraint,
+    parse_flux_version,
+    parse_version,
+)
 
 TAGS = ["v1.0.0", "v1.1.0", "v1.2.0-rc.1", "v2.0.0", "v10.0.0-beta", "latest", "1.3", "v01.0.0"]
 
@@ -21,8 +28,8 @@ TAGS = ["v1.0.0", "v1.1.0", "v1.2.0-rc.1", "v2.0.0", "v10.0.0-beta", "latest", "
         ("1.0.0 - 1.5.0", "v1.1.0"),
         ("<1.1.0 || >=2.0.0 <3", "v2.0.0"),
         ("!=2.0.0, <3", "v1.1.0"),
-        # Masterminds: a plain `!=` does not exclude pre-releases by itself.
-        ("!=2.0.0", "v10.0.0-beta"),
+        # Masterminds v3.4+: `!=` excludes pre-releases like every other operator.
+        ("!=2.0.0", "v1.1.0"),
         ("^1.2.0-0", "v1.2.0-rc.1"),
         (">=1.2.0-0", "v10.0.0-beta"),
         ("1.2.0-rc.1", "v1.2.0-rc.1"),
@@ -35,8 +42,10 @@ def test_semver_picks_the_newest_matching_tag(constraint: str, tag: str) -> None
 
 def test_pre_releases_are_excluded_unless_the_range_names_one() -> None:
     assert highest_matching(">=10.0.0", TAGS) is None
-    # Masterminds applies the rule per term: `<2.0.0` alone still refuses a pre-release.
-    assert highest_matching(">=1.0.0-0 <2.0.0", TAGS) == "v1.1.0"
+    # Masterminds v3.4+ (Flux v2.9) applies the rule per AND group: one term naming a
+    # pre-release lets them through the whole group, not through the other `||` groups.
+    assert highest_matching(">=1.0.0-0 <2.0.0", TAGS) == "v1.2.0-rc.1"
+    assert highest_matching(">=1.0.0-0 <1.1.0 || >=1.1.0 <2.0.0", TAGS) == "v1.1.0"
 
 
 def test_equal_versions_tie_break_on_the_greater_tag_name() -> None:
@@ -82,7 +91,12 @@ def test_tags_parse_as_strict_semver_with_an_optional_v(tag: str, ok: bool) -> N
         ("!=4.x", "4.1.0", False),
         ("!=4.1.x", "4.2.0", True),
         ("!=4.2.x", "4.2.3", False),
-        ("!=1.2.3", "1.2.4-beta", True),
+        ("!=1.2.3", "1.2.4-beta", False),
+        ("!=1.2.3-0", "1.2.4-beta", True),
+        (">=1.0.0-0 <2.0.0", "1.5.0-rc.1", True),
+        (">=1.0.0 <2.0.0-0", "1.5.0-rc.1", True),
+        (">=1.0.0 <2.0.0", "1.5.0-rc.1", False),
+        (">=1.0.0-0 || <2.0.0", "0.5.0-rc.1", False),
         (">1.1", "4.1.0", True),
         (">1.1", "1.1.0", False),
         (">11", "11.1.0", False),
@@ -139,3 +153,41 @@ def test_masterminds_range_semantics(constraint: str, version: str, expected: bo
 def test_malformed_ranges_are_refused(constraint: str) -> None:
     with pytest.raises(InvalidConstraint):
         parse_constraint(constraint)
+
+
+# fluxcd/pkg/version.ParseVersion, checked against it (Go, Masterminds v3.5.0).
+@pytest.mark.parametrize(
+    ("tag", "parsed"),
+    [
+        ("1.2.3", (1, 2, 3, "", "")),
+        ("v1.2.3", (1, 2, 3, "", "")),
+        ("v2025.02.03-rc.1", (2025, 2, 3, "rc.1", "")),
+        ("v01.02.03", (1, 2, 3, "", "")),
+        ("1.2-rc.1", (1, 2, 0, "rc.1", "")),  # three dot-separated parts, Masterminds fills patch
+        ("1.2.3-rc.1+build.5", (1, 2, 3, "rc.1", "build.5")),
+        ("1.2", None),
+        ("1.2.3.4", None),
+        ("1.0.0p", None),
+        ("V1.2.3", None),
+        ("b1.2.3", None),
+        ("1.2.3-rc.01", None),
+        ("1.2.3-", None),
+        ("18446744073709551616.0.0", None),
+        ("1.2.3\n", None),
+    ],
+)
+def test_flux_reads_tags_leniently_but_with_three_parts(
+    tag: str, parsed: tuple[int, int, int, str, str] | None
+) -> None:
+    version = parse_flux_version(tag)
+    got = (
+        None
+        if version is None
+        else (*version_numbers(version), version.prerelease, version.metadata)
+    )
+    assert got == parsed
+    assert version is None or version.original == tag
+
+
+def version_numbers(version: Version) -> tuple[int, int, int]:
+    return version.major, version.minor, version.patch

@@ -5,7 +5,9 @@ pure, no I/O; None when this provider sends nothing for this event (a commit
 status for an event without a commit). ``PayloadError`` names a Provider
 setting that cannot work (a GitHub address that is not a repository). A
 module whose API answers 2xx to a refused request (Slack's chat.postMessage)
-also has ``api_error(url, body) -> str | None``, the refusal read from the body.
+also has ``api_error(url, body) -> str | None``, the refusal read from the body;
+one that sends a second request for some events (PagerDuty's change event)
+has ``build_change``, with ``build``'s signature.
 """
 
 from __future__ import annotations
@@ -15,42 +17,21 @@ from collections.abc import Callable
 from functools import cache
 
 from services.notify.notice import Notice, Request, Target
+from shared.api.provider import PROVIDER_TYPES
 
 __all__ = [
-    "COMMIT_STATUS_TYPES",
-    "PROVIDER_TYPES",
     "Builder",
     "ResponseCheck",
     "builder",
+    "requests_for",
     "response_check",
 ]
 
 Builder = Callable[[Notice, Target], Request | None]
 ResponseCheck = Callable[[str, bytes], str | None]
 
-_MODULES = {
-    "generic": "generic",
-    "generic-hmac": "generic",
-    "slack": "slack",
-    "discord": "discord",
-    "msteams": "msteams",
-    "googlechat": "googlechat",
-    "rocket": "rocket",
-    "webex": "webex",
-    "telegram": "telegram",
-    "matrix": "matrix",
-    "lark": "lark",
-    "opsgenie": "opsgenie",
-    "pagerduty": "pagerduty",
-    "alertmanager": "alertmanager",
-    "grafana": "grafana",
-    "github": "github",
-    "gitlab": "gitlab",
-    "gitea": "gitea",
-    "bitbucket": "bitbucket",
-}
-PROVIDER_TYPES = tuple(_MODULES)
-COMMIT_STATUS_TYPES = ("github", "gitlab", "gitea", "bitbucket")
+# The types the Provider model accepts (shared.api.provider), each by its module.
+_MODULES = {name: name for name in PROVIDER_TYPES} | {"generic-hmac": "generic"}
 
 
 @cache
@@ -66,3 +47,13 @@ def response_check(provider_type: str) -> ResponseCheck | None:
     module = importlib.import_module(f"services.notify.providers.{_MODULES[provider_type]}")
     check: ResponseCheck | None = getattr(module, "api_error", None)
     return check
+
+
+def requests_for(provider_type: str, notice: Notice, target: Target) -> list[Request]:
+    """Every request ``provider_type`` sends for ``notice``, in order (often one, maybe none)."""
+    module = importlib.import_module(f"services.notify.providers.{_MODULES[provider_type]}")
+    built = [builder(provider_type)(notice, target)]
+    change = getattr(module, "build_change", None)
+    if change is not None:
+        built.append(change(notice, target))
+    return [request for request in built if request is not None]
