@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.image.markers import MARKER_TOKEN, ObjectId, UnreadableYAML, rewrite_text
+from shared.api.imagepolicy import ImagePolicy
 
 __all__ = [
     "PolicyImage",
@@ -59,6 +60,20 @@ class PolicyImage:
     name: str
     tag: str
     digest: str = ""
+
+    @classmethod
+    def of(cls, policy: ImagePolicy) -> PolicyImage | None:
+        """The policy's ``status.latestRef``; None without one (Flux skips such policies)."""
+        ref = (policy.status or {}).get("latestRef")
+        if not isinstance(ref, dict) or not ref.get("name"):
+            return None
+        return cls(
+            namespace=policy.metadata.namespace or "",
+            policy=policy.metadata.name,
+            name=str(ref["name"]),
+            tag=str(ref.get("tag") or ""),
+            digest=str(ref.get("digest") or ""),
+        )
 
     @property
     def setter(self) -> str:

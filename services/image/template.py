@@ -36,6 +36,7 @@ from services.image.gotemplate import (
 )
 from services.image.markers import ObjectId
 from services.image.setters import PolicyImage, SetterResult
+from shared.api.imageupdateautomation import DEFAULT_MESSAGE_TEMPLATE
 
 __all__ = [
     "DEFAULT_MESSAGE_TEMPLATE",
@@ -45,7 +46,6 @@ __all__ = [
     "template_data",
 ]
 
-DEFAULT_MESSAGE_TEMPLATE = "Update from image update automation"
 _TEMPLATE_NAME = "commit message"
 _DOCS = "https://fluxcd.io/flux/components/image/imageupdateautomations/#message-template"
 _REMOVED = {

@@ -15,6 +15,7 @@ from services.image.setters import (
     apply_setters,
     setter_values,
 )
+from shared.api.imagepolicy import ImagePolicy
 
 DIGEST = "sha256:6129bb944cada32b4662eafd13fd9904d34c77286bf2ec4523eaedb711757cb0"
 APP = PolicyImage(
@@ -419,3 +420,23 @@ def test_an_update_path_outside_the_checkout_is_refused(tmp_path: Path, update_p
 def test_a_missing_update_path_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SetterPathError, match="does not exist"):
         apply_setters(tmp_path, [APP], update_path="nope")
+
+
+def _policy(status: dict[str, object] | None) -> ImagePolicy:
+    return ImagePolicy.model_validate(
+        {
+            "apiVersion": "image.toolkit.fluxcd.io/v1",
+            "kind": "ImagePolicy",
+            "metadata": {"name": "my-policy", "namespace": "flux-system"},
+            "spec": {"imageRepositoryRef": {"name": "app"}, "policy": {"semver": {"range": "4.x"}}},
+            "status": status,
+        }
+    )
+
+
+def test_a_policys_latest_ref_defines_its_setters() -> None:
+    latest = {"name": "ghcr.io/my-org/my-app", "tag": "4.0.7", "digest": DIGEST}
+    assert PolicyImage.of(_policy({"latestRef": latest})) == APP_DIGEST
+    assert PolicyImage.of(_policy({})) is None
+    assert PolicyImage.of(_policy(None)) is None
+    assert setter_values([APP_DIGEST])["flux-system:my-policy"][0] == f"{APP.reference}@{DIGEST}"
