@@ -130,6 +130,13 @@ class SetterResult:
         """The images written at least once, each once, in order of first use."""
         return tuple(dict.fromkeys(change.image for change in self.changes))
 
+    def by_policy(self) -> dict[PolicyImage, tuple[SetterChange, ...]]:
+        """The changes each policy's image made, in walk order."""
+        grouped: dict[PolicyImage, list[SetterChange]] = {}
+        for change in self.changes:
+            grouped.setdefault(change.image, []).append(change)
+        return {image: tuple(changes) for image, changes in grouped.items()}
+
 
 def setter_values(images: Iterable[PolicyImage]) -> dict[str, tuple[str, PolicyImage]]:
     """Every setter the images define: name -> (the value it writes, the image)."""

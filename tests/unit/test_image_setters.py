@@ -359,6 +359,14 @@ def test_a_tree_is_rewritten_and_only_changed_files_are_written(tmp_path: Path) 
         "app/release.yml",
     }
     assert result.images == (PODINFO, APP_DIGEST)
+    by_policy = result.by_policy()
+    assert [change.setter for change in by_policy[PODINFO]] == ["flux-system:podinfo:tag"]
+    assert [(c.path, c.old_value) for c in by_policy[APP_DIGEST]] == [
+        ("app/deployment.yaml", "ghcr.io/my-org/my-app:4.0.6"),
+        ("app/release.yml", "ghcr.io/my-org/old-app"),
+        ("app/release.yml", "4.0.6"),
+        ("app/release.yml", "sha256:" + "0" * 64),
+    ]
     assert [skip.path for skip in result.skipped] == ["chart/templates/deploy.yaml"]
     assert (tmp_path / "apps/chart/templates/deploy.yaml").read_text().startswith(template)
 
