@@ -104,8 +104,6 @@ class ReceiverResource(ApiModel):
     def _known_kind(cls, value: str) -> str:
         if value not in RESOURCE_KINDS:
             raise ValueError(f'kind "{value}": expected one of {", ".join(RESOURCE_KINDS)}')
-        if lookup_kind(value) is None:
-            raise ValueError(f'kind "{value}" is not supported by sluice yet')
         return value
 
     @model_validator(mode="after")
