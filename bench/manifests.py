@@ -1,4 +1,4 @@
-"""The objects a scenario applies: sources, Kustomizations, HelmReleases, Clusters, the app."""
+"""The objects a scenario applies: sources, Kustomizations, HelmReleases, Clusters, notify kinds."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from shared import yaml
 __all__ = [
     "FLEET",
     "NAMESPACE",
+    "NOTIFICATION",
+    "alert",
     "app_files",
     "cluster_docs",
     "configmap_name",
@@ -19,6 +21,7 @@ __all__ = [
     "helm_repository",
     "kubeconfig_secret",
     "kustomization",
+    "provider",
     "receiver_docs",
 ]
 
@@ -162,6 +165,36 @@ def cluster_docs(
             "spec": {"kubeConfig": {"secretRef": {"name": secret}}},
         },
     ]
+
+
+NOTIFICATION = "notification.toolkit.fluxcd.io/v1beta3"
+
+
+def provider(name: str, address: str, *, timeout: str | None = None) -> Doc:
+    """A ``generic`` Provider: each notice is POSTed as Flux's event JSON to ``address``."""
+    spec: Doc = {"type": "generic", "address": address}
+    if timeout is not None:
+        spec["timeout"] = timeout
+    return {
+        "apiVersion": NOTIFICATION,
+        "kind": "Provider",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": spec,
+    }
+
+
+def alert(name: str, *, provider: str, kind: str) -> Doc:
+    """An Alert sending every event (info and up) of every ``kind`` object to ``provider``."""
+    return {
+        "apiVersion": NOTIFICATION,
+        "kind": "Alert",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {
+            "providerRef": {"name": provider},
+            "eventSeverity": "info",
+            "eventSources": [{"kind": kind, "name": "*"}],
+        },
+    }
 
 
 def receiver_docs(name: str, *, source: str, token: str) -> list[Doc]:

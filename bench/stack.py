@@ -2,13 +2,15 @@
 
 A ``Stack`` runs a private redis-server, a sandbox control plane (etcd and N
 kube-apiservers), and, under one ``Supervisor``: the source and kustomize
-workers, and helm's when ``Topology.helm_workers`` asks (``celery -A
-services.<svc>.tasks worker`` with the pool each service declares, as
-``sluice worker`` runs it; the source worker serves the artifacts
-itself, ``SLUICE_ARTIFACT_LISTEN``, as Flux's source-controller serves its
-storage) and ``sluice scheduler``. With ``Topology.rtt_ms``, sluice
-reaches every cluster through a ``LatencyProxy`` that adds that round trip, as
-a remote cluster's network would (the bench's own readers stay direct).
+workers, helm's and notify's when ``Topology.helm_workers`` and
+``notify_workers`` ask (``celery -A services.<svc>.tasks worker`` with the
+pool each service declares, as ``sluice worker`` runs it; the source worker
+serves the artifacts itself, ``SLUICE_ARTIFACT_LISTEN``, as Flux's
+source-controller serves its storage), ``sluice scheduler`` and, with
+``Topology.receiver``, ``sluice receiver`` (Receiver webhooks) on a loopback
+port. With ``Topology.rtt_ms``, sluice reaches every cluster through a
+``LatencyProxy`` that adds that round trip, as a remote cluster's network
+would (the bench's own readers stay direct).
 With ``Topology.git_http`` (set when Flux runs beside sluice) the scenario's
 repositories are fetched over smart HTTP (``bench.githttp``) as Flux fetches
 them, instead of ``file://``, so both tools do the same Git work.
@@ -37,6 +39,7 @@ from bench.stackbase import StackBase
 from bench.waiting import BenchError
 from shared.api.conditions import get_condition
 from shared.celeryapp import create_app
+from shared.events import EventBus
 from shared.keys import ObjectKey
 from shared.lease import request_reconcile
 from shared.plugins import service_named
@@ -70,11 +73,22 @@ class Topology:
     # The helm service's workers (none unless a scenario releases HelmReleases).
     helm_workers: int = 0
     helm_concurrency: int = field(default_factory=lambda: service_named("helm").worker.concurrency)
+    # The notify service's workers (none unless a scenario sends alerts or takes webhooks).
+    notify_workers: int = 0
+    notify_concurrency: int = field(
+        default_factory=lambda: service_named("notify").worker.concurrency
+    )
     record_leases: bool = False
     rtt_ms: float = 0.0  # > 0: sluice reaches each cluster through a proxy adding this round trip
     git_http: bool = False  # fetch Git over smart HTTP (as Flux must) instead of file://
-    # notify's worker and `sluice receiver` (Receiver webhooks), as `sluice up` runs them.
+    # `sluice receiver` (Receiver webhooks) and notify's worker (at least one, which
+    # reconciles the Receivers), as `sluice up` runs them.
     receiver: bool = False
+
+    @property
+    def notify_count(self) -> int:
+        """How many notify workers run: ``notify_workers``, at least one with ``receiver``."""
+        return max(self.notify_workers, 1 if self.receiver else 0)
 
     def describe(self) -> str:
         """One line for the table's notes."""
@@ -83,20 +97,23 @@ class Topology:
             clusters += f" ({self.rtt_ms:g} ms round trip added)"
         source, kustomize = (service_named(s).worker.pool for s in ("source", "kustomize"))
         git = "; Git over HTTP" if self.git_http else ""
+        git = ("; sluice receiver" if self.receiver else "") + git
         helm = ""
         if self.helm_workers:
             pool = service_named("helm").worker.pool
             helm = f", helm {self.helm_workers}x({pool}, c={self.helm_concurrency})"
+        if self.notify_count:
+            pool = service_named("notify").worker.pool
+            helm += f", notify {self.notify_count}x({pool}, c={self.notify_concurrency})"
         kustomize_part = ""
         if self.kustomize_workers:
             kustomize_part = (
                 f", kustomize {self.kustomize_workers}x({kustomize}, "
                 f"c={self.kustomize_concurrency})"
             )
-        notify = ", notify 1x + sluice receiver" if self.receiver else ""
         return (
             f"{clusters}; source 1x({source}, c={self.source_concurrency})"
-            f"{kustomize_part}{helm}{notify}{git}"
+            f"{kustomize_part}{helm}{git}"
         )
 
 
@@ -134,11 +151,12 @@ class Stack(StackBase):
             cache_dir=work / "cache",
         )
         self._artifact_port = port
+        self._receiver_port = free_port()
         self.git = GitHttpServer(work / "git") if topology.git_http else None
         self._store: Store | None = None
         self._client: redis.Redis | None = None
         self._sender: Celery | None = None
-        self._receiver_port = free_port() if topology.receiver else 0
+        self._bus: EventBus | None = None
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -175,14 +193,17 @@ class Stack(StackBase):
         for n in range(1, top.helm_workers + 1):
             argv = self._worker_argv("helm", n, top.helm_concurrency)
             sup.add(f"helm-{n}", argv, env=env, ready=_worker_ready)
+        for n in range(1, top.notify_count + 1):
+            argv = self._worker_argv("notify", n, top.notify_concurrency)
+            sup.add(f"notify-{n}", argv, env=env, ready=_worker_ready)
         if top.receiver:
-            notify = service_named("notify").worker.concurrency
-            sup.add(
-                "notify-1", self._worker_argv("notify", 1, notify), env=env, ready=_worker_ready
-            )
             address = f"127.0.0.1:{self._receiver_port}"
-            argv = [SLUICE, "receiver", "--address", address]
-            sup.add("receiver", argv, env=env, ready=_http_up(f"{self.receiver_url}/healthz"))
+            sup.add(
+                "receiver",
+                [SLUICE, "receiver", "--address", address],
+                env=env,
+                ready=_http_up(f"{self.receiver_url}/healthz"),
+            )
         sup.add("scheduler", [SLUICE, "scheduler"], env=env)
         sup.start(timeout=self.timeout)
         self.say(f"  stack up in {time.monotonic() - began:.1f}s ({top.describe()})")
@@ -211,7 +232,7 @@ class Stack(StackBase):
 
     @property
     def receiver_url(self) -> str:
-        """Where ``sluice receiver`` listens (``Topology.receiver``)."""
+        """Where ``sluice receiver`` serves webhooks (with ``Topology.receiver``)."""
         return f"http://127.0.0.1:{self._receiver_port}"
 
     @property
@@ -244,15 +265,27 @@ class Stack(StackBase):
         """Store objects all at once, as ``sluice apply -f`` does (validated, all or nothing)."""
         self.store.apply_all(docs)
 
+    @property
+    def events(self) -> EventBus:
+        """The installation's event bus, as the services publish on it."""
+        if self._bus is None:
+            self._bus = EventBus(self.client, self.sender)
+        return self._bus
+
+    @property
+    def sender(self) -> Celery:
+        """A Celery app that queues tasks on the installation's broker."""
+        if self._sender is None:
+            self._sender = create_app("bench", self.settings)
+        return self._sender
+
     def request(self, kind: str, name: str) -> None:
         """Queue a reconcile of ``kind/name`` now, as a webhook Receiver does on a push."""
         task = reconcile_task(kind)
         if task is None:
             raise ValueError(f"no service reconciles {kind}")
-        if self._sender is None:
-            self._sender = create_app("bench", self.settings)
         request_reconcile(
-            self.client, self._sender, ObjectKey(kind, NAMESPACE, name), task_name=task
+            self.client, self.sender, ObjectKey(kind, NAMESPACE, name), task_name=task
         )
 
     def register_clusters(self, labels: Callable[[int], dict[str, str]]) -> list[str]:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.image.markers import MARKER_TOKEN, ObjectId, UnreadableYAML, rewrite_text
+from shared.api.imagepolicy import ImagePolicy
 
 __all__ = [
     "PolicyImage",
@@ -59,6 +60,20 @@ class PolicyImage:
     name: str
     tag: str
     digest: str = ""
+
+    @classmethod
+    def of(cls, policy: ImagePolicy) -> PolicyImage | None:
+        """The policy's ``status.latestRef``; None without one (Flux skips such policies)."""
+        ref = (policy.status or {}).get("latestRef")
+        if not isinstance(ref, dict) or not ref.get("name"):
+            return None
+        return cls(
+            namespace=policy.metadata.namespace or "",
+            policy=policy.metadata.name,
+            name=str(ref["name"]),
+            tag=str(ref.get("tag") or ""),
+            digest=str(ref.get("digest") or ""),
+        )
 
     @property
     def setter(self) -> str:
@@ -114,6 +129,13 @@ class SetterResult:
     def images(self) -> tuple[PolicyImage, ...]:
         """The images written at least once, each once, in order of first use."""
         return tuple(dict.fromkeys(change.image for change in self.changes))
+
+    def by_policy(self) -> dict[PolicyImage, tuple[SetterChange, ...]]:
+        """The changes each policy's image made, in walk order."""
+        grouped: dict[PolicyImage, list[SetterChange]] = {}
+        for change in self.changes:
+            grouped.setdefault(change.image, []).append(change)
+        return {image: tuple(changes) for image, changes in grouped.items()}
 
 
 def setter_values(images: Iterable[PolicyImage]) -> dict[str, tuple[str, PolicyImage]]:

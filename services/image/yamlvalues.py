@@ -20,12 +20,17 @@ __all__ = ["is_yaml11_non_string", "render_scalar"]
 # go-yaml v2's resolve table: booleans include y/n and on/off, unlike YAML 1.2.
 _V2_BOOLS = ("y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON")
 _V2_BOOLS_FALSE = ("n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF")
-_V2_OTHERS = ("~", "null", "Null", "NULL", ".nan", ".NaN", ".NAN", "<<")
+_V2_OTHERS = ("~", "null", "Null", "NULL", ".nan", ".NaN", ".NAN")
 _V2_INFINITIES = tuple(sign + inf for sign in ("", "+", "-") for inf in (".inf", ".Inf", ".INF"))
 _V2_KEYWORDS = frozenset(_V2_BOOLS + _V2_BOOLS_FALSE + _V2_OTHERS + _V2_INFINITIES)
 _V2_FLOAT = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
 # strconv.ParseInt(s, 0, 64) after go-yaml v2 dropped the underscores.
 _GO_INT = re.compile(r"^[-+]?(0[xX][0-9a-fA-F]+|0[bB][01]+|0[oO]?[0-7]+|[1-9][0-9]*|0)$")
+# go-yaml v2 reads these as timestamps (time.Time), so kyaml quotes them too.
+_V2_TIMESTAMP = re.compile(
+    r"^\d{4}-\d{1,2}-\d{1,2}"
+    r"(([Tt]|[ \t]+)\d{1,2}:\d{1,2}:\d{1,2}(\.\d+)?([ \t]*(Z|[+-]\d{1,2}(:\d{2})?))?)?$"
+)
 _INDICATORS = "#,[]{}&*!|>'\"%@`"
 _FLOW_INDICATORS = ",?[]{}"
 _ESCAPES = {
@@ -79,7 +84,7 @@ def is_yaml11_non_string(value: str) -> bool:
     if plain in _V2_KEYWORDS:
         return True
     digits = plain.replace("_", "")
-    return bool(_GO_INT.match(digits) or _V2_FLOAT.match(digits))
+    return bool(_GO_INT.match(digits) or _V2_FLOAT.match(digits) or _V2_TIMESTAMP.match(plain))
 
 
 def _plain_ok(value: str, *, flow: bool) -> bool:

@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal, Self, get_args
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
+from shared.api.alert import EVENT_SOURCE_KINDS
 from shared.api.durations import parse_duration
 from shared.api.kinds import lookup_kind
 from shared.api.meta import (
@@ -74,21 +75,8 @@ REFUSED_TYPES = {
         "loopback; use generic-hmac with a token in spec.secretRef"
     ),
 }
-# The kinds a Receiver may name (Flux's enum).
-RESOURCE_KINDS = (
-    "Bucket",
-    "GitRepository",
-    "Kustomization",
-    "HelmRelease",
-    "HelmChart",
-    "HelmRepository",
-    "ImageRepository",
-    "ImagePolicy",
-    "ImageUpdateAutomation",
-    "OCIRepository",
-    "ArtifactGenerator",
-    "ExternalArtifact",
-)
+# The kinds a Receiver may name: Flux's enum, the same as an Alert's.
+RESOURCE_KINDS = EVENT_SOURCE_KINDS
 WILDCARD = "*"
 DEFAULT_RECEIVER_INTERVAL = "10m"
 
@@ -116,8 +104,6 @@ class ReceiverResource(ApiModel):
     def _known_kind(cls, value: str) -> str:
         if value not in RESOURCE_KINDS:
             raise ValueError(f'kind "{value}": expected one of {", ".join(RESOURCE_KINDS)}')
-        if lookup_kind(value) is None:
-            raise ValueError(f'kind "{value}" is not supported by sluice yet')
         return value
 
     @model_validator(mode="after")

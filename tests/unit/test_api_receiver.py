@@ -65,7 +65,6 @@ def test_the_flux_docs_example_is_accepted() -> None:
             {"resources": [{"kind": "Deployment", "name": "x"}]},
             'kind "Deployment": expected one of',
         ),
-        ({"resources": [{"kind": "ImagePolicy", "name": "x"}]}, "not supported by sluice yet"),
         ({"resources": [{"kind": "GitRepository", "name": "*"}]}, 'name "\\*" needs matchLabels'),
         (
             {"resources": [{"kind": "GitRepository", "name": "app", "matchLabels": {"a": "b"}}]},

@@ -15,6 +15,7 @@ from services.image.setters import (
     apply_setters,
     setter_values,
 )
+from shared.api.imagepolicy import ImagePolicy
 
 DIGEST = "sha256:6129bb944cada32b4662eafd13fd9904d34c77286bf2ec4523eaedb711757cb0"
 APP = PolicyImage(
@@ -162,6 +163,58 @@ REWRITES = [
 ]
 
 
+M = '# {"$imagepolicy": "flux-system:my-policy"}'
+NEW = "ghcr.io/my-org/my-app:4.0.7"
+HEAD_COMMENTS = [
+    pytest.param(f"list:\n  {M}\n  - x:1\n", f"list:\n  {M}\n  - {NEW}\n", id="above an item"),
+    pytest.param(
+        f"list:\n  - a\n  {M}\n  - x:1\n", f"list:\n  - a\n  {M}\n  - {NEW}\n", id="between items"
+    ),
+    pytest.param(f"list:\n  - {M}\n    x:1\n", f"list:\n  - {M}\n    {NEW}\n", id="after a dash"),
+    pytest.param(f"a:\n  {M}\n  x:1\n", f"a:\n  {M}\n  {NEW}\n", id="above a value"),
+    pytest.param(f"l: [\n  {M}\n  x:1]\n", f"l: [\n  {M}\n  '{NEW}']\n", id="in a flow sequence"),
+    pytest.param(f"list:\n  # one\n  {M}\n  - x:1\n", None, id="two comment lines"),
+    pytest.param(f"list:\n  - a: 1\n    {M}\n  - x:1\n", None, id="inside the item before"),
+    pytest.param(f"list:\n  - a\n  {M}\n\n  - x:1\n", None, id="blank line after it"),
+    pytest.param(f"a:\n  {M}\n  b: x:1\n", None, id="above a key"),
+    pytest.param(f"{M}\na: x:1\n", None, id="above a key and value"),
+    pytest.param(f"list:\n  {M}\n  - x:1 # other\n", None, id="a line comment wins"),
+    pytest.param(f"list:\n  {M}\n  - - x:1\n", None, id="above a nested sequence"),
+]
+
+
+@pytest.mark.parametrize(("before", "after"), HEAD_COMMENTS)
+def test_a_head_comment_marks_a_value_where_kyaml_reads_one(before: str, after: str | None) -> None:
+    assert rewrite_text(before, values(APP)).text == (after or before)
+
+
+@pytest.mark.parametrize(
+    ("tag", "written"),
+    [
+        ("2024-01-01", '"2024-01-01"'),
+        ("1e3", '"1e3"'),
+        ("0x1F", '"0x1F"'),
+        ("07", '"07"'),
+        ("y", '"y"'),
+        ("1:20", "1:20"),
+        ("1.0.0", "1.0.0"),
+        ("<<", "<<"),
+        ("x: ", '"x: "'),
+        ("x:", '"x:"'),
+        ("- x", '"- x"'),
+        ("@x", "'@x'"),
+        ("[x", "'[x'"),
+        ("a #b", "'a #b'"),
+        ("a,b", "a,b"),
+    ],
+)
+def test_a_plain_tag_is_quoted_exactly_as_kyaml_writes_it(tag: str, written: str) -> None:
+    image = PolicyImage(namespace="flux-system", policy="my-policy", name="n", tag=tag)
+    marker = '# {"$imagepolicy": "flux-system:my-policy:tag"}'
+    rewrite = rewrite_text(f"tag: v0 {marker}\n", values(image))
+    assert rewrite.text == f"tag: {written} {marker}\n"
+
+
 @pytest.mark.parametrize(("before", "after", "images"), REWRITES)
 def test_marked_values_are_rewritten_byte_for_byte(
     before: str, after: str, images: list[PolicyImage]
@@ -306,6 +359,14 @@ def test_a_tree_is_rewritten_and_only_changed_files_are_written(tmp_path: Path) 
         "app/release.yml",
     }
     assert result.images == (PODINFO, APP_DIGEST)
+    by_policy = result.by_policy()
+    assert [change.setter for change in by_policy[PODINFO]] == ["flux-system:podinfo:tag"]
+    assert [(c.path, c.old_value) for c in by_policy[APP_DIGEST]] == [
+        ("app/deployment.yaml", "ghcr.io/my-org/my-app:4.0.6"),
+        ("app/release.yml", "ghcr.io/my-org/old-app"),
+        ("app/release.yml", "4.0.6"),
+        ("app/release.yml", "sha256:" + "0" * 64),
+    ]
     assert [skip.path for skip in result.skipped] == ["chart/templates/deploy.yaml"]
     assert (tmp_path / "apps/chart/templates/deploy.yaml").read_text().startswith(template)
 
@@ -367,3 +428,23 @@ def test_an_update_path_outside_the_checkout_is_refused(tmp_path: Path, update_p
 def test_a_missing_update_path_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SetterPathError, match="does not exist"):
         apply_setters(tmp_path, [APP], update_path="nope")
+
+
+def _policy(status: dict[str, object] | None) -> ImagePolicy:
+    return ImagePolicy.model_validate(
+        {
+            "apiVersion": "image.toolkit.fluxcd.io/v1",
+            "kind": "ImagePolicy",
+            "metadata": {"name": "my-policy", "namespace": "flux-system"},
+            "spec": {"imageRepositoryRef": {"name": "app"}, "policy": {"semver": {"range": "4.x"}}},
+            "status": status,
+        }
+    )
+
+
+def test_a_policys_latest_ref_defines_its_setters() -> None:
+    latest = {"name": "ghcr.io/my-org/my-app", "tag": "4.0.7", "digest": DIGEST}
+    assert PolicyImage.of(_policy({"latestRef": latest})) == APP_DIGEST
+    assert PolicyImage.of(_policy({})) is None
+    assert PolicyImage.of(_policy(None)) is None
+    assert setter_values([APP_DIGEST])["flux-system:my-policy"][0] == f"{APP.reference}@{DIGEST}"
