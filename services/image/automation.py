@@ -38,6 +38,7 @@ from services.image.setters import PolicyImage, SetterPathError, SetterResult, a
 from services.image.template import CommitMessageError, RemovedTemplateFieldError, commit_message
 from shared.api import InvalidObjects, parse_as
 from shared.api.conditions import GIT_OPERATION_FAILED, format_time
+from shared.api.imagepolicy import ImagePolicy
 from shared.api.imageupdateautomation import ImageUpdateAutomation
 from shared.api.source import GitRepository, GitRepositoryRef
 from shared.git.auth import GitAuth
@@ -228,24 +229,18 @@ def _policies(
     images: list[PolicyImage] = []
     observed: dict[str, dict[str, str]] = {}
     for doc in run.ctx.store.list("ImagePolicy", run.key.namespace, scope=run.key.scope):
-        labels = (doc.get("metadata") or {}).get("labels") or {}
-        if selector is not None and not selector.matches(labels):
+        try:
+            policy = parse_as(doc, ImagePolicy, source=f"{run.key.namespace}")
+        except InvalidObjects:
+            continue  # its own reconcile stalls it and says why
+        if selector is not None and not selector.matches(policy.metadata.labels):
             continue
-        latest = (doc.get("status") or {}).get("latestRef")
-        if not isinstance(latest, dict) or not latest.get("name") or not latest.get("tag"):
+        image = PolicyImage.of(policy)
+        if image is None or not image.tag:
             continue  # Flux skips policies that have not chosen yet
-        name = str(doc["metadata"]["name"])
-        ref = {k: str(latest[k]) for k in ("name", "tag", "digest") if latest.get(k)}
-        observed[name] = ref
-        images.append(
-            PolicyImage(
-                namespace=run.key.namespace,
-                policy=name,
-                name=ref["name"],
-                tag=ref["tag"],
-                digest=ref.get("digest", ""),
-            )
-        )
+        images.append(image)
+        ref = {"name": image.name, "tag": image.tag}
+        observed[policy.metadata.name] = {**ref, "digest": image.digest} if image.digest else ref
     return images, observed
 
 

@@ -11,6 +11,7 @@ from shared.cli.columns import cluster_columns, cluster_rows, columns_for
 from shared.cli.flux import export_document, inventory_ref, request_token, settled
 from shared.cli.main import app
 from shared.cli.objects import kinds_and_name
+from shared.plugins import kind_facts
 from shared.secrets import REDACTED
 
 TOKEN = "2025-01-02T03:04:05.123456789Z"
@@ -129,6 +130,14 @@ def test_a_malformed_inventory_id_is_refused() -> None:
         (["sources", "git"], ["GitRepository"], None),
         (["source", "git", "app"], ["GitRepository"], "app"),
         (["sources", "helm", "podinfo"], ["HelmRepository"], "podinfo"),
+        (["images", "repository"], ["ImageRepository"], None),
+        (["image", "policy", "app"], ["ImagePolicy"], "app"),
+        (["images", "update", "flux-system"], ["ImageUpdateAutomation"], "flux-system"),
+        (
+            ["images", "all"],
+            ["ImageRepository", "ImagePolicy", "ImageUpdateAutomation"],
+            None,
+        ),
     ],
 )
 def test_kind_words_follow_flux(words: list[str], kinds: list[str], name: str | None) -> None:
@@ -148,6 +157,8 @@ def test_sources_all_is_every_source_kind_sluice_serves() -> None:
     [
         (["sources"], "expected one of git"),
         (["sources", "svn"], 'unknown source kind "svn"'),
+        (["images"], "expected one of repository, policy, update, all"),
+        (["images", "automation"], 'unknown image kind "automation"'),
         (["ks", "a", "b"], "at most one name"),
     ],
 )
@@ -160,6 +171,32 @@ def test_get_columns_are_fluxs() -> None:
     assert columns_for("GitRepository", all_namespaces=False) == [
         "NAME", "REVISION", "SUSPENDED", "READY", "MESSAGE",
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "shown"),
+    [
+        ("ImageRepository", {"lastScanResult": {"revision": "123", "tagCount": 2}}, "123"),
+        (
+            "ImagePolicy",
+            {"latestRef": {"name": "ghcr.io/a/b", "tag": "1.0.0"}},
+            "ghcr.io/a/b:1.0.0",
+        ),
+        (
+            "ImagePolicy",
+            {"latestRef": {"name": "b", "tag": "1", "digest": "sha256:ab"}},
+            "b:1@sha256:ab",
+        ),
+        ("ImageUpdateAutomation", {"lastPushCommit": "0a1b2c"}, "0a1b2c"),
+        ("ImageUpdateAutomation", {}, ""),
+    ],
+)
+def test_image_kinds_show_their_revision_as_flux_get_images(
+    kind: str, status: dict[str, object], shown: str
+) -> None:
+    facts = kind_facts(kind)
+    assert facts is not None and facts.revision_of({"status": status}) == shown
+    assert columns_for(kind, all_namespaces=False)[:2] == ["NAME", "REVISION"]
 
 
 def test_clusters_table_has_one_row_per_cluster_and_one_for_a_kustomization_without_any() -> None:
