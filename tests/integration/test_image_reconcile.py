@@ -299,3 +299,56 @@ def test_the_tag_record_is_bounded(ctx: WorkerContext) -> None:
     assert record.tags == tuple(tags[:MAX_TAGS]) and record.memo == memo
     TagStore(ctx.client).drop(key)
     assert TagStore(ctx.client).get(key) is None
+
+
+def test_a_v1beta1_automation_commits_with_updated_data_and_asks_for_a_fetch(
+    ctx: WorkerContext, git_repo: BareRepo
+) -> None:
+    marked = 'spec:\n  image: web:1.0.0 # {"$imagepolicy": "flux-system:web"}\n'
+    git_repo.commit({"apps/deploy.yaml": marked})
+    repo = _apply(
+        ctx,
+        "GitRepository",
+        "repo",
+        {"interval": "5m", "url": git_repo.url, "ref": {"branch": "main"}},
+    )
+    policy = _apply(
+        ctx, "ImagePolicy", "web",
+        {"imageRepositoryRef": {"name": "web"}, "policy": {"alphabetical": {}}},
+    )  # fmt: skip
+    ctx.store.change_status(
+        policy, lambda _d, s: s.update({"latestRef": {"name": "web", "tag": "2.0.0"}})
+    )
+    ctx.store.apply(
+        {
+            "apiVersion": f"{IMAGE.rsplit('/', 1)[0]}/v1beta1",
+            "kind": "ImageUpdateAutomation",
+            "metadata": {"name": "auto", "namespace": NS},
+            "spec": {
+                "interval": "5m",
+                "sourceRef": {"kind": "GitRepository", "name": "repo"},
+                "git": {
+                    "checkout": {"ref": {"branch": "main"}},
+                    "commit": {
+                        "author": {"name": "Bot", "email": "bot@example.com"},
+                        # The user's example, from Flux's v1beta1 docs.
+                        "messageTemplate": "Images:\n{{range .Updated.Images}}{{println .}}{{end}}",
+                    },
+                    "push": {"branch": "main"},
+                },
+                "update": {"path": "./apps", "strategy": "Setters"},
+            },
+        }
+    )
+    key = ObjectKey("ImageUpdateAutomation", NS, "auto")
+    asked = _run(ctx, key, IMAGE_UPDATE_AUTOMATION)
+    assert _ready(ctx, key) == ("True", "Succeeded", "repository up-to-date")
+    assert git_repo.read_file("apps/deploy.yaml") == marked.replace("1.0.0", "2.0.0").encode()
+    assert git_repo.message("main").strip() == "Images:\nweb:2.0.0"
+    head = git_repo.head("main")
+    doc = ctx.store.get(key)
+    assert doc is not None and doc["status"]["lastPushCommit"] == head
+    assert asked == [repo]  # the GitRepository fetches the commit at once
+    (pushed,) = _events(ctx, key)
+    assert pushed.message == f"pushed commit '{head[:7]}' to branch 'main'\nImages:\nweb:2.0.0\n"
+    assert pushed.revision == f"main@sha1:{head}"
