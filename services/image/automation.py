@@ -126,13 +126,14 @@ def run_automation(run: ImageRun) -> Done:
         raise Transient(UPDATE_FAILED, f"failed to apply policies: {err}") from None
     status = run.status
     status["observedPolicies"] = observed
-    checkout_branch = source.checkout.branch or spec.git.push_branch
+    # The branch the setters ran on: the push branch (continued from the remote's
+    # when it has one), else the checked-out branch; its commit before the edit.
+    branch = spec.git.push_branch or source.checkout.branch
     if heads:
-        status["observedSourceRevision"] = f"{checkout_branch}@sha1:{heads[-1]}"
+        status["observedSourceRevision"] = f"{branch}@sha1:{heads[-1]}"
     if pushed is None:
         return Done(READY_MESSAGE)
-    if pushed.branch == checkout_branch:
-        status["observedSourceRevision"] = f"{pushed.branch}@sha1:{pushed.commit}"
+    status["observedSourceRevision"] = f"{pushed.branch}@sha1:{pushed.commit}"
     status["lastPushCommit"] = pushed.commit
     status["lastPushTime"] = format_time(datetime.now(UTC))
     # The commit is on the GitRepository's remote now: fetch it at once.

@@ -13,6 +13,7 @@ fetch, and the Kustomization applies it.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -241,7 +242,14 @@ def test_a_pushed_tag_is_committed_to_git_and_applied_to_the_cluster(
     assert gitops.get("ImagePolicy", "app")["metadata"] == policy_doc["metadata"]
     assert git_repo.head("main") == pushed
 
+    # suspend/resume, as flux's words.
+    for verb, shown in (("suspend", True), ("resume", False)):
+        done = sluice(gitops, verb, "image", "update", "app")
+        assert done.returncode == 0, done.stderr
+        assert gitops.get("ImageUpdateAutomation", "app")["spec"].get("suspend", False) is shown
+
     # A newer tag: a second commit, and the cluster follows.
+    started = time.monotonic()
     registry.push_image("app", "1.2.0", files={"tag.txt": b"1.2.0"})
     rescan = sluice(gitops, "reconcile", "image", "repository", "app")
     assert rescan.returncode == 0, rescan.stderr
@@ -262,6 +270,7 @@ def test_a_pushed_tag_is_committed_to_git_and_applied_to_the_cluster(
     assert eventually(
         lambda: _cluster_image(info.kubeconfig, namespace) == f"{image}:1.2.0", timeout=60
     )
+    print(f"tag pushed -> image in the cluster: {time.monotonic() - started:.2f}s")
 
     # The registry goes away: not Ready with Flux's reason; it comes back: Ready by itself.
     registry.stop()
