@@ -49,13 +49,12 @@ def test_unknown_names_are_refused_listing_the_known_kinds(name: str) -> None:
         ("GitRepository", "source.toolkit.fluxcd.io/v1", "source", "gitrepositories", True),
         ("Kustomization", "kustomize.toolkit.fluxcd.io/v1", "kustomize", "kustomizations", True),
         ("Cluster", "fleet.sluice.dev/v1alpha1", None, "clusters", False),
-        # Read and stored; no service reconciles them yet (issue 14).
-        ("ImageRepository", "image.toolkit.fluxcd.io/v1", None, "imagerepositories", True),
-        ("ImagePolicy", "image.toolkit.fluxcd.io/v1", None, "imagepolicies", True),
+        ("ImageRepository", "image.toolkit.fluxcd.io/v1", "image", "imagerepositories", True),
+        ("ImagePolicy", "image.toolkit.fluxcd.io/v1", "image", "imagepolicies", True),
         (
             "ImageUpdateAutomation",
             "image.toolkit.fluxcd.io/v1",
-            None,
+            "image",
             "imageupdateautomations",
             True,
         ),
