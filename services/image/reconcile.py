@@ -30,6 +30,8 @@ from shared.dependents import DependentsIndex
 from shared.keys import ObjectKey
 from shared.reconcile import (
     ReconcileError,
+    Stalled,
+    Waiting,
     as_failure,
     conclude,
     parse_or_stall,
@@ -37,18 +39,24 @@ from shared.reconcile import (
     stalled_at_generation,
     update_status,
 )
+from shared.scheduler import due_at
 from shared.worker import WorkerContext, requested_at
 
-__all__ = ["Done", "ImageKind", "ImageRun", "News", "Requester", "reconcile_image"]
+__all__ = ["Done", "ImageKind", "ImageRun", "News", "Requester", "Retrier", "reconcile_image"]
 
 log = logging.getLogger(__name__)
 
+# The longest delay of a retry sent as a Celery countdown (held unacked until it
+# runs, so well below the broker's visibility timeout).
+UNTRACKED_RETRY_CAP = 300.0
 # Requeue cap of a failed object without spec.interval (an ImagePolicy that
 # reflects no digest: it runs again when its ImageRepository's tags change).
 DEFAULT_RETRY_SECONDS = 600.0
 
 Requester = Callable[[ObjectKey], None]
 """Asks for a reconcile of another object (a GitRepository after a push), coalesced."""
+Retrier = Callable[[ObjectKey, float], None]
+"""Runs this object's reconcile again in so many seconds (not coalesced)."""
 
 
 @dataclass(frozen=True)
@@ -96,9 +104,20 @@ class ImageKind:
 
 
 def reconcile_image(
-    ctx: WorkerContext, key: ObjectKey, kind: ImageKind, *, request: Requester
+    ctx: WorkerContext,
+    key: ObjectKey,
+    kind: ImageKind,
+    *,
+    request: Requester,
+    retry: Retrier | None = None,
 ) -> None:
-    """One reconcile of one image object; the status is written once, at the end, if changed."""
+    """One reconcile of one image object; the status is written once, at the end, if changed.
+
+    A failed object the scheduler does not track (an ImagePolicy without
+    ``interval`` runs only when woken) is tried again through ``retry``, after
+    its Waiting delay or ``requeue_dependency``: a registry that failed a
+    digest read must not leave the policy failed until the tags change.
+    """
     doc = ctx.store.get(key)
     if doc is None:
         DependentsIndex(ctx.client).drop(key)
@@ -133,6 +152,9 @@ def reconcile_image(
             _write(ctx, key, status)
     interval = getattr(spec, "interval_seconds", None)
     conclude(ctx, key, failure=failure, retry_interval=float(interval or DEFAULT_RETRY_SECONDS))
+    if failure is not None and retry is not None and _untracked(ctx, key, failure):
+        waited = failure.retry_after if isinstance(failure, Waiting) else None
+        retry(key, min(waited or ctx.settings.requeue_dependency, UNTRACKED_RETRY_CAP))
     if done is not None and done.news is not None:
         news = done.news
         ctx.emit(
@@ -143,6 +165,11 @@ def reconcile_image(
             message=news.message,
             metadata=news.metadata,
         )
+
+
+def _untracked(ctx: WorkerContext, key: ObjectKey, failure: ReconcileError) -> bool:
+    """Whether nothing would run ``key`` again after ``failure`` (no stall, not scheduled)."""
+    return not isinstance(failure, Stalled) and due_at(ctx.client, key) is None
 
 
 def _write(ctx: WorkerContext, key: ObjectKey, status: dict[str, Any]) -> None:

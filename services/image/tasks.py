@@ -56,6 +56,11 @@ def _request(key: ObjectKey) -> None:
     )
 
 
+def _retry(key: ObjectKey, delay: float) -> None:
+    """Run ``key``'s reconcile again in ``delay`` seconds (the scheduler does not track it)."""
+    app.send_task(RECONCILE, args=[str(key)], countdown=delay)
+
+
 @app.task(name=RECONCILE, bind=True)
 def reconcile(self: Any, key_text: str) -> None:
     """Reconcile one ImageRepository, ImagePolicy or ImageUpdateAutomation, one worker at a time."""
@@ -67,7 +72,7 @@ def reconcile(self: Any, key_text: str) -> None:
     with ctx.exclusive(app, key, task_name=RECONCILE, holder=self.request.hostname) as lease:
         if lease is not None:
             with timed_reconcile(ctx.client, key.kind, lambda: ctx.store.get(key)):
-                reconcile_image(ctx, key, kind, request=_request)
+                reconcile_image(ctx, key, kind, request=_request, retry=_retry)
 
 
 @event_handler(app, SERVICE)

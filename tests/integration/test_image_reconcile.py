@@ -180,6 +180,28 @@ def test_a_policy_that_cannot_choose_fails_with_flux_reason(
     assert 'tag "latest" is not a number' in message
 
 
+def test_a_failed_policy_the_scheduler_does_not_track_is_tried_again(
+    ctx: WorkerContext, logged_registry: OciRegistry
+) -> None:
+    logged_registry.push_image("app", "latest")
+    repo = _apply(
+        ctx, "ImageRepository", "app", {"image": f"{logged_registry.host}/app", "interval": "5m"}
+    )
+    _run(ctx, repo, IMAGE_REPOSITORY)
+    policy = _apply(
+        ctx, "ImagePolicy", "nums",
+        {"imageRepositoryRef": {"name": "app"}, "policy": {"numerical": {"order": "asc"}}},
+    )  # fmt: skip
+    ctx.client.zrem(DUE, str(policy))  # no interval: the scheduler does not track it
+    retries: list[tuple[ObjectKey, float]] = []
+    reconcile_image(
+        ctx, policy, IMAGE_POLICY, request=lambda _k: None,
+        retry=lambda key, delay: retries.append((key, delay)),
+    )  # fmt: skip
+    assert _ready(ctx, policy)[1] == "Failure"
+    assert retries == [(policy, 7.0)]  # requeue_dependency
+
+
 def test_a_new_choice_wakes_the_automations_whose_selector_selects_it(ctx: WorkerContext) -> None:
     policy = _apply(
         ctx, "ImagePolicy", "web",
