@@ -18,7 +18,9 @@ As image-automation-controller's reconcile (FLUX-API §6.4):
    and a reconcile request for the GitRepository, as a push webhook would
    make, so the commit reaches the clusters without waiting for its interval.
 
-Nothing to change, no commit. Reasons are Flux's: SourceManagerFailed (the
+Nothing to change, no commit; and when the choices and the spec are those
+of the last run and the branch is still at the commit it saw, not even a
+clone (one ``ls-remote``), as Flux. Reasons are Flux's: SourceManagerFailed (the
 GitRepository or its Secret cannot be read), InvalidSourceConfiguration
 (stalls), GitOperationFailed, UpdateFailed, RemovedTemplateField (stalls).
 Credentials go to git only through ``shared.git`` (never argv, messages or
@@ -34,6 +36,7 @@ from pathlib import Path
 
 from services.image.gitupdate import Author, CheckoutRef, Pushed, PushSpec, push_update
 from services.image.reconcile import Done, ImageKind, ImageRun, News
+from services.image.remotehead import remote_head
 from services.image.setters import PolicyImage, SetterPathError, SetterResult, apply_setters
 from services.image.template import CommitMessageError, RemovedTemplateFieldError, commit_message
 from shared.api import InvalidObjects, parse_as
@@ -81,6 +84,8 @@ def run_automation(run: ImageRun) -> Done:
     run.status["lastAutomationRunTime"] = format_time(datetime.now(UTC))
     source = _source(run, automation)
     images, observed = _policies(run, automation)
+    if _unchanged(run, automation, source, observed):
+        return Done(READY_MESSAGE)
     heads: list[str] = []
 
     def edit(tree: Path) -> SetterResult | None:
@@ -107,7 +112,7 @@ def run_automation(run: ImageRun) -> Done:
                 refspec=spec.git.refspec,
                 options=dict(push.options) if push else {},
             ),
-            author=Author(spec.git.commit.author.name, spec.git.commit.author.email),
+            author=_author(spec.git.commit.author.name, spec.git.commit.author.email),
             edit=edit,
             message=message,
             timeout=source.timeout,
@@ -141,6 +146,43 @@ def run_automation(run: ImageRun) -> Done:
     summary = push_summary(pushed, refspec=spec.git.refspec)
     news = News(message=summary, revision=f"{pushed.branch}@sha1:{pushed.commit}")
     return Done(READY_MESSAGE, news=news)
+
+
+def _author(name: str, email: str) -> Author:
+    """``git.commit.author``; Flux allows no name, which git refuses: the email stands in."""
+    return Author(name or email, email)
+
+
+def _unchanged(
+    run: ImageRun,
+    automation: ImageUpdateAutomation,
+    source: _Source,
+    observed: dict[str, dict[str, str]],
+) -> bool:
+    """Whether nothing can have changed since the last run: the same spec and choices, and
+    the branch the setters ran on still at the commit they saw (one ``ls-remote``, no clone).
+
+    A refspec push always runs, as in Flux (its target cannot be compared).
+    """
+    spec = automation.spec
+    branch = spec.git.push_branch or source.checkout.branch
+    status = run.status
+    seen = str(status.get("observedSourceRevision") or "")
+    if (
+        not branch
+        or spec.git.refspec
+        or status.get("observedGeneration") != run.generation
+        or status.get("observedPolicies") != observed
+        or not seen.startswith(f"{branch}@sha1:")
+    ):
+        return False
+    try:
+        head = remote_head(source.url, auth=source.auth, branch=branch, timeout=source.timeout)
+    except InvalidSourceError as err:
+        raise Stalled(INVALID_SOURCE_CONFIGURATION, str(err)) from None
+    except GitError as err:
+        raise Transient(GIT_OPERATION_FAILED, f"failed to checkout source: {err}") from None
+    return bool(head) and seen == f"{branch}@sha1:{head}"
 
 
 def push_summary(pushed: Pushed[SetterResult], *, refspec: str = "") -> str:

@@ -31,6 +31,7 @@ from shared.settings import Settings
 from shared.worker import WorkerContext
 from tests.fixtures.workers import worker_context
 from tests.servers.git import BareRepo
+from tests.servers.githttp import GitHttpServer
 from tests.servers.registry import OciRegistry
 
 NS = "flux-system"
@@ -374,3 +375,62 @@ def test_a_v1beta1_automation_commits_with_updated_data_and_asks_for_a_fetch(
     (pushed,) = _events(ctx, key)
     assert pushed.message == f"pushed commit '{head[:7]}' to branch 'main'\nImages:\nweb:2.0.0\n"
     assert pushed.revision == f"main@sha1:{head}"
+
+
+def test_nothing_changed_since_the_last_run_costs_one_ls_remote_and_no_clone(
+    ctx: WorkerContext, git_repo: BareRepo, git_http: GitHttpServer
+) -> None:
+    marked = 'image: web:2.0.0 # {"$imagepolicy": "flux-system:web"}\n'
+    git_repo.commit({"deploy.yaml": marked})
+    login = {"username": git_http.username or "", "password": git_http.password or ""}
+    ctx.store.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "login", "namespace": NS},
+            "stringData": login,
+        }
+    )
+    _apply(
+        ctx, "GitRepository", "repo",
+        {
+            "interval": "5m", "url": git_http.url_for(git_repo), "ref": {"branch": "main"},
+            "secretRef": {"name": "login"},
+        },
+    )  # fmt: skip
+    policy = _apply(
+        ctx, "ImagePolicy", "web",
+        {"imageRepositoryRef": {"name": "web"}, "policy": {"alphabetical": {}}},
+    )  # fmt: skip
+    ctx.store.change_status(
+        policy, lambda _d, s: s.update({"latestRef": {"name": "web", "tag": "2.0.0"}})
+    )
+    key = _apply(
+        ctx, "ImageUpdateAutomation", "auto",
+        {
+            "interval": "5m",
+            "sourceRef": {"kind": "GitRepository", "name": "repo"},
+            "git": {"commit": {"author": {"email": "bot@example.com"}}},
+        },
+    )  # fmt: skip
+    _run(ctx, key, IMAGE_UPDATE_AUTOMATION)
+    assert git_http.fetches() == 1
+    _run(ctx, key, IMAGE_UPDATE_AUTOMATION)
+    assert git_http.fetches() == 1  # nothing could have changed: no clone
+    assert _ready(ctx, key) == ("True", "Succeeded", "repository up-to-date")
+
+    # A new choice: a full run, a commit.
+    ctx.store.change_status(
+        policy, lambda _d, s: s.update({"latestRef": {"name": "web", "tag": "2.1.0"}})
+    )
+    _run(ctx, key, IMAGE_UPDATE_AUTOMATION)
+    assert _ready(ctx, key)[:2] == ("True", "Succeeded"), _ready(ctx, key)
+    assert git_repo.read_file("deploy.yaml") == marked.replace("2.0.0", "2.1.0").encode()
+    fetched = git_http.fetches()
+    # Someone else commits: the branch moved, so the next run checks out again.
+    git_repo.commit({"other.txt": "x"}, "unrelated")
+    _run(ctx, key, IMAGE_UPDATE_AUTOMATION)
+    assert git_http.fetches() == fetched + 1
+    doc = ctx.store.get(key)
+    assert doc is not None
+    assert doc["status"]["observedSourceRevision"] == f"main@sha1:{git_repo.head('main')}"
