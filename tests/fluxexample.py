@@ -148,8 +148,11 @@ def remove_configs(kubeconfig: Path) -> None:
 
 def remove_releases(helm: HelmCli, releases: list[ExampleRelease]) -> None:
     """Uninstall ``releases`` and delete their namespaces, waiting until those are gone."""
+    # No --wait: a loaded machine can take minutes to delete the pods, and helm
+    # killed mid-wait would leave the release "uninstalling" for the next test.
+    # Helm drops its record at once; the namespaces' deletion below waits for the rest.
     for release in reversed(releases):
-        helm.run("uninstall", release.name, "-n", release.namespace, "--wait", timeout=180)
+        helm.run("uninstall", release.name, "-n", release.namespace, timeout=180)
     assert helm.kubeconfig is not None
     with api_client(helm.kubeconfig) as api:
         core = k8s.CoreV1Api(api)
@@ -164,7 +167,7 @@ def remove_releases(helm: HelmCli, releases: list[ExampleRelease]) -> None:
         def gone() -> bool:
             return not namespaces & {ns.metadata.name for ns in core.list_namespace().items}
 
-        eventually(gone, timeout=180, interval=0.5)
+        eventually(gone, timeout=300, interval=0.5)
 
 
 def drop_cert_manager_webhooks(kubeconfig: Path) -> None:
