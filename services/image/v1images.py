@@ -64,7 +64,6 @@ class ImageField:
     line: int  # 1-based
     value: str
     style: str  # "" plain, "'" or '"'
-    flow: bool
     tag_only: bool  # the field is the tag alone; else it holds "name:tag" (name kept as written)
 
     def written(self, tag: str) -> str:
@@ -129,9 +128,9 @@ def set_tags(text: str, writes: Iterable[tuple[ImageField, str]]) -> str:
     """``text`` with each field set for its new tag; every other byte as it was."""
     out = text
     for image_field, tag in sorted(writes, key=lambda write: write[0].start, reverse=True):
-        new = render_scalar(
-            image_field.written(tag), style=image_field.style, flow=image_field.flow
-        )
+        # Plain stays plain inside a flow collection too: the name was plain there already,
+        # and a tag's characters ([A-Za-z0-9_.-]) are no flow indicators.
+        new = render_scalar(image_field.written(tag), style=image_field.style)
         out = out[: image_field.start] + new + out[image_field.end :]
     return out
 
@@ -173,7 +172,7 @@ def _string_map(node: yaml.Node | None) -> dict[str, str]:
     }
 
 
-def _field(text: str, node: yaml.Node | None, *, tag_only: bool, flow: bool) -> ImageField | None:
+def _field(text: str, node: yaml.Node | None, *, tag_only: bool) -> ImageField | None:
     """The span of a string scalar that can be rewritten in place (not a block scalar)."""
     if not isinstance(node, yaml.ScalarNode) or node.tag != _STR:
         return None
@@ -187,7 +186,6 @@ def _field(text: str, node: yaml.Node | None, *, tag_only: bool, flow: bool) -> 
         line=node.start_mark.line + 1,
         value=str(node.value),
         style=node.style or "",
-        flow=flow,
         tag_only=tag_only,
     )
 
@@ -203,15 +201,11 @@ def _value_start(text: str, start: int, end: int) -> int:
     return index
 
 
-def _flow(*nodes: yaml.Node | None) -> bool:
-    return any(getattr(node, "flow_style", False) for node in nodes)
-
-
 def _container(
-    text: str, name: str, ref_node: yaml.Node | None, *, flow: bool, registry: str = ""
+    text: str, name: str, ref_node: yaml.Node | None, *, registry: str = ""
 ) -> V1Container | None:
     """A container whose image reference (``name[:tag]``) is the one scalar ``ref_node``."""
-    image_field = _field(text, ref_node, tag_only=False, flow=flow)
+    image_field = _field(text, ref_node, tag_only=False)
     if image_field is None or "@" in image_field.value:
         return None
     repo, tag = _split(image_field.value)
@@ -231,7 +225,7 @@ def _workload_containers(text: str, root: yaml.MappingNode, kind: str) -> Iterat
         for item in listed.value:
             name = _string(_get(item, "name"))
             image = _get(item, "image")
-            found = _container(text, name, image, flow=_flow(listed, item)) if name else None
+            found = _container(text, name, image) if name else None
             if found is not None:
                 yield found
 
@@ -274,15 +268,14 @@ def _parts(text: str, name: str, node: yaml.MappingNode, *, repo_key: str) -> V1
     repo = _get(node, repo_key)
     registry = _string(_get(node, "registry"))
     tag = _get(node, "tag")
-    flow = _flow(node)
     if _string(tag):
         repo_text = _string(repo)
-        tag_field = _field(text, tag, tag_only=True, flow=flow)
+        tag_field = _field(text, tag, tag_only=True)
         if not repo_text or tag_field is None or "@" in repo_text:
             return None
         full = f"{registry}/{repo_text}" if registry else repo_text
         return V1Container(name=name, image=full, tag=tag_field.value, field=tag_field)
-    return _container(text, name, repo, flow=flow, registry=registry)
+    return _container(text, name, repo, registry=registry)
 
 
 def _mappings(annotations: Mapping[str, str]) -> dict[str, dict[str, str]]:
@@ -309,9 +302,9 @@ def _mapped_container(
     if paths.get("registry") and not registry:
         return None
     if paths.get("tag"):
-        repo_text, tag_field = _string(repo_node), _field(text, tag_node, tag_only=True, flow=False)
+        repo_text, tag_field = _string(repo_node), _field(text, tag_node, tag_only=True)
         if not repo_text or tag_field is None:
             return None
         full = f"{registry}/{repo_text}" if registry else repo_text
         return V1Container(name=alias, image=full, tag=tag_field.value, field=tag_field)
-    return _container(text, alias, repo_node, flow=False, registry=registry)
+    return _container(text, alias, repo_node, registry=registry)
