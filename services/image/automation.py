@@ -78,6 +78,9 @@ __all__ = [
 
 READY_MESSAGE = "repository up-to-date"
 log = logging.getLogger(__name__)
+# status field (a sluice extension) listing what a FluxV1 run left alone, and its bound.
+V1_SKIPPED = "fluxV1Skipped"
+V1_SKIPPED_SHOWN = 20
 SOURCE_MANAGER_FAILED = "SourceManagerFailed"
 INVALID_SOURCE_CONFIGURATION = "InvalidSourceConfiguration"
 UPDATE_FAILED = "UpdateFailed"
@@ -100,12 +103,13 @@ def run_automation(run: ImageRun) -> Done:
     run.status["lastAutomationRunTime"] = format_time(datetime.now(UTC))
     source = _source(run, automation)
     heads: list[str] = []
+    v1_runs: list[V1Result] = []
     edit: Callable[[Path], Any]
     message: Callable[[Any], str]
     if spec.update.strategy == FLUX_V1:
         # The registry decides each run: always clone (no ls-remote shortcut), no policies.
         observed: dict[str, dict[str, str]] | None = None
-        edit, message = _v1_update(run, automation, source, heads)
+        edit, message = _v1_update(run, automation, source, heads, v1_runs)
     else:
         images, observed = _policies(run, automation)
         if _unchanged(run, automation, source, observed):
@@ -143,6 +147,8 @@ def run_automation(run: ImageRun) -> Done:
     status = run.status
     if observed is not None:
         status["observedPolicies"] = observed
+    if v1_runs:
+        _v1_skipped(status, v1_runs[-1])
     # The branch the setters ran on: the push branch (continued from the remote's
     # when it has one), else the checked-out branch; its commit before the edit.
     branch = spec.git.push_branch or source.checkout.branch
@@ -183,16 +189,21 @@ def _setters_update(
 
 
 def _v1_update(
-    run: ImageRun, automation: ImageUpdateAutomation, source: _Source, heads: list[str]
+    run: ImageRun,
+    automation: ImageUpdateAutomation,
+    source: _Source,
+    heads: list[str],
+    runs: list[V1Result],
 ) -> tuple[Callable[[Path], V1Result | None], Callable[[V1Result], str]]:
-    """The FluxV1 strategy's edit (``v1automation.update_tree``) and message: fluxd's
-    ``Auto-release ...`` unless ``messageTemplate`` is set."""
+    """The FluxV1 strategy's edit (``v1automation.update_tree``; each result kept in
+    ``runs``) and message: fluxd's ``Auto-release ...`` unless ``messageTemplate`` is set."""
     spec = automation.spec
     registry = RegistryTags(lambda image: _v1_access(run, image, timeout=source.timeout))
 
     def edit(tree: Path) -> V1Result | None:
         heads.append(_head_commit(tree))
         result = update_tree(tree, update_path=spec.update.path, registry=registry)
+        runs.append(result)
         for skipped in result.skipped:
             log.info("%s: FluxV1 left %s", run.key, skipped)
         return result if result.changed else None
@@ -208,6 +219,18 @@ def _v1_update(
         )  # fmt: skip
 
     return edit, message
+
+
+def _v1_skipped(status: dict[str, Any], result: V1Result) -> None:
+    """``status.fluxV1Skipped``: what the last FluxV1 run left alone and why (fluxd only logged
+    it), at most V1_SKIPPED_SHOWN lines; absent when nothing was."""
+    if not result.skipped:
+        status.pop(V1_SKIPPED, None)
+        return
+    shown = list(result.skipped[:V1_SKIPPED_SHOWN])
+    if len(result.skipped) > V1_SKIPPED_SHOWN:
+        shown.append(f"... and {len(result.skipped) - V1_SKIPPED_SHOWN} more")
+    status[V1_SKIPPED] = shown
 
 
 def _v1_access(run: ImageRun, image: ImageName, *, timeout: float) -> RegistryAccess:

@@ -184,6 +184,10 @@ def update_tree(checkout: Path, *, update_path: str, registry: RegistryTags) -> 
                     skipped.append(f"{where}: {err}")
                     continue
                 pattern = obj.policies.pattern_for(container.name)
+                if pattern.problem:  # fluxd matched every tag with it, silently
+                    skipped.append(
+                        f"{where}: pattern {pattern} matches every tag: {pattern.problem}"
+                    )
 
                 def created(tag: str, image: ImageName = image) -> datetime.datetime | None:
                     return registry.created(image, tag)

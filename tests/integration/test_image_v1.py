@@ -114,9 +114,15 @@ def test_v1_annotated_deployment_and_helmrelease_get_fluxds_tags_committed(
         f"{web}:1.10.0",
         '    flux.weave.works/automated: "true"\n    flux.weave.works/locked: "true"\n',
     )
+    future = _deployment(
+        "future",
+        f"{web}:1.10.0",
+        '    fluxcd.io/automated: "true"\n    fluxcd.io/tag.web: semver:^9\n',
+    )
     release = _helmrelease(chart)
+    files = {"web.yaml": automated, "frozen.yaml": locked, "future.yaml": future}
     first = git_repo.commit(
-        {"app/web.yaml": automated, "app/frozen.yaml": locked, "app/release.yaml": release},
+        {**{f"app/{name}": text for name, text in files.items()}, "app/release.yaml": release},
         "first",
     )
     gitops.apply(_objects(git_http.url_for(git_repo), git_http))
@@ -126,6 +132,7 @@ def test_v1_annotated_deployment_and_helmrelease_get_fluxds_tags_committed(
     assert git_repo.read_file("app/web.yaml") == automated.replace(":1.10.0", ":1.10.3").encode()
     assert git_repo.read_file("app/release.yaml") == release.replace('"1.0"', '"1.2"').encode()
     assert git_repo.read_file("app/frozen.yaml") == locked.encode()  # locked: left alone
+    assert git_repo.read_file("app/future.yaml") == future.encode()
     assert git_repo.message("main").splitlines() == [
         "Auto-release multiple (2) images",
         "",
@@ -135,6 +142,10 @@ def test_v1_annotated_deployment_and_helmrelease_get_fluxds_tags_committed(
     status = _status(gitops)
     assert status["observedSourceRevision"] == f"main@sha1:{pushed}"
     assert "observedPolicies" not in status
+    # What was left alone, and why, is on the automation (fluxd only logged it).
+    assert status["fluxV1Skipped"] == [
+        "future.yaml: Deployment/future container web: no tag matches semver:^9"
+    ]
     ready = get_condition(status, "Ready")
     assert ready is not None and ready["status"] == "True"
 
