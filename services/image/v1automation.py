@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import datetime
 import os
-import stat
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -35,7 +34,13 @@ from pathlib import Path
 from services.image.markers import ObjectId, UnreadableYAML
 from services.image.names import ImageName, InvalidImageError, parse_image
 from services.image.registry import ImageScanError, RegistryAccess, image_info, scan_tags
-from services.image.setters import PolicyImage, SetterChange, SetterPathError, SetterResult
+from services.image.setters import (
+    PolicyImage,
+    SetterChange,
+    SetterResult,
+    replace_file,
+    resolve_update_path,
+)
 from services.image.tags import ExclusionList
 from services.image.v1images import ImageField, find_objects, set_tags
 from services.image.v1rules import FILTER_PREFIX, POLICY_PREFIXES, choose_tag
@@ -153,11 +158,7 @@ def update_tree(checkout: Path, *, update_path: str, registry: RegistryTags) -> 
     choose, in place. Raises SetterPathError for a path outside the checkout or missing;
     OSError when a file cannot be read or written."""
     root = checkout.resolve()
-    start = (root / update_path.lstrip("/")).resolve() if update_path else root
-    if start != root and root not in start.parents:
-        raise SetterPathError(f"update path {update_path!r} leaves the repository checkout")
-    if not start.exists():
-        raise SetterPathError(f"update path {update_path!r} does not exist in the checkout")
+    start = resolve_update_path(root, update_path)
     base = start if start.is_dir() else start.parent
     changes: list[V1Change] = []
     skipped: list[str] = []
@@ -221,7 +222,7 @@ def update_tree(checkout: Path, *, update_path: str, registry: RegistryTags) -> 
                     )
                 )
         if writes:
-            _write(path, set_tags(text, writes).encode("utf-8"))
+            replace_file(path, set_tags(text, writes).encode("utf-8"))
     return V1Result(changes=tuple(changes), skipped=tuple(skipped))
 
 
@@ -272,12 +273,3 @@ def _files(start: Path) -> Iterator[Path]:
                 yield from _files(Path(entry.path))
         elif entry.name.endswith(_EXTENSIONS) and entry.is_file(follow_symlinks=False):
             yield Path(entry.path)
-
-
-def _write(path: Path, data: bytes) -> None:
-    """Replace the file's bytes, keeping its mode; a crash leaves the old or the new file whole."""
-    mode = stat.S_IMODE(path.stat().st_mode)
-    temporary = path.with_name(f".{path.name}.sluice-tmp")
-    temporary.write_bytes(data)
-    os.chmod(temporary, mode)
-    os.replace(temporary, path)
