@@ -18,6 +18,13 @@ As image-automation-controller's reconcile (FLUX-API §6.4):
    and a reconcile request for the GitRepository, as a push webhook would
    make, so the commit reaches the clusters without waiting for its interval.
 
+With ``update.strategy: FluxV1`` (sluice's extension for Flux v1 users) step 2
+reads no ImagePolicy: ``v1automation.update_tree`` finds fluxd's annotated
+workloads and HelmReleases in the checkout, scans their registries and writes
+fluxd's choice; the message is fluxd's ``Auto-release ...`` unless a template
+is set, and ``status.fluxV1Skipped`` lists what the run left alone and why.
+Such a run always clones (the registry, not the spec, says what changed).
+
 Nothing to change, no commit; and when the choices and the spec are those
 of the last run and the branch is still at the commit it saw, not even a
 clone (one ``ls-remote``), as Flux. Reasons are Flux's: SourceManagerFailed (the

@@ -7,8 +7,11 @@ worker; no ImageRepository and no ImagePolicy: an ImageUpdateAutomation with
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from services.image.registry import RegistryAccess
+from services.image.v1automation import RegistryTags, update_tree
 from shared.api.conditions import get_condition
 from tests.fixtures.gitops import GitOps, flux_yaml, secret_yaml, sluice
 from tests.helpers import eventually
@@ -165,3 +168,66 @@ def test_v1_annotated_deployment_and_helmrelease_get_fluxds_tags_committed(
     assert git_repo.head("main") == second
     assert git_repo.read_file("app/web.yaml") == automated.replace(":1.10.0", ":1.10.4").encode()
     assert git_repo.message("main").strip() == f"Auto-release {web}:1.10.4"
+
+
+def test_update_tree_orders_regexp_by_creation_time_and_skips_what_it_cannot_read(
+    oci_registry: OciRegistry, tmp_path: Path
+) -> None:
+    for tag, created in (
+        ("v1", "2024-01-01T00:00:00Z"),
+        ("v3", "2024-03-01T00:00:00Z"),
+        ("v20", "2024-02-01T00:00:00Z"),
+        ("v4-rc", "2024-05-01T00:00:00Z"),
+    ):
+        oci_registry.push_image("job", tag, files={"t": tag.encode()}, config={"created": created})
+    job = f"{oci_registry.host}/job"
+    cronjob = f"""\
+apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: nightly
+  annotations: {{fluxcd.io/automated: "true", fluxcd.io/tag.job: 'regexp:^v\\d+$'}}
+spec:
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          containers:
+            - name: job
+              image: '{job}:v1'
+"""
+    # A registry nobody listens on, and a pattern Go cannot compile (fluxd matched every tag).
+    statefulset = """\
+apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: db
+  annotations:
+    fluxcd.io/automated: "true"
+spec:
+  template:
+    spec:
+      containers:
+        - {name: db, image: "127.0.0.1:9/db:1.0"}
+"""
+    odd = cronjob.replace("nightly", "odd").replace("regexp:^v\\d+$", "regexp:(")
+    (tmp_path / "jobs").mkdir()
+    (tmp_path / "jobs" / "cron.yaml").write_text(cronjob)
+    (tmp_path / "jobs" / "db.yaml").write_text(statefulset)
+    (tmp_path / "jobs" / "odd.yaml").write_text(odd)
+    registry = RegistryTags(lambda image: RegistryAccess(timeout=5))
+
+    result = update_tree(tmp_path, update_path="jobs", registry=registry)
+
+    # v3 is the newest image whose tag matches ^v\d+$ (v4-rc is newer but does not match).
+    assert (tmp_path / "jobs" / "cron.yaml").read_text() == cronjob.replace(":v1'", ":v3'")
+    assert (tmp_path / "jobs" / "db.yaml").read_text() == statefulset
+    # The invalid pattern matched every tag, as in fluxd: v4-rc, the newest image.
+    assert (tmp_path / "jobs" / "odd.yaml").read_text() == odd.replace(":v1'", ":v4-rc'")
+    assert [(c.path, c.object.name, c.old_tag, c.new_tag) for c in result.changes] == [
+        ("cron.yaml", "nightly", "v1", "v3"),
+        ("odd.yaml", "odd", "v1", "v4-rc"),
+    ]
+    db, invalid = result.skipped
+    assert db.startswith("db.yaml: StatefulSet/db container db: cannot list tags of 127.0.0.1:9/db")
+    assert invalid.startswith("odd.yaml: CronJob/odd container job: pattern regexp:( matches every")
