@@ -26,6 +26,7 @@ __all__ = [
     "highest_matching",
     "parse_constraint",
     "parse_flux_version",
+    "parse_loose_version",
     "parse_version",
 ]
 
@@ -119,6 +120,22 @@ def parse_flux_version(tag: str) -> Version | None:
     if any(number > _UINT64_MAX for number in numbers):
         return None
     if not _valid_prerelease(pre or ""):
+        return None
+    return Version(numbers[0], numbers[1], numbers[2], pre or "", meta or "", tag)
+
+
+def parse_loose_version(tag: str) -> Version | None:
+    """``tag`` as Masterminds' ``NewVersion`` reads it (Flux v1's ``semver:`` tag filters), else
+    None: an optional ``v``, minor and patch optional (``1.2`` is 1.2.0), leading zeros allowed.
+    """
+    if len(tag) > MAX_VERSION_LENGTH:
+        return None
+    match = _LOOSE.fullmatch(tag)
+    if match is None or not _valid_prerelease(match.group(4) or ""):
+        return None
+    major, minor, patch, pre, meta = match.groups()
+    numbers = [int(part) if part else 0 for part in (major, minor, patch)]
+    if any(number > _UINT64_MAX for number in numbers):
         return None
     return Version(numbers[0], numbers[1], numbers[2], pre or "", meta or "", tag)
 

@@ -18,6 +18,13 @@ As image-automation-controller's reconcile (FLUX-API §6.4):
    and a reconcile request for the GitRepository, as a push webhook would
    make, so the commit reaches the clusters without waiting for its interval.
 
+With ``update.strategy: FluxV1`` (sluice's extension for Flux v1 users) step 2
+reads no ImagePolicy: ``v1automation.update_tree`` finds fluxd's annotated
+workloads and HelmReleases in the checkout, scans their registries and writes
+fluxd's choice; the message is fluxd's ``Auto-release ...`` unless a template
+is set, and ``status.fluxV1Skipped`` lists what the run left alone and why.
+Such a run always clones (the registry, not the spec, says what changed).
+
 Nothing to change, no commit; and when the choices and the spec are those
 of the last run and the branch is still at the commit it saw, not even a
 clone (one ``ls-remote``), as Flux. Reasons are Flux's: SourceManagerFailed (the
@@ -30,18 +37,33 @@ the commit).
 from __future__ import annotations
 
 import base64
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+from services.image.access import registry_access
 from services.image.gitupdate import Author, CheckoutRef, Pushed, PushSpec, push_update
+from services.image.names import ImageName, InvalidImageError, parse_image
 from services.image.reconcile import Done, ImageKind, ImageRun, News
+from services.image.registry import RegistryAccess
 from services.image.remotehead import remote_head
 from services.image.setters import PolicyImage, SetterPathError, SetterResult, apply_setters
 from services.image.template import CommitMessageError, RemovedTemplateFieldError, commit_message
+from services.image.v1automation import (
+    FLUX_V1,
+    RegistryTags,
+    V1Result,
+    auto_release_message,
+    setter_result,
+    update_tree,
+)
 from shared.api import InvalidObjects, parse_as
 from shared.api.conditions import GIT_OPERATION_FAILED, format_time
 from shared.api.imagepolicy import ImagePolicy
+from shared.api.imagerepository import ImageRepository
 from shared.api.imageupdateautomation import ImageUpdateAutomation
 from shared.api.source import GitRepository, GitRepositoryRef
 from shared.git.auth import GitAuth
@@ -62,6 +84,10 @@ __all__ = [
 ]
 
 READY_MESSAGE = "repository up-to-date"
+log = logging.getLogger(__name__)
+# status field (a sluice extension) listing what a FluxV1 run left alone, and its bound.
+V1_SKIPPED = "fluxV1Skipped"
+V1_SKIPPED_SHOWN = 20
 SOURCE_MANAGER_FAILED = "SourceManagerFailed"
 INVALID_SOURCE_CONFIGURATION = "InvalidSourceConfiguration"
 UPDATE_FAILED = "UpdateFailed"
@@ -83,27 +109,23 @@ def run_automation(run: ImageRun) -> Done:
     spec = automation.spec
     run.status["lastAutomationRunTime"] = format_time(datetime.now(UTC))
     source = _source(run, automation)
-    images, observed = _policies(run, automation)
-    if _unchanged(run, automation, source, observed):
-        return Done(READY_MESSAGE)
     heads: list[str] = []
-
-    def edit(tree: Path) -> SetterResult | None:
-        heads.append(_head_commit(tree))
-        result = apply_setters(tree, images, update_path=spec.update.path)
-        return result if result.changed else None
-
-    def message(result: SetterResult) -> str:
-        return commit_message(
-            spec.git.commit.message, result,
-            namespace=run.key.namespace, name=run.key.name,
-            values=spec.git.commit.message_template_values,
-            legacy=automation.legacy_template_data,
-        )  # fmt: skip
+    v1_runs: list[V1Result] = []
+    edit: Callable[[Path], Any]
+    message: Callable[[Any], str]
+    if spec.update.strategy == FLUX_V1:
+        # The registry decides each run: always clone (no ls-remote shortcut), no policies.
+        observed: dict[str, dict[str, str]] | None = None
+        edit, message = _v1_update(run, automation, source, heads, v1_runs)
+    else:
+        images, observed = _policies(run, automation)
+        if _unchanged(run, automation, source, observed):
+            return Done(READY_MESSAGE)
+        edit, message = _setters_update(run, automation, images, heads)
 
     push = spec.git.push
     try:
-        pushed = push_update(
+        pushed: Pushed[Any] | None = push_update(
             source.url,
             auth=source.auth,
             checkout=source.checkout,
@@ -130,7 +152,10 @@ def run_automation(run: ImageRun) -> Done:
     except OSError as err:
         raise Transient(UPDATE_FAILED, f"failed to apply policies: {err}") from None
     status = run.status
-    status["observedPolicies"] = observed
+    if observed is not None:
+        status["observedPolicies"] = observed
+    if v1_runs:
+        _v1_skipped(status, v1_runs[-1])
     # The branch the setters ran on: the push branch (continued from the remote's
     # when it has one), else the checked-out branch; its commit before the edit.
     branch = spec.git.push_branch or source.checkout.branch
@@ -146,6 +171,88 @@ def run_automation(run: ImageRun) -> Done:
     summary = push_summary(pushed, refspec=spec.git.refspec)
     news = News(message=summary, revision=f"{pushed.branch}@sha1:{pushed.commit}")
     return Done(READY_MESSAGE, news=news)
+
+
+def _setters_update(
+    run: ImageRun, automation: ImageUpdateAutomation, images: list[PolicyImage], heads: list[str]
+) -> tuple[Callable[[Path], SetterResult | None], Callable[[SetterResult], str]]:
+    """The Setters strategy's edit (markers set for the policies' choices) and message."""
+    spec = automation.spec
+
+    def edit(tree: Path) -> SetterResult | None:
+        heads.append(_head_commit(tree))
+        result = apply_setters(tree, images, update_path=spec.update.path)
+        return result if result.changed else None
+
+    def message(result: SetterResult) -> str:
+        return commit_message(
+            spec.git.commit.message, result,
+            namespace=run.key.namespace, name=run.key.name,
+            values=spec.git.commit.message_template_values,
+            legacy=automation.legacy_template_data,
+        )  # fmt: skip
+
+    return edit, message
+
+
+def _v1_update(
+    run: ImageRun,
+    automation: ImageUpdateAutomation,
+    source: _Source,
+    heads: list[str],
+    runs: list[V1Result],
+) -> tuple[Callable[[Path], V1Result | None], Callable[[V1Result], str]]:
+    """The FluxV1 strategy's edit (``v1automation.update_tree``; each result kept in
+    ``runs``) and message: fluxd's ``Auto-release ...`` unless ``messageTemplate`` is set."""
+    spec = automation.spec
+    registry = RegistryTags(lambda image: _v1_access(run, image, timeout=source.timeout))
+
+    def edit(tree: Path) -> V1Result | None:
+        heads.append(_head_commit(tree))
+        result = update_tree(tree, update_path=spec.update.path, registry=registry)
+        runs.append(result)
+        for skipped in result.skipped:
+            log.info("%s: FluxV1 left %s", run.key, skipped)
+        return result if result.changed else None
+
+    def message(result: V1Result) -> str:
+        if not spec.git.commit.message_template:
+            return auto_release_message(result)
+        return commit_message(
+            spec.git.commit.message_template, setter_result(result),
+            namespace=run.key.namespace, name=run.key.name,
+            values=spec.git.commit.message_template_values,
+            legacy=automation.legacy_template_data,
+        )  # fmt: skip
+
+    return edit, message
+
+
+def _v1_skipped(status: dict[str, Any], result: V1Result) -> None:
+    """``status.fluxV1Skipped``: what the last FluxV1 run left alone and why (fluxd only logged
+    it), at most V1_SKIPPED_SHOWN lines; absent when nothing was."""
+    if not result.skipped:
+        status.pop(V1_SKIPPED, None)
+        return
+    shown = list(result.skipped[:V1_SKIPPED_SHOWN])
+    if len(result.skipped) > V1_SKIPPED_SHOWN:
+        shown.append(f"... and {len(result.skipped) - V1_SKIPPED_SHOWN} more")
+    status[V1_SKIPPED] = shown
+
+
+def _v1_access(run: ImageRun, image: ImageName, *, timeout: float) -> RegistryAccess:
+    """How FluxV1 reaches an image's registry: through an ImageRepository of the automation's
+    namespace for the same image (its pull Secret, TLS, ``insecure``), else anonymously."""
+    for doc in run.ctx.store.list("ImageRepository", run.key.namespace, scope=run.key.scope):
+        try:
+            repository = parse_as(doc, ImageRepository, source=f"{run.key.namespace}")
+            named = parse_image(repository.spec.image, insecure=repository.spec.insecure)
+        except (InvalidObjects, InvalidImageError):
+            continue
+        if named.canonical == image.canonical:
+            key = ObjectKey.of(doc, run.key.scope)
+            return registry_access(run.ctx.store, key, repository, named)
+    return RegistryAccess(timeout=timeout)
 
 
 def _author(name: str, email: str) -> Author:

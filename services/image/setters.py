@@ -40,6 +40,8 @@ __all__ = [
     "SetterResult",
     "SkippedFile",
     "apply_setters",
+    "replace_file",
+    "resolve_update_path",
     "setter_values",
 ]
 
@@ -159,7 +161,7 @@ def apply_setters(
     OSError when a file cannot be read or written.
     """
     root = checkout.resolve()
-    start = _resolve_update_path(root, update_path)
+    start = resolve_update_path(root, update_path)
     values = setter_values(images)
     by_name = {name: value for name, (value, _) in values.items()}
     base = start if start.is_dir() else start.parent
@@ -180,7 +182,7 @@ def apply_setters(
             continue
         if not rewrite.edits:
             continue
-        _write(path, rewrite.text.encode("utf-8"))
+        replace_file(path, rewrite.text.encode("utf-8"))
         repo_path = path.relative_to(root).as_posix()
         changes.extend(
             SetterChange(
@@ -198,7 +200,8 @@ def apply_setters(
     return SetterResult(changes=tuple(changes), skipped=tuple(skipped))
 
 
-def _resolve_update_path(root: Path, update_path: str) -> Path:
+def resolve_update_path(root: Path, update_path: str) -> Path:
+    """``root/update_path`` resolved; SetterPathError when it leaves ``root`` or is missing."""
     candidate = (root / update_path.lstrip("/")).resolve() if update_path else root
     if candidate != root and root not in candidate.parents:
         raise SetterPathError(f"update path {update_path!r} leaves the repository checkout")
@@ -225,7 +228,7 @@ def _wanted(name: str) -> bool:
     return name.endswith(_EXTENSIONS) or name == _KUSTOMIZATION
 
 
-def _write(path: Path, data: bytes) -> None:
+def replace_file(path: Path, data: bytes) -> None:
     """Replace the file's bytes, keeping its mode; a crash leaves the old or the new file whole."""
     mode = stat.S_IMODE(path.stat().st_mode)
     temporary = path.with_name(f".{path.name}.sluice-tmp")

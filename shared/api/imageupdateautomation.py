@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from shared.api.durations import parse_duration
 from shared.api.legacy import CONVERTED_FROM
@@ -141,9 +141,15 @@ class GitSpec(ApiModel):
 
 
 class UpdateStrategy(ApiModel):
-    """``spec.update``: the setters strategy over the files under ``path`` (default: the root)."""
+    """``spec.update``: the strategy over the files under ``path`` (default: the root).
 
-    strategy: Literal["Setters"] = "Setters"
+    ``Setters`` is Flux's (markers naming ImagePolicies); ``FluxV1`` is sluice's
+    extension for Flux v1 users: fluxd's ``fluxcd.io/automated`` and
+    ``fluxcd.io/tag.<container>`` annotations in the files say what to update,
+    and no ImagePolicy is read.
+    """
+
+    strategy: Literal["Setters", "FluxV1"] = "Setters"
     path: str = ""
 
 
@@ -162,6 +168,16 @@ class ImageUpdateAutomationSpec(ApiModel):
     def interval_seconds(self) -> float:
         """``interval`` in seconds."""
         return parse_duration(self.interval)
+
+    @model_validator(mode="after")
+    def _v1_reads_no_policies(self) -> ImageUpdateAutomationSpec:
+        if self.update.strategy == "FluxV1" and self.policy_selector is not None:
+            raise ValueError(
+                "policySelector selects ImagePolicies, which strategy FluxV1 does not read "
+                "(the fluxcd.io/ annotations in the files choose the tags): remove "
+                "policySelector, or use strategy Setters"
+            )
+        return self
 
 
 class ImageUpdateAutomation(ApiObject):
