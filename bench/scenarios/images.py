@@ -19,11 +19,18 @@ thread of the benchmark process, so its CPU is counted for no one).
   Kustomization's apply. The next tag waits for the Kustomization to be
   Ready at the pushed commit.
 - ``scan``: 200 ImageRepositories (50 with --quick), each its own registry
-  repository with 10 tags, all behind the same login. The first scans start
-  when the scheduler first sees them; the unchanged scans are asked for all
-  at once (as 200 webhook calls would). Per scan: the requests the registry
-  served (its access log) and the image worker's CPU (its whole session),
-  divided by the scans the worker counted (``sluice_reconcile_total``).
+  repository with 10 tags, all with the same Basic login, created at once
+  (the store's watcher starts their first scans); then a reconcile of each
+  is asked for at once (as 200 webhook calls would), with nothing new in
+  the registry: the unchanged scans. Then the same registry (storage and
+  address) is restarted behind a bearer-token service, as Docker Hub, GHCR
+  or Harbor ask for one, and 200 new ImageRepositories of the same images,
+  with a login of their own, are scanned the same two ways. Per
+  ImageRepository: the requests the registry served (its access log), the
+  token service's, and the image worker's CPU (its whole session); the
+  scans the worker counted (``sluice_reconcile_total``) are in the notes.
+  Both Secrets are applied first: a changed Secret re-runs every
+  ImageRepository of its namespace.
 """
 
 from __future__ import annotations
@@ -56,6 +63,7 @@ from shared.metrics import FAILURE, HASH, RECONCILES, SUCCESS, field_name
 from tests.servers.git import BareRepo
 from tests.servers.githttp import GitHttpServer
 from tests.servers.registry import MANIFEST_MEDIA_TYPE, OciRegistry
+from tests.servers.registryauth import TokenService
 
 __all__ = ["Scans", "run", "summarize"]
 
@@ -64,6 +72,8 @@ POLL = 0.05  # seconds between looks at the cluster while the clock runs
 USER = "puller"
 PASSWORD = "bench-registry-pass"  # a loopback registry that lives for one run
 LOGIN = "registry-login"
+TOKEN_USER = "token-puller"
+TOKEN_LOGIN = "token-login"
 APP = "app"
 TAGS_PER_REPOSITORY = 10
 KIND = "ImageRepository"
@@ -76,6 +86,7 @@ class Scans:
     scans: int  # reconciles the worker counted
     requests: int  # requests the registry served
     challenged: int  # of which answered 401 (the login's challenge)
+    tokens: int | None  # requests at the token service (None: Basic login, no token service)
     cpu_seconds: float
     wall_seconds: float  # first request for a scan (or the apply) to the last scan counted
 
@@ -145,7 +156,6 @@ def _tag_to_cluster(ctx: Context, stack: Stack, registry: OciRegistry, tags: int
         first = repo.commit({"app/deploy.yaml": _deployment(image)}, "the app at 1.0.0")
         stack.apply(
             [
-                registry_login(LOGIN, host=registry.host, username=USER, password=PASSWORD),
                 git_repository(APP, git.url_for(repo), interval="1h"),
                 kustomization(APP, source=APP, interval="1h"),
                 image_repository(APP, image, interval="1h", secret=LOGIN),
@@ -230,12 +240,19 @@ def _settle(stack: Stack, *, quiet: float, timeout: float) -> None:
 
 
 def _round(
-    ctx: Context, stack: Stack, registry: OciRegistry, names: list[str], start: Callable[[], None]
+    ctx: Context,
+    stack: Stack,
+    registry: OciRegistry,
+    *,
+    names: list[str],
+    start: Callable[[], None],
+    tokens: TokenService | None,
 ) -> Scans:
-    """Measure one scan of every repository in ``names``; ``start()`` sets the scans off."""
+    """Measure one scan of every ImageRepository in ``names``; ``start()`` sets the scans off."""
     image = partial(stack.worker_pids, "image-")
     requests_before, scans_before = _served(registry), _scanned(stack)
     challenged_before = _served(registry, 401)
+    tokens_before = _token_requests(tokens)
     cpu_before = cpu_seconds(session_pids(image()))
     began = time.monotonic()
     start()
@@ -252,25 +269,36 @@ def _round(
         scans=_scanned(stack) - scans_before,
         requests=_served(registry) - requests_before,
         challenged=_served(registry, 401) - challenged_before,
+        tokens=None if tokens is None else _token_requests(tokens) - tokens_before,
         cpu_seconds=cpu_seconds(session_pids(image())) - cpu_before,
         wall_seconds=wall,
     )
 
 
-def _scan(ctx: Context, stack: Stack, registry: OciRegistry, count: int) -> dict[str, Scans]:
-    """``count`` ImageRepositories: their first scans, then one unchanged scan each."""
-    names = [f"scan-{i:03d}" for i in range(count)]
-    began = time.monotonic()
-    _fill(registry, names)
-    ctx.say(
-        f"  {count} repositories x {TAGS_PER_REPOSITORY} tags pushed in "
-        f"{time.monotonic() - began:.1f}s"
-    )
+def _token_requests(tokens: TokenService | None) -> int:
+    return 0 if tokens is None else tokens.issued + tokens.refused
+
+
+def _scan(
+    ctx: Context,
+    stack: Stack,
+    registry: OciRegistry,
+    *,
+    images: list[str],
+    login: str,
+    tokens: TokenService | None = None,
+) -> dict[str, Scans]:
+    """New ImageRepositories of ``images`` pulling with ``login``: their first scans, then one
+    unchanged scan each."""
+    prefix = "token" if tokens is not None else "basic"
+    names = [f"{prefix}-{image}" for image in images]
     docs = [
-        image_repository(name, registry.image(name), interval="1h", secret=LOGIN) for name in names
+        image_repository(name, registry.image(image), interval="1h", secret=login)
+        for name, image in zip(names, images, strict=True)
     ]
     rounds: dict[str, Scans] = {}
-    rounds["first"] = _round(ctx, stack, registry, names, lambda: stack.apply(docs))
+    apply = partial(stack.apply, docs)
+    rounds["first"] = _round(ctx, stack, registry, names=names, start=apply, tokens=tokens)
     for name in names:  # every one scanned, with its tags
         status = _status(stack, KIND, name)
         found = (status.get("lastScanResult") or {}).get("tagCount")
@@ -286,13 +314,25 @@ def _scan(ctx: Context, stack: Stack, registry: OciRegistry, count: int) -> dict
         for name in names:
             stack.request(KIND, name)
 
-    rounds["unchanged"] = _round(ctx, stack, registry, names, ask)
+    rounds["unchanged"] = _round(ctx, stack, registry, names=names, start=ask, tokens=tokens)
     for label, scans in rounds.items():
+        token = "" if scans.tokens is None else f" and {scans.tokens} token requests"
         ctx.say(
-            f"  {label} scans: {scans.scans} in {scans.wall_seconds:.1f}s, "
-            f"{scans.requests} registry requests, {scans.cpu_seconds:.1f} CPU s"
+            f"  {prefix} {label} scans: {scans.scans} in {scans.wall_seconds:.1f}s, "
+            f"{scans.requests} registry requests{token}, {scans.cpu_seconds:.1f} CPU s"
         )
     return rounds
+
+
+def _behind_tokens(ctx: Context, registry: OciRegistry) -> tuple[OciRegistry, TokenService]:
+    """The same registry (storage, address) restarted behind a token service that knows another
+    login, as Docker Hub, GHCR or Harbor ask for a bearer token."""
+    tokens = TokenService(ctx.work / "token", username=TOKEN_USER, password=PASSWORD)
+    tokens.start()
+    registry.stop()
+    again = OciRegistry(registry.state_dir, token=tokens, access_log=True, port=registry.port)
+    again.start()
+    return again, tokens
 
 
 def run(ctx: Context) -> Result:
@@ -305,18 +345,38 @@ def run(ctx: Context) -> Result:
             ctx.work / "registry", username=USER, password=PASSWORD, access_log=True
         )
         registry.start()
-        stack_of.callback(registry.stop)
+        # The registry running at the end (it is restarted behind tokens half way).
+        stack_of.callback(lambda: registry.stop())
         stack = stack_of.enter_context(
             Stack(topology, ctx.work / "stack", timeout=ctx.timeout, say=ctx.say)
         )
         stack.register_clusters(lambda _n: {})
+        # Both logins from the start: a changed Secret re-runs every ImageRepository of its
+        # namespace (KindFacts.reruns_on), which would scan the repositories mid-round.
+        host = registry.host
+        stack.apply(
+            [
+                registry_login(LOGIN, host=host, username=USER, password=PASSWORD),
+                registry_login(TOKEN_LOGIN, host=host, username=TOKEN_USER, password=PASSWORD),
+            ]
+        )
         times = _tag_to_cluster(ctx, stack, registry, tags)
-        rounds = _scan(ctx, stack, registry, count)
+        images = [f"scan-{i:03d}" for i in range(count)]
+        began = time.monotonic()
+        _fill(registry, images)
+        took = time.monotonic() - began
+        ctx.say(f"  {count} repositories x {TAGS_PER_REPOSITORY} tags pushed in {took:.1f}s")
+        rounds = {"Basic login": _scan(ctx, stack, registry, images=images, login=LOGIN)}
+        registry, tokens = _behind_tokens(ctx, registry)
+        stack_of.callback(tokens.stop)
+        rounds["token service"] = _scan(
+            ctx, stack, registry, images=images, login=TOKEN_LOGIN, tokens=tokens
+        )
     return summarize(times, rounds, count, topology)
 
 
 def summarize(
-    times: list[float], rounds: dict[str, Scans], count: int, topology: Topology
+    times: list[float], rounds: dict[str, dict[str, Scans]], count: int, topology: Topology
 ) -> Result:
     """The table rows and JSON figures of both parts (``count`` ImageRepositories scanned)."""
     p50, p95 = percentile(times, 50), percentile(times, 95)
@@ -347,34 +407,48 @@ def summarize(
         "tags_per_repository": TAGS_PER_REPOSITORY,
     }
     notes = {
-        "first": f"{count} ImageRepositories (one registry repository of "
-        f"{TAGS_PER_REPOSITORY} tags each, one Basic login) created at once, interval 1h; "
-        "scanned as the scheduler first sees them; requests counted in the registry's access "
-        "log, CPU of the image worker's session",
-        "unchanged": f"a reconcile of each of the {count} requested at once, nothing new in "
-        "the registry (status not rewritten, no event)",
+        "Basic login": f"{count} ImageRepositories (one registry repository of "
+        f"{TAGS_PER_REPOSITORY} tags each, one Basic login for all) created at once, interval "
+        "1h; scanned as the scheduler first sees them; requests counted in the registry's "
+        "access log, CPU of the image worker's session",
+        "token service": f"the same registry restarted behind a bearer-token service; {count} "
+        "new ImageRepositories of the same images with another login",
     }
-    for label, scans in rounds.items():
-        per = scans.requests / count
-        cpu_ms = scans.cpu_seconds / count * 1000
-        extra = scans.scans - count
-        again = f" ({extra} repositories scanned twice)" if extra > 0 else ""
-        rows.append(
-            Row(
-                f"scan of {count}, {label}: per ImageRepository",
-                f"{per:.2f} requests, {cpu_ms:.1f} ms CPU",
-                f"{notes[label]}; {scans.scans} scans{again}, {scans.requests} requests "
-                f"({scans.challenged} answered 401), {scans.cpu_seconds:.1f} CPU s, "
-                f"{seconds(scans.wall_seconds)} from start to the last scan",
+    for auth, phases in rounds.items():
+        for phase, scans in phases.items():
+            per = scans.requests / count
+            cpu_ms = scans.cpu_seconds / count * 1000
+            value = f"{per:.2f} requests, {cpu_ms:.1f} ms CPU"
+            token = ""
+            if scans.tokens is not None:
+                tokens = scans.tokens / count
+                value = f"{per:.2f} requests + {tokens:.2f} tokens, {cpu_ms:.1f} ms CPU"
+                token = f", {scans.tokens} token requests"
+            extra = scans.scans - count
+            again = f" ({extra} repositories scanned twice)" if extra > 0 else ""
+            if phase == "first":
+                note = notes[auth]
+            else:
+                note = "a reconcile of each requested at once, nothing new in the registry "
+                note += "(status not rewritten, no event)"
+            rows.append(
+                Row(
+                    f"scan of {count}, {auth}, {phase}: per ImageRepository",
+                    value,
+                    f"{note}; {scans.scans} scans{again}, {scans.requests} registry requests "
+                    f"({scans.challenged} answered 401){token}, {scans.cpu_seconds:.1f} CPU s, "
+                    f"{seconds(scans.wall_seconds)} from start to the last scan",
+                )
             )
-        )
-        data[f"scan_{label}"] = {
-            "scans": scans.scans,
-            "registry_requests": scans.requests,
-            "answered_401": scans.challenged,
-            "requests_per_repository": round(per, 3),
-            "image_cpu_seconds": round(scans.cpu_seconds, 2),
-            "cpu_ms_per_repository": round(cpu_ms, 2),
-            "wall_seconds": round(scans.wall_seconds, 2),
-        }
+            key = "basic" if scans.tokens is None else "token"
+            data[f"scan_{key}_{phase}"] = {
+                "scans": scans.scans,
+                "registry_requests": scans.requests,
+                "answered_401": scans.challenged,
+                "token_requests": scans.tokens,
+                "requests_per_repository": round(per, 3),
+                "image_cpu_seconds": round(scans.cpu_seconds, 2),
+                "cpu_ms_per_repository": round(cpu_ms, 2),
+                "wall_seconds": round(scans.wall_seconds, 2),
+            }
     return Result(name=NAME, title="image automation", rows=rows, data=data)
