@@ -409,8 +409,8 @@ def summarize(
     notes = {
         "Basic login": f"{count} ImageRepositories (one registry repository of "
         f"{TAGS_PER_REPOSITORY} tags each, one Basic login for all) created at once, interval "
-        "1h; scanned as the scheduler first sees them; requests counted in the registry's "
-        "access log, CPU of the image worker's session",
+        "1h; first scans started by the store's watcher on creation; requests counted in the "
+        "registry's access log, CPU of the image worker's session",
         "token service": f"the same registry restarted behind a bearer-token service; {count} "
         "new ImageRepositories of the same images with another login",
     }
@@ -425,6 +425,7 @@ def summarize(
                 value = f"{per:.2f} requests + {tokens:.2f} tokens, {cpu_ms:.1f} ms CPU"
                 token = f", {scans.tokens} token requests"
             extra = scans.scans - count
+            # The scheduler's first sync may start one more scan of a repository just created.
             again = f" ({extra} repositories scanned twice)" if extra > 0 else ""
             if phase == "first":
                 note = notes[auth]
