@@ -61,6 +61,18 @@ class KubeReader:
             return False
         return response.status_code == 200
 
+    def container_image(self, namespace: str, name: str) -> str | None:
+        """The first container's image of Deployment ``namespace/name`` (None when absent)."""
+        try:
+            response = self._http.get(f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}")
+        except httpx.HTTPError:
+            return None
+        if response.status_code != 200:
+            return None
+        containers = response.json()["spec"]["template"]["spec"].get("containers") or [{}]
+        image = containers[0].get("image")
+        return None if image is None else str(image)
+
     def count_configmaps(self, namespace: str, *, label: str) -> int:
         """How many ConfigMaps in ``namespace`` carry label ``label`` (any value)."""
         return self._count("configmaps", namespace, label)

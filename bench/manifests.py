@@ -1,8 +1,10 @@
-"""The objects a scenario applies: sources, Kustomizations, HelmReleases, Clusters, notify kinds."""
+"""The objects a scenario applies: sources, Kustomizations, HelmReleases, Clusters, notify and
+image kinds."""
 
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +21,14 @@ __all__ = [
     "git_repository",
     "helm_release",
     "helm_repository",
+    "image_policy",
+    "image_repository",
+    "image_update_automation",
     "kubeconfig_secret",
     "kustomization",
     "provider",
     "receiver_docs",
+    "registry_login",
 ]
 
 NAMESPACE = "flux-system"
@@ -219,3 +225,65 @@ def receiver_docs(name: str, *, source: str, token: str) -> list[Doc]:
             },
         },
     ]
+
+
+IMAGE = "image.toolkit.fluxcd.io/v1"
+
+
+def registry_login(name: str, *, host: str, username: str, password: str) -> Doc:
+    """A dockerconfigjson Secret with one registry login, as ``kubectl create secret
+    docker-registry`` makes it."""
+    config = {"auths": {host: {"username": username, "password": password}}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "type": "kubernetes.io/dockerconfigjson",
+        "data": {".dockerconfigjson": base64.b64encode(json.dumps(config).encode()).decode()},
+    }
+
+
+def image_repository(name: str, image: str, *, interval: str, secret: str | None = None) -> Doc:
+    """An ImageRepository scanning ``image``'s tags (pulling with ``secret``'s login)."""
+    spec: Doc = {"image": image, "interval": interval}
+    if secret is not None:
+        spec["secretRef"] = {"name": secret}
+    return {
+        "apiVersion": IMAGE,
+        "kind": "ImageRepository",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": spec,
+    }
+
+
+def image_policy(name: str, *, repository: str, semver: str) -> Doc:
+    """An ImagePolicy choosing the highest tag of ``repository`` in the semver range."""
+    return {
+        "apiVersion": IMAGE,
+        "kind": "ImagePolicy",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {
+            "imageRepositoryRef": {"name": repository},
+            "policy": {"semver": {"range": semver}},
+        },
+    }
+
+
+def image_update_automation(name: str, *, source: str, interval: str, path: str = "./app") -> Doc:
+    """An ImageUpdateAutomation rewriting the setter markers under ``path`` in ``source``'s
+    main branch, committing and pushing to main."""
+    return {
+        "apiVersion": IMAGE,
+        "kind": "ImageUpdateAutomation",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {
+            "interval": interval,
+            "sourceRef": {"kind": "GitRepository", "name": source},
+            "git": {
+                "checkout": {"ref": {"branch": "main"}},
+                "commit": {"author": {"name": "sluice bench", "email": "bench@sluice.invalid"}},
+                "push": {"branch": "main"},
+            },
+            "update": {"path": path, "strategy": "Setters"},
+        },
+    }

@@ -2,13 +2,14 @@
 
 A ``Stack`` runs a private redis-server, a sandbox control plane (etcd and N
 kube-apiservers), and, under one ``Supervisor``: the source and kustomize
-workers, helm's and notify's when ``Topology.helm_workers`` and
-``notify_workers`` ask (``celery -A services.<svc>.tasks worker`` with the
-pool each service declares, as ``sluice worker`` runs it; the source worker
-serves the artifacts itself, ``SLUICE_ARTIFACT_LISTEN``, as Flux's
-source-controller serves its storage), ``sluice scheduler`` and, with
-``Topology.receiver``, ``sluice receiver`` (Receiver webhooks) on a loopback
-port. With ``Topology.rtt_ms``, sluice reaches every cluster through a
+workers, helm's, notify's and image's when ``Topology.helm_workers``,
+``notify_workers`` and ``image_workers`` ask (``celery -A
+services.<svc>.tasks worker`` with the pool each service declares, as
+``sluice worker`` runs it; the source worker serves the artifacts itself,
+``SLUICE_ARTIFACT_LISTEN``, as Flux's source-controller serves its
+storage), ``sluice scheduler`` and, with ``Topology.receiver``, ``sluice
+receiver`` (Receiver webhooks) on a loopback port. With
+``Topology.rtt_ms``, sluice reaches every cluster through a
 ``LatencyProxy`` that adds that round trip, as a remote cluster's network
 would (the bench's own readers stay direct).
 With ``Topology.git_http`` (set when Flux runs beside sluice) the scenario's
@@ -78,6 +79,11 @@ class Topology:
     notify_concurrency: int = field(
         default_factory=lambda: service_named("notify").worker.concurrency
     )
+    # The image service's workers (none unless a scenario scans registries or automates images).
+    image_workers: int = 0
+    image_concurrency: int = field(
+        default_factory=lambda: service_named("image").worker.concurrency
+    )
     record_leases: bool = False
     rtt_ms: float = 0.0  # > 0: sluice reaches each cluster through a proxy adding this round trip
     git_http: bool = False  # fetch Git over smart HTTP (as Flux must) instead of file://
@@ -105,6 +111,9 @@ class Topology:
         if self.notify_count:
             pool = service_named("notify").worker.pool
             helm += f", notify {self.notify_count}x({pool}, c={self.notify_concurrency})"
+        if self.image_workers:
+            pool = service_named("image").worker.pool
+            helm += f", image {self.image_workers}x({pool}, c={self.image_concurrency})"
         kustomize_part = ""
         if self.kustomize_workers:
             kustomize_part = (
@@ -196,6 +205,9 @@ class Stack(StackBase):
         for n in range(1, top.notify_count + 1):
             argv = self._worker_argv("notify", n, top.notify_concurrency)
             sup.add(f"notify-{n}", argv, env=env, ready=_worker_ready)
+        for n in range(1, top.image_workers + 1):
+            argv = self._worker_argv("image", n, top.image_concurrency)
+            sup.add(f"image-{n}", argv, env=env, ready=_worker_ready)
         if top.receiver:
             address = f"127.0.0.1:{self._receiver_port}"
             sup.add(

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bench.scenarios import alerts, fanout, firstapply, footprint, helm, latency, steady, throughput
+from bench.scenarios import (
+    alerts,
+    fanout,
+    firstapply,
+    footprint,
+    helm,
+    images,
+    latency,
+    steady,
+    throughput,
+)
 from bench.scenarios.common import Context, Result, Row
 
 __all__ = ["SCENARIOS", "Context", "Result", "Row"]
@@ -21,4 +31,5 @@ SCENARIOS: dict[str, Callable[[Context], Result]] = {
     "helm": helm.run,
     "helm-fanout": helm.run_fanout,
     "alerts": alerts.run,
+    "images": images.run,
 }

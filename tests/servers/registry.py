@@ -217,12 +217,18 @@ class OciRegistry:
         with self.client() as client:
             client.delete(f"/v2/{repo}/manifests/{digest}").raise_for_status()
 
-    def requests(self, method: str, path_part: str) -> int:
+    def requests(self, method: str, path_part: str, *, status: int | None = None) -> int:
         """How many ``method`` requests for a path containing ``path_part`` were served
-        (needs ``access_log``)."""
+        (answered with ``status``, when given; needs ``access_log``)."""
         log = self.state_dir / "registry.log"
         text = log.read_text(errors="replace") if log.exists() else ""
-        return sum(1 for line in text.splitlines() if f'"{method} ' in line and path_part in line)
+        # Combined log format: "GET /v2/app/tags/list HTTP/1.1" 401 151 ...
+        answered = f'" {status} ' if status is not None else ""
+        return sum(
+            1
+            for line in text.splitlines()
+            if f'"{method} ' in line and path_part in line and answered in line
+        )
 
     def _upload_blob(self, client: httpx.Client, repo: str, blob: bytes) -> None:
         digest = _digest(blob)
