@@ -75,6 +75,22 @@ spec:
 """
 
 
+def _helmrelease(image: str) -> str:
+    # Values outside the Kustomization's path: rewritten in Git, never applied here.
+    return f"""\
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: web
+  namespace: apps
+spec:
+  values:
+    image:
+      repository: {image}   # {{"$imagepolicy": "{IMAGE_NS}:app:name"}}
+      tag: "1.0.0"  # {{"$imagepolicy": "{IMAGE_NS}:app:tag"}}
+"""
+
+
 def _objects(registry: OciRegistry, url: str, git_http: GitHttpServer) -> str:
     dockerconfig = json.dumps(
         {
@@ -116,7 +132,7 @@ def _objects(registry: OciRegistry, url: str, git_http: GitHttpServer) -> str:
 {template}    push:
       branch: main
   update:
-    path: ./app
+    path: ./
     strategy: Setters
 """
     return (
@@ -177,8 +193,14 @@ def test_a_pushed_tag_is_committed_to_git_and_applied_to_the_cluster(
     image = f"{registry.host}/app"
     namespace_doc = f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {namespace}\n"
     original = _deployment(namespace, image)
+    release = _helmrelease(image)
     first = git_repo.commit(
-        {"app/namespace.yaml": namespace_doc, "app/deploy.yaml": original}, "first"
+        {
+            "app/namespace.yaml": namespace_doc,
+            "app/deploy.yaml": original,
+            "releases/web.yaml": release,
+        },
+        "first",
     )
     gitops.apply(_objects(registry, git_http.url_for(git_repo), git_http))
 
@@ -205,6 +227,8 @@ def test_a_pushed_tag_is_committed_to_git_and_applied_to_the_cluster(
     updated = original.replace(f"{image}:1.0.0", f"{image}:1.0.1")
     assert git_repo.read_file("app/deploy.yaml") == updated.encode()
     assert git_repo.read_file("app/namespace.yaml") == namespace_doc.encode()
+    # The HelmRelease's values: the tag alone changes, its quotes and comments kept.
+    assert git_repo.read_file("releases/web.yaml") == release.replace('"1.0.0"', '"1.0.1"').encode()
     message = git_repo.message("main")
     assert message.splitlines()[:2] == [
         f"Automated image update by {IMAGE_NS}/app",
