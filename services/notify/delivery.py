@@ -94,10 +94,17 @@ def _provider(ctx: WorkerContext, key: ObjectKey) -> Provider | None:
         return None
 
 
-def deliver(ctx: WorkerContext, key: ObjectKey, *, schedule: Schedule) -> None:
-    """Send what waits in Provider ``key``'s outbox, unless another sender is at it."""
+def deliver(
+    ctx: WorkerContext, key: ObjectKey, *, schedule: Schedule, scheduled: bool = False
+) -> None:
+    """Send what waits in Provider ``key``'s outbox, unless another sender is at it.
+
+    A run woken by a new notice while a retry is scheduled leaves it to that
+    retry (``scheduled`` is True for it alone, so it never waits on its own
+    back-off marker, however its timer and Redis' expiry fall).
+    """
     outbox = Outbox(ctx.client, key)
-    if outbox.backing_off() or not len(outbox):
+    if (outbox.backing_off() and not scheduled) or not len(outbox):
         return
     try:
         with outbox.sender(default_holder(), _SENDER_TTL) as lease:

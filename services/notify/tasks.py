@@ -42,7 +42,7 @@ def _kick(key: ObjectKey) -> None:
 
 
 def _retry(key: ObjectKey, delay: float) -> None:
-    app.send_task(DELIVER, args=[str(key)], countdown=delay or None)
+    app.send_task(DELIVER, args=[str(key), True], countdown=delay or None)
 
 
 @app.task(name=RECONCILE, bind=True)
@@ -70,9 +70,9 @@ def on_event(event: Event) -> None:
 
 
 @app.task(name=DELIVER)
-def deliver(key_text: str) -> None:
-    """Send the notices waiting for one Provider, in order."""
+def deliver(key_text: str, scheduled: bool = False) -> None:
+    """Send the notices waiting for one Provider, in order (``scheduled``: the backoff's retry)."""
     key = ObjectKey.parse(key_text)
     ctx = _context()
     clear_pending(ctx.client, key, task_name=DELIVER)
-    deliver_outbox(ctx, key, schedule=_retry)
+    deliver_outbox(ctx, key, schedule=_retry, scheduled=scheduled)
