@@ -127,9 +127,10 @@ def test_flower_lists_each_task_by_name_with_the_object_and_cluster_it_works_on(
             if task["state"] == "SUCCESS":
                 assert isinstance(task["runtime"], float) and task["runtime"] >= 0, task
                 assert task["worker"].split("@")[0] in ("source", "kustomize"), task
-    # helm takes artifact-ready events too, and notify every event; neither has a
-    # worker here, so their on_event tasks wait in their queues (Flower shows them sent).
-    allowed = set(expected) | {"helm.on_event", "notify.on_event"}
+    # helm takes artifact-ready events too, image revision-changed and notify every
+    # event; none has a worker here, so their on_event tasks wait in their queues
+    # (Flower shows them sent).
+    allowed = set(expected) | {"helm.on_event", "image.on_event", "notify.on_event"}
     assert set(grouped) <= allowed, f"unexpected task names: {set(grouped) - allowed}"
 
     # Arguments name objects, never what a Secret holds.

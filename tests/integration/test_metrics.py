@@ -74,9 +74,10 @@ def test_a_reconcile_moves_every_counter_and_queue_depths_are_served(
     for service in (s.name for s in load_services()):
         assert ("sluice_queue_depth", frozenset({("service", service)})) in before
 
-    # helm takes artifact-ready events too, notify every event: their workers serve
-    # them, so their queues drain.
+    # helm takes artifact-ready events too, image revision-changed and notify every
+    # event: their workers serve them, so their queues drain.
     gitops.start_worker("helm")
+    gitops.start_worker("image")
     gitops.start_worker("notify")
     gitops.register_cluster(sandbox_cluster, "default")
     gitops.apply(
