@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from services.notify.notice import PayloadError
 from services.notify.outbox import Outbox, Queued
@@ -84,14 +85,15 @@ class _Health:
         )
 
 
-def _provider(ctx: WorkerContext, key: ObjectKey) -> Provider | None:
+def _provider(ctx: WorkerContext, key: ObjectKey) -> tuple[dict[str, Any], Provider | None]:
+    """The stored Provider document and its model (None when gone or no longer valid)."""
     doc = ctx.store.get(key)
     if doc is None:
-        return None
+        return {}, None
     try:
-        return parse_as(doc, Provider, source=str(key))
+        return doc, parse_as(doc, Provider, source=str(key))
     except InvalidObjects:
-        return None
+        return doc, None
 
 
 def deliver(
@@ -131,14 +133,13 @@ def _drain(
     lost: Callable[[], bool],
     schedule: Schedule,
 ) -> None:
-    provider = _provider(ctx, key)
+    doc, provider = _provider(ctx, key)
     if provider is None or provider.spec.suspend:
         # Flux drops the events of a suspended or missing Provider.
         dropped = outbox.clear()
         if dropped:
             count(ctx.client, NOTICES, {"result": "dropped"}, amount=dropped)
         return
-    doc = ctx.store.get(key) or {}
     ready = get_condition(doc.get("status"), READY) or {}
     health = _Health(ctx, key, failing=ready.get("reason") == DELIVERY_FAILED)
     try:

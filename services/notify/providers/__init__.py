@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from functools import cache
+from types import ModuleType
 
 from services.notify.notice import Notice, Request, Target
 from shared.api.provider import PROVIDER_TYPES
@@ -35,25 +36,27 @@ _MODULES = {name: name for name in PROVIDER_TYPES} | {"generic-hmac": "generic"}
 
 
 @cache
+def _module(provider_type: str) -> ModuleType:
+    """The module of ``provider_type`` (KeyError for a type sluice does not send to)."""
+    return importlib.import_module(f"services.notify.providers.{_MODULES[provider_type]}")
+
+
 def builder(provider_type: str) -> Builder:
     """The payload builder of ``provider_type`` (KeyError for a type sluice does not send to)."""
-    module = importlib.import_module(f"services.notify.providers.{_MODULES[provider_type]}")
-    built: Builder = module.build
+    built: Builder = _module(provider_type).build
     return built
 
 
 def response_check(provider_type: str) -> ResponseCheck | None:
     """How ``provider_type`` reads a refusal from a 2xx answer, if its API does that."""
-    module = importlib.import_module(f"services.notify.providers.{_MODULES[provider_type]}")
-    check: ResponseCheck | None = getattr(module, "api_error", None)
+    check: ResponseCheck | None = getattr(_module(provider_type), "api_error", None)
     return check
 
 
 def requests_for(provider_type: str, notice: Notice, target: Target) -> list[Request]:
     """Every request ``provider_type`` sends for ``notice``, in order (often one, maybe none)."""
-    module = importlib.import_module(f"services.notify.providers.{_MODULES[provider_type]}")
     built = [builder(provider_type)(notice, target)]
-    change = getattr(module, "build_change", None)
+    change = getattr(_module(provider_type), "build_change", None)
     if change is not None:
         built.append(change(notice, target))
     return [request for request in built if request is not None]
